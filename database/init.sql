@@ -1,0 +1,257 @@
+-- storecast raw schema. Applied by `storecast db init`; safe to run again.
+-- Owners (DESIGN.md): raw = the loader, ml = training + scoring, scores = scoring.
+-- dbt creates and owns staging, features and marts itself.
+
+create extension if not exists vector;
+
+create schema if not exists raw;
+create schema if not exists ml;
+create schema if not exists scores;
+
+comment on schema raw is 'Source tables exactly as loaded by the storecast loader or sample generator.';
+comment on schema ml is 'Model registry, training runs, metrics and the pipeline run log (written by Python).';
+comment on schema scores is 'Predictions written by the scoring job, one table per model family.';
+
+-- ---------------------------------------------------------------- schema version
+create table if not exists raw.schema_versions (
+    version     integer primary key,
+    applied_at  timestamptz not null default now(),
+    description text not null
+);
+comment on table raw.schema_versions is 'One row per version of database/init.sql applied to this database.';
+comment on column raw.schema_versions.version is 'Schema version number; the highest is the one in force.';
+comment on column raw.schema_versions.applied_at is 'When this version was first applied.';
+comment on column raw.schema_versions.description is 'What this version added.';
+
+-- ---------------------------------------------------------------- reference data
+create table if not exists raw.stores (
+    store_id   integer primary key,
+    store_name text not null,
+    region     text not null,
+    format     text not null check (format in ('hypermarket', 'supermarket', 'convenience', 'online')),
+    opened_at  date not null
+);
+comment on table raw.stores is 'One row per store; the online shop is a store with format ''online''.';
+comment on column raw.stores.store_id is 'Store key.';
+comment on column raw.stores.store_name is 'Display name of the store.';
+comment on column raw.stores.region is 'Sales region the store belongs to.';
+comment on column raw.stores.format is 'Store format: hypermarket, supermarket, convenience or online.';
+comment on column raw.stores.opened_at is 'Date the store opened.';
+
+create table if not exists raw.customers (
+    customer_id    bigint primary key,
+    signup_date    date not null,
+    region         text not null,
+    segment        text not null check (segment in ('household', 'business')),
+    age_band       text check (age_band in ('18-24', '25-34', '35-44', '45-54', '55-64', '65+')),
+    is_loyalty_member boolean not null default false,
+    email_opt_in   boolean not null default false
+);
+comment on table raw.customers is 'One row per known (loyalty-identified) customer.';
+comment on column raw.customers.customer_id is 'Customer key.';
+comment on column raw.customers.signup_date is 'Date the customer first registered.';
+comment on column raw.customers.region is 'Home region of the customer.';
+comment on column raw.customers.segment is 'household or business.';
+comment on column raw.customers.age_band is 'Self-declared age band; NULL when not given.';
+comment on column raw.customers.is_loyalty_member is 'Whether the customer is enrolled in the loyalty programme.';
+comment on column raw.customers.email_opt_in is 'Whether the customer accepts marketing e-mail.';
+
+create table if not exists raw.products (
+    product_id              integer primary key,
+    title                   text not null,
+    brand                   text not null,
+    category                text not null,
+    platform                text not null check (platform in ('store', 'online', 'marketplace')),
+    list_price              numeric(12, 2) not null check (list_price > 0),
+    unit_cost               numeric(12, 2) not null check (unit_cost >= 0),
+    is_own_brand            boolean not null default false,
+    sustainability_score    numeric(5, 2) check (sustainability_score between 0 and 100),
+    is_verified_sustainable boolean not null default false,
+    launched_at             date not null,
+    initial_stock           integer not null check (initial_stock >= 0)
+);
+comment on table raw.products is 'One row per product or design listing.';
+comment on column raw.products.product_id is 'Product key.';
+comment on column raw.products.title is 'Product title as listed.';
+comment on column raw.products.brand is 'Brand name.';
+comment on column raw.products.category is 'Merchandise category.';
+comment on column raw.products.platform is 'Where the product is sold: store (all stores and online), online (own web shop only) or marketplace (third-party marketplace, fulfilled by the online store).';
+comment on column raw.products.list_price is 'Regular shelf price per unit, in the shop currency.';
+comment on column raw.products.unit_cost is 'Purchase cost per unit, in the shop currency.';
+comment on column raw.products.is_own_brand is 'Whether the product is the retailer''s own brand.';
+comment on column raw.products.sustainability_score is 'Supplier sustainability score, 0 (worst) to 100 (best); NULL when not rated.';
+comment on column raw.products.is_verified_sustainable is 'Whether the sustainability claim is independently verified.';
+comment on column raw.products.launched_at is 'Date the product was first offered for sale.';
+comment on column raw.products.initial_stock is 'Units bought in for the launch (the denominator of sell-through).';
+
+create table if not exists raw.product_embeddings (
+    product_id      integer primary key references raw.products (product_id),
+    embedding       vector(768) not null,
+    embedding_model text not null,
+    created_at      timestamptz not null default now()
+);
+comment on table raw.product_embeddings is 'One CLIP image embedding per product, as written by the upstream image ingestion flow.';
+comment on column raw.product_embeddings.product_id is 'Product the image belongs to.';
+comment on column raw.product_embeddings.embedding is '768-dimensional CLIP image embedding (compare with cosine distance).';
+comment on column raw.product_embeddings.embedding_model is 'Name of the model that produced the embedding, e.g. clip-vit-large-patch14.';
+comment on column raw.product_embeddings.created_at is 'When the embedding was computed.';
+
+-- ---------------------------------------------------------------- transactions
+create table if not exists raw.orders (
+    order_id    bigint primary key,
+    customer_id bigint references raw.customers (customer_id),
+    store_id    integer not null references raw.stores (store_id),
+    ordered_at  timestamptz not null,
+    channel     text not null check (channel in ('store', 'web', 'app'))
+);
+comment on table raw.orders is 'One row per order (basket); anonymous till sales have no customer.';
+comment on column raw.orders.order_id is 'Order key.';
+comment on column raw.orders.customer_id is 'Identified customer; NULL for anonymous till sales.';
+comment on column raw.orders.store_id is 'Store that took the order (the online store for web and app orders).';
+comment on column raw.orders.ordered_at is 'When the order was placed.';
+comment on column raw.orders.channel is 'store (till), web or app.';
+
+create table if not exists raw.order_items (
+    order_id        bigint not null references raw.orders (order_id),
+    line_no         integer not null check (line_no >= 1),
+    product_id      integer not null references raw.products (product_id),
+    quantity        integer not null check (quantity > 0),
+    unit_price      numeric(12, 2) not null check (unit_price >= 0),
+    discount_amount numeric(12, 2) not null default 0 check (discount_amount >= 0),
+    promo_flag      boolean not null default false,
+    primary key (order_id, line_no)
+);
+comment on table raw.order_items is 'One row per order line.';
+comment on column raw.order_items.order_id is 'Order the line belongs to.';
+comment on column raw.order_items.line_no is 'Line number within the order, from 1.';
+comment on column raw.order_items.product_id is 'Product sold.';
+comment on column raw.order_items.quantity is 'Units sold (returns are not in this table).';
+comment on column raw.order_items.unit_price is 'Shelf price per unit at the time of sale, before discounts.';
+comment on column raw.order_items.discount_amount is 'Total discount on the line (promotion and personal offer), in the shop currency.';
+comment on column raw.order_items.promo_flag is 'Whether a store promotion applied to the line.';
+
+-- ---------------------------------------------------------------- promotions and offers
+create table if not exists raw.promotions (
+    promotion_id integer primary key,
+    product_id   integer not null references raw.products (product_id),
+    store_id     integer references raw.stores (store_id),
+    start_date   date not null,
+    end_date     date not null,
+    discount_pct numeric(5, 4) not null check (discount_pct > 0 and discount_pct < 1),
+    feature_ad   boolean not null default false,
+    check (end_date >= start_date)
+);
+comment on table raw.promotions is 'Store-level price promotions; a NULL store means all stores.';
+comment on column raw.promotions.promotion_id is 'Promotion key.';
+comment on column raw.promotions.product_id is 'Product on promotion.';
+comment on column raw.promotions.store_id is 'Store running the promotion; NULL for all stores.';
+comment on column raw.promotions.start_date is 'First day of the promotion.';
+comment on column raw.promotions.end_date is 'Last day of the promotion (inclusive).';
+comment on column raw.promotions.discount_pct is 'Price reduction as a fraction of list price, e.g. 0.2 for 20 % off.';
+comment on column raw.promotions.feature_ad is 'Whether the promotion was featured in advertising.';
+
+create table if not exists raw.offers (
+    offer_id       integer primary key,
+    product_id     integer references raw.products (product_id),
+    category       text,
+    discount_depth numeric(5, 4) not null check (discount_depth > 0 and discount_depth < 1),
+    margin_impact  numeric(12, 2) not null,
+    start_date     date not null,
+    end_date       date not null,
+    is_own_brand   boolean not null default false,
+    check (product_id is not null or category is not null),
+    check (end_date >= start_date)
+);
+comment on table raw.offers is 'Personal offers (coupons) that can be shown to customers; each targets a product or a whole category.';
+comment on column raw.offers.offer_id is 'Offer key.';
+comment on column raw.offers.product_id is 'Product the offer applies to; NULL for a category-wide offer.';
+comment on column raw.offers.category is 'Category the offer applies to (set for category-wide offers, and for product offers as the product''s category).';
+comment on column raw.offers.discount_depth is 'Discount as a fraction of price, e.g. 0.25 for 25 % off.';
+comment on column raw.offers.margin_impact is 'Expected margin given up per redemption, in the shop currency.';
+comment on column raw.offers.start_date is 'First day the offer can be redeemed.';
+comment on column raw.offers.end_date is 'Last day the offer can be redeemed (inclusive).';
+comment on column raw.offers.is_own_brand is 'Whether the offer promotes an own-brand product or range.';
+
+create table if not exists raw.impressions (
+    impression_id bigint primary key,
+    customer_id   bigint not null references raw.customers (customer_id),
+    offer_id      integer not null references raw.offers (offer_id),
+    shown_at      timestamptz not null
+);
+comment on table raw.impressions is 'One row per time an offer was shown to a customer.';
+comment on column raw.impressions.impression_id is 'Impression key.';
+comment on column raw.impressions.customer_id is 'Customer who saw the offer.';
+comment on column raw.impressions.offer_id is 'Offer shown.';
+comment on column raw.impressions.shown_at is 'When the offer was shown.';
+
+create table if not exists raw.redemptions (
+    redemption_id bigint primary key,
+    impression_id bigint not null unique references raw.impressions (impression_id),
+    redeemed_at   timestamptz not null,
+    order_id      bigint references raw.orders (order_id)
+);
+comment on table raw.redemptions is 'One row per redeemed impression.';
+comment on column raw.redemptions.redemption_id is 'Redemption key.';
+comment on column raw.redemptions.impression_id is 'Impression that was redeemed (at most one redemption each).';
+comment on column raw.redemptions.redeemed_at is 'When the offer was redeemed.';
+comment on column raw.redemptions.order_id is 'Order the offer was redeemed in; NULL when the source system did not record it.';
+
+-- ---------------------------------------------------------------- load bookkeeping
+create table if not exists raw.loads (
+    load_id       bigint generated always as identity primary key,
+    table_name    text not null,
+    source_file   text not null,
+    mode          text not null check (mode in ('append', 'upsert', 'replace')),
+    all_or_nothing boolean not null default false,
+    rows_in       bigint not null default 0,
+    rows_loaded   bigint not null default 0,
+    rows_rejected bigint not null default 0,
+    started_at    timestamptz not null default now(),
+    finished_at   timestamptz,
+    status        text not null check (status in ('running', 'loaded', 'partial', 'rejected', 'failed')),
+    message       text
+);
+comment on table raw.loads is 'One row per load of a file (or sample-data batch) into a raw table.';
+comment on column raw.loads.load_id is 'Load key.';
+comment on column raw.loads.table_name is 'Raw table loaded into, schema-qualified.';
+comment on column raw.loads.source_file is 'File (or generator) the rows came from.';
+comment on column raw.loads.mode is 'append (new keys only), upsert (insert or update by key) or replace (sample data).';
+comment on column raw.loads.all_or_nothing is 'Whether the load was to load nothing if any row was rejected.';
+comment on column raw.loads.rows_in is 'Data rows read from the file.';
+comment on column raw.loads.rows_loaded is 'Rows inserted or updated in the table.';
+comment on column raw.loads.rows_rejected is 'Rows written to raw.load_rejects instead.';
+comment on column raw.loads.started_at is 'When the load started.';
+comment on column raw.loads.finished_at is 'When the load finished; NULL while running or after a crash.';
+comment on column raw.loads.status is 'loaded (all rows), partial (some rejected), rejected (nothing loaded because of rejects), failed (error; nothing loaded).';
+comment on column raw.loads.message is 'Summary or error message.';
+
+create table if not exists raw.load_rejects (
+    load_id     bigint not null references raw.loads (load_id),
+    table_name  text not null,
+    source_file text not null,
+    line_no     bigint not null,
+    raw_line    text not null,
+    reason      text not null,
+    rejected_at timestamptz not null default now(),
+    primary key (load_id, line_no)
+);
+comment on table raw.load_rejects is 'One row per rejected input row, kept verbatim with the reason, so that nothing loaded is lost.';
+comment on column raw.load_rejects.load_id is 'Load the row was part of.';
+comment on column raw.load_rejects.table_name is 'Raw table the row was meant for.';
+comment on column raw.load_rejects.source_file is 'File the row came from.';
+comment on column raw.load_rejects.line_no is 'Line number in the file where the row starts (the header is line 1).';
+comment on column raw.load_rejects.raw_line is 'The row as it stood in the file (undecodable bytes shown as \x escapes).';
+comment on column raw.load_rejects.reason is 'Why the row was rejected, naming the column and what was expected.';
+comment on column raw.load_rejects.rejected_at is 'When the row was rejected.';
+
+-- ---------------------------------------------------------------- indexes for the feature layer
+create index if not exists orders_customer_ordered_at_idx on raw.orders (customer_id, ordered_at);
+create index if not exists orders_ordered_at_idx on raw.orders (ordered_at);
+create index if not exists order_items_product_idx on raw.order_items (product_id);
+create index if not exists impressions_customer_shown_at_idx on raw.impressions (customer_id, shown_at);
+create index if not exists impressions_offer_idx on raw.impressions (offer_id);
+create index if not exists promotions_product_dates_idx on raw.promotions (product_id, start_date, end_date);
+
+insert into raw.schema_versions (version, description)
+values (1, 'raw schema: stores, customers, products, embeddings, orders, promotions, offers, loads')
+on conflict (version) do nothing;

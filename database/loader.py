@@ -1,0 +1,700 @@
+"""Load a CSV file into a raw table without losing a row.
+
+A load is one transaction. The file is parsed in Python (header check, UTF-8,
+field count, field size) and staged with COPY into a temporary table of text
+columns; types, CHECK constraints, duplicate keys and foreign keys are then
+checked in SQL over the whole file at once, so a large file loads at COPY
+speed rather than row by row. Every rejected row is kept verbatim in
+``raw.load_rejects`` with a reason that names the column and what was
+expected, and every load is recorded in ``raw.loads``.
+
+Conventions: comma-separated, first line is the header, UTF-8 (a BOM is
+allowed), an empty field is NULL.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import psycopg
+from psycopg import sql
+
+from database.bulk import RAW_SCHEMA, raw_table
+
+Mode = Literal["append", "upsert"]
+MODES: tuple[Mode, ...] = ("append", "upsert")
+#: Tables the loader may write; the bookkeeping tables are written by storecast only.
+NOT_LOADABLE = frozenset({"loads", "load_rejects", "schema_versions"})
+#: Longest field accepted, in characters (override with ``max_field_chars``).
+DEFAULT_MAX_FIELD_CHARS = 1_000_000
+#: Rejection reasons shown in the summary.
+SUMMARY_REASONS = 5
+_CSV_FIELD_LIMIT = 2**31 - 1
+_LIKELY_DELIMITERS = (";", "\t", "|")
+
+
+class LoadError(Exception):
+    """The file as a whole cannot be loaded (no header, wrong columns, unknown table...)."""
+
+
+@dataclass(frozen=True)
+class TableColumn:
+    """A column of the target table, as the catalog describes it."""
+
+    name: str
+    type: str
+    not_null: bool
+    has_default: bool
+
+    @property
+    def required(self) -> bool:
+        """A value must come from the file: NOT NULL and no default."""
+        return self.not_null and not self.has_default
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """A foreign key of the target table."""
+
+    name: str
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What the loader needs to know about a raw table."""
+
+    name: str
+    columns: tuple[TableColumn, ...]
+    primary_key: tuple[str, ...]
+    checks: tuple[tuple[str, tuple[str, ...], str], ...]  # (name, columns, expression)
+    foreign_keys: tuple[ForeignKey, ...]
+
+    def column(self, name: str) -> TableColumn:
+        """The column called ``name``."""
+        return next(c for c in self.columns if c.name == name)
+
+
+@dataclass
+class LoadResult:
+    """Outcome of one load, as recorded in ``raw.loads``."""
+
+    load_id: int
+    table: str
+    source_file: str
+    mode: str
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    status: str = "running"
+    message: str = ""
+    first_rejects: list[tuple[int, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class _Record:
+    line_no: int
+    fields: list[str]
+    problem: str | None
+    raw: str
+    offset: int  # bytes of the file read once this record was parsed
+
+
+class _PhysicalLines:
+    """Iterate a binary file as decoded lines, remembering what each CSV record spanned."""
+
+    def __init__(self, fh: object, path: Path) -> None:
+        self._fh = fh
+        self._path = path
+        self.line_no = 0  # physical lines read so far
+        self.bytes_read = 0
+        self.record_start = 1
+        self.buffer: list[str] = []
+        self.bad_encoding: str | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        raw: bytes = next(self._fh)  # type: ignore[call-overload]
+        self.line_no += 1
+        self.bytes_read += len(raw)
+        if self.line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            text = raw.decode("utf-8", errors="backslashreplace")
+            if self.bad_encoding is None:
+                self.bad_encoding = (
+                    f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at position {exc.start + 1} "
+                    f"of line {self.line_no}"
+                )
+        self.buffer.append(text)
+        return text
+
+    def take(self) -> tuple[int, str, str | None]:
+        """Start line, raw text and encoding problem of the record just parsed."""
+        start, raw, bad = self.record_start, "".join(self.buffer), self.bad_encoding
+        self.buffer, self.bad_encoding = [], None
+        self.record_start = self.line_no + 1
+        return start, raw, bad
+
+
+def table_info(conn: psycopg.Connection[tuple[object, ...]], table: str) -> TableInfo:
+    """Describe ``raw.<table>`` from the catalog.
+
+    Raises
+    ------
+    LoadError
+        If the table does not exist or is not loadable.
+    """
+    loadable = [
+        str(r[0])
+        for r in conn.execute(
+            "select table_name from information_schema.tables "
+            "where table_schema = %s and table_type = 'BASE TABLE' order by 1",
+            [RAW_SCHEMA],
+        ).fetchall()
+        if str(r[0]) not in NOT_LOADABLE
+    ]
+    if table not in loadable:
+        raise LoadError(f"unknown table {table!r}; loadable raw tables are: {', '.join(loadable)}")
+    oid_row = conn.execute("select %s::regclass::oid", [f"{RAW_SCHEMA}.{table}"]).fetchone()
+    assert oid_row is not None
+    oid = oid_row[0]
+    columns = tuple(
+        TableColumn(str(name), str(typ), bool(notnull), bool(hasdef) or bool(str(ident)))
+        for name, typ, notnull, hasdef, ident in conn.execute(
+            """
+            select attname, format_type(atttypid, atttypmod), attnotnull, atthasdef, attidentity
+            from pg_attribute where attrelid = %s and attnum > 0 and not attisdropped
+            order by attnum
+            """,
+            [oid],
+        ).fetchall()
+    )
+
+    def names(attnums: object, rel: object = oid) -> tuple[str, ...]:
+        rows = conn.execute(
+            "select attname from unnest(%s::int2[]) with ordinality k(n, i) "
+            "join pg_attribute a on a.attrelid = %s and a.attnum = k.n order by k.i",
+            [attnums, rel],
+        ).fetchall()
+        return tuple(str(r[0]) for r in rows)
+
+    pk_row = conn.execute(
+        "select conkey from pg_constraint where conrelid = %s and contype = 'p'", [oid]
+    ).fetchone()
+    checks = []
+    foreign_keys = []
+    for name, contype, conkey, confrelid, confkey, ref_name, definition in conn.execute(
+        """
+        select conname, contype, conkey, confrelid, confkey, confrelid::regclass::text,
+               pg_get_constraintdef(oid)
+        from pg_constraint where conrelid = %s and contype in ('c', 'f') order by conname
+        """,
+        [oid],
+    ).fetchall():
+        if contype == "c":
+            expression = re.sub(r"^CHECK\s*", "", str(definition))
+            checks.append((str(name), names(conkey), expression))
+        else:
+            foreign_keys.append(
+                ForeignKey(str(name), names(conkey), str(ref_name), names(confkey, confrelid))
+            )
+    return TableInfo(
+        name=table,
+        columns=columns,
+        primary_key=names(pk_row[0]) if pk_row else (),
+        checks=tuple(checks),
+        foreign_keys=tuple(foreign_keys),
+    )
+
+
+def _check_header(header: list[str], info: TableInfo, path: Path, delimiter: str) -> list[str]:
+    names = [h.strip() for h in header]
+    known = {c.name for c in info.columns}
+    if len(names) == 1 and names[0] not in known:
+        for candidate in _LIKELY_DELIMITERS:
+            if candidate != delimiter and candidate in names[0]:
+                shown = "\\t" if candidate == "\t" else candidate
+                raise LoadError(
+                    f"{path}: line 1 has a single column {names[0][:80]!r}; the file looks "
+                    f"{shown!r}-delimited, not {delimiter!r}-delimited (pass --delimiter '{shown}')"
+                )
+    problems = []
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.append(f"columns named more than once: {', '.join(duplicates)}")
+    by_lower = {c.name.lower(): c.name for c in info.columns}
+    unknown = [n for n in names if n not in known]
+    case_only = [n for n in unknown if n.lower() in by_lower]
+    if case_only:
+        problems.append(
+            "column names differ from the table's only in case (names are case-sensitive): "
+            + ", ".join(f"{n!r} should be {by_lower[n.lower()]!r}" for n in case_only)
+        )
+    other_unknown = [n for n in unknown if n not in case_only]
+    if other_unknown:
+        problems.append(f"unknown columns: {', '.join(repr(n) for n in other_unknown)}")
+    lowered = {n.lower() for n in names}
+    # A required column present with the wrong case is reported above, not twice.
+    missing = [c.name for c in info.columns if c.required and c.name.lower() not in lowered]
+    if missing:
+        problems.append(f"missing required columns: {', '.join(missing)}")
+    if problems:
+        expected = ", ".join(c.name + ("" if c.required else "?") for c in info.columns)
+        raise LoadError(
+            f"{path}: header does not match raw.{info.name}: "
+            + "; ".join(problems)
+            + f". Expected columns ({RAW_SCHEMA}.{info.name}, ? = optional): {expected}"
+        )
+    return names
+
+
+def _records(path: Path, delimiter: str, n_fields: int | None, max_field_chars: int) -> Iterator[_Record]:
+    """Yield the header (line 1) and then every data record, with any problem found in Python."""
+    csv.field_size_limit(_CSV_FIELD_LIMIT)
+    with path.open("rb") as fh:
+        lines = _PhysicalLines(fh, path)
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        expected = n_fields
+        while True:
+            try:
+                row = next(reader)
+                error = None
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                row, error = [], f"malformed CSV: {exc}"
+            start, raw, bad = lines.take()
+            problem = error or (None if bad is None else bad)
+            if problem is None and "\x00" in raw:
+                problem = "contains a NUL byte, which Postgres text cannot store"
+            if problem is None and expected is not None and len(row) != expected:
+                if not row or (len(row) == 1 and row[0].strip() == ""):
+                    continue  # blank line
+                problem = f"expected {expected} fields, found {len(row)}"
+            if problem is None:
+                long = [i for i, v in enumerate(row) if len(v) > max_field_chars]
+                if long:
+                    problem = f"field {long[0] + 1} is {len(row[long[0]]):,} characters; the limit is {max_field_chars:,}"
+            if expected is None:
+                expected = len(row)
+            yield _Record(start, row, problem, raw, lines.bytes_read)
+
+
+def _input_error_sql(
+    conn: psycopg.Connection[tuple[object, ...]], version_num: int
+) -> Callable[[sql.Composable, str], sql.Composable]:
+    """SQL that yields a parse error message for a text value and type, or NULL."""
+    if version_num >= 160000:
+        return lambda value, typ: sql.SQL("(pg_input_error_info({}, {})).message").format(
+            value, sql.Literal(typ)
+        )
+    # PostgreSQL 15 has no pg_input_error_info: try the cast in a subtransaction (slower).
+    conn.execute(
+        """
+        create or replace function pg_temp.storecast_input_error(value text, typ text)
+        returns text language plpgsql as $$
+        begin
+            execute format('select %L::%s', value, typ);
+            return null;
+        exception when others then
+            return sqlerrm;
+        end $$
+        """
+    )
+    return lambda value, typ: sql.SQL("pg_temp.storecast_input_error({}, {})").format(value, sql.Literal(typ))
+
+
+def load_csv(
+    conn: psycopg.Connection[tuple[object, ...]],
+    table: str,
+    path: Path | str,
+    mode: Mode = "append",
+    all_or_nothing: bool = False,
+    delimiter: str = ",",
+    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
+    progress: Callable[[int, int], None] | None = None,
+) -> LoadResult:
+    """Load ``path`` into ``raw.<table>``.
+
+    Parameters
+    ----------
+    conn:
+        An autocommit connection; the load runs in its own transaction.
+    table:
+        Raw table name without schema, e.g. ``orders``.
+    path:
+        CSV file with a header line.
+    mode:
+        ``append`` rejects rows whose key already exists; ``upsert`` updates them.
+    all_or_nothing:
+        Load nothing (but still record the rejects) if any row is rejected.
+    delimiter:
+        Field separator.
+    max_field_chars:
+        Reject rows with a longer field.
+    progress:
+        Called with (bytes read, total bytes) while the file is staged.
+
+    Returns
+    -------
+    LoadResult
+        Counts, status and the first few rejection reasons.
+
+    Raises
+    ------
+    LoadError
+        When the file as a whole cannot be loaded (the load is still recorded as failed).
+    """
+    if mode not in MODES:
+        raise LoadError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    path = Path(path)
+    started = time.perf_counter()
+    source = str(path)
+    info = table_info(conn, table)
+    if not path.is_file():
+        raise LoadError(f"{path}: no such file")
+    result = LoadResult(load_id=0, table=f"{RAW_SCHEMA}.{table}", source_file=source, mode=mode)
+    try:
+        with conn.transaction():
+            _load(conn, info, path, mode, all_or_nothing, delimiter, max_field_chars, progress, result)
+    except Exception as exc:
+        result.status = "failed"
+        result.message = str(exc) if isinstance(exc, LoadError) else f"{type(exc).__name__}: {exc}"
+        result.rows_loaded = 0
+        _record_failure(conn, result, all_or_nothing)
+        result.seconds = time.perf_counter() - started
+        if isinstance(exc, LoadError):
+            raise
+        raise LoadError(
+            f"{path}: load into {result.table} failed and was rolled back: {result.message}"
+        ) from exc
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _record_failure(
+    conn: psycopg.Connection[tuple[object, ...]], result: LoadResult, all_or_nothing: bool
+) -> None:
+    row = conn.execute(
+        """
+        insert into raw.loads (table_name, source_file, mode, all_or_nothing, rows_in, rows_loaded,
+                               rows_rejected, finished_at, status, message)
+        values (%s, %s, %s, %s, %s, 0, 0, now(), 'failed', %s) returning load_id
+        """,
+        [
+            result.table,
+            result.source_file,
+            result.mode,
+            all_or_nothing,
+            result.rows_in,
+            result.message,
+        ],
+    ).fetchone()
+    assert row is not None
+    result.load_id = int(str(row[0]))
+
+
+def _load(
+    conn: psycopg.Connection[tuple[object, ...]],
+    info: TableInfo,
+    path: Path,
+    mode: Mode,
+    all_or_nothing: bool,
+    delimiter: str,
+    max_field_chars: int,
+    progress: Callable[[int, int], None] | None,
+    result: LoadResult,
+) -> None:
+    row = conn.execute(
+        """
+        insert into raw.loads (table_name, source_file, mode, all_or_nothing, status)
+        values (%s, %s, %s, %s, 'running') returning load_id
+        """,
+        [result.table, result.source_file, mode, all_or_nothing],
+    ).fetchone()
+    assert row is not None
+    result.load_id = int(str(row[0]))
+
+    total_bytes = path.stat().st_size
+    records = _records(path, delimiter, None, max_field_chars)
+    header_record = next(records, None)
+    if header_record is None or not any(f.strip() for f in header_record.fields):
+        expected = ", ".join(c.name for c in info.columns)
+        raise LoadError(f"{path}: file is empty; expected a header line with columns: {expected}")
+    if header_record.problem:
+        raise LoadError(f"{path}: line 1 (header) {header_record.problem}")
+    columns = _check_header(header_record.fields, info, path, delimiter)
+    if mode == "upsert" and not set(info.primary_key) <= set(columns):
+        raise LoadError(
+            f"{path}: --mode upsert needs the key columns {', '.join(info.primary_key)} in the header"
+        )
+
+    version_row = conn.execute("select current_setting('server_version_num')::int").fetchone()
+    assert version_row is not None
+    input_error = _input_error_sql(conn, int(str(version_row[0])))
+
+    # Staged fields are c0..cN; the line number column has a name no table column will have.
+    stage_cols = [sql.Identifier(f"c{i}") for i in range(len(columns))]
+    conn.execute(
+        sql.SQL(
+            "create temp table _load_stage (_storecast_line_no bigint primary key, {}) on commit drop"
+        ).format(sql.SQL(", ").join(sql.SQL("{} text").format(c) for c in stage_cols))
+    )
+    conn.execute("create temp table _load_rejects (_storecast_line_no bigint, reason text) on commit drop")
+    python_rejects: dict[int, tuple[str, str]] = {}
+    rows_in = 0
+    copy_sql = sql.SQL("copy _load_stage (_storecast_line_no, {}) from stdin").format(
+        sql.SQL(", ").join(stage_cols)
+    )
+    # Re-parse with the header's field count so mismatched rows are caught.
+    records = _records(path, delimiter, len(columns), max_field_chars)
+    next(records)
+    with conn.cursor().copy(copy_sql) as copy:
+        for rec in records:
+            rows_in += 1
+            if rec.problem is not None:
+                python_rejects[rec.line_no] = (rec.raw, rec.problem)
+            else:
+                copy.write_row([rec.line_no, *[v if v != "" else None for v in rec.fields]])
+            if progress is not None and rows_in % 20_000 == 0:
+                progress(rec.offset, total_bytes)
+    if progress is not None:
+        progress(total_bytes, total_bytes)
+    result.rows_in = rows_in
+
+    _check_rows(conn, info, columns, mode, input_error)
+
+    sql_rejects = {
+        int(str(line)): str(reason)
+        for line, reason in conn.execute(
+            "select _storecast_line_no, string_agg(reason, '; ' order by reason) from _load_rejects group by 1"
+        ).fetchall()
+    }
+    rejects: dict[int, tuple[str, str]] = dict(python_rejects)
+    if sql_rejects:
+        wanted = set(sql_rejects)
+        for rec in _records(path, delimiter, len(columns), max_field_chars):
+            if rec.line_no in wanted:
+                rejects[rec.line_no] = (rec.raw, sql_rejects[rec.line_no])
+    result.rows_rejected = len(rejects)
+    result.first_rejects = [(line, rejects[line][1]) for line in sorted(rejects)[:SUMMARY_REASONS]]
+
+    if rejects and all_or_nothing:
+        result.status = "rejected"
+        result.rows_loaded = 0
+        result.message = f"{len(rejects)} of {rows_in} rows rejected; nothing loaded (--all-or-nothing)"
+    else:
+        result.rows_loaded = _insert(conn, info, columns, mode)
+        result.status = "partial" if rejects else "loaded"
+        result.message = f"{result.rows_loaded} of {rows_in} rows loaded, {len(rejects)} rejected"
+
+    if rejects:
+        with conn.cursor().copy(
+            "copy raw.load_rejects (load_id, table_name, source_file, line_no, raw_line, reason) from stdin"
+        ) as copy:
+            for line in sorted(rejects):
+                raw, reason = rejects[line]
+                copy.write_row(
+                    [
+                        result.load_id,
+                        result.table,
+                        result.source_file,
+                        line,
+                        raw.rstrip("\r\n").replace("\x00", "\\x00"),
+                        reason,
+                    ]
+                )
+    conn.execute(
+        """
+        update raw.loads set rows_in = %s, rows_loaded = %s, rows_rejected = %s,
+               finished_at = now(), status = %s, message = %s
+        where load_id = %s
+        """,
+        [
+            rows_in,
+            result.rows_loaded,
+            result.rows_rejected,
+            result.status,
+            result.message,
+            result.load_id,
+        ],
+    )
+
+
+def _check_rows(
+    conn: psycopg.Connection[tuple[object, ...]],
+    info: TableInfo,
+    columns: list[str],
+    mode: Mode,
+    input_error: Callable[[sql.Composable, str], sql.Composable],
+) -> None:
+    """Fill ``_load_rejects`` and build ``_load_typed`` from the staged text rows."""
+    position = {name: i for i, name in enumerate(columns)}
+
+    def staged(name: str) -> sql.Composable:
+        return sql.Identifier(f"c{position[name]}")
+
+    # 1. Required values and type parsing, reported for every failing column.
+    reasons = []
+    for name in columns:
+        col = info.column(name)
+        value = staged(name)
+        if col.required:
+            reasons.append(
+                sql.SQL("case when {v} is null then {msg} end").format(
+                    v=value, msg=sql.Literal(f"{name}: a value is required")
+                )
+            )
+        reasons.append(
+            sql.SQL(
+                "case when {v} is not null and {err} is not null then format({fmt}, {err}, left({v}, 80)) end"
+            ).format(
+                v=value,
+                err=input_error(value, col.type),
+                fmt=sql.Literal(f"{name}: expected {col.type}, got %2$L (%1$s)"),
+            )
+        )
+    conn.execute(
+        sql.SQL(
+            "insert into _load_rejects select _storecast_line_no, reason from ("
+            "select _storecast_line_no, unnest(array[{}]) as reason from _load_stage) r where reason is not null"
+        ).format(sql.SQL(", ").join(reasons))
+    )
+    conn.execute(
+        sql.SQL(
+            "create temp table _load_typed on commit drop as select s._storecast_line_no, {} from _load_stage s "
+            "where not exists (select 1 from _load_rejects r where r._storecast_line_no = s._storecast_line_no)"
+        ).format(
+            sql.SQL(", ").join(
+                sql.SQL("{}::{} as {}").format(staged(n), sql.SQL(info.column(n).type), sql.Identifier(n))
+                for n in columns
+            )
+        )
+    )
+
+    # 2. The table's own CHECK constraints, evaluated on the typed rows.
+    for name, check_columns, expression in info.checks:
+        absent = [info.column(c) for c in check_columns if c not in columns]
+        if any(c.has_default for c in absent):
+            continue  # depends on a default the insert will fill in; the insert enforces it
+        # Columns the file leaves out will be NULL in the table, so check them as NULL.
+        rows = sql.SQL("(select t.*{} from _load_typed t)").format(
+            sql.SQL("").join(
+                sql.SQL(", null::{} as {}").format(sql.SQL(c.type), sql.Identifier(c.name)) for c in absent
+            )
+        )
+        shown = sql.SQL(" || ', ' || ").join(
+            sql.SQL("{} || '=' || coalesce({}::text, 'NULL')").format(sql.Literal(c), sql.Identifier(c))
+            for c in check_columns
+        )
+        conn.execute(
+            sql.SQL(
+                "insert into _load_rejects select _storecast_line_no, {} || {} from {} t where not ({})"
+            ).format(sql.Literal(f"violates {name} {expression}: "), shown, rows, sql.SQL(expression))
+        )
+
+    key = info.primary_key
+    if key and set(key) <= set(columns):
+        key_ids = sql.SQL(", ").join(sql.Identifier(k) for k in key)
+        key_text = sql.SQL(" || ', ' || ").join(sql.SQL("{}::text").format(sql.Identifier(k)) for k in key)
+        label = f"({', '.join(key)})"
+        # 3. Duplicate keys within the file: the first occurrence wins.
+        conn.execute(
+            sql.SQL(
+                "insert into _load_rejects select _storecast_line_no, format({fmt}, key_text, first_line) from ("
+                " select _storecast_line_no, {kt} as key_text, first_value(_storecast_line_no)"
+                " over (partition by {k} order by _storecast_line_no) as first_line"
+                " from _load_typed) d where _storecast_line_no <> first_line"
+            ).format(
+                fmt=sql.Literal(f"duplicate key {label}=(%s): first seen on line %s"),
+                kt=key_text,
+                k=key_ids,
+            )
+        )
+        # 4. In append mode, keys already in the table.
+        if mode == "append":
+            conn.execute(
+                sql.SQL(
+                    "insert into _load_rejects select t._storecast_line_no, format({fmt}, {kt}) from _load_typed t"
+                    " where exists (select 1 from {tbl} x where {match})"
+                ).format(
+                    fmt=sql.Literal(
+                        f"key {label}=(%s) already exists in {RAW_SCHEMA}.{info.name}; use --mode upsert to update it"
+                    ),
+                    kt=sql.SQL(" || ', ' || ").join(
+                        sql.SQL("t.{}::text").format(sql.Identifier(k)) for k in key
+                    ),
+                    tbl=raw_table(info.name),
+                    match=sql.SQL(" and ").join(
+                        sql.SQL("x.{k} = t.{k}").format(k=sql.Identifier(k)) for k in key
+                    ),
+                )
+            )
+
+    # 5. Foreign keys: referenced rows must exist.
+    for fk in info.foreign_keys:
+        if not set(fk.columns) <= set(columns):
+            continue
+        fk_text = sql.SQL(" || ', ' || ").join(
+            sql.SQL("t.{}::text").format(sql.Identifier(c)) for c in fk.columns
+        )
+        conn.execute(
+            sql.SQL(
+                "insert into _load_rejects select t._storecast_line_no, format({fmt}, {kt}) from _load_typed t"
+                " where {notnull} and not exists (select 1 from {ref} r where {match})"
+            ).format(
+                fmt=sql.Literal(
+                    f"{', '.join(fk.columns)}=%s not found in {fk.ref_table} ({', '.join(fk.ref_columns)})"
+                ),
+                kt=fk_text,
+                notnull=sql.SQL(" and ").join(
+                    sql.SQL("t.{} is not null").format(sql.Identifier(c)) for c in fk.columns
+                ),
+                ref=sql.SQL(fk.ref_table),
+                match=sql.SQL(" and ").join(
+                    sql.SQL("r.{} = t.{}").format(sql.Identifier(rc), sql.Identifier(c))
+                    for c, rc in zip(fk.columns, fk.ref_columns, strict=True)
+                ),
+            )
+        )
+
+
+def _insert(
+    conn: psycopg.Connection[tuple[object, ...]], info: TableInfo, columns: list[str], mode: Mode
+) -> int:
+    """Move the accepted typed rows into the target table; returns rows written."""
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    statement = sql.SQL(
+        "insert into {tbl} ({cols}) select {cols} from _load_typed t"
+        " where not exists (select 1 from _load_rejects r where r._storecast_line_no = t._storecast_line_no)"
+        " order by t._storecast_line_no"
+    ).format(tbl=raw_table(info.name), cols=cols)
+    if mode == "upsert":
+        updates = [c for c in columns if c not in info.primary_key]
+        conflict = sql.SQL(", ").join(sql.Identifier(k) for k in info.primary_key)
+        if updates:
+            statement = sql.SQL("{} on conflict ({}) do update set {}").format(
+                statement,
+                conflict,
+                sql.SQL(", ").join(
+                    sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in updates
+                ),
+            )
+        else:
+            statement = sql.SQL("{} on conflict ({}) do nothing").format(statement, conflict)
+    cur = conn.execute(statement)
+    return cur.rowcount

@@ -1,0 +1,28 @@
+"""Open connections to the configured server, starting the embedded one when needed."""
+
+from __future__ import annotations
+
+import sys
+
+import psycopg
+
+from database import server
+from storecast.settings import Settings
+
+
+def ensure_running(settings: Settings, quiet: bool = False) -> None:
+    """Start the embedded server if storecast manages it and it is down."""
+    if settings.embedded and not server.embedded_status(settings).running:
+        if not quiet:
+            print(f"starting the embedded Postgres in {settings.pgdata} ...", file=sys.stderr)
+        server.start(settings)
+
+
+def connect(settings: Settings, autocommit: bool = True) -> psycopg.Connection[tuple[object, ...]]:
+    """Connect to the configured server (starting the embedded one if needed).
+
+    Connections are autocommit by default; code that needs atomicity opens an
+    explicit ``conn.transaction()`` block, which makes the unit of work visible.
+    """
+    ensure_running(settings)
+    return psycopg.connect(settings.conninfo, autocommit=autocommit)

@@ -1,0 +1,183 @@
+"""Resolve where storecast keeps its state and which Postgres it talks to.
+
+This is the single place that decides between the embedded server (the
+default) and an external one. Python code connects with :attr:`Settings.conninfo`;
+dbt reads the same values through the environment variables returned by
+:func:`dbt_environment`, which ``profiles.yml`` maps onto its fields.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+#: Name of the database storecast creates inside the embedded server.
+EMBEDDED_DATABASE = "storecast"
+#: Superuser the embedded server is initialised with.
+EMBEDDED_USER = "postgres"
+
+# libpq variables that, when set, mean "connect where libpq says", not to the
+# embedded server. PGPASSWORD or PGUSER alone do not name a server.
+_SERVER_SELECTING_PG_VARS = ("PGHOST", "PGHOSTADDR", "PGSERVICE")
+
+
+class SettingsError(RuntimeError):
+    """Raised when the environment describes an unusable configuration."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where storecast keeps state and how it reaches Postgres.
+
+    Attributes
+    ----------
+    home:
+        State folder (``STORECAST_HOME``, default ``.storecast`` in the working
+        directory): the embedded data directory, logs and exported models.
+    external_conninfo:
+        Connection string of an external server, or ``None`` for the embedded one.
+    source:
+        Human-readable origin of the connection settings, for ``db status``.
+    """
+
+    home: Path
+    external_conninfo: str | None
+    source: str
+
+    @property
+    def embedded(self) -> bool:
+        """Whether storecast manages the server itself."""
+        return self.external_conninfo is None
+
+    @property
+    def pgdata(self) -> Path:
+        """Data directory of the embedded server."""
+        return self.home / "pgdata"
+
+    @property
+    def runtime_dir(self) -> Path:
+        """Private runtime folder (lock files) of the embedded server."""
+        return self.home / "run"
+
+    @property
+    def models_dir(self) -> Path:
+        """Folder where exported ONNX files are written for external serving."""
+        return self.home / "models"
+
+    @property
+    def conninfo(self) -> str:
+        """A libpq connection string for the configured server.
+
+        For the embedded server this reads the socket location from the running
+        server, so it raises :class:`SettingsError` when that server is down.
+        """
+        if self.external_conninfo is not None:
+            return self.external_conninfo
+        from database.server import embedded_conninfo
+
+        return embedded_conninfo(self)
+
+
+def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from environment variables.
+
+    Resolution order: ``STORECAST_DATABASE_URL``; then the standard libpq
+    variables (``PGHOST``, ``PGHOSTADDR`` or ``PGSERVICE``, with ``PGPORT``,
+    ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE`` as libpq reads them); otherwise
+    the embedded server under ``STORECAST_HOME``.
+    """
+    env = os.environ if environ is None else environ
+    home = Path(env.get("STORECAST_HOME") or ".storecast").expanduser().absolute()
+
+    url = env.get("STORECAST_DATABASE_URL", "").strip()
+    if url:
+        try:
+            conninfo_to_dict(url)
+        except Exception as exc:  # psycopg raises ProgrammingError subclasses
+            raise SettingsError(f"STORECAST_DATABASE_URL is not a valid connection string: {exc}") from exc
+        return Settings(home=home, external_conninfo=url, source="STORECAST_DATABASE_URL")
+
+    present = [name for name in _SERVER_SELECTING_PG_VARS if env.get(name)]
+    if present:
+        # An empty conninfo makes libpq read the PG* variables itself.
+        return Settings(home=home, external_conninfo="", source=f"libpq environment ({', '.join(present)})")
+
+    return Settings(home=home, external_conninfo=None, source=f"embedded server in {home / 'pgdata'}")
+
+
+def conninfo_fields(conninfo: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Resolve a connection string into explicit libpq fields.
+
+    Fields missing from ``conninfo`` are taken from the ``PG*`` variables the
+    way libpq would, so the result describes the server actually used.
+    """
+    env = os.environ if environ is None else environ
+    fields = {k: str(v) for k, v in conninfo_to_dict(conninfo).items() if v is not None}
+    fallbacks = {
+        "host": "PGHOST",
+        "port": "PGPORT",
+        "user": "PGUSER",
+        "password": "PGPASSWORD",
+        "dbname": "PGDATABASE",
+    }
+    for field, var in fallbacks.items():
+        if field not in fields and env.get(var):
+            fields[field] = env[var]
+    return fields
+
+
+def dbt_environment(conninfo: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment variables that point ``profiles.yml`` at ``conninfo``.
+
+    ``profiles.yml`` reads ``STORECAST_PG*`` first and the standard ``PG*``
+    variables second, so exporting these never changes how storecast itself
+    resolves its server.
+    """
+    fields = conninfo_fields(conninfo, environ)
+    out = {
+        "STORECAST_PGHOST": fields.get("host", "localhost"),
+        "STORECAST_PGPORT": fields.get("port", "5432"),
+        "STORECAST_PGUSER": fields.get("user", os.environ.get("USER", "postgres")),
+        "STORECAST_PGDATABASE": fields.get("dbname", fields.get("user", "postgres")),
+    }
+    if "password" in fields:
+        out["STORECAST_PGPASSWORD"] = fields["password"]
+    return out
+
+
+def conninfo_to_url(conninfo: str, environ: Mapping[str, str] | None = None) -> str:
+    """Render a connection string as a ``postgresql://`` URI that psql accepts."""
+    from urllib.parse import quote
+
+    fields = conninfo_fields(conninfo, environ)
+    user = quote(fields.pop("user", ""), safe="")
+    password = fields.pop("password", None)
+    dbname = quote(fields.pop("dbname", ""), safe="")
+    host = fields.pop("host", "")
+    auth = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
+    query: dict[str, str] = {}
+    if host.startswith("/"):
+        # A socket directory cannot sit in the authority part of a URI.
+        query["host"] = host
+        host = ""
+    elif host and "port" in fields:
+        host = f"{host}:{fields.pop('port')}"
+    query.update(fields)
+    qs = "&".join(f"{k}={quote(v, safe='/')}" for k, v in query.items())
+    return f"postgresql://{auth}{host}/{dbname}" + (f"?{qs}" if qs else "")
+
+
+__all__ = [
+    "EMBEDDED_DATABASE",
+    "EMBEDDED_USER",
+    "Settings",
+    "SettingsError",
+    "conninfo_fields",
+    "conninfo_to_url",
+    "dbt_environment",
+    "get_settings",
+]
