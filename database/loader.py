@@ -33,6 +33,8 @@ MODES: tuple[Mode, ...] = ("append", "upsert")
 NOT_LOADABLE = frozenset({"loads", "load_rejects", "schema_versions"})
 #: Longest field accepted, in characters (override with ``max_field_chars``).
 DEFAULT_MAX_FIELD_CHARS = 1_000_000
+#: Date/time inputs Postgres accepts that depend on when (or are not) a real day.
+RELATIVE_DATE_WORDS = ("now", "today", "tomorrow", "yesterday", "epoch", "infinity", "-infinity", "allballs")
 #: Rejection reasons shown in the summary.
 SUMMARY_REASONS = 5
 _CSV_FIELD_LIMIT = 2**31 - 1
@@ -553,6 +555,16 @@ def _check_rows(
     for name in columns:
         col = info.column(name)
         value = staged(name)
+        if col.type.startswith(("date", "timestamp")):
+            # Postgres reads 'yesterday' or 'now' relative to the load time:
+            # a raw file must say which day it means, so the load is reproducible.
+            reasons.append(
+                sql.SQL("case when lower(trim({v})) = any({words}) then format({fmt}, {v}) end").format(
+                    v=value,
+                    words=sql.Literal(list(RELATIVE_DATE_WORDS)),
+                    fmt=sql.Literal(f"{name}: %L is relative to the load time; write the date itself"),
+                )
+            )
         if col.required:
             reasons.append(
                 sql.SQL("case when {v} is null then {msg} end").format(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -63,7 +64,7 @@ class Column:
 
     name: str
     pgtype: str
-    values: npt.NDArray[object] | npt.NDArray[np.generic]
+    values: npt.NDArray[Any]
     null: npt.NDArray[np.bool_] | None = None
     scale: int = 2
 
@@ -93,7 +94,7 @@ def _fixed_bytes(col: Column, rows: slice) -> npt.NDArray[np.uint8]:
     return data.view(np.uint8).reshape(len(data), -1)
 
 
-def _numeric_bytes(values: npt.NDArray[np.generic], scale: int) -> npt.NDArray[np.uint8]:
+def _numeric_bytes(values: npt.NDArray[Any], scale: int) -> npt.NDArray[np.uint8]:
     # numeric_send: int16 ndigits, int16 weight, int16 sign, int16 dscale, then
     # base-10000 digits. We always send the same number of digit groups (leading
     # zero groups are allowed; the server strips them), so the width is fixed.
@@ -120,7 +121,7 @@ def _numeric_bytes(values: npt.NDArray[np.generic], scale: int) -> npt.NDArray[n
     return out.view(np.uint8).reshape(len(scaled), -1)
 
 
-def _vector_bytes(values: npt.NDArray[np.generic]) -> npt.NDArray[np.uint8]:
+def _vector_bytes(values: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
     # pgvector's vector_send: int16 dim, int16 unused, float4[dim].
     matrix = np.asarray(values, dtype=">f4")
     if matrix.ndim != 2:

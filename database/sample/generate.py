@@ -10,6 +10,7 @@ same seed always gives the same data. The planted effects are listed in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +44,7 @@ class SampleData:
     """Generated tables (in foreign-key order) and the latent truths behind them."""
 
     tables: dict[str, list[Column]]
-    truth: dict[str, npt.NDArray[np.generic]] = field(default_factory=dict)
+    truth: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
 
     def row_counts(self) -> dict[str, int]:
         """Rows per table."""
@@ -68,7 +69,7 @@ class _Orders:
 def generate(scale: Scale, seed: int = 42, end_date: np.datetime64 = DEFAULT_END_DATE) -> SampleData:
     """Generate the sample retailer for ``scale`` and ``seed``."""
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
-    cat = build_catalogue(scale, np.datetime64(end_date, "D"), streams[0])
+    cat = build_catalogue(scale, np.datetime64(str(end_date), "D"), streams[0])
     customers, cust_orders, truth = _customers(scale, cat, streams[1])
     anon = _anonymous(scale, cat, streams[2])
     offers, impressions, redemptions, red_orders = _offers(scale, cat, customers, cust_orders, streams[3])
@@ -90,14 +91,15 @@ def generate(scale: Scale, seed: int = 42, end_date: np.datetime64 = DEFAULT_END
 
 def _customers(
     scale: Scale, cat: Catalogue, rng: np.random.Generator
-) -> tuple[dict[str, npt.NDArray[np.generic]], _Orders, dict[str, npt.NDArray[np.generic]]]:
+) -> tuple[dict[str, npt.NDArray[Any]], _Orders, dict[str, npt.NDArray[Any]]]:
     n, days = scale.customers, scale.days
     n_cat = len(CATEGORIES)
     business = rng.random(n) < 0.08
-    # Purchase rate (orders per day while active) and dropout probability after
-    # each purchase: a BG/NBD-style process, so recency and frequency carry signal.
+    # Pareto/NBD-style: purchases are Poisson at a customer-specific rate while
+    # the customer is alive, and the lifetime is exponential in calendar time,
+    # independent of the rate. Recency and frequency therefore both carry signal.
     rate = rng.gamma(0.9, np.where(business, 1 / 9, 1 / 21) / 0.9)
-    p_drop = rng.beta(1.0, 14.0, n)
+    lifetime = rng.exponential(rng.gamma(2.0, 900.0 / 2.0, n))
     basket = 1.0 + rng.gamma(2.0, 0.9, n) * np.where(business, 1.8, 1.0)
     qty_rate = rng.gamma(1.0, np.where(business, 1.0, 0.25))
     online_share = rng.beta(0.8, 2.5, n)
@@ -119,11 +121,11 @@ def _customers(
     grid = np.arange(len(op_time), dtype=np.float64) - PRE_HISTORY_DAYS
 
     start_op = np.interp(signup_day.astype(np.float64), grid, op_time)
-    horizon = op_time[-1] - start_op
-    n_purchases = rng.geometric(p_drop)
-    expected = rate * horizon
-    cap = np.ceil(expected + 6 * np.sqrt(expected) + 5).astype(np.int64)
-    k = np.minimum(n_purchases, cap)
+    death_day = signup_day + lifetime
+    end_op = np.interp(np.minimum(death_day, days).astype(np.float64), grid, op_time)
+    expected = rate * np.maximum(end_op - start_op, 0.0)
+    # Enough draws to outlast the lifetime with near certainty; extras are cut below.
+    k = np.ceil(expected + 6 * np.sqrt(expected) + 3).astype(np.int64)
     owner = np.repeat(np.arange(n), k)
     gaps = rng.exponential(1.0, len(owner)) / rate[owner]
     csum = np.cumsum(gaps)
@@ -131,7 +133,7 @@ def _customers(
     before = np.where(group_start > 0, csum[np.maximum(group_start - 1, 0)], 0.0)
     op = start_op[owner] + csum - np.repeat(before, k)
     when = np.interp(op, op_time, grid)
-    keep = (when >= 0) & (when < days)
+    keep = (when >= 0) & (when < days) & (when < death_day[owner])
     owner, when = owner[keep], when[keep]
     day = np.floor(when).astype(np.int64)
     seconds = (7 * 3600 + (when - day) * 15 * 3600).astype(np.int64)
@@ -160,7 +162,7 @@ def _customers(
         line_quantity=quantity.astype(np.int64),
         line_offer_discount=np.zeros(len(line_order)),
     )
-    customers: dict[str, npt.NDArray[np.generic]] = {
+    customers: dict[str, npt.NDArray[Any]] = {
         "signup_day": signup_day,
         "home": home,
         "business": business,
@@ -172,10 +174,9 @@ def _customers(
         "loyalty": rng.random(n) < 0.7,
         "email": rng.random(n) < 0.55,
     }
-    truth: dict[str, npt.NDArray[np.generic]] = {
+    truth: dict[str, npt.NDArray[Any]] = {
         "customer_rate": rate,
-        "customer_p_drop": p_drop,
-        "customer_n_purchases": n_purchases,
+        "customer_death_day": death_day,
         "customer_basket": basket,
         "customer_deal": deal,
     }
@@ -200,7 +201,7 @@ def _choose_products(cat: Catalogue, store: I64, day: I64, category: I64, rng: n
     hi = np.where(empty, cum_at(row + n_products - 1), hi)
     target = lo + rng.random(len(store)) * (hi - lo)
     idx = np.searchsorted(flat, target, side="right")
-    return np.clip(idx - row, 0, n_products - 1).astype(np.int64)
+    return np.asarray(np.clip(idx - row, 0, n_products - 1), dtype=np.int64)
 
 
 # --------------------------------------------------------------------- anonymous sales
@@ -249,13 +250,13 @@ def _anonymous(scale: Scale, cat: Catalogue, rng: np.random.Generator) -> _Order
 def _offers(
     scale: Scale,
     cat: Catalogue,
-    customers: dict[str, npt.NDArray[np.generic]],
+    customers: dict[str, npt.NDArray[Any]],
     cust_orders: _Orders,
     rng: np.random.Generator,
 ) -> tuple[
-    dict[str, npt.NDArray[np.generic]],
-    dict[str, npt.NDArray[np.generic]],
-    dict[str, npt.NDArray[np.generic]],
+    dict[str, npt.NDArray[Any]],
+    dict[str, npt.NDArray[Any]],
+    dict[str, npt.NDArray[Any]],
     _Orders,
 ]:
     days, per_week = scale.days, scale.offers_per_week
@@ -278,7 +279,7 @@ def _offers(
     cat_median = np.array([v[0] for v in CATEGORIES.values()])
     ref_price = np.where(is_product_offer, cat.list_price[np.maximum(product, 0)], cat_median[category])
     own = np.where(is_product_offer, cat.is_own_brand[np.maximum(product, 0)], rng.random(n_offers) < 0.3)
-    offers: dict[str, npt.NDArray[np.generic]] = {
+    offers: dict[str, npt.NDArray[Any]] = {
         "product": product,
         "category": category,
         "depth": depth,
@@ -300,7 +301,7 @@ def _offers(
     src, shown, offer_w, pick = src[valid], shown[valid], offer_w[valid], pick[valid]
     offer = offer_w * per_week + pick % per_week
     imp_customer = cust_orders.customer[src]
-    impressions: dict[str, npt.NDArray[np.generic]] = {
+    impressions: dict[str, npt.NDArray[Any]] = {
         "customer": imp_customer,
         "offer": offer,
         "when": shown,
@@ -322,7 +323,7 @@ def _offers(
     deadline = start_day[offer] + OFFER_DAYS  # offers end after day start+13
     redeem &= (redeemed_at < deadline) & (redeemed_at < days)
     red_idx = np.flatnonzero(redeem)
-    redemptions: dict[str, npt.NDArray[np.generic]] = {
+    redemptions: dict[str, npt.NDArray[Any]] = {
         "impression": red_idx,
         "when": redeemed_at[red_idx],
     }
@@ -375,11 +376,11 @@ def _concat_orders(parts: list[_Orders]) -> _Orders:
 
 def _tables(
     cat: Catalogue,
-    customers: dict[str, npt.NDArray[np.generic]],
+    customers: dict[str, npt.NDArray[Any]],
     orders: _Orders,
-    offers: dict[str, npt.NDArray[np.generic]],
-    impressions: dict[str, npt.NDArray[np.generic]],
-    redemptions: dict[str, npt.NDArray[np.generic]],
+    offers: dict[str, npt.NDArray[Any]],
+    impressions: dict[str, npt.NDArray[Any]],
+    redemptions: dict[str, npt.NDArray[Any]],
     rng: np.random.Generator,
 ) -> dict[str, list[Column]]:
     dates = cat.dates
@@ -389,10 +390,9 @@ def _tables(
     n_customers = len(customers["home"])
     category_names = np.array(list(CATEGORIES))
 
-    def at(day: npt.NDArray[np.generic], seconds: npt.NDArray[np.generic]) -> npt.NDArray[np.datetime64]:
-        return (day0 + np.asarray(day).astype("timedelta64[D]")).astype("datetime64[us]") + np.asarray(
-            seconds
-        ).astype("timedelta64[s]")
+    def at(day: npt.NDArray[Any], seconds: npt.NDArray[Any]) -> npt.NDArray[np.datetime64]:
+        midnight = (day0 + np.asarray(day).astype("timedelta64[D]")).astype("datetime64[us]")
+        return np.asarray(midnight + np.asarray(seconds).astype("timedelta64[s]"), dtype="datetime64[us]")
 
     def fractional_day(x: F64) -> npt.NDArray[np.datetime64]:
         day = np.floor(x).astype(np.int64)

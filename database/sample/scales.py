@@ -62,7 +62,7 @@ SCALES: dict[str, Scale] = {
         listings=600,
         stores=10,
         days=730,
-        anonymous_lines=520_000,
+        anonymous_lines=300_000,
         offers_per_week=12,
     ),
     "large": Scale(
@@ -71,7 +71,7 @@ SCALES: dict[str, Scale] = {
         listings=1_500,
         stores=30,
         days=730,
-        anonymous_lines=2_700_000,
+        anonymous_lines=1_700_000,
         offers_per_week=20,
     ),
 }

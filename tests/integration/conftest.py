@@ -1,0 +1,65 @@
+"""One embedded Postgres + pgvector for the whole integration session, in a temporary folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from database import server
+from database.sample import SCALES, SampleData, generate
+from database.sample.load import load_sample
+from database.schema import apply_schema
+from storecast.settings import Settings, get_settings
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+@pytest.fixture(scope="session")
+def pg_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings for a fresh embedded server, started for the session and stopped after it."""
+    home = tmp_path_factory.mktemp("storecast_home")
+    settings = get_settings({"STORECAST_HOME": str(home)})
+    server.start(settings)
+    yield settings
+    server.stop(settings)
+
+
+@pytest.fixture(scope="session")
+def schema_ready(pg_settings: Settings) -> int:
+    with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
+        return apply_schema(conn)
+
+
+@pytest.fixture(scope="session")
+def tiny(pg_settings: Settings, schema_ready: int) -> SampleData:
+    """The tiny sample retailer, loaded once for the session."""
+    data = generate(SCALES["tiny"], seed=42)
+    with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
+        load_sample(conn, data, source="tests: tiny seed 42")
+    return data
+
+
+@pytest.fixture
+def conn(pg_settings: Settings, schema_ready: int) -> Iterator[Conn]:
+    with psycopg.connect(pg_settings.conninfo, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def cli_env(pg_settings: Settings) -> dict[str, str]:
+    """Environment for CLI runs against the session server."""
+    return {"STORECAST_HOME": str(pg_settings.home), "STORECAST_DATABASE_URL": "", "PGHOST": ""}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "integration: needs the embedded Postgres")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)

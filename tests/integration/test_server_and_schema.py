@@ -1,0 +1,94 @@
+"""The embedded server, its settings, and an idempotent, fully commented raw schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from database import server
+from database.schema import apply_schema, server_info
+from storecast.settings import Settings, get_settings
+from tests.integration.conftest import Conn
+
+
+def test_server_offers_postgres_15_plus_with_pgvector(conn: Conn) -> None:
+    info = server_info(conn)
+    assert info.server_version_num >= 150000
+    assert info.pgvector_version is not None
+    major, minor = (int(p) for p in info.pgvector_version.split(".")[:2])
+    assert (major, minor) >= (0, 6)
+    assert info.schema_version == 1
+
+
+def test_analytics_settings_are_applied(conn: Conn) -> None:
+    def setting(name: str) -> str:
+        row = conn.execute("select current_setting(%s)", [name]).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    assert setting("maintenance_work_mem") == server.ANALYTICS_SETTINGS["maintenance_work_mem"]
+    assert setting("max_wal_size") == server.ANALYTICS_SETTINGS["max_wal_size"]
+    assert setting("shared_buffers") == server.ANALYTICS_SETTINGS["shared_buffers"]  # needed the restart
+
+
+def test_server_listens_only_on_a_socket_in_its_data_directory(pg_settings: Settings, conn: Conn) -> None:
+    status = server.embedded_status(pg_settings)
+    assert status.socket_dir == pg_settings.pgdata
+    row = conn.execute("select current_setting('listen_addresses')").fetchone()
+    assert row == ("",)
+
+
+def test_init_is_idempotent(conn: Conn) -> None:
+    def shape() -> list[tuple[object, ...]]:
+        return conn.execute(
+            "select table_schema, table_name, count(*) from information_schema.columns "
+            "where table_schema in ('raw', 'ml', 'scores') group by 1, 2 order by 1, 2"
+        ).fetchall()
+
+    before = shape()
+    assert apply_schema(conn) == 1
+    assert apply_schema(conn) == 1
+    assert shape() == before
+    assert conn.execute("select count(*) from raw.schema_versions").fetchone() == (1,)
+
+
+def test_every_raw_table_and_column_has_a_comment(conn: Conn) -> None:
+    missing = conn.execute(
+        """
+        select c.relname || coalesce('.' || a.attname, '')
+        from pg_class c
+        join pg_namespace n on n.oid = c.relnamespace and n.nspname = 'raw'
+        left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+        where c.relkind = 'r'
+          and (obj_description(c.oid, 'pg_class') is null
+               or (a.attname is not null and col_description(c.oid, a.attnum) is null))
+        """
+    ).fetchall()
+    assert missing == []
+    tables = conn.execute("select count(*) from pg_tables where schemaname = 'raw'").fetchone()
+    assert tables is not None
+    assert int(str(tables[0])) >= 13
+
+
+def test_stop_then_start_again_keeps_the_data(tmp_path: Path) -> None:
+    settings = get_settings({"STORECAST_HOME": str(tmp_path)})
+    server.start(settings)
+    try:
+        with psycopg.connect(settings.conninfo, autocommit=True) as c:
+            c.execute("create table keep_me (x int)")
+            c.execute("insert into keep_me values (42)")
+        assert server.stop(settings)
+        assert not server.embedded_status(settings).running
+        assert server.stop(settings) is False
+        server.start(settings)
+        with psycopg.connect(settings.conninfo, autocommit=True) as c:
+            assert c.execute("select x from keep_me").fetchone() == (42,)
+    finally:
+        server.stop(settings)
+
+
+def test_starting_an_external_configuration_is_refused() -> None:
+    with pytest.raises(server.ServerError, match="external server"):
+        server.start(get_settings({"STORECAST_DATABASE_URL": "postgresql://u@h/db"}))

@@ -1,0 +1,106 @@
+"""The CSV loader's file-level checks, which need no database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from database.loader import LoadError, TableColumn, TableInfo, _check_header, _records
+
+CUSTOMERS = TableInfo(
+    name="customers",
+    columns=(
+        TableColumn("customer_id", "bigint", not_null=True, has_default=False),
+        TableColumn("signup_date", "date", not_null=True, has_default=False),
+        TableColumn("region", "text", not_null=True, has_default=False),
+        TableColumn("email_opt_in", "boolean", not_null=True, has_default=True),
+    ),
+    primary_key=("customer_id",),
+    checks=(),
+    foreign_keys=(),
+)
+
+
+def test_a_matching_header_in_any_order_is_accepted() -> None:
+    assert _check_header(["region", " customer_id ", "signup_date"], CUSTOMERS, Path("f.csv"), ",") == [
+        "region",
+        "customer_id",
+        "signup_date",
+    ]
+
+
+def test_missing_required_column_is_named() -> None:
+    with pytest.raises(LoadError, match=r"missing required columns: region"):
+        _check_header(["customer_id", "signup_date"], CUSTOMERS, Path("f.csv"), ",")
+
+
+def test_unknown_column_is_named_with_the_expected_list() -> None:
+    with pytest.raises(LoadError, match=r"unknown columns: 'shoe_size'.*Expected columns.*email_opt_in\?"):
+        _check_header(["customer_id", "signup_date", "region", "shoe_size"], CUSTOMERS, Path("f.csv"), ",")
+
+
+def test_case_mismatch_says_which_name_to_use() -> None:
+    with pytest.raises(LoadError, match=r"'Customer_ID' should be 'customer_id'") as info:
+        _check_header(["Customer_ID", "signup_date", "region"], CUSTOMERS, Path("f.csv"), ",")
+    assert "missing required" not in str(info.value)
+
+
+def test_duplicate_header_names_are_refused() -> None:
+    with pytest.raises(LoadError, match="more than once: region"):
+        _check_header(["customer_id", "signup_date", "region", "region"], CUSTOMERS, Path("f.csv"), ",")
+
+
+def test_wrong_delimiter_is_recognised() -> None:
+    with pytest.raises(LoadError, match=r"looks ';'-delimited.*--delimiter ';'"):
+        _check_header(["customer_id;signup_date;region"], CUSTOMERS, Path("f.csv"), ",")
+
+
+def _write(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    return path
+
+
+def test_records_report_line_numbers_across_quoted_newlines(tmp_path: Path) -> None:
+    path = _write(tmp_path, b'a,b\n1,"two\nlines"\n3,x\n')
+    recs = list(_records(path, ",", 2, 100))
+    assert [(r.line_no, r.fields, r.problem) for r in recs] == [
+        (1, ["a", "b"], None),
+        (2, ["1", "two\nlines"], None),
+        (4, ["3", "x"], None),
+    ]
+    assert recs[1].raw == '1,"two\nlines"\n'
+
+
+def test_records_flag_bad_utf8_and_keep_the_bytes_visible(tmp_path: Path) -> None:
+    path = _write(tmp_path, b"a,b\n1,caf\xe9\n2,ok\n")
+    recs = list(_records(path, ",", 2, 100))
+    assert recs[1].problem == "not valid UTF-8: byte 0xe9 at position 6 of line 2"
+    assert recs[1].raw == "1,caf\\xe9\n"
+    assert recs[2].problem is None
+
+
+def test_records_flag_wrong_field_counts_nul_bytes_and_huge_fields(tmp_path: Path) -> None:
+    path = _write(tmp_path, b"a,b\n1\n1,2,3\n1,a\x00b\n1," + b"x" * 101 + b"\n\n5,6\n")
+    problems = [(r.line_no, r.problem) for r in _records(path, ",", 2, 100)][1:]
+    assert problems == [
+        (2, "expected 2 fields, found 1"),
+        (3, "expected 2 fields, found 3"),
+        (4, "contains a NUL byte, which Postgres text cannot store"),
+        (5, "field 2 is 101 characters; the limit is 100"),
+        (7, None),
+    ]
+
+
+def test_a_utf8_bom_is_not_part_of_the_first_column_name(tmp_path: Path) -> None:
+    path = _write(tmp_path, b"\xef\xbb\xbfa,b\n1,2\n")
+    assert next(_records(path, ",", None, 100)).fields == ["a", "b"]
+
+
+def test_malformed_quoting_is_rejected_and_parsing_continues(tmp_path: Path) -> None:
+    path = _write(tmp_path, b'a,b\n1,"x"y\n2,z\n')
+    recs = list(_records(path, ",", 2, 100))[1:]
+    assert recs[0].problem is not None
+    assert recs[0].problem.startswith("malformed CSV")
+    assert (recs[-1].fields, recs[-1].problem) == (["2", "z"], None)

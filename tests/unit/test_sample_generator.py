@@ -1,0 +1,229 @@
+"""The sample retailer is deterministic, consistent, and carries the effects docs/sample-data.md promises."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from database.sample import SCALES, SampleData, generate
+
+Arr = npt.NDArray[Any]
+
+
+def table(data: SampleData, name: str) -> dict[str, Arr]:
+    """Columns of a generated table by name; NULLs are reported under '<name>_null'."""
+    out: dict[str, Arr] = {}
+    for col in data.tables[name]:
+        out[col.name] = np.asarray(col.values)
+        out[f"{col.name}_null"] = (
+            np.zeros(len(col.values), bool) if col.null is None else np.asarray(col.null)
+        )
+    return out
+
+
+def spearman(a: Arr, b: Arr) -> float:
+    ra = np.argsort(np.argsort(a)).astype(float)
+    rb = np.argsort(np.argsort(b)).astype(float)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+@pytest.fixture(scope="module")
+def small() -> SampleData:
+    return generate(SCALES["small"], seed=42)
+
+
+@pytest.fixture(scope="module")
+def lines(small: SampleData) -> dict[str, Arr]:
+    """Order lines joined to their order: customer, store, day index, units, spend."""
+    orders, items = table(small, "orders"), table(small, "order_items")
+    pos = np.searchsorted(orders["order_id"], items["order_id"])
+    first = orders["ordered_at"].min().astype("datetime64[D]")
+    day = (orders["ordered_at"][pos].astype("datetime64[D]") - first).astype(int)
+    return {
+        "customer": np.where(orders["customer_id_null"][pos], 0, orders["customer_id"][pos]),
+        "store": orders["store_id"][pos],
+        "day": day,
+        "weekday": ((orders["ordered_at"][pos].astype("datetime64[D]").astype(int) - 4) % 7),
+        "month": orders["ordered_at"][pos].astype("datetime64[M]").astype(int) % 12 + 1,
+        "product": items["product_id"],
+        "units": items["quantity"],
+        "spend": items["quantity"] * items["unit_price"] - items["discount_amount"],
+        "promo": items["promo_flag"],
+        "first_day": np.array([first]),
+    }
+
+
+def day_index(lines: dict[str, Arr], dates: Arr) -> Arr:
+    """Days since the first order day, for an array of dates."""
+    return np.asarray((dates.astype("datetime64[D]") - lines["first_day"][0]).astype(int))
+
+
+def test_same_seed_same_data_other_seed_other_data() -> None:
+    a, b, c = (generate(SCALES["tiny"], seed=s) for s in (42, 42, 43))
+    for name in a.tables:
+        for ca, cb in zip(a.tables[name], b.tables[name], strict=True):
+            assert np.array_equal(np.asarray(ca.values), np.asarray(cb.values)), f"{name}.{ca.name}"
+    assert a.row_counts() != c.row_counts()
+
+
+def test_keys_are_unique_and_references_resolve(small: SampleData) -> None:
+    orders, items = table(small, "orders"), table(small, "order_items")
+    customers, products = table(small, "customers"), table(small, "products")
+    impressions, redemptions = table(small, "impressions"), table(small, "redemptions")
+    assert len(np.unique(orders["order_id"])) == len(orders["order_id"])
+    keys = items["order_id"] * 1000 + items["line_no"]
+    assert len(np.unique(keys)) == len(keys)
+    assert np.isin(items["order_id"], orders["order_id"]).all()
+    assert np.isin(items["product_id"], products["product_id"]).all()
+    known = orders["customer_id"][~orders["customer_id_null"]]
+    assert np.isin(known, customers["customer_id"]).all()
+    assert np.isin(impressions["customer_id"], customers["customer_id"]).all()
+    assert np.isin(redemptions["impression_id"], impressions["impression_id"]).all()
+    assert np.isin(redemptions["order_id"], orders["order_id"]).all()
+    shown = impressions["shown_at"][redemptions["impression_id"] - 1]
+    assert (redemptions["redeemed_at"] > shown).all()
+    # Line numbers run 1..n within each order.
+    first_line = np.concatenate([[True], items["order_id"][1:] != items["order_id"][:-1]])
+    assert (items["line_no"][first_line] == 1).all()
+
+
+def test_values_satisfy_the_raw_check_constraints(small: SampleData) -> None:
+    items, promos, offers = table(small, "order_items"), table(small, "promotions"), table(small, "offers")
+    assert (items["quantity"] > 0).all()
+    assert (items["discount_amount"] >= 0).all()
+    assert (items["discount_amount"] <= items["unit_price"] * items["quantity"] + 1e-9).all()
+    assert (promos["end_date"] >= promos["start_date"]).all()
+    assert ((promos["discount_pct"] > 0) & (promos["discount_pct"] < 1)).all()
+    assert ((offers["discount_depth"] > 0) & (offers["discount_depth"] < 1)).all()
+
+
+def test_customers_with_a_higher_true_rate_buy_more_later(small: SampleData, lines: dict[str, Arr]) -> None:
+    rate, death = small.truth["customer_rate"], small.truth["customer_death_day"]
+    window_start = lines["day"].max() - 180
+    late = lines["day"] >= window_start
+    orders_late = np.bincount(lines["customer"][late], minlength=len(rate) + 1)[1:]
+    signup = table(small, "customers")["signup_date"]
+    alive = (death > lines["day"].max()) & (signup < signup.max() - 365)
+    assert alive.sum() > 300
+    assert spearman(rate[alive], orders_late[alive]) > 0.5
+
+
+def test_recent_buyers_are_far_more_likely_to_buy_next_month(lines: dict[str, Arr]) -> None:
+    known = lines["customer"] > 0
+    cust, day = lines["customer"][known], lines["day"][known]
+    cutoff = day.max() - 90
+    n = cust.max() + 1
+    last_before = np.full(n, -10_000)
+    np.maximum.at(last_before, cust[day < cutoff], day[day < cutoff])
+    bought_next = np.zeros(n, bool)
+    bought_next[cust[(day >= cutoff) & (day < cutoff + 30)]] = True
+    recent = last_before >= cutoff - 30
+    lapsed = (last_before < cutoff - 180) & (last_before > -10_000)
+    assert bought_next[recent].mean() > 3 * bought_next[lapsed].mean()
+
+
+def test_spend_level_persists_from_one_year_to_the_next(small: SampleData, lines: dict[str, Arr]) -> None:
+    known = lines["customer"] > 0
+    n = lines["customer"].max() + 1
+    half = lines["day"].max() // 2
+    in_first, in_second = known & (lines["day"] < half), known & (lines["day"] >= half)
+    first = np.bincount(lines["customer"][in_first], lines["spend"][in_first], n)
+    second = np.bincount(lines["customer"][in_second], lines["spend"][in_second], n)
+    survived = np.concatenate([[False], small.truth["customer_death_day"] > lines["day"].max()])
+    active = (first > 0) & survived
+    assert active.sum() > 300
+    assert spearman(first[active], second[active]) > 0.6
+
+
+def test_weekly_and_yearly_seasonality_show_in_units(lines: dict[str, Arr]) -> None:
+    by_weekday = np.bincount(lines["weekday"], lines["units"], 7)
+    assert by_weekday[5] > 1.2 * by_weekday[1]  # Saturday vs Tuesday
+    days_in = np.bincount(np.unique(np.stack([lines["day"], lines["month"]]), axis=1)[1], minlength=13)
+    per_day = np.bincount(lines["month"], lines["units"], 13) / np.maximum(days_in, 1)
+    assert per_day[12] > 1.1 * per_day[6]  # December vs June
+
+
+def test_promotions_lift_units_of_the_same_product(small: SampleData, lines: dict[str, Arr]) -> None:
+    promos = table(small, "promotions")
+    n_stores, n_days = lines["store"].max(), lines["day"].max() + 1
+    n_products = len(small.truth["product_is_listing"])
+    end_day = day_index(lines, promos["end_date"])
+    on_promo = np.zeros((n_stores, n_days, n_products), bool)
+    for i in range(len(promos["promotion_id"])):
+        length = (promos["end_date"][i] - promos["start_date"][i]).astype(int) + 1
+        day0 = end_day[i] - length + 1
+        stores = slice(None) if promos["store_id_null"][i] else promos["store_id"][i] - 1
+        on_promo[stores, day0 : day0 + length, promos["product_id"][i] - 1] = True
+    units = np.zeros((n_stores, n_days, n_products))
+    np.add.at(units, (lines["store"] - 1, lines["day"], lines["product"] - 1), lines["units"])
+    promoted = on_promo.any(axis=(0, 1))
+    lifts = [
+        units[:, :, p][on_promo[:, :, p]].mean() / units[:, :, p][~on_promo[:, :, p]].mean()
+        for p in np.flatnonzero(promoted)
+    ]
+    assert np.median(lifts) > 1.2
+
+
+def test_some_series_are_intermittent(lines: dict[str, Arr], small: SampleData) -> None:
+    core = ~small.truth["product_is_listing"]
+    physical = lines["store"] > 1
+    cells = np.unique(np.stack([lines["product"], lines["store"], lines["day"]])[:, physical], axis=1)
+    series, days_sold = np.unique(cells[0] * 1000 + cells[1], return_counts=True)
+    zero_share = 1 - days_sold / (lines["day"].max() + 1)
+    is_core = core[series // 1000 - 1]
+    assert (zero_share[is_core] > 0.5).mean() > 0.1
+
+
+def test_design_appeal_drives_sales_and_is_visible_in_embeddings(
+    small: SampleData, lines: dict[str, Arr]
+) -> None:
+    products, emb = table(small, "products"), table(small, "product_embeddings")
+    listing = small.truth["product_is_listing"]
+    # Day index (from the first order day) on which each product launched.
+    launch_day = day_index(lines, products["launched_at"])
+    age = lines["day"] - launch_day[lines["product"] - 1]
+    early = (age >= 0) & (age < 60)
+    units = np.bincount(lines["product"][early] - 1, lines["units"][early], len(listing))
+    mature = listing & (launch_day <= lines["day"].max() - 60)
+    log_units = np.log1p(units)
+    assert spearman(small.truth["product_appeal"][mature], log_units[mature]) > 0.5
+    # Neighbours by cosine similarity among earlier listings predict an item's sales.
+    vectors = emb["embedding"][mature]
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -1)
+    neighbours = np.argsort(-sims, axis=1)[:, :5]
+    assert spearman(log_units[mature][neighbours].mean(axis=1), log_units[mature]) > 0.3
+
+
+def test_offer_redemption_is_rare_and_depends_on_depth_and_history(small: SampleData) -> None:
+    imp, red, offers = table(small, "impressions"), table(small, "redemptions"), table(small, "offers")
+    redeemed = np.isin(imp["impression_id"], red["impression_id"])
+    assert 0.01 < redeemed.mean() < 0.08
+    depth = offers["discount_depth"][imp["offer_id"] - 1]
+    assert redeemed[depth >= 0.4].mean() > 1.5 * redeemed[depth <= 0.15].mean()
+    half = np.sort(imp["shown_at"])[len(imp["shown_at"]) // 2]
+    early, late = imp["shown_at"] < half, imp["shown_at"] >= half
+    redeemed_early = np.unique(imp["customer_id"][early & redeemed])
+    late_by_redeemer = np.isin(imp["customer_id"][late], redeemed_early)
+    assert redeemed[late][late_by_redeemer].mean() > 1.5 * redeemed[late][~late_by_redeemer].mean()
+
+
+def test_medium_scale_has_about_a_million_order_lines_over_two_years() -> None:
+    data = generate(SCALES["medium"], seed=42)
+    counts = data.row_counts()
+    assert counts["customers"] == 20_000
+    assert 900_000 <= counts["order_items"] <= 1_200_000
+    orders = table(data, "orders")
+    span = (orders["ordered_at"].max() - orders["ordered_at"].min()).astype("timedelta64[D]").astype(int)
+    assert span >= 700
+
+
+def test_large_scale_is_sized_as_documented() -> None:
+    large = SCALES["large"]
+    assert large.customers >= 100_000
+    assert large.core_products == 300
+    assert large.stores == 30
+    assert large.days >= 730
