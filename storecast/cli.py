@@ -290,10 +290,15 @@ def _print_load_result(result: LoadResult) -> None:
 
 EXAMPLE_SQL = """\
 select count(*) as orders, count(customer_id) as identified from raw.orders;
-select category, sum(quantity) as units from raw.order_items join raw.products using (product_id)
-  group by category order by units desc;
-select p.product_id, p.title, e.embedding <=> (select embedding from raw.product_embeddings where product_id = 1) as distance
-  from raw.product_embeddings e join raw.products p using (product_id) order by distance limit 5;"""
+
+select category, sum(quantity) as units
+from raw.order_items join raw.products using (product_id)
+group by category order by units desc limit 5;
+
+select p.product_id, p.title,
+       round((e.embedding <=> (select embedding from raw.product_embeddings where product_id = 1))::numeric, 3) as distance
+from raw.product_embeddings e join raw.products p using (product_id)
+order by distance limit 5;"""
 
 
 @app.command("demo")
