@@ -276,3 +276,30 @@ def test_a_large_file_streams_through_copy(conn: Conn, tmp_path: Path) -> None:
     assert result.rows_loaded == n
     assert seen[-1] == (tmp_path / "in.csv").stat().st_size
     assert len(seen) > 2
+
+
+@pytest.mark.parametrize(
+    ("value", "type_"),
+    [
+        ("12", "bigint"),
+        ("12x", "bigint"),
+        ("2024-02-30", "date"),
+        ("2024-02-29", "date"),
+        ("1e20", "numeric(12,2)"),
+        ("t", "boolean"),
+    ],
+)
+def test_postgres_15_fallback_agrees_with_pg_input_error_info(conn: Conn, value: str, type_: str) -> None:
+    # PostgreSQL 15 has no pg_input_error_info; the loader then tries the cast in
+    # PL/pgSQL. Both must reach the same verdict on the same server.
+    from psycopg import sql
+
+    from database.loader import _input_error_sql
+
+    modern = _input_error_sql(conn, 180000)(sql.Literal(value), type_)
+    fallback = _input_error_sql(conn, 150000)(sql.Literal(value), type_)
+    row = conn.execute(sql.SQL("select {}, {}").format(modern, fallback)).fetchone()
+    assert row is not None
+    assert (row[0] is None) == (row[1] is None)
+    if row[0] is not None:
+        assert row[0] == row[1]
