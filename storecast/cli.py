@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -114,13 +115,7 @@ def db_env() -> None:
     """Print shell exports that point dbt's profiles.yml at this server: eval "$(storecast db env)"."""
     settings = get_settings()
     for name, value in dbt_environment(settings.conninfo).items():
-        print(f"export {name}={_shell_quote(value)}")
-
-
-def _shell_quote(value: str) -> str:
-    import shlex
-
-    return shlex.quote(value)
+        print(f"export {name}={shlex.quote(value)}")
 
 
 @db_app.command("status")

@@ -70,7 +70,6 @@ class Catalogue:
     promo_feature: npt.NDArray[np.bool_]  # (stores, days, products)
     promotions: dict[str, npt.NDArray[Any]]
     intensity: F64  # (stores, days, products): expected line items per day before scaling
-    season: F64  # (days,) common seasonal multiplier (weekly x yearly)
 
 
 def seasonal_multiplier(dates: npt.NDArray[np.datetime64], amplitude: float) -> F64:
@@ -158,7 +157,6 @@ def build_catalogue(scale: Scale, end_date: np.datetime64, rng: np.random.Genera
 
     t = np.arange(days)
     weekly = WEEKLY[weekday(dates)] / WEEKLY.mean()
-    season = weekly * seasonal_multiplier(dates, 0.18)
     cat_amp = np.array([CATEGORIES[n][2] for n in names])
     # (days, products): category-specific yearly cycle, weekly cycle, product trend
     yearly_cycle = seasonal_multiplier(dates, 1.0) - 1.0  # cosine in [-1, 1]
@@ -223,7 +221,6 @@ def build_catalogue(scale: Scale, end_date: np.datetime64, rng: np.random.Genera
         promo_feature=promo_feature,
         promotions=promotions,
         intensity=intensity,
-        season=season,
     )
 
 
