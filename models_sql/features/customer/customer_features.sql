@@ -1,0 +1,271 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='as_of_date',
+        on_schema_change='append_new_columns',
+        indexes=[{'columns': ['as_of_date']}, {'columns': ['customer_id', 'as_of_date'], 'unique': true}],
+    )
+}}
+
+{%- set horizons = [var('purchase_horizon_days'), var('churn_horizon_days'), var('clv_horizon_days')] %}
+
+with
+
+spine as (
+    select * from {{ ref('as_of_dates') }}
+),
+
+customers as (
+    select * from {{ ref('stg_raw__customers') }}
+),
+
+orders as (
+    select * from {{ ref('stg_raw__orders') }}
+),
+
+order_items as (
+    select * from {{ ref('stg_raw__order_items') }}
+),
+
+products as (
+    select * from {{ ref('stg_raw__products') }}
+),
+
+impressions as (
+    select * from {{ ref('stg_raw__impressions') }}
+),
+
+redemptions as (
+    select * from {{ ref('stg_raw__redemptions') }}
+),
+
+as_of_dates as (
+    select
+        dates.as_of_date,
+        observed.data_observed_until as observed_until
+    from (
+        {% if is_incremental() -%}
+        {{ as_of_dates_to_build(horizons) }}
+        {%- else -%}
+        select as_of_date from spine
+        {%- endif %}
+    ) as dates
+    cross join (select max(data_observed_until) as data_observed_until from spine) as observed
+),
+
+price_tiers as (
+    -- Thirds of list price within each category: 1 = cheapest, 3 = dearest.
+    select
+        product_id,
+        category,
+        ntile(3) over (partition by category order by list_price) as price_tier
+    from products
+),
+
+customer_lines as (
+    select
+        orders.customer_id,
+        orders.order_id,
+        orders.order_date,
+        orders.is_online,
+        order_items.quantity,
+        order_items.net_amount,
+        order_items.is_promo,
+        price_tiers.category,
+        price_tiers.price_tier
+    from orders
+    inner join order_items on order_items.order_id = orders.order_id
+    inner join price_tiers on price_tiers.product_id = order_items.product_id
+    where orders.customer_id is not null
+),
+
+customer_orders as (
+    -- One row per order of an identified customer.
+    select
+        customer_id,
+        order_id,
+        order_date,
+        bool_or(is_online) as is_online,
+        sum(net_amount) as order_value,
+        sum(quantity) as order_units,
+        count(*) as order_lines,
+        count(*) filter (where is_promo) as promo_lines,
+        sum(quantity) filter (where price_tier = 1) as low_tier_units,
+        sum(quantity) filter (where price_tier = 3) as high_tier_units
+    from customer_lines
+    group by customer_id, order_id, order_date
+),
+
+purchase_days as (
+    -- One row per customer per day with a purchase, and the gap since the one before.
+    select
+        customer_id,
+        order_date,
+        order_date - lag(order_date) over (partition by customer_id order by order_date) as gap_days
+    from (select distinct customer_id, order_date from customer_orders) as days
+),
+
+orders_around_as_of as (
+    -- Orders in the feature look-back (before the as-of date) and in the longest label window (from it).
+    select
+        as_of_dates.as_of_date,
+        as_of_dates.observed_until,
+        customer_orders.*
+    from as_of_dates
+    inner join customer_orders
+        on customer_orders.order_date >= as_of_dates.as_of_date - {{ var('feature_lookback_days') }}
+        and customer_orders.order_date < as_of_dates.as_of_date + {{ var('clv_horizon_days') }}
+),
+
+rfm as (
+    select
+        as_of_date,
+        customer_id,
+        max(order_date) filter (where order_date < as_of_date) as last_order_date,
+        count(*) filter (where order_date < as_of_date and order_date >= as_of_date - 30) as frequency_30d,
+        count(*) filter (where order_date < as_of_date and order_date >= as_of_date - 90) as frequency_90d,
+        count(*) filter (where order_date < as_of_date and order_date >= as_of_date - 365) as frequency_365d,
+        count(*) filter (where order_date < as_of_date) as frequency_lookback,
+        coalesce(sum(order_value) filter (where order_date < as_of_date and order_date >= as_of_date - 30), 0) as monetary_30d,
+        coalesce(sum(order_value) filter (where order_date < as_of_date and order_date >= as_of_date - 90), 0) as monetary_90d,
+        coalesce(sum(order_value) filter (where order_date < as_of_date and order_date >= as_of_date - 180 and order_date < as_of_date - 90), 0) as monetary_prior_90d,
+        coalesce(sum(order_value) filter (where order_date < as_of_date and order_date >= as_of_date - 365), 0) as monetary_365d,
+        avg(order_value) filter (where order_date < as_of_date) as avg_basket_value,
+        avg(order_units) filter (where order_date < as_of_date) as avg_basket_units,
+        sum(promo_lines) filter (where order_date < as_of_date)::double precision
+            / nullif(sum(order_lines) filter (where order_date < as_of_date), 0) as promo_line_share,
+        sum(low_tier_units) filter (where order_date < as_of_date)::double precision
+            / nullif(sum(order_units) filter (where order_date < as_of_date), 0) as low_price_tier_share,
+        sum(high_tier_units) filter (where order_date < as_of_date)::double precision
+            / nullif(sum(order_units) filter (where order_date < as_of_date), 0) as high_price_tier_share,
+        avg(is_online::int) filter (where order_date < as_of_date and order_date >= as_of_date - 365) as online_order_share_365d,
+        -- Labels: windows starting on the as-of date.
+        min(order_date) filter (where order_date >= as_of_date) as next_order_date,
+        coalesce(sum(order_value) filter (where order_date >= as_of_date), 0) as spend_from_as_of
+    from orders_around_as_of
+    group by as_of_date, customer_id
+),
+
+purchase_intervals as (
+    select
+        as_of_dates.as_of_date,
+        purchase_days.customer_id,
+        avg(purchase_days.gap_days) as interpurchase_days_mean,
+        stddev_samp(purchase_days.gap_days) as interpurchase_days_std,
+        max(purchase_days.order_date) as last_event_date
+    from as_of_dates
+    inner join purchase_days
+        on purchase_days.order_date < as_of_dates.as_of_date
+        and purchase_days.order_date >= as_of_dates.as_of_date - {{ var('feature_lookback_days') }}
+    group by as_of_dates.as_of_date, purchase_days.customer_id
+),
+
+category_spend as (
+    select
+        as_of_dates.as_of_date,
+        customer_lines.customer_id,
+        customer_lines.category,
+        sum(customer_lines.net_amount) as spend,
+        max(customer_lines.order_date) as last_event_date
+    from as_of_dates
+    inner join customer_lines
+        on customer_lines.order_date < as_of_dates.as_of_date
+        and customer_lines.order_date >= as_of_dates.as_of_date - 365
+    group by as_of_dates.as_of_date, customer_lines.customer_id, customer_lines.category
+),
+
+category_mix as (
+    select
+        as_of_date,
+        customer_id,
+        count(*) filter (where spend > 0) as categories_bought_365d,
+        coalesce(-sum(share * ln(share)) filter (where share > 0), 0) as category_entropy_365d,
+        max(last_event_date) as last_event_date
+    from (
+        select
+            *,
+            spend / nullif(sum(spend) over (partition by as_of_date, customer_id), 0) as share
+        from category_spend
+    ) as shares
+    group by as_of_date, customer_id
+),
+
+offer_history as (
+    select
+        as_of_dates.as_of_date,
+        impressions.customer_id,
+        count(*) as offers_seen_to_date,
+        count(redemptions.redemption_id) as offers_redeemed_to_date,
+        greatest(max(impressions.shown_date), max(redemptions.redeemed_date)) as last_event_date
+    from as_of_dates
+    inner join impressions
+        on impressions.shown_date < as_of_dates.as_of_date
+    left join redemptions
+        on redemptions.impression_id = impressions.impression_id
+        and redemptions.redeemed_date < as_of_dates.as_of_date
+    group by as_of_dates.as_of_date, impressions.customer_id
+),
+
+final as (
+    select
+        rfm.customer_id,
+        rfm.as_of_date,
+        customers.segment,
+        customers.customer_region,
+        (rfm.as_of_date - customers.signup_date) as tenure_days,
+        (rfm.as_of_date - rfm.last_order_date) as recency_days,
+        rfm.frequency_30d::integer as frequency_30d,
+        rfm.frequency_90d::integer as frequency_90d,
+        rfm.frequency_365d::integer as frequency_365d,
+        rfm.frequency_lookback::integer as frequency_lookback,
+        rfm.monetary_30d,
+        rfm.monetary_90d,
+        rfm.monetary_365d,
+        rfm.avg_basket_value,
+        rfm.avg_basket_units::double precision as avg_basket_units,
+        purchase_intervals.interpurchase_days_mean::double precision as interpurchase_days_mean,
+        purchase_intervals.interpurchase_days_std::double precision as interpurchase_days_std,
+        rfm.promo_line_share,
+        coalesce(category_mix.category_entropy_365d, 0)::double precision as category_entropy_365d,
+        coalesce(category_mix.categories_bought_365d, 0)::integer as categories_bought_365d,
+        rfm.low_price_tier_share,
+        rfm.high_price_tier_share,
+        coalesce(rfm.online_order_share_365d, 0)::double precision as online_order_share_365d,
+        -- Spend trend in [-1, 1]: last 90 days against the 90 before them.
+        coalesce(
+            (rfm.monetary_90d - rfm.monetary_prior_90d) / nullif(rfm.monetary_90d + rfm.monetary_prior_90d, 0), 0
+        ) as spend_trend_90d,
+        coalesce(offer_history.offers_seen_to_date, 0)::integer as offers_seen_to_date,
+        coalesce(offer_history.offers_redeemed_to_date, 0)::integer as offers_redeemed_to_date,
+        offer_history.offers_redeemed_to_date::double precision
+            / nullif(offer_history.offers_seen_to_date, 0) as offer_redemption_rate_to_date,
+        {{ window_label('rfm.as_of_date', var('purchase_horizon_days'), 'rfm.observed_until',
+            'coalesce(rfm.next_order_date < rfm.as_of_date + ' ~ var('purchase_horizon_days') ~ ', false)') }} as purchased_next_30d,
+        {{ window_label('rfm.as_of_date', var('churn_horizon_days'), 'rfm.observed_until',
+            'not coalesce(rfm.next_order_date < rfm.as_of_date + ' ~ var('churn_horizon_days') ~ ', false)') }} as churned_next_90d,
+        {{ window_label('rfm.as_of_date', var('clv_horizon_days'), 'rfm.observed_until', 'rfm.spend_from_as_of') }} as spend_next_365d,
+        rfm.observed_until,
+        greatest(
+            rfm.last_order_date,
+            purchase_intervals.last_event_date,
+            category_mix.last_event_date,
+            offer_history.last_event_date
+        ) as last_event_date
+    from (
+        select rfm.*, as_of_dates.observed_until
+        from rfm
+        inner join as_of_dates on as_of_dates.as_of_date = rfm.as_of_date
+    ) as rfm
+    inner join customers on customers.customer_id = rfm.customer_id
+    left join purchase_intervals
+        on purchase_intervals.as_of_date = rfm.as_of_date and purchase_intervals.customer_id = rfm.customer_id
+    left join category_mix
+        on category_mix.as_of_date = rfm.as_of_date and category_mix.customer_id = rfm.customer_id
+    left join offer_history
+        on offer_history.as_of_date = rfm.as_of_date and offer_history.customer_id = rfm.customer_id
+    -- The population: customers with at least one order in the look-back before the as-of date.
+    where rfm.last_order_date is not null
+)
+
+select * from final
