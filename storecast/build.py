@@ -55,7 +55,8 @@ def run_dbt(
     """
     from dbt.cli.main import dbtRunner
 
-    argv = [command, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    # A command may be two words ("docs generate"); dbt wants the flags after both.
+    argv = [*command.split(), "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
     values = dbt_vars(as_of, variables)
     if values:
         argv += ["--vars", json.dumps(values)]
@@ -74,7 +75,9 @@ def run_dbt(
         raise BuildError(f"dbt {command} failed: {detail}")
 
 
-def build(settings: Settings, as_of: date | None = None, select: Sequence[str] = (), full_refresh: bool = False) -> None:
+def build(
+    settings: Settings, as_of: date | None = None, select: Sequence[str] = (), full_refresh: bool = False
+) -> None:
     """``dbt build``: models, tests and unit tests, in dependency order."""
     args: list[str] = []
     if select:

@@ -6,6 +6,7 @@ import shlex
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -22,6 +23,7 @@ from database.loader import MODES, LoadError, LoadResult, load_csv
 from database.sample import DEFAULT_END_DATE, SCALES, generate
 from database.sample.load import LoadedTable, load_sample
 from database.schema import apply_schema, server_info
+from storecast.build import BuildError, build
 from storecast.db import connect
 from storecast.settings import Settings, SettingsError, conninfo_to_url, dbt_environment, get_settings
 
@@ -41,7 +43,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 #: Errors a user can act on: shown as one line, no traceback.
-USER_ERRORS = (SettingsError, server.ServerError, LoadError, psycopg.OperationalError, ValueError)
+USER_ERRORS = (SettingsError, server.ServerError, LoadError, BuildError, psycopg.OperationalError, ValueError)
 
 
 def _friendly(func: Callable[P, R]) -> Callable[P, R]:
@@ -279,6 +281,36 @@ def _print_load_result(result: LoadResult) -> None:
         out.print(
             f"  all rejects: select * from raw.load_rejects where load_id = {result.load_id}", highlight=False
         )
+
+
+# ------------------------------------------------------------------ features
+
+
+@app.command("build")
+@_friendly
+def build_command(
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of", formats=["%Y-%m-%d"], help="Scoring date (default: the day after the latest order)."
+        ),
+    ] = None,
+    select: Annotated[
+        list[str] | None,
+        typer.Option(help='dbt selection, e.g. --select "as_of_dates customer_features+" (repeatable).'),
+    ] = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild incremental models from scratch.")
+    ] = False,
+) -> None:
+    """Run dbt build (models, data tests, unit tests) against the configured database."""
+    settings = get_settings()
+    started = time.perf_counter()
+    with connect(settings) as conn:
+        apply_schema(conn)
+    selectors = [part for value in select or [] for part in value.replace(",", " ").split()]
+    build(settings, as_of=as_of.date() if as_of else None, select=selectors, full_refresh=full_refresh)
+    err.print(f"[green]✓[/] dbt build finished in {time.perf_counter() - started:.1f}s")
 
 
 # ------------------------------------------------------------------ demo

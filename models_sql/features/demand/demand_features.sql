@@ -1,0 +1,141 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='as_of_date',
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['product_id', 'store_id', 'as_of_date', 'horizon'], 'unique': true},
+            {'columns': ['as_of_date']},
+        ],
+    )
+}}
+
+{%- set period = demand_period_days() | int %}
+
+with
+
+history as (
+    select * from {{ ref('demand_history') }}
+),
+
+sales as (
+    select * from {{ ref('demand_sales') }}
+),
+
+products as (
+    select * from {{ ref('stg_raw__products') }}
+),
+
+stores as (
+    select * from {{ ref('stg_raw__stores') }}
+),
+
+promotions as (
+    select * from {{ ref('stg_raw__promotions') }}
+),
+
+spine as (
+    select * from {{ ref('as_of_dates') }}
+),
+
+observed as (
+    select max(data_observed_until) as observed_until from spine
+),
+
+rows_to_build as (
+    select history.*
+    from history
+    {% if is_incremental() -%}
+    where history.as_of_date in (
+        {{ as_of_dates_to_build(
+            [var('demand_horizon') * period],
+            "select distinct as_of_date from " ~ ref('demand_history')
+        ) }}
+    )
+    {%- endif %}
+),
+
+targets as (
+    -- Horizon h forecasts the period starting (h - 1) periods after the as-of date.
+    select
+        rows_to_build.*,
+        horizon,
+        (rows_to_build.as_of_date + (horizon - 1) * {{ period }}) as target_date
+    from rows_to_build
+    cross join generate_series(1, {{ var('demand_horizon') }}) as horizon
+),
+
+target_promotions as (
+    -- Promotions planned for the target period (a NULL store means every store).
+    select
+        targets.product_id,
+        targets.store_id,
+        targets.as_of_date,
+        targets.horizon,
+        max(promotions.discount_pct) as promo_discount_pct,
+        bool_or(promotions.is_feature_ad) as promo_feature_ad
+    from targets
+    inner join promotions
+        on promotions.product_id = targets.product_id
+        and (promotions.store_id is null or promotions.store_id = targets.store_id)
+        and promotions.start_date <= targets.target_date + {{ period - 1 }}
+        and promotions.end_date >= targets.target_date
+    group by targets.product_id, targets.store_id, targets.as_of_date, targets.horizon
+),
+
+final as (
+    select
+        targets.product_id,
+        targets.store_id,
+        targets.as_of_date,
+        targets.horizon,
+        targets.target_date,
+        products.category,
+        products.platform,
+        products.is_own_brand,
+        stores.store_format,
+        stores.store_region,
+        extract(isodow from targets.target_date)::integer as target_day_of_week,
+        extract(month from targets.target_date)::integer as target_month,
+        extract(week from targets.target_date)::integer as target_week_of_year,
+        ((date_trunc('month', targets.target_date) + interval '1 month')::date - targets.target_date - 1)
+            as target_days_to_month_end,
+        products.list_price,
+        coalesce(target_promotions.promo_discount_pct, 0) as promo_discount_pct,
+        coalesce(target_promotions.promo_feature_ad, false) as promo_feature_ad,
+        products.list_price * (1 - coalesce(target_promotions.promo_discount_pct, 0)) as target_price,
+        targets.units_lag_1,
+        targets.units_lag_7,
+        targets.units_lag_14,
+        targets.units_lag_28,
+        targets.units_mean_7,
+        targets.units_std_7,
+        targets.units_mean_28,
+        targets.units_std_28,
+        targets.zero_share_28,
+        case extract(isodow from targets.target_date)::integer
+            {%- for weekday in range(1, 8) %}
+            when {{ weekday }} then targets.units_mean_isodow_{{ weekday }}
+            {%- endfor %}
+        end as units_mean_same_weekday,
+        {{ window_label('targets.target_date', period, 'observed.observed_until', 'coalesce(sales.units, 0)') }}
+            as units,
+        observed.observed_until,
+        targets.last_event_date
+    from targets
+    cross join observed
+    inner join products on products.product_id = targets.product_id
+    inner join stores on stores.store_id = targets.store_id
+    left join target_promotions
+        on target_promotions.product_id = targets.product_id
+        and target_promotions.store_id = targets.store_id
+        and target_promotions.as_of_date = targets.as_of_date
+        and target_promotions.horizon = targets.horizon
+    left join sales
+        on sales.product_id = targets.product_id
+        and sales.store_id = targets.store_id
+        and sales.period_start = targets.target_date
+)
+
+select * from final

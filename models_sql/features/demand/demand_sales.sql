@@ -1,0 +1,28 @@
+{{ config(indexes=[{'columns': ['product_id', 'store_id', 'period_start'], 'unique': true}]) }}
+
+with
+
+orders as (
+    select * from {{ ref('stg_raw__orders') }}
+),
+
+order_items as (
+    select * from {{ ref('stg_raw__order_items') }}
+),
+
+final as (
+    select
+        order_items.product_id,
+        orders.store_id,
+        {% if var('demand_grain') == 'week' -%}
+        date_trunc('week', orders.order_date)::date
+        {%- else -%}
+        orders.order_date
+        {%- endif %} as period_start,
+        sum(order_items.quantity)::integer as units
+    from orders
+    inner join order_items on order_items.order_id = orders.order_id
+    group by 1, 2, 3
+)
+
+select * from final

@@ -1,0 +1,223 @@
+"""dbt builds the feature layer on the tiny sample: point-in-time, incremental, leak-proof."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from database.sample import SampleData
+from database.sample.load import load_sample
+from storecast.build import PROJECT_DIR, build, run_dbt
+from storecast.settings import Settings
+from tests.integration.conftest import Conn
+
+FEATURE_MODELS = [
+    "customer_features",
+    "offer_features",
+    "customer_offer_features",
+    "customer_offer_candidates",
+    "item_features",
+    "demand_features",
+]
+
+
+def _one(conn: Conn, query: str, params: list[object] | dict[str, object] | None = None) -> object:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return row[0]
+
+
+@pytest.fixture(scope="module")
+def built(pg_settings: Settings, tiny: SampleData) -> date:
+    """Tiny sample, freshly loaded, fully built; returns the scoring date."""
+    with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
+        load_sample(conn, tiny, source="tests: feature build")
+        build(pg_settings, full_refresh=True)
+        scoring = _one(conn, "select as_of_date from features.as_of_dates where is_scoring_date")
+    assert isinstance(scoring, date)
+    return scoring
+
+
+def test_every_feature_model_has_rows(conn: Conn, built: date) -> None:
+    for model in FEATURE_MODELS:
+        assert int(str(_one(conn, f"select count(*) from features.{model}"))) > 0, model
+
+
+def test_scoring_date_is_the_day_after_the_latest_order(conn: Conn, built: date) -> None:
+    latest = _one(conn, "select max(ordered_at)::date from raw.orders")
+    assert built == latest + timedelta(days=1)  # type: ignore[operator]
+
+
+def test_customer_features_match_an_independent_point_in_time_query(conn: Conn, built: date) -> None:
+    as_of = built - timedelta(days=7 * 20)
+    as_of = _one(conn, "select max(as_of_date) from features.as_of_dates where as_of_date <= %s", [as_of])  # type: ignore[assignment]
+    mismatches = _one(
+        conn,
+        """
+        with truth as (
+            select customer_id,
+                   %(d)s::date - max(ordered_at::date) as recency_days,
+                   count(*) filter (where ordered_at::date >= %(d)s::date - 90) as frequency_90d
+            from raw.orders
+            where customer_id is not null and ordered_at::date < %(d)s::date
+              and ordered_at::date >= %(d)s::date - 730
+            group by customer_id
+        ),
+        future as (
+            select customer_id, bool_or(ordered_at::date < %(d)s::date + 30) as bought
+            from raw.orders where customer_id is not null and ordered_at::date >= %(d)s::date
+            group by customer_id
+        )
+        select count(*)
+        from truth
+        full join (select * from features.customer_features where as_of_date = %(d)s) f
+          on f.customer_id = truth.customer_id
+        left join future on future.customer_id = truth.customer_id
+        where f.customer_id is null or truth.customer_id is null
+           or f.recency_days <> truth.recency_days or f.frequency_90d <> truth.frequency_90d
+           or f.purchased_next_30d is distinct from coalesce(future.bought, false)
+        """,
+        {"d": as_of},
+    )
+    assert mismatches == 0
+
+
+def test_labels_are_null_exactly_when_their_window_is_incomplete(conn: Conn, built: date) -> None:
+    wrong = _one(
+        conn,
+        """
+        select count(*) from features.customer_features
+        where (purchased_next_30d is null) <> (as_of_date + 30 > observed_until)
+           or (churned_next_90d is null) <> (as_of_date + 90 > observed_until)
+           or (spend_next_365d is null) <> (as_of_date + 365 > observed_until)
+        """,
+    )
+    assert wrong == 0
+    matured = _one(conn, "select count(spend_next_365d) from features.customer_features")
+    assert int(str(matured)) > 0
+
+
+def test_demand_labels_are_observed_units(conn: Conn, built: date) -> None:
+    mismatches = _one(
+        conn,
+        """
+        select count(*) from features.demand_features f
+        left join (
+            select i.product_id, o.store_id, o.ordered_at::date as day, sum(i.quantity) as units
+            from raw.order_items i join raw.orders o using (order_id) group by 1, 2, 3
+        ) s on s.product_id = f.product_id and s.store_id = f.store_id and s.day = f.target_date
+        where f.units is not null and f.units <> coalesce(s.units, 0)
+        """,
+    )
+    assert mismatches == 0
+    assert (
+        _one(
+            conn,
+            "select count(*) from features.demand_features where units is not null and target_date >= observed_until",
+        )
+        == 0
+    )
+
+
+def test_candidate_pool_grows_with_customers_not_customers_times_offers(conn: Conn, built: date) -> None:
+    row = conn.execute(
+        "select count(*), count(distinct customer_id), "
+        "(select count(*) from features.offer_features where as_of_date = %s) "
+        "from features.customer_offer_candidates where as_of_date = %s",
+        [built, built],
+    ).fetchone()
+    assert row is not None
+    pairs, customers, offers = (int(str(value)) for value in row)
+    assert customers > 0
+    assert pairs < customers * offers
+    assert pairs <= customers * offers * 3 / 10 + customers  # top 3 of 10 categories
+
+
+def test_next_day_build_adds_one_date_and_keeps_history(
+    pg_settings: Settings, conn: Conn, built: date
+) -> None:
+    count_by_date = "select as_of_date, count(*) from features.customer_features group by 1"
+    before = {str(day): int(str(count)) for day, count in conn.execute(count_by_date).fetchall()}
+    try:
+        build(pg_settings, as_of=built + timedelta(days=1), select=["as_of_dates", "customer_features"])
+        after = {str(day): int(str(count)) for day, count in conn.execute(count_by_date).fetchall()}
+    finally:
+        build(pg_settings, select=["as_of_dates"])  # back to the default scoring date for the other tests
+    assert set(after) - set(before) == {str(built + timedelta(days=1))}
+    assert {d: n for d, n in after.items() if d in before} == before
+
+
+def test_the_neighbour_join_uses_the_hnsw_index(conn: Conn, built: date) -> None:
+    with conn.transaction():
+        conn.execute("set local enable_seqscan = off")
+        plan = "\n".join(
+            str(r[0])
+            for r in conn.execute(
+                """
+                explain select n.product_id from features.item_outcomes i cross join lateral (
+                    select o.product_id from features.item_outcomes o
+                    where o.sold_through is not null and o.outcome_known_date < i.launched_date
+                    order by o.embedding <=> i.embedding limit 10) n
+                """
+            ).fetchall()
+        )
+    assert "item_outcomes_embedding_hnsw" in plan
+
+
+def test_the_leakage_test_catches_a_less_or_equal(pg_settings: Settings, conn: Conn, built: date) -> None:
+    run_dbt(pg_settings, "compile", ["--select", "customer_features", "--full-refresh"])
+    compiled_path = (
+        PROJECT_DIR / "target/compiled/storecast/models_sql/features/customer/customer_features.sql"
+    )
+    compiled = compiled_path.read_text()
+    leaky = compiled.replace(
+        "customer_orders.order_date < as_of_dates.as_of_date + 365",
+        "customer_orders.order_date <= as_of_dates.as_of_date + 365",
+    )
+    leaky = re.sub(
+        r"filter \(where order_date < as_of_date\)", "filter (where order_date <= as_of_date)", leaky
+    )
+    assert leaky != compiled
+    conn.execute(f"create temp table leaky_customer_features as {leaky}")
+    leaks = _one(conn, "select count(*) from leaky_customer_features where last_event_date >= as_of_date")
+    assert int(str(leaks)) > 0
+    clean = _one(conn, "select count(*) from features.customer_features where last_event_date >= as_of_date")
+    assert clean == 0
+
+
+def test_docs_generate(pg_settings: Settings, built: date) -> None:
+    run_dbt(pg_settings, "docs generate")
+    catalog = PROJECT_DIR / "target" / "catalog.json"
+    assert catalog.exists()
+    assert "customer_features" in catalog.read_text()
+
+
+def test_every_model_and_column_is_described() -> None:
+    import yaml
+
+    described: dict[str, set[str]] = {}
+    for path in (PROJECT_DIR / "models_sql").rglob("_*__models.yml"):
+        for model in yaml.safe_load(path.read_text()).get("models", []):
+            assert model.get("description"), f"{model['name']} has no description"
+            described[model["name"]] = {c["name"] for c in model.get("columns", []) if c.get("description")}
+    for sql_file in (PROJECT_DIR / "models_sql").rglob("*.sql"):
+        assert sql_file.stem in described, f"{sql_file.stem} is not documented"
+
+
+def test_every_built_column_is_described(conn: Conn, built: date) -> None:
+    import yaml
+
+    described: dict[str, set[str]] = {}
+    for path in Path(PROJECT_DIR / "models_sql").rglob("_*__models.yml"):
+        for model in yaml.safe_load(path.read_text()).get("models", []):
+            described[model["name"]] = {c["name"] for c in model.get("columns", []) if c.get("description")}
+    rows = conn.execute(
+        "select table_name, column_name from information_schema.columns "
+        "where table_schema in ('staging', 'features') order by 1, ordinal_position"
+    ).fetchall()
+    missing = [f"{t}.{c}" for t, c in rows if str(c) not in described.get(str(t), set())]
+    assert missing == []
