@@ -1,4 +1,3 @@
--- depends_on: {{ ref('as_of_dates') }}
 {{
     config(
         materialized='incremental',
@@ -18,6 +17,10 @@ products as (
 
 outcomes as (
     select * from {{ ref('item_outcomes') }}
+),
+
+observed as (
+    select max(data_observed_until) as observed_until from {{ ref('as_of_dates') }}
 ),
 
 items as (
@@ -100,8 +103,10 @@ final as (
         neighbours.neighbour_similarity_max,
         items.sell_through_share,
         items.sold_through,
+        observed.observed_until,
         neighbours.last_event_date
     from items
+    cross join observed
     inner join category_prices on category_prices.category = items.category
     inner join neighbours on neighbours.product_id = items.product_id
 )
