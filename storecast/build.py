@@ -76,12 +76,19 @@ def run_dbt(
 
 
 def build(
-    settings: Settings, as_of: date | None = None, select: Sequence[str] = (), full_refresh: bool = False
+    settings: Settings,
+    as_of: date | None = None,
+    select: Sequence[str] = (),
+    full_refresh: bool = False,
+    variables: dict[str, object] | None = None,
 ) -> None:
-    """``dbt build``: models, tests and unit tests, in dependency order."""
+    """``dbt build``: models, tests and unit tests, in dependency order.
+
+    ``variables`` override dbt vars from ``dbt_project.yml`` for this build.
+    """
     args: list[str] = []
     if select:
         args += ["--select", *select]
     if full_refresh:
         args.append("--full-refresh")
-    run_dbt(settings, "build", args, as_of=as_of)
+    run_dbt(settings, "build", args, as_of=as_of, variables=variables)

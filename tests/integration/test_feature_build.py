@@ -152,6 +152,34 @@ def test_next_day_build_adds_one_date_and_keeps_history(
     assert {d: n for d, n in after.items() if d in before} == before
 
 
+def test_weekly_demand_grain(pg_settings: Settings, conn: Conn, built: date) -> None:
+    try:
+        build(pg_settings, select=["demand_sales+"], full_refresh=True, variables={"demand_grain": "week"})
+        weekdays = conn.execute(
+            "select distinct extract(isodow from target_date)::int from features.demand_features"
+        ).fetchall()
+        mismatches = _one(
+            conn,
+            """
+            select count(*) from features.demand_features f
+            left join (
+                select i.product_id, o.store_id, date_trunc('week', o.ordered_at)::date as week,
+                       sum(i.quantity) as units
+                from raw.order_items i join raw.orders o using (order_id) group by 1, 2, 3
+            ) s on s.product_id = f.product_id and s.store_id = f.store_id and s.week = f.target_date
+            where f.units is not null and f.units <> coalesce(s.units, 0)
+            """,
+        )
+        horizon_2 = _one(
+            conn, "select min(target_date - as_of_date) from features.demand_features where horizon = 2"
+        )
+    finally:
+        build(pg_settings, select=["demand_sales+"], full_refresh=True)
+    assert weekdays == [(1,)]
+    assert mismatches == 0
+    assert horizon_2 == 7
+
+
 def test_the_neighbour_join_uses_the_hnsw_index(conn: Conn, built: date) -> None:
     with conn.transaction():
         conn.execute("set local enable_seqscan = off")
