@@ -20,12 +20,8 @@ customers as (
     select * from {{ ref('stg_raw__customers') }}
 ),
 
-orders as (
-    select * from {{ ref('stg_raw__orders') }}
-),
-
-order_items as (
-    select * from {{ ref('stg_raw__order_items') }}
+order_lines as (
+    select * from {{ ref('customer_order_lines') }}
 ),
 
 products as (
@@ -65,19 +61,10 @@ price_tiers as (
 
 customer_lines as (
     select
-        orders.customer_id,
-        orders.order_id,
-        orders.order_date,
-        orders.is_online,
-        order_items.quantity,
-        order_items.net_amount,
-        order_items.is_promo,
-        price_tiers.category,
+        order_lines.*,
         price_tiers.price_tier
-    from orders
-    inner join order_items on order_items.order_id = orders.order_id
-    inner join price_tiers on price_tiers.product_id = order_items.product_id
-    where orders.customer_id is not null
+    from order_lines
+    inner join price_tiers on price_tiers.product_id = order_lines.product_id
 ),
 
 customer_orders as (

@@ -21,6 +21,7 @@ final as (
         orders.customer_id,
         order_items.product_id,
         products.category,
+        orders.is_online,
         order_items.is_promo,
         order_items.quantity,
         order_items.gross_amount,
