@@ -252,6 +252,97 @@ create index if not exists impressions_customer_shown_at_idx on raw.impressions 
 create index if not exists impressions_offer_idx on raw.impressions (offer_id);
 create index if not exists promotions_product_dates_idx on raw.promotions (product_id, start_date, end_date);
 
+-- ---------------------------------------------------------------- model registry (ml)
+create table if not exists ml.model_versions (
+    model_name          text not null,
+    version             integer not null check (version >= 1),
+    status              text not null check (status in ('candidate', 'champion', 'retired')),
+    status_reason       text,
+    created_at          timestamptz not null default now(),
+    trained_as_of       date not null,
+    train_start         date not null,
+    train_end           date not null,
+    validation_start    date not null,
+    validation_end      date not null,
+    test_start          date not null,
+    test_end            date not null,
+    train_rows          bigint not null,
+    validation_rows     bigint not null,
+    test_rows           bigint not null,
+    estimator           text not null,
+    calibration         text,
+    spec                jsonb not null,
+    feature_columns     text[] not null,
+    onnx                bytea not null,
+    onnx_sha256         text not null,
+    onnx_opset          integer not null,
+    metrics             jsonb not null,
+    baseline_metrics    jsonb not null,
+    selection_metric    text not null,
+    parity_max_abs_diff double precision not null,
+    intervals           jsonb,
+    sampling            jsonb not null,
+    library_versions    jsonb not null,
+    training_seconds    double precision not null,
+    primary key (model_name, version)
+);
+comment on table ml.model_versions is 'One row per trained model version: the ONNX model, its spec and features, its metrics and status.';
+comment on column ml.model_versions.model_name is 'Model, as named by its spec in training/specs/.';
+comment on column ml.model_versions.version is 'Version number, 1, 2, ... per model.';
+comment on column ml.model_versions.status is 'candidate (trained, not serving), champion (serving; at most one per model) or retired (served before).';
+comment on column ml.model_versions.status_reason is 'Why the version has its status: the comparison with the champion, or who promoted it.';
+comment on column ml.model_versions.created_at is 'When the version was registered.';
+comment on column ml.model_versions.trained_as_of is 'Latest as-of date with a matured label when the version was trained.';
+comment on column ml.model_versions.train_start is 'First as-of date of the training window.';
+comment on column ml.model_versions.train_end is 'Last as-of date of the training window.';
+comment on column ml.model_versions.validation_start is 'First as-of date of the validation window (model selection, calibration, intervals).';
+comment on column ml.model_versions.validation_end is 'Last as-of date of the validation window.';
+comment on column ml.model_versions.test_start is 'First as-of date of the test window (reported metrics, champion comparison).';
+comment on column ml.model_versions.test_end is 'Last as-of date of the test window.';
+comment on column ml.model_versions.train_rows is 'Rows used for fitting (after any sampling).';
+comment on column ml.model_versions.validation_rows is 'Rows in the validation window.';
+comment on column ml.model_versions.test_rows is 'Rows in the test window.';
+comment on column ml.model_versions.estimator is 'Candidate estimator that won selection.';
+comment on column ml.model_versions.calibration is 'Probability calibration applied (sigmoid or isotonic); NULL for regression.';
+comment on column ml.model_versions.spec is 'The model spec (training/specs/<name>.yml) the version was trained from.';
+comment on column ml.model_versions.feature_columns is 'Feature columns in ONNX input order; scoring selects exactly these.';
+comment on column ml.model_versions.onnx is 'The ONNX model: preprocessing, estimator and calibration in one graph.';
+comment on column ml.model_versions.onnx_sha256 is 'SHA-256 of the ONNX bytes; scoring verifies it.';
+comment on column ml.model_versions.onnx_opset is 'ONNX opset the model was exported with.';
+comment on column ml.model_versions.metrics is 'Metrics of the version on the test window.';
+comment on column ml.model_versions.baseline_metrics is 'Metrics of the spec''s baseline on the same test rows.';
+comment on column ml.model_versions.selection_metric is 'Metric used to choose the estimator and to compare with the champion.';
+comment on column ml.model_versions.parity_max_abs_diff is 'Largest difference between ONNX Runtime and scikit-learn predictions on the test rows.';
+comment on column ml.model_versions.intervals is 'Split-conformal interval half-widths per horizon bucket and coverage level (forecasts only).';
+comment on column ml.model_versions.sampling is 'What was sampled to bound memory, if anything.';
+comment on column ml.model_versions.library_versions is 'Versions of scikit-learn, skl2onnx, onnx, onnxruntime and numpy used.';
+comment on column ml.model_versions.training_seconds is 'Wall time of training, selection, calibration and export.';
+
+-- At most one champion per model: promotion and rollback are status changes.
+create unique index if not exists model_versions_one_champion on ml.model_versions (model_name)
+    where status = 'champion';
+
+create table if not exists ml.calibration (
+    model_name     text not null,
+    version        integer not null,
+    bin            integer not null check (bin between 1 and 10),
+    predicted_mean double precision not null,
+    observed_rate  double precision not null,
+    rows           bigint not null,
+    primary key (model_name, version, bin),
+    foreign key (model_name, version) references ml.model_versions (model_name, version) on delete cascade
+);
+comment on table ml.calibration is 'Reliability table of each classifier version on its test window: 10 bins of predicted probability.';
+comment on column ml.calibration.model_name is 'Model name.';
+comment on column ml.calibration.version is 'Model version.';
+comment on column ml.calibration.bin is 'Bin of predicted probability, 1 = [0, 0.1) ... 10 = [0.9, 1].';
+comment on column ml.calibration.predicted_mean is 'Mean predicted probability in the bin.';
+comment on column ml.calibration.observed_rate is 'Observed positive rate in the bin.';
+comment on column ml.calibration.rows is 'Test rows in the bin.';
+
 insert into raw.schema_versions (version, description)
 values (1, 'raw schema: stores, customers, products, embeddings, orders, promotions, offers, loads')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (2, 'ml.model_versions and ml.calibration: the model registry')
 on conflict (version) do nothing;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib.resources import files
 
@@ -32,6 +33,12 @@ class ServerInfo:
 def init_sql() -> str:
     """The text of ``database/init.sql`` shipped with the package."""
     return files("database").joinpath("init.sql").read_text(encoding="utf-8")
+
+
+def latest_version() -> int:
+    """The newest schema version ``init.sql`` records (its last ``raw.schema_versions`` row)."""
+    versions = re.findall(r"insert into raw\.schema_versions[^;]*?values \((\d+),", init_sql(), flags=re.S)
+    return max(int(v) for v in versions)
 
 
 def apply_schema(conn: psycopg.Connection[tuple[object, ...]]) -> int:

@@ -26,6 +26,13 @@ from database.schema import apply_schema, server_info
 from storecast.build import BuildError, build
 from storecast.db import connect
 from storecast.settings import Settings, SettingsError, conninfo_to_url, dbt_environment, get_settings
+from training import registry
+from training.data import FeatureError
+from training.export import ParityError
+from training.registry import RegistryError
+from training.spec import SpecError, select_specs
+from training.split import SplitError
+from training.train import TrainResult, train_model
 
 app = typer.Typer(
     help="SQL-first retail predictions in Postgres.", no_args_is_help=True, add_completion=False
@@ -34,6 +41,8 @@ db_app = typer.Typer(
     help="Manage the database: the embedded server, or an external one.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+models_app = typer.Typer(help="The model registry: list, inspect, promote, roll back.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 # soft_wrap: never break a URL or a SQL line that someone will copy.
 out = Console(soft_wrap=True)
@@ -43,7 +52,19 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 #: Errors a user can act on: shown as one line, no traceback.
-USER_ERRORS = (SettingsError, server.ServerError, LoadError, BuildError, psycopg.OperationalError, ValueError)
+USER_ERRORS = (
+    SettingsError,
+    server.ServerError,
+    LoadError,
+    BuildError,
+    SpecError,
+    SplitError,
+    FeatureError,
+    ParityError,
+    RegistryError,
+    psycopg.OperationalError,
+    ValueError,
+)
 
 
 def _friendly(func: Callable[P, R]) -> Callable[P, R]:
@@ -311,6 +332,209 @@ def build_command(
     selectors = [part for value in select or [] for part in value.replace(",", " ").split()]
     build(settings, as_of=as_of.date() if as_of else None, select=selectors, full_refresh=full_refresh)
     err.print(f"[green]✓[/] dbt build finished in {time.perf_counter() - started:.1f}s")
+
+
+# ------------------------------------------------------------------ training
+
+
+@app.command("train")
+@_friendly
+def train(
+    models: Annotated[list[str] | None, typer.Argument(help="Models to train (default: all).")] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option("--as-of", formats=["%Y-%m-%d"], help="Use labels matured by this date only."),
+    ] = None,
+) -> None:
+    """Train models from their specs; each new version is compared with the champion."""
+    settings = get_settings()
+    results: list[TrainResult] = []
+    with connect(settings) as conn:
+        apply_schema(conn)
+        for spec in select_specs(models or []):
+            with err.status(f"training {spec.name} ..."):
+                results.append(
+                    train_model(
+                        conn,
+                        spec,
+                        settings,
+                        as_of.date() if as_of else None,
+                        progress=lambda s: err.print(s, highlight=False),
+                    )
+                )
+    _print_training(results)
+
+
+def _print_training(results: list[TrainResult]) -> None:
+    table = Table(title="training results (test window)", title_justify="left")
+    for column in (
+        "model",
+        "version",
+        "status",
+        "estimator",
+        "metric",
+        "value",
+        "baseline",
+        "lift",
+        "champion was",
+        "parity",
+        "seconds",
+    ):
+        table.add_column(
+            column, justify="right" if column not in ("model", "status", "estimator", "metric") else "left"
+        )
+    for r in results:
+        table.add_row(
+            r.spec.name,
+            str(r.version),
+            r.status,
+            r.estimator + (f" + {r.calibration}" if r.calibration else ""),
+            r.spec.selection_metric,
+            f"{r.selection_value:.4f}",
+            f"{r.baseline_value:.4f}",
+            _lift(r.spec.selection_metric, r.selection_value, r.baseline_value),
+            "" if r.champion_value is None else f"{r.champion_value:.4f}",
+            f"{r.parity:.1e}",
+            f"{r.seconds:.1f}",
+        )
+    out.print(table)
+
+
+def _lift(metric: str, value: float, baseline: float) -> str:
+    """Relative improvement over the baseline, positive when better whichever way the metric points."""
+    from training.metrics import HIGHER_IS_BETTER
+
+    if not baseline:
+        return ""
+    change = (value - baseline) / abs(baseline)
+    return f"{change if HIGHER_IS_BETTER[metric] else -change:+.1%}"
+
+
+@models_app.command("list")
+@_friendly
+def models_list() -> None:
+    """Every model version: status, trained as-of, key metric against its baseline."""
+    with connect(get_settings()) as conn:
+        rows = registry.versions(conn)
+    table = Table(title_justify="left")
+    for column in (
+        "model",
+        "version",
+        "status",
+        "trained as-of",
+        "estimator",
+        "metric",
+        "value",
+        "baseline",
+        "lift",
+        "created",
+        "reason",
+    ):
+        table.add_column(column)
+    for r in rows:
+        metric = str(r["selection_metric"])
+        value, baseline = r["metrics"].get(metric), r["baseline_metrics"].get(metric)
+        table.add_row(
+            str(r["model_name"]),
+            str(r["version"]),
+            ("[bold green]champion[/]" if r["status"] == "champion" else str(r["status"])),
+            str(r["trained_as_of"]),
+            str(r["estimator"]),
+            metric,
+            "" if value is None else f"{value:.4f}",
+            "" if baseline is None else f"{baseline:.4f}",
+            "" if value is None or baseline is None else _lift(metric, value, baseline),
+            f"{r['created_at']:%Y-%m-%d %H:%M}",
+            str(r["status_reason"] or ""),
+        )
+    out.print(table if rows else "no model versions yet: storecast train")
+
+
+@models_app.command("show")
+@_friendly
+def models_show(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[
+        int | None, typer.Option(help="Version (default: the champion, else the newest).")
+    ] = None,
+) -> None:
+    """Spec, features, metrics, calibration table and parity of one model version."""
+    import json
+
+    with connect(get_settings()) as conn:
+        rows = registry.versions(conn, model)
+        if not rows:
+            raise RegistryError(f"no versions of {model!r}; storecast models list shows what there is")
+        chosen = next((r for r in rows if r["version"] == version), None) if version else None
+        chosen = chosen or next((r for r in rows if r["status"] == "champion"), rows[0])
+        if version and chosen["version"] != version:
+            raise RegistryError(f"{model} has no version {version}")
+        calibration = registry.calibration_table(conn, model, int(chosen["version"]))
+    r = chosen
+    _print_rows(
+        [
+            ("model", f"{r['model_name']} v{r['version']} ({r['status']}: {r['status_reason']})"),
+            ("trained as of", str(r["trained_as_of"])),
+            (
+                "windows",
+                f"train {r['train_start']}..{r['train_end']} ({r['train_rows']:,} rows), validation {r['validation_start']}..{r['validation_end']} ({r['validation_rows']:,}), test {r['test_start']}..{r['test_end']} ({r['test_rows']:,})",
+            ),
+            (
+                "estimator",
+                f"{r['estimator']}" + (f" + {r['calibration']} calibration" if r["calibration"] else ""),
+            ),
+            ("onnx", f"opset {r['onnx_opset']}, sha256 {r['onnx_sha256']}"),
+            ("parity", f"max |onnx - scikit-learn| = {r['parity_max_abs_diff']:.2e} on the test rows"),
+            ("features", ", ".join(r["feature_columns"])),
+            ("sampling", json.dumps(r["sampling"]) if r["sampling"] else "none"),
+            ("libraries", ", ".join(f"{k} {v}" for k, v in r["library_versions"].items())),
+            ("seconds", f"{r['training_seconds']:.1f}"),
+        ]
+    )
+    table = Table(title="metrics on the test window", title_justify="left")
+    table.add_column("metric")
+    table.add_column("model", justify="right")
+    table.add_column("baseline", justify="right")
+    for key, value in r["metrics"].items():
+        if isinstance(value, int | float):
+            base = r["baseline_metrics"].get(key)
+            table.add_row(key, f"{value:.4f}", "" if not isinstance(base, int | float) else f"{base:.4f}")
+    out.print(table)
+    if "by_horizon" in r["metrics"]:
+        out.print("by horizon: " + json.dumps(r["metrics"]["by_horizon"], indent=1))
+    if r["intervals"]:
+        out.print("interval half-widths by horizon bucket: " + json.dumps(r["intervals"]))
+    if calibration:
+        cal = Table(title="reliability (test window)", title_justify="left")
+        for column in ("bin", "predicted", "observed", "rows"):
+            cal.add_column(column, justify="right")
+        for bin_, mean, rate, n in calibration:
+            cal.add_row(str(bin_), f"{float(str(mean)):.3f}", f"{float(str(rate)):.3f}", str(n))
+        out.print(cal)
+    out.print("spec: " + json.dumps(r["spec"]))
+
+
+@models_app.command("promote")
+@_friendly
+def models_promote(model: str, version: int) -> None:
+    """Make a version the champion (the current one is retired), in one transaction."""
+    with connect(get_settings()) as conn:
+        registry.promote(conn, model, version)
+    out.print(f"{model} v{version} is now the champion")
+
+
+@models_app.command("rollback")
+@_friendly
+def models_rollback(
+    model: str,
+    to: Annotated[
+        int | None, typer.Option("--to", help="Version to return to (default: the previous champion).")
+    ] = None,
+) -> None:
+    """Return to the previous champion (or --to a version)."""
+    with connect(get_settings()) as conn:
+        version = registry.rollback(conn, model, to)
+    out.print(f"{model} rolled back to v{version}")
 
 
 # ------------------------------------------------------------------ demo

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from database import server
 from database.sample import SampleData
+from database.schema import latest_version
 from storecast.cli import app
 from storecast.settings import Settings, conninfo_to_url
 from tests.integration.conftest import Conn
@@ -28,7 +29,7 @@ def test_status_reports_the_embedded_server_truthfully(
     assert "running (pid" in result.output
     assert "postgres        18." in result.output or "postgres        16." in result.output
     assert "iterative index scans" in result.output
-    assert "schema          version 1" in result.output
+    assert f"schema          version {latest_version()}" in result.output
     assert f"data directory  {pg_settings.pgdata}" in result.output
 
 
@@ -76,7 +77,7 @@ def test_init_is_idempotent_from_the_cli(cli_env: dict[str, str]) -> None:
     for _ in range(2):
         result = runner.invoke(app, ["db", "init"], env=cli_env)
         assert result.exit_code == 0, result.output
-        assert "schema version 1 applied" in result.output
+        assert f"schema version {latest_version()} applied" in result.output
 
 
 def test_load_exit_codes_tell_loaded_partial_and_refused_apart(

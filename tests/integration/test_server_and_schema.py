@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from database import server
-from database.schema import apply_schema, server_info
+from database.schema import apply_schema, latest_version, server_info
 from storecast.settings import Settings, get_settings
 from tests.integration.conftest import Conn
 
@@ -19,7 +19,7 @@ def test_server_offers_postgres_15_plus_with_pgvector(conn: Conn) -> None:
     assert info.pgvector_version is not None
     major, minor = (int(p) for p in info.pgvector_version.split(".")[:2])
     assert (major, minor) >= (0, 6)
-    assert info.schema_version == 1
+    assert info.schema_version == latest_version()
 
 
 def test_analytics_settings_are_applied(conn: Conn) -> None:
@@ -48,10 +48,10 @@ def test_init_is_idempotent(conn: Conn) -> None:
         ).fetchall()
 
     before = shape()
-    assert apply_schema(conn) == 1
-    assert apply_schema(conn) == 1
+    assert apply_schema(conn) == latest_version()
+    assert apply_schema(conn) == latest_version()
     assert shape() == before
-    assert conn.execute("select count(*) from raw.schema_versions").fetchone() == (1,)
+    assert conn.execute("select count(*) from raw.schema_versions").fetchone() == (latest_version(),)
 
 
 def test_every_raw_table_and_column_has_a_comment(conn: Conn) -> None:

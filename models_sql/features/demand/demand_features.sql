@@ -12,6 +12,8 @@
 }}
 
 {%- set period = demand_period_days() | int %}
+{#- Periods in one season: a week of days, or a year of weeks. -#}
+{%- set season = 7 if period == 1 else 52 %}
 
 with
 
@@ -119,6 +121,9 @@ final as (
             when {{ weekday }} then targets.units_mean_isodow_{{ weekday }}
             {%- endfor %}
         end as units_mean_same_weekday,
+        -- Seasonal naive: the same period one season earlier, stepping back whole
+        -- seasons until that period lies before the as-of date.
+        coalesce(seasonal.units, 0) as units_seasonal_naive,
         {{ window_label('targets.target_date', period, 'observed.observed_until', 'coalesce(sales.units, 0)') }}
             as units,
         observed.observed_until,
@@ -136,6 +141,11 @@ final as (
         on sales.product_id = targets.product_id
         and sales.store_id = targets.store_id
         and sales.period_start = targets.target_date
+    left join sales as seasonal
+        on seasonal.product_id = targets.product_id
+        and seasonal.store_id = targets.store_id
+        and seasonal.period_start = targets.target_date
+            - {{ season * period }} * ceil(targets.horizon / {{ season }}.0)::integer
 )
 
 select * from final

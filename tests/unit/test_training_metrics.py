@@ -1,0 +1,48 @@
+"""Metrics on cases whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training import metrics as m
+
+
+def test_ranking_metrics_per_customer() -> None:
+    y = np.array([1, 0, 0, 0, 1, 1, 0])
+    p = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.6, 0.5])
+    groups = np.array([1, 1, 1, 2, 2, 2, 3])
+    out = m.ranking_metrics(y.astype(float), p, groups, k=2)
+    # Customer 1: top-2 = [1, 0] -> precision 1/2, recall 1/1. Customer 2: top-2 by score =
+    # [0 (0.7), 1 (0.6)] -> precision 1/2, recall 1/2. Customer 3 has no positive.
+    assert out["precision_at_2"] == pytest.approx(0.5)
+    assert out["recall_at_2"] == pytest.approx(0.75)
+    ideal_2 = 1 + 1 / np.log2(3)
+    assert out["ndcg_at_2"] == pytest.approx((1.0 + (1 / np.log2(3)) / ideal_2) / 2)
+
+
+def test_normalized_gini_is_one_for_a_perfect_ranking_and_zero_for_a_constant() -> None:
+    y = np.array([0.0, 10.0, 3.0, 0.0, 50.0])
+    assert m.normalized_gini(y, y) == pytest.approx(1.0)
+    assert m.normalized_gini(y, -y) < 0
+
+
+def test_expected_calibration_error_is_zero_when_rates_match() -> None:
+    p = np.repeat([0.15, 0.85], 20)
+    y = np.array(([1] * 3 + [0] * 17) + ([1] * 17 + [0] * 3), dtype=float)
+    assert m.expected_calibration_error(y, p) == pytest.approx(0.0)
+
+
+def test_forecast_coverage_and_mase() -> None:
+    y = np.array([0.0, 2.0, 4.0, 6.0])
+    p = np.array([1.0, 2.0, 3.0, 6.0])
+    naive = np.array([2.0, 0.0, 4.0, 4.0])
+    horizon = np.array([1.0, 3.0, 9.0, 20.0])
+    intervals = {"1-7": {"0.8": 0.5}, "8-14": {"0.8": 2.0}, "15-28": {"0.8": 0.1}}
+    out = m.forecast_metrics(y, p, naive, horizon, [7, 14, 28], intervals)
+    assert out["mae"] == pytest.approx(0.5)
+    assert out["mase"] == pytest.approx(0.5 / 1.5)
+    assert out["coverage_0.8"] == pytest.approx(0.75)  # the first row misses: |0 - 1| > 0.5
+    by_horizon = out["by_horizon"]
+    assert isinstance(by_horizon, dict)
+    assert set(by_horizon) == {"1-7", "8-14", "15-28"}

@@ -1,0 +1,41 @@
+"""Time-based splits: held-out windows after training, with an embargo, never overlapping."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from training.split import SplitError, split_times
+
+WEEKS = [(date(2025, 1, 6) + timedelta(weeks=i), 100) for i in range(60)]
+
+
+def test_windows_are_ordered_and_disjoint() -> None:
+    split = split_times(WEEKS, holdout_periods=8, embargo_days=30, max_train_rows=10**9)
+    assert max(split.train) < min(split.validation) <= max(split.validation) < min(split.test)
+    assert len(split.validation) == 4
+    assert len(split.test) == 4
+    assert not set(split.train) & set(split.validation) | set(split.train) & set(split.test)
+
+
+def test_training_labels_end_before_the_held_out_period() -> None:
+    split = split_times(WEEKS, holdout_periods=8, embargo_days=90, max_train_rows=10**9)
+    assert max(split.train) + timedelta(days=90) <= min(split.validation)
+    assert split.train[-1] == date(2025, 1, 6) + timedelta(weeks=39)
+
+
+def test_large_training_windows_are_thinned_and_the_sampling_recorded() -> None:
+    split = split_times(WEEKS, holdout_periods=8, embargo_days=0, max_train_rows=1_000)
+    assert sum(100 for _ in split.train) <= 1_000
+    assert split.train[-1] == WEEKS[51][0]  # the most recent training week is always kept
+    assert WEEKS[52][0] in split.validation  # and never a held-out one, even without an embargo
+    assert split.sampling["time_values_available"] == 52
+    assert split.sampling["rows_kept"] == 100 * len(split.train)
+
+
+def test_too_little_history_is_a_clear_error() -> None:
+    with pytest.raises(SplitError, match="need more than holdout_periods=8"):
+        split_times(WEEKS[:5], holdout_periods=8, embargo_days=0, max_train_rows=10)
+    with pytest.raises(SplitError, match="no training rows"):
+        split_times(WEEKS[:12], holdout_periods=8, embargo_days=365, max_train_rows=10**9)

@@ -1,0 +1,84 @@
+"""Candidate estimators: an explicit registry of scikit-learn pipelines that export to ONNX."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge, TweedieRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from training.spec import ModelSpec
+
+SEED = 0
+
+#: name -> (estimator factory taking the spec, whether it needs scaled and imputed inputs)
+ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], bool]] = {
+    "logistic_regression": (
+        lambda spec: LogisticRegression(
+            max_iter=2000,
+            C=1.0,
+            class_weight="balanced" if spec.class_balance.policy == "class_weight" else None,
+        ),
+        True,
+    ),
+    "hist_gradient_boosting_classifier": (
+        lambda spec: HistGradientBoostingClassifier(
+            max_iter=300,
+            learning_rate=0.05,
+            max_leaf_nodes=31,
+            min_samples_leaf=40,
+            l2_regularization=1.0,
+            class_weight="balanced" if spec.class_balance.policy == "class_weight" else None,
+            random_state=SEED,
+        ),
+        False,
+    ),
+    "ridge": (lambda spec: Ridge(alpha=1.0), True),
+    # Log-link GLMs suit counts and spend: non-negative, skewed, multiplicative effects.
+    "poisson_glm": (lambda spec: PoissonRegressor(alpha=1e-4, max_iter=1000), True),
+    "tweedie_glm": (lambda spec: TweedieRegressor(power=1.5, link="log", alpha=1e-4, max_iter=1000), True),
+    # Squared error, not loss="poisson": skl2onnx exports the poisson variant without its
+    # exp link (predictions off by orders of magnitude), which the parity check rejects.
+    "hist_gradient_boosting_regressor": (
+        lambda spec: HistGradientBoostingRegressor(
+            max_iter=300, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=40, random_state=SEED
+        ),
+        False,
+    ),
+}
+
+
+def preprocessor(spec: ModelSpec, linear: bool) -> ColumnTransformer:
+    """Column preprocessing inside the exported graph.
+
+    Linear models get median imputation and standard scaling; tree models take the
+    numbers as they are (missing values included). Categories are one-hot encoded,
+    ignoring categories not seen in training.
+    """
+    numeric: Any = (
+        Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+        if linear
+        else "passthrough"
+    )
+    transformers: list[tuple[str, Any, list[str]]] = [("numeric", numeric, list(spec.features.numeric))]
+    if spec.features.categorical:
+        transformers.append(
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                list(spec.features.categorical),
+            )
+        )
+    return ColumnTransformer(transformers)
+
+
+def make_pipeline(spec: ModelSpec, name: str) -> Pipeline:
+    """An unfitted pipeline (preprocessing + estimator) for candidate ``name``."""
+    factory, linear = ESTIMATORS[name]
+    return Pipeline([("preprocess", preprocessor(spec, linear)), ("estimator", factory(spec))])

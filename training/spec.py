@@ -1,0 +1,189 @@
+"""Model specs: one YAML file per model in ``training/specs/``, validated on load.
+
+A spec is the one place that names a model's feature relation, keys, label and
+feature columns: training builds the ONNX input from ``features`` and scoring
+builds its SELECT from the same list.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SPEC_DIR = Path(__file__).parent / "specs"
+
+Task = Literal["binary", "regression", "forecast"]
+Estimator = Literal[
+    "logistic_regression",
+    "hist_gradient_boosting_classifier",
+    "ridge",
+    "poisson_glm",
+    "tweedie_glm",
+    "hist_gradient_boosting_regressor",
+]
+BINARY_ESTIMATORS: set[str] = {"logistic_regression", "hist_gradient_boosting_classifier"}
+Metric = Literal["roc_auc", "pr_auc", "brier", "log_loss", "mae", "rmse", "wape", "poisson_deviance", "gini"]
+Baseline = Literal[
+    "recency_rule", "historical_redemption_rate", "last_year_spend", "seasonal_naive", "category_base_rate"
+]
+
+
+class SpecError(ValueError):
+    """A spec file is missing, unreadable or invalid."""
+
+
+class Features(BaseModel):
+    """Feature columns of the relation, by kind; their order is the ONNX input order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    numeric: list[str] = Field(min_length=1)
+    categorical: list[str] = Field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        """All feature columns, numeric first."""
+        return [*self.numeric, *self.categorical]
+
+
+class ClassBalance(BaseModel):
+    """How to treat a rare positive class when fitting (binary models)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy: Literal["none", "class_weight", "downsample_negatives"] = "none"
+    negative_rate: float = Field(default=1.0, gt=0, le=1)
+
+
+class Schedule(BaseModel):
+    """When the daily run retrains the model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    weekdays: list[Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]] = [
+        "monday"
+    ]
+
+
+class ModelSpec(BaseModel):
+    """Everything training and scoring need to know about one model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str
+    task: Task
+    relation: str = Field(
+        pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$", description="schema.table of the training rows"
+    )
+    scoring_relation: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$",
+        description="rows to score, if not relation",
+    )
+    keys: list[str] = Field(min_length=1)
+    time_column: str = "as_of_date"
+    label: str
+    horizon_days: int = Field(gt=0, description="length of the label window in days")
+    embargo_days: int | None = Field(
+        default=None,
+        ge=0,
+        description="gap between the last training as-of date and the held-out period; default horizon_days",
+    )
+    features: Features
+    candidates: list[Estimator] = Field(min_length=1)
+    selection_metric: Metric
+    baseline: Baseline
+    holdout_periods: int = Field(
+        default=8, ge=2, description="latest matured time periods held out: half validate, half test"
+    )
+    class_balance: ClassBalance = ClassBalance()
+    refit_on_train_and_validation: bool = False
+    max_train_rows: int = Field(default=2_000_000, gt=0)
+    group_column: str | None = Field(
+        default=None, description="rank within this column for top-k metrics (offers)"
+    )
+    top_k: int = Field(default=3, gt=0)
+    interval_levels: list[float] = Field(default=[0.8, 0.95])
+    horizon_buckets: list[int] = Field(
+        default=[7, 14, 28], description="upper bounds of forecast horizon buckets"
+    )
+    retrain: Schedule = Schedule()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        chosen: set[str] = set(self.candidates)
+        binary = chosen <= BINARY_ESTIMATORS
+        if self.task == "binary" and not binary:
+            raise ValueError(f"binary models take classifiers only; got {sorted(chosen - BINARY_ESTIMATORS)}")
+        if self.task != "binary" and chosen & BINARY_ESTIMATORS:
+            raise ValueError(
+                f"{self.task} models take regressors only; got {sorted(chosen & BINARY_ESTIMATORS)}"
+            )
+        if self.task == "binary" and self.refit_on_train_and_validation:
+            raise ValueError(
+                "a binary model is calibrated on the validation window, so it cannot be refit on it"
+            )
+        # A forecast's horizon is both part of its grain and a feature.
+        overlap = set(self.features.columns) & ({self.label, self.time_column} | set(self.keys) - {"horizon"})
+        if overlap:
+            raise ValueError(f"features must not include the label, keys or time column: {sorted(overlap)}")
+        if len(set(self.features.columns)) != len(self.features.columns):
+            raise ValueError("a feature column is listed twice")
+        if self.task == "forecast" and "horizon" not in self.keys:
+            raise ValueError("forecast models need 'horizon' among their keys")
+        return self
+
+    @property
+    def embargo(self) -> int:
+        """Days between the last training as-of date and the first held-out one."""
+        return self.horizon_days if self.embargo_days is None else self.embargo_days
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """Feature columns in ONNX input order."""
+        return self.features.columns
+
+
+def load_spec(path: Path) -> ModelSpec:
+    """Read and validate one spec file, naming the file and field on error."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read spec: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a spec is a YAML mapping of fields")
+    try:
+        spec = ModelSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(spec)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise SpecError(f"{path}: {problems}") from None
+    if spec.name != path.stem:
+        raise SpecError(f"{path}: name is {spec.name!r} but the file is named {path.stem!r}")
+    return spec
+
+
+def load_specs(spec_dir: Path = SPEC_DIR) -> dict[str, ModelSpec]:
+    """All specs in ``spec_dir``, by name (the explicit registry of models)."""
+    return {path.stem: load_spec(path) for path in sorted(spec_dir.glob("*.yml"))}
+
+
+@cache
+def model_specs() -> dict[str, ModelSpec]:
+    """The shipped specs (cached)."""
+    return load_specs()
+
+
+def select_specs(names: list[str] | tuple[str, ...]) -> list[ModelSpec]:
+    """The specs for ``names`` (all when empty), or a clear error for unknown names."""
+    specs = model_specs()
+    unknown = [n for n in names if n not in specs]
+    if unknown:
+        raise SpecError(f"unknown model(s) {', '.join(unknown)}; known models: {', '.join(specs)}")
+    return [specs[n] for n in names] if names else list(specs.values())

@@ -1,0 +1,64 @@
+"""Time-based split of matured rows into train, validation and test windows (never random)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+
+class SplitError(ValueError):
+    """Too little history to hold out and still train."""
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Time values of each window; ``sampled`` records what was left out to bound memory."""
+
+    train: list[date]
+    validation: list[date]
+    test: list[date]
+    sampling: dict[str, object] = field(default_factory=dict)
+
+
+def split_times(
+    counts: list[tuple[date, int]], holdout_periods: int, embargo_days: int, max_train_rows: int
+) -> TimeSplit:
+    """Split time values (oldest first, with their row counts).
+
+    The latest ``holdout_periods`` values are held out: the earlier half validates
+    (model selection, calibration, intervals), the later half tests (reported
+    metrics, baseline and champion comparison). Training uses values at least
+    ``embargo_days`` before the first held-out one, so no training label window
+    reaches into the held-out period. When training would exceed
+    ``max_train_rows``, evenly spaced time values are kept and the rest recorded.
+    """
+    times = [t for t, _ in counts]
+    if len(times) < holdout_periods + 1:
+        raise SplitError(
+            f"{len(times)} time values have matured labels; need more than holdout_periods={holdout_periods}"
+        )
+    held_out = times[-holdout_periods:]
+    half = holdout_periods // 2
+    validation, test = held_out[:half], held_out[half:]
+    cutoff = held_out[0] - timedelta(days=embargo_days)
+    train = [t for t in times if t < held_out[0] and t <= cutoff]
+    if not train:
+        raise SplitError(
+            f"no training rows: every matured as-of date is within {embargo_days} days of the held-out period "
+            f"starting {held_out[0]}; load more history or shorten the embargo"
+        )
+    rows = dict(counts)
+    total = sum(rows[t] for t in train)
+    sampling: dict[str, object] = {}
+    if total > max_train_rows:
+        keep_every = -(-total // max_train_rows)  # ceil
+        kept = train[::-1][::keep_every][::-1]
+        sampling = {
+            "reason": f"{total} training rows exceed max_train_rows={max_train_rows}",
+            "kept_every_nth_time_value": keep_every,
+            "time_values_kept": len(kept),
+            "time_values_available": len(train),
+            "rows_kept": sum(rows[t] for t in kept),
+        }
+        train = kept
+    return TimeSplit(train=train, validation=validation, test=test, sampling=sampling)

@@ -1,0 +1,323 @@
+"""Train one model from its spec: split by time, fit and select, calibrate, export, register."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from importlib.metadata import version as package_version
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import brier_score_loss
+from sklearn.pipeline import Pipeline
+
+from storecast.settings import Settings
+from training import metrics as m
+from training.baselines import BASELINES
+from training.data import Conn, Frame, read_frame, time_counts
+from training.estimators import make_pipeline
+from training.export import (
+    OPSET,
+    ParityError,
+    export,
+    onnx_inputs,
+    parity,
+    predict_onnx,
+    predict_sklearn,
+    sha256,
+)
+from training.registry import champion, register
+from training.spec import ModelSpec
+from training.split import TimeSplit, split_times
+
+F64 = npt.NDArray[np.float64]
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced (also stored in ml.model_versions)."""
+
+    spec: ModelSpec
+    version: int
+    status: str
+    reason: str
+    estimator: str
+    calibration: str | None
+    selection_value: float
+    baseline_value: float
+    champion_value: float | None
+    metrics: dict[str, Any]
+    baseline_metrics: dict[str, Any]
+    parity: float
+    seconds: float
+    split: TimeSplit
+    pipeline: Pipeline = field(repr=False)
+    test: Frame = field(repr=False)
+    onnx: bytes = field(repr=False)
+
+
+def _predict(pipeline: Pipeline, spec: ModelSpec, frame: Frame) -> F64:
+    return predict_sklearn(pipeline, spec.task, frame.features[spec.feature_columns])
+
+
+def _evaluate(
+    spec: ModelSpec, frame: Frame, predictions: F64, intervals: dict[str, dict[str, float]] | None = None
+) -> dict[str, Any]:
+    assert frame.label is not None
+    y = frame.label
+    if spec.task == "binary":
+        out: dict[str, Any] = m.binary_metrics(y, predictions)
+        if spec.group_column:
+            groups = frame.keys[spec.group_column].to_numpy(dtype=np.int64)
+            out.update(m.ranking_metrics(y, predictions, groups, spec.top_k))
+        return out
+    if spec.task == "regression":
+        return m.regression_metrics(y, predictions)
+    naive = frame.features["units_seasonal_naive"].to_numpy(dtype=float)
+    horizon = frame.features["horizon"].to_numpy(dtype=float)
+    return m.forecast_metrics(y, predictions, naive, horizon, spec.horizon_buckets, intervals)
+
+
+def _fit(spec: ModelSpec, name: str, train: Frame) -> Pipeline:
+    assert train.label is not None
+    data = train
+    if spec.task == "binary" and spec.class_balance.policy == "downsample_negatives":
+        # Keeping a share of the negatives speeds up fitting on rare positives; the
+        # calibration on the (untouched) validation window undoes the shift in rates.
+        rng = np.random.default_rng(0)
+        keep = (train.label == 1) | (rng.random(len(train)) < spec.class_balance.negative_rate)
+        data = train.subset(keep)
+    pipeline = make_pipeline(spec, name)
+    assert data.label is not None
+    pipeline.fit(data.features[spec.feature_columns], data.label)
+    return pipeline
+
+
+def _calibrator(estimator: Any, method: str) -> CalibratedClassifierCV:
+    """One calibrator fitted on all validation rows around the frozen, already fitted model."""
+    return CalibratedClassifierCV(FrozenEstimator(estimator), method=method, ensemble=False)
+
+
+def _calibrate(
+    spec: ModelSpec, pipeline: Pipeline, validation: Frame, test: Frame
+) -> tuple[Pipeline, str | None, str]:
+    """Calibrate on the validation window: sigmoid or isotonic, whichever has the lower
+    Brier score on the later half of it, provided the ONNX export matches scikit-learn."""
+    assert validation.label is not None
+    y = validation.label
+    if len(np.unique(y)) < 2:
+        return pipeline, None, "not calibrated: the validation window has a single class"
+    preprocess, estimator = pipeline.named_steps["preprocess"], pipeline.named_steps["estimator"]
+    x = preprocess.transform(validation.features[spec.feature_columns])
+    middle = np.sort(validation.time)[len(validation.time) // 2]
+    early, late = validation.time < middle, validation.time >= middle
+    scores: dict[str, float] = {}
+    # The frozen model is not refit per fold, so sklearn's warning about small folds
+    # (it still splits the rows to fit the calibrator) does not apply.
+    warnings.filterwarnings("ignore", message="The least populated class in y", category=UserWarning)
+    for method in ("sigmoid", "isotonic"):
+        if len(np.unique(y[early])) == 2 and late.any():
+            trial = _calibrator(estimator, method).fit(x[early], y[early])
+            scores[method] = float(brier_score_loss(y[late], trial.predict_proba(x[late])[:, 1]))
+    ranked = sorted(scores, key=lambda k: scores[k]) or ["sigmoid"]
+    notes = []
+    for method in ranked:
+        calibrated = _calibrator(estimator, method).fit(x, y)
+        candidate = Pipeline([("preprocess", preprocess), ("calibrate", calibrated)])
+        try:
+            parity(export(candidate, spec), candidate, spec, test.features[spec.feature_columns])
+        except ParityError as exc:
+            notes.append(f"{method} rejected: {exc}")
+            continue
+        brier = ", ".join(f"{k} {v:.5f}" for k, v in scores.items())
+        return (
+            candidate,
+            method,
+            "; ".join([f"{method} (Brier on the later validation half: {brier})", *notes]),
+        )
+    raise ParityError("; ".join(notes))
+
+
+def _conformal(spec: ModelSpec, pipeline: Pipeline, validation: Frame) -> dict[str, dict[str, float]]:
+    """Split-conformal half-widths of prediction intervals per horizon bucket, from validation residuals."""
+    assert validation.label is not None
+    residuals = np.abs(validation.label - _predict(pipeline, spec, validation))
+    buckets = m.horizon_bucket(validation.features["horizon"].to_numpy(dtype=float), spec.horizon_buckets)
+    out: dict[str, dict[str, float]] = {}
+    for b in range(len(spec.horizon_buckets)):
+        r = residuals[buckets == b]
+        if not len(r):
+            r = residuals
+        n = len(r)
+        out[m.bucket_label(b, spec.horizon_buckets)] = {
+            str(level): float(np.quantile(r, min(1.0, math.ceil((n + 1) * level) / n), method="higher"))
+            for level in spec.interval_levels
+        }
+    return out
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe copy: NaN and infinities become null."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _library_versions() -> dict[str, str]:
+    return {p: package_version(p) for p in ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy")}
+
+
+def train_model(
+    conn: Conn,
+    spec: ModelSpec,
+    settings: Settings,
+    as_of: date | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train, evaluate and register one model; the new version is champion only if it wins."""
+    say = progress or (lambda _: None)
+    started = time.perf_counter()
+    counts = time_counts(conn, spec, until=as_of)
+    split = split_times(counts, spec.holdout_periods, spec.embargo, spec.max_train_rows)
+    say(
+        f"{spec.name}: train {split.train[0]}..{split.train[-1]}, validate {split.validation[0]}..{split.validation[-1]}, "
+        f"test {split.test[0]}..{split.test[-1]}" + (" (sampled)" if split.sampling else "")
+    )
+    train = read_frame(conn, spec, split.train)
+    validation = read_frame(conn, spec, split.validation)
+    test = read_frame(conn, spec, split.test)
+    say(f"{spec.name}: {len(train):,} train, {len(validation):,} validation, {len(test):,} test rows")
+    assert validation.label is not None
+    assert test.label is not None
+
+    scored: dict[str, tuple[float, Pipeline]] = {}
+    for name in spec.candidates:
+        pipeline = _fit(spec, name, train)
+        value = _evaluate(spec, validation, _predict(pipeline, spec, validation))[spec.selection_metric]
+        scored[name] = (float(value), pipeline)
+        say(f"{spec.name}: {name} {spec.selection_metric} on validation = {value:.4f}")
+    best = max(
+        scored, key=lambda k: scored[k][0] if m.HIGHER_IS_BETTER[spec.selection_metric] else -scored[k][0]
+    )
+    pipeline = scored[best][1]
+
+    calibration: str | None = None
+    calibration_note = ""
+    intervals: dict[str, dict[str, float]] | None = None
+    if spec.task == "binary":
+        pipeline, calibration, calibration_note = _calibrate(spec, pipeline, validation, test)
+    elif spec.refit_on_train_and_validation:
+        both = Frame(
+            keys=pd.concat([train.keys, validation.keys], ignore_index=True),
+            features=pd.concat([train.features, validation.features], ignore_index=True),
+            label=np.concatenate([train.label, validation.label]) if train.label is not None else None,
+            time=np.concatenate([train.time, validation.time]),
+        )
+        pipeline = _fit(spec, best, both)
+    if spec.task == "forecast":
+        intervals = _conformal(spec, pipeline, validation)
+
+    test_pred = _predict(pipeline, spec, test)
+    metrics = _evaluate(spec, test, test_pred, intervals)
+    baseline_fn, _ = BASELINES[spec.baseline]
+    baseline_metrics = _evaluate(spec, test, baseline_fn(train, test))
+    onnx = export(pipeline, spec)
+    parity_diff = parity(onnx, pipeline, spec, test.features[spec.feature_columns])
+
+    value, baseline_value = (
+        float(metrics[spec.selection_metric]),
+        float(baseline_metrics[spec.selection_metric]),
+    )
+    current = champion(conn, spec.name)
+    champion_value: float | None = None
+    if current is None:
+        promote, reason = True, "first version of this model"
+    else:
+        try:
+            champ_spec = ModelSpec.model_validate(current.spec)
+            champ_test = read_frame(
+                conn,
+                spec,
+                split.test,
+                numeric=champ_spec.features.numeric,
+                categorical=champ_spec.features.categorical,
+            )
+            feed = onnx_inputs(
+                champ_test.features, list(champ_spec.features.numeric), list(champ_spec.features.categorical)
+            )
+            champ_metrics = _evaluate(spec, champ_test, predict_onnx(current.onnx, spec.task, feed), None)
+            champion_value = float(champ_metrics[spec.selection_metric])
+            promote = m.better(spec.selection_metric, value, champion_value)
+            verdict = "beats" if promote else "does not beat"
+            reason = (
+                f"{spec.selection_metric} {value:.4f} {verdict} champion v{current.version} ({champion_value:.4f}) "
+                f"on the test window {split.test[0]}..{split.test[-1]}"
+            )
+        except Exception as exc:  # a champion that cannot even be evaluated is replaced
+            promote, reason = True, f"champion v{current.version} could not be evaluated: {exc}"
+
+    seconds = time.perf_counter() - started
+    record: dict[str, Any] = {
+        "model_name": spec.name,
+        "trained_as_of": max(t for t, _ in counts),
+        "train_start": split.train[0],
+        "train_end": split.train[-1],
+        "validation_start": split.validation[0],
+        "validation_end": split.validation[-1],
+        "test_start": split.test[0],
+        "test_end": split.test[-1],
+        "train_rows": len(train),
+        "validation_rows": len(validation),
+        "test_rows": len(test),
+        "estimator": best,
+        "calibration": calibration,
+        "spec": spec.model_dump(mode="json"),
+        "feature_columns": spec.feature_columns,
+        "onnx": onnx,
+        "onnx_sha256": sha256(onnx),
+        "onnx_opset": OPSET,
+        "metrics": _finite(
+            dict(metrics, selection={k: v for k, (v, _) in scored.items()}, calibration_note=calibration_note)
+        ),
+        "baseline_metrics": _finite(baseline_metrics),
+        "selection_metric": spec.selection_metric,
+        "parity_max_abs_diff": parity_diff,
+        "intervals": intervals,
+        "sampling": split.sampling,
+        "library_versions": _library_versions(),
+        "training_seconds": seconds,
+        "calibration_table": m.reliability_table(test.label, test_pred) if spec.task == "binary" else [],
+    }
+    version = register(conn, record, promote, reason, settings.models_dir)
+    status = "champion" if promote else "candidate"
+    say(f"{spec.name}: version {version} is {status}: {reason}")
+    return TrainResult(
+        spec=spec,
+        version=version,
+        status=status,
+        reason=reason,
+        estimator=best,
+        calibration=calibration,
+        selection_value=value,
+        baseline_value=baseline_value,
+        champion_value=champion_value,
+        metrics=metrics,
+        baseline_metrics=baseline_metrics,
+        parity=parity_diff,
+        seconds=seconds,
+        split=split,
+        pipeline=pipeline,
+        test=test,
+        onnx=onnx,
+    )
