@@ -228,12 +228,16 @@ def train_model(
     if spec.task == "forecast":
         intervals = _conformal(spec, pipeline, validation)
 
-    test_pred = _predict(pipeline, spec, test)
+    onnx = export(pipeline, spec)
+    parity_diff = parity(onnx, pipeline, spec, test.features[spec.feature_columns])
+    # Judge the version by what will serve: its ONNX predictions, the same path the
+    # champion is evaluated through below, so an identical retrain cannot "win" on
+    # float32-versus-float64 noise.
+    feed = onnx_inputs(test.features, list(spec.features.numeric), list(spec.features.categorical))
+    test_pred = predict_onnx(onnx, spec.task, feed)
     metrics = _evaluate(spec, test, test_pred, intervals)
     baseline_fn, _ = BASELINES[spec.baseline]
     baseline_metrics = _evaluate(spec, test, baseline_fn(train, test))
-    onnx = export(pipeline, spec)
-    parity_diff = parity(onnx, pipeline, spec, test.features[spec.feature_columns])
 
     value, baseline_value = (
         float(metrics[spec.selection_metric]),
