@@ -340,9 +340,154 @@ comment on column ml.calibration.predicted_mean is 'Mean predicted probability i
 comment on column ml.calibration.observed_rate is 'Observed positive rate in the bin.';
 comment on column ml.calibration.rows is 'Test rows in the bin.';
 
+-- ---------------------------------------------------------------- scores (written by the scoring job)
+create table if not exists scores.customer (
+    as_of_date               date not null,
+    customer_id              bigint not null,
+    purchase_probability_30d double precision check (purchase_probability_30d between 0 and 1),
+    churn_probability_90d    double precision check (churn_probability_90d between 0 and 1),
+    clv_365d                 double precision,
+    purchase_model_version   integer,
+    churn_model_version      integer,
+    clv_model_version        integer,
+    run_id                   bigint not null,
+    scored_at                timestamptz not null default now(),
+    primary key (as_of_date, customer_id)
+);
+comment on table scores.customer is 'One row per customer per scored as-of date: purchase, churn and lifetime-value predictions.';
+comment on column scores.customer.as_of_date is 'As-of date scored; features use only events before it.';
+comment on column scores.customer.customer_id is 'Customer.';
+comment on column scores.customer.purchase_probability_30d is 'Probability of an order in the 30 days from as_of_date (model purchase_30d).';
+comment on column scores.customer.churn_probability_90d is 'Probability of no order in the 90 days from as_of_date (model churn_90d).';
+comment on column scores.customer.clv_365d is 'Predicted net spend in the 365 days from as_of_date (model clv_365d).';
+comment on column scores.customer.purchase_model_version is 'Version of purchase_30d in ml.model_versions that scored the row.';
+comment on column scores.customer.churn_model_version is 'Version of churn_90d that scored the row.';
+comment on column scores.customer.clv_model_version is 'Version of clv_365d that scored the row.';
+comment on column scores.customer.run_id is 'Pipeline run (ml.pipeline_runs) that wrote the row.';
+comment on column scores.customer.scored_at is 'When the row was written.';
+
+create table if not exists scores.offer_redemption (
+    as_of_date    date not null,
+    customer_id   bigint not null,
+    offer_id      integer not null,
+    probability   double precision not null check (probability between 0 and 1),
+    model_name    text not null,
+    model_version integer not null,
+    run_id        bigint not null,
+    scored_at     timestamptz not null default now(),
+    primary key (as_of_date, customer_id, offer_id)
+);
+comment on table scores.offer_redemption is 'One row per candidate customer x offer per scored as-of date.';
+comment on column scores.offer_redemption.as_of_date is 'As-of date scored.';
+comment on column scores.offer_redemption.customer_id is 'Customer.';
+comment on column scores.offer_redemption.offer_id is 'Offer.';
+comment on column scores.offer_redemption.probability is 'Probability the customer redeems the offer within 7 days of seeing it.';
+comment on column scores.offer_redemption.model_name is 'Model that scored the row.';
+comment on column scores.offer_redemption.model_version is 'Its version in ml.model_versions.';
+comment on column scores.offer_redemption.run_id is 'Pipeline run that wrote the row.';
+comment on column scores.offer_redemption.scored_at is 'When the row was written.';
+
+create table if not exists scores.sell_through (
+    as_of_date    date not null,
+    product_id    integer not null,
+    probability   double precision not null check (probability between 0 and 1),
+    model_name    text not null,
+    model_version integer not null,
+    run_id        bigint not null,
+    scored_at     timestamptz not null default now(),
+    primary key (as_of_date, product_id)
+);
+comment on table scores.sell_through is 'One row per item scored on an as-of date (items launched within the sell-through horizon or planned).';
+comment on column scores.sell_through.as_of_date is 'As-of date of the scoring run.';
+comment on column scores.sell_through.product_id is 'Item.';
+comment on column scores.sell_through.probability is 'Probability the item sells the target share of its initial stock within the horizon.';
+comment on column scores.sell_through.model_name is 'Model that scored the row.';
+comment on column scores.sell_through.model_version is 'Its version in ml.model_versions.';
+comment on column scores.sell_through.run_id is 'Pipeline run that wrote the row.';
+comment on column scores.sell_through.scored_at is 'When the row was written.';
+
+create table if not exists scores.demand_forecast (
+    as_of_date    date not null,
+    product_id    integer not null,
+    store_id      integer not null,
+    horizon       integer not null check (horizon >= 1),
+    target_date   date not null,
+    units         double precision not null,
+    lower_80      double precision not null,
+    upper_80      double precision not null,
+    lower_95      double precision not null,
+    upper_95      double precision not null,
+    model_name    text not null,
+    model_version integer not null,
+    run_id        bigint not null,
+    scored_at     timestamptz not null default now(),
+    primary key (as_of_date, product_id, store_id, horizon),
+    check (lower_95 <= lower_80 and lower_80 <= units and units <= upper_80 and upper_80 <= upper_95)
+);
+comment on table scores.demand_forecast is 'One row per product x store x horizon per scored as-of date: units with split-conformal intervals.';
+comment on column scores.demand_forecast.as_of_date is 'As-of date scored.';
+comment on column scores.demand_forecast.product_id is 'Product.';
+comment on column scores.demand_forecast.store_id is 'Store.';
+comment on column scores.demand_forecast.horizon is 'Periods ahead (1 = the as-of date itself).';
+comment on column scores.demand_forecast.target_date is 'Date (or week start) forecast.';
+comment on column scores.demand_forecast.units is 'Point forecast of units.';
+comment on column scores.demand_forecast.lower_80 is 'Lower bound of the 80 % interval.';
+comment on column scores.demand_forecast.upper_80 is 'Upper bound of the 80 % interval.';
+comment on column scores.demand_forecast.lower_95 is 'Lower bound of the 95 % interval.';
+comment on column scores.demand_forecast.upper_95 is 'Upper bound of the 95 % interval.';
+comment on column scores.demand_forecast.model_name is 'Model that scored the row.';
+comment on column scores.demand_forecast.model_version is 'Its version in ml.model_versions.';
+comment on column scores.demand_forecast.run_id is 'Pipeline run that wrote the row.';
+comment on column scores.demand_forecast.scored_at is 'When the row was written.';
+
+-- ---------------------------------------------------------------- pipeline run log
+create sequence if not exists ml.run_ids;
+comment on sequence ml.run_ids is 'Run ids for ml.pipeline_runs.';
+
+create table if not exists ml.pipeline_runs (
+    run_id      bigint not null,
+    as_of_date  date,
+    step        text not null,
+    status      text not null check (status in ('running', 'succeeded', 'failed', 'skipped')),
+    started_at  timestamptz not null default now(),
+    finished_at timestamptz,
+    rows        bigint,
+    counters    jsonb not null default '{}',
+    message     text,
+    primary key (run_id, step)
+);
+comment on table ml.pipeline_runs is 'One row per step of each pipeline run (build, train, score, marts): status, timing, rows and health counters.';
+comment on column ml.pipeline_runs.run_id is 'Run id (from ml.run_ids).';
+comment on column ml.pipeline_runs.as_of_date is 'As-of date the run was for.';
+comment on column ml.pipeline_runs.step is 'Step name, e.g. score:customer.';
+comment on column ml.pipeline_runs.status is 'running, succeeded, failed or skipped.';
+comment on column ml.pipeline_runs.started_at is 'When the step started.';
+comment on column ml.pipeline_runs.finished_at is 'When it ended; NULL while running or after a crash.';
+comment on column ml.pipeline_runs.rows is 'Rows the step wrote.';
+comment on column ml.pipeline_runs.counters is 'Health counters, e.g. candidate pairs, rows scored per model, rows per second.';
+comment on column ml.pipeline_runs.message is 'Error or summary message.';
+
+-- ---------------------------------------------------------------- read-only role for analysts and BI
+-- dbt builds the marts schema; it is created here so its grants exist from the start.
+create schema if not exists marts;
+do $$
+begin
+    if not exists (select from pg_roles where rolname = 'storecast_analyst') then
+        create role storecast_analyst nologin;
+    end if;
+end $$;
+comment on role storecast_analyst is 'Read-only access to marts and scores. Grant it to a login: grant storecast_analyst to alice;';
+grant usage on schema scores, marts to storecast_analyst;
+grant select on all tables in schema scores, marts to storecast_analyst;
+alter default privileges in schema scores grant select on tables to storecast_analyst;
+alter default privileges in schema marts grant select on tables to storecast_analyst;
+
 insert into raw.schema_versions (version, description)
 values (1, 'raw schema: stores, customers, products, embeddings, orders, promotions, offers, loads')
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (2, 'ml.model_versions and ml.calibration: the model registry')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (3, 'scores tables, ml.pipeline_runs, the storecast_analyst role')
 on conflict (version) do nothing;

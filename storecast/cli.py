@@ -6,7 +6,7 @@ import shlex
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -23,6 +23,7 @@ from database.loader import MODES, LoadError, LoadResult, load_csv
 from database.sample import DEFAULT_END_DATE, SCALES, generate
 from database.sample.load import LoadedTable, load_sample
 from database.schema import apply_schema, server_info
+from scoring.score import ScoringError
 from storecast.build import BuildError, build
 from storecast.db import connect
 from storecast.settings import Settings, SettingsError, conninfo_to_url, dbt_environment, get_settings
@@ -62,6 +63,7 @@ USER_ERRORS = (
     FeatureError,
     ParityError,
     RegistryError,
+    ScoringError,
     psycopg.OperationalError,
     ValueError,
 )
@@ -535,6 +537,58 @@ def models_rollback(
     with connect(get_settings()) as conn:
         version = registry.rollback(conn, model, to)
     out.print(f"{model} rolled back to v{version}")
+
+
+# ------------------------------------------------------------------ scoring
+
+
+@app.command("score")
+@_friendly
+def score_command(
+    tables: Annotated[
+        list[str] | None,
+        typer.Argument(help="Score tables: customer, offer_redemption, sell_through, demand (default: all)."),
+    ] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of", formats=["%Y-%m-%d"], help="As-of date (default: the last build's scoring date)."
+        ),
+    ] = None,
+) -> None:
+    """Score with the champion models and replace that date's rows in scores.*, atomically."""
+    from scoring.score import score
+
+    with connect(get_settings()) as conn:
+        apply_schema(conn)
+        score(conn, tables, as_of.date() if as_of else None, progress=lambda s: out.print(s, highlight=False))
+
+
+@app.command("runs")
+@_friendly
+def runs_command(last: Annotated[int, typer.Option(help="How many runs to show.")] = 5) -> None:
+    """What ran, how long it took, how many rows, what failed."""
+    from scoring.runs import recent_runs
+
+    with connect(get_settings()) as conn:
+        apply_schema(conn)
+        rows = recent_runs(conn, last)
+    table = Table(title_justify="left")
+    for column in ("run", "as of", "step", "status", "started", "took", "rows", "message"):
+        table.add_column(column)
+    for run_id, as_of_date, step_name, status, started, took, n, _, message in rows:
+        colour = {"succeeded": "green", "failed": "red"}.get(str(status), "yellow")
+        table.add_row(
+            str(run_id),
+            str(as_of_date),
+            str(step_name),
+            f"[{colour}]{status}[/]",
+            f"{started:%Y-%m-%d %H:%M:%S}",
+            f"{took.total_seconds():.1f}s" if isinstance(took, timedelta) else "",
+            "" if n is None else f"{n:,}",
+            str(message or ""),
+        )
+    out.print(table if rows else "no runs yet")
 
 
 # ------------------------------------------------------------------ demo

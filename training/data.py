@@ -115,79 +115,115 @@ def read_frame(
     trained on other columns passes its own). ``extra_numeric`` columns (e.g. a
     baseline's input) are read as features too.
     """
-    relation = relation or spec.relation
-    numeric = list(spec.features.numeric if numeric is None else numeric)
-    categorical = list(spec.features.categorical if categorical is None else categorical)
-    numeric_all = list(dict.fromkeys([*numeric, *extra_numeric]))
-    keys = [k for k in spec.keys if k != spec.time_column]
-    types = check_columns(
-        conn,
-        relation,
-        numeric_all,
-        categorical,
-        [*keys, spec.time_column, *([spec.label] if with_label else [])],
-    )
-    schema, table = relation.split(".", 1)
-    conditions: list[sql.Composable] = [sql.SQL("true")]
-    params: list[Any] = []
-    if with_label:
-        conditions.append(sql.SQL("{} is not null").format(sql.Identifier(spec.label)))
-    if times is not None:
-        conditions.append(sql.SQL("{} = any(%s)").format(sql.Identifier(spec.time_column)))
-        params.append(list(times))
-    float_columns = [*keys, *numeric_all, *([spec.label] if with_label else [])]
-    conn.execute("drop table if exists pg_temp._training_rows")
-    conn.execute(
-        sql.SQL(
-            "create temp table _training_rows as select row_number() over () as _row, {time} as _time, {floats}{cats} "
-            "from {rel} where {where}"
-        ).format(
-            time=sql.SQL("({} - date '2000-01-01')::int").format(sql.Identifier(spec.time_column)),
-            floats=sql.SQL(", ").join(
-                sql.SQL("{} as {}").format(_as_float8(c, types[c]), sql.Identifier(f"f_{i}"))
-                for i, c in enumerate(float_columns)
-            ),
-            cats=sql.SQL("").join(
-                sql.SQL(", coalesce({}, '') as {}").format(sql.Identifier(c), sql.Identifier(f"c_{i}"))
-                for i, c in enumerate(categorical)
-            ),
-            rel=sql.Identifier(schema, table),
-            where=sql.SQL(" and ").join(conditions),
-        ),
-        params,
-    )
-    fixed_columns = ["_row", "_time", *[f"f_{i}" for i in range(len(float_columns))]]
-    raw = _copy_binary(conn, fixed_columns)
-    dtype = np.dtype(
-        [("nfields", ">i2"), ("l_row", ">i4"), ("_row", ">i8"), ("l_time", ">i4"), ("_time", ">i4")]
-        + [field for i in range(len(float_columns)) for field in ((f"l{i}", ">i4"), (f"f{i}", ">f8"))]
-    )
-    rows = np.frombuffer(raw, dtype=dtype)
-    order = rows["_row"].astype(np.int64)
-    values = {c: rows[f"f{i}"].astype(np.float64) for i, c in enumerate(float_columns)}
-    cats = _copy_text(conn, len(categorical), len(rows), order)
-    conn.execute("drop table pg_temp._training_rows")
-    time = np.datetime64("2000-01-01", "D") + rows["_time"].astype(np.int64).astype("timedelta64[D]")
-    key_frame = pd.DataFrame({k: values[k].astype(np.int64) for k in keys})
-    key_frame[spec.time_column] = time
-    # ONNX Runtime reads float32 inputs: fit and evaluate on the same float32-rounded
-    # numbers, or tree thresholds learnt between two float64 values can land on the
-    # other side of a float32 input and send a row down another branch.
-    features = pd.DataFrame({c: values[c].astype(np.float32).astype(np.float64) for c in numeric_all})
-    for i, c in enumerate(categorical):
-        features[c] = cats[:, i] if len(categorical) else np.array([], dtype=object)
-    return Frame(
-        keys=key_frame,
-        features=features,
-        label=values[spec.label] if with_label else None,
-        time=time,
-    )
+    rows = RowSource(conn, spec, times, relation, with_label, numeric, categorical, extra_numeric)
+    try:
+        return rows.fetch(0, len(rows))
+    finally:
+        rows.close()
 
 
-def _copy_binary(conn: Conn, columns: list[str]) -> bytes:
+class RowSource:
+    """Feature rows materialised once in a temporary table, then decoded in any number of chunks."""
+
+    def __init__(
+        self,
+        conn: Conn,
+        spec: ModelSpec,
+        times: Sequence[date] | None = None,
+        relation: str | None = None,
+        with_label: bool = True,
+        numeric: Sequence[str] | None = None,
+        categorical: Sequence[str] | None = None,
+        extra_numeric: Sequence[str] = (),
+    ) -> None:
+        self.conn = conn
+        self.spec = spec
+        self.with_label = with_label
+        relation = relation or spec.relation
+        numeric = list(spec.features.numeric if numeric is None else numeric)
+        self.categorical = list(spec.features.categorical if categorical is None else categorical)
+        self.numeric = list(dict.fromkeys([*numeric, *extra_numeric]))
+        self.keys = [k for k in spec.keys if k != spec.time_column]
+        types = check_columns(
+            conn,
+            relation,
+            self.numeric,
+            self.categorical,
+            [*self.keys, spec.time_column, *([spec.label] if with_label else [])],
+        )
+        schema, table = relation.split(".", 1)
+        conditions: list[sql.Composable] = [sql.SQL("true")]
+        params: list[Any] = []
+        if with_label:
+            conditions.append(sql.SQL("{} is not null").format(sql.Identifier(spec.label)))
+        if times is not None:
+            conditions.append(sql.SQL("{} = any(%s)").format(sql.Identifier(spec.time_column)))
+            params.append(list(times))
+        self.float_columns = [*self.keys, *self.numeric, *([spec.label] if with_label else [])]
+        conn.execute("drop table if exists pg_temp._training_rows")
+        conn.execute(
+            sql.SQL(
+                "create temp table _training_rows as select row_number() over () as _row, {time} as _time, "
+                "{floats}{cats} from {rel} where {where}"
+            ).format(
+                time=sql.SQL("({} - date '2000-01-01')::int").format(sql.Identifier(spec.time_column)),
+                floats=sql.SQL(", ").join(
+                    sql.SQL("{} as {}").format(_as_float8(c, types[c]), sql.Identifier(f"f_{i}"))
+                    for i, c in enumerate(self.float_columns)
+                ),
+                cats=sql.SQL("").join(
+                    sql.SQL(", coalesce({}, '') as {}").format(sql.Identifier(c), sql.Identifier(f"c_{i}"))
+                    for i, c in enumerate(self.categorical)
+                ),
+                rel=sql.Identifier(schema, table),
+                where=sql.SQL(" and ").join(conditions),
+            ),
+            params,
+        )
+        count = conn.execute("select count(*) from _training_rows").fetchone()
+        self._rows = int(str(count[0])) if count else 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def fetch(self, start: int, stop: int) -> Frame:
+        """Rows ``start`` (inclusive) to ``stop`` (exclusive), in a stable order."""
+        window = sql.SQL("where _row > {} and _row <= {}").format(sql.Literal(start), sql.Literal(stop))
+        fixed = ["_row", "_time", *[f"f_{i}" for i in range(len(self.float_columns))]]
+        raw = _copy_binary(self.conn, fixed, window)
+        dtype = np.dtype(
+            [("nfields", ">i2"), ("l_row", ">i4"), ("_row", ">i8"), ("l_time", ">i4"), ("_time", ">i4")]
+            + [f for i in range(len(self.float_columns)) for f in ((f"l{i}", ">i4"), (f"f{i}", ">f8"))]
+        )
+        rows = np.frombuffer(raw, dtype=dtype)
+        order = rows["_row"].astype(np.int64)
+        values = {c: rows[f"f{i}"].astype(np.float64) for i, c in enumerate(self.float_columns)}
+        cats = _copy_text(self.conn, len(self.categorical), len(rows), order, window)
+        time = np.datetime64("2000-01-01", "D") + rows["_time"].astype(np.int64).astype("timedelta64[D]")
+        key_frame = pd.DataFrame({k: values[k].astype(np.int64) for k in self.keys})
+        key_frame[self.spec.time_column] = time
+        # ONNX Runtime reads float32 inputs: fit and evaluate on the same float32-rounded
+        # numbers, or tree thresholds learnt between two float64 values can land on the
+        # other side of a float32 input and send a row down another branch.
+        features = pd.DataFrame({c: values[c].astype(np.float32).astype(np.float64) for c in self.numeric})
+        for i, c in enumerate(self.categorical):
+            features[c] = cats[:, i]
+        return Frame(
+            keys=key_frame,
+            features=features,
+            label=values[self.spec.label] if self.with_label else None,
+            time=time,
+        )
+
+    def close(self) -> None:
+        """Drop the temporary table."""
+        self.conn.execute("drop table if exists pg_temp._training_rows")
+
+
+def _copy_binary(conn: Conn, columns: list[str], window: sql.Composable) -> bytes:
     statement = sql.SQL(
-        "copy (select {} from _training_rows order by _row) to stdout (format binary)"
-    ).format(sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+        "copy (select {} from _training_rows {} order by _row) to stdout (format binary)"
+    ).format(sql.SQL(", ").join(sql.Identifier(c) for c in columns), window)
     buffer = bytearray()
     with conn.cursor().copy(statement) as copy:
         for chunk in copy:
@@ -195,11 +231,13 @@ def _copy_binary(conn: Conn, columns: list[str]) -> bytes:
     return bytes(buffer[_HEADER_BYTES:-_TRAILER_BYTES])
 
 
-def _copy_text(conn: Conn, n_columns: int, n_rows: int, order: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+def _copy_text(
+    conn: Conn, n_columns: int, n_rows: int, order: npt.NDArray[np.int64], window: sql.Composable
+) -> npt.NDArray[Any]:
     if n_columns == 0:
         return np.empty((n_rows, 0), dtype=object)
-    statement = sql.SQL("copy (select _row, {} from _training_rows order by _row) to stdout").format(
-        sql.SQL(", ").join(sql.Identifier(f"c_{i}") for i in range(n_columns))
+    statement = sql.SQL("copy (select _row, {} from _training_rows {} order by _row) to stdout").format(
+        sql.SQL(", ").join(sql.Identifier(f"c_{i}") for i in range(n_columns)), window
     )
     buffer = bytearray()
     with conn.cursor().copy(statement) as copy:

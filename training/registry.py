@@ -27,19 +27,28 @@ class Champion:
     onnx_sha256: str
     feature_columns: list[str]
     spec: dict[str, Any]
+    intervals: dict[str, dict[str, float]] | None = None
 
 
 def champion(conn: Conn, model_name: str) -> Champion | None:
     """The current champion of ``model_name``, if any."""
     row = conn.execute(
-        "select version, onnx, onnx_sha256, feature_columns, spec from ml.model_versions "
+        "select version, onnx, onnx_sha256, feature_columns, spec, intervals from ml.model_versions "
         "where model_name = %s and status = 'champion'",
         [model_name],
     ).fetchone()
     if row is None:
         return None
-    version, onnx, digest, columns, spec = row
-    return Champion(model_name, int(str(version)), bytes(onnx), str(digest), list(columns), dict(spec))  # type: ignore[call-overload]
+    version, onnx, digest, columns, spec, intervals = row
+    return Champion(
+        model_name=model_name,
+        version=int(str(version)),
+        onnx=bytes(onnx),  # type: ignore[call-overload]
+        onnx_sha256=str(digest),
+        feature_columns=list(columns),  # type: ignore[call-overload]
+        spec=dict(spec),  # type: ignore[call-overload]
+        intervals=None if intervals is None else dict(intervals),  # type: ignore[call-overload]
+    )
 
 
 def register(conn: Conn, record: dict[str, Any], promote: bool, reason: str, models_dir: Path) -> int:

@@ -93,6 +93,7 @@ final as (
         targets.as_of_date,
         targets.horizon,
         targets.target_date,
+        (targets.target_date - targets.as_of_date) as target_offset_days,
         products.category,
         products.platform,
         products.is_own_brand,

@@ -1,0 +1,1 @@
+"""Scoring: champion ONNX models write predictions back to Postgres."""

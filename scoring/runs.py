@@ -1,0 +1,58 @@
+"""The pipeline run log, ``ml.pipeline_runs``: one row per step, with status, timing and counters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from training.data import Conn
+
+
+def new_run_id(conn: Conn) -> int:
+    """A fresh run id."""
+    row = conn.execute("select nextval('ml.run_ids')").fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+@contextmanager
+def step(conn: Conn, run_id: int, as_of: date | None, name: str) -> Iterator[dict[str, Any]]:
+    """Record a step: ``running`` now, then ``succeeded`` with the counters the block filled in,
+    or ``failed`` with the error (which is re-raised). Each write commits on its own, so the log
+    survives the step's own rollback."""
+    conn.execute(
+        "insert into ml.pipeline_runs (run_id, as_of_date, step, status) values (%s, %s, %s, 'running')",
+        [run_id, as_of, name],
+    )
+    counters: dict[str, Any] = {}
+    try:
+        yield counters
+    except BaseException as exc:
+        conn.execute(
+            "update ml.pipeline_runs set status = 'failed', finished_at = now(), message = %s, counters = %s "
+            "where run_id = %s and step = %s",
+            [f"{type(exc).__name__}: {exc}", Jsonb(counters), run_id, name],
+        )
+        raise
+    conn.execute(
+        "update ml.pipeline_runs set status = 'succeeded', finished_at = now(), rows = %s, counters = %s, message = %s "
+        "where run_id = %s and step = %s",
+        [counters.pop("rows", None), Jsonb(counters), counters.pop("message", None), run_id, name],
+    )
+
+
+def recent_runs(conn: Conn, last: int = 5) -> list[tuple[object, ...]]:
+    """Steps of the ``last`` most recent runs, oldest step first within each run."""
+    return conn.execute(
+        """
+        select run_id, as_of_date, step, status, started_at, finished_at - started_at as duration, rows, counters, message
+        from ml.pipeline_runs
+        where run_id in (select distinct run_id from ml.pipeline_runs order by run_id desc limit %s)
+        order by run_id desc, started_at
+        """,
+        [last],
+    ).fetchall()

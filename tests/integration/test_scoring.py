@@ -1,0 +1,166 @@
+"""The scoring job on the tiny sample: complete, idempotent, atomic, and strict about its inputs."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import psycopg
+import pytest
+
+from database.sample import SampleData
+from database.sample.load import load_sample
+from scoring import score as scoring
+from scoring.score import FAMILIES, ScoringError, score, score_family, scoring_date
+from storecast.build import build
+from storecast.settings import Settings
+from tests.integration.conftest import Conn
+from training.data import FeatureError, RowSource
+from training.spec import model_specs
+from training.train import train_model
+
+SCORE_TABLES = {
+    "customer": "scores.customer",
+    "offer_redemption": "scores.offer_redemption",
+    "sell_through": "scores.sell_through",
+    "demand": "scores.demand_forecast",
+}
+
+
+def _count(conn: Conn, table: str, as_of: date) -> int:
+    row = conn.execute(f"select count(*) from {table} where as_of_date = %s", [as_of]).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+@pytest.fixture(scope="module")
+def scored(pg_settings: Settings, tiny: SampleData) -> date:
+    """Tiny sample, features built, every model trained, everything scored once."""
+    with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
+        load_sample(conn, tiny, source="tests: scoring")
+        conn.execute("truncate ml.model_versions cascade")
+        build(pg_settings, full_refresh=True)
+        for spec in model_specs().values():
+            train_model(conn, spec, pg_settings)
+        score(conn)
+        return scoring_date(conn)
+
+
+def test_every_scoring_row_gets_a_prediction(conn: Conn, scored: date) -> None:
+    expected = {
+        "customer": "select count(*) from features.customer_features where as_of_date = %(d)s",
+        "offer_redemption": "select count(*) from features.customer_offer_candidates where as_of_date = %(d)s",
+        "demand": "select count(*) from features.demand_features where as_of_date = %(d)s",
+    }
+    for family, query in expected.items():
+        row = conn.execute(query, {"d": scored}).fetchone()
+        assert row is not None
+        assert _count(conn, SCORE_TABLES[family], scored) == int(str(row[0])) > 0, family
+    assert _count(conn, "scores.sell_through", scored) > 0
+    versions = conn.execute(
+        "select distinct purchase_model_version, churn_model_version, clv_model_version from scores.customer"
+    ).fetchall()
+    assert versions == [(1, 1, 1)]
+
+
+def test_forecast_intervals_are_ordered_and_dated(conn: Conn, scored: date) -> None:
+    bad = conn.execute(
+        "select count(*) from scores.demand_forecast where not (lower_95 <= lower_80 and lower_80 <= units "
+        "and units <= upper_80 and upper_80 <= upper_95) or target_date <> as_of_date + horizon - 1"
+    ).fetchone()
+    assert bad == (0,)
+
+
+def test_rescoring_a_date_replaces_its_rows(conn: Conn, scored: date) -> None:
+    before = {t: _count(conn, t, scored) for t in SCORE_TABLES.values()}
+    first = conn.execute(
+        "select sum(purchase_probability_30d) from scores.customer where as_of_date = %s", [scored]
+    ).fetchone()
+    score(conn)
+    assert {t: _count(conn, t, scored) for t in SCORE_TABLES.values()} == before
+    again = conn.execute(
+        "select sum(purchase_probability_30d) from scores.customer where as_of_date = %s", [scored]
+    ).fetchone()
+    assert first == again
+    runs = conn.execute("select count(distinct run_id) from scores.customer").fetchone()
+    assert runs == (1,)  # the rerun's rows replaced the first run's
+
+
+def test_a_failure_after_staging_keeps_the_previous_rows(
+    conn: Conn, scored: date, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = conn.execute(
+        "select run_id, count(*), sum(units) from scores.demand_forecast where as_of_date = %s group by 1",
+        [scored],
+    ).fetchall()
+    real_fetch = RowSource.fetch
+    calls = {"n": 0}
+
+    def failing_fetch(self: RowSource, start: int, stop: int) -> object:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first chunk is already in the staging table
+            raise RuntimeError("disk full (injected)")
+        return real_fetch(self, start, stop)
+
+    monkeypatch.setattr(RowSource, "fetch", failing_fetch)
+    monkeypatch.setattr(scoring, "CHUNK_ROWS", 100)
+    with pytest.raises(RuntimeError, match="injected"):
+        score(conn, ["demand"])
+    after = conn.execute(
+        "select run_id, count(*), sum(units) from scores.demand_forecast where as_of_date = %s group by 1",
+        [scored],
+    ).fetchall()
+    assert after == before
+    failed = conn.execute(
+        "select status, message from ml.pipeline_runs where step = 'score:demand' order by run_id desc limit 1"
+    ).fetchone()
+    assert failed is not None
+    assert failed[0] == "failed"
+    assert "injected" in str(failed[1])
+
+
+def test_a_model_trained_on_other_features_is_refused(conn: Conn, scored: date) -> None:
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            "update ml.model_versions set feature_columns = array_remove(feature_columns, 'recency_days') "
+            "where model_name = 'churn_90d' and status = 'champion'"
+        )
+        with pytest.raises(
+            ScoringError, match=r"churn_90d v1 was trained on other features.*spec only: \['recency_days'\]"
+        ):
+            score_family(conn, FAMILIES["customer"], scored, run_id=0)
+
+
+def test_a_tampered_model_is_refused(conn: Conn, scored: date) -> None:
+    with conn.transaction():
+        conn.execute(
+            "update ml.model_versions set onnx_sha256 = 'x' where model_name = 'demand' and status = 'champion'"
+        )
+        with pytest.raises(ScoringError, match="does not match its sha256"):
+            score_family(conn, FAMILIES["demand"], scored, run_id=0)
+
+
+def test_a_missing_feature_column_is_named(conn: Conn, scored: date) -> None:
+    with conn.transaction(force_rollback=True):
+        conn.execute("alter table features.item_features rename column neighbour_count to neighbours")
+        with pytest.raises(FeatureError, match="missing columns: neighbour_count"):
+            score_family(conn, FAMILIES["sell_through"], scored, run_id=0)
+
+
+def test_two_runs_at_once_are_serialised(pg_settings: Settings, conn: Conn, scored: date) -> None:
+    with psycopg.connect(pg_settings.conninfo) as other:
+        other.execute("select pg_advisory_xact_lock(hashtext('storecast.score'))")
+        with pytest.raises(ScoringError, match="another scoring run is writing scores"):
+            score_family(conn, FAMILIES["sell_through"], scored, run_id=0)
+        other.rollback()
+
+
+def test_the_analyst_role_reads_but_cannot_write(conn: Conn, scored: date) -> None:
+    with conn.transaction():
+        conn.execute("set local role storecast_analyst")
+        assert conn.execute("select count(*) from scores.customer").fetchone() != (0,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("delete from scores.customer")
+    with conn.transaction():
+        conn.execute("set local role storecast_analyst")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select count(*) from raw.orders")
