@@ -196,6 +196,19 @@ comment on column raw.redemptions.impression_id is 'Impression that was redeemed
 comment on column raw.redemptions.redeemed_at is 'When the offer was redeemed.';
 comment on column raw.redemptions.order_id is 'Order the offer was redeemed in; NULL when the source system did not record it.';
 
+create table if not exists raw.inventory_snapshots (
+    snapshot_date date not null,
+    product_id    integer not null references raw.products (product_id),
+    store_id      integer not null references raw.stores (store_id),
+    on_hand       integer not null check (on_hand >= 0),
+    primary key (snapshot_date, product_id, store_id)
+);
+comment on table raw.inventory_snapshots is 'Stock on hand per product and store at the end of a day, as counted by the stock system.';
+comment on column raw.inventory_snapshots.snapshot_date is 'Day the stock was counted (end of day).';
+comment on column raw.inventory_snapshots.product_id is 'Product.';
+comment on column raw.inventory_snapshots.store_id is 'Store holding the stock.';
+comment on column raw.inventory_snapshots.on_hand is 'Units on hand.';
+
 -- ---------------------------------------------------------------- load bookkeeping
 create table if not exists raw.loads (
     load_id       bigint generated always as identity primary key,
@@ -489,5 +502,5 @@ insert into raw.schema_versions (version, description)
 values (2, 'ml.model_versions and ml.calibration: the model registry')
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
-values (3, 'scores tables, ml.pipeline_runs, the storecast_analyst role')
+values (3, 'raw.inventory_snapshots, scores tables, ml.pipeline_runs, the storecast_analyst role')
 on conflict (version) do nothing;

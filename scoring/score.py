@@ -198,6 +198,7 @@ def score_family(
                     if spec.task == "binary"
                     else np.asarray(raw[0], dtype=np.float64).ravel()
                 )
+                prediction = spec.finalise(prediction)
                 columns += _prediction_columns(family, output, spec, models[output.model], frame, prediction)
             # The staging table has the score table's column order; COPY names the columns.
             columns.append(Column("run_id", "int8", np.full(len(frame), run_id)))

@@ -564,6 +564,40 @@ def score_command(
         score(conn, tables, as_of.date() if as_of else None, progress=lambda s: out.print(s, highlight=False))
 
 
+@app.command("run")
+@_friendly
+def run_command(
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of", formats=["%Y-%m-%d"], help="Scoring date (default: the day after the latest order)."
+        ),
+    ] = None,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="Retrain every model, not only those due.")
+    ] = False,
+) -> None:
+    """The daily job: build features, train what is due, score, build the marts, log every step."""
+    from scoring.pipeline import run_daily
+
+    settings = get_settings()
+    started = time.perf_counter()
+    with connect(settings) as conn:
+        apply_schema(conn)
+        summary = run_daily(
+            conn,
+            settings,
+            as_of.date() if as_of else None,
+            retrain,
+            progress=lambda s: err.print(s, highlight=False),
+        )
+    out.print(
+        f"run {summary.run_id} for {summary.as_of} finished in {time.perf_counter() - started:.0f}s: "
+        f"scored {summary.scored}; {summary.counters}; see `storecast runs`",
+        highlight=False,
+    )
+
+
 @app.command("runs")
 @_friendly
 def runs_command(last: Annotated[int, typer.Option(help="How many runs to show.")] = 5) -> None:
@@ -594,16 +628,20 @@ def runs_command(last: Annotated[int, typer.Option(help="How many runs to show."
 # ------------------------------------------------------------------ demo
 
 EXAMPLE_SQL = """\
-select count(*) as orders, count(customer_id) as identified from raw.orders;
+select * from marts.offer_recommendations
+where customer_id = (select min(customer_id) from marts.offer_recommendations) order by rank;
 
-select category, sum(quantity) as units
-from raw.order_items join raw.products using (product_id)
-group by category order by units desc limit 5;
+select product_id, store_id, on_hand, reorder_point, suggested_order_units, warning
+from marts.inventory_plan where warning is not null order by suggested_order_units desc limit 10;
 
-select p.product_id, p.title,
-       round((e.embedding <=> (select embedding from raw.product_embeddings where product_id = 1))::numeric, 3) as distance
-from raw.product_embeddings e join raw.products p using (product_id)
-order by distance limit 5;"""
+select product_id, title, sell_through_probability, guardrail, similar_past_items -> 0 as most_similar
+from marts.sell_through_projection where guardrail = 'block';
+
+select * from marts.customer_scores order by churn_probability_90d desc limit 10;
+
+select model_name, version, status, estimator, selection_metric,
+       metrics ->> selection_metric as value, baseline_metrics ->> selection_metric as baseline
+from ml.model_versions where status = 'champion';"""
 
 
 @app.command("demo")
@@ -612,7 +650,9 @@ def demo(
     scale: Annotated[str, typer.Option(help=f"One of: {', '.join(SCALES)}.")] = "small",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
 ) -> None:
-    """Start the embedded database, load the sample retailer and show what is there."""
+    """Start the embedded database, load the sample retailer, run the whole pipeline, show SQL to try."""
+    from scoring.pipeline import run_daily
+
     started = time.perf_counter()
     settings = get_settings()
     if settings.embedded:
@@ -620,7 +660,13 @@ def demo(
             server.start(settings)
     loaded = _sample(settings, scale, seed, None)
     _print_loaded(loaded, time.perf_counter() - started)
+    with connect(settings) as conn:
+        # The sample replaced the raw data, so the feature tables are rebuilt from scratch.
+        summary = run_daily(
+            conn, settings, full_refresh=True, progress=lambda s: err.print(s, highlight=False)
+        )
     url = conninfo_to_url(settings.conninfo)
+    out.print(f"\nDone in {time.perf_counter() - started:.0f}s: scored {summary.scored} for {summary.as_of}.")
     out.print("\nTry it in psql:\n")
     out.print(f'  psql "{url}"\n', highlight=False)
     out.print(EXAMPLE_SQL, highlight=False)

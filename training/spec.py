@@ -11,6 +11,8 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -108,6 +110,9 @@ class ModelSpec(BaseModel):
         default=None, description="rank within this column for top-k metrics (offers)"
     )
     top_k: int = Field(default=3, gt=0)
+    non_negative: bool = Field(
+        default=True, description="clip regression and forecast predictions at 0 (spend, units)"
+    )
     interval_levels: list[float] = Field(default=[0.8, 0.95])
     horizon_buckets: list[int] = Field(
         default=[7, 14, 28], description="upper bounds of forecast horizon buckets"
@@ -137,6 +142,12 @@ class ModelSpec(BaseModel):
         if self.task == "forecast" and "horizon" not in self.keys:
             raise ValueError("forecast models need 'horizon' among their keys")
         return self
+
+    def finalise(self, prediction: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Predictions as served: regression outputs of a non-negative quantity clipped at 0."""
+        if self.task != "binary" and self.non_negative:
+            return np.maximum(prediction, 0.0)
+        return prediction
 
     @property
     def embargo(self) -> int:

@@ -66,7 +66,7 @@ class TrainResult:
 
 
 def _predict(pipeline: Pipeline, spec: ModelSpec, frame: Frame) -> F64:
-    return predict_sklearn(pipeline, spec.task, frame.features[spec.feature_columns])
+    return spec.finalise(predict_sklearn(pipeline, spec.task, frame.features[spec.feature_columns]))
 
 
 def _evaluate(
@@ -234,7 +234,7 @@ def train_model(
     # champion is evaluated through below, so an identical retrain cannot "win" on
     # float32-versus-float64 noise.
     feed = onnx_inputs(test.features, list(spec.features.numeric), list(spec.features.categorical))
-    test_pred = predict_onnx(onnx, spec.task, feed)
+    test_pred = spec.finalise(predict_onnx(onnx, spec.task, feed))
     metrics = _evaluate(spec, test, test_pred, intervals)
     baseline_fn, _ = BASELINES[spec.baseline]
     baseline_metrics = _evaluate(spec, test, baseline_fn(train, test))
@@ -260,7 +260,9 @@ def train_model(
             feed = onnx_inputs(
                 champ_test.features, list(champ_spec.features.numeric), list(champ_spec.features.categorical)
             )
-            champ_metrics = _evaluate(spec, champ_test, predict_onnx(current.onnx, spec.task, feed), None)
+            champ_metrics = _evaluate(
+                spec, champ_test, spec.finalise(predict_onnx(current.onnx, spec.task, feed)), None
+            )
             champion_value = float(champ_metrics[spec.selection_metric])
             promote = m.better(spec.selection_metric, value, champion_value)
             verdict = "beats" if promote else "does not beat"

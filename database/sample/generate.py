@@ -75,6 +75,9 @@ def generate(scale: Scale, seed: int = 42, end_date: np.datetime64 = DEFAULT_END
     offers, impressions, redemptions, red_orders = _offers(scale, cat, customers, cust_orders, streams[3])
     orders = _concat_orders([cust_orders, red_orders, anon])
     tables = _tables(cat, customers, orders, offers, impressions, redemptions, streams[4])
+    tables["inventory_snapshots"] = _inventory(
+        tables, np.random.default_rng(np.random.SeedSequence(seed).spawn(6)[5])
+    )
     truth.update(
         {
             "product_appeal": cat.appeal,
@@ -530,6 +533,27 @@ def _tables(
         ],
     }
     return tables
+
+
+def _inventory(tables: dict[str, list[Column]], rng: np.random.Generator) -> list[Column]:
+    """Stock on hand at the end of the history for every product x store that sold in the
+    last 28 days: between about 0.3 and 3 weeks of its recent sales, so some need reordering."""
+    orders = {c.name: np.asarray(c.values) for c in tables["orders"]}
+    items = {c.name: np.asarray(c.values) for c in tables["order_items"]}
+    last_day = orders["ordered_at"].max().astype("datetime64[D]")
+    position = np.searchsorted(orders["order_id"], items["order_id"])  # orders are sorted by id
+    recent = orders["ordered_at"][position].astype("datetime64[D]") > last_day - 28
+    store, product = orders["store_id"][position][recent], items["product_id"][recent]
+    pairs, units = np.unique(np.stack([product, store]), axis=1, return_inverse=True)
+    daily = np.bincount(units.ravel(), items["quantity"][recent], pairs.shape[1]) / 28
+    on_hand = rng.poisson(daily * 7 * rng.uniform(0.3, 3.0, pairs.shape[1]))
+    n = pairs.shape[1]
+    return [
+        Column("snapshot_date", "date", np.full(n, last_day)),
+        Column("product_id", "int4", pairs[0]),
+        Column("store_id", "int4", pairs[1]),
+        Column("on_hand", "int4", on_hand),
+    ]
 
 
 def _redemption_order_index(orders: _Orders, n_redemptions: int) -> I64:

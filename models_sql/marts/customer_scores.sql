@@ -1,0 +1,33 @@
+with
+
+scores as (
+    select * from {{ ref('stg_scores__customers') }}
+),
+
+customers as (
+    select * from {{ ref('stg_raw__customers') }}
+),
+
+latest as (
+    select max(as_of_date) as as_of_date from scores
+),
+
+final as (
+    select
+        scores.customer_id,
+        customers.segment,
+        customers.customer_region,
+        scores.purchase_probability_30d,
+        scores.churn_probability_90d,
+        scores.clv_365d,
+        scores.purchase_model_version,
+        scores.churn_model_version,
+        scores.clv_model_version,
+        scores.as_of_date,
+        scores.scored_at
+    from scores
+    inner join latest on latest.as_of_date = scores.as_of_date
+    inner join customers on customers.customer_id = scores.customer_id
+)
+
+select * from final

@@ -1,0 +1,165 @@
+"""End to end on tiny: the daily run for two consecutive dates, from raw data to marts."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from database.sample import SampleData
+from database.sample.load import load_sample
+from scoring.pipeline import RunSummary, run_daily
+from storecast.cli import app
+from storecast.settings import Settings
+from tests.integration.conftest import Conn
+
+
+@pytest.fixture(scope="module")
+def two_days(pg_settings: Settings, tiny: SampleData) -> tuple[RunSummary, RunSummary]:
+    with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
+        load_sample(conn, tiny, source="tests: daily run")
+        conn.execute("truncate ml.model_versions cascade")
+        for table in ("customer", "offer_redemption", "sell_through", "demand_forecast"):
+            conn.execute(f"truncate scores.{table}")
+        first = run_daily(conn, pg_settings, full_refresh=True)
+        second = run_daily(conn, pg_settings, as_of=first.as_of + timedelta(days=1))
+    return first, second
+
+
+def test_both_days_are_scored_once(conn: Conn, two_days: tuple[RunSummary, RunSummary]) -> None:
+    first, second = two_days
+    assert second.as_of == first.as_of + timedelta(days=1)
+    for table, keys in {
+        "scores.customer": "customer_id",
+        "scores.offer_redemption": "customer_id, offer_id",
+        "scores.demand_forecast": "product_id, store_id, horizon",
+    }.items():
+        days = {row[0] for row in conn.execute(f"select distinct as_of_date from {table}").fetchall()}
+        assert days == {first.as_of, second.as_of}, table
+        duplicates = conn.execute(
+            f"select count(*) from (select as_of_date, {keys} from {table} group by 1, {keys} having count(*) > 1) d"
+        ).fetchone()
+        assert duplicates == (0,), table
+    customers = conn.execute(
+        "select count(*) from features.customer_features where as_of_date = %s", [second.as_of]
+    ).fetchone()
+    assert customers is not None
+    scored = conn.execute(
+        "select count(*) from scores.customer where as_of_date = %s", [second.as_of]
+    ).fetchone()
+    assert scored == customers
+
+
+def test_models_are_trained_when_missing_and_not_again_the_next_day(
+    two_days: tuple[RunSummary, RunSummary],
+) -> None:
+    first, second = two_days
+    assert set(first.trained) == {
+        "sell_through",
+        "purchase_30d",
+        "churn_90d",
+        "clv_365d",
+        "offer_redemption_7d",
+        "demand",
+    }
+    assert all("no champion yet" in why for why in first.trained.values())
+    weekday_due = {name for name, why in second.trained.items() if "scheduled" in why}
+    assert set(second.trained) == weekday_due  # only a scheduled retrain, if the date falls on its weekday
+
+
+def test_marts_hold_the_latest_date(conn: Conn, two_days: tuple[RunSummary, RunSummary]) -> None:
+    _, second = two_days
+    for mart in (
+        "customer_scores",
+        "offer_recommendations",
+        "demand_forecast",
+        "inventory_plan",
+        "sell_through_projection",
+    ):
+        dates = conn.execute(f"select distinct as_of_date from marts.{mart}").fetchall()
+        assert dates == [(second.as_of,)], mart
+    ranks = conn.execute("select max(rank) from marts.offer_recommendations").fetchone()
+    assert ranks is not None
+    assert 1 <= int(str(ranks[0])) <= 3
+    redeemed_again = conn.execute(
+        """
+        select count(*) from marts.offer_recommendations r
+        join raw.impressions i on i.customer_id = r.customer_id and i.offer_id = r.offer_id
+        join raw.redemptions d on d.impression_id = i.impression_id
+        """
+    ).fetchone()
+    assert redeemed_again == (0,)
+    bad_plan = conn.execute(
+        "select count(*) from marts.inventory_plan where (warning is not null) <> (on_hand < reorder_point) "
+        "or max_level < reorder_point or safety_stock < 0"
+    ).fetchone()
+    assert bad_plan == (0,)
+    similar = conn.execute(
+        "select min(jsonb_array_length(similar_past_items)) from marts.sell_through_projection"
+    ).fetchone()
+    assert similar is not None
+    assert int(str(similar[0])) >= 1
+
+
+def test_every_step_is_logged_with_counters(conn: Conn, two_days: tuple[RunSummary, RunSummary]) -> None:
+    _, second = two_days
+    found = conn.execute(
+        "select step, status from ml.pipeline_runs where run_id = %s", [second.run_id]
+    ).fetchall()
+    steps = {str(name): str(status) for name, status in found}
+    assert steps == dict.fromkeys(
+        [
+            "build:features",
+            "train",
+            "score:customer",
+            "score:offer_redemption",
+            "score:sell_through",
+            "score:demand",
+            "build:marts",
+        ],
+        "succeeded",
+    )
+    counters = conn.execute(
+        "select counters from ml.pipeline_runs where run_id = %s and step = 'build:features'", [second.run_id]
+    ).fetchone()
+    assert counters is not None
+    assert counters[0]["candidate_pairs"] > 0  # type: ignore[index]
+
+
+def test_a_failed_step_stops_the_run_visibly(
+    pg_settings: Settings, cli_env: dict[str, str], conn: Conn, two_days: tuple[RunSummary, RunSummary]
+) -> None:
+    runner = CliRunner()
+    original = conn.execute(
+        "select onnx_sha256 from ml.model_versions where model_name = 'demand' and status = 'champion'"
+    ).fetchone()
+    assert original is not None
+    conn.execute(
+        "update ml.model_versions set onnx_sha256 = 'tampered' where model_name = 'demand' and status = 'champion'"
+    )
+    try:
+        result = runner.invoke(app, ["run"], env=cli_env)
+    finally:
+        conn.execute(
+            "update ml.model_versions set onnx_sha256 = %s where model_name = 'demand' and status = 'champion'",
+            [original[0]],
+        )
+    assert result.exit_code == 1
+    assert "error: demand v" in result.output
+    assert "does not match its sha256" in result.output
+    last = conn.execute(
+        "select step, status from ml.pipeline_runs where run_id = (select max(run_id) from ml.pipeline_runs) "
+        "order by started_at"
+    ).fetchall()
+    assert ("score:demand", "failed") in last
+    assert all(step != "build:marts" for step, _ in last)  # the run stopped at the failure
+    runs = runner.invoke(app, ["runs", "--last", "1"], env={**cli_env, "COLUMNS": "250"})
+    assert "failed" in runs.output
+
+
+def test_consecutive_dates(two_days: tuple[RunSummary, RunSummary]) -> None:
+    first, second = two_days
+    assert isinstance(first.as_of, date)
+    assert (second.as_of - first.as_of).days == 1
