@@ -29,6 +29,26 @@ class ParityError(RuntimeError):
     """The exported model disagrees with scikit-learn beyond the tolerance."""
 
 
+def float32_thresholds(pipeline: Pipeline) -> Pipeline:
+    """Snap every gradient-boosting split threshold down to the largest float32 <= it.
+
+    Inputs are float32 (ONNX Runtime reads float32), and for a float32 x, ``x <= t``
+    holds exactly when ``x <= floor32(t)``: scikit-learn's decisions do not change,
+    and ONNX, which stores thresholds as float32, now compares against the very same
+    number. Without this a float64 threshold can round onto a data value and send
+    that value down the other branch in ONNX only.
+    """
+    for _, step in pipeline.steps:
+        for predictors in getattr(step, "_predictors", None) or []:
+            for predictor in predictors:
+                thresholds = predictor.nodes["num_threshold"]
+                snapped = thresholds.astype(np.float32)
+                above = snapped.astype(np.float64) > thresholds
+                snapped[above] = np.nextafter(snapped[above], np.float32(-np.inf))
+                predictor.nodes["num_threshold"] = snapped.astype(np.float64)
+    return pipeline
+
+
 def unwrap_frozen(pipeline: Pipeline) -> Pipeline:
     """Replace sklearn's FrozenEstimator inside a calibrated classifier by the estimator it wraps.
 

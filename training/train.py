@@ -28,6 +28,7 @@ from training.export import (
     OPSET,
     ParityError,
     export,
+    float32_thresholds,
     onnx_inputs,
     parity,
     predict_onnx,
@@ -99,7 +100,7 @@ def _fit(spec: ModelSpec, name: str, train: Frame) -> Pipeline:
     pipeline = make_pipeline(spec, name)
     assert data.label is not None
     pipeline.fit(data.features[spec.feature_columns], data.label)
-    return pipeline
+    return float32_thresholds(pipeline)
 
 
 def _calibrator(estimator: Any, method: str) -> CalibratedClassifierCV:

@@ -140,7 +140,10 @@ def test_a_failed_step_stops_the_run_visibly(
         "update ml.model_versions set onnx_sha256 = 'tampered' where model_name = 'demand' and status = 'champion'"
     )
     try:
-        result = runner.invoke(app, ["run"], env=cli_env)
+        # On the second run's date (a Tuesday) no model is due for retraining, so the
+        # run reaches the scoring step, where the tampered model must stop it.
+        _, second = two_days
+        result = runner.invoke(app, ["run", "--as-of", second.as_of.isoformat()], env=cli_env)
     finally:
         conn.execute(
             "update ml.model_versions set onnx_sha256 = %s where model_name = 'demand' and status = 'champion'",

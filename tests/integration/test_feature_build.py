@@ -194,7 +194,7 @@ def test_the_neighbour_join_uses_the_hnsw_index(conn: Conn, built: date) -> None
                 """
             ).fetchall()
         )
-    assert "item_outcomes_embedding_hnsw" in plan
+    assert "Index Scan using item_outcomes_embedding_idx" in plan
 
 
 def test_the_leakage_test_catches_a_less_or_equal(pg_settings: Settings, conn: Conn, built: date) -> None:

@@ -46,3 +46,22 @@ def test_forecast_coverage_and_mase() -> None:
     by_horizon = out["by_horizon"]
     assert isinstance(by_horizon, dict)
     assert set(by_horizon) == {"1-7", "8-14", "15-28"}
+
+
+def test_float32_thresholds_keep_every_float32_decision() -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import Pipeline
+
+    from training.export import float32_thresholds
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((2000, 3)) * 100).astype(np.float32).astype(np.float64)
+    y = x[:, 0] * 2 + rng.random(2000)
+    model = Pipeline([("estimator", HistGradientBoostingRegressor(max_iter=30, random_state=0))]).fit(x, y)
+    before = model.predict(x)
+    float32_thresholds(model)
+    thresholds = np.concatenate(
+        [p.nodes["num_threshold"] for ps in model.steps[0][1]._predictors for p in ps]
+    )
+    assert np.array_equal(thresholds.astype(np.float32).astype(np.float64), thresholds)
+    assert np.array_equal(model.predict(x), before)

@@ -1,9 +1,11 @@
+{#- The HNSW index is left for Postgres to name: during dbt's table swap the previous
+    table (about to be dropped) still holds any fixed name, and "if not exists" would
+    then skip creating it on the new table. -#}
 {{
     config(
         materialized='table',
         post_hook=[
-            "create index if not exists {{ this.name }}_embedding_hnsw on {{ this }}
-                using hnsw (embedding vector_cosine_ops) where sold_through is not null",
+            "create index on {{ this }} using hnsw (embedding vector_cosine_ops) where sold_through is not null",
             "analyze {{ this }}",
         ],
     )
