@@ -135,6 +135,54 @@ def _loaded_champion(conn: Conn, spec: ModelSpec) -> Champion:
     return current
 
 
+def predict(session: ort.InferenceSession, spec: ModelSpec, frame: Frame) -> npt.NDArray[np.float64]:
+    """Run one model on a chunk: the positive-class probability or the (clipped) prediction."""
+    feed = onnx_inputs(frame.features, list(spec.features.numeric), list(spec.features.categorical))
+    raw = session.run(None, feed)
+    if spec.task == "binary":
+        return np.asarray(raw[1], dtype=np.float64)[:, 1]
+    return spec.finalise(np.asarray(raw[0], dtype=np.float64).ravel())
+
+
+def write_scores(
+    conn: Conn,
+    table: str,
+    as_of: date,
+    open_rows: Callable[[], RowSource],
+    columns_for: Callable[[Frame], list[Column]],
+    chunk_rows: int | None = None,
+) -> int:
+    """Score rows chunk by chunk into a staging table, then replace ``as_of``'s rows in
+    ``table`` in the same transaction; returns the rows written.
+
+    ``open_rows`` materialises the rows to score; ``columns_for`` turns a chunk of them
+    into the score table's columns. Everything happens in one transaction under an
+    advisory lock: a failure anywhere leaves ``table`` as it was.
+    """
+    chunk_rows = chunk_rows or CHUNK_ROWS
+    schema, name = table.split(".", 1)
+    with conn.transaction():
+        locked = conn.execute("select pg_try_advisory_xact_lock(hashtext('storecast.score'))").fetchone()
+        if not locked or not locked[0]:
+            raise ScoringError("another scoring run is writing scores; try again when it has finished")
+        staging = sql.Identifier(f"_staging_{name}")
+        conn.execute(
+            sql.SQL("create temp table {} (like {} including defaults) on commit drop").format(
+                staging, sql.Identifier(schema, name)
+            )
+        )
+        source = open_rows()
+        total = len(source)
+        for start in range(0, total, chunk_rows):
+            copy_columns(conn, staging, columns_for(source.fetch(start, min(start + chunk_rows, total))))
+        source.close()
+        conn.execute(
+            sql.SQL("delete from {} where as_of_date = %s").format(sql.Identifier(schema, name)), [as_of]
+        )
+        conn.execute(sql.SQL("insert into {} select * from {}").format(sql.Identifier(schema, name), staging))
+    return total
+
+
 def score_family(
     conn: Conn, family: Family, as_of: date, run_id: int, chunk_rows: int | None = None
 ) -> ScoreResult:
@@ -142,7 +190,6 @@ def score_family(
 
     Rows are read and scored ``chunk_rows`` (default :data:`CHUNK_ROWS`) at a time.
     """
-    chunk_rows = chunk_rows or CHUNK_ROWS
     started = time.perf_counter()
     specs = model_specs()
     models = {o.model: _loaded_champion(conn, specs[o.model]) for o in family.outputs}
@@ -154,19 +201,10 @@ def score_family(
     sessions = {
         name: ort.InferenceSession(c.onnx, providers=["CPUExecutionProvider"]) for name, c in models.items()
     }
-    schema, table = family.table.split(".", 1)
     key_types = relation_columns(conn, family.table)
-    with conn.transaction():
-        locked = conn.execute("select pg_try_advisory_xact_lock(hashtext('storecast.score'))").fetchone()
-        if not locked or not locked[0]:
-            raise ScoringError("another scoring run is writing scores; try again when it has finished")
-        staging = sql.Identifier(f"_scores_{family.name}")
-        conn.execute(
-            sql.SQL("create temp table {} (like {} including defaults) on commit drop").format(
-                staging, sql.Identifier(schema, table)
-            )
-        )
-        source = RowSource(
+
+    def open_rows() -> RowSource:
+        return RowSource(
             conn,
             first,
             family.rows(conn, first, as_of),
@@ -178,38 +216,23 @@ def score_family(
                 dict.fromkeys(c for o in family.outputs for c in specs[o.model].features.categorical)
             ),
         )
-        total = len(source)
-        for start in range(0, total, chunk_rows):
-            frame = source.fetch(start, min(start + chunk_rows, total))
-            columns = [
-                Column(k, _BINARY_TYPES[key_types[k]], frame.keys[k].to_numpy())
-                for k in family.keys
-                if k != "horizon"
-            ]
-            columns.append(Column("as_of_date", "date", np.full(len(frame), np.datetime64(as_of, "D"))))
-            for output in family.outputs:
-                spec = specs[output.model]
-                feed = onnx_inputs(
-                    frame.features, list(spec.features.numeric), list(spec.features.categorical)
-                )
-                raw = sessions[output.model].run(None, feed)
-                prediction = (
-                    np.asarray(raw[1], dtype=np.float64)[:, 1]
-                    if spec.task == "binary"
-                    else np.asarray(raw[0], dtype=np.float64).ravel()
-                )
-                prediction = spec.finalise(prediction)
-                columns += _prediction_columns(family, output, spec, models[output.model], frame, prediction)
-            # The staging table has the score table's column order; COPY names the columns.
-            columns.append(Column("run_id", "int8", np.full(len(frame), run_id)))
-            copy_columns(conn, staging, columns)
-        source.close()
-        conn.execute(
-            sql.SQL("delete from {} where as_of_date = %s").format(sql.Identifier(schema, table)), [as_of]
-        )
-        conn.execute(
-            sql.SQL("insert into {} select * from {}").format(sql.Identifier(schema, table), staging)
-        )
+
+    def columns_for(frame: Frame) -> list[Column]:
+        # COPY names its columns, so their order need not follow the score table's.
+        columns = [
+            Column(k, _BINARY_TYPES[key_types[k]], frame.keys[k].to_numpy())
+            for k in family.keys
+            if k != "horizon"
+        ]
+        columns.append(Column("as_of_date", "date", np.full(len(frame), np.datetime64(as_of, "D"))))
+        for output in family.outputs:
+            spec = specs[output.model]
+            prediction = predict(sessions[output.model], spec, frame)
+            columns += _prediction_columns(family, output, spec, models[output.model], frame, prediction)
+        columns.append(Column("run_id", "int8", np.full(len(frame), run_id)))
+        return columns
+
+    total = write_scores(conn, family.table, as_of, open_rows, columns_for, chunk_rows)
     return ScoreResult(
         family.name, as_of, total, time.perf_counter() - started, {n: c.version for n, c in models.items()}
     )
