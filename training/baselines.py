@@ -37,25 +37,18 @@ def _category_rate(train: Frame, test: Frame, column: str) -> F64:
     return np.array([by_category.get(c, overall) for c in test.features[column]], dtype=float)
 
 
-#: baseline -> (function of train and test rows returning test predictions, feature columns it reads)
-BASELINES: dict[str, tuple[Callable[[Frame, Frame], F64], list[str]]] = {
+#: baseline -> function of the train and test rows returning predictions for the test rows
+BASELINES: dict[str, Callable[[Frame, Frame], F64]] = {
     # Purchase and churn: the label's rate among training customers of similar recency.
-    "recency_rule": (lambda train, test: _binned_rate(train, test, "recency_days"), ["recency_days"]),
+    "recency_rule": lambda train, test: _binned_rate(train, test, "recency_days"),
     # Offers: the offer's own smoothed historical redemption rate.
-    "historical_redemption_rate": (
-        lambda train, test: np.nan_to_num(test.features["offer_redemption_rate"].to_numpy(dtype=float)),
-        ["offer_redemption_rate"],
+    "historical_redemption_rate": lambda train, test: np.nan_to_num(
+        test.features["offer_redemption_rate"].to_numpy(dtype=float)
     ),
     # CLV: spend in the last 365 days continues.
-    "last_year_spend": (
-        lambda train, test: test.features["monetary_365d"].to_numpy(dtype=float),
-        ["monetary_365d"],
-    ),
+    "last_year_spend": lambda train, test: test.features["monetary_365d"].to_numpy(dtype=float),
     # Demand: the same weekday a week earlier (a year of weeks for weekly grain).
-    "seasonal_naive": (
-        lambda train, test: test.features["units_seasonal_naive"].to_numpy(dtype=float),
-        ["units_seasonal_naive"],
-    ),
+    "seasonal_naive": lambda train, test: test.features["units_seasonal_naive"].to_numpy(dtype=float),
     # Sell-through: the share of earlier items in the same category that sold through.
-    "category_base_rate": (lambda train, test: _category_rate(train, test, "category"), ["category"]),
+    "category_base_rate": lambda train, test: _category_rate(train, test, "category"),
 }

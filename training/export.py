@@ -85,15 +85,21 @@ def export(pipeline: Pipeline, spec: ModelSpec) -> bytes:
     return bytes(model.SerializeToString())
 
 
+def run_session(
+    session: ort.InferenceSession, task: str, feed: dict[str, npt.NDArray[Any]]
+) -> npt.NDArray[np.float64]:
+    """Run a loaded model: the positive-class probability, or the prediction."""
+    outputs = session.run(None, feed)
+    if task == "binary":
+        return np.asarray(outputs[1], dtype=np.float64)[:, 1]
+    return np.asarray(outputs[0], dtype=np.float64).ravel()
+
+
 def predict_onnx(
     onnx_bytes: bytes, spec_task: str, feed: dict[str, npt.NDArray[Any]]
 ) -> npt.NDArray[np.float64]:
-    """Run an exported model: the positive-class probability, or the prediction."""
-    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    outputs = session.run(None, feed)
-    if spec_task == "binary":
-        return np.asarray(outputs[1], dtype=np.float64)[:, 1]
-    return np.asarray(outputs[0], dtype=np.float64).ravel()
+    """Load and run an exported model once (see :func:`run_session`)."""
+    return run_session(ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"]), spec_task, feed)
 
 
 def predict_sklearn(pipeline: Pipeline, task: str, features: pd.DataFrame) -> npt.NDArray[np.float64]:

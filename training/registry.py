@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,8 +154,3 @@ def calibration_table(conn: Conn, model_name: str, version: int) -> list[tuple[o
         "select bin, predicted_mean, observed_rate, rows from ml.calibration where model_name = %s and version = %s order by bin",
         [model_name, version],
     ).fetchall()
-
-
-def as_json(value: Any) -> str:
-    """Compact JSON for display."""
-    return json.dumps(value, default=str)

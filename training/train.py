@@ -237,8 +237,7 @@ def train_model(
     feed = onnx_inputs(test.features, list(spec.features.numeric), list(spec.features.categorical))
     test_pred = spec.finalise(predict_onnx(onnx, spec.task, feed))
     metrics = _evaluate(spec, test, test_pred, intervals)
-    baseline_fn, _ = BASELINES[spec.baseline]
-    baseline_metrics = _evaluate(spec, test, baseline_fn(train, test))
+    baseline_metrics = _evaluate(spec, test, BASELINES[spec.baseline](train, test))
 
     value, baseline_value = (
         float(metrics[spec.selection_metric]),

@@ -68,16 +68,14 @@ class _Orders:
 
 def generate(scale: Scale, seed: int = 42, end_date: np.datetime64 = DEFAULT_END_DATE) -> SampleData:
     """Generate the sample retailer for ``scale`` and ``seed``."""
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
     cat = build_catalogue(scale, np.datetime64(str(end_date), "D"), streams[0])
     customers, cust_orders, truth = _customers(scale, cat, streams[1])
     anon = _anonymous(scale, cat, streams[2])
     offers, impressions, redemptions, red_orders = _offers(scale, cat, customers, cust_orders, streams[3])
     orders = _concat_orders([cust_orders, red_orders, anon])
     tables = _tables(cat, customers, orders, offers, impressions, redemptions, streams[4])
-    tables["inventory_snapshots"] = _inventory(
-        tables, np.random.default_rng(np.random.SeedSequence(seed).spawn(6)[5])
-    )
+    tables["inventory_snapshots"] = _inventory(tables, streams[5])
     truth.update(
         {
             "product_appeal": cat.appeal,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -160,9 +160,3 @@ def test_a_failed_step_stops_the_run_visibly(
     assert all(step != "build:marts" for step, _ in last)  # the run stopped at the failure
     runs = runner.invoke(app, ["runs", "--last", "1"], env={**cli_env, "COLUMNS": "250"})
     assert "failed" in runs.output
-
-
-def test_consecutive_dates(two_days: tuple[RunSummary, RunSummary]) -> None:
-    first, second = two_days
-    assert isinstance(first.as_of, date)
-    assert (second.as_of - first.as_of).days == 1
