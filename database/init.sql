@@ -354,6 +354,32 @@ comment on column ml.calibration.observed_rate is 'Observed positive rate in the
 comment on column ml.calibration.rows is 'Test rows in the bin.';
 
 -- ---------------------------------------------------------------- scores (written by the scoring job)
+-- Each score table is partitioned by as_of_date: scoring fills a new table and swaps it
+-- in as that date's partition in one transaction (scoring/score.py), so rows are
+-- written once and a rerun replaces the date's rows whole.
+create or replace function ml.score_partition(score_table text, as_of date) returns text
+    language sql stable parallel safe
+    as $$ select score_table || '_' || to_char(as_of, 'YYYYMMDD') $$;
+comment on function ml.score_partition(text, date) is
+    'Name of the partition of scores.<score_table> that holds the rows of one as-of date.';
+
+-- Schema version 4: score tables made before version 4 were not partitioned. Move them
+-- aside here; their rows are moved into the partitioned tables below.
+do $$
+declare
+    score_table text;
+begin
+    foreach score_table in array array['customer', 'offer_redemption', 'sell_through', 'demand_forecast'] loop
+        if exists (
+            select from pg_class c join pg_namespace n on n.oid = c.relnamespace
+            where n.nspname = 'scores' and c.relname = score_table and c.relkind = 'r'
+        ) then
+            execute format('alter table scores.%I rename to %I', score_table, score_table || '_v3');
+            execute format('alter index scores.%I rename to %I', score_table || '_pkey', score_table || '_v3_pkey');
+        end if;
+    end loop;
+end $$;
+
 create table if not exists scores.customer (
     as_of_date               date not null,
     customer_id              bigint not null,
@@ -366,7 +392,7 @@ create table if not exists scores.customer (
     run_id                   bigint not null,
     scored_at                timestamptz not null default now(),
     primary key (as_of_date, customer_id)
-);
+) partition by list (as_of_date);
 comment on table scores.customer is 'One row per customer per scored as-of date: purchase, churn and lifetime-value predictions.';
 comment on column scores.customer.as_of_date is 'As-of date scored; features use only events before it.';
 comment on column scores.customer.customer_id is 'Customer.';
@@ -389,7 +415,7 @@ create table if not exists scores.offer_redemption (
     run_id        bigint not null,
     scored_at     timestamptz not null default now(),
     primary key (as_of_date, customer_id, offer_id)
-);
+) partition by list (as_of_date);
 comment on table scores.offer_redemption is 'One row per candidate customer x offer per scored as-of date.';
 comment on column scores.offer_redemption.as_of_date is 'As-of date scored.';
 comment on column scores.offer_redemption.customer_id is 'Customer.';
@@ -409,7 +435,7 @@ create table if not exists scores.sell_through (
     run_id        bigint not null,
     scored_at     timestamptz not null default now(),
     primary key (as_of_date, product_id)
-);
+) partition by list (as_of_date);
 comment on table scores.sell_through is 'One row per item scored on an as-of date (items launched within the sell-through horizon or planned).';
 comment on column scores.sell_through.as_of_date is 'As-of date of the scoring run.';
 comment on column scores.sell_through.product_id is 'Item.';
@@ -436,7 +462,7 @@ create table if not exists scores.demand_forecast (
     scored_at     timestamptz not null default now(),
     primary key (as_of_date, product_id, store_id, horizon),
     check (lower_95 <= lower_80 and lower_80 <= units and units <= upper_80 and upper_80 <= upper_95)
-);
+) partition by list (as_of_date);
 comment on table scores.demand_forecast is 'One row per product x store x horizon per scored as-of date: units with split-conformal intervals.';
 comment on column scores.demand_forecast.as_of_date is 'As-of date scored.';
 comment on column scores.demand_forecast.product_id is 'Product.';
@@ -452,6 +478,27 @@ comment on column scores.demand_forecast.model_name is 'Model that scored the ro
 comment on column scores.demand_forecast.model_version is 'Its version in ml.model_versions.';
 comment on column scores.demand_forecast.run_id is 'Pipeline run that wrote the row.';
 comment on column scores.demand_forecast.scored_at is 'When the row was written.';
+
+do $$
+declare
+    score_table text;
+    as_of date;
+begin
+    foreach score_table in array array['customer', 'offer_redemption', 'sell_through', 'demand_forecast'] loop
+        if to_regclass(format('scores.%I', score_table || '_v3')) is not null then
+            for as_of in execute format('select distinct as_of_date from scores.%I', score_table || '_v3') loop
+                execute format(
+                    'create table scores.%I partition of scores.%I for values in (%L)',
+                    ml.score_partition(score_table, as_of), score_table, as_of
+                );
+            end loop;
+            execute format('insert into scores.%I select * from scores.%I', score_table, score_table || '_v3');
+            -- Views on the old table (dbt's staging views) go with it; `storecast build` recreates them.
+            raise notice 'scores.% is now partitioned by as_of_date; views on it were dropped: run storecast build', score_table;
+            execute format('drop table scores.%I cascade', score_table || '_v3');
+        end if;
+    end loop;
+end $$;
 
 -- ---------------------------------------------------------------- pipeline run log
 create sequence if not exists ml.run_ids;
@@ -503,4 +550,7 @@ values (2, 'ml.model_versions and ml.calibration: the model registry')
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (3, 'raw.inventory_snapshots, scores tables, ml.pipeline_runs, the storecast_analyst role')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (4, 'scores tables partitioned by as_of_date; ml.score_partition')
 on conflict (version) do nothing;

@@ -1,4 +1,4 @@
-"""Vectorised encoder for PostgreSQL's binary COPY format.
+"""Vectorised encoder and decoder for PostgreSQL's binary COPY format.
 
 ``COPY ... FROM STDIN (FORMAT binary)`` is the fastest way to move rows into
 Postgres, but psycopg builds it one Python tuple at a time. This module turns
@@ -6,13 +6,18 @@ whole numpy columns into COPY bytes at once: a structured-dtype fast path when
 every field has a fixed width and no NULLs, and an offset-scatter path for NULLs
 and text. Rows are encoded in bounded chunks, so memory stays flat for any size.
 
+The other way, ``COPY (query) TO STDOUT (FORMAT binary)`` of a query whose fields
+are all non-NULL and 8 bytes wide (int8, float8) has one layout for every row, so
+:func:`copy_out_fixed8` streams it in chunks that decode to a strided numpy view
+without any per-value Python.
+
 Format reference: https://www.postgresql.org/docs/current/sql-copy.html
 (binary format) and the ``*_send`` functions of each type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import psycopg
 from psycopg import sql
+from psycopg.abc import Buffer
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 TRAILER = (-1).to_bytes(2, "big", signed=True)
@@ -243,3 +249,102 @@ def copy_columns(
         for chunk in encode_chunks(columns, chunk_rows):
             copy.write(chunk)
     return len(columns[0].values) if columns else 0
+
+
+def fixed8_row_bytes(n_fields: int) -> int:
+    """Bytes of one binary COPY row of ``n_fields`` non-NULL 8-byte fields."""
+    return 2 + 12 * n_fields
+
+
+def fixed8_fields(data: memoryview, n_fields: int) -> npt.NDArray[Any]:
+    """Rows of ``n_fields`` non-NULL 8-byte fields as an ``(n, n_fields)`` big-endian int8 view.
+
+    ``data`` holds whole rows (no header or trailer). Use ``.view(">f8")`` on the
+    columns that are float8. Raises ``ValueError`` when the rows do not have that
+    layout, which is how a NULL (a field without a value) shows up.
+    """
+    row_bytes = fixed8_row_bytes(n_fields)
+    if len(data) % row_bytes:
+        raise ValueError(f"{len(data)} bytes are not whole rows of {n_fields} 8-byte fields (is a value NULL?)")
+    n = len(data) // row_bytes
+    counts = np.ndarray((n,), dtype=">i2", buffer=data, strides=(row_bytes,))
+    lengths = np.ndarray((n, n_fields), dtype=">i4", buffer=data, offset=2, strides=(row_bytes, 12))
+    if n and (bool((counts != n_fields).any()) or bool((lengths != 8).any())):
+        raise ValueError(f"rows are not {n_fields} non-NULL 8-byte fields (is a value NULL?)")
+    return np.ndarray((n, n_fields), dtype=">i8", buffer=data, offset=6, strides=(row_bytes, 12))
+
+
+def _copy_out_messages(
+    conn: psycopg.Connection[tuple[object, ...]], statement: sql.Composed, params: Sequence[Any] | None
+) -> Generator[Buffer]:
+    """The data messages of a binary ``COPY ... TO STDOUT``: one per row, the header
+    with the first, the trailer on its own.
+
+    psycopg's ``Copy.read`` costs a few microseconds of Python per message, which at
+    one message per row is most of the client's work. So psycopg waits for data, and
+    whatever libpq has already received is taken straight from it (``get_copy_data``
+    in non-blocking mode). After the trailer, psycopg reads the end of the COPY
+    itself, so its state stays right.
+    """
+    trailer_sizes = (len(TRAILER), len(HEADER) + len(TRAILER))  # the trailer, or header + trailer (no rows)
+    with conn.cursor().copy(statement, params) as copy:
+        pgconn = conn.pgconn
+        while data := copy.read():
+            yield data
+            if len(data) in trailer_sizes and bytes(data[-2:]) == TRAILER:
+                continue
+            while True:
+                size, data = pgconn.get_copy_data(1)
+                if size <= 0:
+                    if size == -1:
+                        raise ValueError("binary COPY stream ended without its trailer")
+                    break  # nothing received yet (or an error): psycopg waits and reports
+                yield data
+                if size == len(TRAILER) and bytes(data) == TRAILER:
+                    break
+
+
+def copy_out_fixed8(
+    conn: psycopg.Connection[tuple[object, ...]],
+    statement: sql.Composed,
+    n_fields: int,
+    chunk_rows: int,
+    params: Sequence[Any] | None = None,
+) -> Generator[npt.NDArray[Any]]:
+    """Stream ``COPY (...) TO STDOUT (FORMAT binary)`` of ``n_fields`` 8-byte fields in chunks.
+
+    Yields :func:`fixed8_fields` views of up to ``chunk_rows`` rows. The views share
+    one buffer, so each must be consumed (copied) before the next is requested;
+    that reuse is what keeps memory bounded for any number of rows.
+    """
+    row_bytes = fixed8_row_bytes(n_fields)
+    buffer = bytearray(row_bytes * chunk_rows)
+    view = memoryview(buffer)
+    capacity = len(buffer)
+    pos = 0
+    skip = len(HEADER)
+    for data in _copy_out_messages(conn, statement, params):
+        size = len(data)
+        if not skip and pos + size < capacity:
+            # Postgres sends one message per row: this is the path every row takes.
+            buffer[pos : pos + size] = data
+            pos += size
+            continue
+        part = memoryview(data)
+        if skip:
+            skipped = min(skip, len(part))
+            skip -= skipped
+            part = part[skipped:]
+        while len(part):
+            take = min(len(part), capacity - pos)
+            buffer[pos : pos + take] = part[:take]
+            pos += take
+            part = part[take:]
+            if pos == capacity:
+                yield fixed8_fields(view, n_fields)
+                pos = 0
+    if pos < len(TRAILER) or bytes(view[pos - len(TRAILER) : pos]) != TRAILER:
+        raise ValueError("binary COPY stream ended without its trailer")
+    pos -= len(TRAILER)
+    if pos:
+        yield fixed8_fields(view[:pos], n_fields)

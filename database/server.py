@@ -24,8 +24,13 @@ from storecast.settings import EMBEDDED_DATABASE, EMBEDDED_USER, Settings, Setti
 #: Server settings applied once, when storecast creates the data directory.
 #: Sized for analytics on a 2-core machine: HNSW builds over 768-d embeddings
 #: are ~7x faster with a large maintenance_work_mem, and big COPY loads would
-#: otherwise checkpoint every few seconds at the default max_wal_size.
+#: otherwise checkpoint every few seconds at the default max_wal_size. The
+#: embedded server has no replicas, so WAL is kept minimal: a table created and
+#: filled in one transaction (a dbt table build, a new scores partition) is
+#: synced at commit instead of written twice.
 ANALYTICS_SETTINGS: dict[str, str] = {
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
     "shared_buffers": "1GB",
     "work_mem": "64MB",
     "maintenance_work_mem": "2GB",

@@ -1,17 +1,25 @@
 """The batch scoring job: champion ONNX models score one as-of date into ``scores.*``, atomically.
 
 For each family: load the champions (verifying their sha256), refuse a model whose
-feature columns do not match the feature relation, read the as-of rows in bounded
+feature columns do not match the feature relation, stream the as-of rows in bounded
 chunks with binary COPY, run ONNX Runtime, COPY the predictions into a staging
-table and replace that date's rows in ``scores.<family>`` in the same transaction.
-A rerun replaces rather than duplicates; a failure leaves the previous rows as they
-were; a second concurrent run is refused by an advisory lock.
+table and swap it in as that date's partition of ``scores.<family>``, all in one
+transaction. A rerun replaces rather than duplicates; a failure leaves the previous
+rows as they were; a second concurrent run is refused by an advisory lock.
+
+The stages run at once: while ONNX Runtime scores chunks (it releases the GIL), a
+worker thread reads the next chunk on a second connection and another writes the
+scores of finished chunks. Swapping a partition in, rather than deleting
+and inserting, means the scores are written once.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Generator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -21,14 +29,15 @@ import onnxruntime as ort
 from psycopg import sql
 
 from database.pgbinary import Column, copy_columns
-from training.data import Conn, Frame, RowSource, check_columns, relation_columns
+from storecast.db import sibling
+from training.data import Conn, FeatureReader, Frame, check_columns, relation_columns
 from training.export import onnx_inputs, run_session, sha256
 from training.metrics import bucket_label, horizon_bucket
 from training.registry import Champion, champion
 from training.spec import ModelSpec, model_specs
 
-#: Rows decoded and scored at a time: bounds memory whatever the as-of date's size.
-CHUNK_ROWS = 200_000
+#: Chunks scored at once, each by a single-threaded ONNX Runtime inference.
+SCORING_THREADS = max(1, os.cpu_count() or 1)
 #: Binary COPY encodings of the key column types in the score tables.
 _BINARY_TYPES = {"bigint": "int8", "integer": "int4"}
 
@@ -141,42 +150,121 @@ def predict(session: ort.InferenceSession, spec: ModelSpec, frame: Frame) -> npt
     return spec.finalise(run_session(session, spec.task, feed))
 
 
+def inference_session(onnx: bytes, threads: int = 1) -> ort.InferenceSession:
+    """An ONNX Runtime session for batch scoring.
+
+    Scoring runs :data:`SCORING_THREADS` single-threaded inferences at once, one chunk
+    each, rather than one inference spread over every core: chunks need no
+    coordination, so no core waits on another, and the reading and writing threads
+    take CPU from one inference without stalling the others. ``threads`` sets ONNX
+    Runtime's own parallelism for a session used the other way.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
+
+
 def write_scores(
     conn: Conn,
     table: str,
     as_of: date,
-    open_rows: Callable[[], RowSource],
+    frames: Callable[[Conn], Generator[Frame]],
     columns_for: Callable[[Frame], list[Column]],
-    chunk_rows: int | None = None,
 ) -> int:
-    """Score rows chunk by chunk into a staging table, then replace ``as_of``'s rows in
-    ``table`` in the same transaction; returns the rows written.
+    """Score rows chunk by chunk into a staging table and swap it in as ``as_of``'s
+    partition of ``table``, in one transaction; returns the rows written.
 
-    ``open_rows`` materialises the rows to score; ``columns_for`` turns a chunk of them
-    into the score table's columns. Everything happens in one transaction under an
+    ``frames`` streams the rows to score from the connection it is given (a second
+    one, so reading overlaps with writing); ``columns_for`` scores a chunk into the
+    score table's columns. Everything is written in one transaction under an
     advisory lock: a failure anywhere leaves ``table`` as it was.
     """
-    chunk_rows = chunk_rows or CHUNK_ROWS
     schema, name = table.split(".", 1)
-    with conn.transaction():
+    with sibling(conn) as reader, conn.transaction():
         locked = conn.execute("select pg_try_advisory_xact_lock(hashtext('storecast.score'))").fetchone()
         if not locked or not locked[0]:
             raise ScoringError("another scoring run is writing scores; try again when it has finished")
-        staging = sql.Identifier(f"_staging_{name}")
+        # Created in this transaction, so no one else sees it before it is swapped in. The
+        # check constraint lets the attach skip scanning it, and with the primary key in
+        # place the attach has no index to build: it is maintained while rows stream in.
+        staging = sql.Identifier(schema, f"_staging_{name}")
         conn.execute(
-            sql.SQL("create temp table {} (like {} including defaults) on commit drop").format(
-                staging, sql.Identifier(schema, name)
-            )
+            sql.SQL(
+                "create table {} (like {} including defaults including constraints including indexes, "
+                "check (as_of_date = {}))"
+            ).format(staging, sql.Identifier(schema, name), sql.Literal(as_of))
         )
-        source = open_rows()
-        total = len(source)
-        for start in range(0, total, chunk_rows):
-            copy_columns(conn, staging, columns_for(source.fetch(start, min(start + chunk_rows, total))))
-        source.close()
-        conn.execute(
-            sql.SQL("delete from {} where as_of_date = %s").format(sql.Identifier(schema, name)), [as_of]
+        total = _pipelined(frames(reader), columns_for, lambda columns: copy_columns(conn, staging, columns))
+        replace_partition(conn, table, as_of, f"_staging_{name}")
+    return total
+
+
+def replace_partition(conn: Conn, table: str, as_of: date, staging: str) -> None:
+    """Make table ``staging`` (same schema as ``table``) the partition of ``table`` for ``as_of``.
+
+    Call it inside the transaction that filled ``staging``: the previous partition is
+    dropped and the new one attached at the same commit.
+    """
+    schema, name = table.split(".", 1)
+    row = conn.execute("select ml.score_partition(%s, %s)", [name, as_of]).fetchone()
+    assert row is not None
+    partition = str(row[0])
+    conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, partition)))
+    conn.execute(
+        sql.SQL("alter table {} rename to {}").format(
+            sql.Identifier(schema, staging), sql.Identifier(partition)
         )
-        conn.execute(sql.SQL("insert into {} select * from {}").format(sql.Identifier(schema, name), staging))
+    )
+    conn.execute(
+        sql.SQL("alter table {} attach partition {} for values in ({})").format(
+            sql.Identifier(schema, name), sql.Identifier(schema, partition), sql.Literal(as_of)
+        )
+    )
+    # The marts join and rank these rows next; give the planner their statistics now.
+    conn.execute(sql.SQL("analyze {}").format(sql.Identifier(schema, partition)))
+
+
+def _pipelined(
+    frames: Generator[Frame],
+    columns_for: Callable[[Frame], list[Column]],
+    write: Callable[[list[Column]], int],
+) -> int:
+    """Score chunks on :data:`SCORING_THREADS` threads while the next is read and the
+    finished ones are written; returns the rows.
+
+    At most ``SCORING_THREADS + 2`` chunks are in memory at once. Writes happen one at
+    a time (they share the writing connection), in whatever order chunks finish.
+    """
+    total = 0
+    with ThreadPoolExecutor(SCORING_THREADS + 2, thread_name_prefix="storecast-score") as pool:
+        reading: Future[Frame | None] = pool.submit(next, frames, None)
+        scoring: deque[Future[list[Column]]] = deque()
+        writing: Future[int] | None = None
+
+        def write_next() -> None:
+            nonlocal writing
+            columns = scoring.popleft().result()
+            if writing is not None:
+                writing.result()
+            writing = pool.submit(write, columns)
+
+        try:
+            while (frame := reading.result()) is not None:
+                reading = pool.submit(next, frames, None)
+                scoring.append(pool.submit(columns_for, frame))
+                total += len(frame)
+                if len(scoring) == SCORING_THREADS:
+                    write_next()
+            while scoring:
+                write_next()
+            if writing is not None:
+                writing.result()
+        finally:
+            # After a failure: let a read in progress finish, then close the COPY it was reading.
+            if not reading.cancel():
+                wait([reading])
+            frames.close()
     return total
 
 
@@ -185,7 +273,7 @@ def score_family(
 ) -> ScoreResult:
     """Score ``as_of`` for one family and replace its rows in the score table, atomically.
 
-    Rows are read and scored ``chunk_rows`` (default :data:`CHUNK_ROWS`) at a time.
+    Rows are read and scored ``chunk_rows`` (default :data:`training.data.CHUNK_ROWS`) at a time.
     """
     started = time.perf_counter()
     specs = model_specs()
@@ -195,16 +283,15 @@ def score_family(
     for output in family.outputs:
         spec = specs[output.model]
         check_columns(conn, relation, spec.features.numeric, spec.features.categorical, family.keys)
-    sessions = {
-        name: ort.InferenceSession(c.onnx, providers=["CPUExecutionProvider"]) for name, c in models.items()
-    }
+    sessions = {name: inference_session(c.onnx) for name, c in models.items()}
     key_types = relation_columns(conn, family.table)
+    times = family.rows(conn, first, as_of)
 
-    def open_rows() -> RowSource:
-        return RowSource(
-            conn,
+    def frames(reader: Conn) -> Generator[Frame]:
+        return FeatureReader(
+            reader,
             first,
-            family.rows(conn, first, as_of),
+            times,
             relation,
             with_label=False,
             numeric=list(dict.fromkeys(c for o in family.outputs for c in specs[o.model].features.numeric)),
@@ -212,7 +299,7 @@ def score_family(
             categorical=list(
                 dict.fromkeys(c for o in family.outputs for c in specs[o.model].features.categorical)
             ),
-        )
+        ).frames(chunk_rows)
 
     def columns_for(frame: Frame) -> list[Column]:
         # COPY names its columns, so their order need not follow the score table's.
@@ -229,7 +316,7 @@ def score_family(
         columns.append(Column("run_id", "int8", np.full(len(frame), run_id)))
         return columns
 
-    total = write_scores(conn, family.table, as_of, open_rows, columns_for, chunk_rows)
+    total = write_scores(conn, family.table, as_of, frames, columns_for)
     return ScoreResult(
         family.name, as_of, total, time.perf_counter() - started, {n: c.version for n, c in models.items()}
     )

@@ -26,3 +26,8 @@ def connect(settings: Settings, autocommit: bool = True) -> psycopg.Connection[t
     """
     ensure_running(settings)
     return psycopg.connect(settings.conninfo, autocommit=autocommit)
+
+
+def sibling(conn: psycopg.Connection[tuple[object, ...]]) -> psycopg.Connection[tuple[object, ...]]:
+    """A second autocommit connection to the server and database of ``conn``, as the same user."""
+    return psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True)

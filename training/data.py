@@ -1,15 +1,17 @@
-"""Read feature rows from Postgres into numpy with binary COPY.
+"""Read feature rows from Postgres into numpy with one streamed binary COPY.
 
-Numeric columns (features, label, the time column) are cast in SQL to float8 with
-NULL as NaN, so every row of the binary COPY stream has the same layout and the
-whole stream decodes with one ``numpy.frombuffer`` against a structured dtype:
-no per-row Python. Categorical columns (few, short strings) come through a text
-COPY of the same temporary table. A row number in both streams proves they line up.
+Every field of the COPY is sent as a non-NULL 8-byte value: keys, the time column
+(days since 2000-01-01) and categorical codes as int8, numeric features and the
+label as float8 with NULL as NaN. Every row then has the same layout, so each chunk
+of the stream decodes with one strided numpy view (``database.pgbinary``): no
+per-row Python beyond receiving the rows, no temporary table, bounded memory.
+Categorical values (few, short labels) are looked up once and sent as their
+position in that list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -20,11 +22,13 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from database.pgbinary import copy_out_fixed8
 from training.spec import ModelSpec
 
 Conn = psycopg.Connection[tuple[object, ...]]
-_HEADER_BYTES = 19  # signature (11) + flags (4) + header extension length (4)
-_TRAILER_BYTES = 2
+#: Rows decoded at a time: bounds the reader's memory whatever the relation's size.
+CHUNK_ROWS = 50_000
+_EPOCH = np.datetime64("2000-01-01", "D")
 
 
 class FeatureError(RuntimeError):
@@ -115,15 +119,11 @@ def read_frame(
     trained on other columns passes its own). ``extra_numeric`` columns (e.g. a
     baseline's input) are read as features too.
     """
-    rows = RowSource(conn, spec, times, relation, with_label, numeric, categorical, extra_numeric)
-    try:
-        return rows.fetch(0, len(rows))
-    finally:
-        rows.close()
+    return FeatureReader(conn, spec, times, relation, with_label, numeric, categorical, extra_numeric).read()
 
 
-class RowSource:
-    """Feature rows materialised once in a temporary table, then decoded in any number of chunks."""
+class FeatureReader:
+    """The rows of a feature relation for some values of its time column, as :class:`Frame` chunks."""
 
     def __init__(
         self,
@@ -138,121 +138,138 @@ class RowSource:
     ) -> None:
         self.conn = conn
         self.spec = spec
+        self.relation = relation or spec.relation
         self.with_label = with_label
-        relation = relation or spec.relation
-        numeric = list(spec.features.numeric if numeric is None else numeric)
-        self.categorical = list(spec.features.categorical if categorical is None else categorical)
-        self.numeric = list(dict.fromkeys([*numeric, *extra_numeric]))
         self.keys = [k for k in spec.keys if k != spec.time_column]
-        types = check_columns(
-            conn,
-            relation,
-            self.numeric,
-            self.categorical,
-            [*self.keys, spec.time_column, *([spec.label] if with_label else [])],
+        self.numeric = list(
+            dict.fromkeys([*(spec.features.numeric if numeric is None else numeric), *extra_numeric])
         )
-        schema, table = relation.split(".", 1)
+        self.categorical = list(spec.features.categorical if categorical is None else categorical)
+        label = [spec.label] if with_label else []
+        types = check_columns(
+            conn, self.relation, self.numeric, self.categorical, [*self.keys, spec.time_column, *label]
+        )
         conditions: list[sql.Composable] = [sql.SQL("true")]
-        params: list[Any] = []
+        self.params: list[Any] = []
         if with_label:
             conditions.append(sql.SQL("{} is not null").format(sql.Identifier(spec.label)))
         if times is not None:
             conditions.append(sql.SQL("{} = any(%s)").format(sql.Identifier(spec.time_column)))
-            params.append(list(times))
-        self.float_columns = [*self.keys, *self.numeric, *([spec.label] if with_label else [])]
-        conn.execute("drop table if exists pg_temp._training_rows")
-        conn.execute(
-            sql.SQL(
-                "create temp table _training_rows as select row_number() over () as _row, {time} as _time, "
-                "{floats}{cats} from {rel} where {where}"
-            ).format(
-                time=sql.SQL("({} - date '2000-01-01')::int").format(sql.Identifier(spec.time_column)),
-                floats=sql.SQL(", ").join(
-                    sql.SQL("{} as {}").format(_as_float8(c, types[c]), sql.Identifier(f"f_{i}"))
-                    for i, c in enumerate(self.float_columns)
-                ),
-                cats=sql.SQL("").join(
-                    sql.SQL(", coalesce({}, '') as {}").format(sql.Identifier(c), sql.Identifier(f"c_{i}"))
-                    for i, c in enumerate(self.categorical)
-                ),
-                rel=sql.Identifier(schema, table),
-                where=sql.SQL(" and ").join(conditions),
+            self.params.append(list(times))
+        relation_id = sql.Identifier(*self.relation.split(".", 1))
+        where = sql.SQL(" and ").join(conditions)
+        self.categories = self._categories(relation_id, where)
+        self.int_fields: list[sql.Composable] = [
+            *(sql.SQL("{}::int8").format(sql.Identifier(k)) for k in self.keys),
+            sql.SQL("({} - date '2000-01-01')::int8").format(sql.Identifier(spec.time_column)),
+            *(
+                # 0 (not in the list) can only mean the relation changed since the lookup.
+                sql.SQL("coalesce(array_position({}::text[], coalesce({}::text, '')), 0)::int8").format(
+                    sql.Literal(self.categories[c]), sql.Identifier(c)
+                )
+                for c in self.categorical
             ),
-            params,
+        ]
+        self.float_fields = [_as_float8(c, types[c]) for c in [*self.numeric, *label]]
+        self.statement = sql.SQL("copy (select {} from {} where {}) to stdout (format binary)").format(
+            sql.SQL(", ").join([*self.int_fields, *self.float_fields]), relation_id, where
         )
-        count = conn.execute("select count(*) from _training_rows").fetchone()
-        self._rows = int(str(count[0])) if count else 0
 
-    def __len__(self) -> int:
-        return self._rows
+    def _categories(self, relation: sql.Composable, where: sql.Composable) -> dict[str, list[str]]:
+        if not self.categorical:
+            return {}
+        row = self.conn.execute(
+            sql.SQL("select {} from {} where {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("coalesce(array_agg(distinct coalesce({}::text, '')), '{{}}')").format(
+                        sql.Identifier(c)
+                    )
+                    for c in self.categorical
+                ),
+                relation,
+                where,
+            ),
+            self.params,
+        ).fetchone()
+        assert row is not None
+        return {c: list(values) for c, values in zip(self.categorical, row, strict=True)}  # type: ignore[call-overload]
 
-    def fetch(self, start: int, stop: int) -> Frame:
-        """Rows ``start`` (inclusive) to ``stop`` (exclusive), in a stable order."""
-        window = sql.SQL("where _row > {} and _row <= {}").format(sql.Literal(start), sql.Literal(stop))
-        fixed = ["_row", "_time", *[f"f_{i}" for i in range(len(self.float_columns))]]
-        raw = _copy_binary(self.conn, fixed, window)
-        dtype = np.dtype(
-            [("nfields", ">i2"), ("l_row", ">i4"), ("_row", ">i8"), ("l_time", ">i4"), ("_time", ">i4")]
-            + [f for i in range(len(self.float_columns)) for f in ((f"l{i}", ">i4"), (f"f{i}", ">f8"))]
+    def _stream(self, chunk_rows: int | None) -> Generator[_Chunk]:
+        n_int = len(self.int_fields)
+        n_numeric = len(self.numeric)
+        try:
+            for fields in copy_out_fixed8(
+                self.conn,
+                self.statement,
+                n_int + len(self.float_fields),
+                chunk_rows or CHUNK_ROWS,
+                self.params,
+            ):
+                floats = fields[:, n_int:].view(">f8")
+                # Column-major, so each column is contiguous and pandas takes it without copying.
+                # ONNX Runtime reads float32 inputs: training fits on the same float32-rounded
+                # numbers, or tree thresholds learnt between two float64 values can land on the
+                # other side of a float32 input and send a row down another branch.
+                yield _Chunk(
+                    fields[:, :n_int].astype(np.int64, order="F"),
+                    floats[:, :n_numeric].astype(np.float32, order="F"),
+                    floats[:, n_numeric].astype(np.float64) if self.with_label else None,
+                )
+        except ValueError as error:
+            raise FeatureError(
+                f"{self.relation}: a key or {self.spec.time_column} is NULL ({error})"
+            ) from error
+
+    def frames(self, chunk_rows: int | None = None) -> Generator[Frame]:
+        """Stream the rows as frames of up to ``chunk_rows`` (default :data:`CHUNK_ROWS`) rows,
+        numeric features as float32 (what ONNX Runtime reads)."""
+        for chunk in self._stream(chunk_rows):
+            yield self._frame(chunk)
+
+    def read(self) -> Frame:
+        """All the rows as one frame, numeric features as float64 (what scikit-learn fits on)."""
+        parts = list(self._stream(None))
+        if not parts:
+            n_int = len(self.int_fields)
+            empty = _Chunk(np.empty((0, n_int), np.int64), np.empty((0, len(self.numeric)), np.float32), None)
+            return self._frame(empty, np.float64)
+        whole = _Chunk(
+            _stack([p.ints for p in parts]),
+            _stack([p.numeric for p in parts]),
+            None
+            if parts[0].label is None
+            else np.concatenate([p.label for p in parts if p.label is not None]),
         )
-        rows = np.frombuffer(raw, dtype=dtype)
-        order = rows["_row"].astype(np.int64)
-        values = {c: rows[f"f{i}"].astype(np.float64) for i, c in enumerate(self.float_columns)}
-        cats = _copy_text(self.conn, len(self.categorical), len(rows), order, window)
-        time = np.datetime64("2000-01-01", "D") + rows["_time"].astype(np.int64).astype("timedelta64[D]")
-        key_frame = pd.DataFrame({k: values[k].astype(np.int64) for k in self.keys})
-        key_frame[self.spec.time_column] = time
-        # ONNX Runtime reads float32 inputs: fit and evaluate on the same float32-rounded
-        # numbers, or tree thresholds learnt between two float64 values can land on the
-        # other side of a float32 input and send a row down another branch.
-        features = pd.DataFrame({c: values[c].astype(np.float32).astype(np.float64) for c in self.numeric})
+        return self._frame(whole, np.float64)
+
+    def _frame(self, chunk: _Chunk, dtype: type[np.floating[Any]] = np.float32) -> Frame:
+        n_keys = len(self.keys)
+        time = _EPOCH + chunk.ints[:, n_keys].astype("timedelta64[D]")
+        keys = pd.DataFrame({k: chunk.ints[:, i] for i, k in enumerate(self.keys)})
+        keys[self.spec.time_column] = time
+        numeric = chunk.numeric if dtype is np.float32 else chunk.numeric.astype(dtype, order="F")
+        features = pd.DataFrame(numeric, columns=self.numeric, copy=False)
         for i, c in enumerate(self.categorical):
-            features[c] = cats[:, i]
-        return Frame(
-            keys=key_frame,
-            features=features,
-            label=values[self.spec.label] if self.with_label else None,
-            time=time,
-        )
-
-    def close(self) -> None:
-        """Drop the temporary table."""
-        self.conn.execute("drop table if exists pg_temp._training_rows")
+            codes = chunk.ints[:, n_keys + 1 + i]
+            if len(codes) and codes.min() < 1:
+                raise FeatureError(f"{self.relation}.{c} gained a value while it was read; read it again")
+            features[c] = np.asarray(self.categories[c], dtype=object)[codes - 1]
+        return Frame(keys=keys, features=features, label=chunk.label, time=time)
 
 
-def _copy_binary(conn: Conn, columns: list[str], window: sql.Composable) -> bytes:
-    statement = sql.SQL(
-        "copy (select {} from _training_rows {} order by _row) to stdout (format binary)"
-    ).format(sql.SQL(", ").join(sql.Identifier(c) for c in columns), window)
-    buffer = bytearray()
-    with conn.cursor().copy(statement) as copy:
-        for chunk in copy:
-            buffer += chunk
-    return bytes(buffer[_HEADER_BYTES:-_TRAILER_BYTES])
+@dataclass
+class _Chunk:
+    """Decoded rows: int fields (keys, time, category codes), numeric features, label."""
+
+    ints: npt.NDArray[np.int64]
+    numeric: npt.NDArray[np.float32]
+    label: npt.NDArray[np.float64] | None
 
 
-def _copy_text(
-    conn: Conn, n_columns: int, n_rows: int, order: npt.NDArray[np.int64], window: sql.Composable
-) -> npt.NDArray[Any]:
-    if n_columns == 0:
-        return np.empty((n_rows, 0), dtype=object)
-    statement = sql.SQL("copy (select _row, {} from _training_rows {} order by _row) to stdout").format(
-        sql.SQL(", ").join(sql.Identifier(f"c_{i}") for i in range(n_columns)), window
-    )
-    buffer = bytearray()
-    with conn.cursor().copy(statement) as copy:
-        for chunk in copy:
-            buffer += chunk
-    lines = buffer.decode("utf-8").split("\n")[:-1] if buffer else []
-    table = np.array([line.split("\t") for line in lines], dtype=object).reshape(len(lines), n_columns + 1)
-    if len(table) != n_rows or not np.array_equal(table[:, 0].astype(np.int64), order):
-        raise RuntimeError("numeric and categorical feature streams are out of step")
-    # COPY text escapes backslashes; categories are plain labels, so unescape just that.
-    return (
-        np.vectorize(lambda v: v.replace("\\\\", "\\"), otypes=[object])(table[:, 1:])
-        if n_rows
-        else table[:, 1:]
-    )
+def _stack(parts: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+    """Concatenate row chunks into one column-major array."""
+    out = np.empty((sum(len(p) for p in parts), parts[0].shape[1]), dtype=parts[0].dtype, order="F")
+    return np.concatenate(parts, out=out)
 
 
 def time_counts(conn: Conn, spec: ModelSpec, until: date | None = None) -> list[tuple[date, int]]:

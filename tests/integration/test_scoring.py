@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import psycopg
 import pytest
 
+import training.data
+from database.pgbinary import copy_columns
 from database.sample import SampleData
 from database.sample.load import load_sample
 from scoring import score as scoring
@@ -14,7 +17,7 @@ from scoring.score import FAMILIES, ScoringError, score, score_family, scoring_d
 from storecast.build import build
 from storecast.settings import Settings
 from tests.integration.conftest import Conn
-from training.data import FeatureError, RowSource
+from training.data import FeatureError, FeatureReader
 from training.spec import model_specs
 from training.train import train_model
 
@@ -87,37 +90,71 @@ def test_rescoring_a_date_replaces_its_rows(conn: Conn, scored: date) -> None:
     assert runs == (1,)  # the rerun's rows replaced the first run's
 
 
-def test_a_failure_after_staging_keeps_the_previous_rows(
-    conn: Conn, scored: date, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    before = conn.execute(
-        "select run_id, count(*), sum(units) from scores.demand_forecast where as_of_date = %s group by 1",
-        [scored],
-    ).fetchall()
-    real_fetch = RowSource.fetch
+def _fail_at(stage: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make scoring fail at ``stage``: after the first chunks are already staged, or after the swap."""
     calls = {"n": 0}
 
-    def failing_fetch(self: RowSource, start: int, stop: int) -> object:
-        calls["n"] += 1
-        if calls["n"] == 2:  # the first chunk is already in the staging table
-            raise RuntimeError("disk full (injected)")
-        return real_fetch(self, start, stop)
+    def on_third_call(real: Callable[..., object]) -> Callable[..., object]:
+        def failing(*args: object, **kwargs: object) -> object:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise RuntimeError(f"{stage} failed (injected)")
+            return real(*args, **kwargs)
 
-    monkeypatch.setattr(RowSource, "fetch", failing_fetch)
-    monkeypatch.setattr(scoring, "CHUNK_ROWS", 100)
-    with pytest.raises(RuntimeError, match="injected"):
+        return failing
+
+    monkeypatch.setattr(training.data, "CHUNK_ROWS", 100)
+    if stage == "read":
+        monkeypatch.setattr(FeatureReader, "_frame", on_third_call(FeatureReader._frame))
+    elif stage == "score":
+        monkeypatch.setattr(scoring, "predict", on_third_call(scoring.predict))
+    elif stage == "write":
+        monkeypatch.setattr(scoring, "copy_columns", on_third_call(copy_columns))
+    else:
+        real_swap = scoring.replace_partition
+
+        def swap_then_fail(*args: object, **kwargs: object) -> None:
+            real_swap(*args, **kwargs)  # type: ignore[arg-type]
+            raise RuntimeError("swap failed (injected)")
+
+        monkeypatch.setattr(scoring, "replace_partition", swap_then_fail)
+
+
+@pytest.mark.parametrize("stage", ["read", "score", "write", "swap"])
+def test_a_failure_at_any_stage_keeps_the_previous_rows(
+    conn: Conn, scored: date, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    def state() -> list[tuple[object, ...]]:
+        return conn.execute(
+            "select run_id, count(*), sum(units) from scores.demand_forecast where as_of_date = %s group by 1",
+            [scored],
+        ).fetchall()
+
+    before = state()
+    _fail_at(stage, monkeypatch)
+    with pytest.raises(RuntimeError, match=f"{stage} failed"):
         score(conn, ["demand"])
-    after = conn.execute(
-        "select run_id, count(*), sum(units) from scores.demand_forecast where as_of_date = %s group by 1",
-        [scored],
-    ).fetchall()
-    assert after == before
+    assert state() == before
+    assert conn.execute("select to_regclass('scores._staging_demand_forecast')").fetchone() == (None,)
     failed = conn.execute(
         "select status, message from ml.pipeline_runs where step = 'score:demand' order by run_id desc limit 1"
     ).fetchone()
     assert failed is not None
     assert failed[0] == "failed"
     assert "injected" in str(failed[1])
+
+
+def test_each_scored_date_is_one_partition(conn: Conn, scored: date) -> None:
+    for table in SCORE_TABLES.values():
+        partitions = conn.execute(
+            "select c.relname, pg_get_expr(c.relpartbound, c.oid) from pg_inherits i "
+            "join pg_class c on c.oid = i.inhrelid where i.inhparent = %s::regclass",
+            [table],
+        ).fetchall()
+        dates = conn.execute(f"select distinct as_of_date from {table}").fetchall()
+        assert len(partitions) == len(dates) == 1, table
+        assert partitions[0][0] == f"{table.split('.')[1]}_{scored:%Y%m%d}"
+        assert partitions[0][1] == f"FOR VALUES IN ('{scored}')"
 
 
 def test_a_model_trained_on_other_features_is_refused(conn: Conn, scored: date) -> None:

@@ -31,6 +31,7 @@ def test_analytics_settings_are_applied(conn: Conn) -> None:
     assert setting("maintenance_work_mem") == server.ANALYTICS_SETTINGS["maintenance_work_mem"]
     assert setting("max_wal_size") == server.ANALYTICS_SETTINGS["max_wal_size"]
     assert setting("shared_buffers") == server.ANALYTICS_SETTINGS["shared_buffers"]  # needed the restart
+    assert setting("wal_level") == server.ANALYTICS_SETTINGS["wal_level"]  # so did this
 
 
 def test_server_listens_only_on_a_socket_in_its_data_directory(pg_settings: Settings, conn: Conn) -> None:

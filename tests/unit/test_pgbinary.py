@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from database.pgbinary import HEADER, TRAILER, Column, encode_chunks
+from database.pgbinary import HEADER, TRAILER, Column, encode_chunks, fixed8_fields
 
 
 def _body(columns: list[Column], chunk_rows: int = 250_000) -> bytes:
@@ -83,3 +83,20 @@ def test_mismatched_column_lengths_are_refused() -> None:
 def test_unknown_type_is_refused() -> None:
     with pytest.raises(ValueError, match="unsupported type"):
         Column("a", "money", np.array([1]))
+
+
+def test_fixed8_rows_decode_what_the_encoder_wrote() -> None:
+    keys = np.array([1, -2, 2**62], dtype=np.int64)
+    values = np.array([0.5, np.nan, -1e300])
+    stream = b"".join(encode_chunks([Column("k", "int8", keys), Column("v", "float8", values)]))
+    body = memoryview(stream)[len(HEADER) : -len(TRAILER)]
+    fields = fixed8_fields(body, 2)
+    np.testing.assert_array_equal(fields[:, 0].astype(np.int64), keys)
+    np.testing.assert_array_equal(fields[:, 1].view(">f8").astype(np.float64), values)
+
+
+def test_fixed8_rows_with_a_null_are_refused() -> None:
+    null = np.array([False, True])
+    stream = b"".join(encode_chunks([Column("v", "float8", np.array([1.0, 2.0]), null=null)]))
+    with pytest.raises(ValueError, match="NULL"):
+        fixed8_fields(memoryview(stream)[len(HEADER) : -len(TRAILER)], 1)
