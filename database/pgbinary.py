@@ -265,7 +265,9 @@ def fixed8_fields(data: memoryview, n_fields: int) -> npt.NDArray[Any]:
     """
     row_bytes = fixed8_row_bytes(n_fields)
     if len(data) % row_bytes:
-        raise ValueError(f"{len(data)} bytes are not whole rows of {n_fields} 8-byte fields (is a value NULL?)")
+        raise ValueError(
+            f"{len(data)} bytes are not whole rows of {n_fields} 8-byte fields (is a value NULL?)"
+        )
     n = len(data) // row_bytes
     counts = np.ndarray((n,), dtype=">i2", buffer=data, strides=(row_bytes,))
     lengths = np.ndarray((n, n_fields), dtype=">i4", buffer=data, offset=2, strides=(row_bytes, 12))

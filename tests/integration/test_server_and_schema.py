@@ -93,3 +93,33 @@ def test_stop_then_start_again_keeps_the_data(tmp_path: Path) -> None:
 def test_starting_an_external_configuration_is_refused() -> None:
     with pytest.raises(server.ServerError, match="external server"):
         server.start(get_settings({"STORECAST_DATABASE_URL": "postgresql://u@h/db"}))
+
+
+def test_version_3_score_tables_are_moved_into_partitions(conn: Conn) -> None:
+    with conn.transaction(force_rollback=True):
+        conn.execute("drop table scores.sell_through cascade")
+        conn.execute(
+            "create table scores.sell_through (as_of_date date not null, product_id integer not null, "
+            "probability double precision not null, model_name text not null, model_version integer not null, "
+            "run_id bigint not null, scored_at timestamptz not null default now(), "
+            "primary key (as_of_date, product_id))"
+        )
+        conn.execute(
+            "insert into scores.sell_through values ('2026-01-05', 1, 0.5, 'sell_through', 1, 7, now()), "
+            "('2026-01-05', 2, 0.25, 'sell_through', 1, 7, now()), ('2026-01-06', 1, 0.75, 'sell_through', 2, 8, now())"
+        )
+        assert apply_schema(conn) == latest_version()
+        kind = conn.execute(
+            "select relkind from pg_class where oid = 'scores.sell_through'::regclass"
+        ).fetchone()
+        assert kind == ("p",)
+        partitions = conn.execute(
+            "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
+            "where i.inhparent = 'scores.sell_through'::regclass order by 1"
+        ).fetchall()
+        assert partitions == [("sell_through_20260105",), ("sell_through_20260106",)]
+        rows = conn.execute(
+            "select as_of_date::text, product_id, probability, run_id from scores.sell_through order by 1, 2"
+        ).fetchall()
+        assert rows == [("2026-01-05", 1, 0.5, 7), ("2026-01-05", 2, 0.25, 7), ("2026-01-06", 1, 0.75, 8)]
+        assert conn.execute("select to_regclass('scores.sell_through_v3')").fetchone() == (None,)
