@@ -276,36 +276,6 @@ def fixed8_fields(data: memoryview, n_fields: int) -> npt.NDArray[Any]:
     return np.ndarray((n, n_fields), dtype=">i8", buffer=data, offset=6, strides=(row_bytes, 12))
 
 
-def _copy_out_messages(
-    conn: psycopg.Connection[tuple[object, ...]], statement: sql.Composed, params: Sequence[Any] | None
-) -> Generator[Buffer]:
-    """The data messages of a binary ``COPY ... TO STDOUT``: one per row, the header
-    with the first, the trailer on its own.
-
-    psycopg's ``Copy.read`` costs a few microseconds of Python per message, which at
-    one message per row is most of the client's work. So psycopg waits for data, and
-    whatever libpq has already received is taken straight from it (``get_copy_data``
-    in non-blocking mode). After the trailer, psycopg reads the end of the COPY
-    itself, so its state stays right.
-    """
-    trailer_sizes = (len(TRAILER), len(HEADER) + len(TRAILER))  # the trailer, or header + trailer (no rows)
-    with conn.cursor().copy(statement, params) as copy:
-        pgconn = conn.pgconn
-        while data := copy.read():
-            yield data
-            if len(data) in trailer_sizes and bytes(data[-2:]) == TRAILER:
-                continue
-            while True:
-                size, data = pgconn.get_copy_data(1)
-                if size <= 0:
-                    if size == -1:
-                        raise ValueError("binary COPY stream ended without its trailer")
-                    break  # nothing received yet (or an error): psycopg waits and reports
-                yield data
-                if size == len(TRAILER) and bytes(data) == TRAILER:
-                    break
-
-
 def copy_out_fixed8(
     conn: psycopg.Connection[tuple[object, ...]],
     statement: sql.Composed,
@@ -318,6 +288,12 @@ def copy_out_fixed8(
     Yields :func:`fixed8_fields` views of up to ``chunk_rows`` rows. The views share
     one buffer, so each must be consumed (copied) before the next is requested;
     that reuse is what keeps memory bounded for any number of rows.
+
+    Postgres sends one message per row (the header with the first, the trailer on
+    its own). psycopg's ``Copy.read`` costs a few microseconds of Python per
+    message, most of the client's work at that rate, so it is used only to wait
+    for data and to read the end of the COPY (which keeps its state right); the
+    rows libpq has already received are taken straight from it.
     """
     row_bytes = fixed8_row_bytes(n_fields)
     buffer = bytearray(row_bytes * chunk_rows)
@@ -325,26 +301,38 @@ def copy_out_fixed8(
     capacity = len(buffer)
     pos = 0
     skip = len(HEADER)
-    for data in _copy_out_messages(conn, statement, params):
-        size = len(data)
-        if not skip and pos + size < capacity:
-            # Postgres sends one message per row: this is the path every row takes.
-            buffer[pos : pos + size] = data
-            pos += size
-            continue
-        part = memoryview(data)
-        if skip:
-            skipped = min(skip, len(part))
-            skip -= skipped
-            part = part[skipped:]
-        while len(part):
-            take = min(len(part), capacity - pos)
-            buffer[pos : pos + take] = part[:take]
-            pos += take
-            part = part[take:]
-            if pos == capacity:
-                yield fixed8_fields(view, n_fields)
-                pos = 0
+    trailer_sizes = (len(TRAILER), len(HEADER) + len(TRAILER))  # the trailer, or header + trailer (no rows)
+    with conn.cursor().copy(statement, params) as copy:
+        pgconn = conn.pgconn
+        data: Buffer = copy.read()
+        while data:
+            part = memoryview(data)
+            if skip:
+                skipped = min(skip, len(part))
+                skip -= skipped
+                part = part[skipped:]
+            while len(part):
+                take = min(len(part), capacity - pos)
+                buffer[pos : pos + take] = part[:take]
+                pos += take
+                part = part[take:]
+                if pos == capacity:
+                    yield fixed8_fields(view, n_fields)
+                    pos = 0
+            if len(data) in trailer_sizes and bytes(data[-2:]) == TRAILER:
+                data = copy.read()  # psycopg reads the end of the COPY and returns b""
+                continue
+            # The path nearly every row takes: a whole row, already received, that fits.
+            while True:
+                size, data = pgconn.get_copy_data(1)
+                if size <= len(TRAILER) or pos + size >= capacity:
+                    break
+                buffer[pos : pos + size] = data
+                pos += size
+            if size == -1:
+                raise ValueError("binary COPY stream ended without its trailer")
+            if size <= 0:
+                data = copy.read()  # nothing received yet: psycopg waits (and reports any error)
     if pos < len(TRAILER) or bytes(view[pos - len(TRAILER) : pos]) != TRAILER:
         raise ValueError("binary COPY stream ended without its trailer")
     pos -= len(TRAILER)
