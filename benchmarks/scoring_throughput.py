@@ -92,7 +92,9 @@ def _setup(conn: psycopg.Connection[tuple[object, ...]], rows: int) -> np.ndarra
                 sql.SQL(" partition by list (as_of_date)" if partitioned else ""),
             )
         )
-    conn.execute("analyze bench.features")
+    # Settle the new rows first (hint bits, visibility map, statistics), or whichever path
+    # reads them first pays for it, and autovacuum does it in the middle of a measurement.
+    conn.execute("vacuum (freeze, analyze) bench.features")
     return x
 
 
@@ -100,11 +102,6 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     result = fn()
     return time.perf_counter() - started, result
-
-
-def _median_seconds(fn: Callable[[], Any], repeats: int) -> float:
-    """Median wall time of ``repeats`` runs: one run on a shared 2-core machine is noise."""
-    return float(np.median([_timed(fn)[0] for _ in range(repeats)]))
 
 
 def main() -> None:
@@ -148,12 +145,6 @@ def main() -> None:
         def frames(reader: Conn) -> Generator[Frame]:
             return FeatureReader(reader, spec, [AS_OF], with_label=False).frames()
 
-        storecast_s = _median_seconds(
-            lambda: write_scores(conn, "bench.scores", AS_OF, frames, columns_for), args.repeats
-        )
-        copy_out_s = _median_seconds(
-            lambda: list(FeatureReader(conn, spec, [AS_OF], with_label=False).frames()), args.repeats
-        )
         chunks = list(FeatureReader(conn, spec, [AS_OF], with_label=False).frames())
         full = Frame(
             keys=pd.concat([c.keys for c in chunks], ignore_index=True),
@@ -161,11 +152,6 @@ def main() -> None:
             label=None,
             time=np.concatenate([c.time for c in chunks]),
         )
-        infer_s = _median_seconds(lambda: predict(plain_session, spec, full), args.repeats)
-        with ThreadPoolExecutor(SCORING_THREADS) as pool:
-            chunked_infer_s = _median_seconds(
-                lambda: list(pool.map(lambda c: predict(session, spec, c), chunks)), args.repeats
-            )
         probability = predict(plain_session, spec, full)
 
         def copy_in() -> None:
@@ -180,7 +166,22 @@ def main() -> None:
                 ],
             )
 
-        copy_in_s = _median_seconds(copy_in, args.repeats)
+        with ThreadPoolExecutor(SCORING_THREADS) as pool:
+            measured = {
+                "storecast": lambda: write_scores(conn, "bench.scores", AS_OF, frames, columns_for),
+                "copy out": lambda: list(FeatureReader(conn, spec, [AS_OF], with_label=False).frames()),
+                "inference": lambda: predict(plain_session, spec, full),
+                "chunked inference": lambda: list(pool.map(lambda c: predict(session, spec, c), chunks)),
+                "copy in": copy_in,
+            }
+            # Round robin, so that a slow spell of a shared machine hits every path alike.
+            times: dict[str, list[float]] = {name: [] for name in measured}
+            for _ in range(args.repeats):
+                for name, fn in measured.items():
+                    times[name].append(_timed(fn)[0])
+        median = {name: float(np.median(seconds)) for name, seconds in times.items()}
+        storecast_s, copy_out_s, infer_s = median["storecast"], median["copy out"], median["inference"]
+        chunked_infer_s, copy_in_s = median["chunked inference"], median["copy in"]
 
     from sqlalchemy import create_engine
 
