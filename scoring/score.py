@@ -150,17 +150,16 @@ def predict(session: ort.InferenceSession, spec: ModelSpec, frame: Frame) -> npt
     return spec.finalise(run_session(session, spec.task, feed))
 
 
-def inference_session(onnx: bytes, threads: int = 1) -> ort.InferenceSession:
-    """An ONNX Runtime session for batch scoring.
+def inference_session(onnx: bytes) -> ort.InferenceSession:
+    """A single-threaded ONNX Runtime session for batch scoring.
 
     Scoring runs :data:`SCORING_THREADS` single-threaded inferences at once, one chunk
     each, rather than one inference spread over every core: chunks need no
     coordination, so no core waits on another, and the reading and writing threads
-    take CPU from one inference without stalling the others. ``threads`` sets ONNX
-    Runtime's own parallelism for a session used the other way.
+    take CPU from one inference without stalling the others.
     """
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     return ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
 
@@ -188,15 +187,19 @@ def write_scores(
         # Created in this transaction, so no one else sees it before it is swapped in. The
         # check constraint lets the attach skip scanning it, and with the primary key in
         # place the attach has no index to build: it is maintained while rows stream in.
-        staging = sql.Identifier(schema, f"_staging_{name}")
+        staging = f"_staging_{name}"
         conn.execute(
             sql.SQL(
                 "create table {} (like {} including defaults including constraints including indexes, "
                 "check (as_of_date = {}))"
-            ).format(staging, sql.Identifier(schema, name), sql.Literal(as_of))
+            ).format(sql.Identifier(schema, staging), sql.Identifier(schema, name), sql.Literal(as_of))
         )
-        total = _pipelined(frames(reader), columns_for, lambda columns: copy_columns(conn, staging, columns))
-        replace_partition(conn, table, as_of, f"_staging_{name}")
+        total = _pipelined(
+            frames(reader),
+            columns_for,
+            lambda columns: copy_columns(conn, sql.Identifier(schema, staging), columns),
+        )
+        replace_partition(conn, table, as_of, staging)
     return total
 
 

@@ -6,7 +6,7 @@ import shlex
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -308,16 +308,22 @@ def _print_load_result(result: LoadResult) -> None:
 
 # ------------------------------------------------------------------ features
 
+SCORING_DATE_HELP = "Scoring date (default: the day after the latest order)."
+
+
+def _as_of_option(help_text: str) -> typer.models.OptionInfo:
+    """The ``--as-of DATE`` option of build, train, score and run; the help says what it means there."""
+    return typer.Option("--as-of", formats=["%Y-%m-%d"], help=help_text)  # type: ignore[no-any-return]
+
+
+def _date(value: datetime | None) -> date | None:
+    return value.date() if value else None
+
 
 @app.command("build")
 @_friendly
 def build_command(
-    as_of: Annotated[
-        datetime | None,
-        typer.Option(
-            "--as-of", formats=["%Y-%m-%d"], help="Scoring date (default: the day after the latest order)."
-        ),
-    ] = None,
+    as_of: Annotated[datetime | None, _as_of_option(SCORING_DATE_HELP)] = None,
     select: Annotated[
         list[str] | None,
         typer.Option(help='dbt selection, e.g. --select "as_of_dates customer_features+" (repeatable).'),
@@ -332,7 +338,7 @@ def build_command(
     with connect(settings) as conn:
         apply_schema(conn)
     selectors = [part for value in select or [] for part in value.replace(",", " ").split()]
-    build(settings, as_of=as_of.date() if as_of else None, select=selectors, full_refresh=full_refresh)
+    build(settings, as_of=_date(as_of), select=selectors, full_refresh=full_refresh)
     err.print(f"[green]✓[/] dbt build finished in {time.perf_counter() - started:.1f}s")
 
 
@@ -343,10 +349,7 @@ def build_command(
 @_friendly
 def train(
     models: Annotated[list[str] | None, typer.Argument(help="Models to train (default: all).")] = None,
-    as_of: Annotated[
-        datetime | None,
-        typer.Option("--as-of", formats=["%Y-%m-%d"], help="Use labels matured by this date only."),
-    ] = None,
+    as_of: Annotated[datetime | None, _as_of_option("Use labels matured by this date only.")] = None,
 ) -> None:
     """Train models from their specs; each new version is compared with the champion."""
     settings = get_settings()
@@ -360,7 +363,7 @@ def train(
                         conn,
                         spec,
                         settings,
-                        as_of.date() if as_of else None,
+                        _date(as_of),
                         progress=lambda s: err.print(s, highlight=False),
                     )
                 )
@@ -550,10 +553,7 @@ def score_command(
         typer.Argument(help="Score tables: customer, offer_redemption, sell_through, demand (default: all)."),
     ] = None,
     as_of: Annotated[
-        datetime | None,
-        typer.Option(
-            "--as-of", formats=["%Y-%m-%d"], help="As-of date (default: the last build's scoring date)."
-        ),
+        datetime | None, _as_of_option("As-of date (default: the last build's scoring date).")
     ] = None,
 ) -> None:
     """Score with the champion models and replace that date's rows in scores.*, atomically."""
@@ -561,18 +561,13 @@ def score_command(
 
     with connect(get_settings()) as conn:
         apply_schema(conn)
-        score(conn, tables, as_of.date() if as_of else None, progress=lambda s: out.print(s, highlight=False))
+        score(conn, tables, _date(as_of), progress=lambda s: out.print(s, highlight=False))
 
 
 @app.command("run")
 @_friendly
 def run_command(
-    as_of: Annotated[
-        datetime | None,
-        typer.Option(
-            "--as-of", formats=["%Y-%m-%d"], help="Scoring date (default: the day after the latest order)."
-        ),
-    ] = None,
+    as_of: Annotated[datetime | None, _as_of_option(SCORING_DATE_HELP)] = None,
     retrain: Annotated[
         bool, typer.Option("--retrain", help="Retrain every model, not only those due.")
     ] = False,
@@ -587,7 +582,7 @@ def run_command(
         summary = run_daily(
             conn,
             settings,
-            as_of.date() if as_of else None,
+            _date(as_of),
             retrain,
             progress=lambda s: err.print(s, highlight=False),
         )
