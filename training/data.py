@@ -102,28 +102,15 @@ def _as_float8(column: str, kind: str) -> sql.Composable:
     return sql.SQL("coalesce({}::float8, 'NaN'::float8)").format(value)
 
 
-def read_frame(
-    conn: Conn,
-    spec: ModelSpec,
-    times: Sequence[date] | None = None,
-    relation: str | None = None,
-    with_label: bool = True,
-    numeric: Sequence[str] | None = None,
-    categorical: Sequence[str] | None = None,
-    extra_numeric: Sequence[str] = (),
-) -> Frame:
-    """Read the rows of ``relation`` (default the spec's) whose time column is in ``times``.
+class FeatureReader:
+    """The rows of ``relation`` (default the spec's) whose time column is in ``times``
+    (default: all), as one :class:`Frame` (:meth:`read`) or a stream of them (:meth:`frames`).
 
     With ``with_label`` only rows whose label has matured (is not NULL) are read.
     ``numeric`` and ``categorical`` default to the spec's features (a champion
     trained on other columns passes its own). ``extra_numeric`` columns (e.g. a
     baseline's input) are read as features too.
     """
-    return FeatureReader(conn, spec, times, relation, with_label, numeric, categorical, extra_numeric).read()
-
-
-class FeatureReader:
-    """The rows of a feature relation for some values of its time column, as :class:`Frame` chunks."""
 
     def __init__(
         self,
@@ -247,7 +234,7 @@ class FeatureReader:
         time = _EPOCH + chunk.ints[:, n_keys].astype("timedelta64[D]")
         keys = pd.DataFrame({k: chunk.ints[:, i] for i, k in enumerate(self.keys)})
         keys[self.spec.time_column] = time
-        numeric = chunk.numeric if dtype is np.float32 else chunk.numeric.astype(dtype, order="F")
+        numeric = chunk.numeric.astype(dtype, order="F", copy=False)
         features = pd.DataFrame(numeric, columns=self.numeric, copy=False)
         for i, c in enumerate(self.categorical):
             codes = chunk.ints[:, n_keys + 1 + i]

@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from storecast.settings import Settings
 from training import metrics as m
 from training.baselines import BASELINES
-from training.data import Conn, Frame, read_frame, time_counts
+from training.data import Conn, FeatureReader, Frame, time_counts
 from training.estimators import make_pipeline
 from training.export import (
     OPSET,
@@ -195,9 +195,9 @@ def train_model(
         f"{spec.name}: train {split.train[0]}..{split.train[-1]}, validate {split.validation[0]}..{split.validation[-1]}, "
         f"test {split.test[0]}..{split.test[-1]}" + (" (sampled)" if split.sampling else "")
     )
-    train = read_frame(conn, spec, split.train)
-    validation = read_frame(conn, spec, split.validation)
-    test = read_frame(conn, spec, split.test)
+    train = FeatureReader(conn, spec, split.train).read()
+    validation = FeatureReader(conn, spec, split.validation).read()
+    test = FeatureReader(conn, spec, split.test).read()
     say(f"{spec.name}: {len(train):,} train, {len(validation):,} validation, {len(test):,} test rows")
     assert validation.label is not None
     assert test.label is not None
@@ -250,13 +250,13 @@ def train_model(
     else:
         try:
             champ_spec = ModelSpec.model_validate(current.spec)
-            champ_test = read_frame(
+            champ_test = FeatureReader(
                 conn,
                 spec,
                 split.test,
                 numeric=champ_spec.features.numeric,
                 categorical=champ_spec.features.categorical,
-            )
+            ).read()
             feed = onnx_inputs(
                 champ_test.features, list(champ_spec.features.numeric), list(champ_spec.features.categorical)
             )

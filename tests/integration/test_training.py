@@ -150,7 +150,7 @@ def test_models_cli(pg_settings: Settings, trained: dict[str, TrainResult], cli_
 def test_a_spec_naming_a_missing_column_fails_clearly(
     conn: Conn, trained: dict[str, TrainResult], tmp_path: Path
 ) -> None:
-    from training.data import FeatureError, read_frame
+    from training.data import FeatureError, FeatureReader
 
     spec = model_specs()["purchase_30d"].model_copy(
         update={
@@ -162,4 +162,4 @@ def test_a_spec_naming_a_missing_column_fails_clearly(
     with pytest.raises(
         FeatureError, match=r"features\.customer_features does not match the spec: missing columns: shoe_size"
     ):
-        read_frame(conn, spec)
+        FeatureReader(conn, spec).read()
