@@ -305,7 +305,7 @@ comment on column ml.model_versions.version is 'Version number, 1, 2, ... per mo
 comment on column ml.model_versions.status is 'candidate (trained, not serving), champion (serving; at most one per model) or retired (served before).';
 comment on column ml.model_versions.status_reason is 'Why the version has its status: the comparison with the champion, or who promoted it.';
 comment on column ml.model_versions.created_at is 'When the version was registered.';
-comment on column ml.model_versions.trained_as_of is 'Latest as-of date with a matured label when the version was trained.';
+comment on column ml.model_versions.trained_as_of is 'Date the version was trained as of: only labels whose window had closed by then were read.';
 comment on column ml.model_versions.train_start is 'First as-of date of the training window.';
 comment on column ml.model_versions.train_end is 'Last as-of date of the training window.';
 comment on column ml.model_versions.validation_start is 'First as-of date of the validation window (model selection, calibration, intervals).';
@@ -330,6 +330,11 @@ comment on column ml.model_versions.intervals is 'Split-conformal interval half-
 comment on column ml.model_versions.sampling is 'What was sampled to bound memory, if anything.';
 comment on column ml.model_versions.library_versions is 'Versions of scikit-learn, skl2onnx, onnx, onnxruntime and numpy used.';
 comment on column ml.model_versions.training_seconds is 'Wall time of training, selection, calibration and export.';
+
+-- Schema version 5: features left out of a version because they were constant or NULL on
+-- every training row (one product, no offers, ...). Scoring supplies the same columns.
+alter table ml.model_versions add column if not exists dropped_features text[] not null default '{}';
+comment on column ml.model_versions.dropped_features is 'Spec features left out of this version because they were constant or NULL on every training row.';
 
 -- At most one champion per model: promotion and rollback are status changes.
 create unique index if not exists model_versions_one_champion on ml.model_versions (model_name)
@@ -380,12 +385,28 @@ begin
     end loop;
 end $$;
 
+-- Schema version 5: customer score columns are named for what they hold, not for the
+-- default horizons (the horizon is a setting, recorded with each model version).
+do $$
+begin
+    if exists (
+        select from information_schema.columns
+        where table_schema = 'scores' and table_name = 'customer' and column_name = 'purchase_probability_30d'
+    ) then
+        -- Views on the table (dbt's staging view) name the old columns; `storecast build` recreates them.
+        drop view if exists staging.stg_scores__customers cascade;
+        alter table scores.customer rename column purchase_probability_30d to purchase_probability;
+        alter table scores.customer rename column churn_probability_90d to churn_probability;
+        alter table scores.customer rename column clv_365d to expected_spend;
+    end if;
+end $$;
+
 create table if not exists scores.customer (
     as_of_date               date not null,
     customer_id              bigint not null,
-    purchase_probability_30d double precision check (purchase_probability_30d between 0 and 1),
-    churn_probability_90d    double precision check (churn_probability_90d between 0 and 1),
-    clv_365d                 double precision,
+    purchase_probability     double precision check (purchase_probability between 0 and 1),
+    churn_probability        double precision check (churn_probability between 0 and 1),
+    expected_spend           double precision,
     purchase_model_version   integer,
     churn_model_version      integer,
     clv_model_version        integer,
@@ -396,9 +417,9 @@ create table if not exists scores.customer (
 comment on table scores.customer is 'One row per customer per scored as-of date: purchase, churn and lifetime-value predictions.';
 comment on column scores.customer.as_of_date is 'As-of date scored; features use only events before it.';
 comment on column scores.customer.customer_id is 'Customer.';
-comment on column scores.customer.purchase_probability_30d is 'Probability of an order in the 30 days from as_of_date (model purchase_30d).';
-comment on column scores.customer.churn_probability_90d is 'Probability of no order in the 90 days from as_of_date (model churn_90d).';
-comment on column scores.customer.clv_365d is 'Predicted net spend in the 365 days from as_of_date (model clv_365d).';
+comment on column scores.customer.purchase_probability is 'Probability of an order within the purchase horizon from as_of_date (model purchase_30d; setting purchase_horizon_days, recorded with the model version).';
+comment on column scores.customer.churn_probability is 'Probability of no order within the churn horizon from as_of_date (model churn_90d; setting churn_horizon_days).';
+comment on column scores.customer.expected_spend is 'Predicted net spend within the lifetime-value horizon from as_of_date (model clv_365d; setting clv_horizon_days).';
 comment on column scores.customer.purchase_model_version is 'Version of purchase_30d in ml.model_versions that scored the row.';
 comment on column scores.customer.churn_model_version is 'Version of churn_90d that scored the row.';
 comment on column scores.customer.clv_model_version is 'Version of clv_365d that scored the row.';
@@ -527,6 +548,17 @@ comment on column ml.pipeline_runs.rows is 'Rows the step wrote.';
 comment on column ml.pipeline_runs.counters is 'Health counters, e.g. candidate pairs, rows scored per model, rows per second.';
 comment on column ml.pipeline_runs.message is 'Error or summary message.';
 
+-- ---------------------------------------------------------------- settings of the last feature build
+create table if not exists ml.build_settings (
+    model    text primary key,
+    settings jsonb not null,
+    built_at timestamptz not null default now()
+);
+comment on table ml.build_settings is 'For each incremental feature table, the settings (dbt vars) that shape its rows, as of its last successful build: a build with other values rebuilds the table from scratch.';
+comment on column ml.build_settings.model is 'dbt model (table in schema features).';
+comment on column ml.build_settings.settings is 'The vars the model reads, directly or through its upstream models and macros, and their values.';
+comment on column ml.build_settings.built_at is 'When that build finished.';
+
 -- ---------------------------------------------------------------- read-only role for analysts and BI
 -- dbt builds the marts schema; it is created here so its grants exist from the start.
 create schema if not exists marts;
@@ -553,4 +585,7 @@ values (3, 'raw.inventory_snapshots, scores tables, ml.pipeline_runs, the storec
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (4, 'scores tables partitioned by as_of_date; ml.score_partition')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (5, 'customer score columns without horizons; ml.model_versions.dropped_features; ml.build_settings')
 on conflict (version) do nothing;

@@ -9,11 +9,12 @@ from datetime import date
 from scoring.runs import new_run_id, step
 from scoring.score import score, scoring_date
 from storecast.build import build
+from storecast.config import ProjectConfig, load_config
 from storecast.settings import Settings
 from training.data import Conn
 from training.registry import champion
 from training.spec import ModelSpec, model_specs
-from training.train import train_model
+from training.train import TrainingError, train_many
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -48,19 +49,26 @@ def _count(conn: Conn, query: str, as_of: date) -> int:
 def run_daily(
     conn: Conn,
     settings: Settings,
+    config: ProjectConfig | None = None,
     as_of: date | None = None,
     retrain: bool = False,
     full_refresh: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> RunSummary:
-    """Run the daily pipeline for ``as_of`` (default: the day after the latest order).
+    """Run the daily pipeline for ``as_of`` (default: the settings' as_of_date, else the
+    first day after the loaded data) with the settings of ``config``.
 
-    Raises whatever stopped a step, after recording it as failed in ml.pipeline_runs.
+    The date is passed to every step: the build scores it, training reads only labels
+    matured by it, scoring and the marts use it. Raises whatever stopped a step, after
+    recording it as failed in ml.pipeline_runs.
     """
     say = progress or (lambda _: None)
+    config = (config or load_config()).with_as_of(as_of)
+    as_of = config.as_of
+    specs = model_specs(config.values)
     run_id = new_run_id(conn)
     with step(conn, run_id, as_of, "build:features") as counters:
-        build(settings, as_of=as_of, select=["staging", "features"], full_refresh=full_refresh)
+        build(settings, config, select=["staging", "features"], full_refresh=full_refresh, say=say)
         as_of = scoring_date(conn)
         counters["active_offers"] = _count(
             conn, "select count(*) from features.offer_features where as_of_date = %s", as_of
@@ -75,21 +83,27 @@ def run_daily(
     say(f"run {run_id}: features built for {as_of}")
 
     trained: dict[str, str] = {}
-    with step(conn, run_id, as_of, "train") as counters:
-        for spec in model_specs().values():
-            reason = due_for_training(conn, spec, as_of, retrain)
-            if reason is None:
-                continue
-            result = train_model(conn, spec, settings, progress=say)
-            trained[spec.name] = f"v{result.version} {result.status} ({reason})"
-        counters.update(trained=trained, rows=len(trained))
+    training_error: TrainingError | None = None
+    try:
+        with step(conn, run_id, as_of, "train") as counters:
+            due = {s.name: r for s in specs.values() if (r := due_for_training(conn, s, as_of, retrain))}
+            report = train_many(conn, [specs[n] for n in due], settings, as_of, progress=say)
+            for result in report.results:
+                name = result.spec.name
+                trained[name] = f"v{result.version} {result.status} ({due[name]})"
+            counters.update(trained=trained, failed=report.failures, rows=len(trained))
+            if report.failures:
+                # Logged as a failed step; the existing champions still score, then the run fails.
+                raise TrainingError("; ".join(report.failures.values()))
+    except TrainingError as exc:
+        training_error = exc
     say(f"run {run_id}: trained {', '.join(trained) or 'nothing (no model due)'}")
 
-    results = score(conn, as_of=as_of, run_id=run_id, progress=say)
-    scored = {r.family: r.rows for r in results}
+    outcome = score(conn, as_of=as_of, run_id=run_id, progress=say, specs=specs)
+    scored = {r.family: r.rows for r in outcome.results}
 
     with step(conn, run_id, as_of, "build:marts") as counters:
-        build(settings, as_of=as_of, select=["marts"])
+        build(settings, config.with_as_of(as_of, "the features build"), select=["marts"], say=say)
         counters["recommendations_written"] = _count(
             conn, "select count(*) from marts.offer_recommendations where as_of_date = %s", as_of
         )
@@ -104,4 +118,6 @@ def run_daily(
         counters["rows"] = counters["recommendations_written"] + counters["forecasts_written"]
         summary_counters = dict(counters)
     say(f"run {run_id}: marts built: {summary_counters}")
+    if training_error is not None:
+        raise training_error
     return RunSummary(run_id, as_of, trained, scored, summary_counters)

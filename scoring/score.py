@@ -30,7 +30,7 @@ from psycopg import sql
 
 from database.pgbinary import Column, copy_columns
 from storecast.db import sibling
-from training.data import Conn, FeatureReader, Frame, check_columns, relation_columns
+from training.data import Conn, FeatureError, FeatureReader, Frame, check_columns, relation_columns
 from training.export import onnx_inputs, run_session, sha256
 from training.metrics import bucket_label, horizon_bucket
 from training.registry import Champion, champion
@@ -86,9 +86,9 @@ FAMILIES: dict[str, Family] = {
         "scores.customer",
         ["customer_id"],
         [
-            Output("purchase_30d", "purchase_probability_30d", "purchase_model_version"),
-            Output("churn_90d", "churn_probability_90d", "churn_model_version"),
-            Output("clv_365d", "clv_365d", "clv_model_version"),
+            Output("purchase_30d", "purchase_probability", "purchase_model_version"),
+            Output("churn_90d", "churn_probability", "churn_model_version"),
+            Output("clv_365d", "expected_spend", "clv_model_version"),
         ],
     ),
     "offer_redemption": Family(
@@ -126,7 +126,9 @@ class ScoreResult:
         return self.rows / self.seconds if self.seconds else float("nan")
 
 
-def _loaded_champion(conn: Conn, spec: ModelSpec) -> Champion:
+def _loaded_champion(conn: Conn, spec: ModelSpec) -> tuple[Champion, ModelSpec]:
+    """The champion of ``spec`` and the spec it was trained with (features it left out
+    excluded), refusing one whose bytes or features do not match."""
     current = champion(conn, spec.name)
     if current is None:
         raise ScoringError(f"{spec.name} has no champion; run `storecast train {spec.name}` first")
@@ -134,14 +136,21 @@ def _loaded_champion(conn: Conn, spec: ModelSpec) -> Champion:
         raise ScoringError(
             f"{spec.name} v{current.version}: the stored ONNX does not match its sha256; refusing to score"
         )
-    if current.feature_columns != spec.feature_columns:
-        missing = [c for c in spec.feature_columns if c not in current.feature_columns]
-        extra = [c for c in current.feature_columns if c not in spec.feature_columns]
+    trained = ModelSpec.model_validate(current.spec)
+    if current.feature_columns != trained.feature_columns:
+        raise ScoringError(
+            f"{spec.name} v{current.version}: its feature columns do not match its stored spec; refusing to score"
+        )
+    known = [*current.feature_columns, *trained.dropped_features]
+    if sorted(known) != sorted(spec.feature_columns):
+        missing = [c for c in spec.feature_columns if c not in known]
+        extra = [c for c in known if c not in spec.feature_columns]
         raise ScoringError(
             f"{spec.name} v{current.version} was trained on other features than its spec now lists "
-            f"(spec only: {missing or 'none'}; model only: {extra or 'none'}); retrain with `storecast train {spec.name}`"
+            f"(spec only: {missing or 'none'}; model only: {extra or 'none'}); a setting such as "
+            f"demand_grain may have changed: retrain with `storecast train {spec.name}`"
         )
-    return current
+    return current, trained
 
 
 def predict(session: ort.InferenceSession, spec: ModelSpec, frame: Frame) -> npt.NDArray[np.float64]:
@@ -272,19 +281,31 @@ def _pipelined(
 
 
 def score_family(
-    conn: Conn, family: Family, as_of: date, run_id: int, chunk_rows: int | None = None
+    conn: Conn,
+    family: Family,
+    as_of: date,
+    run_id: int,
+    chunk_rows: int | None = None,
+    specs: dict[str, ModelSpec] | None = None,
 ) -> ScoreResult:
     """Score ``as_of`` for one family and replace its rows in the score table, atomically.
 
-    Rows are read and scored ``chunk_rows`` (default :data:`training.data.CHUNK_ROWS`) at a time.
+    Every output whose model has a champion is scored; the columns of the others are
+    left NULL (a family with no champion at all raises :class:`ScoringError`). Rows
+    are read and scored ``chunk_rows`` (default :data:`training.data.CHUNK_ROWS`) at a time.
     """
     started = time.perf_counter()
-    specs = model_specs()
-    models = {o.model: _loaded_champion(conn, specs[o.model]) for o in family.outputs}
-    first = specs[family.outputs[0].model]
+    specs = specs if specs is not None else model_specs()
+    outputs = [o for o in family.outputs if champion(conn, o.model) is not None]
+    if not outputs:
+        names = ", ".join(o.model for o in family.outputs)
+        raise ScoringError(f"{family.name}: no champion for {names}; run `storecast train` first")
+    loaded = {o.model: _loaded_champion(conn, specs[o.model]) for o in outputs}
+    models = {name: c for name, (c, _) in loaded.items()}
+    trained = {name: t for name, (_, t) in loaded.items()}
+    first = trained[outputs[0].model]
     relation = first.scoring_relation or first.relation
-    for output in family.outputs:
-        spec = specs[output.model]
+    for spec in trained.values():
         check_columns(conn, relation, spec.features.numeric, spec.features.categorical, family.keys)
     sessions = {name: inference_session(c.onnx) for name, c in models.items()}
     key_types = relation_columns(conn, family.table)
@@ -297,11 +318,9 @@ def score_family(
             times,
             relation,
             with_label=False,
-            numeric=list(dict.fromkeys(c for o in family.outputs for c in specs[o.model].features.numeric)),
-            extra_numeric=["target_offset_days"] if first.task == "forecast" else [],
-            categorical=list(
-                dict.fromkeys(c for o in family.outputs for c in specs[o.model].features.categorical)
-            ),
+            numeric=list(dict.fromkeys(c for t in trained.values() for c in t.features.numeric)),
+            extra_numeric=["horizon", "target_offset_days"] if first.task == "forecast" else [],
+            categorical=list(dict.fromkeys(c for t in trained.values() for c in t.features.categorical)),
         ).frames(chunk_rows)
 
     def columns_for(frame: Frame) -> list[Column]:
@@ -312,8 +331,8 @@ def score_family(
             if k != "horizon"
         ]
         columns.append(Column("as_of_date", "date", np.full(len(frame), np.datetime64(as_of, "D"))))
-        for output in family.outputs:
-            spec = specs[output.model]
+        for output in outputs:
+            spec = trained[output.model]
             prediction = predict(sessions[output.model], spec, frame)
             columns += _prediction_columns(output, spec, models[output.model], frame, prediction)
         columns.append(Column("run_id", "int8", np.full(len(frame), run_id)))
@@ -371,34 +390,74 @@ def scoring_date(conn: Conn) -> date:
     return row[0]  # type: ignore[return-value]
 
 
+@dataclass
+class ScoringOutcome:
+    """What a scoring run did: the families scored, and those skipped with the reason."""
+
+    results: list[ScoreResult]
+    skipped: dict[str, str]
+
+
+def _has_champion(conn: Conn, family: Family) -> bool:
+    return any(champion(conn, o.model) is not None for o in family.outputs)
+
+
 def score(
     conn: Conn,
     families: list[str] | None = None,
     as_of: date | None = None,
     run_id: int | None = None,
     progress: Callable[[str], None] | None = None,
-) -> list[ScoreResult]:
-    """Score ``families`` (default: all) for ``as_of`` (default: the build's scoring date)."""
+    specs: dict[str, ModelSpec] | None = None,
+) -> ScoringOutcome:
+    """Score ``families`` for ``as_of`` (default: the build's scoring date).
+
+    Without ``families``, every family with a champion is scored and the others are
+    skipped, each with its reason (a retailer without offers has no offer model). A
+    family that fails does not stop the others; :class:`ScoringError` is raised at
+    the end, naming every failure, or when nothing could be scored.
+    """
     from scoring.runs import new_run_id, step
 
     say = progress or (lambda _: None)
     unknown = [f for f in families or [] if f not in FAMILIES]
     if unknown:
         raise ScoringError(f"unknown score table(s) {', '.join(unknown)}; choose from {', '.join(FAMILIES)}")
+    specs = specs if specs is not None else model_specs()
     as_of = as_of or scoring_date(conn)
     run_id = run_id if run_id is not None else new_run_id(conn)
-    results = []
+    outcome = ScoringOutcome([], {})
+    failed: dict[str, str] = {}
     for name in families or list(FAMILIES):
-        with step(conn, run_id, as_of, f"score:{name}") as counters:
-            result = score_family(conn, FAMILIES[name], as_of, run_id)
-            counters.update(
-                rows=result.rows,
-                model_versions=result.model_versions,
-                rows_per_second=round(result.rows_per_second),
-                seconds=round(result.seconds, 2),
-            )
+        family = FAMILIES[name]
+        if not families and not _has_champion(conn, family):
+            reason = f"no champion for {', '.join(o.model for o in family.outputs)}"
+            outcome.skipped[name] = reason
+            say(f"{name}: skipped: {reason}")
+            continue
+        try:
+            with step(conn, run_id, as_of, f"score:{name}") as counters:
+                result = score_family(conn, family, as_of, run_id, specs=specs)
+                counters.update(
+                    rows=result.rows,
+                    model_versions=result.model_versions,
+                    rows_per_second=round(result.rows_per_second),
+                    seconds=round(result.seconds, 2),
+                )
+        except (ScoringError, FeatureError) as exc:
+            failed[name] = str(exc)
+            say(f"{name}: failed: {exc}")
+            continue
+        missing = [o.model for o in family.outputs if o.model not in result.model_versions]
         say(
             f"{name}: {result.rows:,} rows for {as_of} in {result.seconds:.1f}s ({result.rows_per_second:,.0f} rows/s)"
+            + (f"; no champion for {', '.join(missing)}, its columns are NULL" if missing else "")
         )
-        results.append(result)
-    return results
+        outcome.results.append(result)
+    if failed:
+        raise ScoringError(
+            f"scoring failed for {', '.join(failed)}: " + "; ".join(f"{k}: {v}" for k, v in failed.items())
+        )
+    if not outcome.results:
+        raise ScoringError("nothing was scored: no model has a champion yet; run `storecast train` first")
+    return outcome

@@ -1,18 +1,32 @@
-"""Run dbt (in-process) against the configured server: ``storecast build``."""
+"""Run dbt (in-process) against the configured server: ``storecast build``.
+
+dbt gets the project settings (:mod:`storecast.config`) as ``--vars``. An
+incremental feature table keeps the rows of earlier builds, so a build whose
+settings would change what those rows mean (a label horizon, the demand grain,
+the time zone) rebuilds the table from scratch instead of mixing old and new
+rows; ``ml.build_settings`` records what each table was last built with.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
-from pathlib import Path
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
+import psycopg
+from psycopg.types.json import Jsonb
+
+from storecast.config import NOT_REBUILDING, PROJECT_DIR, ProjectConfig, load_config
 from storecast.settings import Settings, dbt_environment
 
-#: The repository root: dbt_project.yml and profiles.yml live here.
-PROJECT_DIR = Path(os.environ.get("STORECAST_PROJECT_DIR") or Path(__file__).resolve().parent.parent)
+__all__ = ["PROJECT_DIR", "BuildError", "SettingChange", "build", "model_vars", "run_dbt", "settings_changes"]
+
+Conn = psycopg.Connection[tuple[object, ...]]
 
 
 class BuildError(RuntimeError):
@@ -33,62 +47,158 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-def dbt_vars(as_of: date | None = None, extra: dict[str, object] | None = None) -> dict[str, object]:
-    """dbt ``--vars`` for a build: the as-of date plus any overrides."""
-    values: dict[str, object] = dict(extra or {})
-    if as_of is not None:
-        values["as_of_date"] = as_of.isoformat()
-    return values
-
-
 def run_dbt(
-    settings: Settings,
-    command: str,
-    args: Sequence[str] = (),
-    as_of: date | None = None,
-    variables: dict[str, object] | None = None,
-) -> None:
-    """Invoke ``dbt <command>`` in this process, with the connection from ``settings``.
+    settings: Settings, command: str, args: Sequence[str] = (), config: ProjectConfig | None = None
+) -> Any:
+    """Invoke ``dbt <command>`` in this process, with the connection from ``settings``
+    and the vars of ``config`` (default: :func:`storecast.config.load_config`).
 
-    dbt prints its own progress. Raises :class:`BuildError` when dbt reports a
-    failure, naming the failed nodes.
+    dbt prints its own progress. Returns dbt's result; raises :class:`BuildError`
+    when dbt reports a failure, naming the failed nodes.
     """
     from dbt.cli.main import dbtRunner
 
+    config = config or load_config()
     # A command may be two words ("docs generate"); dbt wants the flags after both.
     argv = [*command.split(), "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
-    values = dbt_vars(as_of, variables)
-    if values:
-        argv += ["--vars", json.dumps(values)]
+    if config.overrides():
+        argv += ["--vars", json.dumps(config.overrides())]
     argv += list(args)
     with _environment(dbt_environment(settings.conninfo)):
         result = dbtRunner().invoke(argv)
     if result.exception is not None:
         raise BuildError(f"dbt {command} failed: {result.exception}") from result.exception
     if not result.success:
-        failed = []
-        for node in getattr(result.result, "results", None) or []:
-            status = str(getattr(node, "status", "")).lower()
-            if status in {"error", "fail", "runtime error"}:
-                failed.append(f"{node.node.unique_id} ({status})")
+        failed = [
+            f"{node.node.unique_id} ({node.status})"
+            for node in _results(result)
+            if str(node.status).lower() in {"error", "fail", "runtime error"}
+        ]
         detail = "; ".join(failed) if failed else "see dbt's output above"
         raise BuildError(f"dbt {command} failed: {detail}")
+    return result
+
+
+def _results(result: Any) -> list[Any]:
+    return list(getattr(result.result, "results", None) or [])
+
+
+# ------------------------------------------------------------------ which vars shape a model
+
+_REF = re.compile(r"""\bref\(\s*['"](\w+)['"]\s*\)""")
+_VAR = re.compile(r"""\bvar\(\s*['"](\w+)['"]""")
+_CALL = re.compile(r"\b(\w+)\s*\(")
+
+
+@cache
+def _sources() -> tuple[dict[str, str], dict[str, str]]:
+    """The raw SQL of every model and macro in the project, by name."""
+    models = {p.stem: p.read_text(encoding="utf-8") for p in (PROJECT_DIR / "models_sql").rglob("*.sql")}
+    macros = {
+        p.stem: p.read_text(encoding="utf-8") for p in (PROJECT_DIR / "dbt_project" / "macros").rglob("*.sql")
+    }
+    return models, macros
+
+
+def model_vars(model: str) -> frozenset[str]:
+    """The vars that ``model`` reads: in its SQL, in the macros it calls and in its upstream
+    models, transitively (one macro per file, named like the file, makes this a lookup)."""
+    models, macros = _sources()
+    seen_models: set[str] = set()
+    seen_macros: set[str] = set()
+    found: set[str] = set()
+    pending = [models.get(model, "")]
+    seen_models.add(model)
+    while pending:
+        text = pending.pop()
+        found.update(_VAR.findall(text))
+        for upstream in _REF.findall(text):
+            if upstream in models and upstream not in seen_models:
+                seen_models.add(upstream)
+                pending.append(models[upstream])
+        for called in _CALL.findall(text):
+            if called in macros and called not in seen_macros:
+                seen_macros.add(called)
+                pending.append(macros[called])
+    return frozenset(found - NOT_REBUILDING)
+
+
+@dataclass(frozen=True)
+class SettingChange:
+    """A setting that differs from what an incremental table was last built with."""
+
+    model: str
+    name: str
+    built_with: Any
+    now: Any
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.name} was {self.built_with!r}, now {self.now!r}"
+
+
+def _recorded(conn: Conn) -> dict[str, dict[str, Any]]:
+    if conn.execute("select to_regclass('ml.build_settings')").fetchone() in (None, (None,)):
+        return {}
+    rows = conn.execute("select model, settings from ml.build_settings").fetchall()
+    return {str(model): dict(values) for model, values in rows}  # type: ignore[call-overload]
+
+
+def settings_changes(conn: Conn, config: ProjectConfig) -> list[SettingChange]:
+    """Incremental tables whose recorded settings differ from ``config``, one entry per setting."""
+    changes = []
+    for model, built_with in sorted(_recorded(conn).items()):
+        for name in sorted(model_vars(model)):
+            now = config.values.get(name)
+            if name in built_with and built_with[name] != now:
+                changes.append(SettingChange(model, name, built_with[name], now))
+    return changes
+
+
+def _record(conn: Conn, config: ProjectConfig, result: Any) -> None:
+    built = {
+        node.node.name
+        for node in _results(result)
+        if getattr(node.node, "resource_type", None) == "model"
+        and node.node.config.materialized == "incremental"
+        and str(node.status).lower() == "success"
+    }
+    for model in sorted(built):
+        values = {name: config.values.get(name) for name in model_vars(model)}
+        conn.execute(
+            "insert into ml.build_settings (model, settings) values (%s, %s) "
+            "on conflict (model) do update set settings = excluded.settings, built_at = now()",
+            [model, Jsonb(values)],
+        )
 
 
 def build(
     settings: Settings,
-    as_of: date | None = None,
+    config: ProjectConfig | None = None,
     select: Sequence[str] = (),
     full_refresh: bool = False,
-    variables: dict[str, object] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> None:
-    """``dbt build``: models, tests and unit tests, in dependency order.
+    """``dbt build``: models, tests and unit tests, in dependency order, with ``config``'s vars.
 
-    ``variables`` override dbt vars from ``dbt_project.yml`` for this build.
+    ``select`` is dbt's selection syntax, one selector per item (``a,b`` intersects).
+    Tests run only when every model they read is selected, so a selection builds on
+    a fresh database. When a setting that shapes an incremental table differs from
+    the one it was built with, the build rebuilds from scratch and says why.
     """
-    args: list[str] = []
-    if select:
-        args += ["--select", *select]
-    if full_refresh:
-        args.append("--full-refresh")
-    run_dbt(settings, "build", args, as_of=as_of, variables=variables)
+    config = config or load_config()
+    tell = say or (lambda _: None)
+    with psycopg.connect(settings.conninfo, autocommit=True) as conn:
+        changes = settings_changes(conn, config)
+        if changes and not full_refresh:
+            tell(
+                "settings changed since the last build, so the feature tables are rebuilt from scratch: "
+                + "; ".join(str(c) for c in changes)
+            )
+            full_refresh = True
+        args: list[str] = []
+        if select:
+            args += ["--select", *select, "--indirect-selection", "cautious"]
+        if full_refresh:
+            args.append("--full-refresh")
+        result = run_dbt(settings, "build", args, config)
+        _record(conn, config, result)

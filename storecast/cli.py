@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,15 +26,16 @@ from database.sample.load import LoadedTable, load_sample
 from database.schema import apply_schema, server_info
 from scoring.score import ScoringError
 from storecast.build import BuildError, build
+from storecast.config import ConfigError, ProjectConfig, config_path, load_config
 from storecast.db import connect
 from storecast.settings import Settings, SettingsError, conninfo_to_url, dbt_environment, get_settings
 from training import registry
 from training.data import FeatureError
 from training.export import ParityError
 from training.registry import RegistryError
-from training.spec import SpecError, select_specs
+from training.spec import SpecError, model_specs, select_specs
 from training.split import SplitError
-from training.train import TrainResult, train_model
+from training.train import TrainingError, TrainResult, train_many
 
 app = typer.Typer(
     help="SQL-first retail predictions in Postgres.", no_args_is_help=True, add_completion=False
@@ -45,9 +47,11 @@ app.add_typer(db_app, name="db")
 models_app = typer.Typer(help="The model registry: list, inspect, promote, roll back.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
-# soft_wrap: never break a URL or a SQL line that someone will copy.
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# soft_wrap: never break a URL or a SQL line that someone will copy. Piped into a file or
+# a CI log there is no terminal width to fit, so tables print whole instead of at 80 columns.
+_WIDTH = None if sys.stdout.isatty() else 10_000
+out = Console(soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 10_000)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -55,6 +59,8 @@ R = TypeVar("R")
 #: Errors a user can act on: shown as one line, no traceback.
 USER_ERRORS = (
     SettingsError,
+    ConfigError,
+    TrainingError,
     server.ServerError,
     LoadError,
     BuildError,
@@ -320,25 +326,73 @@ def _date(value: datetime | None) -> date | None:
     return value.date() if value else None
 
 
+VAR_HELP = "Override a setting for this command, e.g. --var demand_grain=week (repeatable; `storecast config` lists them)."
+
+
+def _var_option() -> typer.models.OptionInfo:
+    """The repeatable ``--var NAME=VALUE`` option of config, build, train, score and run."""
+    return typer.Option("--var", help=VAR_HELP)  # type: ignore[no-any-return]
+
+
+def _config(variables: list[str] | None, as_of: datetime | None = None) -> ProjectConfig:
+    """The effective settings: defaults, storecast.yml, --var, then --as-of; checked before anything runs."""
+    return load_config(variables or []).with_as_of(_date(as_of))
+
+
+@app.command("config")
+@_friendly
+def config_command(variables: Annotated[list[str] | None, _var_option()] = None) -> None:
+    """Print every setting, its effective value and where it came from (default, file, --var)."""
+    config = _config(variables)
+    path = config_path()
+    out.print(
+        f"settings file: {path.resolve() if path else 'none (storecast.yml or STORECAST_CONFIG)'}",
+        highlight=False,
+    )
+    table = Table(title_justify="left")
+    for column in ("setting", "value", "source", "default"):
+        table.add_column(column)
+    for name, value in config.values.items():
+        source = config.sources[name]
+        table.add_row(
+            name,
+            "null" if value is None else str(value),
+            source if source == "default" else f"[bold]{source}[/]",
+            "null" if config.defaults[name] is None else str(config.defaults[name]),
+        )
+    out.print(table)
+
+
 @app.command("build")
 @_friendly
 def build_command(
     as_of: Annotated[datetime | None, _as_of_option(SCORING_DATE_HELP)] = None,
     select: Annotated[
         list[str] | None,
-        typer.Option(help='dbt selection, e.g. --select "as_of_dates customer_features+" (repeatable).'),
+        typer.Option(
+            help='dbt selection, e.g. --select "as_of_dates customer_features+" or "tag:a,tag:b" (repeatable).'
+        ),
     ] = None,
     full_refresh: Annotated[
         bool, typer.Option("--full-refresh", help="Rebuild incremental models from scratch.")
     ] = False,
+    variables: Annotated[list[str] | None, _var_option()] = None,
 ) -> None:
     """Run dbt build (models, data tests, unit tests) against the configured database."""
+    config = _config(variables, as_of)
     settings = get_settings()
     started = time.perf_counter()
     with connect(settings) as conn:
         apply_schema(conn)
-    selectors = [part for value in select or [] for part in value.replace(",", " ").split()]
-    build(settings, as_of=_date(as_of), select=selectors, full_refresh=full_refresh)
+    # Whitespace separates selectors; a comma is dbt's intersection and stays in its selector.
+    selectors = [part for value in select or [] for part in value.split()]
+    build(
+        settings,
+        config,
+        select=selectors,
+        full_refresh=full_refresh,
+        say=lambda s: err.print(f"[yellow]{s}[/]", highlight=False),
+    )
     err.print(f"[green]✓[/] dbt build finished in {time.perf_counter() - started:.1f}s")
 
 
@@ -349,28 +403,29 @@ def build_command(
 @_friendly
 def train(
     models: Annotated[list[str] | None, typer.Argument(help="Models to train (default: all).")] = None,
-    as_of: Annotated[datetime | None, _as_of_option("Use labels matured by this date only.")] = None,
+    as_of: Annotated[
+        datetime | None, _as_of_option("Read only labels whose window closed by this date.")
+    ] = None,
+    variables: Annotated[list[str] | None, _var_option()] = None,
 ) -> None:
-    """Train models from their specs; each new version is compared with the champion."""
+    """Train models from their specs; each new version is compared with the champion.
+
+    Exit status 1 when any model could not be trained (the others still are).
+    """
+    config = _config(variables, as_of)
+    specs = select_specs(models or [], config.values)
     settings = get_settings()
-    results: list[TrainResult] = []
     with connect(settings) as conn:
         apply_schema(conn)
-        for spec in select_specs(models or []):
-            with err.status(f"training {spec.name} ..."):
-                results.append(
-                    train_model(
-                        conn,
-                        spec,
-                        settings,
-                        _date(as_of),
-                        progress=lambda s: err.print(s, highlight=False),
-                    )
-                )
-    _print_training(results)
+        report = train_many(
+            conn, specs, settings, config.as_of, progress=lambda s: err.print(s, highlight=False)
+        )
+    _print_training(report.results, report.failures)
+    if report.failures:
+        raise typer.Exit(1)
 
 
-def _print_training(results: list[TrainResult]) -> None:
+def _print_training(results: list[TrainResult], failures: dict[str, str]) -> None:
     table = Table(title="training results (test window)", title_justify="left")
     for column in (
         "model",
@@ -402,7 +457,11 @@ def _print_training(results: list[TrainResult]) -> None:
             f"{r.parity:.1e}",
             f"{r.seconds:.1f}",
         )
+    for name in failures:
+        table.add_row(name, "", "[red]failed[/]", *[""] * 8)
     out.print(table)
+    for message in failures.values():
+        err.print(f"[bold red]error:[/] {message}", highlight=False)
 
 
 def _lift(metric: str, value: float, baseline: float) -> str:
@@ -491,6 +550,17 @@ def models_show(
             ("onnx", f"opset {r['onnx_opset']}, sha256 {r['onnx_sha256']}"),
             ("parity", f"max |onnx - scikit-learn| = {r['parity_max_abs_diff']:.2e} on the test rows"),
             ("features", ", ".join(r["feature_columns"])),
+            (
+                "left out",
+                ", ".join(r["dropped_features"]) + " (constant or NULL on every training row)"
+                if r["dropped_features"]
+                else "none",
+            ),
+            (
+                "horizon",
+                f"{r['spec']['horizon_days']} days"
+                + (f" ({r['spec'].get('horizon_var')})" if r["spec"].get("horizon_var") else ""),
+            ),
             ("sampling", json.dumps(r["sampling"]) if r["sampling"] else "none"),
             ("libraries", ", ".join(f"{k} {v}" for k, v in r["library_versions"].items())),
             ("seconds", f"{r['training_seconds']:.1f}"),
@@ -550,18 +620,28 @@ def models_rollback(
 def score_command(
     tables: Annotated[
         list[str] | None,
-        typer.Argument(help="Score tables: customer, offer_redemption, sell_through, demand (default: all)."),
+        typer.Argument(
+            help="Score tables: customer, offer_redemption, sell_through, demand (default: every one with a champion)."
+        ),
     ] = None,
     as_of: Annotated[
         datetime | None, _as_of_option("As-of date (default: the last build's scoring date).")
     ] = None,
+    variables: Annotated[list[str] | None, _var_option()] = None,
 ) -> None:
     """Score with the champion models and replace that date's rows in scores.*, atomically."""
     from scoring.score import score
 
+    config = _config(variables, as_of)
     with connect(get_settings()) as conn:
         apply_schema(conn)
-        score(conn, tables, _date(as_of), progress=lambda s: out.print(s, highlight=False))
+        score(
+            conn,
+            tables,
+            config.as_of,
+            progress=lambda s: out.print(s, highlight=False),
+            specs=model_specs(config.values),
+        )
 
 
 @app.command("run")
@@ -571,10 +651,12 @@ def run_command(
     retrain: Annotated[
         bool, typer.Option("--retrain", help="Retrain every model, not only those due.")
     ] = False,
+    variables: Annotated[list[str] | None, _var_option()] = None,
 ) -> None:
     """The daily job: build features, train what is due, score, build the marts, log every step."""
     from scoring.pipeline import run_daily
 
+    config = _config(variables, as_of)
     settings = get_settings()
     started = time.perf_counter()
     with connect(settings) as conn:
@@ -582,8 +664,8 @@ def run_command(
         summary = run_daily(
             conn,
             settings,
-            _date(as_of),
-            retrain,
+            config,
+            retrain=retrain,
             progress=lambda s: err.print(s, highlight=False),
         )
     out.print(
@@ -632,7 +714,7 @@ from marts.inventory_plan where warning is not null order by suggested_order_uni
 select product_id, title, sell_through_probability, guardrail, similar_past_items -> 0 as most_similar
 from marts.sell_through_projection where guardrail = 'block';
 
-select * from marts.customer_scores order by churn_probability_90d desc limit 10;
+select * from marts.customer_scores order by churn_probability desc limit 10;
 
 select model_name, version, status, estimator, selection_metric,
        metrics ->> selection_metric as value, baseline_metrics ->> selection_metric as baseline
@@ -658,7 +740,7 @@ def demo(
     with connect(settings) as conn:
         # The sample replaced the raw data, so the feature tables are rebuilt from scratch.
         summary = run_daily(
-            conn, settings, full_refresh=True, progress=lambda s: err.print(s, highlight=False)
+            conn, settings, load_config(), full_refresh=True, progress=lambda s: err.print(s, highlight=False)
         )
     url = conninfo_to_url(settings.conninfo)
     out.print(f"\nDone in {time.perf_counter() - started:.0f}s: scored {summary.scored} for {summary.as_of}.")

@@ -106,7 +106,8 @@ class FeatureReader:
     """The rows of ``relation`` (default the spec's) whose time column is in ``times``
     (default: all), as one :class:`Frame` (:meth:`read`) or a stream of them (:meth:`frames`).
 
-    With ``with_label`` only rows whose label has matured (is not NULL) are read.
+    With ``with_label`` only rows whose label has matured (is not NULL) are read;
+    with ``matured_by`` only rows whose label window had closed by that date.
     ``numeric`` and ``categorical`` default to the spec's features (a champion
     trained on other columns passes its own). ``extra_numeric`` columns (e.g. a
     baseline's input) are read as features too.
@@ -122,6 +123,7 @@ class FeatureReader:
         numeric: Sequence[str] | None = None,
         categorical: Sequence[str] | None = None,
         extra_numeric: Sequence[str] = (),
+        matured_by: date | None = None,
     ) -> None:
         self.conn = conn
         self.spec = spec
@@ -140,6 +142,10 @@ class FeatureReader:
         self.params: list[Any] = []
         if with_label:
             conditions.append(sql.SQL("{} is not null").format(sql.Identifier(spec.label)))
+        if matured_by is not None:
+            condition, params = matured(spec, matured_by)
+            conditions.append(condition)
+            self.params.extend(params)
         if times is not None:
             conditions.append(sql.SQL("{} = any(%s)").format(sql.Identifier(spec.time_column)))
             self.params.append(list(times))
@@ -259,14 +265,28 @@ def _stack(parts: list[npt.NDArray[Any]]) -> npt.NDArray[Any]:
     return np.concatenate(parts, out=out)
 
 
-def time_counts(conn: Conn, spec: ModelSpec, until: date | None = None) -> list[tuple[date, int]]:
-    """Matured rows per value of the time column, oldest first (optionally up to ``until``)."""
+def matured(spec: ModelSpec, by: date) -> tuple[sql.Composable, list[Any]]:
+    """A condition for rows whose label window ends on or before ``by``, with its parameters.
+
+    The window of a forecast row is its target period; any other row's runs
+    ``horizon_days`` from its time column. A label built later than ``by`` (after a
+    backfill) can still be NULL-free while looking past ``by``: this keeps it out.
+    """
+    time = sql.Identifier(spec.time_column)
+    if spec.task == "forecast":
+        return sql.SQL("{} + target_offset_days + %s <= %s").format(time), [spec.period_days, by]
+    return sql.SQL("{} + %s <= %s").format(time), [spec.horizon_days, by]
+
+
+def time_counts(conn: Conn, spec: ModelSpec, matured_by: date | None = None) -> list[tuple[date, int]]:
+    """Rows with a matured label per value of the time column, oldest first; with
+    ``matured_by`` only those whose label window had closed by that date."""
     schema, table = spec.relation.split(".", 1)
-    where = sql.SQL("{} is not null").format(sql.Identifier(spec.label))
+    where: sql.Composable = sql.SQL("{} is not null").format(sql.Identifier(spec.label))
     params: list[Any] = []
-    if until is not None:
-        where = sql.SQL("{} and {} <= %s").format(where, sql.Identifier(spec.time_column))
-        params.append(until)
+    if matured_by is not None:
+        condition, params = matured(spec, matured_by)
+        where = sql.SQL("{} and {}").format(where, condition)
     rows = conn.execute(
         sql.SQL("select {t}, count(*) from {rel} where {w} group by 1 order by 1").format(
             t=sql.Identifier(spec.time_column), rel=sql.Identifier(schema, table), w=where

@@ -135,7 +135,7 @@ def versions(conn: Conn, model_name: str | None = None) -> list[dict[str, Any]]:
         """
         select model_name, version, status, status_reason, created_at, trained_as_of, estimator, calibration,
                selection_metric, metrics, baseline_metrics, parity_max_abs_diff, training_seconds,
-               train_rows, validation_rows, test_rows, feature_columns, onnx_opset, onnx_sha256, intervals,
+               train_rows, validation_rows, test_rows, feature_columns, dropped_features, onnx_opset, onnx_sha256, intervals,
                sampling, spec, library_versions, train_start, train_end, validation_start, validation_end,
                test_start, test_end
         from ml.model_versions

@@ -7,14 +7,17 @@ builds its SELECT from the same list.
 
 from __future__ import annotations
 
-from functools import cache
+import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from storecast.config import PERIOD_DAYS
 
 SPEC_DIR = Path(__file__).parent / "specs"
 
@@ -90,7 +93,17 @@ class ModelSpec(BaseModel):
     keys: list[str] = Field(min_length=1)
     time_column: str = "as_of_date"
     label: str
-    horizon_days: int = Field(gt=0, description="length of the label window in days")
+    horizon_var: str | None = Field(
+        default=None, description="the setting (dbt var) that holds the label horizon; read at load"
+    )
+    horizon_unit: Literal["day", "period"] = Field(
+        default="day", description="unit of horizon_var: days, or demand periods (demand_grain)"
+    )
+    horizon_days: int = Field(gt=0, description="length of the label window in days (from horizon_var)")
+    horizon_periods: int | None = Field(
+        default=None, gt=0, description="forecasts: how many periods ahead are forecast"
+    )
+    period_days: int = Field(default=1, gt=0, description="days in one period of the time column")
     embargo_days: int | None = Field(
         default=None,
         ge=0,
@@ -115,9 +128,14 @@ class ModelSpec(BaseModel):
     )
     interval_levels: list[float] = Field(default=[0.8, 0.95])
     horizon_buckets: list[int] = Field(
-        default=[7, 14, 28], description="upper bounds of forecast horizon buckets"
+        default=[7, 14, 28],
+        description="upper bounds of forecast horizon buckets, in periods; default: a quarter, half and all of the horizons",
     )
     retrain: Schedule = Schedule()
+    dropped_features: list[str] = Field(
+        default_factory=list,
+        description="set by training: spec features left out because they were constant on the training rows",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
@@ -160,8 +178,45 @@ class ModelSpec(BaseModel):
         return self.features.columns
 
 
-def load_spec(path: Path) -> ModelSpec:
-    """Read and validate one spec file, naming the file and field on error."""
+def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill in what a spec takes from the settings: its horizon and its grain's features."""
+    data = dict(data)
+    var = data.get("horizon_var")
+    if var is not None:
+        if "horizon_days" in data:
+            raise SpecError(f"{path}: give horizon_var or horizon_days, not both")
+        if var not in variables:
+            raise SpecError(f"{path}: horizon_var names {var!r}, which is not a setting")
+        value = variables[var]
+        period = PERIOD_DAYS[str(variables["demand_grain"])] if data.get("horizon_unit") == "period" else 1
+        data["horizon_days"] = value * period
+        if data.get("horizon_unit") == "period":
+            data["horizon_periods"] = value
+            data["period_days"] = period
+            # Buckets of horizons for metrics and intervals: the first quarter, the first half, all.
+            data.setdefault("horizon_buckets", sorted({math.ceil(value / 4), math.ceil(value / 2), value}))
+    features = data.get("features")
+    if isinstance(features, dict) and "numeric_by_grain" in features:
+        features = dict(features)
+        by_grain = features.pop("numeric_by_grain") or {}
+        features["numeric"] = [
+            *features.get("numeric", []),
+            *by_grain.get(str(variables["demand_grain"]), []),
+        ]
+        data["features"] = features
+    return data
+
+
+def load_spec(path: Path, variables: Mapping[str, Any] | None = None) -> ModelSpec:
+    """Read and validate one spec file, naming the file and field on error.
+
+    ``variables`` are the effective settings (default: :func:`storecast.config.load_config`);
+    the spec's horizon and grain-specific features are taken from them.
+    """
+    if variables is None:
+        from storecast.config import load_config
+
+        variables = load_config().values
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -169,7 +224,7 @@ def load_spec(path: Path) -> ModelSpec:
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a spec is a YAML mapping of fields")
     try:
-        spec = ModelSpec.model_validate(data)
+        spec = ModelSpec.model_validate(_resolve(path, data, variables))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(spec)'}: {err['msg']}" for err in exc.errors()
@@ -180,20 +235,25 @@ def load_spec(path: Path) -> ModelSpec:
     return spec
 
 
-def load_specs(spec_dir: Path = SPEC_DIR) -> dict[str, ModelSpec]:
+def load_specs(spec_dir: Path = SPEC_DIR, variables: Mapping[str, Any] | None = None) -> dict[str, ModelSpec]:
     """All specs in ``spec_dir``, by name (the explicit registry of models)."""
-    return {path.stem: load_spec(path) for path in sorted(spec_dir.glob("*.yml"))}
+    if variables is None:
+        from storecast.config import load_config
+
+        variables = load_config().values
+    return {path.stem: load_spec(path, variables) for path in sorted(spec_dir.glob("*.yml"))}
 
 
-@cache
-def model_specs() -> dict[str, ModelSpec]:
-    """The shipped specs (cached)."""
-    return load_specs()
+def model_specs(variables: Mapping[str, Any] | None = None) -> dict[str, ModelSpec]:
+    """The shipped specs, resolved with ``variables`` (default: the effective settings)."""
+    return load_specs(SPEC_DIR, variables)
 
 
-def select_specs(names: list[str] | tuple[str, ...]) -> list[ModelSpec]:
+def select_specs(
+    names: list[str] | tuple[str, ...], variables: Mapping[str, Any] | None = None
+) -> list[ModelSpec]:
     """The specs for ``names`` (all when empty), or a clear error for unknown names."""
-    specs = model_specs()
+    specs = model_specs(variables)
     unknown = [n for n in names if n not in specs]
     if unknown:
         raise SpecError(f"unknown model(s) {', '.join(unknown)}; known models: {', '.join(specs)}")

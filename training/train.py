@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from storecast.settings import Settings
 from training import metrics as m
 from training.baselines import BASELINES
-from training.data import Conn, FeatureReader, Frame, time_counts
+from training.data import Conn, FeatureError, FeatureReader, Frame, time_counts
 from training.estimators import make_pipeline
 from training.export import (
     OPSET,
@@ -36,11 +36,15 @@ from training.export import (
     sha256,
 )
 from training.registry import champion, register
-from training.spec import ModelSpec
-from training.split import TimeSplit, split_times
+from training.spec import Features, ModelSpec
+from training.split import SplitError, TimeSplit, split_times
 
 F64 = npt.NDArray[np.float64]
 Progress = Callable[[str], None]
+
+
+class TrainingError(ValueError):
+    """A model cannot be trained on this data; the message names it and what to change."""
 
 
 @dataclass
@@ -61,6 +65,7 @@ class TrainResult:
     parity: float
     seconds: float
     split: TimeSplit
+    dropped_features: list[str]
     pipeline: Pipeline = field(repr=False)
     test: Frame = field(repr=False)
     onnx: bytes = field(repr=False)
@@ -179,6 +184,41 @@ def _library_versions() -> dict[str, str]:
     return {p: package_version(p) for p in ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy")}
 
 
+def _constant_features(spec: ModelSpec, train: Frame) -> list[str]:
+    """Spec features that carry no information on the training rows: NULL on every row,
+    or one value on every row (one product, no offers, a single store format)."""
+    dropped = []
+    for column in spec.features.numeric:
+        values = train.features[column].to_numpy(dtype=float)
+        observed = values[~np.isnan(values)]
+        if not len(observed) or (len(observed) == len(values) and observed.min() == observed.max()):
+            dropped.append(column)
+    dropped += [c for c in spec.features.categorical if train.features[c].nunique(dropna=False) <= 1]
+    return dropped
+
+
+def _without(spec: ModelSpec, dropped: list[str]) -> ModelSpec:
+    """``spec`` with ``dropped`` features left out (and recorded)."""
+    numeric = [c for c in spec.features.numeric if c not in dropped]
+    if not numeric:
+        raise TrainingError(
+            f"{spec.name}: every numeric feature is constant or NULL on the training rows "
+            f"({', '.join(dropped)}); load more varied history"
+        )
+    features = Features(
+        numeric=numeric, categorical=[c for c in spec.features.categorical if c not in dropped]
+    )
+    return spec.model_copy(update={"features": features, "dropped_features": dropped})
+
+
+def _trained_as_of(conn: Conn, as_of: date | None, counts: list[tuple[date, int]]) -> date:
+    """The date a version is trained as of: the one given, else the first day without data."""
+    if as_of is not None:
+        return as_of
+    row = conn.execute("select max(data_observed_until) from features.as_of_dates").fetchone()
+    return row[0] if row and row[0] else max(t for t, _ in counts)  # type: ignore[return-value]
+
+
 def train_model(
     conn: Conn,
     spec: ModelSpec,
@@ -186,21 +226,49 @@ def train_model(
     as_of: date | None = None,
     progress: Progress | None = None,
 ) -> TrainResult:
-    """Train, evaluate and register one model; the new version is champion only if it wins."""
+    """Train, evaluate and register one model; the new version is champion only if it wins.
+
+    With ``as_of`` only labels whose window had closed by that date are read, so a
+    back-dated run sees what it would have seen on that day; the version is recorded
+    as trained as of it. Raises :class:`TrainingError` naming the model and what to
+    change when the data cannot train it.
+    """
     say = progress or (lambda _: None)
     started = time.perf_counter()
-    counts = time_counts(conn, spec, until=as_of)
-    split = split_times(counts, spec.holdout_periods, spec.embargo, spec.max_train_rows)
+    counts = time_counts(conn, spec, matured_by=as_of)
+    horizon = f"{spec.horizon_var}={spec.horizon_days // spec.period_days}" if spec.horizon_var else ""
+    try:
+        split = split_times(counts, spec.holdout_periods, spec.embargo, spec.max_train_rows)
+    except SplitError as exc:
+        raise TrainingError(
+            f"{spec.name}: {exc}. A {spec.horizon_days}-day label needs more history than is loaded"
+            + (f"; shorten the horizon (--var {horizon} now)" if horizon else "")
+            + (f" or choose a later --as-of than {as_of}" if as_of else "")
+        ) from None
     say(
         f"{spec.name}: train {split.train[0]}..{split.train[-1]}, validate {split.validation[0]}..{split.validation[-1]}, "
         f"test {split.test[0]}..{split.test[-1]}" + (" (sampled)" if split.sampling else "")
     )
-    train = FeatureReader(conn, spec, split.train).read()
-    validation = FeatureReader(conn, spec, split.validation).read()
-    test = FeatureReader(conn, spec, split.test).read()
+    train = FeatureReader(conn, spec, split.train, matured_by=as_of).read()
+    validation = FeatureReader(conn, spec, split.validation, matured_by=as_of).read()
+    test = FeatureReader(conn, spec, split.test, matured_by=as_of).read()
     say(f"{spec.name}: {len(train):,} train, {len(validation):,} validation, {len(test):,} test rows")
+    assert train.label is not None
     assert validation.label is not None
     assert test.label is not None
+    if spec.task == "binary" and len(np.unique(train.label)) < 2:
+        raise TrainingError(
+            f"{spec.name}: every training label is {bool(train.label[0])} ({len(train):,} rows, "
+            f"{split.train[0]}..{split.train[-1]}); a model needs both outcomes"
+            + (f": try another horizon (--var {horizon} now)" if horizon else "")
+        )
+    dropped = _constant_features(spec, train)
+    if dropped:
+        say(
+            f"warning: {spec.name}: left out {', '.join(dropped)}: constant or NULL on every training row "
+            "(recorded with the version; scoring leaves them out too)"
+        )
+        spec = _without(spec, dropped)
 
     scored: dict[str, tuple[float, Pipeline]] = {}
     for name in spec.candidates:
@@ -256,6 +324,9 @@ def train_model(
                 split.test,
                 numeric=champ_spec.features.numeric,
                 categorical=champ_spec.features.categorical,
+                # Forecast metrics read the horizon and the naive forecast, whatever the champion used.
+                extra_numeric=["horizon", "units_seasonal_naive"] if spec.task == "forecast" else [],
+                matured_by=as_of,
             ).read()
             feed = onnx_inputs(
                 champ_test.features, list(champ_spec.features.numeric), list(champ_spec.features.categorical)
@@ -276,7 +347,7 @@ def train_model(
     seconds = time.perf_counter() - started
     record: dict[str, Any] = {
         "model_name": spec.name,
-        "trained_as_of": max(t for t, _ in counts),
+        "trained_as_of": _trained_as_of(conn, as_of, counts),
         "train_start": split.train[0],
         "train_end": split.train[-1],
         "validation_start": split.validation[0],
@@ -290,6 +361,7 @@ def train_model(
         "calibration": calibration,
         "spec": spec.model_dump(mode="json"),
         "feature_columns": spec.feature_columns,
+        "dropped_features": spec.dropped_features,
         "onnx": onnx,
         "onnx_sha256": sha256(onnx),
         "onnx_opset": OPSET,
@@ -323,7 +395,40 @@ def train_model(
         parity=parity_diff,
         seconds=seconds,
         split=split,
+        dropped_features=spec.dropped_features,
         pipeline=pipeline,
         test=test,
         onnx=onnx,
     )
+
+
+#: Errors that stop one model's training but not the others'.
+MODEL_ERRORS: tuple[type[Exception], ...] = (TrainingError, SplitError, ParityError, FeatureError)
+
+
+@dataclass
+class TrainingReport:
+    """Models trained in one command, and those that could not be, with the reason."""
+
+    results: list[TrainResult]
+    failures: dict[str, str]
+
+
+def train_many(
+    conn: Conn,
+    specs: list[ModelSpec],
+    settings: Settings,
+    as_of: date | None = None,
+    progress: Progress | None = None,
+) -> TrainingReport:
+    """Train each of ``specs``; a model that cannot be trained is reported, the others still train."""
+    say = progress or (lambda _: None)
+    report = TrainingReport([], {})
+    for spec in specs:
+        try:
+            report.results.append(train_model(conn, spec, settings, as_of, progress))
+        except MODEL_ERRORS as exc:
+            message = str(exc) if str(exc).startswith(f"{spec.name}:") else f"{spec.name}: {exc}"
+            report.failures[spec.name] = message
+            say(f"error: {message}")
+    return report

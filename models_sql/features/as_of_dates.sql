@@ -9,8 +9,10 @@ orders as (
 data_bounds as (
     select
         min(order_date) as first_order_date,
-        -- The first day with no data yet: label windows must end on or before it.
-        max(order_date) + 1 as data_observed_until
+        -- The first day with no data yet: label windows must end on or before it. At week
+        -- grain an order stands for its whole period (weekly data is dated on one day of
+        -- the week), so the last loaded period counts as observed.
+        {{ period_start('max(order_date)') }} + {{ demand_calendar()['period_days'] }} as data_observed_until
     from orders
 ),
 
@@ -27,10 +29,10 @@ scoring_date as (
 ),
 
 weekly_history as (
-    -- Mondays before the scoring date, so that the history stays the same from one
-    -- daily run to the next and incremental models only add the new dates.
+    -- Week starts (var week_start) before the scoring date, so that the history stays the
+    -- same from one daily run to the next and incremental models only add the new dates.
     select
-        (date_trunc('week', s.as_of_date - 1)::date - 7 * weeks_back)::date as as_of_date,
+        ({{ week_start_of('s.as_of_date - 1') }} - 7 * weeks_back)::date as as_of_date,
         s.first_order_date,
         s.data_observed_until
     from scoring_date as s

@@ -8,9 +8,9 @@ final as (
     select
         customer_id,
         as_of_date,
-        purchase_probability_30d,
-        churn_probability_90d,
-        clv_365d,
+        purchase_probability,
+        churn_probability,
+        expected_spend,
         purchase_model_version,
         churn_model_version,
         clv_model_version,

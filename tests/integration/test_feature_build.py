@@ -12,6 +12,7 @@ import pytest
 from database.sample import SampleData
 from database.sample.load import load_sample
 from storecast.build import PROJECT_DIR, build, run_dbt
+from storecast.config import load_config
 from storecast.settings import Settings
 from tests.integration.conftest import Conn
 
@@ -79,7 +80,7 @@ def test_customer_features_match_an_independent_point_in_time_query(conn: Conn, 
         left join future on future.customer_id = truth.customer_id
         where f.customer_id is null or truth.customer_id is null
            or f.recency_days <> truth.recency_days or f.frequency_90d <> truth.frequency_90d
-           or f.purchased_next_30d is distinct from coalesce(future.bought, false)
+           or f.purchased_in_horizon is distinct from coalesce(future.bought, false)
         """,
         {"d": as_of},
     )
@@ -91,13 +92,13 @@ def test_labels_are_null_exactly_when_their_window_is_incomplete(conn: Conn, bui
         conn,
         """
         select count(*) from features.customer_features
-        where (purchased_next_30d is null) <> (as_of_date + 30 > observed_until)
-           or (churned_next_90d is null) <> (as_of_date + 90 > observed_until)
-           or (spend_next_365d is null) <> (as_of_date + 365 > observed_until)
+        where (purchased_in_horizon is null) <> (as_of_date + 30 > observed_until)
+           or (churned_in_horizon is null) <> (as_of_date + 90 > observed_until)
+           or (spend_in_horizon is null) <> (as_of_date + 365 > observed_until)
         """,
     )
     assert wrong == 0
-    matured = _one(conn, "select count(spend_next_365d) from features.customer_features")
+    matured = _one(conn, "select count(spend_in_horizon) from features.customer_features")
     assert int(str(matured)) > 0
 
 
@@ -144,7 +145,7 @@ def test_next_day_build_adds_one_date_and_keeps_history(
     before = {str(day): int(str(count)) for day, count in conn.execute(count_by_date).fetchall()}
     try:
         # Every model, incrementally: each must know which of its dates to rebuild.
-        build(pg_settings, as_of=built + timedelta(days=1))
+        build(pg_settings, load_config().with_as_of(built + timedelta(days=1)))
         after = {str(day): int(str(count)) for day, count in conn.execute(count_by_date).fetchall()}
     finally:
         build(pg_settings)  # back to the default scoring date for the other tests
@@ -152,9 +153,21 @@ def test_next_day_build_adds_one_date_and_keeps_history(
     assert {d: n for d, n in after.items() if d in before} == before
 
 
+def _columns(conn: Conn, table: str) -> set[str]:
+    rows = conn.execute(
+        "select column_name from information_schema.columns where table_schema = 'features' and table_name = %s",
+        [table],
+    ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
 def test_weekly_demand_grain(pg_settings: Settings, conn: Conn, built: date) -> None:
+    messages: list[str] = []
     try:
-        build(pg_settings, select=["demand_sales+"], full_refresh=True, variables={"demand_grain": "week"})
+        # No --full-refresh: the build sees that demand_grain changed and rebuilds by itself.
+        build(
+            pg_settings, load_config(["demand_grain=week"]), select=["+demand_features"], say=messages.append
+        )
         weekdays = conn.execute(
             "select distinct extract(isodow from target_date)::int from features.demand_features"
         ).fetchall()
@@ -173,11 +186,28 @@ def test_weekly_demand_grain(pg_settings: Settings, conn: Conn, built: date) -> 
         horizon_2 = _one(
             conn, "select min(target_date - as_of_date) from features.demand_features where horizon = 2"
         )
+        weekly_columns = _columns(conn, "demand_features")
+        # The last loaded week is fully observed, so it is a label.
+        last_week_labelled = _one(
+            conn,
+            """
+            select count(*) from features.demand_features
+            where units is not null
+              and target_date = (select date_trunc('week', max(ordered_at))::date from raw.orders)
+            """,
+        )
     finally:
-        build(pg_settings, select=["demand_sales+"], full_refresh=True)
+        build(pg_settings, select=["+demand_features"], say=messages.append)
     assert weekdays == [(1,)]
     assert mismatches == 0
     assert horizon_2 == 7
+    assert {"units_lag_1", "units_lag_52", "units_mean_13", "units_same_period_last_year"} <= weekly_columns
+    assert not {"target_day_of_week", "units_lag_7", "units_mean_same_weekday"} & weekly_columns
+    assert int(str(last_week_labelled)) > 0
+    # Both builds said why they rebuilt, naming the table and the setting.
+    assert any("demand_features: demand_grain was 'day', now 'week'" in m for m in messages)
+    assert any("demand_features: demand_grain was 'week', now 'day'" in m for m in messages)
+    assert "target_day_of_week" in _columns(conn, "demand_features")
 
 
 def test_the_neighbour_join_uses_the_hnsw_index(conn: Conn, built: date) -> None:

@@ -76,12 +76,12 @@ def test_forecast_intervals_are_ordered_and_dated(conn: Conn, scored: date) -> N
 def test_rescoring_a_date_replaces_its_rows(conn: Conn, scored: date) -> None:
     before = {t: _count(conn, t, scored) for t in SCORE_TABLES.values()}
     first = conn.execute(
-        "select sum(purchase_probability_30d) from scores.customer where as_of_date = %s", [scored]
+        "select sum(purchase_probability) from scores.customer where as_of_date = %s", [scored]
     ).fetchone()
     score(conn)
     assert {t: _count(conn, t, scored) for t in SCORE_TABLES.values()} == before
     again = conn.execute(
-        "select sum(purchase_probability_30d) from scores.customer where as_of_date = %s", [scored]
+        "select sum(purchase_probability) from scores.customer where as_of_date = %s", [scored]
     ).fetchone()
     assert first == again
     runs = conn.execute(

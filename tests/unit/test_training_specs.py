@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from storecast.config import load_config
 from training.spec import SpecError, load_spec, load_specs, model_specs, select_specs
 
 SHIPPED = {"sell_through", "purchase_30d", "churn_90d", "clv_365d", "offer_redemption_7d", "demand"}
@@ -32,8 +33,8 @@ def test_a_wrong_key_names_the_file_and_the_field(tmp_path: Path) -> None:
 
 
 def test_a_wrong_type_names_the_field(tmp_path: Path) -> None:
-    path = _write(tmp_path, "m", horizon_days="thirty")
-    with pytest.raises(SpecError, match=r"horizon_days: Input should be a valid integer"):
+    path = _write(tmp_path, "m", holdout_periods="eight")
+    with pytest.raises(SpecError, match=r"holdout_periods: Input should be a valid integer"):
         load_spec(path)
 
 
@@ -50,7 +51,7 @@ def test_a_binary_model_refuses_regressors(tmp_path: Path) -> None:
 
 
 def test_the_label_cannot_be_a_feature(tmp_path: Path) -> None:
-    path = _write(tmp_path, "m", features={"numeric": ["recency_days", "purchased_next_30d"]})
+    path = _write(tmp_path, "m", features={"numeric": ["recency_days", "purchased_in_horizon"]})
     with pytest.raises(SpecError, match=r"features must not include the label"):
         load_spec(path)
 
@@ -76,3 +77,30 @@ def test_a_spec_directory_is_loaded_as_a_registry(tmp_path: Path) -> None:
     _write(tmp_path, "alpha")
     _write(tmp_path, "beta")
     assert list(load_specs(tmp_path)) == ["alpha", "beta"]
+
+
+def test_horizons_come_from_the_settings_and_are_stated_once() -> None:
+    specs = model_specs(load_config(["purchase_horizon_days=181", "churn_horizon_days=181"]).values)
+    assert specs["purchase_30d"].horizon_days == 181
+    assert specs["churn_90d"].horizon_days == 181
+    # The embargo follows the horizon unless the spec sets its own.
+    assert specs["purchase_30d"].embargo == 181
+    assert specs["clv_365d"].horizon_days == 365
+    for path in Path("training/specs").glob("*.yml"):
+        assert "horizon_days" not in yaml.safe_load(path.read_text()), f"{path} states a horizon number"
+
+
+def test_weekly_grain_gives_the_demand_spec_periods_and_weekly_features() -> None:
+    daily = model_specs(load_config().values)["demand"]
+    weekly = model_specs(load_config(["demand_grain=week", "demand_horizon=4"]).values)["demand"]
+    assert (daily.horizon_days, daily.horizon_periods, daily.period_days) == (28, 28, 1)
+    assert (weekly.horizon_days, weekly.horizon_periods, weekly.period_days) == (28, 4, 7)
+    assert weekly.horizon_buckets == [1, 2, 4]
+    assert "units_lag_52" in weekly.feature_columns and "target_day_of_week" not in weekly.feature_columns
+    assert "units_lag_7" in daily.feature_columns and "units_lag_52" not in daily.feature_columns
+
+
+def test_a_horizon_var_that_is_not_a_setting_is_named(tmp_path: Path) -> None:
+    path = _write(tmp_path, "m", horizon_var="purchase_horizon")
+    with pytest.raises(SpecError, match=r"horizon_var names 'purchase_horizon', which is not a setting"):
+        load_spec(path, load_config().values)

@@ -102,7 +102,7 @@ orders_around_as_of as (
     from as_of_dates
     inner join customer_orders
         on customer_orders.order_date >= as_of_dates.as_of_date - {{ var('feature_lookback_days') }}
-        and customer_orders.order_date < as_of_dates.as_of_date + {{ var('clv_horizon_days') }}
+        and customer_orders.order_date < as_of_dates.as_of_date + {{ horizons | max }}
 ),
 
 rfm as (
@@ -228,10 +228,10 @@ final as (
         offer_history.offers_redeemed_to_date::double precision
             / nullif(offer_history.offers_seen_to_date, 0) as offer_redemption_rate_to_date,
         {{ window_label('rfm.as_of_date', var('purchase_horizon_days'), 'rfm.observed_until',
-            'coalesce(rfm.next_order_date < rfm.as_of_date + ' ~ var('purchase_horizon_days') ~ ', false)') }} as purchased_next_30d,
+            'coalesce(rfm.next_order_date < rfm.as_of_date + ' ~ var('purchase_horizon_days') ~ ', false)') }} as purchased_in_horizon,
         {{ window_label('rfm.as_of_date', var('churn_horizon_days'), 'rfm.observed_until',
-            'not coalesce(rfm.next_order_date < rfm.as_of_date + ' ~ var('churn_horizon_days') ~ ', false)') }} as churned_next_90d,
-        {{ window_label('rfm.as_of_date', var('clv_horizon_days'), 'rfm.observed_until', 'rfm.spend_from_as_of') }} as spend_next_365d,
+            'not coalesce(rfm.next_order_date < rfm.as_of_date + ' ~ var('churn_horizon_days') ~ ', false)') }} as churned_in_horizon,
+        {{ window_label('rfm.as_of_date', var('clv_horizon_days'), 'rfm.observed_until', 'rfm.spend_from_as_of') }} as spend_in_horizon,
         rfm.observed_until,
         greatest(
             rfm.last_order_date,

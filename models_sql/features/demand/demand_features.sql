@@ -11,9 +11,12 @@
     )
 }}
 
-{%- set period = demand_period_days() | int %}
-{#- Periods in one season: a week of days, or a year of weeks. -#}
-{%- set season = 7 if period == 1 else 52 %}
+{%- set calendar = demand_calendar() %}
+{%- set period = calendar['period_days'] %}
+{%- set season = calendar['season'] %}
+{%- set missing_is_zero = var('demand_missing_periods') == 'zero' %}
+{#- One year back, in whole periods: 364 days (the same weekday) or 52 weeks. -#}
+{%- set year_back_days = 364 %}
 
 with
 
@@ -42,7 +45,10 @@ spine as (
 ),
 
 observed as (
-    select max(data_observed_until) as observed_until from spine
+    select
+        max(data_observed_until) as observed_until,
+        (select min(period_start) from sales) as data_starts
+    from spine
 ),
 
 rows_to_build as (
@@ -99,34 +105,52 @@ final as (
         products.is_own_brand,
         stores.store_format,
         stores.store_region,
+        {%- if period == 1 %}
         extract(isodow from targets.target_date)::integer as target_day_of_week,
-        extract(month from targets.target_date)::integer as target_month,
-        extract(week from targets.target_date)::integer as target_week_of_year,
         ((date_trunc('month', targets.target_date) + interval '1 month')::date - targets.target_date - 1)
             as target_days_to_month_end,
+        {%- endif %}
+        extract(month from targets.target_date)::integer as target_month,
+        extract(week from targets.target_date)::integer as target_week_of_year,
+        (((date_trunc('year', targets.target_date) + interval '1 year')::date - targets.target_date - 1)
+            / {{ period }})::integer as target_periods_to_year_end,
         products.list_price,
         coalesce(target_promotions.promo_discount_pct, 0) as promo_discount_pct,
         coalesce(target_promotions.promo_feature_ad, false) as promo_feature_ad,
         products.list_price * (1 - coalesce(target_promotions.promo_discount_pct, 0)) as target_price,
-        targets.units_lag_1,
-        targets.units_lag_7,
-        targets.units_lag_14,
-        targets.units_lag_28,
-        targets.units_mean_7,
-        targets.units_std_7,
-        targets.units_mean_28,
-        targets.units_std_28,
-        targets.zero_share_28,
+        {%- for lag in calendar['lags'] %}
+        targets.units_lag_{{ lag }},
+        {%- endfor %}
+        {%- for window in calendar['windows'] %}
+        targets.units_mean_{{ window }},
+        targets.units_std_{{ window }},
+        {%- endfor %}
+        targets.zero_share_{{ calendar['intermittency'] }},
+        {%- if period == 1 %}
         case extract(isodow from targets.target_date)::integer
             {%- for weekday in range(1, 8) %}
             when {{ weekday }} then targets.units_mean_isodow_{{ weekday }}
             {%- endfor %}
         end as units_mean_same_weekday,
-        -- Seasonal naive: the same period one season earlier, stepping back whole
-        -- seasons until that period lies before the as-of date.
+        {%- else %}
+        targets.units_mean_13_last_year,
+        {%- endif %}
+        -- The target period one year earlier (known once the horizon is within a year).
+        case
+            when targets.target_date - {{ year_back_days }} >= observed.data_starts
+                and targets.target_date - {{ year_back_days }} < targets.as_of_date
+            then {% if missing_is_zero %}coalesce(last_year.units, 0){% else %}last_year.units{% endif %}
+        end as units_same_period_last_year,
+        -- Seasonal naive: the same period one season earlier, stepping back whole seasons
+        -- until that period lies before the as-of date; when that period was not observed,
+        -- the latest observed one.
+        {%- if missing_is_zero %}
         coalesce(seasonal.units, 0) as units_seasonal_naive,
-        {{ window_label('targets.target_date', period, 'observed.observed_until', 'coalesce(sales.units, 0)') }}
-            as units,
+        {%- else %}
+        coalesce(seasonal.units, targets.units_last_observed, 0) as units_seasonal_naive,
+        {%- endif %}
+        {{ window_label('targets.target_date', period, 'observed.observed_until',
+            'coalesce(sales.units, 0)' if missing_is_zero else 'sales.units') }} as units,
         observed.observed_until,
         targets.last_event_date
     from targets
@@ -142,6 +166,10 @@ final as (
         on sales.product_id = targets.product_id
         and sales.store_id = targets.store_id
         and sales.period_start = targets.target_date
+    left join sales as last_year
+        on last_year.product_id = targets.product_id
+        and last_year.store_id = targets.store_id
+        and last_year.period_start = targets.target_date - {{ year_back_days }}
     left join sales as seasonal
         on seasonal.product_id = targets.product_id
         and seasonal.store_id = targets.store_id

@@ -8,7 +8,10 @@
     )
 }}
 
-{%- set period = demand_period_days() | int %}
+{%- set calendar = demand_calendar() %}
+{%- set period = calendar['period_days'] %}
+{#- A period without a sales row: nothing sold ('zero'), or not observed ('unobserved'). #}
+{%- set missing_is_zero = var('demand_missing_periods') == 'zero' %}
 
 with
 
@@ -21,12 +24,12 @@ sales as (
 ),
 
 as_of_dates as (
-    -- The demand history is shorter than the spine's (var demand_history_weeks); with
-    -- weekly grain only week starts qualify.
+    -- The demand history is shorter than the spine's (var demand_history_weeks); only
+    -- dates that start a period qualify.
     select as_of_date
     from spine
     where as_of_date >= (select max(as_of_date) from spine) - 7 * {{ var('demand_history_weeks') }}
-        {% if period == 7 %}and extract(isodow from as_of_date) = 1{% endif %}
+        and as_of_date = {{ period_start('as_of_date') }}
     {% if is_incremental() -%}
         and as_of_date not in (select distinct as_of_date from {{ this }})
     {%- endif %}
@@ -45,39 +48,47 @@ active_series as (
 ),
 
 recent_periods as (
-    -- The 56 periods before the as-of date, dense: a period without sales has 0 units.
+    -- The periods before the as-of date, dense: a period without a sales row has 0 units,
+    -- or NULL units when missing periods are unobserved.
     select
         active_series.as_of_date,
         active_series.product_id,
         active_series.store_id,
         periods_back,
         (active_series.as_of_date - periods_back * {{ period }}) as period_start,
-        coalesce(sales.units, 0) as units
+        {% if missing_is_zero %}coalesce(sales.units, 0){% else %}sales.units{% endif %} as units
     from active_series
-    cross join generate_series(1, 56) as periods_back
+    cross join generate_series(1, {{ calendar['history'] }}) as periods_back
     left join sales
         on sales.product_id = active_series.product_id
         and sales.store_id = active_series.store_id
         and sales.period_start = active_series.as_of_date - periods_back * {{ period }}
 ),
 
-lags as (
+period_statistics as (
+    -- Aggregates skip NULL units, so unobserved periods are not counted.
     select
         as_of_date,
         product_id,
         store_id,
-        max(units) filter (where periods_back = 1) as units_lag_1,
-        max(units) filter (where periods_back = 7) as units_lag_7,
-        max(units) filter (where periods_back = 14) as units_lag_14,
-        max(units) filter (where periods_back = 28) as units_lag_28,
-        avg(units) filter (where periods_back <= 7) as units_mean_7,
-        stddev_samp(units) filter (where periods_back <= 7) as units_std_7,
-        avg(units) filter (where periods_back <= 28) as units_mean_28,
-        stddev_samp(units) filter (where periods_back <= 28) as units_std_28,
-        avg((units = 0)::int) filter (where periods_back <= 28) as zero_share_28,
+        {%- for lag in calendar['lags'] %}
+        max(units) filter (where periods_back = {{ lag }}) as units_lag_{{ lag }},
+        {%- endfor %}
+        {%- for window in calendar['windows'] %}
+        avg(units) filter (where periods_back <= {{ window }}) as units_mean_{{ window }},
+        stddev_samp(units) filter (where periods_back <= {{ window }}) as units_std_{{ window }},
+        {%- endfor %}
+        avg((units = 0)::integer) filter (where periods_back <= {{ calendar['intermittency'] }})
+            as zero_share_{{ calendar['intermittency'] }},
+        {%- if period == 1 %}
         {%- for weekday in range(1, 8) %}
         avg(units) filter (where extract(isodow from period_start) = {{ weekday }}) as units_mean_isodow_{{ weekday }},
         {%- endfor %}
+        {%- else %}
+        -- The same 13 weeks one year earlier: the level a year ago, for year-over-year change.
+        avg(units) filter (where periods_back between 53 and 65) as units_mean_13_last_year,
+        {%- endif %}
+        (array_agg(units order by periods_back) filter (where units is not null))[1] as units_last_observed,
         max(period_start) filter (where units > 0) as last_event_date
     from recent_periods
     group by as_of_date, product_id, store_id
@@ -88,20 +99,24 @@ final as (
         product_id,
         store_id,
         as_of_date,
-        units_lag_1::integer as units_lag_1,
-        units_lag_7::integer as units_lag_7,
-        units_lag_14::integer as units_lag_14,
-        units_lag_28::integer as units_lag_28,
-        units_mean_7::double precision as units_mean_7,
-        units_std_7::double precision as units_std_7,
-        units_mean_28::double precision as units_mean_28,
-        units_std_28::double precision as units_std_28,
-        zero_share_28::double precision as zero_share_28,
+        {%- for lag in calendar['lags'] %}
+        units_lag_{{ lag }}::integer as units_lag_{{ lag }},
+        {%- endfor %}
+        {%- for window in calendar['windows'] %}
+        units_mean_{{ window }}::double precision as units_mean_{{ window }},
+        units_std_{{ window }}::double precision as units_std_{{ window }},
+        {%- endfor %}
+        zero_share_{{ calendar['intermittency'] }}::double precision as zero_share_{{ calendar['intermittency'] }},
+        {%- if period == 1 %}
         {%- for weekday in range(1, 8) %}
         units_mean_isodow_{{ weekday }}::double precision as units_mean_isodow_{{ weekday }},
         {%- endfor %}
+        {%- else %}
+        units_mean_13_last_year::double precision as units_mean_13_last_year,
+        {%- endif %}
+        units_last_observed::integer as units_last_observed,
         last_event_date
-    from lags
+    from period_statistics
 )
 
 select * from final

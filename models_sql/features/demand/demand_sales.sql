@@ -14,11 +14,7 @@ final as (
     select
         order_items.product_id,
         orders.store_id,
-        {% if var('demand_grain') == 'week' -%}
-        date_trunc('week', orders.order_date)::date
-        {%- else -%}
-        orders.order_date
-        {%- endif %} as period_start,
+        {{ period_start('orders.order_date') }} as period_start,
         sum(order_items.quantity)::integer as units
     from orders
     inner join order_items on order_items.order_id = orders.order_id

@@ -1,0 +1,218 @@
+"""Project settings: the dbt vars that describe a retailer's data, resolved from one place.
+
+Defaults are the ``vars:`` of ``dbt_project.yml`` and nowhere else. A project file
+(``storecast.yml`` in the working directory, or the path in ``STORECAST_CONFIG``)
+may set any of them under ``vars:``; ``--var NAME=VALUE`` on a command overrides
+one for that command. Every value is checked against its default's type (and,
+for the few vars with a fixed set of values, against that set) before anything
+runs, and each effective value remembers where it came from for ``storecast config``.
+
+dbt receives the overrides with ``--vars``; model specs read their horizons from
+the same values, so a horizon is stated exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: The repository root: dbt_project.yml and profiles.yml live here.
+PROJECT_DIR = Path(os.environ.get("STORECAST_PROJECT_DIR") or Path(__file__).resolve().parent.parent)
+#: The project settings file looked for in the working directory.
+CONFIG_FILE = "storecast.yml"
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+#: Vars whose values come from a fixed set (dbt checks them too, where it uses them).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "demand_grain": ("day", "week"),
+    "demand_missing_periods": ("zero", "unobserved"),
+    "week_start": WEEKDAYS,
+}
+#: Days in one demand period, by grain.
+PERIOD_DAYS = {"day": 1, "week": 7}
+#: Vars that are dates (their default is null: "derived from the data").
+DATE_VARS = frozenset({"as_of_date"})
+#: Vars that change what rows an incremental feature table holds, not only which
+#: dates it covers: when one differs from the last build, those tables are rebuilt.
+#: (as_of_date and the history lengths only add or drop dates.)
+NOT_REBUILDING = frozenset({"as_of_date", "history_weeks", "demand_history_weeks"})
+
+
+class ConfigError(ValueError):
+    """A setting is unknown, has the wrong type, or the settings file is unreadable."""
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """Effective settings: every var's value and where it came from."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+    defaults: dict[str, Any] = field(repr=False)
+
+    def overrides(self) -> dict[str, Any]:
+        """Vars that differ from dbt_project.yml's defaults: what dbt gets as ``--vars``."""
+        return {k: v for k, v in self.values.items() if self.sources[k] != "default"}
+
+    @property
+    def as_of(self) -> date | None:
+        """The scoring date, when one is set."""
+        value = self.values.get("as_of_date")
+        return None if value is None else date.fromisoformat(str(value))
+
+    @property
+    def period_days(self) -> int:
+        """Days in one demand period (1 at day grain, 7 at week grain)."""
+        return PERIOD_DAYS[str(self.values["demand_grain"])]
+
+    def with_as_of(self, as_of: date | None, source: str = "--as-of") -> ProjectConfig:
+        """The same settings with the scoring date set (``None`` keeps the current one)."""
+        if as_of is None:
+            return self
+        return _checked(
+            dict(self.values, as_of_date=as_of.isoformat()),
+            dict(self.sources, as_of_date=source),
+            self.defaults,
+        )
+
+
+def project_defaults(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The ``vars:`` of ``dbt_project.yml``: every setting and its default."""
+    path = project_dir / "dbt_project.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return dict(data.get("vars") or {})
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The settings file in use: ``STORECAST_CONFIG``, else ``./storecast.yml`` if it exists."""
+    env = os.environ if environ is None else environ
+    named = env.get("STORECAST_CONFIG", "").strip()
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"STORECAST_CONFIG names {path}, which is not a file")
+        return path
+    local = Path(CONFIG_FILE)
+    return local if local.is_file() else None
+
+
+def parse_var(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` from the command line; the value is read as YAML (``4``, ``0.9``, ``week``)."""
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ConfigError(f"--var {text!r}: expected NAME=VALUE, e.g. --var demand_grain=week")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--var {name}: cannot read {raw!r}: {exc}") from None
+    return name, value
+
+
+def load_config(
+    cli_vars: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+    project_dir: Path = PROJECT_DIR,
+) -> ProjectConfig:
+    """Effective settings: defaults, then the settings file, then ``--var`` values.
+
+    Raises :class:`ConfigError` naming the setting (and the file) for an unknown
+    name, a value of the wrong type, or an unreadable file.
+    """
+    defaults = project_defaults(project_dir)
+    values = dict(defaults)
+    sources = dict.fromkeys(defaults, "default")
+    path = config_path(environ)
+    if path is not None:
+        for name, value in _file_vars(path).items():
+            _known(name, defaults, f"{path}: vars.{name}")
+            values[name], sources[name] = value, str(path)
+    for text in cli_vars:
+        name, value = parse_var(text)
+        _known(name, defaults, f"--var {name}")
+        values[name], sources[name] = value, "--var"
+    return _checked(values, sources, defaults)
+
+
+def _file_vars(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read settings: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with a 'vars:' section")
+    unknown = sorted(set(data) - {"vars"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; settings go under 'vars:'")
+    section = data.get("vars") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: 'vars:' must be a mapping of setting names to values")
+    return {str(k): v for k, v in section.items()}
+
+
+def _known(name: str, defaults: Mapping[str, Any], where: str) -> None:
+    if name not in defaults:
+        close = [k for k in defaults if k.split("_")[0] == name.split("_")[0]]
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"{where}: unknown setting{hint} (`storecast config` lists them all)")
+
+
+def _checked(values: dict[str, Any], sources: dict[str, str], defaults: dict[str, Any]) -> ProjectConfig:
+    for name, value in values.items():
+        problem = _type_problem(name, value, defaults[name])
+        if problem:
+            raise ConfigError(f"setting {name} (from {sources[name]}): {problem}")
+    config = ProjectConfig(values=values, sources=sources, defaults=defaults)
+    _check_week_alignment(config)
+    return config
+
+
+def _type_problem(name: str, value: Any, default: Any) -> str | None:
+    if name in DATE_VARS:
+        if value is None:
+            return None
+        try:
+            date.fromisoformat(str(value))
+        except ValueError:
+            return f"expected a date as YYYY-MM-DD, got {value!r}"
+        return None
+    if name in CHOICES:
+        return (
+            None if value in CHOICES[name] else f"expected one of {', '.join(CHOICES[name])}, got {value!r}"
+        )
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"expected a whole number, got {value!r}"
+        return None if value > 0 else f"expected a number above 0, got {value}"
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"expected a number, got {value!r}"
+        return None if value > 0 else f"expected a number above 0, got {value}"
+    if isinstance(default, str):
+        return None if isinstance(value, str) and value else f"expected text, got {value!r}"
+    return None
+
+
+def _check_week_alignment(config: ProjectConfig) -> None:
+    """At week grain a scoring date must start a period, or the demand rows would be empty."""
+    as_of = config.as_of
+    if as_of is None or config.values["demand_grain"] != "week":
+        return
+    start = str(config.values["week_start"])
+    if WEEKDAYS[as_of.weekday()] != start:
+        shift = (as_of.weekday() - WEEKDAYS.index(start)) % 7
+        earlier = date.fromordinal(as_of.toordinal() - shift)
+        raise ConfigError(
+            f"as-of date {as_of} is a {WEEKDAYS[as_of.weekday()]}, but with demand_grain week periods "
+            f"start on {start}s (setting week_start); use {earlier} or set week_start"
+        )

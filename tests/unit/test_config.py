@@ -1,0 +1,103 @@
+"""Project settings: defaults from dbt_project.yml, storecast.yml, --var; checked before anything runs."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from storecast.build import model_vars
+from storecast.config import ConfigError, load_config, project_defaults
+
+
+def _file(tmp_path: Path, text: str) -> dict[str, str]:
+    path = tmp_path / "settings.yml"
+    path.write_text(text)
+    return {"STORECAST_CONFIG": str(path)}
+
+
+def test_defaults_are_dbt_project_vars_and_nothing_else() -> None:
+    config = load_config(environ={})
+    declared = yaml.safe_load(Path("dbt_project.yml").read_text())["vars"]
+    assert config.values == declared
+    assert set(config.sources.values()) == {"default"}
+    assert config.overrides() == {}
+
+
+def test_file_then_var_override_and_each_remembers_its_source(tmp_path: Path) -> None:
+    env = _file(tmp_path, "vars:\n  demand_grain: week\n  demand_horizon: 8\n")
+    config = load_config(["demand_horizon=4", "service_level=0.9"], environ=env)
+    assert config.values["demand_grain"] == "week"
+    assert config.values["demand_horizon"] == 4
+    assert config.sources["demand_grain"] == env["STORECAST_CONFIG"]
+    assert config.sources["demand_horizon"] == "--var"
+    assert config.sources["purchase_horizon_days"] == "default"
+    assert config.overrides() == {"demand_grain": "week", "demand_horizon": 4, "service_level": 0.9}
+    assert config.period_days == 7
+
+
+def test_storecast_yml_in_the_working_directory_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "storecast.yml").write_text("vars:\n  purchase_horizon_days: 181\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_config(environ={}).values["purchase_horizon_days"] == 181
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (["purchase_horizon=30"], r"--var purchase_horizon: unknown setting; did you mean purchase_horizon_days"),
+        (["demand_grain=month"], r"demand_grain \(from --var\): expected one of day, week, got 'month'"),
+        (["demand_horizon=four"], r"demand_horizon \(from --var\): expected a whole number, got 'four'"),
+        (["demand_horizon=0"], r"expected a number above 0, got 0"),
+        (["service_level=high"], r"service_level \(from --var\): expected a number"),
+        (["as_of_date=yesterday"], r"as_of_date \(from --var\): expected a date as YYYY-MM-DD"),
+        (["demand_missing_periods=skip"], r"expected one of zero, unobserved"),
+        (["week_start=mon"], r"expected one of monday, .*sunday, got 'mon'"),
+        (["demand_grain"], r"expected NAME=VALUE"),
+    ],
+)
+def test_a_wrong_name_or_type_is_named(variables: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(variables, environ={})
+
+
+def test_a_wrong_setting_in_the_file_names_the_file(tmp_path: Path) -> None:
+    env = _file(tmp_path, "vars:\n  demand_grian: week\n")
+    with pytest.raises(ConfigError, match=r"settings.yml: vars.demand_grian: unknown setting"):
+        load_config(environ=env)
+    env = _file(tmp_path, "demand_grain: week\n")
+    with pytest.raises(ConfigError, match=r"unknown section\(s\) demand_grain; settings go under 'vars:'"):
+        load_config(environ=env)
+
+
+def test_a_missing_settings_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a file"):
+        load_config(environ={"STORECAST_CONFIG": str(tmp_path / "nope.yml")})
+
+
+def test_a_weekly_as_of_date_must_start_a_week() -> None:
+    config = load_config(["demand_grain=week"], environ={})
+    assert config.with_as_of(date(2012, 10, 29)).as_of == date(2012, 10, 29)
+    with pytest.raises(ConfigError, match=r"2012-10-30 is a tuesday.*use 2012-10-29 or set week_start"):
+        config.with_as_of(date(2012, 10, 30))
+    sundays = load_config(["demand_grain=week", "week_start=sunday"], environ={})
+    assert sundays.with_as_of(date(2012, 10, 28)).sources["as_of_date"] == "--as-of"
+
+
+def test_a_model_reads_the_vars_of_its_upstream_models_and_macros() -> None:
+    demand = model_vars("demand_features")
+    # Directly, through demand_calendar() and period_start(), and through as_of_dates and staging.
+    assert {"demand_horizon", "demand_grain", "week_start", "demand_missing_periods", "timezone"} <= demand
+    assert "purchase_horizon_days" not in demand
+    customers = model_vars("customer_features")
+    assert {"purchase_horizon_days", "churn_horizon_days", "clv_horizon_days", "timezone"} <= customers
+    assert "demand_horizon" not in customers
+    # Vars that only add or drop dates never force a rebuild.
+    assert "as_of_date" not in customers and "history_weeks" not in customers
+
+
+def test_every_default_has_a_checkable_type() -> None:
+    for name, value in project_defaults().items():
+        assert value is None or isinstance(value, bool | int | float | str), name
