@@ -91,7 +91,9 @@ def run_daily(
             for result in report.results:
                 name = result.spec.name
                 trained[name] = f"v{result.version} {result.status} ({due[name]})"
-            counters.update(trained=trained, failed=report.failures, rows=len(trained))
+            counters.update(
+                trained=trained, failed=report.failures, skipped=report.skipped, rows=len(trained)
+            )
             if report.failures:
                 # Logged as a failed step; the existing champions still score, then the run fails.
                 raise TrainingError("; ".join(report.failures.values()))

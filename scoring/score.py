@@ -455,9 +455,7 @@ def score(
         )
         outcome.results.append(result)
     if failed:
-        raise ScoringError(
-            f"scoring failed for {', '.join(failed)}: " + "; ".join(f"{k}: {v}" for k, v in failed.items())
-        )
+        raise ScoringError(f"scoring {', '.join(failed)} failed: " + "; ".join(failed.values()))
     if not outcome.results:
         raise ScoringError("nothing was scored: no model has a champion yet; run `storecast train` first")
     return outcome

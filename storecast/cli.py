@@ -23,6 +23,7 @@ from database import server
 from database.loader import MODES, LoadError, LoadResult, load_csv
 from database.sample import DEFAULT_END_DATE, SCALES, generate
 from database.sample.load import LoadedTable, load_sample
+from database.sample.shapes import SHAPES, reshape
 from database.schema import apply_schema, server_info
 from scoring.score import ScoringError
 from storecast.build import BuildError, build
@@ -207,7 +208,9 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
 # ------------------------------------------------------------------ data
 
 
-def _sample(settings: Settings, scale: str, seed: int, end_date: str | None) -> list[LoadedTable]:
+def _sample(
+    settings: Settings, scale: str, seed: int, end_date: str | None, shapes: list[str] | None = None
+) -> list[LoadedTable]:
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     end = np.datetime64(end_date, "D") if end_date else DEFAULT_END_DATE
@@ -215,6 +218,9 @@ def _sample(settings: Settings, scale: str, seed: int, end_date: str | None) -> 
         apply_schema(conn)
         with _step(f"generated the {scale} sample retailer (seed {seed}, history to {end})"):
             data = generate(SCALES[scale], seed=seed, end_date=end)
+        if shapes:
+            with _step(f"reshaped it: {', '.join(shapes)}"):
+                data = reshape(data, shapes, seed)
         with _step(f"loaded it into {conninfo_to_url(settings.conninfo)}"):
             loaded = load_sample(
                 conn,
@@ -243,10 +249,17 @@ def sample(
     end_date: Annotated[
         str | None, typer.Option(help=f"Last day of the history (default {DEFAULT_END_DATE}).")
     ] = None,
+    shape: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"Reshape the retailer like real data (repeatable, applied in order): {', '.join(SHAPES)}; "
+            "see docs/sample-data.md."
+        ),
+    ] = None,
 ) -> None:
     """Generate the sample retailer and load it into the raw tables (replacing their rows)."""
     started = time.perf_counter()
-    loaded = _sample(get_settings(), scale, seed, end_date)
+    loaded = _sample(get_settings(), scale, seed, end_date, shape)
     _print_loaded(loaded, time.perf_counter() - started)
 
 
@@ -418,14 +431,20 @@ def train(
     with connect(settings) as conn:
         apply_schema(conn)
         report = train_many(
-            conn, specs, settings, config.as_of, progress=lambda s: err.print(s, highlight=False)
+            conn,
+            specs,
+            settings,
+            config.as_of,
+            progress=lambda s: err.print(s, highlight=False),
+            # Models named on the command line are trained or fail; unnamed ones without data are skipped.
+            skip_empty=not models,
         )
-    _print_training(report.results, report.failures)
+    _print_training(report.results, report.failures, report.skipped)
     if report.failures:
         raise typer.Exit(1)
 
 
-def _print_training(results: list[TrainResult], failures: dict[str, str]) -> None:
+def _print_training(results: list[TrainResult], failures: dict[str, str], skipped: dict[str, str]) -> None:
     table = Table(title="training results (test window)", title_justify="left")
     for column in (
         "model",
@@ -459,6 +478,8 @@ def _print_training(results: list[TrainResult], failures: dict[str, str]) -> Non
         )
     for name in failures:
         table.add_row(name, "", "[red]failed[/]", *[""] * 8)
+    for name in skipped:
+        table.add_row(name, "", "skipped", *[""] * 8)
     out.print(table)
     for message in failures.values():
         err.print(f"[bold red]error:[/] {message}", highlight=False)
@@ -556,11 +577,7 @@ def models_show(
                 if r["dropped_features"]
                 else "none",
             ),
-            (
-                "horizon",
-                f"{r['spec']['horizon_days']} days"
-                + (f" ({r['spec'].get('horizon_var')})" if r["spec"].get("horizon_var") else ""),
-            ),
+            ("horizon", _horizon(r["spec"])),
             ("sampling", json.dumps(r["sampling"]) if r["sampling"] else "none"),
             ("libraries", ", ".join(f"{k} {v}" for k, v in r["library_versions"].items())),
             ("seconds", f"{r['training_seconds']:.1f}"),
@@ -587,6 +604,13 @@ def models_show(
             cal.add_row(str(bin_), f"{float(str(mean)):.3f}", f"{float(str(rate)):.3f}", str(n))
         out.print(cal)
     out.print("spec: " + json.dumps(r["spec"]))
+
+
+def _horizon(spec: dict[str, object]) -> str:
+    """A version's label horizon as its spec recorded it, in the unit it was set in."""
+    periods, days, var = spec.get("horizon_periods"), spec.get("horizon_days"), spec.get("horizon_var")
+    text = f"{periods} periods of {spec.get('period_days')} days" if periods else f"{days} days"
+    return f"{text} (setting {var})" if var else text
 
 
 @models_app.command("promote")

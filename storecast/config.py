@@ -13,6 +13,7 @@ the same values, so a horizon is stated exactly once.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -160,8 +161,8 @@ def _file_vars(path: Path) -> dict[str, Any]:
 
 def _known(name: str, defaults: Mapping[str, Any], where: str) -> None:
     if name not in defaults:
-        close = [k for k in defaults if k.split("_")[0] == name.split("_")[0]]
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        close = difflib.get_close_matches(name, list(defaults), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
         raise ConfigError(f"{where}: unknown setting{hint} (`storecast config` lists them all)")
 
 

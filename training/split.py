@@ -45,7 +45,7 @@ def split_times(
     if not train:
         raise SplitError(
             f"no training rows: every matured as-of date is within {embargo_days} days of the held-out period "
-            f"starting {held_out[0]}; load more history or shorten the embargo"
+            f"starting {held_out[0]}"
         )
     rows = dict(counts)
     total = sum(rows[t] for t in train)

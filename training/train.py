@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from psycopg import sql
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import brier_score_loss
@@ -236,14 +237,19 @@ def train_model(
     say = progress or (lambda _: None)
     started = time.perf_counter()
     counts = time_counts(conn, spec, matured_by=as_of)
-    horizon = f"{spec.horizon_var}={spec.horizon_days // spec.period_days}" if spec.horizon_var else ""
+    horizon = f"{spec.horizon_var}, now {spec.horizon_days // spec.period_days}" if spec.horizon_var else ""
     try:
         split = split_times(counts, spec.holdout_periods, spec.embargo, spec.max_train_rows)
     except SplitError as exc:
+        advice = ["load more history"]
+        if horizon:
+            advice.append(f"shorten the horizon (--var {horizon})")
+        if as_of:
+            advice.append(f"train as of a later date than {as_of}")
         raise TrainingError(
-            f"{spec.name}: {exc}. A {spec.horizon_days}-day label needs more history than is loaded"
-            + (f"; shorten the horizon (--var {horizon} now)" if horizon else "")
-            + (f" or choose a later --as-of than {as_of}" if as_of else "")
+            f"{spec.name}: {exc}; a {spec.horizon_days}-day label window needs more history: "
+            + ", ".join(advice[:-1])
+            + f" or {advice[-1]}"
         ) from None
     say(
         f"{spec.name}: train {split.train[0]}..{split.train[-1]}, validate {split.validation[0]}..{split.validation[-1]}, "
@@ -260,7 +266,7 @@ def train_model(
         raise TrainingError(
             f"{spec.name}: every training label is {bool(train.label[0])} ({len(train):,} rows, "
             f"{split.train[0]}..{split.train[-1]}); a model needs both outcomes"
-            + (f": try another horizon (--var {horizon} now)" if horizon else "")
+            + (f": try another horizon (--var {horizon})" if horizon else "")
         )
     dropped = _constant_features(spec, train)
     if dropped:
@@ -408,10 +414,24 @@ MODEL_ERRORS: tuple[type[Exception], ...] = (TrainingError, SplitError, ParityEr
 
 @dataclass
 class TrainingReport:
-    """Models trained in one command, and those that could not be, with the reason."""
+    """Models trained in one command, those that could not be (with the reason), and those
+    skipped because the data has nothing of their kind (no offers, no launches)."""
 
     results: list[TrainResult]
     failures: dict[str, str]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def has_labels(conn: Conn, spec: ModelSpec) -> bool:
+    """Whether the spec's relation exists and holds at least one row with a matured label."""
+    schema, table = spec.relation.split(".", 1)
+    row = conn.execute("select to_regclass(%s)", [spec.relation]).fetchone()
+    if row is None or row[0] is None:
+        return False
+    query = sql.SQL("select exists (select from {} where {} is not null)").format(
+        sql.Identifier(schema, table), sql.Identifier(spec.label)
+    )
+    return conn.execute(query).fetchone() == (True,)
 
 
 def train_many(
@@ -420,11 +440,21 @@ def train_many(
     settings: Settings,
     as_of: date | None = None,
     progress: Progress | None = None,
+    skip_empty: bool = True,
 ) -> TrainingReport:
-    """Train each of ``specs``; a model that cannot be trained is reported, the others still train."""
+    """Train each of ``specs``; a model that cannot be trained is reported, the others still train.
+
+    With ``skip_empty`` a model with not one labelled row is skipped with the reason
+    rather than failed: a retailer without offers has no offer model, one without
+    launches no sell-through model. Too few labelled rows is a failure, with what to change.
+    """
     say = progress or (lambda _: None)
     report = TrainingReport([], {})
     for spec in specs:
+        if skip_empty and not has_labels(conn, spec):
+            report.skipped[spec.name] = f"{spec.relation} has no row with a {spec.label} label to learn from"
+            say(f"{spec.name}: skipped: {report.skipped[spec.name]}")
+            continue
         try:
             report.results.append(train_model(conn, spec, settings, as_of, progress))
         except MODEL_ERRORS as exc:

@@ -150,7 +150,7 @@ def test_a_failed_step_stops_the_run_visibly(
             [original[0]],
         )
     assert result.exit_code == 1
-    assert "error: demand v" in result.output
+    assert "error: scoring demand failed: demand v1" in result.output
     assert "does not match its sha256" in result.output
     last = conn.execute(
         "select step, status from ml.pipeline_runs where run_id = (select max(run_id) from ml.pipeline_runs) "

@@ -158,10 +158,23 @@ def test_each_scored_date_is_one_partition(conn: Conn, scored: date) -> None:
         assert set(partitions) == expected, table
 
 
-def test_a_model_trained_on_other_features_is_refused(conn: Conn, scored: date) -> None:
+def test_a_model_whose_columns_differ_from_its_stored_spec_is_refused(conn: Conn, scored: date) -> None:
     with conn.transaction(force_rollback=True):
         conn.execute(
             "update ml.model_versions set feature_columns = array_remove(feature_columns, 'recency_days') "
+            "where model_name = 'churn_90d' and status = 'champion'"
+        )
+        with pytest.raises(
+            ScoringError, match=r"churn_90d v1: its feature columns do not match its stored spec"
+        ):
+            score_family(conn, FAMILIES["customer"], scored, run_id=0)
+
+
+def test_a_model_trained_on_other_features_is_refused(conn: Conn, scored: date) -> None:
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            "update ml.model_versions set feature_columns = array_remove(feature_columns, 'recency_days'), "
+            "spec = jsonb_set(spec, '{features,numeric}', (spec -> 'features' -> 'numeric') - 'recency_days') "
             "where model_name = 'churn_90d' and status = 'champion'"
         )
         with pytest.raises(

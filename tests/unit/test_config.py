@@ -38,7 +38,9 @@ def test_file_then_var_override_and_each_remembers_its_source(tmp_path: Path) ->
     assert config.period_days == 7
 
 
-def test_storecast_yml_in_the_working_directory_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_storecast_yml_in_the_working_directory_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "storecast.yml").write_text("vars:\n  purchase_horizon_days: 181\n")
     monkeypatch.chdir(tmp_path)
     assert load_config(environ={}).values["purchase_horizon_days"] == 181
@@ -47,7 +49,10 @@ def test_storecast_yml_in_the_working_directory_is_read(tmp_path: Path, monkeypa
 @pytest.mark.parametrize(
     ("variables", "message"),
     [
-        (["purchase_horizon=30"], r"--var purchase_horizon: unknown setting; did you mean purchase_horizon_days"),
+        (
+            ["purchase_horizon=30"],
+            r"--var purchase_horizon: unknown setting; did you mean purchase_horizon_days",
+        ),
         (["demand_grain=month"], r"demand_grain \(from --var\): expected one of day, week, got 'month'"),
         (["demand_horizon=four"], r"demand_horizon \(from --var\): expected a whole number, got 'four'"),
         (["demand_horizon=0"], r"expected a number above 0, got 0"),
@@ -95,7 +100,8 @@ def test_a_model_reads_the_vars_of_its_upstream_models_and_macros() -> None:
     assert {"purchase_horizon_days", "churn_horizon_days", "clv_horizon_days", "timezone"} <= customers
     assert "demand_horizon" not in customers
     # Vars that only add or drop dates never force a rebuild.
-    assert "as_of_date" not in customers and "history_weeks" not in customers
+    assert "as_of_date" not in customers
+    assert "history_weeks" not in customers
 
 
 def test_every_default_has_a_checkable_type() -> None:

@@ -1,0 +1,198 @@
+"""Reshape a generated sample retailer into the shapes real retail data comes in.
+
+The generator makes one kind of retailer: many products and stores, customers
+acquired over years, daily orders, personal offers. Real data is often narrower.
+Each shape here turns a :class:`SampleData` into one such retailer, so that the
+whole path (load, build, train, score) can be tested on it:
+
+``one-cohort``
+    Every customer acquired in one quarter: only customers whose first order in
+    the history falls in its first 91 days are kept (signed up on that day), with
+    their orders; other customers and their orders are removed.
+``no-offers``
+    A retailer without personal offers: no offers, impressions or redemptions.
+``one-product``
+    A retailer that sells one product (the best-selling one): every other line,
+    product, promotion and offer is removed.
+``weekly``
+    A weekly store x product panel (scanner data): one anonymous order per store
+    and week, dated on the week's Monday, with one line per product sold that week;
+    about a tenth of the product x store x weeks are missing, as in a panel where
+    a week was not reported. No customers' orders and no offers.
+``above-list``
+    Shelf prices above list price: a fifth of the products sell 5-25 % above their
+    list price from the middle of the history on.
+
+Shapes apply in the order given; each keeps every foreign key valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from database.pgbinary import Column
+from database.sample.generate import SampleData
+
+Mask = npt.NDArray[np.bool_]
+
+
+def _get(data: SampleData, table: str, column: str) -> npt.NDArray[Any]:
+    return next(c.values for c in data.tables[table] if c.name == column)
+
+
+def _keep(data: SampleData, table: str, mask: Mask) -> None:
+    data.tables[table] = [
+        dataclasses.replace(c, values=c.values[mask], null=None if c.null is None else c.null[mask])
+        for c in data.tables[table]
+    ]
+
+
+def _set(data: SampleData, table: str, column: str, values: npt.NDArray[Any]) -> None:
+    data.tables[table] = [
+        dataclasses.replace(c, values=values, null=None) if c.name == column else c
+        for c in data.tables[table]
+    ]
+
+
+def _keep_orders(data: SampleData, keep: Mask) -> None:
+    """Keep the orders in ``keep`` and the lines and redemptions that point at them."""
+    kept = _get(data, "orders", "order_id")[keep]
+    _keep(data, "orders", keep)
+    _keep(data, "order_items", np.isin(_get(data, "order_items", "order_id"), kept))
+    redemption = next(c for c in data.tables["redemptions"] if c.name == "order_id")
+    unknown = np.zeros(len(redemption.values), dtype=bool) if redemption.null is None else redemption.null
+    _keep(data, "redemptions", unknown | np.isin(redemption.values, kept))
+
+
+def _drop_orders_without_lines(data: SampleData) -> None:
+    _keep_orders(data, np.isin(_get(data, "orders", "order_id"), _get(data, "order_items", "order_id")))
+
+
+def no_offers(data: SampleData, rng: np.random.Generator) -> SampleData:
+    """No personal offers: empty offers, impressions and redemptions."""
+    for table in ("redemptions", "impressions", "offers"):
+        _keep(data, table, np.zeros(len(data.tables[table][0].values), dtype=bool))
+    return data
+
+
+def one_cohort(data: SampleData, rng: np.random.Generator) -> SampleData:
+    """Keep the customers whose first order falls in the history's first quarter."""
+    customer = _get(data, "orders", "customer_id")
+    ordered = _get(data, "orders", "ordered_at").astype("datetime64[D]")
+    nulls = next(c.null for c in data.tables["orders"] if c.name == "customer_id")
+    identified = ~nulls if nulls is not None else np.ones(len(customer), dtype=bool)
+    days = ordered.astype(np.int64)
+    ids = _get(data, "customers", "customer_id")
+    first = np.full(int(ids.max()) + 1, np.iinfo(np.int64).max)
+    np.minimum.at(first, customer[identified], days[identified])
+    in_cohort = first[ids] < days.min() + 91
+    cohort = ids[in_cohort]
+    _keep(data, "customers", in_cohort)
+    _set(data, "customers", "signup_date", first[cohort].astype("datetime64[D]"))
+    _keep_orders(data, ~identified | np.isin(customer, cohort))
+    _keep(data, "impressions", np.isin(_get(data, "impressions", "customer_id"), cohort))
+    _keep(
+        data,
+        "redemptions",
+        np.isin(_get(data, "redemptions", "impression_id"), _get(data, "impressions", "impression_id")),
+    )
+    return data
+
+
+def one_product(data: SampleData, rng: np.random.Generator) -> SampleData:
+    """Keep only the best-selling product (and drop offers, which target others)."""
+    product = _get(data, "order_items", "product_id")
+    units = np.bincount(product, weights=_get(data, "order_items", "quantity"))
+    best = int(np.argmax(units))
+    _keep(data, "order_items", product == best)
+    _drop_orders_without_lines(data)
+    no_offers(data, rng)
+    for table in ("promotions", "inventory_snapshots", "product_embeddings", "products"):
+        _keep(data, table, _get(data, table, "product_id") == best)
+    return data
+
+
+def weekly(data: SampleData, rng: np.random.Generator) -> SampleData:
+    """Aggregate every sale into one anonymous order per store and week, with missing weeks."""
+    no_offers(data, rng)
+    order_ids = _get(data, "orders", "order_id")
+    by_id = np.argsort(order_ids)
+    line_order = by_id[np.searchsorted(order_ids, _get(data, "order_items", "order_id"), sorter=by_id)]
+    day = _get(data, "orders", "ordered_at").astype("datetime64[D]").astype(np.int64)[line_order]
+    # 1970-01-01 was a Thursday: shift by 3 days so that weeks start on Mondays.
+    week = ((day + 3) // 7) * 7 - 3
+    store = _get(data, "orders", "store_id").astype(np.int64)[line_order]
+    product = _get(data, "order_items", "product_id").astype(np.int64)
+    keys = np.stack([store, week, product], axis=1)
+    cells, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    quantity = np.bincount(inverse, weights=_get(data, "order_items", "quantity")).astype(np.int64)
+    revenue = np.bincount(
+        inverse, weights=_get(data, "order_items", "quantity") * _get(data, "order_items", "unit_price")
+    )
+    reported = rng.random(len(cells)) >= 0.1
+    cells, quantity, revenue = cells[reported], quantity[reported], revenue[reported]
+    baskets, basket_of = np.unique(cells[:, :2], axis=0, return_inverse=True)
+    basket_of = basket_of.ravel()
+    # Cells are sorted by store, week and product, so each basket's lines are contiguous.
+    line_no = np.arange(len(cells)) - np.searchsorted(basket_of, basket_of) + 1
+    n = len(baskets)
+    data.tables["orders"] = [
+        Column("order_id", "int8", np.arange(1, n + 1)),
+        Column("customer_id", "int8", np.zeros(n, dtype=np.int64), null=np.ones(n, dtype=bool)),
+        Column("store_id", "int4", baskets[:, 0]),
+        Column("ordered_at", "timestamptz", baskets[:, 1].astype("datetime64[D]").astype("datetime64[us]")),
+        Column("channel", "text", np.full(n, "store")),
+    ]
+    data.tables["order_items"] = [
+        Column("order_id", "int8", basket_of + 1),
+        Column("line_no", "int4", line_no),
+        Column("product_id", "int4", cells[:, 2]),
+        Column("quantity", "int4", quantity),
+        Column("unit_price", "numeric", np.round(revenue / quantity, 2)),
+        Column("discount_amount", "numeric", np.zeros(len(cells))),
+        Column("promo_flag", "bool", np.zeros(len(cells), dtype=bool)),
+    ]
+    return data
+
+
+def above_list(data: SampleData, rng: np.random.Generator) -> SampleData:
+    """A fifth of the products sell above list price in the second half of the history."""
+    ordered = _get(data, "orders", "ordered_at")
+    middle = ordered.min() + (ordered.max() - ordered.min()) / 2
+    late = _get(data, "orders", "order_id")[ordered >= middle]
+    products = _get(data, "products", "product_id")
+    markup = np.ones(int(products.max()) + 1)
+    dearer = products[rng.random(len(products)) < 0.2]
+    markup[dearer] = rng.uniform(1.05, 1.25, len(dearer))
+    line_late = np.isin(_get(data, "order_items", "order_id"), late)
+    factor = np.where(line_late, markup[_get(data, "order_items", "product_id")], 1.0)
+    _set(data, "order_items", "unit_price", np.round(_get(data, "order_items", "unit_price") * factor, 2))
+    return data
+
+
+#: Shapes by name, in the order ``storecast sample --shape`` documents them.
+SHAPES: dict[str, Callable[[SampleData, np.random.Generator], SampleData]] = {
+    "one-cohort": one_cohort,
+    "no-offers": no_offers,
+    "one-product": one_product,
+    "weekly": weekly,
+    "above-list": above_list,
+}
+
+
+def reshape(data: SampleData, shapes: Sequence[str], seed: int = 42) -> SampleData:
+    """Apply ``shapes`` in order (a copy of the tables is changed, not ``data``)."""
+    unknown = [s for s in shapes if s not in SHAPES]
+    if unknown:
+        raise ValueError(f"unknown shape(s) {', '.join(unknown)}; choose from {', '.join(SHAPES)}")
+    out = SampleData(tables=dict(data.tables), truth=data.truth)
+    rng = np.random.default_rng(seed)
+    for shape in shapes:
+        out = SHAPES[shape](out, rng)
+    return out

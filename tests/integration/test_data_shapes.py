@@ -1,0 +1,231 @@
+"""Real-data shapes end to end, with settings only: a one-cohort customer base with a
+181-day horizon, and a weekly store x product panel with missing weeks, forecast 4 weeks
+ahead. Each runs load -> build --as-of -> train --as-of -> score --as-of through the CLI
+in a database of its own on the session server, and no project file is edited."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from typer.testing import CliRunner, Result
+
+from storecast.cli import app
+from storecast.config import load_config
+from storecast.settings import Settings, get_settings
+from training.data import FeatureReader
+from training.spec import model_specs
+from training.train import train_model
+
+AS_OF = "2026-11-23"  # a Monday, the day after the tiny sample's history ends
+
+
+def _database(pg_settings: Settings, name: str) -> str:
+    """A fresh database on the session server; returns its connection string."""
+    with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {name} with (force)")
+        conn.execute(f"create database {name}")
+    fields = {k: str(v) for k, v in conninfo_to_dict(pg_settings.conninfo).items() if v is not None}
+    return make_conninfo("", **{**fields, "dbname": name})
+
+
+class Shell:
+    """Runs storecast commands against one database with one settings file, as a user would."""
+
+    def __init__(self, pg_settings: Settings, database: str, settings_file: Path) -> None:
+        self.conninfo = _database(pg_settings, database)
+        self.env = {
+            "STORECAST_HOME": str(pg_settings.home),
+            "STORECAST_DATABASE_URL": self.conninfo,
+            "STORECAST_CONFIG": str(settings_file),
+            "PGHOST": "",
+        }
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str) -> Result:
+        return self.runner.invoke(app, list(args), env=self.env)
+
+    def ok(self, *args: str) -> str:
+        result = self(*args)
+        assert result.exit_code == 0, (
+            f"storecast {' '.join(args)} exited {result.exit_code}:\n{result.output}"
+        )
+        return result.output
+
+    def one(self, query: str, params: list[object] | None = None) -> object:
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            row = conn.execute(query, params).fetchone()
+        assert row is not None
+        return row[0]
+
+    @property
+    def settings(self) -> Settings:
+        return get_settings(
+            {"STORECAST_HOME": self.env["STORECAST_HOME"], "STORECAST_DATABASE_URL": self.conninfo}
+        )
+
+
+@pytest.fixture(scope="module")
+def cohort(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[Shell, str]:
+    """A one-cohort, one-product retailer without offers, modelled for 181 days ahead."""
+    settings_file = tmp_path_factory.mktemp("cohort") / "storecast.yml"
+    settings_file.write_text(
+        "vars:\n  purchase_horizon_days: 181\n  churn_horizon_days: 181\n  clv_horizon_days: 181\n"
+    )
+    sh = Shell(pg_settings, "shapes_cohort", settings_file)
+    sh.ok(
+        "sample", "--scale", "tiny", "--shape", "one-cohort", "--shape", "one-product", "--shape", "no-offers"
+    )
+    sh.ok("build", "--as-of", AS_OF)
+    trained = sh.ok("train", "--as-of", AS_OF)
+    return sh, trained + sh.ok("score", "--as-of", AS_OF)
+
+
+@pytest.fixture(scope="module")
+def panel(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[Shell, str]:
+    """A weekly store x product panel with missing weeks and prices above list, 4 weeks ahead."""
+    settings_file = tmp_path_factory.mktemp("panel") / "storecast.yml"
+    settings_file.write_text(
+        "vars:\n  demand_grain: week\n  demand_horizon: 4\n  demand_missing_periods: unobserved\n"
+        "  demand_history_weeks: 60\n"
+    )
+    sh = Shell(pg_settings, "shapes_panel", settings_file)
+    sh.ok("sample", "--scale", "tiny", "--shape", "weekly", "--shape", "above-list")
+    # Only the demand models: --select works on a database where nothing else was built.
+    sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
+    trained = sh.ok("train", "--as-of", AS_OF)
+    return sh, trained + sh.ok("score", "--as-of", AS_OF)
+
+
+def test_a_one_cohort_base_trains_and_scores_with_settings_only(cohort: tuple[Shell, str]) -> None:
+    sh, output = cohort
+    assert int(str(sh.one("select max(signup_date) - min(signup_date) from raw.customers"))) < 91
+    # The horizon reached the labels and the registry.
+    assert (
+        sh.one("select spec ->> 'horizon_days' from ml.model_versions where model_name = 'purchase_30d'")
+        == "181"
+    )
+    # One product, no offers: those features carry nothing and are left out, by name, and recorded.
+    dropped = sh.one("select dropped_features from ml.model_versions where model_name = 'purchase_30d'")
+    assert isinstance(dropped, list)
+    assert {"offer_redemption_rate_to_date", "high_price_tier_share"} <= set(dropped)
+    assert "warning: purchase_30d: left out" in output
+    assert "offer_redemption_7d: skipped" in output
+    assert "offer_redemption: skipped: no champion for offer_redemption_7d" in output
+    scored = sh.one(
+        "select count(*) from scores.customer where as_of_date = %s and purchase_probability is not null "
+        "and churn_probability is not null and expected_spend is not null",
+        [date.fromisoformat(AS_OF)],
+    )
+    assert int(str(scored)) > 0
+
+
+def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell, str]) -> None:
+    sh, output = panel
+    assert "demand: version 1 is champion" in output
+    # Piped output (no terminal) prints tables whole, not cut to 80 columns.
+    assert "hist_gradient_boosting_regressor" in output
+    assert "…" not in output
+    horizons = sh.one(
+        "select array_agg(distinct horizon order by horizon) from scores.demand_forecast where as_of_date = %s",
+        [date.fromisoformat(AS_OF)],
+    )
+    assert horizons == [1, 2, 3, 4]
+    offsets = sh.one("select array_agg(distinct target_date - as_of_date) from scores.demand_forecast")
+    assert sorted(offsets) == [0, 7, 14, 21]  # type: ignore[call-overload]
+    # Missing weeks are unobserved: no label where a week has no sales row.
+    unlabelled_gaps = sh.one(
+        """
+        select count(*) from features.demand_features f
+        where f.units = 0 and not exists (
+            select from staging.stg_raw__orders o join staging.stg_raw__order_items i using (order_id)
+            where i.product_id = f.product_id and o.store_id = f.store_id and o.order_date = f.target_date)
+        """
+    )
+    assert unlabelled_gaps == 0
+    gaps = sh.one(
+        "select count(*) from features.demand_features where units is null and target_date < %s", [AS_OF]
+    )
+    assert int(str(gaps)) > 0
+    assert "trained as of  2026-11-23" in sh.ok("models", "show", "demand")
+    assert "4 periods of 7 days (setting demand_horizon)" in sh.ok("models", "show", "demand")
+
+
+def test_training_as_of_a_past_date_reads_no_label_from_after_it(cohort: tuple[Shell, str]) -> None:
+    sh, _ = cohort
+    as_of = date(2026, 9, 7)
+    config = load_config(environ=sh.env)
+    spec = model_specs(config.values)["purchase_30d"]
+    with psycopg.connect(sh.conninfo, autocommit=True) as conn:
+        # The data runs on to November: without the as-of date, labels past September are read.
+        window = np.timedelta64(spec.horizon_days, "D")
+        everything = FeatureReader(conn, spec).read()
+        assert (everything.time + window > np.datetime64(as_of)).any()
+        result = train_model(conn, spec, sh.settings, as_of)
+        for dates in (result.split.train, result.split.validation, result.split.test):
+            assert max(dates) + timedelta(days=spec.horizon_days) <= as_of
+        assert (result.test.time + window <= np.datetime64(as_of)).all()
+        row = conn.execute(
+            "select trained_as_of from ml.model_versions where model_name = 'purchase_30d' and version = %s",
+            [result.version],
+        ).fetchone()
+    assert row == (as_of,)
+
+
+def test_a_back_dated_run_passes_its_date_to_every_step(panel: tuple[Shell, str]) -> None:
+    sh, _ = panel
+    as_of = date.fromisoformat(AS_OF) - timedelta(weeks=8)
+    sh.ok("run", "--as-of", as_of.isoformat(), "--retrain")
+    steps = sh.one(
+        "select array_agg(distinct coalesce(as_of_date::text, 'none')) from ml.pipeline_runs "
+        "where run_id = (select max(run_id) from ml.pipeline_runs)"
+    )
+    assert steps == [as_of.isoformat()]
+    trained = sh.one(
+        "select trained_as_of from ml.model_versions where model_name = 'demand' order by version desc limit 1"
+    )
+    assert trained == as_of
+    # The forecast of that run starts at its date, not at the end of the data.
+    assert (
+        sh.one("select max(as_of_date) from scores.demand_forecast where as_of_date < %s", [AS_OF]) == as_of
+    )
+
+
+def test_a_wrong_setting_fails_before_anything_runs(panel: tuple[Shell, str]) -> None:
+    sh, _ = panel
+    runs = sh.one("select count(*) from ml.pipeline_runs")
+    result = sh("run", "--var", "demand_grian=week")
+    assert result.exit_code == 1
+    assert "--var demand_grian: unknown setting; did you mean demand_grain" in result.output
+    result = sh("build", "--var", "demand_horizon=four")
+    assert result.exit_code == 1
+    assert "setting demand_horizon (from --var): expected a whole number, got 'four'" in result.output
+    assert sh.one("select count(*) from ml.pipeline_runs") == runs
+    shown = sh.ok("config", "--var", "service_level=0.9")
+    assert "demand_grain" in shown
+    assert "--var" in shown
+    assert "storecast.yml" in shown
+
+
+def test_a_model_that_cannot_be_trained_is_named_and_the_others_still_train(
+    cohort: tuple[Shell, str],
+) -> None:
+    sh, _ = cohort
+    # As of June a 181-day label has matured for too few weeks to train on.
+    # clv_365d has an embargo of its own (28 days), so it still has rows to train on.
+    result = sh("train", "purchase_30d", "clv_365d", "--as-of", "2026-06-01")
+    assert result.exit_code == 1
+    assert "error: purchase_30d: no training rows" in result.output
+    assert "shorten the horizon (--var purchase_horizon_days, now 181)" in result.output
+    assert "clv_365d: version" in result.output
+
+
+def test_a_comma_in_select_is_dbt_intersection(panel: tuple[Shell, str]) -> None:
+    sh, _ = panel
+    output = sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features,demand_sales")
+    assert "model features.demand_sales" in output
+    assert "model features.demand_history" not in output
