@@ -32,7 +32,7 @@ from database.pgbinary import Column, copy_columns
 from storecast.db import sibling
 from training.data import Conn, FeatureError, FeatureReader, Frame, check_columns, relation_columns
 from training.export import onnx_inputs, run_session, sha256
-from training.metrics import bucket_label, horizon_bucket
+from training.intervals import half_widths
 from training.registry import Champion, champion
 from training.spec import ModelSpec, model_specs
 
@@ -366,18 +366,17 @@ def _prediction_columns(
         raise ScoringError(f"{model.model_name} v{model.version} has no prediction intervals; retrain it")
     units = np.maximum(prediction, 0.0)
     horizon = frame.features["horizon"].to_numpy()
-    bucket = horizon_bucket(horizon, spec.horizon_buckets)
     offsets = frame.features["target_offset_days"].to_numpy().astype(np.int64)
     columns = [
         Column("horizon", "int4", horizon.astype(np.int64)),
         Column("target_date", "date", frame.keys["as_of_date"].to_numpy() + offsets.astype("timedelta64[D]")),
         Column(output.column, "float8", units),
     ]
+    widths = half_widths(model.intervals, units, horizon.astype(float), spec.horizon_buckets)
     for level, name in (("0.8", "80"), ("0.95", "95")):
-        width = np.array([model.intervals[bucket_label(int(b), spec.horizon_buckets)][level] for b in bucket])
         columns += [
-            Column(f"lower_{name}", "float8", np.maximum(units - width, 0.0)),
-            Column(f"upper_{name}", "float8", units + width),
+            Column(f"lower_{name}", "float8", np.maximum(units - widths[level], 0.0)),
+            Column(f"upper_{name}", "float8", units + widths[level]),
         ]
     return [*columns, *identity]
 

@@ -42,7 +42,7 @@ DATE_VARS = frozenset({"as_of_date"})
 #: Vars that change what rows an incremental feature table holds, not only which
 #: dates it covers: when one differs from the last build, those tables are rebuilt.
 #: (as_of_date and the history lengths only add or drop dates.)
-NOT_REBUILDING = frozenset({"as_of_date", "history_weeks", "demand_history_weeks"})
+NOT_REBUILDING = frozenset({"as_of_date", "history_weeks", "demand_history_weeks", "demand_max_rows"})
 
 
 class ConfigError(ValueError):

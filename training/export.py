@@ -7,11 +7,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import onnx
 import onnxruntime as ort
 import pandas as pd
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 
 from training.spec import ModelSpec
@@ -76,12 +78,30 @@ def onnx_inputs(
     return feed
 
 
+def _has_log_link(pipeline: Pipeline) -> bool:
+    """Whether the final estimator is a gradient-boosting regressor fitted with a log link
+    (Poisson or gamma loss): skl2onnx exports its raw score, without the exp."""
+    estimator = pipeline.steps[-1][1]
+    return isinstance(estimator, HistGradientBoostingRegressor) and estimator.loss in ("poisson", "gamma")
+
+
+def _apply_exp(model: onnx.ModelProto) -> None:
+    """Route the graph's single output through Exp: the raw log-scale score becomes the prediction."""
+    output = model.graph.output[0].name
+    raw = f"{output}_log_scale"
+    for node in model.graph.node:
+        node.output[:] = [raw if name == output else name for name in node.output]
+    model.graph.node.append(onnx.helper.make_node("Exp", [raw], [output], name="log_link"))
+
+
 def export(pipeline: Pipeline, spec: ModelSpec) -> bytes:
     """The whole pipeline (preprocessing, estimator, calibration) as ONNX bytes."""
     types = [(c, FloatTensorType([None, 1])) for c in spec.features.numeric]
     types += [(c, StringTensorType([None, 1])) for c in spec.features.categorical]
     options = {id(pipeline): {"zipmap": False}} if spec.task == "binary" else None
     model = to_onnx(unwrap_frozen(pipeline), initial_types=types, target_opset=OPSET, options=options)
+    if _has_log_link(pipeline):
+        _apply_exp(model)
     return bytes(model.SerializeToString())
 
 

@@ -18,6 +18,9 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "mae": False,
     "rmse": False,
     "wape": False,
+    # WAPE plus |bias| (both shares of the actual volume): accuracy that does not buy a
+    # lower WAPE with a forecast that runs systematically high or low.
+    "wape_bias": False,
     "poisson_deviance": False,
     "gini": True,
     "r2": True,
@@ -135,28 +138,29 @@ def forecast_metrics(
     naive: F64,
     horizon: F64,
     buckets: list[int],
-    intervals: dict[str, dict[str, float]] | None = None,
+    widths: dict[str, F64] | None = None,
 ) -> dict[str, object]:
-    """Regression metrics plus MASE against the seasonal naive forecast, interval coverage and
-    width, overall and per horizon bucket."""
+    """Regression metrics plus MASE against the seasonal naive forecast, and with interval
+    ``widths`` (half-widths per row, by level) their coverage and width, overall, per
+    quartile of the forecast and per horizon bucket."""
 
-    def block(mask: npt.NDArray[np.bool_]) -> dict[str, float]:
+    def block(mask: npt.NDArray[np.bool_]) -> dict[str, object]:
         error = p[mask] - y[mask]
-        out = {
+        out: dict[str, object] = {
             "mae": float(np.abs(error).mean()),
             "rmse": float(np.sqrt((error**2).mean())),
             "wape": float(np.abs(error).sum() / max(np.abs(y[mask]).sum(), 1e-12)),
             "bias": float(error.mean() / max(abs(y[mask].mean()), 1e-12)),
         }
+        out["wape_bias"] = float(out["wape"]) + abs(float(out["bias"]))  # type: ignore[arg-type]
         naive_mae = float(np.abs(naive[mask] - y[mask]).mean())
-        out["mase"] = out["mae"] / naive_mae if naive_mae else float("nan")
-        if intervals is not None:
-            index = horizon_bucket(horizon[mask], buckets)
-            for level in next(iter(intervals.values())):
-                width = np.array([intervals[bucket_label(int(i), buckets)][level] for i in index])
-                lower, upper = np.maximum(p[mask] - width, 0), p[mask] + width
-                out[f"coverage_{level}"] = float(((y[mask] >= lower) & (y[mask] <= upper)).mean())
-                out[f"width_{level}"] = float((upper - lower).mean())
+        out["mase"] = float(out["mae"]) / naive_mae if naive_mae else float("nan")  # type: ignore[arg-type]
+        for level, width in (widths or {}).items():
+            lower, upper = np.maximum(p[mask] - width[mask], 0), p[mask] + width[mask]
+            inside = (y[mask] >= lower) & (y[mask] <= upper)
+            out[f"coverage_{level}"] = float(inside.mean())
+            out[f"width_{level}"] = float((upper - lower).mean())
+            out[f"coverage_{level}_by_level_quartile"] = coverage_by_band(y[mask], p[mask], inside)
         return out
 
     everything = np.ones(len(y), dtype=bool)
@@ -164,3 +168,12 @@ def forecast_metrics(
     index = horizon_bucket(horizon, buckets)
     result["by_horizon"] = {bucket_label(int(b), buckets): block(index == b) for b in np.unique(index)}
     return result
+
+
+def coverage_by_band(y: F64, forecast: F64, inside: npt.NDArray[np.bool_], bands: int = 4) -> list[float]:
+    """Coverage within each quantile band of the forecast (quartiles), lowest first."""
+    if not len(y):
+        return []
+    edges = np.quantile(forecast, np.linspace(0, 1, bands + 1)[1:-1])
+    band = np.searchsorted(edges, forecast, side="right")
+    return [float(inside[band == b].mean()) if (band == b).any() else float("nan") for b in range(bands)]

@@ -26,7 +26,7 @@ class Champion:
     onnx_sha256: str
     feature_columns: list[str]
     spec: dict[str, Any]
-    intervals: dict[str, dict[str, float]] | None = None
+    intervals: dict[str, Any] | None = None
 
 
 def champion(conn: Conn, model_name: str) -> Champion | None:

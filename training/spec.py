@@ -29,9 +29,12 @@ Estimator = Literal[
     "poisson_glm",
     "tweedie_glm",
     "hist_gradient_boosting_regressor",
+    "hist_gradient_boosting_poisson",
 ]
 BINARY_ESTIMATORS: set[str] = {"logistic_regression", "hist_gradient_boosting_classifier"}
-Metric = Literal["roc_auc", "pr_auc", "brier", "log_loss", "mae", "rmse", "wape", "poisson_deviance", "gini"]
+Metric = Literal[
+    "roc_auc", "pr_auc", "brier", "log_loss", "mae", "rmse", "wape", "wape_bias", "poisson_deviance", "gini"
+]
 Baseline = Literal[
     "recency_rule", "historical_redemption_rate", "last_year_spend", "seasonal_naive", "category_base_rate"
 ]
@@ -127,6 +130,11 @@ class ModelSpec(BaseModel):
         default=True, description="clip regression and forecast predictions at 0 (spend, units)"
     )
     interval_levels: list[float] = Field(default=[0.8, 0.95])
+    max_champion_bias: float | None = Field(
+        default=None,
+        gt=0,
+        description="forecasts: a version whose |bias| on the test window passes this cannot replace a champion within it",
+    )
     horizon_buckets: list[int] = Field(
         default=[7, 14, 28],
         description="upper bounds of forecast horizon buckets, in periods; default: a quarter, half and all of the horizons",

@@ -36,6 +36,8 @@ from training.export import (
     predict_sklearn,
     sha256,
 )
+from training.intervals import fit as fit_intervals
+from training.intervals import half_widths
 from training.registry import champion, register
 from training.spec import Features, ModelSpec
 from training.split import SplitError, TimeSplit, split_times
@@ -77,7 +79,7 @@ def _predict(pipeline: Pipeline, spec: ModelSpec, frame: Frame) -> F64:
 
 
 def _evaluate(
-    spec: ModelSpec, frame: Frame, predictions: F64, intervals: dict[str, dict[str, float]] | None = None
+    spec: ModelSpec, frame: Frame, predictions: F64, intervals: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     assert frame.label is not None
     y = frame.label
@@ -91,7 +93,8 @@ def _evaluate(
         return m.regression_metrics(y, predictions)
     naive = frame.features["units_seasonal_naive"].to_numpy(dtype=float)
     horizon = frame.features["horizon"].to_numpy(dtype=float)
-    return m.forecast_metrics(y, predictions, naive, horizon, spec.horizon_buckets, intervals)
+    widths = None if intervals is None else half_widths(intervals, predictions, horizon, spec.horizon_buckets)
+    return m.forecast_metrics(y, predictions, naive, horizon, spec.horizon_buckets, widths)
 
 
 def _fit(spec: ModelSpec, name: str, train: Frame) -> Pipeline:
@@ -154,22 +157,17 @@ def _calibrate(
     raise ParityError("; ".join(notes))
 
 
-def _conformal(spec: ModelSpec, pipeline: Pipeline, validation: Frame) -> dict[str, dict[str, float]]:
-    """Split-conformal half-widths of prediction intervals per horizon bucket, from validation residuals."""
+def _conformal(spec: ModelSpec, pipeline: Pipeline, validation: Frame) -> dict[str, Any]:
+    """Split-conformal intervals from the validation residuals, their width following the level."""
     assert validation.label is not None
-    residuals = np.abs(validation.label - _predict(pipeline, spec, validation))
-    buckets = m.horizon_bucket(validation.features["horizon"].to_numpy(dtype=float), spec.horizon_buckets)
-    out: dict[str, dict[str, float]] = {}
-    for b in range(len(spec.horizon_buckets)):
-        r = residuals[buckets == b]
-        if not len(r):
-            r = residuals
-        n = len(r)
-        out[m.bucket_label(b, spec.horizon_buckets)] = {
-            str(level): float(np.quantile(r, min(1.0, math.ceil((n + 1) * level) / n), method="higher"))
-            for level in spec.interval_levels
-        }
-    return out
+    return fit_intervals(
+        validation.label,
+        _predict(pipeline, spec, validation),
+        validation.features["horizon"].to_numpy(dtype=float),
+        validation.time,
+        spec.horizon_buckets,
+        spec.interval_levels,
+    )
 
 
 def _finite(value: Any) -> Any:
@@ -289,7 +287,7 @@ def train_model(
 
     calibration: str | None = None
     calibration_note = ""
-    intervals: dict[str, dict[str, float]] | None = None
+    intervals: dict[str, Any] | None = None
     if spec.task == "binary":
         pipeline, calibration, calibration_note = _calibrate(spec, pipeline, validation, test)
     elif spec.refit_on_train_and_validation:
@@ -347,6 +345,15 @@ def train_model(
                 f"{spec.selection_metric} {value:.4f} {verdict} champion v{current.version} ({champion_value:.4f}) "
                 f"on the test window {split.test[0]}..{split.test[-1]}"
             )
+            limit = spec.max_champion_bias
+            if promote and limit is not None:
+                bias, champion_bias = float(metrics["bias"]), float(champ_metrics["bias"])
+                if abs(bias) > limit >= abs(champion_bias):
+                    promote = False
+                    reason += (
+                        f", but its bias {bias:+.3f} is outside ±{limit} where the champion's "
+                        f"({champion_bias:+.3f}) is within: kept as a candidate (promote it by hand if wanted)"
+                    )
         except Exception as exc:  # a champion that cannot even be evaluated is replaced
             promote, reason = True, f"champion v{current.version} could not be evaluated: {exc}"
 

@@ -74,6 +74,22 @@ targets as (
     cross join generate_series(1, {{ var('demand_horizon') }}) as horizon
 ),
 
+promotion_periods as (
+    -- Each promotion spread over the periods it touches, so that targets join it on
+    -- product and period (an equality the planner can hash) instead of a date range.
+    select
+        promotions.product_id,
+        promotions.store_id,
+        periods.period_start::date as period_start,
+        max(promotions.discount_pct) as discount_pct,
+        bool_or(promotions.is_feature_ad) as is_feature_ad
+    from promotions
+    cross join lateral generate_series(
+        {{ period_start('promotions.start_date') }}, promotions.end_date, interval '{{ period }} days'
+    ) as periods (period_start)
+    group by promotions.product_id, promotions.store_id, periods.period_start
+),
+
 target_promotions as (
     -- Promotions planned for the target period (a NULL store means every store).
     select
@@ -81,14 +97,13 @@ target_promotions as (
         targets.store_id,
         targets.as_of_date,
         targets.horizon,
-        max(promotions.discount_pct) as promo_discount_pct,
-        bool_or(promotions.is_feature_ad) as promo_feature_ad
+        max(promotion_periods.discount_pct) as promo_discount_pct,
+        bool_or(promotion_periods.is_feature_ad) as promo_feature_ad
     from targets
-    inner join promotions
-        on promotions.product_id = targets.product_id
-        and (promotions.store_id is null or promotions.store_id = targets.store_id)
-        and promotions.start_date <= targets.target_date + {{ period - 1 }}
-        and promotions.end_date >= targets.target_date
+    inner join promotion_periods
+        on promotion_periods.product_id = targets.product_id
+        and promotion_periods.period_start = targets.target_date
+        and (promotion_periods.store_id = targets.store_id or promotion_periods.store_id is null)
     group by targets.product_id, targets.store_id, targets.as_of_date, targets.horizon
 ),
 

@@ -23,12 +23,26 @@ sales as (
     select * from {{ ref('demand_sales') }}
 ),
 
+history_weeks as (
+    -- Weeks of as-of dates to keep: var demand_history_weeks (two years: a full season
+    -- plus the longest lag, or all the data when there is less), fewer when the series
+    -- active in the last year times the horizons would pass var demand_max_rows a week.
+    select least(
+        {{ var('demand_history_weeks') }},
+        greatest(1, floor({{ var('demand_max_rows') }}::numeric / greatest(1, count(*) * {{ var('demand_horizon') }})))
+    )::integer as weeks
+    from (
+        select distinct product_id, store_id
+        from sales
+        where period_start >= (select max(as_of_date) from spine) - 365
+    ) as recent_series
+),
+
 as_of_dates as (
-    -- The demand history is shorter than the spine's (var demand_history_weeks); only
-    -- dates that start a period qualify.
+    -- Only dates that start a period qualify.
     select as_of_date
     from spine
-    where as_of_date >= (select max(as_of_date) from spine) - 7 * {{ var('demand_history_weeks') }}
+    where as_of_date >= (select max(as_of_date) from spine) - 7 * (select weeks from history_weeks)
         and as_of_date = {{ period_start('as_of_date') }}
     {% if is_incremental() -%}
         and as_of_date not in (select distinct as_of_date from {{ this }})
