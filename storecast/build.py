@@ -3,12 +3,14 @@
 dbt gets the project settings (:mod:`storecast.config`) as ``--vars``. An
 incremental feature table keeps the rows of earlier builds, so a build whose
 settings would change what those rows mean (a label horizon, the demand grain,
-the time zone) rebuilds the table from scratch instead of mixing old and new
-rows; ``ml.build_settings`` records what each table was last built with.
+the time zone), or whose SQL changed since, rebuilds the table from scratch
+instead of mixing old and new rows; ``ml.build_settings`` records what each
+table was last built with.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -100,17 +102,19 @@ def _sources() -> tuple[dict[str, str], dict[str, str]]:
     return models, macros
 
 
-def model_vars(model: str) -> frozenset[str]:
-    """The vars that ``model`` reads: in its SQL, in the macros it calls and in its upstream
-    models, transitively (one macro per file, named like the file, makes this a lookup)."""
+def _upstream(model: str) -> tuple[frozenset[str], str]:
+    """The vars ``model`` reads and a digest of its SQL, in its own file, the macros it calls
+    and its upstream models, transitively (one macro per file, named like the file, makes
+    this a lookup)."""
     models, macros = _sources()
-    seen_models: set[str] = set()
+    seen_models: set[str] = {model}
     seen_macros: set[str] = set()
     found: set[str] = set()
+    texts: list[str] = []
     pending = [models.get(model, "")]
-    seen_models.add(model)
     while pending:
         text = pending.pop()
+        texts.append(text)
         found.update(_VAR.findall(text))
         for upstream in _REF.findall(text):
             if upstream in models and upstream not in seen_models:
@@ -120,12 +124,22 @@ def model_vars(model: str) -> frozenset[str]:
             if called in macros and called not in seen_macros:
                 seen_macros.add(called)
                 pending.append(macros[called])
-    return frozenset(found - NOT_REBUILDING)
+    digest = hashlib.sha256("\0".join(sorted(texts)).encode()).hexdigest()
+    return frozenset(found - NOT_REBUILDING), digest
+
+
+def model_vars(model: str) -> frozenset[str]:
+    """The vars that ``model`` reads, directly or through its macros and upstream models."""
+    return _upstream(model)[0]
+
+
+#: The name a change of SQL is recorded under, beside the vars.
+SQL_CHANGED = "its SQL"
 
 
 @dataclass(frozen=True)
 class SettingChange:
-    """A setting that differs from what an incremental table was last built with."""
+    """A setting (or the SQL) that differs from what an incremental table was last built with."""
 
     model: str
     name: str
@@ -133,24 +147,32 @@ class SettingChange:
     now: Any
 
     def __str__(self) -> str:
+        if self.name == SQL_CHANGED:
+            return f"{self.model}: its SQL (or that of a model or macro it reads) changed"
         return f"{self.model}: {self.name} was {self.built_with!r}, now {self.now!r}"
 
 
-def _recorded(conn: Conn) -> dict[str, dict[str, Any]]:
+def _recorded(conn: Conn) -> dict[str, tuple[dict[str, Any], str | None]]:
     if conn.execute("select to_regclass('ml.build_settings')").fetchone() in (None, (None,)):
         return {}
-    rows = conn.execute("select model, settings from ml.build_settings").fetchall()
-    return {str(model): dict(values) for model, values in rows}  # type: ignore[call-overload]
+    rows = conn.execute("select model, settings, sql_sha256 from ml.build_settings").fetchall()
+    return {
+        str(model): (dict(values), None if digest is None else str(digest))  # type: ignore[call-overload]
+        for model, values, digest in rows
+    }
 
 
 def settings_changes(conn: Conn, config: ProjectConfig) -> list[SettingChange]:
-    """Incremental tables whose recorded settings differ from ``config``, one entry per setting."""
+    """Incremental tables whose recorded settings or SQL differ from now, one entry per difference."""
     changes = []
-    for model, built_with in sorted(_recorded(conn).items()):
-        for name in sorted(model_vars(model)):
+    for model, (built_with, digest) in sorted(_recorded(conn).items()):
+        names, now_digest = _upstream(model)
+        for name in sorted(names):
             now = config.values.get(name)
             if name in built_with and built_with[name] != now:
                 changes.append(SettingChange(model, name, built_with[name], now))
+        if digest is not None and digest != now_digest:
+            changes.append(SettingChange(model, SQL_CHANGED, digest, now_digest))
     return changes
 
 
@@ -163,11 +185,13 @@ def _record(conn: Conn, config: ProjectConfig, result: Any) -> None:
         and str(node.status).lower() == "success"
     }
     for model in sorted(built):
-        values = {name: config.values.get(name) for name in model_vars(model)}
+        names, digest = _upstream(model)
+        values = {name: config.values.get(name) for name in names}
         conn.execute(
-            "insert into ml.build_settings (model, settings) values (%s, %s) "
-            "on conflict (model) do update set settings = excluded.settings, built_at = now()",
-            [model, Jsonb(values)],
+            "insert into ml.build_settings (model, settings, sql_sha256) values (%s, %s, %s) "
+            "on conflict (model) do update set settings = excluded.settings, "
+            "sql_sha256 = excluded.sql_sha256, built_at = now()",
+            [model, Jsonb(values), digest],
         )
 
 
@@ -191,7 +215,7 @@ def build(
         changes = settings_changes(conn, config)
         if changes and not full_refresh:
             tell(
-                "settings changed since the last build, so the feature tables are rebuilt from scratch: "
+                "settings or SQL changed since the last build, so the feature tables are rebuilt from scratch: "
                 + "; ".join(str(c) for c in changes)
             )
             full_refresh = True

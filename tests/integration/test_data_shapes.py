@@ -151,6 +151,9 @@ def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell,
         "select count(*) from features.demand_features where units is null and target_date < %s", [AS_OF]
     )
     assert int(str(gaps)) > 0
+    # Prices above list reach the features through the regular shelf price.
+    above = sh.one("select count(*) from features.demand_features where regular_price_vs_list > 1.04")
+    assert int(str(above)) > 0
     assert "trained as of  2026-11-23" in sh.ok("models", "show", "demand")
     assert "4 periods of 7 days (setting demand_horizon)" in sh.ok("models", "show", "demand")
 

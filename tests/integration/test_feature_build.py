@@ -210,6 +210,42 @@ def test_weekly_demand_grain(pg_settings: Settings, conn: Conn, built: date) -> 
     assert "target_day_of_week" in _columns(conn, "demand_features")
 
 
+def test_category_promotion_context_matches_an_independent_count(conn: Conn, built: date) -> None:
+    mismatches = _one(
+        conn,
+        """
+        with category_period as (
+            select store_id, category, as_of_date, horizon, count(*) as products,
+                   count(*) filter (where promo_discount_pct > 0) as promoted,
+                   sum(promo_discount_pct) as discount_sum
+            from features.demand_features group by 1, 2, 3, 4
+        )
+        select count(*) from features.demand_features f join category_period g
+            using (store_id, category, as_of_date, horizon)
+        where f.category_promo_share is distinct from
+                  (g.promoted - (f.promo_discount_pct > 0)::int)::float8 / nullif(g.products - 1, 0)
+           or abs(coalesce(f.category_discount_mean, -1)
+                  - coalesce((g.discount_sum - f.promo_discount_pct) / nullif(g.products - 1, 0), -1)) > 1e-9
+        """,
+    )
+    assert mismatches == 0
+    promoted = _one(conn, "select count(*) from features.demand_features where category_promo_share > 0")
+    assert int(str(promoted)) > 0
+
+
+def test_a_table_whose_sql_changed_is_rebuilt(pg_settings: Settings, conn: Conn, built: date) -> None:
+    # As if demand_history had been built by an older version of its SQL.
+    conn.execute("update ml.build_settings set sql_sha256 = 'older' where model = 'demand_history'")
+    conn.execute("update features.demand_history set units_lag_1 = -1")
+    messages: list[str] = []
+    build(pg_settings, select=["+demand_features"], say=messages.append)
+    assert any(
+        "demand_history: its SQL (or that of a model or macro it reads) changed" in m for m in messages
+    )
+    assert _one(conn, "select count(*) from features.demand_history where units_lag_1 = -1") == 0
+    assert _one(conn, "select sql_sha256 from ml.build_settings where model = 'demand_history'") != "older"
+
+
 def test_the_neighbour_join_uses_the_hnsw_index(conn: Conn, built: date) -> None:
     with conn.transaction():
         conn.execute("set local enable_seqscan = off")

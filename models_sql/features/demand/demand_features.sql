@@ -132,7 +132,17 @@ final as (
         products.list_price,
         coalesce(target_promotions.promo_discount_pct, 0) as promo_discount_pct,
         coalesce(target_promotions.promo_feature_ad, false) as promo_feature_ad,
-        products.list_price * (1 - coalesce(target_promotions.promo_discount_pct, 0)) as target_price,
+        -- The planned shelf price: the regular price (or list price before any sale) less the promotion.
+        coalesce(targets.regular_price, products.list_price) * (1 - coalesce(target_promotions.promo_discount_pct, 0))
+            as target_price,
+        coalesce(targets.regular_price, products.list_price) / products.list_price as regular_price_vs_list,
+        -- The other products of the category in this store and period: share on promotion, mean discount.
+        (count(target_promotions.promo_discount_pct) over category_period
+            - (target_promotions.promo_discount_pct is not null)::integer)::double precision
+            / nullif(count(*) over category_period - 1, 0) as category_promo_share,
+        (coalesce(sum(target_promotions.promo_discount_pct) over category_period, 0)
+            - coalesce(target_promotions.promo_discount_pct, 0))
+            / nullif(count(*) over category_period - 1, 0) as category_discount_mean,
         {%- for lag in calendar['lags'] %}
         targets.units_lag_{{ lag }},
         {%- endfor %}
@@ -190,6 +200,7 @@ final as (
         and seasonal.store_id = targets.store_id
         and seasonal.period_start = targets.target_date
             - {{ season * period }} * ceil(targets.horizon / {{ season }}.0)::integer
+    window category_period as (partition by targets.store_id, products.category, targets.as_of_date, targets.horizon)
 )
 
 select * from final

@@ -70,7 +70,9 @@ recent_periods as (
         active_series.store_id,
         periods_back,
         (active_series.as_of_date - periods_back * {{ period }}) as period_start,
-        {% if missing_is_zero %}coalesce(sales.units, 0){% else %}sales.units{% endif %} as units
+        {% if missing_is_zero %}coalesce(sales.units, 0){% else %}sales.units{% endif %} as units,
+        sales.shelf_price,
+        sales.had_promotion
     from active_series
     cross join generate_series(1, {{ calendar['history'] }}) as periods_back
     left join sales
@@ -103,6 +105,13 @@ period_statistics as (
         avg(units) filter (where periods_back between 53 and 65) as units_mean_13_last_year,
         {%- endif %}
         (array_agg(units order by periods_back) filter (where units is not null))[1] as units_last_observed,
+        -- The regular shelf price: the median over the longest window's periods without a
+        -- promotion (any period when every one had one).
+        coalesce(
+            percentile_cont(0.5) within group (order by shelf_price)
+                filter (where not had_promotion and periods_back <= {{ calendar['windows'][-1] }}),
+            percentile_cont(0.5) within group (order by shelf_price)
+        ) as regular_price,
         max(period_start) filter (where units > 0) as last_event_date
     from recent_periods
     group by as_of_date, product_id, store_id
@@ -129,6 +138,7 @@ final as (
         units_mean_13_last_year::double precision as units_mean_13_last_year,
         {%- endif %}
         units_last_observed::integer as units_last_observed,
+        regular_price::double precision as regular_price,
         last_event_date
     from period_statistics
 )

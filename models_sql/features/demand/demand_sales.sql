@@ -15,7 +15,10 @@ final as (
         order_items.product_id,
         orders.store_id,
         {{ period_start('orders.order_date') }} as period_start,
-        sum(order_items.quantity)::integer as units
+        sum(order_items.quantity)::integer as units,
+        -- Shelf price before discounts, per unit sold (above list price where the shop charged more).
+        (sum(order_items.gross_amount) / sum(order_items.quantity))::double precision as shelf_price,
+        bool_or(order_items.is_promo) as had_promotion
     from orders
     inner join order_items on order_items.order_id = orders.order_id
     group by 1, 2, 3

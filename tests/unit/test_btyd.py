@@ -1,0 +1,61 @@
+"""BG/NBD and Gamma-Gamma recover the parameters of customers simulated from them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.btyd import BGNBD, GammaGamma
+
+TRUE = BGNBD(r=0.8, alpha=40.0, a=0.9, b=3.0)
+
+
+def _simulate(n: int, age: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Repeat purchases (x, t_x) over ``age`` days, and purchases in the next 180 days."""
+    rng = np.random.default_rng(seed)
+    rate = rng.gamma(TRUE.r, 1 / TRUE.alpha, n)
+    dropout = rng.beta(TRUE.a, TRUE.b, n)
+    x, t_x, future = np.zeros(n), np.zeros(n), np.zeros(n)
+    for i in range(n):
+        t, alive = 0.0, True
+        while alive:
+            t += rng.exponential(1 / rate[i])
+            if t > age + 180:
+                break
+            if t <= age:
+                x[i] += 1
+                t_x[i] = t
+            else:
+                future[i] += 1
+            alive = rng.random() >= dropout[i]
+    return x, t_x, np.full(n, age), future
+
+
+def test_bgnbd_recovers_simulated_parameters_and_predicts_purchases() -> None:
+    x, t_x, age, future = _simulate(6000, 365.0, 0)
+    model = BGNBD.fit(x, t_x, age)
+    assert model.r == pytest.approx(TRUE.r, rel=0.25)
+    assert model.alpha == pytest.approx(TRUE.alpha, rel=0.35)
+    p = model.p_purchase(x, t_x, age, 180.0)
+    # Calibrated on the customers' own future, and ranking it well.
+    assert p.mean() == pytest.approx((future > 0).mean(), abs=0.03)
+    expected = model.expected_purchases(x, t_x, age, 180.0)
+    assert expected.mean() == pytest.approx(future.mean(), rel=0.1)
+    assert np.all((model.p_alive(x, t_x, age) > 0) & (model.p_alive(x, t_x, age) <= 1))
+    # A customer with no repeat purchase is alive for sure in BG/NBD (dropout follows a purchase).
+    assert model.p_alive(np.zeros(1), np.zeros(1), np.full(1, 365.0))[0] == 1.0
+
+
+def test_gamma_gamma_shrinks_a_customers_mean_toward_the_population() -> None:
+    rng = np.random.default_rng(1)
+    n = 4000
+    x = rng.integers(1, 10, n).astype(float)
+    customer_mean = 1 / rng.gamma(6.0, 1 / 200.0, n) * 5.0  # spend level per customer
+    m = np.array([rng.gamma(5.0, customer_mean[i] / 5.0, int(k)).mean() for i, k in enumerate(x)])
+    model = GammaGamma.fit(x, m)
+    expected = model.expected_value(x, m)
+    # Between the customer's own mean and the population mean, closer to its own with more purchases.
+    population = float(np.mean(m))
+    one, many = x == 1, x >= 8
+    assert np.mean(np.abs(expected[one] - m[one])) > np.mean(np.abs(expected[many] - m[many]))
+    assert abs(float(np.mean(expected)) - population) / population < 0.1
