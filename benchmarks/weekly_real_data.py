@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,13 +35,12 @@ import psycopg
 from sklearn.ensemble import HistGradientBoostingRegressor
 from typer.testing import CliRunner
 
-from database import server
+from benchmarks.throwaway import throwaway_server
 from database.schema import apply_schema
 from scoring.score import score
 from storecast.build import build
 from storecast.cli import app
 from storecast.config import PROJECT_DIR, load_config
-from storecast.settings import get_settings
 from training import registry
 from training.spec import model_specs
 from training.train import train_model
@@ -245,51 +243,39 @@ def _storecast(
 ) -> tuple[Forecasts, dict[str, float]]:
     """Load the files with `storecast load`, build once, then train as of and score each origin."""
     timings: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="storecast-weekly-") as tmp:
-        folder = Path(tmp)
-        env = {
-            "STORECAST_HOME": str(folder / "home"),
-            "STORECAST_DATABASE_URL": "",
-            "PGHOST": "",
-            "STORECAST_CONFIG": "",
-        }
-        settings = get_settings(env)
-        server.start(settings)
-        try:
-            runner = CliRunner()
-            started = time.perf_counter()
-            for table, path in _write_csvs(sales, folder).items():
-                result = runner.invoke(app, ["load", table, str(path)], env=env)
-                if result.exit_code != 0:
-                    raise SystemExit(f"storecast load {table} failed:\n{result.output}")
+    with throwaway_server() as (settings, env, folder):
+        runner = CliRunner()
+        started = time.perf_counter()
+        for table, path in _write_csvs(sales, folder).items():
+            result = runner.invoke(app, ["load", table, str(path)], env=env)
+            if result.exit_code != 0:
+                raise SystemExit(f"storecast load {table} failed:\n{result.output}")
+            if say:
+                print(f"  storecast load {table}: {result.output.strip().splitlines()[0]}")
+        timings["load"] = time.perf_counter() - started
+        config = load_config(SETTINGS, environ={})
+        specs = model_specs(config.values)
+        started = time.perf_counter()
+        build(settings, config, select=["+demand_features"])
+        timings["build"] = time.perf_counter() - started
+        rows = []
+        started = time.perf_counter()
+        with psycopg.connect(settings.conninfo, autocommit=True) as conn:
+            apply_schema(conn)
+            for origin in origins:
+                trained = train_model(conn, specs["demand"], settings, origin)
+                if trained.status != "champion":
+                    # Each origin is forecast by the model trained as of it.
+                    registry.promote(conn, "demand", trained.version)
+                score(conn, ["demand"], origin, specs=specs)
+                rows += conn.execute(
+                    "select product_id, as_of_date, horizon, target_date, units, lower_80, upper_80 "
+                    "from scores.demand_forecast where as_of_date = %s",
+                    [origin],
+                ).fetchall()
                 if say:
-                    print(f"  storecast load {table}: {result.output.strip().splitlines()[0]}")
-            timings["load"] = time.perf_counter() - started
-            config = load_config(SETTINGS, environ={})
-            specs = model_specs(config.values)
-            started = time.perf_counter()
-            build(settings, config, select=["+demand_features"])
-            timings["build"] = time.perf_counter() - started
-            rows = []
-            started = time.perf_counter()
-            with psycopg.connect(settings.conninfo, autocommit=True) as conn:
-                apply_schema(conn)
-                for origin in origins:
-                    trained = train_model(conn, specs["demand"], settings, origin)
-                    if trained.status != "champion":
-                        # Each origin is forecast by the model trained as of it.
-                        registry.promote(conn, "demand", trained.version)
-                    score(conn, ["demand"], origin, specs=specs)
-                    rows += conn.execute(
-                        "select product_id, as_of_date, horizon, target_date, units, lower_80, upper_80 "
-                        "from scores.demand_forecast where as_of_date = %s",
-                        [origin],
-                    ).fetchall()
-                    if say:
-                        print(f"  origin {origin}: trained v{trained.version} ({trained.estimator}), scored")
-            timings["train and score per origin"] = (time.perf_counter() - started) / len(origins)
-        finally:
-            server.stop(settings)
+                    print(f"  origin {origin}: trained v{trained.version} ({trained.estimator}), scored")
+        timings["train and score per origin"] = (time.perf_counter() - started) / len(origins)
     frame = pd.DataFrame(
         rows, columns=["dept", "origin", "horizon", "target", "forecast", "lower_80", "upper_80"]
     )

@@ -90,6 +90,7 @@ def _results(result: Any) -> list[Any]:
 _REF = re.compile(r"""\bref\(\s*['"](\w+)['"]\s*\)""")
 _VAR = re.compile(r"""\bvar\(\s*['"](\w+)['"]""")
 _CALL = re.compile(r"\b(\w+)\s*\(")
+_INCREMENTAL = re.compile(r"""materialized\s*=\s*['"]incremental['"]""")
 
 
 @cache
@@ -147,6 +148,8 @@ class SettingChange:
     now: Any
 
     def __str__(self) -> str:
+        if self.name == SQL_CHANGED and self.built_with is None:
+            return f"{self.model}: built before its settings and SQL were recorded"
         if self.name == SQL_CHANGED:
             return f"{self.model}: its SQL (or that of a model or macro it reads) changed"
         return f"{self.model}: {self.name} was {self.built_with!r}, now {self.now!r}"
@@ -162,16 +165,30 @@ def _recorded(conn: Conn) -> dict[str, tuple[dict[str, Any], str | None]]:
     }
 
 
+def _incremental_tables(conn: Conn) -> list[str]:
+    """Incremental feature models of the project whose table exists in the database."""
+    models, _ = _sources()
+    incremental = [m for m, text in models.items() if _INCREMENTAL.search(text)]
+    rows = conn.execute(
+        "select table_name from information_schema.tables where table_schema = 'features' and table_name = any(%s)",
+        [incremental],
+    ).fetchall()
+    return sorted(str(r[0]) for r in rows)
+
+
 def settings_changes(conn: Conn, config: ProjectConfig) -> list[SettingChange]:
-    """Incremental tables whose recorded settings or SQL differ from now, one entry per difference."""
+    """Incremental tables whose recorded settings or SQL differ from now, one entry per
+    difference; a table with nothing recorded (built by an older storecast) counts as changed."""
+    recorded = _recorded(conn)
     changes = []
-    for model, (built_with, digest) in sorted(_recorded(conn).items()):
+    for model in _incremental_tables(conn):
+        built_with, digest = recorded.get(model, ({}, None))
         names, now_digest = _upstream(model)
         for name in sorted(names):
             now = config.values.get(name)
             if name in built_with and built_with[name] != now:
                 changes.append(SettingChange(model, name, built_with[name], now))
-        if digest is not None and digest != now_digest:
+        if digest != now_digest:
             changes.append(SettingChange(model, SQL_CHANGED, digest, now_digest))
     return changes
 

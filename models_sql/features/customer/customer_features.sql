@@ -110,6 +110,7 @@ rfm as (
         as_of_date,
         customer_id,
         max(order_date) filter (where order_date < as_of_date) as last_order_date,
+        min(order_date) filter (where order_date < as_of_date) as first_order_date,
         count(*) filter (where order_date < as_of_date and order_date >= as_of_date - 30) as frequency_30d,
         count(*) filter (where order_date < as_of_date and order_date >= as_of_date - 90) as frequency_90d,
         count(*) filter (where order_date < as_of_date and order_date >= as_of_date - 365) as frequency_365d,
@@ -209,6 +210,19 @@ final as (
         rfm.monetary_30d,
         rfm.monetary_90d,
         rfm.monetary_365d,
+        -- Ratios and logs that mean the same for a young and an old customer, so that a
+        -- model trained on the customers whose labels have matured carries over to older ones.
+        (rfm.as_of_date - rfm.first_order_date) as customer_age_days,
+        (rfm.frequency_lookback * 30.0 / greatest(rfm.as_of_date - rfm.first_order_date, 30))::double precision
+            as orders_per_30_days,
+        ((rfm.as_of_date - rfm.last_order_date)::double precision
+            / greatest(rfm.as_of_date - rfm.first_order_date, 1)) as recency_vs_age,
+        ((rfm.as_of_date - rfm.last_order_date)
+            / nullif(purchase_intervals.interpurchase_days_mean, 0))::double precision as recency_vs_interpurchase,
+        (purchase_intervals.interpurchase_days_std
+            / nullif(purchase_intervals.interpurchase_days_mean, 0))::double precision as purchase_irregularity,
+        ln(1 + (rfm.as_of_date - rfm.last_order_date))::double precision as log_recency_days,
+        ln(1 + (rfm.as_of_date - rfm.first_order_date))::double precision as log_customer_age_days,
         rfm.avg_basket_value,
         rfm.avg_basket_units::double precision as avg_basket_units,
         purchase_intervals.interpurchase_days_mean::double precision as interpurchase_days_mean,

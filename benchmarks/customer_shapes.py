@@ -1,0 +1,212 @@
+"""Customer models on a one-cohort customer base, beside the peers a retailer would try first.
+
+The sample retailer is reshaped like the real one-cohort online base the team was judged
+on (``--shape one-cohort --shape one-product --shape no-offers``: every customer acquired
+in one quarter, one product, no offers), the label horizons are set to 181 days with
+settings only, and everything is measured as of a date D whose 181-day outcome is known:
+storecast trains purchase (``purchase_30d``) and spend (``clv_365d``) as of D, reading
+only labels matured by D, scores D through ONNX, and is compared with what the customers
+did in the 181 days from D. The peers see the same history (orders before D):
+
+* the recency rule: the purchase rate of training customers of similar recency;
+* last-period spend: spend in the 181 days before D, carried forward;
+* BG/NBD + Gamma-Gamma fitted by maximum likelihood on the orders before D
+  (``training.btyd``): probability of a purchase in 181 days and expected spend.
+
+    python -m benchmarks.customer_shapes [--scale small] [--seed 42]
+
+Prints purchase AUC, and for spend the normalised Gini, Spearman correlation, MAE and
+total predicted against total actual spend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from datetime import date
+
+import numpy as np
+import psycopg
+from scipy.stats import spearmanr
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from benchmarks.throwaway import throwaway_server
+from scoring.score import score
+from storecast.build import build
+from storecast.cli import app
+from storecast.config import load_config
+from training import metrics as m
+from training import registry
+from training.btyd import BGNBD, GammaGamma
+from training.spec import model_specs
+from training.train import train_model
+
+HORIZON = 181
+SETTINGS = [
+    f"{name}={HORIZON}" for name in ("purchase_horizon_days", "churn_horizon_days", "clv_horizon_days")
+]
+SHAPES = ["one-cohort", "one-product", "no-offers"]
+
+F64 = np.ndarray
+
+
+def _rows(
+    conn: psycopg.Connection[tuple[object, ...]], query: str, params: list[object]
+) -> list[tuple[object, ...]]:
+    return conn.execute(query, params).fetchall()
+
+
+def _truth(conn: psycopg.Connection[tuple[object, ...]], as_of: date) -> dict[str, F64]:
+    """Customers in the population at D with their outcome over the horizon and their history."""
+    rows = _rows(
+        conn,
+        """
+        select customer_id, purchased_in_horizon::int, spend_in_horizon, recency_days
+        from features.customer_features where as_of_date = %s and spend_in_horizon is not null
+        order by customer_id
+        """,
+        [as_of],
+    )
+    ids, bought, spend, recency = (np.array(c, dtype=float) for c in zip(*rows, strict=True))
+    return {"customer_id": ids, "bought": bought, "spend": spend, "recency": recency}
+
+
+def _history(conn: psycopg.Connection[tuple[object, ...]], as_of: date, ids: F64) -> dict[str, F64]:
+    """Per customer, from the orders before D: BG/NBD's (x, t_x, T), mean repeat spend, last-period spend."""
+    rows = _rows(
+        conn,
+        """
+        with days as (
+            select o.customer_id, o.order_date, sum(i.net_amount) as value
+            from staging.stg_raw__orders o join staging.stg_raw__order_items i using (order_id)
+            where o.customer_id is not null and o.order_date < %(d)s
+            group by 1, 2
+        ),
+        ranked as (select *, min(order_date) over (partition by customer_id) as first_day from days)
+        select customer_id,
+               count(*) - 1 as x,
+               max(order_date) - min(first_day) as t_x,
+               %(d)s::date - min(first_day) as age,
+               coalesce(avg(value) filter (where order_date > first_day), 0) as repeat_value,
+               coalesce(sum(value) filter (where order_date >= %(d)s::date - %(h)s), 0) as last_period
+        from ranked group by customer_id order by customer_id
+        """,
+        {"d": as_of, "h": HORIZON},  # type: ignore[arg-type]
+    )
+    table = {int(str(r[0])): r[1:] for r in rows}
+    columns = np.array([table[int(i)] for i in ids], dtype=float)
+    return {
+        "x": columns[:, 0],
+        "t_x": columns[:, 1],
+        "age": columns[:, 2],
+        "repeat_value": columns[:, 3],
+        "last_period": columns[:, 4],
+    }
+
+
+def _recency_rule(conn: psycopg.Connection[tuple[object, ...]], as_of: date, recency: F64) -> F64:
+    """Purchase rate by recency decile among the training rows matured by D."""
+    rows = _rows(
+        conn,
+        "select recency_days, purchased_in_horizon::int from features.customer_features "
+        "where as_of_date + %s <= %s and purchased_in_horizon is not null",
+        [HORIZON, as_of],
+    )
+    train = np.array(rows, dtype=float)
+    edges = np.unique(np.quantile(train[:, 0], np.linspace(0, 1, 11)[1:-1]))
+    bins = np.searchsorted(edges, train[:, 0])
+    rates = np.array(
+        [
+            train[bins == b, 1].mean() if (bins == b).any() else train[:, 1].mean()
+            for b in range(len(edges) + 1)
+        ]
+    )
+    return rates[np.searchsorted(edges, recency)]
+
+
+def _spend_row(name: str, actual: F64, predicted: F64) -> str:
+    rho = float(spearmanr(actual, predicted).statistic)
+    return (
+        f"| {name:<30} | {m.normalized_gini(actual, predicted):6.3f} | {rho:8.3f} | "
+        f"{np.abs(predicted - actual).mean():8.2f} | {predicted.sum():>12,.0f} | {actual.sum():>12,.0f} |"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark and print its tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="small")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    with throwaway_server() as (settings, env, _):
+        runner = CliRunner()
+        sample = ["sample", "--scale", args.scale, "--seed", str(args.seed)]
+        result = runner.invoke(app, [*sample, *(f"--shape={s}" for s in SHAPES)], env=env)
+        if result.exit_code != 0:
+            raise SystemExit(f"storecast sample failed:\n{result.output}")
+        config = load_config(SETTINGS, environ={})
+        build(settings, config)
+        specs = model_specs(config.values)
+        with psycopg.connect(settings.conninfo, autocommit=True) as conn:
+            row = conn.execute(
+                "select max(as_of_date) from features.as_of_dates where as_of_date + %s <= "
+                "(select max(data_observed_until) from features.as_of_dates) and not is_scoring_date",
+                [HORIZON],
+            ).fetchone()
+            assert row is not None
+            as_of = row[0]
+            assert isinstance(as_of, date)
+            for name in ("purchase_30d", "clv_365d"):
+                trained = train_model(conn, specs[name], settings, as_of)
+                if trained.status != "champion":
+                    registry.promote(conn, name, trained.version)
+            score(conn, ["customer"], as_of, specs=specs)
+            truth = _truth(conn, as_of)
+            scored = {
+                int(str(c)): (float(str(p)), float(str(s)))
+                for c, p, s in _rows(
+                    conn,
+                    "select customer_id, purchase_probability, expected_spend from scores.customer where as_of_date = %s",
+                    [as_of],
+                )
+            }
+            history = _history(conn, as_of, truth["customer_id"])
+            recency = _recency_rule(conn, as_of, truth["recency"])
+    ours = np.array([scored[int(c)] for c in truth["customer_id"]])
+    bgnbd = BGNBD.fit(history["x"], history["t_x"], history["age"])
+    gamma_gamma = GammaGamma.fit(history["x"], history["repeat_value"])
+    p_buy = bgnbd.p_purchase(history["x"], history["t_x"], history["age"], HORIZON)
+    expected = bgnbd.expected_purchases(history["x"], history["t_x"], history["age"], HORIZON) * (
+        gamma_gamma.expected_value(history["x"], history["repeat_value"])
+    )
+    n = len(truth["bought"])
+    print(
+        f"{n:,} customers scored as of {as_of} ({HORIZON}-day outcome known), {truth['bought'].mean():.1%} bought; "
+        f"settings: {' '.join('--var ' + s for s in SETTINGS)}; shapes: {', '.join(SHAPES)}"
+    )
+    print(
+        f"BG/NBD r={bgnbd.r:.3f} alpha={bgnbd.alpha:.1f} a={bgnbd.a:.3f} b={bgnbd.b:.3f}; "
+        f"Gamma-Gamma p={gamma_gamma.p:.2f} q={gamma_gamma.q:.2f} gamma={gamma_gamma.gamma:.1f}"
+    )
+    print()
+    print(f"| {'purchase in 181 days':<30} | {'AUC':>6} | {'mean p':>6} |")
+    print(f"|{'-' * 32}|--------|--------|")
+    for name, p in (("storecast", ours[:, 0]), ("recency rule", recency), ("BG/NBD", p_buy)):
+        print(f"| {name:<30} | {roc_auc_score(truth['bought'], p):6.3f} | {p.mean():6.3f} |")
+    print(f"| {'(actual rate)':<30} | {'':>6} | {truth['bought'].mean():6.3f} |")
+    print()
+    print(
+        f"| {'spend in 181 days':<30} | {'Gini':>6} | {'Spearman':>8} | {'MAE':>8} | {'predicted':>12} | {'actual':>12} |"
+    )
+    print(f"|{'-' * 32}|--------|----------|----------|--------------|--------------|")
+    print(_spend_row("storecast", truth["spend"], ours[:, 1]))
+    print(_spend_row("last-period spend", truth["spend"], history["last_period"]))
+    print(_spend_row("BG/NBD + Gamma-Gamma", truth["spend"], expected))
+    print(f"\nwhole run {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""A throwaway embedded Postgres for a benchmark: created in a temporary folder, stopped after."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from database import server
+from storecast.settings import Settings, get_settings
+
+
+@contextmanager
+def throwaway_server() -> Iterator[tuple[Settings, dict[str, str], Path]]:
+    """Settings, CLI environment and a scratch folder for a fresh server, stopped on exit."""
+    with tempfile.TemporaryDirectory(prefix="storecast-benchmark-") as tmp:
+        folder = Path(tmp)
+        env = {
+            "STORECAST_HOME": str(folder / "home"),
+            "STORECAST_DATABASE_URL": "",
+            "PGHOST": "",
+            "STORECAST_CONFIG": "",
+        }
+        settings = get_settings(env)
+        server.start(settings)
+        try:
+            yield settings, env, folder
+        finally:
+            server.stop(settings)
