@@ -161,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             assert isinstance(as_of, date)
             for name in ("purchase_30d", "clv_365d"):
                 trained = train_model(conn, specs[name], settings, as_of)
+                print(
+                    f"  {name}: trained as of {as_of}: {trained.estimator} ({trained.spec.selection_metric} "
+                    f"{trained.selection_value:.4f} on its test window)"
+                )
                 if trained.status != "champion":
                     registry.promote(conn, name, trained.version)
             score(conn, ["customer"], as_of, specs=specs)

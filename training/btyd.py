@@ -16,11 +16,13 @@ purchase, ``T`` the age now; for spend, ``m`` the mean value of the repeat purch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
+from sklearn.base import BaseEstimator, TransformerMixin
 
 F64 = npt.NDArray[np.float64]
 
@@ -130,3 +132,148 @@ class GammaGamma:
             np.where(x > 0, (self.gamma + m * x) * self.p / (self.p * x + self.q - 1), population),
             dtype=np.float64,
         )
+
+
+class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """BG/NBD quantities as features, inside the exported pipeline.
+
+    Takes three columns, ``[orders, recency_days, age_days]`` (orders before the as-of
+    date, days since the last and since the first of them), fits BG/NBD on the training
+    rows and returns ``[p_alive, p_purchase, expected_purchases]`` over ``horizon_days``.
+    ``fitted`` is a BG/NBD fitted elsewhere (training fits it on the customers as they
+    stand on the latest as-of date, which needs no label, rather than on the older rows
+    whose labels have matured). The expectation ignores dropout within the horizon (``p_alive * rate * horizon``),
+    which keeps it to operations ONNX has; the exact one needs a hypergeometric function.
+    Repeat purchases are orders after the first (``orders - 1``).
+    """
+
+    def __init__(
+        self, horizon_days: int = 30, max_fit_rows: int = 50_000, fitted: BGNBD | None = None
+    ) -> None:
+        self.horizon_days = horizon_days
+        self.max_fit_rows = max_fit_rows
+        self.fitted = fitted
+
+    @staticmethod
+    def _summaries(features: npt.ArrayLike) -> tuple[F64, F64, F64]:
+        data = np.asarray(features, dtype=np.float64)
+        x = np.maximum(np.nan_to_num(data[:, 0]) - 1.0, 0.0)
+        age = np.maximum(np.nan_to_num(data[:, 2]), 0.0)
+        t_x = np.clip(age - np.nan_to_num(data[:, 1]), 0.0, age)
+        return x, t_x, age
+
+    def fit(self, features: npt.ArrayLike, y: object = None) -> BTYDFeatures:
+        """Fit BG/NBD on (a sample of) the rows, unless it was given already fitted."""
+        if self.fitted is not None:
+            self.model_ = self.fitted
+            return self
+        x, t_x, age = self._summaries(features)
+        if len(x) > self.max_fit_rows:
+            keep = np.random.default_rng(0).choice(len(x), self.max_fit_rows, replace=False)
+            x, t_x, age = x[keep], t_x[keep], age[keep]
+        self.model_ = BGNBD.fit(x, t_x, age)
+        return self
+
+    def transform(self, features: npt.ArrayLike) -> F64:
+        """``[p_alive, p_purchase, expected_purchases]`` per row."""
+        x, t_x, age = self._summaries(features)
+        model, h = self.model_, float(self.horizon_days)
+        alive = model.p_alive(x, t_x, age)
+        purchase = alive * (1.0 - ((model.alpha + age) / (model.alpha + age + h)) ** (model.r + x))
+        expected = alive * (model.r + x) / (model.alpha + age) * h
+        return np.column_stack([alive, purchase, expected])
+
+    def get_feature_names_out(self, input_features: object = None) -> npt.NDArray[np.str_]:
+        """Names of the three output columns."""
+        return np.array(["btyd_p_alive", "btyd_p_purchase", "btyd_expected_purchases"])
+
+
+def _btyd_shape(operator: Any) -> None:
+    from skl2onnx.common.data_types import FloatTensorType
+
+    rows = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = FloatTensorType([rows, 3])
+
+
+def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
+    """The transform of :class:`BTYDFeatures` in ONNX operators (float32)."""
+    from onnx import TensorProto
+
+    model: BGNBD = operator.raw_operator.model_
+    h = float(operator.raw_operator.horizon_days)
+    names = [i.full_name for i in operator.inputs]
+    n = iter(range(100))
+
+    def name(stem: str) -> str:
+        return str(scope.get_unique_variable_name(f"btyd_{stem}_{next(n)}"))
+
+    def const(value: float) -> str:
+        out = name("const")
+        container.add_initializer(out, TensorProto.FLOAT, [], [value])
+        return out
+
+    def node(op: str, inputs: list[str], **attrs: Any) -> str:
+        out = name(op.lower())
+        container.add_node(op, inputs, [out], name=scope.get_unique_operator_name(f"Btyd{op}"), **attrs)
+        return out
+
+    data = names[0] if len(names) == 1 else node("Concat", names, axis=1)
+    data = node("Cast", [data], to=TensorProto.FLOAT)
+    columns = [
+        node(
+            "Slice",
+            [
+                data,
+                _const_i(container, scope, [i]),
+                _const_i(container, scope, [i + 1]),
+                _const_i(container, scope, [1]),
+            ],
+        )
+        for i in range(3)
+    ]
+    zero = const(0.0)
+    orders, recency, age = (
+        node("Max", [node("Where", [node("IsNaN", [c]), zero, c]), zero]) for c in columns
+    )
+    x = node("Max", [node("Sub", [orders, const(1.0)]), zero])
+    t_x = node("Min", [node("Max", [node("Sub", [age, recency]), zero]), age])
+    alpha_age = node("Add", [age, const(model.alpha)])
+    r_x = node("Add", [x, const(model.r)])
+    ratio = node("Pow", [node("Div", [alpha_age, node("Add", [t_x, const(model.alpha)])]), r_x])
+    odds = node(
+        "Mul",
+        [
+            node(
+                "Div", [const(model.a), node("Max", [node("Add", [x, const(model.b - 1.0)]), const(1e-12)])]
+            ),
+            ratio,
+        ],
+    )
+    odds = node("Where", [node("Greater", [x, zero]), odds, zero])
+    alive = node("Div", [const(1.0), node("Add", [const(1.0), odds])])
+    stays = node("Pow", [node("Div", [alpha_age, node("Add", [alpha_age, const(h)])]), r_x])
+    purchase = node("Mul", [alive, node("Sub", [const(1.0), stays])])
+    expected = node("Mul", [node("Mul", [alive, node("Div", [r_x, alpha_age])]), const(h)])
+    container.add_node(
+        "Concat",
+        [alive, purchase, expected],
+        [operator.outputs[0].full_name],
+        axis=1,
+        name=scope.get_unique_operator_name("BtydOut"),
+    )
+
+
+def _const_i(container: Any, scope: Any, values: list[int]) -> str:
+    """An int64 initializer (Slice's starts, ends and axes)."""
+    from onnx import TensorProto
+
+    out = str(scope.get_unique_variable_name("btyd_index"))
+    container.add_initializer(out, TensorProto.INT64, [len(values)], values)
+    return out
+
+
+def register_btyd_converter() -> None:
+    """Teach skl2onnx :class:`BTYDFeatures` (idempotent)."""
+    from skl2onnx import update_registered_converter
+
+    update_registered_converter(BTYDFeatures, "StorecastBTYDFeatures", _btyd_shape, _btyd_converter)

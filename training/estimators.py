@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge, Tw
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from training.btyd import BGNBD, BTYDFeatures
 from training.spec import ModelSpec
 
 SEED = 0
@@ -39,6 +40,9 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], bool]] = {
         ),
         False,
     ),
+    # BG/NBD on its own: a logistic regression on its three quantities only, so that
+    # selection can pick the probabilistic model (e.g. for a single acquisition cohort).
+    "bg_nbd": (lambda spec: LogisticRegression(max_iter=2000), True),
     "ridge": (lambda spec: Ridge(alpha=1.0), True),
     # Log-link GLMs suit counts and spend: non-negative, skewed, multiplicative effects.
     "poisson_glm": (lambda spec: PoissonRegressor(alpha=1e-4, max_iter=1000), True),
@@ -65,20 +69,39 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], bool]] = {
 }
 
 
-def preprocessor(spec: ModelSpec, linear: bool) -> ColumnTransformer:
+#: Candidates that see BG/NBD's quantities and nothing else.
+BTYD_ONLY = frozenset({"bg_nbd"})
+
+
+def preprocessor(
+    spec: ModelSpec, linear: bool, btyd: BGNBD | None = None, only_btyd: bool = False
+) -> ColumnTransformer:
     """Column preprocessing inside the exported graph.
 
     Linear models get median imputation and standard scaling; tree models take the
     numbers as they are (missing values included). Categories are one-hot encoded,
-    ignoring categories not seen in training.
+    ignoring categories not seen in training. Linear customer models with
+    ``btyd_columns`` also get BG/NBD's probability alive, probability of a purchase and
+    expected purchases over their horizon, from a BG/NBD fitted on the training rows.
     """
     numeric: Any = (
         Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
         if linear
         else "passthrough"
     )
-    transformers: list[tuple[str, Any, list[str]]] = [("numeric", numeric, list(spec.features.numeric))]
-    if spec.features.categorical:
+    transformers: list[tuple[str, Any, list[str]]] = (
+        [] if only_btyd else [("numeric", numeric, list(spec.features.numeric))]
+    )
+    columns = spec.btyd_columns
+    if linear and columns and set(columns) <= set(spec.features.numeric):
+        # The probabilistic model's view of each customer, fitted on the training rows. Linear
+        # models only: ONNX computes these in float32, and a tree would send a value that
+        # lands on the other side of a split threshold down another branch (no parity).
+        features = BTYDFeatures(horizon_days=spec.horizon_days, fitted=btyd)
+        transformers.append(
+            ("btyd", Pipeline([("btyd", features), ("scale", StandardScaler())]), list(columns))
+        )
+    if spec.features.categorical and not only_btyd:
         transformers.append(
             (
                 "categorical",
@@ -89,7 +112,12 @@ def preprocessor(spec: ModelSpec, linear: bool) -> ColumnTransformer:
     return ColumnTransformer(transformers)
 
 
-def make_pipeline(spec: ModelSpec, name: str) -> Pipeline:
-    """An unfitted pipeline (preprocessing + estimator) for candidate ``name``."""
+def make_pipeline(spec: ModelSpec, name: str, btyd: BGNBD | None = None) -> Pipeline:
+    """An unfitted pipeline (preprocessing + estimator) for candidate ``name``; ``btyd`` is
+    the BG/NBD behind the customer features of ``spec.btyd_columns`` (else fitted with the rest)."""
     factory, linear = ESTIMATORS[name]
-    return Pipeline([("preprocess", preprocessor(spec, linear)), ("estimator", factory(spec))])
+    if name in BTYD_ONLY and not (spec.btyd_columns and set(spec.btyd_columns) <= set(spec.features.numeric)):
+        raise ValueError(f"{spec.name}: candidate {name} needs btyd_columns among the features")
+    return Pipeline(
+        [("preprocess", preprocessor(spec, linear, btyd, name in BTYD_ONLY)), ("estimator", factory(spec))]
+    )

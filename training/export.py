@@ -16,6 +16,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 
+from training.btyd import register_btyd_converter
 from training.spec import ModelSpec
 
 #: ONNX opset storecast exports with.
@@ -99,6 +100,7 @@ def export(pipeline: Pipeline, spec: ModelSpec) -> bytes:
     types = [(c, FloatTensorType([None, 1])) for c in spec.features.numeric]
     types += [(c, StringTensorType([None, 1])) for c in spec.features.categorical]
     options = {id(pipeline): {"zipmap": False}} if spec.task == "binary" else None
+    register_btyd_converter()
     model = to_onnx(unwrap_frozen(pipeline), initial_types=types, target_opset=OPSET, options=options)
     if _has_log_link(pipeline):
         _apply_exp(model)

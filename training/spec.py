@@ -24,6 +24,7 @@ SPEC_DIR = Path(__file__).parent / "specs"
 Task = Literal["binary", "regression", "forecast"]
 Estimator = Literal[
     "logistic_regression",
+    "bg_nbd",
     "hist_gradient_boosting_classifier",
     "ridge",
     "poisson_glm",
@@ -31,7 +32,7 @@ Estimator = Literal[
     "hist_gradient_boosting_regressor",
     "hist_gradient_boosting_poisson",
 ]
-BINARY_ESTIMATORS: set[str] = {"logistic_regression", "hist_gradient_boosting_classifier"}
+BINARY_ESTIMATORS: set[str] = {"logistic_regression", "bg_nbd", "hist_gradient_boosting_classifier"}
 Metric = Literal[
     "roc_auc", "pr_auc", "brier", "log_loss", "mae", "rmse", "wape", "wape_bias", "poisson_deviance", "gini"
 ]
@@ -130,6 +131,13 @@ class ModelSpec(BaseModel):
         default=True, description="clip regression and forecast predictions at 0 (spend, units)"
     )
     interval_levels: list[float] = Field(default=[0.8, 0.95])
+    btyd_columns: list[str] | None = Field(
+        default=None,
+        min_length=3,
+        max_length=3,
+        description="customer models: [orders, recency in days, age in days] columns from which BG/NBD "
+        "probability alive, probability of a purchase and expected purchases over the horizon are added as features",
+    )
     max_champion_bias: float | None = Field(
         default=None,
         gt=0,

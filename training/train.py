@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 from storecast.settings import Settings
 from training import metrics as m
 from training.baselines import BASELINES
+from training.btyd import BGNBD, BTYDFeatures
 from training.data import Conn, FeatureError, FeatureReader, Frame, time_counts
 from training.estimators import make_pipeline
 from training.export import (
@@ -97,7 +98,27 @@ def _evaluate(
     return m.forecast_metrics(y, predictions, naive, horizon, spec.horizon_buckets, widths)
 
 
-def _fit(spec: ModelSpec, name: str, train: Frame) -> Pipeline:
+def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> BGNBD | None:
+    """BG/NBD fitted on the customers as they stand on the latest as-of date (no label needed),
+    for the models with ``btyd_columns``."""
+    if not spec.btyd_columns or not set(spec.btyd_columns) <= set(spec.features.numeric):
+        return None
+    row = conn.execute(
+        sql.SQL("select max({t}) from {rel} where %s::date is null or {t} <= %s").format(
+            t=sql.Identifier(spec.time_column), rel=sql.Identifier(*spec.relation.split(".", 1))
+        ),
+        [as_of, as_of],
+    ).fetchone()
+    latest_date = None if row is None else row[0]
+    if not isinstance(latest_date, date):
+        return None
+    latest = FeatureReader(
+        conn, spec, [latest_date], with_label=False, numeric=spec.btyd_columns, categorical=[]
+    ).read()
+    return BTYDFeatures(horizon_days=spec.horizon_days).fit(latest.features[spec.btyd_columns]).model_
+
+
+def _fit(spec: ModelSpec, name: str, train: Frame, btyd: BGNBD | None = None) -> Pipeline:
     assert train.label is not None
     data = train
     if spec.task == "binary" and spec.class_balance.policy == "downsample_negatives":
@@ -106,7 +127,7 @@ def _fit(spec: ModelSpec, name: str, train: Frame) -> Pipeline:
         rng = np.random.default_rng(0)
         keep = (train.label == 1) | (rng.random(len(train)) < spec.class_balance.negative_rate)
         data = train.subset(keep)
-    pipeline = make_pipeline(spec, name)
+    pipeline = make_pipeline(spec, name, btyd)
     assert data.label is not None
     pipeline.fit(data.features[spec.feature_columns], data.label)
     return float32_thresholds(pipeline)
@@ -274,9 +295,10 @@ def train_model(
         )
         spec = _without(spec, dropped)
 
+    btyd = _latest_btyd(conn, spec, as_of)
     scored: dict[str, tuple[float, Pipeline]] = {}
     for name in spec.candidates:
-        pipeline = _fit(spec, name, train)
+        pipeline = _fit(spec, name, train, btyd)
         value = _evaluate(spec, validation, _predict(pipeline, spec, validation))[spec.selection_metric]
         scored[name] = (float(value), pipeline)
         say(f"{spec.name}: {name} {spec.selection_metric} on validation = {value:.4f}")
@@ -297,7 +319,7 @@ def train_model(
             label=np.concatenate([train.label, validation.label]) if train.label is not None else None,
             time=np.concatenate([train.time, validation.time]),
         )
-        pipeline = _fit(spec, best, both)
+        pipeline = _fit(spec, best, both, btyd)
     if spec.task == "forecast":
         intervals = _conformal(spec, pipeline, validation)
 

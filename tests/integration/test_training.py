@@ -53,7 +53,9 @@ def test_onnx_from_the_registry_matches_scikit_learn(
     if spec.task == "binary":
         assert_allclose(predict_onnx(onnx, spec.task, feed), expected, atol=1e-4)
     else:
-        assert_allclose(predict_onnx(onnx, spec.task, feed), expected, rtol=1e-3, atol=1e-4)
+        # The documented rule (training.export.PARITY_TOLERANCE): 0.1 % of max(1, |prediction|),
+        # since float32 sums of terms in the thousands can leave ~1e-3 on a prediction near 0.
+        assert_allclose(predict_onnx(onnx, spec.task, feed), expected, rtol=1e-3, atol=1e-3)
     assert result.parity < (1e-4 if spec.task == "binary" else 1e-3 * max(1.0, float(np.abs(expected).max())))
 
 

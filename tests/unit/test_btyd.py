@@ -59,3 +59,52 @@ def test_gamma_gamma_shrinks_a_customers_mean_toward_the_population() -> None:
     one, many = x == 1, x >= 8
     assert np.mean(np.abs(expected[one] - m[one])) > np.mean(np.abs(expected[many] - m[many]))
     assert abs(float(np.mean(expected)) - population) / population < 0.1
+
+
+def test_bg_nbd_features_export_to_onnx_with_parity() -> None:
+    import pandas as pd
+    from numpy.testing import assert_allclose
+
+    from training.estimators import make_pipeline
+    from training.export import export, onnx_inputs, predict_onnx, predict_sklearn
+    from training.spec import ModelSpec
+
+    spec = ModelSpec.model_validate(
+        {
+            "name": "buyers",
+            "description": "will they buy",
+            "task": "binary",
+            "relation": "features.customers",
+            "keys": ["customer_id", "as_of_date"],
+            "label": "bought",
+            "horizon_days": 180,
+            "features": {
+                "numeric": ["orders", "recency_days", "age_days", "spend"],
+                "categorical": ["segment"],
+            },
+            "btyd_columns": ["orders", "recency_days", "age_days"],
+            "candidates": ["logistic_regression", "bg_nbd"],
+            "selection_metric": "roc_auc",
+            "baseline": "recency_rule",
+        }
+    )
+    x, t_x, age, future = _simulate(3000, 365.0, 3)
+    frame = pd.DataFrame(
+        {
+            "orders": (x + 1).astype(np.float32),
+            "recency_days": (age - t_x).astype(np.float32),
+            "age_days": age.astype(np.float32),
+            "spend": (x * 20.0).astype(np.float32),
+            "segment": np.where(x > 2, "loyal", "new"),
+        }
+    )
+    bought = (future > 0).astype(int)
+    for name in ("logistic_regression", "bg_nbd"):
+        pipeline = make_pipeline(spec, name).fit(frame, bought)
+        feed = onnx_inputs(frame, ["orders", "recency_days", "age_days", "spend"], ["segment"])
+        onnx_pred = predict_onnx(export(pipeline, spec), "binary", feed)
+        assert_allclose(onnx_pred, predict_sklearn(pipeline, "binary", frame), atol=1e-4)
+    # BG/NBD alone ranks the simulated customers' futures well.
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(bought, predict_sklearn(pipeline, "binary", frame)) > 0.75
