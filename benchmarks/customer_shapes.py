@@ -139,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="small")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--spend-candidate", default=None, help="train clv_365d with this candidate only (e.g. bg_nbd_spend)"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     with throwaway_server() as (settings, env, _):
@@ -159,6 +162,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             assert row is not None
             as_of = row[0]
             assert isinstance(as_of, date)
+            if args.spend_candidate:
+                specs["clv_365d"] = specs["clv_365d"].model_copy(
+                    update={"candidates": [args.spend_candidate]}
+                )
             for name in ("purchase_30d", "clv_365d"):
                 trained = train_model(conn, specs[name], settings, as_of)
                 print(

@@ -125,13 +125,15 @@ class GammaGamma:
         p, q, g = np.exp(result.x)
         return cls(float(p), float(q), float(g))
 
+    @property
+    def population_value(self) -> float:
+        """Mean value of a purchase across customers (for those without a repeat purchase)."""
+        return self.p * self.gamma / (self.q - 1) if self.q > 1 else 0.0
+
     def expected_value(self, x: F64, m: F64) -> F64:
         """Expected value of a customer's future purchase, shrunk toward the population mean."""
-        population = self.p * self.gamma / (self.q - 1) if self.q > 1 else float(np.mean(m[x > 0]))
-        return np.asarray(
-            np.where(x > 0, (self.gamma + m * x) * self.p / (self.p * x + self.q - 1), population),
-            dtype=np.float64,
-        )
+        shrunk = (self.gamma + m * x) * self.p / np.maximum(self.p * x + self.q - 1, 1e-12)
+        return np.asarray(np.where(x > 0, shrunk, self.population_value), dtype=np.float64)
 
 
 class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
@@ -140,6 +142,9 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     Takes three columns, ``[orders, recency_days, age_days]`` (orders before the as-of
     date, days since the last and since the first of them), fits BG/NBD on the training
     rows and returns ``[p_alive, p_purchase, expected_purchases]`` over ``horizon_days``.
+    With a fourth column, the mean order value, Gamma-Gamma is fitted too and
+    ``[expected_spend, log1p(expected_spend)]`` follow (expected purchases times the
+    Gamma-Gamma value of a purchase).
     ``fitted`` is a BG/NBD fitted elsewhere (training fits it on the customers as they
     stand on the latest as-of date, which needs no label, rather than on the older rows
     whose labels have matured). The expectation ignores dropout within the horizon (``p_alive * rate * horizon``),
@@ -148,11 +153,16 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     """
 
     def __init__(
-        self, horizon_days: int = 30, max_fit_rows: int = 50_000, fitted: BGNBD | None = None
+        self,
+        horizon_days: int = 30,
+        max_fit_rows: int = 50_000,
+        fitted: BGNBD | None = None,
+        fitted_value: GammaGamma | None = None,
     ) -> None:
         self.horizon_days = horizon_days
         self.max_fit_rows = max_fit_rows
         self.fitted = fitted
+        self.fitted_value = fitted_value
 
     @staticmethod
     def _summaries(features: npt.ArrayLike) -> tuple[F64, F64, F64]:
@@ -163,15 +173,20 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         return x, t_x, age
 
     def fit(self, features: npt.ArrayLike, y: object = None) -> BTYDFeatures:
-        """Fit BG/NBD on (a sample of) the rows, unless it was given already fitted."""
-        if self.fitted is not None:
-            self.model_ = self.fitted
-            return self
-        x, t_x, age = self._summaries(features)
-        if len(x) > self.max_fit_rows:
-            keep = np.random.default_rng(0).choice(len(x), self.max_fit_rows, replace=False)
-            x, t_x, age = x[keep], t_x[keep], age[keep]
-        self.model_ = BGNBD.fit(x, t_x, age)
+        """Fit BG/NBD (and with a fourth column Gamma-Gamma) on (a sample of) the rows,
+        unless they were given already fitted."""
+        data = np.asarray(features, dtype=np.float64)
+        if len(data) > self.max_fit_rows:
+            data = data[np.random.default_rng(0).choice(len(data), self.max_fit_rows, replace=False)]
+        x, t_x, age = self._summaries(data)
+        self.model_ = self.fitted if self.fitted is not None else BGNBD.fit(x, t_x, age)
+        self.value_model_: GammaGamma | None = None
+        if data.shape[1] > 3:
+            self.value_model_ = (
+                self.fitted_value
+                if self.fitted_value is not None
+                else GammaGamma.fit(x, np.nan_to_num(data[:, 3]))
+            )
         return self
 
     def transform(self, features: npt.ArrayLike) -> F64:
@@ -181,18 +196,28 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         alive = model.p_alive(x, t_x, age)
         purchase = alive * (1.0 - ((model.alpha + age) / (model.alpha + age + h)) ** (model.r + x))
         expected = alive * (model.r + x) / (model.alpha + age) * h
-        return np.column_stack([alive, purchase, expected])
+        if self.value_model_ is None:
+            return np.column_stack([alive, purchase, expected])
+        value = self.value_model_.expected_value(
+            x, np.nan_to_num(np.asarray(features, dtype=np.float64)[:, 3])
+        )
+        spend = expected * value
+        return np.column_stack([alive, purchase, expected, spend, np.log1p(spend)])
 
     def get_feature_names_out(self, input_features: object = None) -> npt.NDArray[np.str_]:
-        """Names of the three output columns."""
-        return np.array(["btyd_p_alive", "btyd_p_purchase", "btyd_expected_purchases"])
+        """Names of the output columns."""
+        names = ["btyd_p_alive", "btyd_p_purchase", "btyd_expected_purchases"]
+        if getattr(self, "value_model_", None) is not None:
+            names += ["btyd_expected_spend", "btyd_log_expected_spend"]
+        return np.array(names)
 
 
 def _btyd_shape(operator: Any) -> None:
     from skl2onnx.common.data_types import FloatTensorType
 
     rows = operator.inputs[0].get_first_dimension()
-    operator.outputs[0].type = FloatTensorType([rows, 3])
+    width = 3 if operator.raw_operator.value_model_ is None else 5
+    operator.outputs[0].type = FloatTensorType([rows, width])
 
 
 def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
@@ -200,6 +225,7 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
     from onnx import TensorProto
 
     model: BGNBD = operator.raw_operator.model_
+    value_model: GammaGamma | None = operator.raw_operator.value_model_
     h = float(operator.raw_operator.horizon_days)
     names = [i.full_name for i in operator.inputs]
     n = iter(range(100))
@@ -229,10 +255,10 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
                 _const_i(container, scope, [1]),
             ],
         )
-        for i in range(3)
+        for i in range(3 if value_model is None else 4)
     ]
     zero = const(0.0)
-    orders, recency, age = (
+    orders, recency, age, *value = (
         node("Max", [node("Where", [node("IsNaN", [c]), zero, c]), zero]) for c in columns
     )
     x = node("Max", [node("Sub", [orders, const(1.0)]), zero])
@@ -254,9 +280,24 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
     stays = node("Pow", [node("Div", [alpha_age, node("Add", [alpha_age, const(h)])]), r_x])
     purchase = node("Mul", [alive, node("Sub", [const(1.0), stays])])
     expected = node("Mul", [node("Mul", [alive, node("Div", [r_x, alpha_age])]), const(h)])
+    outputs = [alive, purchase, expected]
+    if value_model is not None:
+        p, q, g = value_model.p, value_model.q, value_model.gamma
+        shrunk = node(
+            "Div",
+            [
+                node("Mul", [node("Add", [const(g), node("Mul", [value[0], x])]), const(p)]),
+                node("Max", [node("Add", [node("Mul", [x, const(p)]), const(q - 1.0)]), const(1e-12)]),
+            ],
+        )
+        purchase_value = node(
+            "Where", [node("Greater", [x, zero]), shrunk, const(value_model.population_value)]
+        )
+        spend = node("Mul", [expected, purchase_value])
+        outputs += [spend, node("Log", [node("Add", [spend, const(1.0)])])]
     container.add_node(
         "Concat",
-        [alive, purchase, expected],
+        outputs,
         [operator.outputs[0].full_name],
         axis=1,
         name=scope.get_unique_operator_name("BtydOut"),

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge, Tw
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from training.btyd import BGNBD, BTYDFeatures
+from training.btyd import BTYDFeatures
 from training.spec import ModelSpec
 
 SEED = 0
@@ -43,6 +43,9 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], bool]] = {
     # BG/NBD on its own: a logistic regression on its three quantities only, so that
     # selection can pick the probabilistic model (e.g. for a single acquisition cohort).
     "bg_nbd": (lambda spec: LogisticRegression(max_iter=2000), True),
+    # BG/NBD + Gamma-Gamma on its own: a log-link GLM on their quantities only (the expected
+    # spend and its log among them), which calibrates the probabilistic model's level.
+    "bg_nbd_spend": (lambda spec: TweedieRegressor(power=1.5, link="log", alpha=1e-4, max_iter=1000), True),
     "ridge": (lambda spec: Ridge(alpha=1.0), True),
     # Log-link GLMs suit counts and spend: non-negative, skewed, multiplicative effects.
     "poisson_glm": (lambda spec: PoissonRegressor(alpha=1e-4, max_iter=1000), True),
@@ -70,11 +73,11 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], bool]] = {
 
 
 #: Candidates that see BG/NBD's quantities and nothing else.
-BTYD_ONLY = frozenset({"bg_nbd"})
+BTYD_ONLY = frozenset({"bg_nbd", "bg_nbd_spend"})
 
 
 def preprocessor(
-    spec: ModelSpec, linear: bool, btyd: BGNBD | None = None, only_btyd: bool = False
+    spec: ModelSpec, linear: bool, btyd: BTYDFeatures | None = None, only_btyd: bool = False
 ) -> ColumnTransformer:
     """Column preprocessing inside the exported graph.
 
@@ -97,7 +100,11 @@ def preprocessor(
         # The probabilistic model's view of each customer, fitted on the training rows. Linear
         # models only: ONNX computes these in float32, and a tree would send a value that
         # lands on the other side of a split threshold down another branch (no parity).
-        features = BTYDFeatures(horizon_days=spec.horizon_days, fitted=btyd)
+        features = BTYDFeatures(
+            horizon_days=spec.horizon_days,
+            fitted=None if btyd is None else btyd.model_,
+            fitted_value=None if btyd is None else btyd.value_model_,
+        )
         transformers.append(
             ("btyd", Pipeline([("btyd", features), ("scale", StandardScaler())]), list(columns))
         )
@@ -112,9 +119,10 @@ def preprocessor(
     return ColumnTransformer(transformers)
 
 
-def make_pipeline(spec: ModelSpec, name: str, btyd: BGNBD | None = None) -> Pipeline:
-    """An unfitted pipeline (preprocessing + estimator) for candidate ``name``; ``btyd`` is
-    the BG/NBD behind the customer features of ``spec.btyd_columns`` (else fitted with the rest)."""
+def make_pipeline(spec: ModelSpec, name: str, btyd: BTYDFeatures | None = None) -> Pipeline:
+    """An unfitted pipeline (preprocessing + estimator) for candidate ``name``; ``btyd`` holds
+    the BG/NBD (and Gamma-Gamma) behind the features of ``spec.btyd_columns``, fitted on the
+    latest snapshot (else they are fitted with the rest, on the training rows)."""
     factory, linear = ESTIMATORS[name]
     if name in BTYD_ONLY and not (spec.btyd_columns and set(spec.btyd_columns) <= set(spec.features.numeric)):
         raise ValueError(f"{spec.name}: candidate {name} needs btyd_columns among the features")

@@ -31,6 +31,7 @@ Estimator = Literal[
     "tweedie_glm",
     "hist_gradient_boosting_regressor",
     "hist_gradient_boosting_poisson",
+    "bg_nbd_spend",
 ]
 BINARY_ESTIMATORS: set[str] = {"logistic_regression", "bg_nbd", "hist_gradient_boosting_classifier"}
 Metric = Literal[
@@ -134,9 +135,10 @@ class ModelSpec(BaseModel):
     btyd_columns: list[str] | None = Field(
         default=None,
         min_length=3,
-        max_length=3,
+        max_length=4,
         description="customer models: [orders, recency in days, age in days] columns from which BG/NBD "
-        "probability alive, probability of a purchase and expected purchases over the horizon are added as features",
+        "probability alive, probability of a purchase and expected purchases over the horizon are added as "
+        "features; a fourth, the mean order value, adds Gamma-Gamma expected spend",
     )
     max_champion_bias: float | None = Field(
         default=None,

@@ -23,9 +23,9 @@ from sklearn.pipeline import Pipeline
 from storecast.settings import Settings
 from training import metrics as m
 from training.baselines import BASELINES
-from training.btyd import BGNBD, BTYDFeatures
+from training.btyd import BTYDFeatures
 from training.data import Conn, FeatureError, FeatureReader, Frame, time_counts
-from training.estimators import make_pipeline
+from training.estimators import BTYD_ONLY, make_pipeline
 from training.export import (
     OPSET,
     ParityError,
@@ -98,7 +98,7 @@ def _evaluate(
     return m.forecast_metrics(y, predictions, naive, horizon, spec.horizon_buckets, widths)
 
 
-def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> BGNBD | None:
+def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> BTYDFeatures | None:
     """BG/NBD fitted on the customers as they stand on the latest as-of date (no label needed),
     for the models with ``btyd_columns``."""
     if not spec.btyd_columns or not set(spec.btyd_columns) <= set(spec.features.numeric):
@@ -115,10 +115,10 @@ def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> BGNBD | Non
     latest = FeatureReader(
         conn, spec, [latest_date], with_label=False, numeric=spec.btyd_columns, categorical=[]
     ).read()
-    return BTYDFeatures(horizon_days=spec.horizon_days).fit(latest.features[spec.btyd_columns]).model_
+    return BTYDFeatures(horizon_days=spec.horizon_days).fit(latest.features[spec.btyd_columns])
 
 
-def _fit(spec: ModelSpec, name: str, train: Frame, btyd: BGNBD | None = None) -> Pipeline:
+def _fit(spec: ModelSpec, name: str, train: Frame, btyd: BTYDFeatures | None = None) -> Pipeline:
     assert train.label is not None
     data = train
     if spec.task == "binary" and spec.class_balance.policy == "downsample_negatives":
@@ -297,7 +297,10 @@ def train_model(
 
     btyd = _latest_btyd(conn, spec, as_of)
     scored: dict[str, tuple[float, Pipeline]] = {}
-    for name in spec.candidates:
+    usable = [c for c in spec.candidates if c not in BTYD_ONLY or btyd is not None]
+    if not usable:
+        raise TrainingError(f"{spec.name}: its only candidates need {spec.btyd_columns}, which were left out")
+    for name in usable:
         pipeline = _fit(spec, name, train, btyd)
         value = _evaluate(spec, validation, _predict(pipeline, spec, validation))[spec.selection_metric]
         scored[name] = (float(value), pipeline)

@@ -108,3 +108,48 @@ def test_bg_nbd_features_export_to_onnx_with_parity() -> None:
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(bought, predict_sklearn(pipeline, "binary", frame)) > 0.75
+
+
+def test_bg_nbd_gamma_gamma_spend_exports_to_onnx_with_parity() -> None:
+    import pandas as pd
+    from numpy.testing import assert_allclose
+
+    from training.estimators import make_pipeline
+    from training.export import export, onnx_inputs, predict_onnx, predict_sklearn
+    from training.spec import ModelSpec
+
+    spec = ModelSpec.model_validate(
+        {
+            "name": "spenders",
+            "description": "how much will they spend",
+            "task": "regression",
+            "relation": "features.customers",
+            "keys": ["customer_id", "as_of_date"],
+            "label": "spend",
+            "horizon_days": 180,
+            "features": {"numeric": ["orders", "recency_days", "age_days", "basket"]},
+            "btyd_columns": ["orders", "recency_days", "age_days", "basket"],
+            "candidates": ["bg_nbd_spend", "ridge"],
+            "selection_metric": "rmse",
+            "baseline": "last_year_spend",
+        }
+    )
+    x, t_x, age, future = _simulate(3000, 365.0, 4)
+    basket = np.random.default_rng(5).gamma(4.0, 10.0, 3000)
+    frame = pd.DataFrame(
+        {
+            "orders": (x + 1).astype(np.float32),
+            "recency_days": (age - t_x).astype(np.float32),
+            "age_days": age.astype(np.float32),
+            "basket": basket.astype(np.float32),
+        }
+    )
+    spend = future * basket
+    features = ["orders", "recency_days", "age_days", "basket"]
+    for name in ("bg_nbd_spend", "ridge"):
+        pipeline = make_pipeline(spec, name).fit(frame, spend)
+        onnx_pred = predict_onnx(export(pipeline, spec), "regression", onnx_inputs(frame, features, []))
+        expected = predict_sklearn(pipeline, "regression", frame)
+        assert_allclose(onnx_pred, expected, rtol=1e-3, atol=1e-3 * max(1.0, float(np.abs(expected).max())))
+    # Expected spend from BG/NBD + Gamma-Gamma tracks what the simulated customers spent.
+    assert np.corrcoef(predict_sklearn(pipeline, "regression", frame), spend)[0, 1] > 0.3
