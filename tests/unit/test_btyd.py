@@ -65,28 +65,16 @@ def test_bg_nbd_features_export_to_onnx_with_parity() -> None:
     import pandas as pd
     from numpy.testing import assert_allclose
 
+    from tests.unit.specs import spec_for
     from training.estimators import make_pipeline
     from training.export import export, onnx_inputs, predict_onnx, predict_sklearn
-    from training.spec import ModelSpec
 
-    spec = ModelSpec.model_validate(
-        {
-            "name": "buyers",
-            "description": "will they buy",
-            "task": "binary",
-            "relation": "features.customers",
-            "keys": ["customer_id", "as_of_date"],
-            "label": "bought",
-            "horizon_days": 180,
-            "features": {
-                "numeric": ["orders", "recency_days", "age_days", "spend"],
-                "categorical": ["segment"],
-            },
-            "btyd_columns": ["orders", "recency_days", "age_days"],
-            "candidates": ["logistic_regression", "bg_nbd"],
-            "selection_metric": "roc_auc",
-            "baseline": "recency_rule",
-        }
+    spec = spec_for(
+        "binary",
+        ["orders", "recency_days", "age_days", "spend"],
+        ["logistic_regression", "bg_nbd"],
+        features={"numeric": ["orders", "recency_days", "age_days", "spend"], "categorical": ["segment"]},
+        btyd_columns=["orders", "recency_days", "age_days"],
     )
     x, t_x, age, future = _simulate(3000, 365.0, 3)
     frame = pd.DataFrame(
@@ -114,25 +102,15 @@ def test_bg_nbd_gamma_gamma_spend_exports_to_onnx_with_parity() -> None:
     import pandas as pd
     from numpy.testing import assert_allclose
 
+    from tests.unit.specs import spec_for
     from training.estimators import make_pipeline
     from training.export import export, onnx_inputs, predict_onnx, predict_sklearn
-    from training.spec import ModelSpec
 
-    spec = ModelSpec.model_validate(
-        {
-            "name": "spenders",
-            "description": "how much will they spend",
-            "task": "regression",
-            "relation": "features.customers",
-            "keys": ["customer_id", "as_of_date"],
-            "label": "spend",
-            "horizon_days": 180,
-            "features": {"numeric": ["orders", "recency_days", "age_days", "basket"]},
-            "btyd_columns": ["orders", "recency_days", "age_days", "basket"],
-            "candidates": ["bg_nbd_spend", "ridge"],
-            "selection_metric": "rmse",
-            "baseline": "last_year_spend",
-        }
+    spec = spec_for(
+        "regression",
+        ["orders", "recency_days", "age_days", "basket"],
+        ["bg_nbd_spend", "ridge"],
+        btyd_columns=["orders", "recency_days", "age_days", "basket"],
     )
     x, t_x, age, future = _simulate(3000, 365.0, 4)
     basket = np.random.default_rng(5).gamma(4.0, 10.0, 3000)

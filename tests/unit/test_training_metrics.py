@@ -113,24 +113,16 @@ def test_a_poisson_gradient_boosting_model_exports_with_its_log_link() -> None:
     import pandas as pd
     from numpy.testing import assert_allclose
 
+    from tests.unit.specs import spec_for
     from training.estimators import make_pipeline
     from training.export import export, onnx_inputs, predict_onnx
-    from training.spec import ModelSpec
 
-    spec = ModelSpec.model_validate(
-        {
-            "name": "counts",
-            "description": "a forecast of counts",
-            "task": "forecast",
-            "relation": "features.counts",
-            "keys": ["series_id", "as_of_date", "horizon"],
-            "label": "units",
-            "horizon_days": 7,
-            "features": {"numeric": ["horizon", "level"], "categorical": ["kind"]},
-            "candidates": ["hist_gradient_boosting_poisson"],
-            "selection_metric": "wape_bias",
-            "baseline": "seasonal_naive",
-        }
+    spec = spec_for(
+        "forecast",
+        ["horizon", "level"],
+        ["hist_gradient_boosting_poisson"],
+        features={"numeric": ["horizon", "level"], "categorical": ["kind"]},
+        horizon_days=7,
     )
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(
