@@ -9,14 +9,12 @@ from datetime import date
 from scoring.runs import new_run_id, step
 from scoring.score import score, scoring_date
 from storecast.build import build
-from storecast.config import ProjectConfig, load_config
+from storecast.config import WEEKDAYS, ProjectConfig, load_config
 from storecast.settings import Settings
 from training.data import Conn
-from training.registry import champion
+from training.registry import champion_names
 from training.spec import ModelSpec, model_specs
 from training.train import TrainingError, train_many
-
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,7 @@ def due_for_training(conn: Conn, spec: ModelSpec, as_of: date, retrain: bool) ->
     """Why ``spec`` should be (re)trained on ``as_of``, or None when it is not due."""
     if retrain:
         return "--retrain"
-    if champion(conn, spec.name) is None:
+    if spec.name not in champion_names(conn):
         return "no champion yet"
     if WEEKDAYS[as_of.weekday()] in spec.retrain.weekdays:
         return f"scheduled on {WEEKDAYS[as_of.weekday()]}s"

@@ -33,7 +33,7 @@ from storecast.db import sibling
 from training.data import Conn, FeatureError, FeatureReader, Frame, check_columns, relation_columns
 from training.export import onnx_inputs, run_session, sha256
 from training.intervals import half_widths
-from training.registry import Champion, champion
+from training.registry import Champion, champion, champion_names
 from training.spec import ModelSpec, model_specs
 
 #: Chunks scored at once, each by a single-threaded ONNX Runtime inference.
@@ -296,7 +296,8 @@ def score_family(
     """
     started = time.perf_counter()
     specs = specs if specs is not None else model_specs()
-    outputs = [o for o in family.outputs if champion(conn, o.model) is not None]
+    serving = champion_names(conn)
+    outputs = [o for o in family.outputs if o.model in serving]
     if not outputs:
         names = ", ".join(o.model for o in family.outputs)
         raise ScoringError(f"{family.name}: no champion for {names}; run `storecast train` first")
@@ -397,10 +398,6 @@ class ScoringOutcome:
     skipped: dict[str, str]
 
 
-def _has_champion(conn: Conn, family: Family) -> bool:
-    return any(champion(conn, o.model) is not None for o in family.outputs)
-
-
 def score(
     conn: Conn,
     families: list[str] | None = None,
@@ -427,9 +424,10 @@ def score(
     run_id = run_id if run_id is not None else new_run_id(conn)
     outcome = ScoringOutcome([], {})
     failed: dict[str, str] = {}
+    serving = champion_names(conn)
     for name in families or list(FAMILIES):
         family = FAMILIES[name]
-        if not families and not _has_champion(conn, family):
+        if not families and not any(o.model in serving for o in family.outputs):
             reason = f"no champion for {', '.join(o.model for o in family.outputs)}"
             outcome.skipped[name] = reason
             say(f"{name}: skipped: {reason}")

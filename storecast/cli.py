@@ -48,11 +48,16 @@ app.add_typer(db_app, name="db")
 models_app = typer.Typer(help="The model registry: list, inspect, promote, roll back.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
-# soft_wrap: never break a URL or a SQL line that someone will copy. Piped into a file or
-# a CI log there is no terminal width to fit, so tables print whole instead of at 80 columns.
-_WIDTH = None if sys.stdout.isatty() else 10_000
-out = Console(soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 10_000)
+
+def _console(stderr: bool) -> Console:
+    """soft_wrap: never break a URL or a SQL line that someone will copy. Piped into a file or
+    a CI log there is no terminal width to fit, so tables print whole instead of at 80 columns."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 10_000)
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -39,9 +39,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
 PERIOD_DAYS = {"day": 1, "week": 7}
 #: Vars that are dates (their default is null: "derived from the data").
 DATE_VARS = frozenset({"as_of_date"})
-#: Vars that change what rows an incremental feature table holds, not only which
-#: dates it covers: when one differs from the last build, those tables are rebuilt.
-#: (as_of_date and the history lengths only add or drop dates.)
+#: Vars that only add or drop as-of dates of an incremental feature table (the scoring
+#: date, the history lengths): a change of any other var it reads rebuilds the table.
 NOT_REBUILDING = frozenset({"as_of_date", "history_weeks", "demand_history_weeks", "demand_max_rows"})
 
 

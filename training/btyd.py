@@ -194,7 +194,7 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         x, t_x, age = self._summaries(features)
         model, h = self.model_, float(self.horizon_days)
         alive = model.p_alive(x, t_x, age)
-        purchase = alive * (1.0 - ((model.alpha + age) / (model.alpha + age + h)) ** (model.r + x))
+        purchase = model.p_purchase(x, t_x, age, h)
         expected = alive * (model.r + x) / (model.alpha + age) * h
         if self.value_model_ is None:
             return np.column_stack([alive, purchase, expected])

@@ -29,6 +29,12 @@ class Champion:
     intervals: dict[str, Any] | None = None
 
 
+def champion_names(conn: Conn) -> set[str]:
+    """Models that have a champion (without loading any ONNX bytes)."""
+    rows = conn.execute("select model_name from ml.model_versions where status = 'champion'").fetchall()
+    return {str(row[0]) for row in rows}
+
+
 def champion(conn: Conn, model_name: str) -> Champion | None:
     """The current champion of ``model_name``, if any."""
     row = conn.execute(

@@ -24,7 +24,7 @@ from storecast.settings import Settings
 from training import metrics as m
 from training.baselines import BASELINES
 from training.btyd import BTYDFeatures
-from training.data import Conn, FeatureError, FeatureReader, Frame, time_counts
+from training.data import Conn, FeatureError, FeatureReader, Frame, relation_columns, time_counts
 from training.estimators import BTYD_ONLY, make_pipeline
 from training.export import (
     OPSET,
@@ -456,10 +456,9 @@ class TrainingReport:
 
 def has_labels(conn: Conn, spec: ModelSpec) -> bool:
     """Whether the spec's relation exists and holds at least one row with a matured label."""
-    schema, table = spec.relation.split(".", 1)
-    row = conn.execute("select to_regclass(%s)", [spec.relation]).fetchone()
-    if row is None or row[0] is None:
+    if spec.label not in relation_columns(conn, spec.relation):
         return False
+    schema, table = spec.relation.split(".", 1)
     query = sql.SQL("select exists (select from {} where {} is not null)").format(
         sql.Identifier(schema, table), sql.Identifier(spec.label)
     )
