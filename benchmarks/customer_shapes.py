@@ -13,7 +13,7 @@ did in the 181 days from D. The peers see the same history (orders before D):
 * BG/NBD + Gamma-Gamma fitted by maximum likelihood on the orders before D
   (``training.btyd``): probability of a purchase in 181 days and expected spend.
 
-    python -m benchmarks.customer_shapes [--scale small] [--seed 42]
+    python -m benchmarks.customer_shapes [--scale medium] [--seed 42]
 
 Prints purchase AUC, and for spend the normalised Gini, Spearman correlation, MAE and
 total predicted against total actual spend.
@@ -137,7 +137,7 @@ def _spend_row(name: str, actual: F64, predicted: F64) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark and print its tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="small")
+    parser.add_argument("--scale", default="medium")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--spend-candidate", default=None, help="train clv_365d with this candidate only (e.g. bg_nbd_spend)"

@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from training.btyd import register_btyd_converter
 from training.spec import ModelSpec
+from training.target import Log1pRegressor
 
 #: ONNX opset storecast exports with.
 OPSET = 17
@@ -42,6 +43,7 @@ def float32_thresholds(pipeline: Pipeline) -> Pipeline:
     that value down the other branch in ONNX only.
     """
     for _, step in pipeline.steps:
+        step = getattr(step, "estimator_", step)  # the model inside a Log1pRegressor
         for predictors in getattr(step, "_predictors", None) or []:
             for predictor in predictors:
                 thresholds = predictor.nodes["num_threshold"]
@@ -79,20 +81,44 @@ def onnx_inputs(
     return feed
 
 
-def _has_log_link(pipeline: Pipeline) -> bool:
-    """Whether the final estimator is a gradient-boosting regressor fitted with a log link
+def _has_log_link(estimator: Any) -> bool:
+    """Whether ``estimator`` is a gradient-boosting regressor fitted with a log link
     (Poisson or gamma loss): skl2onnx exports its raw score, without the exp."""
-    estimator = pipeline.steps[-1][1]
     return isinstance(estimator, HistGradientBoostingRegressor) and estimator.loss in ("poisson", "gamma")
 
 
-def _apply_exp(model: onnx.ModelProto) -> None:
-    """Route the graph's single output through Exp: the raw log-scale score becomes the prediction."""
+def _append_to_output(model: onnx.ModelProto, ops: list[tuple[str, float | None]]) -> None:
+    """Route the graph's single output through ``ops`` in order: ``(op, None)`` for a unary
+    operator (Exp), ``(op, c)`` for a binary one with the float constant ``c`` (Sub, Mul)."""
     output = model.graph.output[0].name
-    raw = f"{output}_log_scale"
+    current = f"{output}_raw"
     for node in model.graph.node:
-        node.output[:] = [raw if name == output else name for name in node.output]
-    model.graph.node.append(onnx.helper.make_node("Exp", [raw], [output], name="log_link"))
+        node.output[:] = [current if name == output else name for name in node.output]
+    for i, (op, constant) in enumerate(ops):
+        result = output if i == len(ops) - 1 else f"{output}_{i}_{op.lower()}"
+        inputs = [current]
+        if constant is not None:
+            name = f"{output}_{i}_constant"
+            model.graph.initializer.append(
+                onnx.numpy_helper.from_array(np.array([constant], dtype=np.float32), name)
+            )
+            inputs.append(name)
+        model.graph.node.append(
+            onnx.helper.make_node(op, inputs, [result], name=f"{output}_{i}_{op.lower()}")
+        )
+        current = result
+
+
+def _output_ops(estimator: Any) -> list[tuple[str, float | None]]:
+    """The operators that turn the converted model's output into the prediction."""
+    if isinstance(estimator, Log1pRegressor):
+        return [
+            *_output_ops(estimator.estimator_),
+            ("Exp", None),
+            ("Sub", 1.0),
+            ("Mul", estimator.correction_),
+        ]
+    return [("Exp", None)] if _has_log_link(estimator) else []
 
 
 def export(pipeline: Pipeline, spec: ModelSpec) -> bytes:
@@ -101,9 +127,15 @@ def export(pipeline: Pipeline, spec: ModelSpec) -> bytes:
     types += [(c, StringTensorType([None, 1])) for c in spec.features.categorical]
     options = {id(pipeline): {"zipmap": False}} if spec.task == "binary" else None
     register_btyd_converter()
-    model = to_onnx(unwrap_frozen(pipeline), initial_types=types, target_opset=OPSET, options=options)
-    if _has_log_link(pipeline):
-        _apply_exp(model)
+    final = pipeline.steps[-1][1]
+    convertible = pipeline
+    if isinstance(final, Log1pRegressor):
+        # skl2onnx converts the wrapped model; the back-transform and scale follow as operators.
+        convertible = Pipeline([*pipeline.steps[:-1], (pipeline.steps[-1][0], final.estimator_)])
+    model = to_onnx(unwrap_frozen(convertible), initial_types=types, target_opset=OPSET, options=options)
+    ops = _output_ops(final)
+    if ops:
+        _append_to_output(model, ops)
     return bytes(model.SerializeToString())
 
 

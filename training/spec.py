@@ -31,6 +31,7 @@ Estimator = Literal[
     "tweedie_glm",
     "hist_gradient_boosting_regressor",
     "hist_gradient_boosting_poisson",
+    "hist_gradient_boosting_log1p",
     "bg_nbd_spend",
 ]
 BINARY_ESTIMATORS: set[str] = {"logistic_regression", "bg_nbd", "hist_gradient_boosting_classifier"}
@@ -139,6 +140,14 @@ class ModelSpec(BaseModel):
         description="customer models: [orders, recency in days, age in days] columns from which BG/NBD "
         "probability alive, probability of a purchase and expected purchases over the horizon are added as "
         "features; a fourth, the mean order value, adds Gamma-Gamma expected spend",
+    )
+    age_extrapolation_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="customer models with btyd_columns: when more than this share of the latest customers "
+        "are older than every customer with a matured label, only the candidates built on BG/NBD, which "
+        "extrapolate in age, are considered (trees cannot)",
     )
     max_champion_bias: float | None = Field(
         default=None,

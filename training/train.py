@@ -40,7 +40,7 @@ from training.export import (
 from training.intervals import fit as fit_intervals
 from training.intervals import half_widths
 from training.registry import champion, register
-from training.spec import Features, ModelSpec
+from training.spec import Estimator, Features, ModelSpec
 from training.split import SplitError, TimeSplit, split_times
 
 F64 = npt.NDArray[np.float64]
@@ -98,9 +98,9 @@ def _evaluate(
     return m.forecast_metrics(y, predictions, naive, horizon, spec.horizon_buckets, widths)
 
 
-def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> BTYDFeatures | None:
+def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[BTYDFeatures, F64] | None:
     """BG/NBD fitted on the customers as they stand on the latest as-of date (no label needed),
-    for the models with ``btyd_columns``."""
+    for the models with ``btyd_columns``, and those customers' ages (days since their first order)."""
     if not spec.btyd_columns or not set(spec.btyd_columns) <= set(spec.features.numeric):
         return None
     row = conn.execute(
@@ -115,7 +115,31 @@ def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> BTYDFeature
     latest = FeatureReader(
         conn, spec, [latest_date], with_label=False, numeric=spec.btyd_columns, categorical=[]
     ).read()
-    return BTYDFeatures(horizon_days=spec.horizon_days).fit(latest.features[spec.btyd_columns])
+    ages = latest.features[spec.btyd_columns[2]].to_numpy(dtype=float)
+    return BTYDFeatures(horizon_days=spec.horizon_days).fit(latest.features[spec.btyd_columns]), ages
+
+
+def _extrapolating_candidates(
+    spec: ModelSpec, candidates: list[Estimator], latest_ages: F64, labelled: list[Frame]
+) -> tuple[list[Estimator], str]:
+    """The candidates to consider when today's customers are older than those with labels.
+
+    Trees predict for an age beyond every training age what they predict at the oldest
+    one; a single acquisition cohort scored long after its labels matured lies entirely
+    there. Past ``age_extrapolation_share`` only the candidates built on BG/NBD, whose
+    quantities follow age, are kept (when the spec has any)."""
+    assert spec.btyd_columns is not None
+    age = spec.btyd_columns[2]
+    oldest = max(float(np.nanmax(f.features[age].to_numpy(dtype=float))) for f in labelled)
+    share = float(np.mean(latest_ages > oldest)) if len(latest_ages) else 0.0
+    extrapolating = [c for c in candidates if c in BTYD_ONLY]
+    if share <= spec.age_extrapolation_share or not extrapolating:
+        return candidates, ""
+    return extrapolating, (
+        f"{share:.0%} of the latest customers are older than every customer with a matured label "
+        f"({age} > {oldest:.0f}; age_extrapolation_share {spec.age_extrapolation_share}): "
+        f"only {', '.join(extrapolating)} considered, which extrapolate in age"
+    )
 
 
 def _fit(spec: ModelSpec, name: str, train: Frame, btyd: BTYDFeatures | None = None) -> Pipeline:
@@ -295,11 +319,17 @@ def train_model(
         )
         spec = _without(spec, dropped)
 
-    btyd = _latest_btyd(conn, spec, as_of)
+    latest = _latest_btyd(conn, spec, as_of)
+    btyd = None if latest is None else latest[0]
     scored: dict[str, tuple[float, Pipeline]] = {}
     usable = [c for c in spec.candidates if c not in BTYD_ONLY or btyd is not None]
     if not usable:
         raise TrainingError(f"{spec.name}: its only candidates need {spec.btyd_columns}, which were left out")
+    selection_note = ""
+    if latest is not None:
+        usable, selection_note = _extrapolating_candidates(spec, usable, latest[1], [train, validation])
+        if selection_note:
+            say(f"{spec.name}: {selection_note}")
     for name in usable:
         pipeline = _fit(spec, name, train, btyd)
         value = _evaluate(spec, validation, _predict(pipeline, spec, validation))[spec.selection_metric]
@@ -313,6 +343,9 @@ def train_model(
     calibration: str | None = None
     calibration_note = ""
     intervals: dict[str, Any] | None = None
+    if spec.task == "forecast":
+        # From the model that has not seen the validation window, so the residuals are out of sample.
+        intervals = _conformal(spec, pipeline, validation)
     if spec.task == "binary":
         pipeline, calibration, calibration_note = _calibrate(spec, pipeline, validation, test)
     elif spec.refit_on_train_and_validation:
@@ -323,8 +356,6 @@ def train_model(
             time=np.concatenate([train.time, validation.time]),
         )
         pipeline = _fit(spec, best, both, btyd)
-    if spec.task == "forecast":
-        intervals = _conformal(spec, pipeline, validation)
 
     onnx = export(pipeline, spec)
     parity_diff = parity(onnx, pipeline, spec, test.features[spec.feature_columns])
@@ -404,7 +435,12 @@ def train_model(
         "onnx_sha256": sha256(onnx),
         "onnx_opset": OPSET,
         "metrics": _finite(
-            dict(metrics, selection={k: v for k, (v, _) in scored.items()}, calibration_note=calibration_note)
+            dict(
+                metrics,
+                selection={k: v for k, (v, _) in scored.items()},
+                selection_note=selection_note,
+                calibration_note=calibration_note,
+            )
         ),
         "baseline_metrics": _finite(baseline_metrics),
         "selection_metric": spec.selection_metric,

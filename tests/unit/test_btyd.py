@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from tests.unit.specs import spec_for
 from training.btyd import BGNBD, GammaGamma
+from training.data import Frame
+from training.train import _extrapolating_candidates
 
 TRUE = BGNBD(r=0.8, alpha=40.0, a=0.9, b=3.0)
 
@@ -131,3 +135,25 @@ def test_bg_nbd_gamma_gamma_spend_exports_to_onnx_with_parity() -> None:
         assert_allclose(onnx_pred, expected, rtol=1e-3, atol=1e-3 * max(1.0, float(np.abs(expected).max())))
     # Expected spend from BG/NBD + Gamma-Gamma tracks what the simulated customers spent.
     assert np.corrcoef(predict_sklearn(pipeline, "regression", frame), spend)[0, 1] > 0.3
+
+
+def _frame(ages: list[float]) -> Frame:
+    features = pd.DataFrame({"orders": 1.0, "recency": 0.0, "age": ages})
+    return Frame(keys=pd.DataFrame(index=features.index), features=features, label=None, time=np.array([]))
+
+
+@pytest.mark.parametrize(("latest_ages", "kept"), [([500, 600, 700, 90], ["bg_nbd"]), ([50, 90, 700], None)])
+def test_only_candidates_that_extrapolate_in_age_are_kept_when_most_customers_are_older(
+    latest_ages: list[float], kept: list[str] | None
+) -> None:
+    spec = spec_for(
+        "binary",
+        ["orders", "recency", "age"],
+        ["logistic_regression", "hist_gradient_boosting_classifier", "bg_nbd"],
+        btyd_columns=["orders", "recency", "age"],
+    )
+    labelled = [_frame([10, 50, 103]), _frame([20, 100])]
+    candidates, note = _extrapolating_candidates(spec, list(spec.candidates), np.array(latest_ages), labelled)
+    # One cohort scored long after its labels matured: 3 of 4 customers are older than 103 days.
+    assert candidates == (kept or spec.candidates)
+    assert ("75% of the latest customers" in note) if kept else note == ""

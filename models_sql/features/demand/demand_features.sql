@@ -17,6 +17,10 @@
 {%- set missing_is_zero = var('demand_missing_periods') == 'zero' %}
 {#- One year back, in whole periods: 364 days (the same weekday) or 52 weeks. -#}
 {%- set year_back_days = 364 %}
+{#- The planned shelf price: the regular price (or list price before any sale) less the promotion. -#}
+{%- set target_price -%}
+    coalesce(targets.regular_price, products.list_price) * (1 - coalesce(target_promotions.promo_discount_pct, 0))
+{%- endset %}
 
 with
 
@@ -132,10 +136,10 @@ final as (
         products.list_price,
         coalesce(target_promotions.promo_discount_pct, 0) as promo_discount_pct,
         coalesce(target_promotions.promo_feature_ad, false) as promo_feature_ad,
-        -- The planned shelf price: the regular price (or list price before any sale) less the promotion.
-        coalesce(targets.regular_price, products.list_price) * (1 - coalesce(target_promotions.promo_discount_pct, 0))
-            as target_price,
+        {{ target_price }} as target_price,
         coalesce(targets.regular_price, products.list_price) / products.list_price as regular_price_vs_list,
+        -- Against the mean planned price of the category's products in this store and period.
+        {{ target_price }} / nullif(avg({{ target_price }}) over category_period, 0) as target_price_vs_category,
         -- The other products of the category in this store and period: share on promotion, mean discount.
         (count(target_promotions.promo_discount_pct) over category_period
             - (target_promotions.promo_discount_pct is not null)::integer)::double precision

@@ -1,0 +1,128 @@
+"""A synthetic weekly store x product panel with shelf prices, deals and feature ads, as CSV files.
+
+Shaped like the panels retailers keep (and like the one storecast was judged on): many
+stores, a few products in a few categories, two years and a quarter of weeks, one till
+total per store, product and week. The process is a plain multiplicative one, not fitted
+to any data: store size x product level x yearly season x (price / regular price) to a
+per-product elasticity x a feature-ad lift x a dip when the category's other products are
+on deal, with negative-binomial noise. Regular shelf prices differ by store (some above
+list) and step once during the history; deals run chain-wide (no store) or in one store.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.raw_csv import RawFiles
+
+#: The judged panel's size: 83 stores x 11 products.
+STORES = 83
+PRODUCTS = 11
+CATEGORIES = 3
+WEEKS = 117  # two years and a quarter
+FIRST_WEEK = date(2024, 1, 1)  # a Monday
+
+
+def write_panel(folder: Path, seed: int = 7) -> dict[str, Path]:
+    """Write stores, products, orders, order_items and promotions CSVs for ``storecast load``."""
+    rng = np.random.default_rng(seed)
+    weeks = [FIRST_WEEK + timedelta(weeks=w) for w in range(WEEKS)]
+    category = np.arange(PRODUCTS) % CATEGORIES
+    list_price = np.round(rng.uniform(1.5, 6.0, PRODUCTS), 2)
+    level = rng.lognormal(2.3, 0.6, PRODUCTS)
+    elasticity = rng.uniform(-3.5, -1.2, PRODUCTS)
+    store_size = rng.lognormal(0.0, 0.5, STORES)
+    # Regular shelf price per store and product: a store price index (up to 15 % above list),
+    # with one step change per product part-way through the history.
+    price_index = rng.uniform(0.9, 1.15, (STORES, 1)) * rng.uniform(0.97, 1.03, (STORES, PRODUCTS))
+    step_week = rng.integers(20, WEEKS - 20, PRODUCTS)
+    step = rng.uniform(0.92, 1.12, PRODUCTS)
+    week_index = np.arange(WEEKS)
+    regular = (
+        list_price[None, None, :]
+        * price_index[:, None, :]
+        * np.where(week_index[None, :, None] >= step_week[None, None, :], step[None, None, :], 1.0)
+    )
+    phase = rng.uniform(0, 2 * np.pi, CATEGORIES)
+    season = np.exp(0.25 * np.sin(2 * np.pi * week_index[:, None] / 52.18 + phase[None, category]))
+
+    # Deals: chain-wide events about every 9 weeks per product (a third featured in the ad),
+    # and occasional single-store deals.
+    discount = np.zeros((STORES, WEEKS, PRODUCTS))
+    feature = np.zeros((STORES, WEEKS, PRODUCTS), dtype=bool)
+    promotions: list[list[object]] = []
+    for p in range(PRODUCTS):
+        w = int(rng.integers(0, 9))
+        while w < WEEKS:
+            length = int(rng.integers(1, 3))
+            depth, ad = float(rng.choice([0.1, 0.15, 0.2, 0.25, 0.3, 0.4])), bool(rng.random() < 0.35)
+            discount[:, w : w + length, p] = depth
+            feature[:, w : w + length, p] = ad
+            promotions.append(
+                [p + 1, None, weeks[w], weeks[min(w + length, WEEKS) - 1] + timedelta(days=6), depth, ad]
+            )
+            w += length + int(rng.integers(5, 14))
+    for s, w, p in zip(*np.nonzero(rng.random((STORES, WEEKS, PRODUCTS)) < 0.02), strict=True):
+        if discount[s, w, p] == 0:
+            depth = float(rng.choice([0.1, 0.2, 0.3]))
+            discount[s, w, p] = depth
+            promotions.append([p + 1, s + 1, weeks[w], weeks[w] + timedelta(days=6), depth, False])
+
+    on_deal = discount > 0
+    others_on_deal = np.zeros_like(discount)
+    for c in range(CATEGORIES):
+        members = category == c
+        count = on_deal[:, :, members].sum(axis=2, keepdims=True)
+        others = (count - on_deal[:, :, members]) / max(members.sum() - 1, 1)
+        others_on_deal[:, :, members] = others
+    price = regular * (1 - discount)
+    mean = (
+        store_size[:, None, None]
+        * level[None, None, :]
+        * season[None, :, :]
+        * (price / regular) ** elasticity[None, None, :]
+        * np.where(feature, 1.6, 1.0)
+        * (1 - 0.25 * others_on_deal)
+    )
+    dispersion = 4.0
+    units = rng.negative_binomial(dispersion, dispersion / (dispersion + mean))
+
+    files = RawFiles(folder)
+    files.write(
+        "stores",
+        [[s + 1, f"Store {s + 1}", f"zone {s % 4}", "supermarket", weeks[0]] for s in range(STORES)],
+    )
+    files.write(
+        "products",
+        [
+            [
+                p + 1,
+                f"Product {p + 1}",
+                f"brand {p % 4}",
+                f"category {category[p]}",
+                "store",
+                list_price[p],
+                round(list_price[p] * 0.6, 2),
+                weeks[0],
+                0,
+            ]
+            for p in range(PRODUCTS)
+        ],
+    )
+    orders, items = [], []
+    for s in range(STORES):
+        for w in range(WEEKS):
+            order_id = s * WEEKS + w + 1
+            orders.append([order_id, s + 1, f"{weeks[w]}T12:00:00Z", "store"])
+            items += [
+                [order_id, p + 1, p + 1, int(units[s, w, p]), f"{price[s, w, p]:.2f}"]
+                for p in range(PRODUCTS)
+                if units[s, w, p] > 0
+            ]
+    files.write("orders", orders)
+    files.write("order_items", items)
+    files.write("promotions", [[i + 1, *row] for i, row in enumerate(promotions)])
+    return files.paths

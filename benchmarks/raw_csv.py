@@ -1,0 +1,50 @@
+"""Raw tables written as the CSV files a user would give ``storecast load``."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+#: The columns each benchmark file carries (a subset of the raw table's; the rest take defaults).
+HEADERS: dict[str, list[str]] = {
+    "stores": ["store_id", "store_name", "region", "format", "opened_at"],
+    "products": [
+        "product_id",
+        "title",
+        "brand",
+        "category",
+        "platform",
+        "list_price",
+        "unit_cost",
+        "launched_at",
+        "initial_stock",
+    ],
+    "orders": ["order_id", "store_id", "ordered_at", "channel"],
+    "order_items": ["order_id", "line_no", "product_id", "quantity", "unit_price"],
+    "promotions": [
+        "promotion_id",
+        "product_id",
+        "store_id",
+        "start_date",
+        "end_date",
+        "discount_pct",
+        "feature_ad",
+    ],
+}
+
+
+class RawFiles:
+    """CSV files in ``folder``, one per raw table, in the order written (the order to load them)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.paths: dict[str, Path] = {}
+
+    def write(self, table: str, rows: Sequence[Sequence[object]]) -> None:
+        """Write ``table``'s rows under its :data:`HEADERS` (None becomes an empty field, NULL)."""
+        self.paths[table] = self.folder / f"{table}.csv"
+        with self.paths[table].open("w", newline="") as handle:
+            out = csv.writer(handle)
+            out.writerow(HEADERS[table])
+            out.writerows(rows)

@@ -1,0 +1,464 @@
+"""Weekly demand: storecast beside the forecasts a user would try first, measured in the same run.
+
+Three panels, each loaded into a throwaway embedded server the way a user would and run
+with settings only (``--var``), never an edited file:
+
+* ``real``: ``../shared/data/walmart_store1_dept_weekly.csv.gz`` (one Walmart store, 7
+  departments, 143 weeks): each department a product, dollars units of 1 $, the five
+  markdown columns a promotion of the week, a week without positive sales unobserved;
+* ``panel``: a synthetic 83-store x 11-product panel, two years and a quarter, with shelf
+  prices, deals and feature ads (``benchmarks.promotion_panel``), the shape of the panel
+  storecast was judged on; its build time is the "2-year weekly build" figure;
+* ``sample``: the sample generator's weekly shape (``storecast sample --shape weekly``:
+  one till total per store, product and week, a tenth of the cells unreported).
+
+For each of the last ``--origins`` weeks storecast trains as of that week (labels matured
+by then only), scores it and is compared with what was sold. The baselines see the same
+history at each origin: seasonal naive (52 weeks), a 4-week moving average, a plain
+global gradient-boosting model on lags, and the same model given the target week's deal
+and feature ad.
+
+    python -m benchmarks.weekly_demand [--data real|panel|sample] [--origins N]
+
+Prints WAPE, MASE (against a 52-week seasonal naive on each series' history), bias (sum
+of errors over sum of actuals) and the coverage of the 80 % interval per horizon, the
+coverage by quartile of the forecast, and the build and training times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+from sklearn.ensemble import HistGradientBoostingRegressor
+from typer.testing import CliRunner
+
+from benchmarks.promotion_panel import write_panel
+from benchmarks.raw_csv import RawFiles
+from benchmarks.throwaway import throwaway_server
+from database.schema import apply_schema
+from scoring.score import score
+from storecast.build import build
+from storecast.cli import app
+from storecast.config import PROJECT_DIR, load_config
+from training import registry
+from training.spec import model_specs
+from training.train import train_model
+
+REAL_DATA = PROJECT_DIR.parent / "shared" / "data" / "walmart_store1_dept_weekly.csv.gz"
+HORIZONS = 4
+Loader = Callable[[CliRunner, dict[str, str], Path], None]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A panel: how to load it, and the settings a user of such data would set."""
+
+    load: Loader
+    settings: list[str]
+    origins: int
+
+
+def _week_start(friday: date) -> date:
+    return friday - timedelta(days=6)
+
+
+def _load_files(runner: CliRunner, env: dict[str, str], files: dict[str, Path]) -> None:
+    for table, path in files.items():
+        result = runner.invoke(app, ["load", table, str(path)], env=env)
+        if result.exit_code != 0:
+            raise SystemExit(f"storecast load {table} failed:\n{result.output}")
+        print(f"  storecast load {table}: {result.output.strip().splitlines()[0]}")
+
+
+def _write_real_csvs(sales: pd.DataFrame, folder: Path) -> dict[str, Path]:
+    """The raw tables storecast loads, as CSV files a user would write."""
+    files = RawFiles(folder)
+    first = min(sales["Date"])
+    files.write("stores", [[1, "Store 1", "US", "hypermarket", first]])
+    depts = sorted(sales["Dept"].unique())
+    files.write(
+        "products",
+        [
+            [d, f"Department {d}", "Walmart", f"department {d}", "store", "1.00", "0.70", first, 0]
+            for d in depts
+        ],
+    )
+    weeks = sorted(sales["Date"].unique())
+    files.write(
+        "orders",
+        [[i + 1, 1, f"{w}T12:00:00Z", "store"] for i, w in enumerate(weeks)],
+    )
+    order_of = {w: i + 1 for i, w in enumerate(weeks)}
+    sold = sales[sales["Weekly_Sales"] >= 1]
+    files.write(
+        "order_items",
+        [
+            [order_of[day], int(dept), int(dept), round(float(amount)), "1.00"]
+            for day, dept, amount in zip(sold["Date"], sold["Dept"], sold["Weekly_Sales"], strict=True)
+        ],
+    )
+    weekly = sales.groupby("Date").agg(
+        store_sales=("Weekly_Sales", "sum"), markdown=("markdown", "first"), holiday=("IsHoliday", "first")
+    )
+    promotions: list[list[object]] = []
+    marked = weekly[weekly["markdown"] > 0]
+    for friday, markdown, store_sales, holiday in zip(
+        marked.index, marked["markdown"], marked["store_sales"], marked["holiday"], strict=True
+    ):
+        depth = min(0.95, max(0.0001, float(markdown) / (float(markdown) + float(store_sales))))
+        for d in depts:
+            promotions.append(
+                [len(promotions) + 1, d, 1, _week_start(friday), friday, f"{depth:.4f}", bool(holiday)]
+            )
+    files.write("promotions", promotions)
+    return files.paths
+
+
+def _read_real(path: Path) -> pd.DataFrame:
+    with gzip.open(path, "rt") as handle:
+        sales = pd.read_csv(handle)
+    sales["Date"] = pd.to_datetime(sales["Date"]).dt.date
+    sales["markdown"] = sales[[f"MarkDown{i}" for i in range(1, 6)]].fillna(0).sum(axis=1)
+    sales["IsHoliday"] = sales["IsHoliday"].astype(str) == "True"
+    return sales
+
+
+def _load_real(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
+    _load_files(runner, env, _write_real_csvs(_read_real(REAL_DATA), folder))
+
+
+def _load_panel(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
+    _load_files(runner, env, write_panel(folder))
+
+
+def _load_sample(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
+    result = runner.invoke(app, ["sample", "--scale", "small", "--shape", "weekly"], env=env)
+    if result.exit_code != 0:
+        raise SystemExit(f"storecast sample failed:\n{result.output}")
+    print("  storecast sample --scale small --shape weekly")
+
+
+WEEKLY = ["demand_grain=week", f"demand_horizon={HORIZONS}"]
+SOURCES: dict[str, Source] = {
+    # The data dates each week by the Friday that ends it; weeks without sales were not reported.
+    "real": Source(
+        _load_real,
+        [*WEEKLY, "week_start=saturday", "demand_missing_periods=unobserved", "history_weeks=156"],
+        origins=12,
+    ),
+    "panel": Source(_load_panel, WEEKLY, origins=4),
+    "sample": Source(_load_sample, [*WEEKLY, "demand_missing_periods=unobserved"], origins=4),
+}
+
+
+@dataclass
+class Forecasts:
+    """Point forecasts (and 80 % bounds where a method has them) per series x origin x horizon."""
+
+    frame: pd.DataFrame  # series, origin, horizon, target, forecast, lower_80, upper_80
+
+
+COLUMNS = ["series", "origin", "horizon", "target", "forecast", "lower_80", "upper_80"]
+
+
+#: A series is one store x product, coded as store * SERIES_STORE + product.
+SERIES_STORE = 1_000_000
+
+
+def _series(store: pd.Series, product: pd.Series) -> pd.Series:
+    return store.astype(np.int64) * SERIES_STORE + product.astype(np.int64)
+
+
+@dataclass
+class Panel:
+    """Units per week (rows) and series (columns); NaN where unobserved.
+    ``deal`` and ``feature`` hold the promotions planned per week and series (0 without)."""
+
+    units: pd.DataFrame
+    deal: pd.DataFrame
+    feature: pd.DataFrame
+
+
+def _read_panel(conn: psycopg.Connection[tuple[object, ...]], missing_is_zero: bool) -> Panel:
+    """The panel as storecast sees it after the build: weekly units from features.demand_sales."""
+    sales = pd.DataFrame(
+        conn.execute(
+            "select store_id, product_id, period_start, units from features.demand_sales"
+        ).fetchall(),
+        columns=["store", "product", "week", "units"],
+    )
+    sales["series"] = _series(sales["store"], sales["product"])
+    weeks = pd.Index(
+        [
+            min(sales["week"]) + timedelta(weeks=k)
+            for k in range((max(sales["week"]) - min(sales["week"])).days // 7 + 1)
+        ]
+    )
+    units = sales.pivot(index="week", columns="series", values="units").reindex(weeks).astype(float)
+    if missing_is_zero:
+        # A week without a sales row sold nothing, from the series' first sale on.
+        started = units.notna().cummax()
+        units = units.fillna(0).where(started)
+    promotions: list[tuple[int, int | None, date, date, float, bool]] = conn.execute(  # type: ignore[assignment]
+        "select product_id, store_id, start_date, end_date, discount_pct::float8, is_feature_ad "
+        "from staging.stg_raw__promotions"
+    ).fetchall()
+    deal = pd.DataFrame(0.0, index=units.index, columns=units.columns)
+    feature = deal.copy()
+    keys = units.columns.to_numpy(dtype=np.int64)
+    for product, store, start, end, discount, ad in promotions:
+        columns = keys[(keys % SERIES_STORE == product) & ((keys // SERIES_STORE == store) | (store is None))]
+        rows = [w for w in units.index if w <= end and w + timedelta(days=6) >= start]
+        deal.loc[rows, columns] = np.maximum(deal.loc[rows, columns], discount)
+        if ad:
+            feature.loc[rows, columns] = 1.0
+    return Panel(units, deal, feature)
+
+
+def _histories(panel: Panel, origins: list[date]) -> Iterator[tuple[date, int, pd.Series, pd.Series]]:
+    """Per origin and series with an observed week before it: the weeks before the origin
+    (NaN where unobserved) and the observed ones."""
+    for origin in origins:
+        history = panel.units[panel.units.index < origin]
+        for series in history.columns:
+            observed = history[series].dropna()
+            if not observed.empty:
+                yield origin, int(series), history[series], observed
+
+
+def _seasonal_naive(panel: Panel, origins: list[date]) -> Forecasts:
+    """The same week a year earlier; the latest observed week where that was not observed."""
+    rows = []
+    for origin, series, history, observed in _histories(panel, origins):
+        for h in range(1, HORIZONS + 1):
+            target = origin + timedelta(weeks=h - 1)
+            value = history.get(target - timedelta(weeks=52), np.nan)
+            if np.isnan(value):
+                value = observed.iloc[-1]
+            rows.append([series, origin, h, target, value, np.nan, np.nan])
+    return Forecasts(pd.DataFrame(rows, columns=COLUMNS))
+
+
+def _moving_average(panel: Panel, origins: list[date], weeks: int = 4) -> Forecasts:
+    """The mean of the last ``weeks`` observed weeks, for every horizon."""
+    rows = []
+    for origin, series, _, observed in _histories(panel, origins):
+        value = float(observed.iloc[-weeks:].mean())
+        for h in range(1, HORIZONS + 1):
+            rows.append([series, origin, h, origin + timedelta(weeks=h - 1), value, np.nan, np.nan])
+    return Forecasts(pd.DataFrame(rows, columns=COLUMNS))
+
+
+LAG_FEATURES = [
+    "store",
+    "product",
+    "horizon",
+    "lag_1",
+    "lag_2",
+    "lag_4",
+    "mean_4",
+    "last_year",
+    "week_of_year",
+]
+PROMOTION_FEATURES = ["deal", "feature_ad"]
+
+
+def _gbm_rows(panel: Panel, origin: date) -> pd.DataFrame:
+    """Direct multi-horizon rows as of ``origin``: lags 1-4 and 52 weeks before the target,
+    week of year, and the deal and feature ad planned for the target week."""
+    units = panel.units
+    before = units[units.index < origin]
+    lags = {
+        k: before.iloc[-k] if len(before) >= k else pd.Series(np.nan, index=units.columns) for k in (1, 2, 4)
+    }
+    mean_4 = before.iloc[-4:].mean()
+    frames = []
+    for h in range(1, HORIZONS + 1):
+        target = origin + timedelta(weeks=h - 1)
+        year_ago = target - timedelta(weeks=52)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "series": list(units.columns),
+                    "store": units.columns.to_numpy(dtype=np.int64) // SERIES_STORE,
+                    "product": units.columns.to_numpy(dtype=np.int64) % SERIES_STORE,
+                    "origin": origin,
+                    "horizon": h,
+                    "target": target,
+                    "lag_1": lags[1].to_numpy(),
+                    "lag_2": lags[2].to_numpy(),
+                    "lag_4": lags[4].to_numpy(),
+                    "mean_4": mean_4.to_numpy(),
+                    "last_year": units.loc[year_ago].to_numpy() if year_ago in units.index else np.nan,
+                    "week_of_year": target.isocalendar()[1],
+                    "deal": panel.deal.loc[target].to_numpy() if target in units.index else 0.0,
+                    "feature_ad": panel.feature.loc[target].to_numpy() if target in units.index else 0.0,
+                    "y": units.loc[target].to_numpy() if target in units.index else np.nan,
+                }
+            )
+        )
+    rows = pd.concat(frames, ignore_index=True)
+    return rows[rows["mean_4"].notna()]
+
+
+def _gradient_boosting(panel: Panel, origins: list[date], features: list[str]) -> Forecasts:
+    """A global gradient-boosting model on ``features``, refit at each origin on the weeks before it."""
+    weeks = list(panel.units.index)
+    all_rows = {w: _gbm_rows(panel, w) for w in weeks[5:]}
+    out = []
+    for origin in origins:
+        train = pd.concat([r for w, r in all_rows.items() if w < origin])
+        matured = np.array([t + timedelta(days=7) <= origin for t in train["target"]])
+        train = train[matured & train["y"].notna().to_numpy()]
+        # Store and product as categories where scikit-learn allows (up to 255 values).
+        categorical = [i for i, f in enumerate(features[:2]) if train[f].nunique() <= 255]
+        model = HistGradientBoostingRegressor(random_state=0, categorical_features=categorical or None)
+        model.fit(train[features], train["y"])
+        test = all_rows[origin]
+        out.append(test.assign(forecast=model.predict(test[features]), lower_80=np.nan, upper_80=np.nan))
+    return Forecasts(pd.concat(out)[COLUMNS])
+
+
+def _storecast(source: Source, count: int) -> tuple[Forecasts, Panel, list[date], dict[str, float]]:
+    """Load the source as a user would, build once, then train as of and score each origin."""
+    timings: dict[str, float] = {}
+    with throwaway_server() as (settings, env, folder):
+        runner = CliRunner()
+        started = time.perf_counter()
+        source.load(runner, env, folder)
+        timings["load"] = time.perf_counter() - started
+        config = load_config(source.settings, environ={})
+        specs = model_specs(config.values)
+        started = time.perf_counter()
+        build(settings, config, select=["+demand_features"])
+        timings["build"] = time.perf_counter() - started
+        rows = []
+        with psycopg.connect(settings.conninfo, autocommit=True) as conn:
+            panel = _read_panel(conn, config.values["demand_missing_periods"] == "zero")
+            apply_schema(conn)
+            # The last origins whose forecast weeks all lie in the data.
+            last = max(panel.units.index)
+            origins = [last - timedelta(weeks=HORIZONS - 1 + k) for k in range(count)][::-1]
+            started = time.perf_counter()
+            for origin in origins:
+                trained = train_model(conn, specs["demand"], settings, origin)
+                if trained.status != "champion":
+                    # Each origin is forecast by the model trained as of it.
+                    registry.promote(conn, "demand", trained.version)
+                score(conn, ["demand"], origin, specs=specs)
+                rows += conn.execute(
+                    "select store_id, product_id, as_of_date, horizon, target_date, units, lower_80, upper_80 "
+                    "from scores.demand_forecast where as_of_date = %s",
+                    [origin],
+                ).fetchall()
+                print(f"  origin {origin}: trained v{trained.version} ({trained.estimator}), scored")
+            timings["train and score per origin"] = (time.perf_counter() - started) / len(origins)
+    frame = pd.DataFrame(rows, columns=["store", "product", *COLUMNS[1:]])
+    frame.insert(0, "series", _series(frame.pop("store"), frame.pop("product")))
+    return Forecasts(frame), panel, origins, timings
+
+
+def _joined(forecasts: Forecasts, panel: Panel) -> pd.DataFrame:
+    actual = panel.units.stack().reset_index()
+    actual.columns = pd.Index(["target", "series", "y"])
+    return forecasts.frame.merge(actual, on=["series", "target"], how="inner")
+
+
+def _metrics(forecasts: Forecasts, panel: Panel, first_origin: date) -> pd.DataFrame:
+    joined = _joined(forecasts, panel)
+    history = panel.units[panel.units.index < first_origin]
+    scale = (history - history.shift(52)).abs().mean().replace(0, np.nan)
+    out = []
+    for h, group in joined.groupby("horizon"):
+        error = group["forecast"] - group["y"]
+        covered = ((group["y"] >= group["lower_80"]) & (group["y"] <= group["upper_80"])).mean()
+        out.append(
+            {
+                "horizon": h,
+                "WAPE": error.abs().sum() / group["y"].abs().sum(),
+                "MASE": (error.abs() / group["series"].map(scale)).mean(),
+                "bias": error.sum() / group["y"].sum(),
+                "cov80": covered if group["lower_80"].notna().all() else np.nan,
+                "n": len(group),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def _coverage_by_level(forecasts: Forecasts, panel: Panel) -> list[float]:
+    """80 % coverage per quartile of the point forecast."""
+    joined = _joined(forecasts, panel)
+    quartile = pd.qcut(joined["forecast"].rank(method="first"), 4, labels=False)
+    inside = (joined["y"] >= joined["lower_80"]) & (joined["y"] <= joined["upper_80"])
+    return [float(inside[quartile == q].mean()) for q in range(4)]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the benchmark and print its table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", choices=list(SOURCES), default="real")
+    parser.add_argument(
+        "--origins", type=int, default=None, help="weekly forecast origins, the latest first back"
+    )
+    args = parser.parse_args(argv)
+    source = SOURCES[args.data]
+    started = time.perf_counter()
+    print(f"{args.data}: settings {' '.join('--var ' + s for s in source.settings)}")
+    ours, panel, origins, timings = _storecast(source, args.origins or source.origins)
+    observed = panel.units.notna()
+    print(
+        f"{panel.units.shape[1]} series x {len(panel.units)} weeks, {int((~observed).sum().sum())} cells unobserved "
+        f"or before a series' first sale; origins {origins[0]}..{origins[-1]}"
+    )
+    methods = {
+        "storecast": ours,
+        "seasonal naive (52 weeks)": _seasonal_naive(panel, origins),
+        "moving average (4 weeks)": _moving_average(panel, origins),
+        "gradient boosting on lags": _gradient_boosting(panel, origins, LAG_FEATURES),
+    }
+    if (panel.deal.to_numpy() > 0).any():
+        methods["gradient boosting + promotions"] = _gradient_boosting(
+            panel, origins, LAG_FEATURES + PROMOTION_FEATURES
+        )
+    rows = []
+    for name, forecasts in methods.items():
+        table = _metrics(forecasts, panel, origins[0])
+        rows.append(table.assign(method=name))
+    result = pd.concat(rows)
+    print()
+    print(f"| {'method':<30} | h | {'WAPE':>6} | {'MASE':>6} | {'bias':>7} | {'cov80':>5} | {'n':>6} |")
+    print(f"|{'-' * 32}|---|--------|--------|---------|-------|--------|")
+    for r in result.to_dict("records"):
+        cov = "" if np.isnan(r["cov80"]) else f"{r['cov80']:.2f}"
+        print(
+            f"| {r['method']:<30} | {r['horizon']} | {r['WAPE']:6.3f} | {r['MASE']:6.3f} | {r['bias']:+7.3f} "
+            f"| {cov:>5} | {r['n']:>6} |"
+        )
+    overall = result.groupby("method", sort=False)[["WAPE", "MASE", "bias"]].mean()
+    print()
+    print(f"mean over horizons 1-{HORIZONS}:")
+    for method, wape, mase, bias in zip(
+        overall.index, overall["WAPE"], overall["MASE"], overall["bias"], strict=True
+    ):
+        print(f"  {method:<30} WAPE {wape:.3f}  MASE {mase:.3f}  bias {bias:+.3f}")
+    quartiles = ", ".join(f"{c:.2f}" for c in _coverage_by_level(ours, panel))
+    print(f"storecast 80 % coverage by forecast quartile (lowest first): {quartiles}")
+    print()
+    print(
+        "storecast seconds: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
+        + f"; whole run {time.perf_counter() - started:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
