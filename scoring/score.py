@@ -32,7 +32,7 @@ from database.pgbinary import Column, copy_columns
 from storecast.db import sibling
 from training.data import Conn, FeatureError, FeatureReader, Frame, check_columns, relation_columns
 from training.export import onnx_inputs, run_session, sha256
-from training.intervals import half_widths
+from training.intervals import bounds
 from training.registry import Champion, champion, champion_names
 from training.spec import ModelSpec, model_specs
 
@@ -373,12 +373,10 @@ def _prediction_columns(
         Column("target_date", "date", frame.keys["as_of_date"].to_numpy() + offsets.astype("timedelta64[D]")),
         Column(output.column, "float8", units),
     ]
-    widths = half_widths(model.intervals, units, horizon.astype(float), spec.horizon_buckets)
+    ranges = bounds(model.intervals, units, horizon.astype(float), spec.horizon_buckets)
     for level, name in (("0.8", "80"), ("0.95", "95")):
-        columns += [
-            Column(f"lower_{name}", "float8", np.maximum(units - widths[level], 0.0)),
-            Column(f"upper_{name}", "float8", units + widths[level]),
-        ]
+        lower, upper = ranges[level]
+        columns += [Column(f"lower_{name}", "float8", lower), Column(f"upper_{name}", "float8", upper)]
     return [*columns, *identity]
 
 

@@ -600,7 +600,10 @@ def models_show(
     if "by_horizon" in r["metrics"]:
         out.print("by horizon: " + json.dumps(r["metrics"]["by_horizon"], indent=1))
     if r["intervals"]:
-        out.print("interval half-widths by horizon bucket: " + json.dumps(r["intervals"]))
+        out.print(
+            "prediction intervals (scaled residual quantiles by horizon bucket and level band): "
+            + json.dumps(r["intervals"])
+        )
     if calibration:
         cal = Table(title="reliability (test window)", title_justify="left")
         for column in ("bin", "predicted", "observed", "rows"):

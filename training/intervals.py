@@ -1,17 +1,25 @@
-"""Split-conformal prediction intervals whose width follows the forecast's level.
+"""Split-conformal prediction intervals whose width and skew follow the forecast's level.
 
-A residual of a large series is larger than one of a small series, so one absolute
-width per horizon is too wide for the small series and too narrow for the large
-ones. Residuals are therefore scaled by ``max(forecast, 1) ** power`` before their
-quantile is taken, and an interval is ``forecast ± quantile * max(forecast, 1) ** power``.
-``power`` is chosen on the validation window from 0 (constant width), 0.5 (Poisson-like)
-and 1 (proportional): fitted on its earlier half, the power whose 80 % intervals cover
-most evenly across the quartiles of the forecast on its later half wins, and the
-quantiles are then refitted on the whole window, per horizon bucket.
+A residual of a large series is larger than one of a small series, and counts are
+skewed: a small forecast can miss far more upwards than downwards (it cannot go below
+0). One symmetric width per horizon is therefore too wide for the small series and too
+narrow for the large ones, and clips most lower bounds at 0. So:
 
-The stored form (``ml.model_versions.intervals``) is
-``{"scale_power": p, "half_widths": {bucket: {level: q}}}``; versions from before
-level-aware intervals stored ``{bucket: {level: q}}``, which reads as power 0.
+* residuals are **scaled** by ``max(forecast, 1) ** power``; ``power`` is chosen on the
+  validation window from 0 (constant width), 0.5 (Poisson-like) and 1 (proportional):
+  fitted on its earlier half, the power whose 80 % intervals cover most evenly across
+  the deciles of the forecast on its later half wins;
+* the **signed** scaled residuals give a lower and an upper quantile, ``(1 - level) / 2``
+  and ``(1 + level) / 2``, so an interval can reach further up than down;
+* the quantiles are taken per horizon bucket **and per band of the forecast's level**
+  (the validation forecasts' quartiles; Mondrian conformal), each band on its own rows
+  when it has at least :data:`MIN_BAND_ROWS` of them, else on the bucket's rows.
+
+An interval is ``[max(forecast + lower * s, 0), forecast + upper * s]`` with
+``s = max(forecast, 1) ** power``. The stored form (``ml.model_versions.intervals``) is
+``{"scale_power": p, "band_edges": [...], "quantiles": {bucket: {band: {level: [lower, upper]}}}}``.
+Versions from before stored symmetric half-widths, ``{"scale_power": p, "half_widths":
+{bucket: {level: q}}}`` or just ``{bucket: {level: q}}``; they read as ``[-q, q]`` in one band.
 """
 
 from __future__ import annotations
@@ -25,50 +33,98 @@ import numpy.typing as npt
 from training.metrics import bucket_label, coverage_by_band, horizon_bucket
 
 F64 = npt.NDArray[np.float64]
+Bounds = dict[str, tuple[F64, F64]]
 #: Candidate scale powers, simplest first (ties go to the simpler one).
 SCALE_POWERS = (0.0, 0.5, 1.0)
 #: The level whose coverage by forecast quartile chooses the power.
 CHOOSING_LEVEL = 0.8
+#: Level bands: the validation forecasts' quartiles.
+BANDS = 4
+#: Finer bands the power is judged on: within each calibrated band, coverage should not
+#: drift with the level either.
+CHOOSING_BANDS = 10
+#: Fewest residuals a band is calibrated on by itself.
+MIN_BAND_ROWS = 50
 
 
-def _parts(intervals: dict[str, Any]) -> tuple[float, dict[str, dict[str, float]]]:
-    if "half_widths" in intervals:
-        return float(intervals["scale_power"]), intervals["half_widths"]
-    return 0.0, intervals
+def _normalised(intervals: dict[str, Any]) -> dict[str, Any]:
+    """Any stored form as the current one."""
+    if "quantiles" in intervals:
+        return intervals
+    power, table = (
+        (float(intervals["scale_power"]), intervals["half_widths"])
+        if "half_widths" in intervals
+        else (0.0, intervals)
+    )
+    return {
+        "scale_power": power,
+        "band_edges": [],
+        "quantiles": {b: {"0": {lv: [-q, q] for lv, q in qs.items()}} for b, qs in table.items()},
+    }
 
 
 def levels(intervals: dict[str, Any]) -> list[str]:
     """The coverage levels stored, as their keys ('0.8', '0.95')."""
-    return list(next(iter(_parts(intervals)[1].values())))
+    bucket = next(iter(_normalised(intervals)["quantiles"].values()))
+    return list(next(iter(bucket.values())))
 
 
-def half_widths(intervals: dict[str, Any], forecast: F64, horizon: F64, buckets: list[int]) -> dict[str, F64]:
-    """Half-width of each row's interval, by level."""
-    power, table = _parts(intervals)
-    scale = np.maximum(forecast, 1.0) ** power
-    index = horizon_bucket(horizon, buckets)
-    labels = [bucket_label(int(i), buckets) for i in range(int(index.max(initial=0)) + 1)]
-    out = {}
-    for level in levels(intervals):
-        per_bucket = np.array([table.get(label, {}).get(level, np.nan) for label in labels])
-        out[level] = per_bucket[index] * scale
+def _band(forecast: F64, edges: list[float]) -> npt.NDArray[np.int64]:
+    return np.searchsorted(np.asarray(edges, dtype=np.float64), forecast, side="right").astype(np.int64)
+
+
+def bounds(intervals: dict[str, Any], forecast: F64, horizon: F64, buckets: list[int]) -> Bounds:
+    """Lower and upper bound of each row's interval, by level (the lower clipped at 0)."""
+    stored = _normalised(intervals)
+    scale = np.maximum(forecast, 1.0) ** float(stored["scale_power"])
+    bucket = horizon_bucket(horizon, buckets)
+    band = _band(forecast, stored["band_edges"])
+    out: Bounds = {}
+    for level in levels(stored):
+        lower, upper = np.full(len(forecast), np.nan), np.full(len(forecast), np.nan)
+        for b, bands in (
+            (int(i), stored["quantiles"].get(bucket_label(int(i), buckets), {})) for i in np.unique(bucket)
+        ):
+            for key, quantiles in bands.items():
+                rows = (bucket == b) & (band == int(key)) if len(bands) > 1 else bucket == b
+                lower[rows], upper[rows] = quantiles[level]
+        out[level] = (np.maximum(forecast + lower * scale, 0.0), forecast + upper * scale)
     return out
 
 
+def _pair(residuals: F64, level: float) -> list[float]:
+    """Conformal lower and upper quantiles of signed residuals for a two-sided ``level``:
+    the ``floor((n + 1) * tail)``-th and ``ceil((n + 1) * (1 - tail))``-th smallest of n."""
+    ordered = np.sort(residuals)
+    n, tail = len(ordered), (1 - level) / 2
+    low = max(math.floor((n + 1) * tail), 1)
+    high = min(math.ceil((n + 1) * (1 - tail)), n)
+    return [float(ordered[low - 1]), float(ordered[high - 1])]
+
+
 def _quantiles(
-    residuals: F64, index: npt.NDArray[np.int64], buckets: list[int], interval_levels: list[float]
-) -> dict[str, dict[str, float]]:
-    table: dict[str, dict[str, float]] = {}
+    residuals: F64,
+    bucket: npt.NDArray[np.int64],
+    band: npt.NDArray[np.int64],
+    buckets: list[int],
+    interval_levels: list[float],
+) -> dict[str, dict[str, dict[str, list[float]]]]:
+    table: dict[str, dict[str, dict[str, list[float]]]] = {}
     for b in range(len(buckets)):
-        r = residuals[index == b]
-        if not len(r):
-            r = residuals
-        n = len(r)
-        table[bucket_label(b, buckets)] = {
-            str(level): float(np.quantile(r, min(1.0, math.ceil((n + 1) * level) / n), method="higher"))
-            for level in interval_levels
-        }
+        in_bucket = bucket == b
+        pooled = residuals[in_bucket] if in_bucket.any() else residuals
+        table[bucket_label(b, buckets)] = {}
+        for k in range(int(band.max(initial=0)) + 1):
+            r = residuals[in_bucket & (band == k)]
+            r = r if len(r) >= MIN_BAND_ROWS else pooled
+            table[bucket_label(b, buckets)][str(k)] = {
+                str(level): _pair(r, level) for level in interval_levels
+            }
     return table
+
+
+def _edges(forecast: F64) -> list[float]:
+    return [float(e) for e in np.unique(np.quantile(forecast, np.linspace(0, 1, BANDS + 1)[1:-1]))]
 
 
 def fit(
@@ -79,8 +135,10 @@ def fit(
     buckets: list[int],
     interval_levels: list[float],
 ) -> dict[str, Any]:
-    """Choose the scale power on the validation rows and fit the half-widths (see the module)."""
-    index = horizon_bucket(horizon, buckets)
+    """Choose the scale power on the validation rows and fit the quantiles (see the module)."""
+    bucket = horizon_bucket(horizon, buckets)
+    edges = _edges(forecast)
+    band = _band(forecast, edges)
     middle = np.sort(time)[len(time) // 2]
     early, late = time < middle, time >= middle
     if not early.any():
@@ -88,18 +146,22 @@ def fit(
     spread: dict[float, float] = {}
     for power in SCALE_POWERS:
         scale = np.maximum(forecast, 1.0) ** power
-        table = _quantiles(
-            np.abs(y - forecast)[early] / scale[early], index[early], buckets, [CHOOSING_LEVEL]
+        residuals = (y - forecast) / scale
+        trial = {
+            "scale_power": power,
+            "band_edges": edges,
+            "quantiles": _quantiles(residuals[early], bucket[early], band[early], buckets, [CHOOSING_LEVEL]),
+        }
+        lower, upper = bounds(trial, forecast[late], horizon[late], buckets)[str(CHOOSING_LEVEL)]
+        bands = coverage_by_band(
+            y[late], forecast[late], (y[late] >= lower) & (y[late] <= upper), bands=CHOOSING_BANDS
         )
-        trial = {"scale_power": power, "half_widths": table}
-        width = half_widths(trial, forecast[late], horizon[late], buckets)[str(CHOOSING_LEVEL)]
-        lower, upper = np.maximum(forecast[late] - width, 0.0), forecast[late] + width
-        bands = coverage_by_band(y[late], forecast[late], (y[late] >= lower) & (y[late] <= upper))
         spread[power] = max(abs(c - CHOOSING_LEVEL) for c in bands if not math.isnan(c))
     power = min(SCALE_POWERS, key=lambda p: (round(spread[p], 3), p))
-    scale = np.maximum(forecast, 1.0) ** power
+    residuals = (y - forecast) / np.maximum(forecast, 1.0) ** power
     return {
         "scale_power": power,
-        "half_widths": _quantiles(np.abs(y - forecast) / scale, index, buckets, interval_levels),
+        "band_edges": edges,
+        "quantiles": _quantiles(residuals, bucket, band, buckets, interval_levels),
         "chosen_by": {str(p): round(v, 4) for p, v in spread.items()},
     }

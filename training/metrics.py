@@ -138,11 +138,11 @@ def forecast_metrics(
     naive: F64,
     horizon: F64,
     buckets: list[int],
-    widths: dict[str, F64] | None = None,
+    intervals: dict[str, tuple[F64, F64]] | None = None,
 ) -> dict[str, object]:
-    """Regression metrics plus MASE against the seasonal naive forecast, and with interval
-    ``widths`` (half-widths per row, by level) their coverage and width, overall, per
-    quartile of the forecast and per horizon bucket."""
+    """Regression metrics plus MASE against the seasonal naive forecast, and with
+    ``intervals`` (lower and upper bound per row, by level) their coverage and width,
+    overall, per quartile of the forecast and per horizon bucket."""
 
     def block(mask: npt.NDArray[np.bool_]) -> dict[str, object]:
         error = p[mask] - y[mask]
@@ -155,8 +155,8 @@ def forecast_metrics(
         out["wape_bias"] = float(out["wape"]) + abs(float(out["bias"]))  # type: ignore[arg-type]
         naive_mae = float(np.abs(naive[mask] - y[mask]).mean())
         out["mase"] = float(out["mae"]) / naive_mae if naive_mae else float("nan")  # type: ignore[arg-type]
-        for level, width in (widths or {}).items():
-            lower, upper = np.maximum(p[mask] - width[mask], 0), p[mask] + width[mask]
+        for level, (all_lower, all_upper) in (intervals or {}).items():
+            lower, upper = all_lower[mask], all_upper[mask]
             inside = (y[mask] >= lower) & (y[mask] <= upper)
             out[f"coverage_{level}"] = float(inside.mean())
             out[f"width_{level}"] = float((upper - lower).mean())

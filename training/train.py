@@ -37,8 +37,8 @@ from training.export import (
     predict_sklearn,
     sha256,
 )
+from training.intervals import bounds
 from training.intervals import fit as fit_intervals
-from training.intervals import half_widths
 from training.registry import champion, register
 from training.spec import Estimator, Features, ModelSpec
 from training.split import SplitError, TimeSplit, split_times
@@ -94,8 +94,8 @@ def _evaluate(
         return m.regression_metrics(y, predictions)
     naive = frame.features["units_seasonal_naive"].to_numpy(dtype=float)
     horizon = frame.features["horizon"].to_numpy(dtype=float)
-    widths = None if intervals is None else half_widths(intervals, predictions, horizon, spec.horizon_buckets)
-    return m.forecast_metrics(y, predictions, naive, horizon, spec.horizon_buckets, widths)
+    ranges = None if intervals is None else bounds(intervals, predictions, horizon, spec.horizon_buckets)
+    return m.forecast_metrics(y, predictions, naive, horizon, spec.horizon_buckets, ranges)
 
 
 def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[BTYDFeatures, F64] | None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from training import metrics as m
-from training.intervals import fit, half_widths
+from training.intervals import bounds
 
 
 def test_ranking_metrics_per_customer() -> None:
@@ -41,8 +41,7 @@ def test_forecast_coverage_and_mase() -> None:
     horizon = np.array([1.0, 3.0, 9.0, 20.0])
     # Stored the way versions before level-aware intervals were: one width per bucket.
     intervals = {"1-7": {"0.8": 0.5}, "8-14": {"0.8": 2.0}, "15-28": {"0.8": 0.1}}
-    widths = half_widths(intervals, p, horizon, [7, 14, 28])
-    out = m.forecast_metrics(y, p, naive, horizon, [7, 14, 28], widths)
+    out = m.forecast_metrics(y, p, naive, horizon, [7, 14, 28], bounds(intervals, p, horizon, [7, 14, 28]))
     assert out["mae"] == pytest.approx(0.5)
     assert out["mase"] == pytest.approx(0.5 / 1.5)
     assert out["coverage_0.8"] == pytest.approx(0.75)  # the first row misses: |0 - 1| > 0.5
@@ -50,44 +49,6 @@ def test_forecast_coverage_and_mase() -> None:
     assert isinstance(by_horizon, dict)
     assert set(by_horizon) == {"1-7", "8-14", "15-28"}
     assert len(out["coverage_0.8_by_level_quartile"]) == 4  # type: ignore[arg-type]
-
-
-def _heteroscedastic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Forecasts over three orders of magnitude with noise proportional to the level."""
-    rng = np.random.default_rng(seed)
-    forecast = np.exp(rng.uniform(0, np.log(1000), n))
-    return forecast, np.maximum(forecast * (1 + 0.3 * rng.standard_normal(n)), 0)
-
-
-def test_intervals_follow_the_level_when_the_noise_does() -> None:
-    forecast, y = _heteroscedastic(4000, 0)
-    time = np.repeat(np.arange(4), 1000).astype("datetime64[D]")
-    horizon = np.ones(4000)
-    intervals = fit(y, forecast, horizon, time, [1], [0.8, 0.95])
-    assert intervals["scale_power"] == 1.0
-    # On fresh data from the same process, every quartile of the level is covered about 80 %.
-    forecast, y = _heteroscedastic(4000, 1)
-    width = half_widths(intervals, forecast, np.ones(4000), [1])["0.8"]
-    inside = (y >= forecast - width) & (y <= forecast + width)
-    assert all(0.75 <= c <= 0.85 for c in m.coverage_by_band(y, forecast, inside))
-    # A constant width would not: the smallest quartile over-covered, the largest under-covered.
-    flat = half_widths(
-        {"scale_power": 0.0, "half_widths": {"1-1": {"0.8": float(np.quantile(np.abs(y - forecast), 0.8))}}},
-        forecast,
-        np.ones(4000),
-        [1],
-    )["0.8"]
-    bands = m.coverage_by_band(y, forecast, (y >= forecast - flat) & (y <= forecast + flat))
-    assert bands[0] > 0.95
-    assert bands[-1] < 0.6
-
-
-def test_constant_noise_keeps_a_constant_width() -> None:
-    rng = np.random.default_rng(2)
-    forecast = rng.uniform(10, 1000, 4000)
-    y = forecast + 20 * rng.standard_normal(4000)
-    time = np.repeat(np.arange(4), 1000).astype("datetime64[D]")
-    assert fit(y, forecast, np.ones(4000), time, [1], [0.8])["scale_power"] == 0.0
 
 
 def test_float32_thresholds_keep_every_float32_decision() -> None:

@@ -1,0 +1,78 @@
+"""Conformal intervals: level-aware width, skew and bands, on data whose coverage is known."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from training import metrics as m
+from training.intervals import bounds, fit
+
+TIME = np.repeat(np.arange(4), 1000).astype("datetime64[D]")
+
+
+def _heteroscedastic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Forecasts over three orders of magnitude with noise proportional to the level."""
+    rng = np.random.default_rng(seed)
+    forecast = np.exp(rng.uniform(0, np.log(1000), n))
+    return forecast, np.maximum(forecast * (1 + 0.3 * rng.standard_normal(n)), 0)
+
+
+def _counts(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Negative-binomial counts around their mean: right-skewed, most skewed where small (means
+    from 3 up: below that, integer outcomes cannot be covered 80 % without randomising)."""
+    rng = np.random.default_rng(seed)
+    mean = np.exp(rng.uniform(np.log(3), np.log(300), n))
+    return mean, rng.negative_binomial(3, 3 / (3 + mean)).astype(float)
+
+
+def _band_coverage(intervals: Mapping[str, Any], forecast: np.ndarray, y: np.ndarray) -> list[float]:
+    lower, upper = bounds(dict(intervals), forecast, np.ones(len(y)), [1])["0.8"]
+    return m.coverage_by_band(y, forecast, (y >= lower) & (y <= upper))
+
+
+def test_intervals_follow_the_level_when_the_noise_does() -> None:
+    forecast, y = _heteroscedastic(4000, 0)
+    intervals = fit(y, forecast, np.ones(4000), TIME, [1], [0.8, 0.95])
+    assert intervals["scale_power"] == 1.0
+    # On fresh data from the same process, every quartile of the level is covered about 80 %.
+    forecast, y = _heteroscedastic(4000, 1)
+    assert all(0.75 <= c <= 0.85 for c in _band_coverage(intervals, forecast, y))
+    # A constant symmetric width would not: the smallest quartile over-covered, the largest under-covered.
+    flat = {"1-1": {"0.8": float(np.quantile(np.abs(y - forecast), 0.8))}}
+    bands = _band_coverage(flat, forecast, y)
+    assert bands[0] > 0.95
+    assert bands[-1] < 0.6
+
+
+def test_count_intervals_cover_every_level_band_and_reach_further_up_than_down() -> None:
+    forecast, y = _counts(4000, 3)
+    intervals = fit(y, forecast, np.ones(4000), TIME, [1], [0.8])
+    forecast, y = _counts(4000, 4)
+    assert all(0.76 <= c <= 0.84 for c in _band_coverage(intervals, forecast, y))
+    lower, upper = bounds(intervals, forecast, np.ones(4000), [1])["0.8"]
+    assert np.median(upper - forecast) > np.median(forecast - lower)
+    # Symmetric half-widths from the same residuals miss the smallest band's skew.
+    power = float(intervals["scale_power"])
+    scale = np.maximum(forecast, 1.0) ** power
+    q = float(np.quantile(np.abs(y - forecast) / scale, 0.8))
+    symmetric = {"scale_power": power, "half_widths": {"1-1": {"0.8": q}}}
+    assert min(_band_coverage(symmetric, forecast, y)) < 0.76
+
+
+def test_constant_noise_keeps_a_constant_width() -> None:
+    rng = np.random.default_rng(2)
+    forecast = rng.uniform(10, 1000, 4000)
+    y = forecast + 20 * rng.standard_normal(4000)
+    assert fit(y, forecast, np.ones(4000), TIME, [1], [0.8])["scale_power"] == 0.0
+
+
+def test_a_band_with_few_rows_falls_back_to_its_bucket() -> None:
+    forecast, y = _counts(120, 5)  # 30 rows a band, under the minimum
+    intervals = fit(
+        y, forecast, np.ones(120), np.repeat(np.arange(4), 30).astype("datetime64[D]"), [1], [0.8]
+    )
+    quantiles = intervals["quantiles"]["1-1"]
+    assert len({tuple(q["0.8"]) for q in quantiles.values()}) == 1
