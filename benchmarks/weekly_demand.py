@@ -368,7 +368,8 @@ def _storecast(source: Source, count: int) -> tuple[Forecasts, Panel, list[date]
 
 
 def _joined(forecasts: Forecasts, panel: Panel) -> pd.DataFrame:
-    actual = panel.units.stack().reset_index()
+    # Unobserved weeks (NaN) are not scored against (pandas 3 keeps NaN when stacking).
+    actual = panel.units.stack().dropna().reset_index()
     actual.columns = pd.Index(["target", "series", "y"])
     return forecasts.frame.merge(actual, on=["series", "target"], how="inner")
 

@@ -16,7 +16,7 @@ narrow for the large ones, and clips most lower bounds at 0. So:
   when it has at least :data:`MIN_BAND_ROWS` of them, else on the bucket's rows.
 
 An interval is ``[max(forecast + lower * s, 0), forecast + upper * s]`` with
-``s = max(forecast, 1) ** power``. The stored form (``ml.model_versions.intervals``) is
+``s = max(forecast, 1) ** power``, widened where needed to contain the forecast. The stored form (``ml.model_versions.intervals``) is
 ``{"scale_power": p, "band_edges": [...], "quantiles": {bucket: {band: {level: [lower, upper]}}}}``.
 Versions from before stored symmetric half-widths, ``{"scale_power": p, "half_widths":
 {bucket: {level: q}}}`` or just ``{bucket: {level: q}}``; they read as ``[-q, q]`` in one band.
@@ -88,7 +88,10 @@ def bounds(intervals: dict[str, Any], forecast: F64, horizon: F64, buckets: list
             for key, quantiles in bands.items():
                 rows = (bucket == b) & (band == int(key)) if len(bands) > 1 else bucket == b
                 lower[rows], upper[rows] = quantiles[level]
-        out[level] = (np.maximum(forecast + lower * scale, 0.0), forecast + upper * scale)
+        # A band whose residuals all lean one way would give an interval beside the forecast;
+        # it always contains it (the stored scores promise lower <= forecast <= upper).
+        low = np.minimum(np.maximum(forecast + lower * scale, 0.0), forecast)
+        out[level] = (low, np.maximum(forecast + upper * scale, forecast))
     return out
 
 

@@ -142,7 +142,7 @@ class ModelSpec(BaseModel):
         "features; a fourth, the mean order value, adds Gamma-Gamma expected spend",
     )
     age_extrapolation_share: float = Field(
-        default=0.5,
+        default=0.75,
         ge=0,
         le=1,
         description="customer models with btyd_columns: when more than this share of the latest customers "

@@ -76,3 +76,14 @@ def test_a_band_with_few_rows_falls_back_to_its_bucket() -> None:
     )
     quantiles = intervals["quantiles"]["1-1"]
     assert len({tuple(q["0.8"]) for q in quantiles.values()}) == 1
+
+
+def test_an_interval_always_contains_its_forecast() -> None:
+    # Residuals that all lean one way (a band the model over-forecasts) give quantiles of one sign.
+    forecast = np.linspace(0.1, 50, 4000)
+    y = forecast * 0.5
+    intervals = fit(y, forecast, np.ones(4000), TIME, [1], [0.8])
+    lower, upper = bounds(intervals, forecast, np.ones(4000), [1])["0.8"]
+    assert (lower <= forecast).all()
+    assert (forecast <= upper).all()
+    assert (lower >= 0).all()
