@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +25,12 @@ def throwaway_server() -> Iterator[tuple[Settings, dict[str, str], Path]]:
             "STORECAST_CONFIG": "",
         }
         settings = get_settings(env)
+        # A benchmark stopped with kill (SIGTERM) unwinds like Ctrl-C, so the server stops
+        # and the folder goes instead of a postmaster left running on a deleted directory.
+        previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         server.start(settings)
         try:
             yield settings, env, folder
         finally:
             server.stop(settings)
+            signal.signal(signal.SIGTERM, previous)
