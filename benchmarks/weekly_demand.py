@@ -50,6 +50,7 @@ from storecast.build import build
 from storecast.cli import app
 from storecast.config import PROJECT_DIR, load_config
 from training import registry
+from training.metrics import coverage_by_band
 from training.spec import model_specs
 from training.train import train_model
 
@@ -396,11 +397,12 @@ def _metrics(forecasts: Forecasts, panel: Panel, first_origin: date) -> pd.DataF
 
 
 def _coverage_by_level(forecasts: Forecasts, panel: Panel) -> list[float]:
-    """80 % coverage per quartile of the point forecast."""
+    """80 % coverage per quartile of the point forecast, as the registry reports it."""
     joined = _joined(forecasts, panel)
-    quartile = pd.qcut(joined["forecast"].rank(method="first"), 4, labels=False)
     inside = (joined["y"] >= joined["lower_80"]) & (joined["y"] <= joined["upper_80"])
-    return [float(inside[quartile == q].mean()) for q in range(4)]
+    return coverage_by_band(
+        joined["y"].to_numpy(dtype=float), joined["forecast"].to_numpy(dtype=float), inside.to_numpy()
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -16,7 +16,8 @@ narrow for the large ones, and clips most lower bounds at 0. So:
   when it has at least :data:`MIN_BAND_ROWS` of them, else on the bucket's rows.
 
 An interval is ``[max(forecast + lower * s, 0), forecast + upper * s]`` with
-``s = max(forecast, 1) ** power``, widened where needed to contain the forecast. The stored form (``ml.model_versions.intervals``) is
+``s = max(forecast, 1) ** power``, widened where needed to contain the forecast.
+The stored form (``ml.model_versions.intervals``) is
 ``{"scale_power": p, "band_edges": [...], "quantiles": {bucket: {band: {level: [lower, upper]}}}}``.
 Versions from before stored symmetric half-widths, ``{"scale_power": p, "half_widths":
 {bucket: {level: q}}}`` or just ``{bucket: {level: q}}``; they read as ``[-q, q]`` in one band.
@@ -82,9 +83,8 @@ def bounds(intervals: dict[str, Any], forecast: F64, horizon: F64, buckets: list
     out: Bounds = {}
     for level in levels(stored):
         lower, upper = np.full(len(forecast), np.nan), np.full(len(forecast), np.nan)
-        for b, bands in (
-            (int(i), stored["quantiles"].get(bucket_label(int(i), buckets), {})) for i in np.unique(bucket)
-        ):
+        for b in np.unique(bucket):
+            bands = stored["quantiles"].get(bucket_label(int(b), buckets), {})
             for key, quantiles in bands.items():
                 rows = (bucket == b) & (band == int(key)) if len(bands) > 1 else bucket == b
                 lower[rows], upper[rows] = quantiles[level]
