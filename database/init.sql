@@ -221,9 +221,16 @@ create table if not exists raw.loads (
     rows_rejected bigint not null default 0,
     started_at    timestamptz not null default now(),
     finished_at   timestamptz,
-    status        text not null check (status in ('running', 'loaded', 'partial', 'rejected', 'failed')),
+    status        text not null,
     message       text
 );
+-- v6: a load's row is committed before it starts; the backend that ran it tells a
+-- killed load (backend gone) from one still running.
+alter table raw.loads add column if not exists backend_pid integer;
+alter table raw.loads add column if not exists backend_started_at timestamptz;
+alter table raw.loads drop constraint if exists loads_status_check;
+alter table raw.loads add constraint loads_status_check
+    check (status in ('running', 'loaded', 'partial', 'rejected', 'failed', 'abandoned'));
 comment on table raw.loads is 'One row per load of a file (or sample-data batch) into a raw table.';
 comment on column raw.loads.load_id is 'Load key.';
 comment on column raw.loads.table_name is 'Raw table loaded into, schema-qualified.';
@@ -235,7 +242,9 @@ comment on column raw.loads.rows_loaded is 'Rows inserted or updated in the tabl
 comment on column raw.loads.rows_rejected is 'Rows written to raw.load_rejects instead.';
 comment on column raw.loads.started_at is 'When the load started.';
 comment on column raw.loads.finished_at is 'When the load finished; NULL while running or after a crash.';
-comment on column raw.loads.status is 'loaded (all rows), partial (some rejected), rejected (nothing loaded because of rejects), failed (error; nothing loaded).';
+comment on column raw.loads.status is 'running, loaded (all rows), partial (some rejected), rejected (nothing loaded because of rejects), failed (error; nothing loaded) or abandoned (the loading process died; nothing loaded).';
+comment on column raw.loads.backend_pid is 'Server process that ran the load (to tell a killed load from a running one).';
+comment on column raw.loads.backend_started_at is 'When that server process started (a pid can be reused).';
 comment on column raw.loads.message is 'Summary or error message.';
 
 create table if not exists raw.load_rejects (
@@ -529,7 +538,7 @@ create table if not exists ml.pipeline_runs (
     run_id      bigint not null,
     as_of_date  date,
     step        text not null,
-    status      text not null check (status in ('running', 'succeeded', 'failed', 'skipped')),
+    status      text not null,
     started_at  timestamptz not null default now(),
     finished_at timestamptz,
     rows        bigint,
@@ -537,11 +546,19 @@ create table if not exists ml.pipeline_runs (
     message     text,
     primary key (run_id, step)
 );
+-- v6: the backend that ran a step tells a step whose process died from one still running.
+alter table ml.pipeline_runs add column if not exists backend_pid integer;
+alter table ml.pipeline_runs add column if not exists backend_started_at timestamptz;
+alter table ml.pipeline_runs drop constraint if exists pipeline_runs_status_check;
+alter table ml.pipeline_runs add constraint pipeline_runs_status_check
+    check (status in ('running', 'succeeded', 'failed', 'skipped', 'abandoned'));
 comment on table ml.pipeline_runs is 'One row per step of each pipeline run (build, train, score, marts): status, timing, rows and health counters.';
 comment on column ml.pipeline_runs.run_id is 'Run id (from ml.run_ids).';
 comment on column ml.pipeline_runs.as_of_date is 'As-of date the run was for.';
 comment on column ml.pipeline_runs.step is 'Step name, e.g. score:customer.';
-comment on column ml.pipeline_runs.status is 'running, succeeded, failed or skipped.';
+comment on column ml.pipeline_runs.status is 'running, succeeded, failed, skipped or abandoned (its process died; found by a later command).';
+comment on column ml.pipeline_runs.backend_pid is 'Server process of the session that ran the step.';
+comment on column ml.pipeline_runs.backend_started_at is 'When that server process started (a pid can be reused).';
 comment on column ml.pipeline_runs.started_at is 'When the step started.';
 comment on column ml.pipeline_runs.finished_at is 'When it ended; NULL while running or after a crash.';
 comment on column ml.pipeline_runs.rows is 'Rows the step wrote.';
@@ -592,4 +609,7 @@ values (4, 'scores tables partitioned by as_of_date; ml.score_partition')
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (5, 'customer score columns without horizons; ml.model_versions.dropped_features; ml.build_settings')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (6, 'abandoned loads and pipeline steps: backend of raw.loads and ml.pipeline_runs rows')
 on conflict (version) do nothing;

@@ -25,7 +25,10 @@ def step(conn: Conn, run_id: int, as_of: date | None, name: str) -> Iterator[dic
     or ``failed`` with the error (which is re-raised). Each write commits on its own, so the log
     survives the step's own rollback."""
     conn.execute(
-        "insert into ml.pipeline_runs (run_id, as_of_date, step, status) values (%s, %s, %s, 'running')",
+        """
+        insert into ml.pipeline_runs (run_id, as_of_date, step, status, backend_pid, backend_started_at)
+        select %s, %s, %s, 'running', pid, backend_start from pg_stat_activity where pid = pg_backend_pid()
+        """,
         [run_id, as_of, name],
     )
     counters: dict[str, Any] = {}
@@ -43,6 +46,26 @@ def step(conn: Conn, run_id: int, as_of: date | None, name: str) -> Iterator[dic
         "where run_id = %s and step = %s",
         [counters.pop("rows", None), Jsonb(counters), counters.pop("message", None), run_id, name],
     )
+
+
+def abandon_dead_steps(conn: Conn) -> int:
+    """Mark steps still ``running`` whose session is gone as ``abandoned``; returns how many.
+
+    A step whose process was killed (or whose server went down) never wrote its own
+    outcome; what it was writing was rolled back with its transaction.
+    """
+    cur = conn.execute(
+        """
+        update ml.pipeline_runs r set status = 'abandoned', finished_at = now(),
+               message = 'its process died before the step finished (found ' || now()::text || ')'
+        where status = 'running'
+          and not exists (
+              select 1 from pg_stat_activity a
+              where a.pid = r.backend_pid and a.backend_start = r.backend_started_at
+          )
+        """
+    )
+    return cur.rowcount
 
 
 def recent_runs(conn: Conn, last: int = 5) -> list[tuple[object, ...]]:

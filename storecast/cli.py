@@ -278,6 +278,13 @@ def load(
         bool, typer.Option("--all-or-nothing", help="Load nothing if any row is rejected.")
     ] = False,
     delimiter: Annotated[str, typer.Option(help="Field separator.")] = ",",
+    date_format: Annotated[
+        str | None,
+        typer.Option(
+            help="Order of the date and time fields as a PostgreSQL to_timestamp pattern, e.g. DD/MM/YYYY "
+            "or MM/DD/YYYY HH24:MI (default: ISO 8601 only; anything else is rejected, never guessed)."
+        ),
+    ] = None,
 ) -> None:
     """Load a CSV file into a raw table; rejected rows go to raw.load_rejects with a reason.
 
@@ -305,6 +312,7 @@ def load(
                 all_or_nothing=all_or_nothing,
                 delimiter=delimiter.replace("\\t", "\t"),
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                date_format=date_format,
             )
     _print_load_result(result)
     if result.status in ("rejected", "failed"):

@@ -15,6 +15,7 @@ purchase, ``T`` the age now; for spend, ``m`` the mean value of the repeat purch
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,11 @@ from scipy.special import betaln, gammaln, hyp2f1
 from sklearn.base import BaseEstimator, TransformerMixin
 
 F64 = npt.NDArray[np.float64]
+# Bounds the ONNX graph of the expectation (one handful of operators per term): a purchase
+# rate scale ``alpha`` under about 1 % of the horizon would need more.
+MAX_SERIES_TERMS = 1500
+# ``a = 1`` is a removable singularity of the expectation; keep the estimate off it.
+_A_OFF_ONE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class BGNBD:
             loss, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-9}
         )
         r, alpha, a, b = np.exp(result.x)
+        if abs(a - 1.0) < _A_OFF_ONE:
+            a = 1.0 + _A_OFF_ONE
         return cls(float(r), float(alpha), float(a), float(b))
 
     def p_alive(self, x: F64, t_x: F64, age: F64) -> F64:
@@ -80,15 +88,26 @@ class BGNBD:
         return np.asarray(self.p_alive(x, t_x, age) * (1.0 - none_if_alive), dtype=np.float64)
 
     def expected_purchases(self, x: F64, t_x: F64, age: F64, horizon: float) -> F64:
-        """Expected purchases in the next ``horizon`` days (the conditional expectation)."""
+        """Expected purchases in the next ``horizon`` days (the conditional expectation).
+
+        The textbook form has ``((alpha + T) / (alpha + T + h)) ** (r + x) * 2F1(r + x,
+        b + x; a + b + x - 1; z)`` with ``z = h / (alpha + T + h)``; Euler's transformation
+        turns it into ``(1 - z) ** (a - 1) * 2F1(a + b - 1 - r, a - 1; a + b + x - 1; z)``,
+        whose first two parameters do not grow with ``x``, so it stays finite for frequent
+        buyers and its series converges like ``z ** k`` (which the ONNX form sums).
+        """
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         z = horizon / (alpha + age + horizon)
-        tail = ((alpha + age) / (alpha + age + horizon)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
-        numerator = (a + b + x - 1) / (a - 1) * (1.0 - tail)
-        ratio = np.where(
-            x > 0, a / np.maximum(b + x - 1, 1e-12) * ((alpha + age) / (alpha + t_x)) ** (r + x), 0.0
+        tail = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
+        return np.asarray(
+            (a + b + x - 1.0) / (a - 1.0) * (1.0 - tail) * self.p_alive(x, t_x, age), dtype=np.float64
         )
-        return np.asarray(numerator / (1.0 + ratio), dtype=np.float64)
+
+    def series_terms(self, horizon: float, tolerance: float = 1e-10) -> int:
+        """Terms of the transformed series that bring its remainder under ``tolerance``
+        for every customer (the slowest is one whose age is 0, where ``z`` is largest)."""
+        z_max = horizon / (self.alpha + horizon)
+        return int(min(MAX_SERIES_TERMS, np.ceil(np.log(tolerance) / np.log(z_max)) + 20))
 
 
 @dataclass(frozen=True)
@@ -147,8 +166,9 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     Gamma-Gamma value of a purchase).
     ``fitted`` is a BG/NBD fitted elsewhere (training fits it on the customers as they
     stand on the latest as-of date, which needs no label, rather than on the older rows
-    whose labels have matured). The expectation ignores dropout within the horizon (``p_alive * rate * horizon``),
-    which keeps it to operations ONNX has; the exact one needs a hypergeometric function.
+    whose labels have matured). The expected purchases are the exact conditional
+    expectation, dropout within the horizon included (in ONNX as a truncated series, see
+    :meth:`BGNBD.expected_purchases`).
     Repeat purchases are orders after the first (``orders - 1``).
     """
 
@@ -195,7 +215,7 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         model, h = self.model_, float(self.horizon_days)
         alive = model.p_alive(x, t_x, age)
         purchase = model.p_purchase(x, t_x, age, h)
-        expected = alive * (model.r + x) / (model.alpha + age) * h
+        expected = model.expected_purchases(x, t_x, age, h)
         if self.value_model_ is None:
             return np.column_stack([alive, purchase, expected])
         value = self.value_model_.expected_value(
@@ -228,7 +248,7 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
     value_model: GammaGamma | None = operator.raw_operator.value_model_
     h = float(operator.raw_operator.horizon_days)
     names = [i.full_name for i in operator.inputs]
-    n = iter(range(100))
+    n = itertools.count()
 
     def name(stem: str) -> str:
         return str(scope.get_unique_variable_name(f"btyd_{stem}_{next(n)}"))
@@ -279,7 +299,7 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
     alive = node("Div", [const(1.0), node("Add", [const(1.0), odds])])
     stays = node("Pow", [node("Div", [alpha_age, node("Add", [alpha_age, const(h)])]), r_x])
     purchase = node("Mul", [alive, node("Sub", [const(1.0), stays])])
-    expected = node("Mul", [node("Mul", [alive, node("Div", [r_x, alpha_age])]), const(h)])
+    expected = _expected_purchases(model, h, x, age, alive, node, container, name)
     outputs = [alive, purchase, expected]
     if value_model is not None:
         p, q, g = value_model.p, value_model.q, value_model.gamma
@@ -302,6 +322,38 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
         axis=1,
         name=scope.get_unique_operator_name("BtydOut"),
     )
+
+
+def _expected_purchases(
+    model: BGNBD, h: float, x: str, age: str, alive: str, node: Any, container: Any, name: Any
+) -> str:
+    """:meth:`BGNBD.expected_purchases` as operators: the transformed series summed term
+    by term in float64 (only ``C = a + b + x - 1`` and ``z`` vary per customer, so each
+    term is the last times ``z * const_k / (C + k)``)."""
+    from onnx import TensorProto
+
+    def const(value: float) -> str:
+        out = str(name("const64"))
+        container.add_initializer(out, TensorProto.DOUBLE, [], [value])
+        return out
+
+    r, alpha, a, b = model.r, model.alpha, model.a, model.b
+    big_a, big_b = a + b - 1.0 - r, a - 1.0
+    x64 = node("Cast", [x], to=TensorProto.DOUBLE)
+    age64 = node("Cast", [age], to=TensorProto.DOUBLE)
+    z = node("Div", [const(h), node("Add", [age64, const(alpha + h)])])
+    c = node("Add", [x64, const(a + b - 1.0)])
+    term = node("Add", [node("Mul", [x64, const(0.0)]), const(1.0)])
+    total = term
+    for k in range(model.series_terms(h)):
+        factor = (big_a + k) * (big_b + k) / (k + 1.0)
+        term = node(
+            "Div", [node("Mul", [node("Mul", [term, z]), const(factor)]), node("Add", [c, const(float(k))])]
+        )
+        total = node("Add", [total, term])
+    tail = node("Mul", [node("Pow", [node("Sub", [const(1.0), z]), const(a - 1.0)]), total])
+    given_alive = node("Mul", [node("Div", [c, const(a - 1.0)]), node("Sub", [const(1.0), tail])])
+    return str(node("Mul", [node("Cast", [given_alive], to=TensorProto.FLOAT), alive]))
 
 
 def _const_i(container: Any, scope: Any, values: list[int]) -> str:

@@ -171,7 +171,10 @@ def test_duplicate_keys_in_the_file_keep_the_first_and_reject_the_rest(
     data = f"{HEADER}{base_id},2024-01-01,north,household\n{base_id},2024-02-02,south,business\n"
     result = load_csv(conn, "customers", _file(tmp_path, data))
     [(line, _, reason)] = _rejects(conn, result)
-    assert (line, reason) == (3, f"duplicate key (customer_id)=({base_id}): first seen on line 2")
+    assert (line, reason) == (
+        3,
+        f"duplicate (customer_id)=({base_id}) within the file (primary key): first seen on line 2",
+    )
     region = conn.execute("select region from raw.customers where customer_id = %s", [base_id]).fetchone()
     assert region == ("north",)
 
@@ -303,3 +306,78 @@ def test_postgres_15_fallback_agrees_with_pg_input_error_info(conn: Conn, value:
     assert (row[0] is None) == (row[1] is None)
     if row[0] is not None:
         assert row[0] == row[1]
+
+
+def test_exclusion_constraints_are_checked_over_the_file_and_the_table(conn: Conn, tmp_path: Path) -> None:
+    # No raw table of storecast has one; the loader reads them from the catalog like the rest.
+    conn.execute("drop table if exists raw.test_bookings")
+    conn.execute(
+        "create table raw.test_bookings (booking_id int primary key, room int not null, nights int4range not null,"
+        " exclude using gist (nights with &&))"
+    )
+    try:
+        conn.execute("insert into raw.test_bookings values (1, 1, '[1,5)')")
+        data = 'booking_id,room,nights\n2,1,"[10,12)"\n3,1,"[11,14)"\n4,1,"[3,4)"\n5,1,"[20,21)"\n'
+        result = load_csv(conn, "test_bookings", _file(tmp_path, data))
+        rejects = {line: reason for line, _, reason in _rejects(conn, result)}
+        assert rejects == {
+            3: "conflicts with line 2 under exclusion constraint test_bookings_nights_excl",
+            4: "conflicts with a row already in raw.test_bookings under exclusion constraint test_bookings_nights_excl",
+        }
+        assert result.rows_loaded == 2
+    finally:
+        conn.execute("drop table raw.test_bookings")
+
+
+def test_upsert_rejects_a_unique_value_held_by_another_row_but_lets_a_row_keep_its_own(
+    conn: Conn, tmp_path: Path, tiny: SampleData
+) -> None:
+    # Rows of the session's sample, written back as they are (nothing other tests read changes).
+    (first, first_impression, at), (second, second_impression, _) = conn.execute(
+        "select redemption_id, impression_id, redeemed_at from raw.redemptions order by redemption_id limit 2"
+    ).fetchall()
+    header = "redemption_id,impression_id,redeemed_at\n"
+    own = load_csv(
+        conn, "redemptions", _file(tmp_path, f"{header}{first},{first_impression},{at}\n"), mode="upsert"
+    )
+    assert (own.rows_loaded, own.rows_rejected) == (1, 0)
+    result = load_csv(
+        conn, "redemptions", _file(tmp_path, f"{header}{second},{first_impression},{at}\n"), mode="upsert"
+    )
+    [(line, _, reason)] = _rejects(conn, result)
+    assert line == 2
+    assert reason == (
+        f"(impression_id)=({first_impression}) already exists in raw.redemptions "
+        "(unique constraint redemptions_impression_id_key) on another row"
+    )
+    kept = conn.execute(
+        "select impression_id from raw.redemptions where redemption_id = %s", [second]
+    ).fetchone()
+    assert kept == (second_impression,)
+
+
+def test_a_load_row_is_committed_before_the_load_and_a_dead_one_is_marked_abandoned(
+    conn: Conn, tmp_path: Path, base_id: int
+) -> None:
+    from database.loader import abandon_dead_loads
+
+    # A load whose process died: its row says running, its backend is gone.
+    row = conn.execute(
+        "insert into raw.loads (table_name, source_file, mode, status, backend_pid, backend_started_at)"
+        " values ('raw.customers', 'killed.csv', 'append', 'running', 2147483647, now()) returning load_id"
+    ).fetchone()
+    assert row is not None
+    load_csv(conn, "customers", _file(tmp_path, f"{HEADER}{base_id},2024-01-01,north,household\n"))
+    status, message = conn.execute("select status, message from raw.loads where load_id = %s", row).fetchone()  # type: ignore[misc]
+    assert status == "abandoned"
+    assert "died before finishing" in str(message)
+    # A load still running (this very session stands for it) is left alone.
+    live = conn.execute(
+        "insert into raw.loads (table_name, source_file, mode, status, backend_pid, backend_started_at)"
+        " select 'raw.customers', 'live.csv', 'append', 'running', pid, backend_start from pg_stat_activity"
+        " where pid = pg_backend_pid() returning load_id"
+    ).fetchone()
+    assert live is not None
+    abandon_dead_loads(conn)
+    assert conn.execute("select status from raw.loads where load_id = %s", live).fetchone() == ("running",)
+    conn.execute("update raw.loads set status = 'failed' where load_id = %s", live)

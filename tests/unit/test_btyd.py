@@ -50,6 +50,30 @@ def test_bgnbd_recovers_simulated_parameters_and_predicts_purchases() -> None:
     assert model.p_alive(np.zeros(1), np.zeros(1), np.full(1, 365.0))[0] == 1.0
 
 
+def test_expected_purchases_is_the_textbook_expectation_and_stays_finite_for_frequent_buyers() -> None:
+    from scipy.special import hyp2f1
+
+    model = BGNBD(r=0.6, alpha=40.0, a=0.8, b=2.5)
+    x = np.array([0.0, 1.0, 3.0, 10.0, 25.0])
+    t_x = np.array([0.0, 30.0, 200.0, 300.0, 350.0])
+    age = np.array([5.0, 90.0, 250.0, 365.0, 360.0])
+    h = 181.0
+    r, alpha, a, b = model.r, model.alpha, model.a, model.b
+    z = h / (alpha + age + h)
+    textbook = (
+        (a + b + x - 1)
+        / (a - 1)
+        * (1 - ((alpha + age) / (alpha + age + h)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z))
+        * model.p_alive(x, t_x, age)
+    )
+    np.testing.assert_allclose(model.expected_purchases(x, t_x, age, h), textbook, rtol=1e-8)
+    # Where the textbook form's 2F1 overflows, the transformed one stays finite and
+    # below the rate of a customer who never drops out.
+    many = model.expected_purchases(np.array([400.0]), np.array([360.0]), np.array([365.0]), h)
+    assert np.isfinite(many).all()
+    assert 0 < many[0] < (r + 400) / (alpha + 365) * h
+
+
 def test_gamma_gamma_shrinks_a_customers_mean_toward_the_population() -> None:
     rng = np.random.default_rng(1)
     n = 4000

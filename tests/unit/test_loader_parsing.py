@@ -104,3 +104,25 @@ def test_malformed_quoting_is_rejected_and_parsing_continues(tmp_path: Path) -> 
     assert recs[0].problem is not None
     assert recs[0].problem.startswith("malformed CSV")
     assert (recs[-1].fields, recs[-1].problem) == (["2", "z"], None)
+
+
+def test_a_record_over_the_byte_limit_is_skipped_unread_and_parsing_goes_on(tmp_path: Path) -> None:
+    path = _write(tmp_path, b"a,b\n1,2\n3," + b"z" * 5000 + b"\n4,5\n")
+    recs = list(_records(path, ",", 2, 10_000, max_record_bytes=1000))[1:]
+    assert [(r.line_no, r.fields if r.problem is None else None) for r in recs] == [
+        (2, ["1", "2"]),
+        (3, None),
+        (4, ["4", "5"]),
+    ]
+    assert recs[1].problem is not None
+    assert recs[1].problem.startswith("record is 5,003 bytes; the limit is 1,000")
+    # Only the beginning of the skipped line is kept for raw.load_rejects.
+    assert len(recs[1].raw) < 1100
+    assert recs[1].raw.endswith("[... 5,003 bytes in all]\n")
+
+
+def test_a_quoted_field_over_many_lines_cannot_grow_past_the_limit(tmp_path: Path) -> None:
+    path = _write(tmp_path, b'a,b\n1,"' + b"short line\n" * 500 + b'"\n')
+    recs = list(_records(path, ",", 2, 10_000, max_record_bytes=1000))[1:]
+    assert recs[0].problem is not None
+    assert recs[0].problem.startswith("record is ")

@@ -1,0 +1,534 @@
+"""Every kind of bad CSV input in the README's table, loaded through `storecast load` as a
+user would, in a database of its own: what gets in, what is rejected with which reason,
+and the exit status (0 all loaded, 2 some rows rejected, 1 nothing loaded)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from database.loader import DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_RECORD_BYTES
+from storecast.config import PROJECT_DIR
+from storecast.settings import Settings
+from tests.integration.shell import Shell
+
+CUSTOMERS = "customer_id,signup_date,region,segment\n"
+PRODUCTS = "product_id,title,brand,category,platform,list_price,unit_cost,launched_at,initial_stock\n"
+REDEMPTIONS = "redemption_id,impression_id,redeemed_at\n"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One kind of bad input: a file (``{id}`` is a key no other case uses), what storecast
+    does with it (the README's words), the exit status and a pattern the output or the
+    bad row's reject reason matches."""
+
+    kind: str
+    does: str
+    table: str
+    data: str | bytes
+    exit_code: int
+    pattern: str
+    args: tuple[str, ...] = ()
+    #: Rows of the file that must be in the table afterwards (by first column).
+    loaded: int | None = None
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def _customer(key: str, date: str = "2024-01-01", region: str = "north", segment: str = "household") -> str:
+    return f"{key},{date},{region},{segment}\n"
+
+
+def _product(
+    key: str, list_price: str = "9.99", unit_cost: str = "5.00", launched: str = "2024-01-01"
+) -> str:
+    return f"{key},Mug,Acme,kitchen,store,{list_price},{unit_cost},{launched},10\n"
+
+
+GOOD = _customer("{id}")
+CASES = [
+    # The file as a whole
+    Case("file does not exist", "nothing loaded; names the file", "customers", "", 1, r"no such file"),
+    Case(
+        "unknown table",
+        "nothing loaded; lists the loadable tables",
+        "customer",
+        CUSTOMERS + GOOD,
+        1,
+        r"unknown table 'customer'; loadable raw tables are: .*customers",
+    ),
+    Case(
+        "empty file",
+        "nothing loaded; says a header line is expected and lists the columns",
+        "customers",
+        "",
+        1,
+        r"file is empty; expected a header line with columns: customer_id",
+    ),
+    Case("header only", "loads nothing, exit 0", "customers", CUSTOMERS, 0, r"loaded: 0 of 0 rows"),
+    Case(
+        "wrong delimiter",
+        "nothing loaded; names the delimiter the file seems to use",
+        "customers",
+        CUSTOMERS.replace(",", ";") + GOOD.replace(",", ";"),
+        1,
+        r"looks ';'-delimited",
+    ),
+    Case(
+        "unknown column",
+        "nothing loaded; names it and lists the expected columns",
+        "customers",
+        CUSTOMERS.replace("\n", ",colour\n") + GOOD.replace("\n", ",red\n"),
+        1,
+        r"unknown columns: 'colour'.*Expected columns",
+    ),
+    Case(
+        "missing required column",
+        "nothing loaded; names it",
+        "customers",
+        "customer_id,signup_date,region\n{id},2024-01-01,north\n",
+        1,
+        r"missing required columns: segment",
+    ),
+    Case(
+        "column named twice",
+        "nothing loaded; names it",
+        "customers",
+        CUSTOMERS.replace("\n", ",region\n") + GOOD.replace("\n", ",south\n"),
+        1,
+        r"columns named more than once: region",
+    ),
+    Case(
+        "column name in another case",
+        "nothing loaded; says which name to use",
+        "customers",
+        CUSTOMERS.replace("customer_id", "Customer_ID") + GOOD,
+        1,
+        r"'Customer_ID' should be 'customer_id'",
+    ),
+    Case(
+        "carriage-return-only line endings",
+        "nothing loaded; says the header cannot be read and why",
+        "customers",
+        (CUSTOMERS + GOOD).replace("\n", "\r"),
+        1,
+        r"header \(line 1\) cannot be read.*carriage return only",
+    ),
+    Case(
+        "unterminated quote in the header",
+        "nothing loaded; says the header cannot be read",
+        "customers",
+        '"customer_id,signup_date,region,segment\n' + GOOD,
+        1,
+        r"header \(line 1\) cannot be read",
+    ),
+    Case(
+        "unknown --mode",
+        "nothing loaded; lists the modes",
+        "customers",
+        CUSTOMERS + GOOD,
+        1,
+        r"unknown mode 'merge'",
+        args=("--mode", "merge"),
+    ),
+    # Rows: the good row loads, the bad one is kept in raw.load_rejects with its reason (exit 2)
+    Case(
+        "too few fields",
+        "row rejected: expected and found field counts",
+        "customers",
+        CUSTOMERS + GOOD + "{id2},2024-01-01,north\n",
+        2,
+        r"expected 4 fields, found 3",
+        loaded=1,
+    ),
+    Case(
+        "too many fields",
+        "row rejected: expected and found field counts",
+        "customers",
+        CUSTOMERS + GOOD + _customer("{id2}").replace("\n", ",extra\n"),
+        2,
+        r"expected 4 fields, found 5",
+        loaded=1,
+    ),
+    Case(
+        "malformed quoting in a row",
+        "row rejected as malformed CSV; parsing goes on",
+        "customers",
+        CUSTOMERS + GOOD + '{id2},"2024-01-01"x,north,household\n',
+        2,
+        r"malformed CSV",
+        loaded=1,
+    ),
+    Case(
+        "invalid UTF-8",
+        "row rejected with the byte and its position; kept with the byte escaped",
+        "customers",
+        CUSTOMERS.encode() + GOOD.encode() + b"{id2},2024-01-01,M\xfcnchen,household\n",
+        2,
+        r"not valid UTF-8: byte 0xfc",
+        loaded=1,
+    ),
+    Case(
+        "NUL byte",
+        "row rejected",
+        "customers",
+        CUSTOMERS + GOOD + "{id2},2024-01-01,nor\x00th,household\n",
+        2,
+        r"contains a NUL byte",
+        loaded=1,
+    ),
+    Case(
+        "field over the limit",
+        f"row rejected (limit {DEFAULT_MAX_FIELD_CHARS:,} characters)",
+        "customers",
+        CUSTOMERS + GOOD + _customer("{id2}", region="x" * (DEFAULT_MAX_FIELD_CHARS + 1)),
+        2,
+        r"field 3 is 1,000,001 characters; the limit is 1,000,000",
+        loaded=1,
+    ),
+    Case(
+        "line over the limit",
+        f"row rejected unread with its line number (limit {DEFAULT_MAX_RECORD_BYTES // 2**20} MiB); "
+        "memory stays bounded; its first 1,000 characters are kept",
+        "customers",
+        CUSTOMERS + GOOD + _customer("{id2}", region="y" * (DEFAULT_MAX_RECORD_BYTES + 10)),
+        2,
+        r"record is [\d,]+ bytes; the limit is 16,777,216",
+        loaded=1,
+    ),
+    Case(
+        "text in an integer column",
+        "row rejected: column, type and value",
+        "customers",
+        CUSTOMERS + GOOD + _customer("{id2}x"),
+        2,
+        r"customer_id: expected bigint, got '\d+x'",
+        loaded=1,
+    ),
+    Case(
+        "decimal in an integer column",
+        "row rejected: column, type and value",
+        "customers",
+        CUSTOMERS + GOOD + _customer("{id2}.5"),
+        2,
+        r"customer_id: expected bigint, got '\d+\.5'",
+        loaded=1,
+    ),
+    Case(
+        "NaN in a numeric column",
+        "row rejected: expected a finite number",
+        "products",
+        PRODUCTS + _product("{id}") + _product("{id2}", list_price="NaN"),
+        2,
+        r"list_price: expected a finite number, got 'NaN'",
+        loaded=1,
+    ),
+    Case(
+        "Infinity in a numeric column",
+        "row rejected: expected a finite number",
+        "products",
+        PRODUCTS + _product("{id}") + _product("{id2}", list_price="Infinity"),
+        2,
+        r"list_price: expected a finite number, got 'Infinity'",
+        loaded=1,
+    ),
+    Case(
+        "-Infinity in a numeric column",
+        "row rejected: expected a finite number",
+        "products",
+        PRODUCTS + _product("{id}") + _product("{id2}", unit_cost="-inf"),
+        2,
+        r"unit_cost: expected a finite number, got '-inf'",
+        loaded=1,
+    ),
+    Case(
+        "number too large for the column",
+        "row rejected: the type and Postgres's reason",
+        "products",
+        PRODUCTS + _product("{id}") + _product("{id2}", list_price="1e20"),
+        2,
+        r"list_price: expected numeric\(12,2\), got '1e20' \(numeric field overflow\)",
+        loaded=1,
+    ),
+    Case(
+        "value outside a CHECK constraint",
+        "row rejected: the constraint and the values",
+        "customers",
+        CUSTOMERS + GOOD + _customer("{id2}", segment="alien"),
+        2,
+        r"violates customers_segment_check .*segment=alien",
+        loaded=1,
+    ),
+    Case(
+        "empty required field",
+        "row rejected: a value is required",
+        "customers",
+        CUSTOMERS + GOOD + _customer("{id2}", date=""),
+        2,
+        r"signup_date: a value is required",
+        loaded=1,
+    ),
+    Case(
+        "impossible date",
+        "row rejected: the type and Postgres's reason",
+        "customers",
+        CUSTOMERS + GOOD + _customer("{id2}", date="2024-13-45"),
+        2,
+        r"signup_date: expected date, got '2024-13-45'",
+        loaded=1,
+    ),
+    Case(
+        "day/month or month/day date",
+        "row rejected, never guessed: ISO 8601 expected, --date-format named",
+        "customers",
+        CUSTOMERS + GOOD + _customer("{id2}", date="01/02/2026"),
+        2,
+        r"signup_date: expected an ISO 8601 date .* got '01/02/2026'; name another order with --date-format",
+        loaded=1,
+    ),
+    Case(
+        "date relative to the load time",
+        "row rejected: write the date itself",
+        "customers",
+        CUSTOMERS + GOOD + _customer("{id2}", date="yesterday"),
+        2,
+        r"signup_date: 'yesterday' is relative to the load time",
+        loaded=1,
+    ),
+    Case(
+        "infinite date",
+        "row rejected: not a calendar date",
+        "customers",
+        CUSTOMERS + GOOD + _customer("{id2}", date="infinity"),
+        2,
+        r"signup_date: 'infinity' is not a calendar date",
+        loaded=1,
+    ),
+    Case(
+        "date not in the --date-format",
+        "row rejected: the format and the value",
+        "customers",
+        CUSTOMERS + _customer("{id}", date="31/01/2026") + _customer("{id2}", date="2026-01-31"),
+        2,
+        r"signup_date: expected a date in the format DD/MM/YYYY \(--date-format\), got '2026-01-31'",
+        args=("--date-format", "DD/MM/YYYY"),
+        loaded=1,
+    ),
+    Case(
+        "not a boolean",
+        "row rejected: column, type and value",
+        "products",
+        PRODUCTS.replace("\n", ",is_own_brand\n")
+        + _product("{id}").replace("\n", ",true\n")
+        + _product("{id2}").replace("\n", ",maybe\n"),
+        2,
+        r"is_own_brand: expected boolean, got 'maybe'",
+        loaded=1,
+    ),
+    Case(
+        "duplicate key within the file",
+        "the first occurrence loads; the others are rejected naming its line",
+        "customers",
+        CUSTOMERS + GOOD + GOOD.replace("north", "south"),
+        2,
+        r"duplicate \(customer_id\)=\(\d+\) within the file \(primary key\): first seen on line 2",
+        loaded=1,
+    ),
+    Case(
+        "key already in the table",
+        "row rejected in append mode (--mode upsert updates it)",
+        "customers",
+        CUSTOMERS + GOOD + _customer("1"),
+        2,
+        r"key \(customer_id\)=\(1\) already exists in raw.customers; use --mode upsert",
+        loaded=1,
+    ),
+    Case(
+        "duplicate UNIQUE value within the file",
+        "the first occurrence loads; the others are rejected",
+        "redemptions",
+        REDEMPTIONS + "{id},2,2026-01-02T10:00:00Z\n{id2},2,2026-01-03T10:00:00Z\n",
+        2,
+        r"duplicate \(impression_id\)=\(2\) within the file \(unique constraint redemptions_impression_id_key\)"
+        r": first seen on line 2",
+        loaded=1,
+    ),
+    Case(
+        "UNIQUE value already in the table",
+        "row rejected, naming the constraint",
+        "redemptions",
+        REDEMPTIONS + "{id},3,2026-01-02T10:00:00Z\n{id2},1,2026-01-03T10:00:00Z\n",
+        2,
+        r"\(impression_id\)=\(1\) already exists in raw.redemptions \(unique constraint "
+        r"redemptions_impression_id_key\)",
+        loaded=1,
+    ),
+    Case(
+        "unknown foreign key",
+        "row rejected: the value and the table it is missing from",
+        "orders",
+        "order_id,customer_id,store_id,ordered_at,channel\n{id},1,1,2026-01-05T10:00:00+01:00,store\n"
+        "{id2},999999,1,2026-01-05T11:00:00+01:00,store\n",
+        2,
+        r"customer_id=999999 not found in raw.customers \(customer_id\)",
+        loaded=1,
+    ),
+    Case(
+        "every row rejected",
+        "nothing loaded, exit 1; every row kept with its reason",
+        "customers",
+        CUSTOMERS + _customer("{id}", segment="alien") + _customer("{id2}", date="tomorrow"),
+        1,
+        r"rejected: 0 of 2 rows",
+        loaded=0,
+    ),
+    Case(
+        "--all-or-nothing with a bad row",
+        "nothing loaded, exit 1; the bad row kept with its reason",
+        "customers",
+        CUSTOMERS + GOOD + _customer("{id2}", segment="alien"),
+        1,
+        r"rejected: 0 of 2 rows",
+        args=("--all-or-nothing",),
+        loaded=0,
+    ),
+    # Accepted as they are
+    Case(
+        "UTF-8 byte-order mark",
+        "accepted",
+        "customers",
+        "\ufeff" + CUSTOMERS + GOOD,
+        0,
+        r"loaded: 1 of 1",
+        loaded=1,
+    ),
+    Case(
+        "CRLF line endings",
+        "accepted",
+        "customers",
+        (CUSTOMERS + GOOD).replace("\n", "\r\n"),
+        0,
+        r"loaded: 1 of 1",
+        loaded=1,
+    ),
+    Case(
+        "blank lines",
+        "skipped",
+        "customers",
+        CUSTOMERS + "\n" + GOOD + "\n\n",
+        0,
+        r"loaded: 1 of 1",
+        loaded=1,
+    ),
+    Case(
+        "quoted field over several lines",
+        "accepted; line numbers stay those of the file",
+        "customers",
+        CUSTOMERS + '{id},2024-01-01,"north\nwest",household\n',
+        0,
+        r"loaded: 1 of 1",
+        loaded=1,
+    ),
+    Case(
+        "timestamp with a UTC offset",
+        "accepted and stored as that instant",
+        "orders",
+        "order_id,customer_id,store_id,ordered_at,channel\n{id},1,1,2026-01-05T10:00:00+01:00,store\n",
+        0,
+        r"loaded: 1 of 1",
+        loaded=1,
+    ),
+    Case(
+        "day/month dates with --date-format DD/MM/YYYY",
+        "accepted in that order",
+        "customers",
+        CUSTOMERS + _customer("{id}", date="01/02/2026"),
+        0,
+        r"loaded: 1 of 1",
+        args=("--date-format", "DD/MM/YYYY"),
+        loaded=1,
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def sh(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Shell:
+    """A database with a store, three customers, a product, an order, an offer, three
+    impressions and a redemption of the first, all loaded through the CLI."""
+    folder = tmp_path_factory.mktemp("bad_input")
+    (folder / "storecast.yml").write_text("vars: {}\n")
+    shell = Shell(pg_settings, "bad_input", folder / "storecast.yml")
+    base = {
+        "stores": "store_id,store_name,region,format,opened_at\n1,Main,north,supermarket,2020-01-01\n",
+        "customers": CUSTOMERS + "".join(_customer(str(i)) for i in (1, 2, 3)),
+        "products": PRODUCTS + _product("1"),
+        "orders": "order_id,customer_id,store_id,ordered_at,channel\n1,1,1,2026-01-02T09:00:00Z,store\n",
+        "offers": "offer_id,product_id,discount_depth,margin_impact,start_date,end_date\n"
+        "1,1,0.2,-1.5,2026-01-01,2026-01-31\n",
+        "impressions": "impression_id,customer_id,offer_id,shown_at\n"
+        + "".join(f"{i},{i},1,2026-01-01T08:00:00Z\n" for i in (1, 2, 3)),
+        "redemptions": REDEMPTIONS + "1,1,2026-01-02T09:00:00Z\n",
+    }
+    for table, text in base.items():
+        path = folder / f"{table}.csv"
+        path.write_text(text)
+        shell.ok("load", table, str(path))
+    return shell
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.kind for c in CASES])
+def test_bad_input(sh: Shell, case: Case, tmp_path: Path) -> None:
+    key = 1_000 + 10 * CASES.index(case)
+    path = tmp_path / "in.csv"
+    if case.kind != "file does not exist":
+        data = case.data.encode() if isinstance(case.data, str) else case.data
+        path.write_bytes(data.replace(b"{id2}", str(key + 1).encode()).replace(b"{id}", str(key).encode()))
+    result = sh("load", case.table, str(path), *case.args)
+    output = " ".join(result.output.split())
+    assert result.exit_code == case.exit_code, result.output
+    load_id = re.search(r"load (\d+)\)", result.output)
+    reasons = ""
+    if load_id:
+        reasons = " | ".join(
+            str(r[0])
+            for r in sh.rows(
+                "select reason from raw.load_rejects where load_id = %s order by line_no", [int(load_id[1])]
+            )
+        )
+    assert re.search(case.pattern, output) or re.search(case.pattern, reasons), (output, reasons)
+    if case.loaded is not None:
+        table = case.table
+        first = {"customers": "customer_id", "products": "product_id", "orders": "order_id"}.get(
+            table, "redemption_id"
+        )
+        found = sh.one(f"select count(*) from raw.{table} where {first} in (%s, %s)", [key, key + 1])
+        assert found == case.loaded
+    if load_id:
+        # Nothing lost: every data row is loaded or kept with its reason.
+        rows_in, loaded, rejected, kept = (
+            int(str(v))
+            for v in sh.rows(
+                "select rows_in, rows_loaded, rows_rejected, "
+                "(select count(*) from raw.load_rejects r where r.load_id = l.load_id) "
+                "from raw.loads l where load_id = %s",
+                [int(load_id[1])],
+            )[0]
+        )
+        assert kept == rejected
+        assert loaded + rejected == rows_in or "--all-or-nothing" in case.args
+
+
+def test_day_month_dates_load_as_the_named_order(sh: Shell) -> None:
+    key = 1_000 + 10 * [c.kind for c in CASES].index("day/month dates with --date-format DD/MM/YYYY")
+    assert str(sh.one("select signup_date from raw.customers where customer_id = %s", [key])) == "2026-02-01"
+
+
+def test_the_readme_table_lists_every_kind_with_what_storecast_does() -> None:
+    readme = (PROJECT_DIR / "README.md").read_text()
+    rows = dict(re.findall(r"^\| (.+?) \| (.+?) \|$", readme, flags=re.M))
+    missing = [c.kind for c in CASES if rows.get(c.kind) != c.does]
+    assert not missing, f"README bad-input table lacks or words differently: {missing}"
+    assert len(CASES) >= 34
