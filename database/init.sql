@@ -343,6 +343,9 @@ comment on column ml.model_versions.training_seconds is 'Wall time of training, 
 -- Schema version 5: features left out of a version because they were constant or NULL on
 -- every training row (one product, no offers, ...). Scoring supplies the same columns.
 alter table ml.model_versions add column if not exists dropped_features text[] not null default '{}';
+-- v6: what a version was trained on, so that an unchanged training is not repeated.
+alter table ml.model_versions add column if not exists fingerprint text;
+comment on column ml.model_versions.fingerprint is 'SHA-256 of the spec, the feature table''s build settings and SQL, the storecast version and the matured training window (training.fingerprint): a training with the same one is skipped unless forced.';
 comment on column ml.model_versions.dropped_features is 'Spec features left out of this version because they were constant or NULL on every training row.';
 
 -- At most one champion per model: promotion and rollback are status changes.
@@ -611,5 +614,5 @@ insert into raw.schema_versions (version, description)
 values (5, 'customer score columns without horizons; ml.model_versions.dropped_features; ml.build_settings')
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
-values (6, 'abandoned loads and pipeline steps: backend of raw.loads and ml.pipeline_runs rows')
+values (6, 'abandoned loads and pipeline steps (backend of raw.loads and ml.pipeline_runs rows); ml.model_versions.fingerprint')
 on conflict (version) do nothing;

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from scoring.runs import new_run_id, step
+from scoring.runs import abandon_dead_steps, new_run_id, pipeline_lock, step
 from scoring.score import score, scoring_date
 from storecast.build import build
 from storecast.config import WEEKDAYS, ProjectConfig, load_config
@@ -52,6 +52,7 @@ def run_daily(
     retrain: bool = False,
     full_refresh: bool = False,
     progress: Callable[[str], None] | None = None,
+    wait: bool = True,
 ) -> RunSummary:
     """Run the daily pipeline for ``as_of`` (default: the settings' as_of_date, else the
     first day after the loaded data) with the settings of ``config``.
@@ -59,8 +60,28 @@ def run_daily(
     The date is passed to every step: the build scores it, training reads only labels
     matured by it, scoring and the marts use it. Raises whatever stopped a step, after
     recording it as failed in ml.pipeline_runs.
+
+    The whole run holds the database-wide pipeline lock: a second run waits for it
+    (or, without ``wait``, raises :class:`scoring.runs.PipelineBusyError` naming the run).
+    Steps of earlier runs whose process died are marked abandoned first.
     """
     say = progress or (lambda _: None)
+    with pipeline_lock(conn, wait, say):
+        abandoned = abandon_dead_steps(conn)
+        if abandoned:
+            say(f"marked {abandoned} step(s) of earlier runs abandoned: their process had died")
+        return _run(conn, settings, config, as_of, retrain, full_refresh, say)
+
+
+def _run(
+    conn: Conn,
+    settings: Settings,
+    config: ProjectConfig | None,
+    as_of: date | None,
+    retrain: bool,
+    full_refresh: bool,
+    say: Callable[[str], None],
+) -> RunSummary:
     config = (config or load_config()).with_as_of(as_of)
     as_of = config.as_of
     specs = model_specs(config.values)
@@ -85,7 +106,7 @@ def run_daily(
     try:
         with step(conn, run_id, as_of, "train") as counters:
             due = {s.name: r for s in specs.values() if (r := due_for_training(conn, s, as_of, retrain))}
-            report = train_many(conn, [specs[n] for n in due], settings, as_of, progress=say)
+            report = train_many(conn, [specs[n] for n in due], settings, as_of, progress=say, retrain=retrain)
             for result in report.results:
                 name = result.spec.name
                 trained[name] = f"v{result.version} {result.status} ({due[name]})"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from typing import Any
@@ -10,6 +10,58 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from training.data import Conn
+
+#: The two keys of the database-wide pipeline lock (``pg_advisory_lock(int, int)``): a
+#: constant of storecast's and the lock's number, so ``pg_locks`` finds its holder.
+LOCK_KEYS = (50_712_218, 1)
+
+
+class PipelineBusyError(RuntimeError):
+    """Another storecast command holds the pipeline lock and the caller would not wait."""
+
+
+def lock_holder(conn: Conn) -> str:
+    """Who holds the pipeline lock: the run and step it is at, its process, since when."""
+    row = conn.execute(
+        """
+        select a.pid, a.application_name, a.backend_start,
+               (select format('run %%s (step %%s, since %%s)', r.run_id, r.step, r.started_at::timestamp(0))
+                from ml.pipeline_runs r
+                where r.backend_pid = a.pid and r.backend_started_at = a.backend_start and r.status = 'running'
+                order by r.started_at desc limit 1)
+        from pg_locks l join pg_stat_activity a on a.pid = l.pid
+        where l.locktype = 'advisory' and l.classid = %s and l.objid = %s and l.objsubid = 2 and l.granted
+        """,
+        list(LOCK_KEYS),
+    ).fetchone()
+    if row is None:
+        return "another storecast command (it has just finished)"
+    pid, application, since, run = row
+    what = str(run) if run else f"a storecast command ({application or 'no application name'})"
+    return f"{what}, server process {pid} connected since {since:%Y-%m-%d %H:%M:%S}"
+
+
+@contextmanager
+def pipeline_lock(conn: Conn, wait: bool = True, say: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the database-wide pipeline lock for the block: one build, train, score or
+    run at a time per database. Without ``wait`` a held lock raises :class:`PipelineBusyError`
+    naming its holder; with it the caller waits (saying for whom). Re-entrant on one
+    connection (the daily run scores under its own lock)."""
+    got = conn.execute("select pg_try_advisory_lock(%s, %s)", list(LOCK_KEYS)).fetchone()
+    if not got or not got[0]:
+        holder = lock_holder(conn)
+        if not wait:
+            raise PipelineBusyError(
+                f"{holder} is running on this database; wait for it, or run again without --no-wait"
+            )
+        if say is not None:
+            say(f"waiting for {holder} to finish")
+        conn.execute("select pg_advisory_lock(%s, %s)", list(LOCK_KEYS))
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.execute("select pg_advisory_unlock(%s, %s)", list(LOCK_KEYS))
 
 
 def new_run_id(conn: Conn) -> int:
@@ -35,6 +87,8 @@ def step(conn: Conn, run_id: int, as_of: date | None, name: str) -> Iterator[dic
     try:
         yield counters
     except BaseException as exc:
+        if conn.closed:  # the session died: a later command marks the step abandoned
+            raise
         conn.execute(
             "update ml.pipeline_runs set status = 'failed', finished_at = now(), message = %s, counters = %s "
             "where run_id = %s and step = %s",

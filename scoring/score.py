@@ -5,7 +5,7 @@ feature columns do not match the feature relation, stream the as-of rows in boun
 chunks with binary COPY, run ONNX Runtime, COPY the predictions into a staging
 table and swap it in as that date's partition of ``scores.<family>``, all in one
 transaction. A rerun replaces rather than duplicates; a failure leaves the previous
-rows as they were; a second concurrent run is refused by an advisory lock.
+rows as they were; a second concurrent run waits for the pipeline lock (scoring.runs).
 
 The stages run at once: while ONNX Runtime scores chunks (it releases the GIL), a
 worker thread reads the next chunk on a second connection and another writes the
@@ -190,9 +190,8 @@ def write_scores(
     """
     schema, name = table.split(".", 1)
     with sibling(conn) as reader, conn.transaction():
-        locked = conn.execute("select pg_try_advisory_xact_lock(hashtext('storecast.score'))").fetchone()
-        if not locked or not locked[0]:
-            raise ScoringError("another scoring run is writing scores; try again when it has finished")
+        # Score() holds the pipeline lock; this one also serialises direct writers of one table.
+        conn.execute("select pg_advisory_xact_lock(hashtext('storecast.score.' || %s))", [table])
         # Created in this transaction, so no one else sees it before it is swapped in. The
         # check constraint lets the attach skip scanning it, and with the primary key in
         # place the attach has no index to build: it is maintained while rows stream in.
@@ -403,14 +402,31 @@ def score(
     run_id: int | None = None,
     progress: Callable[[str], None] | None = None,
     specs: dict[str, ModelSpec] | None = None,
+    wait: bool = True,
 ) -> ScoringOutcome:
     """Score ``families`` for ``as_of`` (default: the build's scoring date).
 
     Without ``families``, every family with a champion is scored and the others are
     skipped, each with its reason (a retailer without offers has no offer model). A
     family that fails does not stop the others; :class:`ScoringError` is raised at
-    the end, naming every failure, or when nothing could be scored.
+    the end, naming every failure, or when nothing could be scored. Scoring holds the
+    database-wide pipeline lock: a second ``score`` or ``run`` waits (or, without
+    ``wait``, :class:`scoring.runs.PipelineBusyError` is raised naming the holder).
     """
+    from scoring.runs import pipeline_lock
+
+    with pipeline_lock(conn, wait, progress):
+        return _score(conn, families, as_of, run_id, progress, specs)
+
+
+def _score(
+    conn: Conn,
+    families: list[str] | None,
+    as_of: date | None,
+    run_id: int | None,
+    progress: Callable[[str], None] | None,
+    specs: dict[str, ModelSpec] | None,
+) -> ScoringOutcome:
     from scoring.runs import new_run_id, step
 
     say = progress or (lambda _: None)

@@ -25,6 +25,7 @@ from database.sample import DEFAULT_END_DATE, SCALES, generate
 from database.sample.load import LoadedTable, load_sample
 from database.sample.shapes import SHAPES, reshape
 from database.schema import apply_schema, server_info
+from scoring.runs import PipelineBusyError, pipeline_lock
 from scoring.score import ScoringError
 from storecast.build import BuildError, build
 from storecast.config import ConfigError, ProjectConfig, config_path, load_config
@@ -64,6 +65,7 @@ R = TypeVar("R")
 
 #: Errors a user can act on: shown as one line, no traceback.
 USER_ERRORS = (
+    PipelineBusyError,
     SettingsError,
     ConfigError,
     TrainingError,
@@ -360,6 +362,19 @@ def _var_option() -> typer.models.OptionInfo:
     return typer.Option("--var", help=VAR_HELP)  # type: ignore[no-any-return]
 
 
+def _no_wait_option() -> typer.models.OptionInfo:
+    """``--no-wait`` of build, train, score and run: fail at once, naming the run, when another holds the lock."""
+    return typer.Option(  # type: ignore[no-any-return]
+        "--no-wait",
+        help="Fail at once, naming it, when another build, train, score or run is running on this database "
+        "(by default wait for it).",
+    )
+
+
+def _say(message: str) -> None:
+    err.print(message, highlight=False)
+
+
 def _config(variables: list[str] | None, as_of: datetime | None = None) -> ProjectConfig:
     """The effective settings: defaults, storecast.yml, --var, then --as-of; checked before anything runs."""
     return load_config(variables or []).with_as_of(_date(as_of))
@@ -403,22 +418,24 @@ def build_command(
         bool, typer.Option("--full-refresh", help="Rebuild incremental models from scratch.")
     ] = False,
     variables: Annotated[list[str] | None, _var_option()] = None,
+    no_wait: Annotated[bool, _no_wait_option()] = False,
 ) -> None:
     """Run dbt build (models, data tests, unit tests) against the configured database."""
     config = _config(variables, as_of)
     settings = get_settings()
     started = time.perf_counter()
-    with connect(settings) as conn:
-        apply_schema(conn)
     # Whitespace separates selectors; a comma is dbt's intersection and stays in its selector.
     selectors = [part for value in select or [] for part in value.split()]
-    build(
-        settings,
-        config,
-        select=selectors,
-        full_refresh=full_refresh,
-        say=lambda s: err.print(f"[yellow]{s}[/]", highlight=False),
-    )
+    with connect(settings) as conn:
+        apply_schema(conn)
+        with pipeline_lock(conn, not no_wait, _say):
+            build(
+                settings,
+                config,
+                select=selectors,
+                full_refresh=full_refresh,
+                say=lambda s: err.print(f"[yellow]{s}[/]", highlight=False),
+            )
     err.print(f"[green]✓[/] dbt build finished in {time.perf_counter() - started:.1f}s")
 
 
@@ -433,25 +450,36 @@ def train(
         datetime | None, _as_of_option("Read only labels whose window closed by this date.")
     ] = None,
     variables: Annotated[list[str] | None, _var_option()] = None,
+    retrain: Annotated[
+        bool,
+        typer.Option(
+            "--retrain", help="Train even a model whose spec, features and training rows are unchanged."
+        ),
+    ] = False,
+    no_wait: Annotated[bool, _no_wait_option()] = False,
 ) -> None:
     """Train models from their specs; each new version is compared with the champion.
 
-    Exit status 1 when any model could not be trained (the others still are).
+    A model whose spec, feature build and matured training rows are those of a version
+    already registered is skipped (--retrain trains it again). Exit status 1 when any
+    model could not be trained (the others still are).
     """
     config = _config(variables, as_of)
     specs = select_specs(models or [], config.values)
     settings = get_settings()
     with connect(settings) as conn:
         apply_schema(conn)
-        report = train_many(
-            conn,
-            specs,
-            settings,
-            config.as_of,
-            progress=lambda s: err.print(s, highlight=False),
-            # Models named on the command line are trained or fail; unnamed ones without data are skipped.
-            skip_empty=not models,
-        )
+        with pipeline_lock(conn, not no_wait, _say):
+            report = train_many(
+                conn,
+                specs,
+                settings,
+                config.as_of,
+                progress=_say,
+                # Models named on the command line are trained or fail; unnamed ones without data are skipped.
+                skip_empty=not models,
+                retrain=retrain,
+            )
     _print_training(report.results, report.failures, report.skipped)
     if report.failures:
         raise typer.Exit(1)
@@ -668,6 +696,7 @@ def score_command(
         datetime | None, _as_of_option("As-of date (default: the last build's scoring date).")
     ] = None,
     variables: Annotated[list[str] | None, _var_option()] = None,
+    no_wait: Annotated[bool, _no_wait_option()] = False,
 ) -> None:
     """Score with the champion models and replace that date's rows in scores.*, atomically."""
     from scoring.score import score
@@ -681,6 +710,7 @@ def score_command(
             config.as_of,
             progress=lambda s: out.print(s, highlight=False),
             specs=model_specs(config.values),
+            wait=not no_wait,
         )
 
 
@@ -689,9 +719,13 @@ def score_command(
 def run_command(
     as_of: Annotated[datetime | None, _as_of_option(SCORING_DATE_HELP)] = None,
     retrain: Annotated[
-        bool, typer.Option("--retrain", help="Retrain every model, not only those due.")
+        bool,
+        typer.Option(
+            "--retrain", help="Retrain every model, not only those due and changed since their last version."
+        ),
     ] = False,
     variables: Annotated[list[str] | None, _var_option()] = None,
+    no_wait: Annotated[bool, _no_wait_option()] = False,
 ) -> None:
     """The daily job: build features, train what is due, score, build the marts, log every step."""
     from scoring.pipeline import run_daily
@@ -706,7 +740,8 @@ def run_command(
             settings,
             config,
             retrain=retrain,
-            progress=lambda s: err.print(s, highlight=False),
+            progress=_say,
+            wait=not no_wait,
         )
     out.print(
         f"run {summary.run_id} for {summary.as_of} finished in {time.perf_counter() - started:.0f}s: "
@@ -719,16 +754,17 @@ def run_command(
 @_friendly
 def runs_command(last: Annotated[int, typer.Option(help="How many runs to show.")] = 5) -> None:
     """What ran, how long it took, how many rows, what failed."""
-    from scoring.runs import recent_runs
+    from scoring.runs import abandon_dead_steps, recent_runs
 
     with connect(get_settings()) as conn:
         apply_schema(conn)
+        abandon_dead_steps(conn)
         rows = recent_runs(conn, last)
     table = Table(title_justify="left")
     for column in ("run", "as of", "step", "status", "started", "took", "rows", "message"):
         table.add_column(column)
     for run_id, as_of_date, step_name, status, started, took, n, _, message in rows:
-        colour = {"succeeded": "green", "failed": "red"}.get(str(status), "yellow")
+        colour = {"succeeded": "green", "failed": "red", "abandoned": "red"}.get(str(status), "yellow")
         table.add_row(
             str(run_id),
             str(as_of_date),

@@ -37,6 +37,7 @@ from training.export import (
     predict_sklearn,
     sha256,
 )
+from training.fingerprint import trained_with, training_fingerprint
 from training.intervals import bounds
 from training.intervals import fit as fit_intervals
 from training.registry import champion, register
@@ -269,6 +270,7 @@ def train_model(
     settings: Settings,
     as_of: date | None = None,
     progress: Progress | None = None,
+    fingerprint: str | None = None,
 ) -> TrainResult:
     """Train, evaluate and register one model; the new version is champion only if it wins.
 
@@ -279,6 +281,7 @@ def train_model(
     """
     say = progress or (lambda _: None)
     started = time.perf_counter()
+    fingerprint = fingerprint or training_fingerprint(conn, spec, as_of)
     counts = time_counts(conn, spec, matured_by=as_of)
     horizon = f"{spec.horizon_var}, now {spec.horizon_days // spec.period_days}" if spec.horizon_var else ""
     try:
@@ -416,6 +419,7 @@ def train_model(
     seconds = time.perf_counter() - started
     record: dict[str, Any] = {
         "model_name": spec.name,
+        "fingerprint": fingerprint,
         "trained_as_of": _trained_as_of(conn, as_of, counts),
         "train_start": split.train[0],
         "train_end": split.train[-1],
@@ -508,12 +512,16 @@ def train_many(
     as_of: date | None = None,
     progress: Progress | None = None,
     skip_empty: bool = True,
+    retrain: bool = False,
 ) -> TrainingReport:
     """Train each of ``specs``; a model that cannot be trained is reported, the others still train.
 
     With ``skip_empty`` a model with not one labelled row is skipped with the reason
     rather than failed: a retailer without offers has no offer model, one without
     launches no sell-through model. Too few labelled rows is a failure, with what to change.
+    A model whose spec, feature build and matured training window are those of a
+    version already registered is skipped (it would be trained again identically),
+    unless ``retrain``.
     """
     say = progress or (lambda _: None)
     report = TrainingReport([], {})
@@ -522,8 +530,17 @@ def train_many(
             report.skipped[spec.name] = f"{spec.relation} has no row with a {spec.label} label to learn from"
             say(f"{spec.name}: skipped: {report.skipped[spec.name]}")
             continue
+        fingerprint = training_fingerprint(conn, spec, as_of)
+        same = None if retrain else trained_with(conn, spec.name, fingerprint)
+        if same is not None:
+            report.skipped[spec.name] = (
+                f"unchanged since version {same} (same spec, feature build and matured training rows); "
+                "--retrain trains it again"
+            )
+            say(f"{spec.name}: skipped: {report.skipped[spec.name]}")
+            continue
         try:
-            report.results.append(train_model(conn, spec, settings, as_of, progress))
+            report.results.append(train_model(conn, spec, settings, as_of, progress, fingerprint))
         except MODEL_ERRORS as exc:
             message = str(exc) if str(exc).startswith(f"{spec.name}:") else f"{spec.name}: {exc}"
             report.failures[spec.name] = message

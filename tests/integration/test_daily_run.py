@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import psycopg
@@ -11,9 +13,14 @@ from typer.testing import CliRunner
 from database.sample import SampleData
 from database.sample.load import load_sample
 from scoring.pipeline import RunSummary, run_daily
+from scoring.runs import new_run_id, pipeline_lock, step
+from scoring.score import score
 from storecast.cli import app
+from storecast.config import WEEKDAYS
 from storecast.settings import Settings
 from tests.integration.conftest import Conn
+from training.spec import model_specs
+from training.train import train_many
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +72,37 @@ def test_models_are_trained_when_missing_and_not_again_the_next_day(
         "demand",
     }
     assert all("no champion yet" in why for why in first.trained.values())
-    weekday_due = {name for name, why in second.trained.items() if "scheduled" in why}
-    assert set(second.trained) == weekday_due  # only a scheduled retrain, if the date falls on its weekday
+    weekday = WEEKDAYS[second.as_of.weekday()]
+    scheduled = {s.name for s in model_specs().values() if weekday in s.retrain.weekdays}
+    assert set(second.trained) <= scheduled, second.trained
+    assert all(f"scheduled on {weekday}s" in why for why in second.trained.values())
+
+
+def test_a_rerun_on_the_same_data_trains_nothing_unless_asked(
+    conn: Conn, pg_settings: Settings, two_days: tuple[RunSummary, RunSummary]
+) -> None:
+    first, _ = two_days
+    specs = list(model_specs().values())
+    before = conn.execute("select count(*) from ml.model_versions").fetchone()
+    report = train_many(conn, specs, pg_settings, first.as_of)
+    assert report.results == []
+    assert set(report.skipped) == {s.name for s in specs}
+    assert all("unchanged since version" in why for why in report.skipped.values())
+    assert conn.execute("select count(*) from ml.model_versions").fetchone() == before
+    # Forced, it trains again (one cheap model is enough to show it).
+    forced = train_many(
+        conn, [s for s in specs if s.name == "purchase_30d"], pg_settings, first.as_of, retrain=True
+    )
+    assert [r.spec.name for r in forced.results] == ["purchase_30d"]
+    # The forced version repeats the training of the first: the same fingerprint.
+    fingerprints = conn.execute(
+        "select count(distinct fingerprint), count(*) from ml.model_versions where model_name = 'purchase_30d'"
+        " and trained_as_of = %s",
+        [first.as_of],
+    ).fetchone()
+    assert fingerprints is not None
+    assert fingerprints[1] == 2
+    assert fingerprints[0] == 1
 
 
 def test_marts_hold_the_latest_date(conn: Conn, two_days: tuple[RunSummary, RunSummary]) -> None:
@@ -160,3 +196,55 @@ def test_a_failed_step_stops_the_run_visibly(
     assert all(step != "build:marts" for step, _ in last)  # the run stopped at the failure
     runs = runner.invoke(app, ["runs", "--last", "1"], env={**cli_env, "COLUMNS": "250"})
     assert "failed" in runs.output
+
+
+def test_a_second_run_is_refused_naming_the_first_or_waits_for_it(
+    pg_settings: Settings, cli_env: dict[str, str], conn: Conn, two_days: tuple[RunSummary, RunSummary]
+) -> None:
+    _, second = two_days
+    with psycopg.connect(pg_settings.conninfo, autocommit=True) as holder:
+        # Stands for a run at its train step: its step row and the pipeline lock.
+        run_id = new_run_id(holder)
+        with step(holder, run_id, second.as_of, "train"), pipeline_lock(holder):
+            refused = CliRunner().invoke(app, ["run", "--no-wait"], env={**cli_env, "COLUMNS": "250"})
+            assert refused.exit_code == 1
+            assert f"run {run_id} (step train, since" in refused.output
+            assert "is running on this database" in refused.output
+            outcome: list[object] = []
+
+            def score_customers() -> None:
+                with psycopg.connect(pg_settings.conninfo, autocommit=True) as other:
+                    outcome.append(score(other, ["customer"], second.as_of))
+
+            waiting = threading.Thread(target=score_customers)
+            waiting.start()
+            time.sleep(2)
+            assert waiting.is_alive()
+            assert not outcome
+        waiting.join(120)
+        assert not waiting.is_alive()
+        assert len(outcome) == 1
+        assert outcome[0].results[0].rows > 0  # type: ignore[attr-defined]
+
+
+def test_a_step_whose_process_died_is_marked_abandoned(
+    pg_settings: Settings, cli_env: dict[str, str], conn: Conn, two_days: tuple[RunSummary, RunSummary]
+) -> None:
+    _, second = two_days
+    dying = psycopg.connect(pg_settings.conninfo, autocommit=True)
+    run_id = new_run_id(dying)
+    started = step(dying, run_id, second.as_of, "score:demand")
+    started.__enter__()
+    pid = dying.info.backend_pid
+    conn.execute("select pg_terminate_backend(%s)", [pid])
+    dying.close()
+    still = conn.execute("select status from ml.pipeline_runs where run_id = %s", [run_id]).fetchone()
+    assert still == ("running",)  # nothing has looked yet
+    shown = CliRunner().invoke(app, ["runs", "--last", "3"], env={**cli_env, "COLUMNS": "250"})
+    assert shown.exit_code == 0
+    status, message = conn.execute(  # type: ignore[misc]
+        "select status, message from ml.pipeline_runs where run_id = %s", [run_id]
+    ).fetchone()
+    assert status == "abandoned"
+    assert "its process died" in str(message)
+    assert "abandoned" in shown.output

@@ -1,0 +1,59 @@
+"""What a model version was trained on, as one digest: its spec, the settings and SQL
+that built its feature table, and the matured rows of its training window.
+
+Two trainings with the same fingerprint would fit the same model on the same rows, so
+the second is skipped (a rerun of the daily job for the same date retrains nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from importlib.metadata import version
+
+from psycopg import sql
+
+from training.data import Conn, matured
+from training.spec import ModelSpec
+
+
+def training_fingerprint(conn: Conn, spec: ModelSpec, as_of: date | None) -> str:
+    """SHA-256 of the spec, the feature table's build settings and SQL digest, the
+    storecast version and, per matured time value its row count and a checksum of its labels."""
+    schema, table = spec.relation.split(".", 1)
+    where: sql.Composable = sql.SQL("{} is not null").format(sql.Identifier(spec.label))
+    params: list[object] = []
+    if as_of is not None:
+        condition, params = matured(spec, as_of)
+        where = sql.SQL("{} and {}").format(where, condition)
+    window = conn.execute(
+        sql.SQL(
+            "select {t}::text, count(*), sum(hashtext({y}::text)::bigint)::text from {rel} where {w} group by 1 order by 1"
+        ).format(
+            t=sql.Identifier(spec.time_column),
+            y=sql.Identifier(spec.label),
+            rel=sql.Identifier(schema, table),
+            w=where,
+        ),
+        params,
+    ).fetchall()
+    built = conn.execute(
+        "select settings::text, sql_sha256 from ml.build_settings where model = %s", [table]
+    ).fetchone()
+    payload = {
+        "spec": spec.model_dump(mode="json"),
+        "build": list(built) if built else None,
+        "storecast": version("storecast"),
+        "window": [list(row) for row in window],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def trained_with(conn: Conn, model_name: str, fingerprint: str) -> int | None:
+    """The latest version of ``model_name`` trained with ``fingerprint``, if any."""
+    row = conn.execute(
+        "select max(version) from ml.model_versions where model_name = %s and fingerprint = %s",
+        [model_name, fingerprint],
+    ).fetchone()
+    return None if row is None or row[0] is None else int(str(row[0]))
