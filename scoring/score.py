@@ -227,6 +227,18 @@ def replace_partition(conn: Conn, table: str, as_of: date, staging: str) -> None
             sql.Identifier(schema, staging), sql.Identifier(partition)
         )
     )
+    # The primary key keeps the staging table's name through the rename; name it for the partition.
+    for (constraint,) in conn.execute(
+        "select conname from pg_constraint where conrelid = %s::regclass and contype = 'p'",
+        [f'"{schema}"."{partition}"'],
+    ).fetchall():
+        conn.execute(
+            sql.SQL("alter table {} rename constraint {} to {}").format(
+                sql.Identifier(schema, partition),
+                sql.Identifier(str(constraint)),
+                sql.Identifier(f"{partition}_pkey"),
+            )
+        )
     conn.execute(
         sql.SQL("alter table {} attach partition {} for values in ({})").format(
             sql.Identifier(schema, name), sql.Identifier(schema, partition), sql.Literal(as_of)

@@ -784,8 +784,9 @@ EXAMPLE_SQL = """\
 select * from marts.offer_recommendations
 where customer_id = (select min(customer_id) from marts.offer_recommendations) order by rank;
 
-select product_id, store_id, on_hand, reorder_point, suggested_order_units, warning
-from marts.inventory_plan where warning is not null order by suggested_order_units desc limit 10;
+select stock_status, count(*) from marts.inventory_plan group by 1;
+select product_id, store_id, on_hand, stock_counted_on, reorder_point, suggested_order_units
+from marts.inventory_plan where stock_status = 'reorder now' order by suggested_order_units desc limit 10;
 
 select product_id, title, sell_through_probability, guardrail, similar_past_items -> 0 as most_similar
 from marts.sell_through_projection where guardrail = 'block';
@@ -795,6 +796,32 @@ select * from marts.customer_scores order by churn_probability desc limit 10;
 select model_name, version, status, estimator, selection_metric,
        metrics ->> selection_metric as value, baseline_metrics ->> selection_metric as baseline
 from ml.model_versions where status = 'champion';"""
+
+
+def _print_champion_scores(scores: list[registry.ChampionScore]) -> None:
+    """Each champion against its baseline on its own test window, and plainly which do not beat it."""
+    table = Table(title="champions on their test windows", title_justify="left")
+    for column in ("model", "version", "metric", "champion", "baseline", "baseline value", "verdict"):
+        table.add_column(column)
+    for s in scores:
+        table.add_row(
+            s.model_name,
+            str(s.version),
+            s.metric,
+            f"{s.value:.4f}",
+            s.baseline,
+            f"{s.baseline_value:.4f}",
+            "[green]beats it[/]" if s.beats_baseline else "[bold red]does NOT beat it[/]",
+        )
+    out.print(table)
+    for s in scores:
+        if not s.beats_baseline:
+            out.print(
+                f"[bold red]{s.model_name}[/] v{s.version} does not beat the {s.baseline} baseline on its own test "
+                f"window ({s.metric} {s.value:.4f} against {s.baseline_value:.4f}): read its scores as a "
+                "demonstration of the path on sample data, not as predictions to act on.",
+                highlight=False,
+            )
 
 
 @app.command("demo")
@@ -818,8 +845,10 @@ def demo(
         summary = run_daily(
             conn, settings, load_config(), full_refresh=True, progress=lambda s: err.print(s, highlight=False)
         )
+        scores = registry.champion_scores(conn)
     url = conninfo_to_url(settings.conninfo)
     out.print(f"\nDone in {time.perf_counter() - started:.0f}s: scored {summary.scored} for {summary.as_of}.")
+    _print_champion_scores(scores)
     out.print("\nTry it in psql:\n")
     out.print(f'  psql "{url}"\n', highlight=False)
     out.print(EXAMPLE_SQL, highlight=False)

@@ -9,6 +9,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from training.metrics import better
+
 Conn = psycopg.Connection[tuple[object, ...]]
 
 
@@ -27,6 +29,39 @@ class Champion:
     feature_columns: list[str]
     spec: dict[str, Any]
     intervals: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ChampionScore:
+    """A champion's selection metric on its own test window, beside its baseline's."""
+
+    model_name: str
+    version: int
+    metric: str
+    value: float
+    baseline: str
+    baseline_value: float
+
+    @property
+    def beats_baseline(self) -> bool:
+        """Whether the champion does better than the baseline (whichever way the metric points)."""
+        return better(self.metric, self.value, self.baseline_value)
+
+
+def champion_scores(conn: Conn) -> list[ChampionScore]:
+    """Every champion's test-window figure against its baseline, by model name."""
+    rows = conn.execute(
+        """
+        select model_name, version, selection_metric, (metrics ->> selection_metric)::float8,
+               spec ->> 'baseline', (baseline_metrics ->> selection_metric)::float8
+        from ml.model_versions where status = 'champion' order by model_name
+        """
+    ).fetchall()
+    return [
+        ChampionScore(str(n), int(str(v)), str(metric), float(str(value)), str(base), float(str(base_value)))
+        for n, v, metric, value, base, base_value in rows
+        if value is not None and base_value is not None
+    ]
 
 
 def champion_names(conn: Conn) -> set[str]:

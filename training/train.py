@@ -378,6 +378,12 @@ def train_model(
     champion_value: float | None = None
     if current is None:
         promote, reason = True, "first version of this model"
+        if not m.better(spec.selection_metric, value, baseline_value):
+            # Something must serve, but no one should take it for a working model.
+            reason += (
+                f"; it does NOT beat the {spec.baseline} baseline on its test window "
+                f"({spec.selection_metric} {value:.4f} against {baseline_value:.4f})"
+            )
     else:
         try:
             champ_spec = ModelSpec.model_validate(current.spec)

@@ -1,3 +1,8 @@
+{#- Forecasts are per period of demand_grain; the lead time and review period are in days. -#}
+{%- set period_days = demand_calendar()['period_days'] -%}
+{%- set lead_time = var('lead_time_days') -%}
+{%- set review = var('review_period_days') -%}
+
 with
 
 forecasts as (
@@ -14,65 +19,104 @@ latest_stock as (
     order by product_id, store_id, snapshot_date desc
 ),
 
+period_days as (
+    -- Days of each forecast period that fall within the lead time, and within the review
+    -- period after it (a 7-day lead time is one weekly period, or seven daily ones).
+    select
+        *,
+        greatest(least({{ lead_time }}, horizon * {{ period_days }}) - (horizon - 1) * {{ period_days }}, 0)
+            as lead_time_days_in_period,
+        greatest(
+            least({{ lead_time + review }}, horizon * {{ period_days }})
+            - greatest({{ lead_time }}, (horizon - 1) * {{ period_days }}),
+            0
+        ) as review_days_in_period
+    from forecasts
+),
+
 lead_time as (
-    -- Demand over the lead time and its uncertainty: each day's standard deviation is
-    -- read off its 95 % interval, and days are treated as independent.
+    -- Demand over the lead time and its uncertainty: a period's standard deviation is
+    -- read off its 95 % interval, days are treated as independent (a part of a period
+    -- carries that part of its variance).
     select
         product_id,
         store_id,
         as_of_date,
-        sum(forecast_units) filter (where horizon <= {{ var('lead_time_days') }}) as lead_time_demand,
-        sqrt(sum(power((upper_95 - lower_95) / (2 * 1.96), 2)) filter (where horizon <= {{ var('lead_time_days') }}))
-            as lead_time_demand_std,
-        sum(forecast_units) filter (
-            where horizon > {{ var('lead_time_days') }}
-                and horizon <= {{ var('lead_time_days') }} + {{ var('review_period_days') }}
-        ) as review_period_demand
-    from forecasts
+        max(horizon) * {{ period_days }} as forecast_days,
+        sum(forecast_units * lead_time_days_in_period / {{ period_days }}) as lead_time_demand,
+        sqrt(sum(
+            power((upper_95 - lower_95) / (2 * 1.96), 2) * lead_time_days_in_period / {{ period_days }}
+        )) as lead_time_demand_std,
+        sum(forecast_units * review_days_in_period / {{ period_days }}) as review_period_demand
+    from period_days
     group by product_id, store_id, as_of_date
 ),
 
 policy as (
     select
         lead_time.*,
-        {{ normal_quantile(var('service_level')) }} * lead_time.lead_time_demand_std as safety_stock
+        {{ normal_quantile(var('service_level')) }} * lead_time.lead_time_demand_std as safety_stock,
+        ceil(
+            lead_time.lead_time_demand
+            + {{ normal_quantile(var('service_level')) }} * lead_time.lead_time_demand_std
+        )::integer as reorder_point
     from lead_time
+),
+
+stock_status as (
+    -- A reorder is suggested only on evidence: a recent stock count below the reorder point,
+    -- and a forecast that reaches over the whole lead time.
+    select
+        policy.*,
+        latest_stock.on_hand,
+        latest_stock.snapshot_date as stock_counted_on,
+        case
+            when latest_stock.on_hand is null then 'no stock count'
+            when latest_stock.snapshot_date < policy.as_of_date - {{ var('stock_count_max_age_days') }}
+                then 'stock count too old'
+            when policy.forecast_days < {{ lead_time }} then 'forecast shorter than the lead time'
+            when latest_stock.on_hand < policy.reorder_point then 'reorder now'
+            else 'ok'
+        end as stock_status
+    from policy
+    left join latest_stock
+        on latest_stock.product_id = policy.product_id and latest_stock.store_id = policy.store_id
 ),
 
 final as (
     select
-        policy.product_id,
-        policy.store_id,
-        coalesce(latest_stock.on_hand, 0) as on_hand,
-        round(policy.lead_time_demand::numeric, 1)::double precision as lead_time_demand,
-        round(policy.safety_stock::numeric, 1)::double precision as safety_stock,
-        ceil(policy.lead_time_demand + policy.safety_stock)::integer as reorder_point,
-        ceil(policy.lead_time_demand + policy.safety_stock)::integer as min_level,
-        ceil(policy.lead_time_demand + policy.safety_stock + coalesce(policy.review_period_demand, 0))::integer as max_level,
+        product_id,
+        store_id,
+        on_hand,
+        stock_counted_on,
+        stock_status,
+        round(lead_time_demand::numeric, 1)::double precision as lead_time_demand,
+        round(safety_stock::numeric, 1)::double precision as safety_stock,
+        reorder_point,
+        reorder_point as min_level,
+        ceil(lead_time_demand + safety_stock + coalesce(review_period_demand, 0))::integer as max_level,
         case
-            when coalesce(latest_stock.on_hand, 0) < ceil(policy.lead_time_demand + policy.safety_stock)
+            when stock_status = 'reorder now'
                 then greatest(
-                    ceil(policy.lead_time_demand + policy.safety_stock + coalesce(policy.review_period_demand, 0))::integer
-                    - coalesce(latest_stock.on_hand, 0),
+                    ceil(lead_time_demand + safety_stock + coalesce(review_period_demand, 0))::integer - on_hand,
                     0
                 )
-            else 0
+            when stock_status = 'ok' then 0
         end as suggested_order_units,
         case
-            when coalesce(latest_stock.on_hand, 0) < ceil(policy.lead_time_demand + policy.safety_stock)
+            when stock_status = 'reorder now'
                 then format(
-                    'reorder now: %s on hand, below the reorder point of %s (%s units expected over the %s-day lead time)',
-                    coalesce(latest_stock.on_hand, 0),
-                    ceil(policy.lead_time_demand + policy.safety_stock)::integer,
-                    round(policy.lead_time_demand::numeric, 1),
-                    {{ var('lead_time_days') }}
+                    'reorder now: %s on hand (counted %s), below the reorder point of %s '
+                    '(%s units expected over the %s-day lead time)',
+                    on_hand,
+                    stock_counted_on,
+                    reorder_point,
+                    round(lead_time_demand::numeric, 1),
+                    {{ lead_time }}
                 )
         end as warning,
-        latest_stock.snapshot_date as stock_counted_on,
-        policy.as_of_date
-    from policy
-    left join latest_stock
-        on latest_stock.product_id = policy.product_id and latest_stock.store_id = policy.store_id
+        as_of_date
+    from stock_status
 )
 
 select * from final

@@ -19,6 +19,7 @@ from storecast.cli import app
 from storecast.config import WEEKDAYS
 from storecast.settings import Settings
 from tests.integration.conftest import Conn
+from training.registry import champion_scores
 from training.spec import model_specs
 from training.train import train_many
 
@@ -128,7 +129,9 @@ def test_marts_hold_the_latest_date(conn: Conn, two_days: tuple[RunSummary, RunS
     ).fetchone()
     assert redeemed_again == (0,)
     bad_plan = conn.execute(
-        "select count(*) from marts.inventory_plan where (warning is not null) <> (on_hand < reorder_point) "
+        "select count(*) from marts.inventory_plan where (warning is not null) <> (stock_status = 'reorder now') "
+        "or (stock_status = 'reorder now' and not on_hand < reorder_point) "
+        "or (on_hand is null) <> (stock_status = 'no stock count') "
         "or max_level < reorder_point or safety_stock < 0"
     ).fetchone()
     assert bad_plan == (0,)
@@ -248,3 +251,19 @@ def test_a_step_whose_process_died_is_marked_abandoned(
     assert status == "abandoned"
     assert "its process died" in str(message)
     assert "abandoned" in shown.output
+
+
+def test_a_first_version_worse_than_its_baseline_says_so(
+    conn: Conn, two_days: tuple[RunSummary, RunSummary]
+) -> None:
+    scores = champion_scores(conn)
+    assert {s.model_name for s in scores} >= {"purchase_30d", "demand"}
+    for s in scores:
+        row = conn.execute(
+            "select status_reason from ml.model_versions where model_name = %s and version = %s",
+            [s.model_name, s.version],
+        ).fetchone()
+        assert row is not None
+        reason = str(row[0])
+        if reason.startswith("first version"):
+            assert ("does NOT beat" in reason) == (not s.beats_baseline), (s, reason)

@@ -1,0 +1,275 @@
+"""Faults: `storecast` killed with SIGKILL during load, build, train and score, and the
+server killed during a run. After each: the data committed before is intact (row
+counts and checksums), no staging relation or lock is left behind, the run log and
+the load log say what happened, and the next command succeeds.
+
+The tests run in order on a server of their own (the postmaster is killed at the end),
+with the tiny sample already run once through the daily job.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from database import server
+from scoring.runs import LOCK_KEYS
+from storecast.settings import Settings, get_settings
+
+#: Schemas whose committed rows no killed command may change.
+GUARDED = ("raw", "features", "scores", "marts")
+#: Bookkeeping that a killed command legitimately writes to (its own log rows).
+LOGS = ("raw.loads", "raw.load_rejects", "ml.pipeline_runs")
+LEFTOVERS = r"(__dbt_tmp|__dbt_backup|^_staging_|^_load_)"
+#: Columns that say which run wrote a row and when: a family scored before the kill is
+#: replaced by the same scores from another run.
+VOLATILE = "array['run_id', 'scored_at']"
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Faults:
+    """The server, the environment the CLI runs with, and a folder for files."""
+
+    settings: Settings
+    env: dict[str, str]
+    folder: Path
+
+    def connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(self.settings.conninfo, autocommit=True)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "storecast.cli", *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def ok(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "storecast.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, (
+            f"storecast {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+        )
+        return done.stdout
+
+    def kill_when(self, process: subprocess.Popen[str], condition: str, settle: float = 0.0) -> None:
+        """SIGKILL ``process`` once ``condition`` (SQL returning one boolean) holds."""
+        deadline = time.monotonic() + 300
+        with self.connect() as conn:
+            while True:
+                row = conn.execute(condition).fetchone()
+                if row and row[0]:
+                    break
+                if process.poll() is not None:
+                    output = process.stdout.read() if process.stdout else ""
+                    pytest.fail(
+                        f"the command ended (exit {process.returncode}) before {condition}:\n{output}"
+                    )
+                assert time.monotonic() < deadline, f"timed out waiting for {condition}"
+                time.sleep(0.05)
+        time.sleep(settle)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert process.returncode == -signal.SIGKILL
+
+    def quiet(self) -> None:
+        """Wait until the killed command's server sessions have ended (a query it left
+        running finishes or fails first), so what remains is what it committed."""
+        deadline = time.monotonic() + 300
+        with self.connect() as conn:
+            while conn.execute(
+                "select count(*) from pg_stat_activity where backend_type = 'client backend' "
+                "and pid <> pg_backend_pid() and datname = current_database()"
+            ).fetchone() != (0,):
+                assert time.monotonic() < deadline, "sessions of the killed command did not end"
+                time.sleep(0.1)
+
+
+def snapshot(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, tuple[int, int]]:
+    """Row count and a checksum of every table in the guarded schemas and the registry
+    (leaving out which run wrote a row and when)."""
+    tables = [
+        f"{schema}.{name}"
+        for schema, name in conn.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema = any(%s) and table_type = 'BASE TABLE'",
+            [list(GUARDED)],
+        ).fetchall()
+    ]
+    out = {}
+    for table in [*tables, "ml.model_versions"]:
+        if table in LOGS:
+            continue
+        row = conn.execute(
+            f"select count(*), coalesce(sum(hashtext((to_jsonb(t) - {VOLATILE})::text)::bigint), 0) from {table} t"
+        ).fetchone()
+        assert row is not None
+        out[table] = (int(str(row[0])), int(str(row[1])))
+    return out
+
+
+def leftovers(conn: psycopg.Connection[tuple[object, ...]]) -> list[object]:
+    """Staging relations and advisory locks left behind."""
+    relations = conn.execute(
+        "select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where c.relname ~ %s and n.nspname not like 'pg_temp%%'",
+        [LEFTOVERS],
+    ).fetchall()
+    locks = conn.execute("select pid, objid from pg_locks where locktype = 'advisory'").fetchall()
+    return [*relations, *locks]
+
+
+@pytest.fixture(scope="module")
+def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
+    home = tmp_path_factory.mktemp("faults_home")
+    settings = get_settings({"STORECAST_HOME": str(home)})
+    server.start(settings)
+    env = {
+        **os.environ,
+        "STORECAST_HOME": str(home),
+        "STORECAST_DATABASE_URL": "",
+        "PGHOST": "",
+        "STORECAST_CONFIG": "",
+        "COLUMNS": "250",
+    }
+    faults = Faults(settings, env, tmp_path_factory.mktemp("faults_files"))
+    try:
+        faults.ok("sample", "--scale", "tiny")
+        faults.ok("run")
+        yield faults
+    finally:
+        server.stop(settings)
+
+
+def test_a_killed_load_loads_nothing_and_is_marked_abandoned(faults: Faults) -> None:
+    big = faults.folder / "customers.csv"
+    with big.open("w") as out:
+        out.write("customer_id,signup_date,region,segment\n")
+        for i in range(600_000):
+            out.write(f"{10_000_000 + i},2024-01-01,north,household\n")
+    with faults.connect() as conn:
+        before = snapshot(conn)
+    load = faults.start("load", "customers", str(big))
+    faults.kill_when(
+        load,
+        f"select exists (select 1 from raw.loads where source_file = '{big}' and status = 'running')",
+        0.5,
+    )
+    faults.quiet()
+    with faults.connect() as conn:
+        assert snapshot(conn) == before
+        assert leftovers(conn) == []
+        row = conn.execute("select status from raw.loads where source_file = %s", [str(big)]).fetchone()
+        assert row == ("running",)  # until a later load looks
+    small = faults.folder / "one.csv"
+    small.write_text("customer_id,signup_date,region,segment\n20000000,2024-01-01,north,household\n")
+    assert "loaded: 1 of 1" in faults.ok("load", "customers", str(small))
+    with faults.connect() as conn:
+        status, message = conn.execute(  # type: ignore[misc]
+            "select status, message from raw.loads where source_file = %s", [str(big)]
+        ).fetchone()
+        assert status == "abandoned"
+        assert "nothing of it was committed" in str(message)
+        conn.execute("delete from raw.customers where customer_id = 20000000")
+
+
+def test_a_killed_build_leaves_the_features_as_they_were(faults: Faults) -> None:
+    with faults.connect() as conn:
+        before = snapshot(conn)
+    build = faults.start("build")
+    faults.kill_when(
+        build,
+        'select exists (select 1 from pg_stat_activity where query like \'%"app": "dbt"%\' '
+        "and query like '%features.%' and state = 'active')",
+    )
+    faults.quiet()
+    with faults.connect() as conn:
+        assert snapshot(conn) == before
+        assert leftovers(conn) == []
+
+
+def test_a_killed_training_registers_nothing(faults: Faults) -> None:
+    with faults.connect() as conn:
+        before = snapshot(conn)
+    train = faults.start("train", "demand", "--retrain")
+    # The pipeline lock is taken just before training starts; let it read and start fitting.
+    faults.kill_when(
+        train,
+        "select exists (select 1 from pg_locks where locktype = 'advisory' "
+        f"and classid = {LOCK_KEYS[0]} and objid = {LOCK_KEYS[1]})",
+        2.0,
+    )
+    faults.quiet()
+    with faults.connect() as conn:
+        assert snapshot(conn) == before
+        assert leftovers(conn) == []
+
+
+def test_a_killed_scoring_keeps_the_scores_and_the_log_says_so(faults: Faults) -> None:
+    with faults.connect() as conn:
+        before = snapshot(conn)
+    score = faults.start("score")
+    faults.kill_when(
+        score,
+        "select exists (select 1 from ml.pipeline_runs where step like 'score:%' and status = 'running')",
+        0.5,
+    )
+    faults.quiet()
+    with faults.connect() as conn:
+        assert snapshot(conn) == before
+        assert leftovers(conn) == []
+    shown = faults.ok("runs", "--last", "1")
+    assert "abandoned" in shown
+    with faults.connect() as conn:
+        assert conn.execute("select count(*) from ml.pipeline_runs where status = 'running'").fetchone() == (
+            0,
+        )
+
+
+def test_a_run_whose_server_is_killed_recovers_on_the_next_run(faults: Faults) -> None:
+    with faults.connect() as conn:
+        before = snapshot(conn)
+    run = faults.start("run")
+    with faults.connect() as conn:
+        deadline = time.monotonic() + 300
+        while conn.execute(
+            "select not exists (select 1 from ml.pipeline_runs where step = 'build:features' and status = 'running')"
+        ).fetchone() == (True,):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    status = server.embedded_status(faults.settings)
+    assert status.pid is not None
+    os.kill(status.pid, signal.SIGKILL)
+    assert run.wait(300) != 0
+    # The next command starts the server again; the run's data is as it was.
+    faults.ok("db", "start")
+    with faults.connect() as conn:
+        assert snapshot(conn) == before
+        assert leftovers(conn) == []
+    faults.ok("run")
+    shown = faults.ok("runs", "--last", "2")
+    assert "abandoned" in shown
+    with faults.connect() as conn:
+        assert conn.execute("select count(*) from ml.pipeline_runs where status = 'running'").fetchone() == (
+            0,
+        )
+        assert leftovers(conn) == []
