@@ -699,6 +699,13 @@ def _apply_date_format(
         )
 
 
+def _one_of(value: sql.Composable, words: tuple[str, ...], message: str) -> sql.Composable:
+    """A CASE branch giving ``message`` (``%L`` is the value) when the value is one of ``words``."""
+    return sql.SQL("when lower(trim({v})) = any({words}) then format({fmt}, {v})").format(
+        v=value, words=sql.Literal(list(words)), fmt=sql.Literal(message)
+    )
+
+
 def _parse_reasons(
     info: TableInfo,
     columns: list[str],
@@ -718,13 +725,7 @@ def _parse_reasons(
                 (RELATIVE_DATE_WORDS, "is relative to the load time"),
                 (SPECIAL_DATE_WORDS, "is not a calendar date"),
             ):
-                whens.append(
-                    sql.SQL("when lower(trim({v})) = any({words}) then format({fmt}, {v})").format(
-                        v=value,
-                        words=sql.Literal(list(words)),
-                        fmt=sql.Literal(f"{name}: %L {what}; write the date itself"),
-                    )
-                )
+                whens.append(_one_of(value, words, f"{name}: %L {what}; write the date itself"))
             # Postgres would read 01/02/2026 as 2 January (DateStyle MDY) and reject
             # 13/02/2026: half a European file would load wrong without a word.
             whens.append(
@@ -740,13 +741,7 @@ def _parse_reasons(
         if _is_floating(col.type):
             # The CHECK constraints pass NaN ('NaN' > 0 is true in Postgres) and it would
             # flow into every sum downstream.
-            whens.append(
-                sql.SQL("when lower(trim({v})) = any({words}) then format({fmt}, {v})").format(
-                    v=value,
-                    words=sql.Literal(list(NOT_FINITE_WORDS)),
-                    fmt=sql.Literal(f"{name}: expected a finite number, got %L"),
-                )
-            )
+            whens.append(_one_of(value, NOT_FINITE_WORDS, f"{name}: expected a finite number, got %L"))
         whens.append(
             sql.SQL("when {err} is not null then format({fmt}, {err}, left({v}, 80))").format(
                 v=value,

@@ -278,15 +278,20 @@ def matured(spec: ModelSpec, by: date) -> tuple[sql.Composable, list[Any]]:
     return sql.SQL("{} + %s <= %s").format(time), [spec.horizon_days, by]
 
 
+def labelled(spec: ModelSpec, matured_by: date | None = None) -> tuple[sql.Composable, list[Any]]:
+    """A condition for rows with a label (matured by ``matured_by`` when given), with its parameters."""
+    where: sql.Composable = sql.SQL("{} is not null").format(sql.Identifier(spec.label))
+    if matured_by is None:
+        return where, []
+    condition, params = matured(spec, matured_by)
+    return sql.SQL("{} and {}").format(where, condition), params
+
+
 def time_counts(conn: Conn, spec: ModelSpec, matured_by: date | None = None) -> list[tuple[date, int]]:
     """Rows with a matured label per value of the time column, oldest first; with
     ``matured_by`` only those whose label window had closed by that date."""
     schema, table = spec.relation.split(".", 1)
-    where: sql.Composable = sql.SQL("{} is not null").format(sql.Identifier(spec.label))
-    params: list[Any] = []
-    if matured_by is not None:
-        condition, params = matured(spec, matured_by)
-        where = sql.SQL("{} and {}").format(where, condition)
+    where, params = labelled(spec, matured_by)
     rows = conn.execute(
         sql.SQL("select {t}, count(*) from {rel} where {w} group by 1 order by 1").format(
             t=sql.Identifier(spec.time_column), rel=sql.Identifier(schema, table), w=where

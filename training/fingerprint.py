@@ -14,7 +14,7 @@ from importlib.metadata import version
 
 from psycopg import sql
 
-from training.data import Conn, matured
+from training.data import Conn, labelled
 from training.spec import ModelSpec
 
 
@@ -22,11 +22,7 @@ def training_fingerprint(conn: Conn, spec: ModelSpec, as_of: date | None) -> str
     """SHA-256 of the spec, the feature table's build settings and SQL digest, the
     storecast version and, per matured time value its row count and a checksum of its labels."""
     schema, table = spec.relation.split(".", 1)
-    where: sql.Composable = sql.SQL("{} is not null").format(sql.Identifier(spec.label))
-    params: list[object] = []
-    if as_of is not None:
-        condition, params = matured(spec, as_of)
-        where = sql.SQL("{} and {}").format(where, condition)
+    where, params = labelled(spec, as_of)
     window = conn.execute(
         sql.SQL(
             "select {t}::text, count(*), sum(hashtext({y}::text)::bigint)::text from {rel} where {w} group by 1 order by 1"

@@ -221,9 +221,32 @@ def test_medium_scale_has_about_a_million_order_lines_over_two_years() -> None:
     assert span >= 700
 
 
-def test_large_scale_is_sized_as_documented() -> None:
-    large = SCALES["large"]
-    assert large.customers >= 100_000
-    assert large.core_products == 300
-    assert large.stores == 30
-    assert large.days >= 730
+def test_every_scale_is_sized_as_docs_sample_data_says() -> None:
+    # The documented table is what users size their machine by; it must follow the code.
+    from storecast.config import PROJECT_DIR
+
+    doc = (PROJECT_DIR / "docs" / "sample-data.md").read_text()
+    documented = {}
+    for row in doc.splitlines():
+        cells = [c.strip().replace(" ", "") for c in row.strip("|").split("|")]
+        if cells and cells[0] in SCALES:
+            core, listings = cells[2].split("+")
+            documented[cells[0]] = (int(cells[1]), int(core), int(listings), int(cells[3]), int(cells[4]))
+    assert set(documented) == set(SCALES)
+    for name, scale in SCALES.items():
+        assert documented[name] == (
+            scale.customers,
+            scale.core_products,
+            scale.listings,
+            scale.stores,
+            scale.days,
+        ), name
+    # The generated row counts of the smallest scale are documented too.
+    tiny = generate(SCALES["tiny"], seed=42).row_counts()
+    row = next(r for r in doc.splitlines() if r.startswith("| tiny"))
+    cells = [c.strip().replace(" ", "") for c in row.strip("|").split("|")]
+    assert (int(cells[5]), int(cells[6]), int(cells[7])) == (
+        tiny["orders"],
+        tiny["order_items"],
+        tiny["impressions"],
+    )
