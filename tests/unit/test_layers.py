@@ -1,0 +1,108 @@
+"""The import graph of storecast's own modules: no circles, and no layer imports one above it.
+
+Layers, bottom first (a module may import its own layer and those below):
+
+0. ``storecast.settings``: where the state lives and which server to talk to;
+1. ``database`` (server, schema, loader, sample data), ``storecast.config`` (the
+   dbt vars) and ``storecast.db`` (connections);
+2. ``training`` and ``storecast.build`` (the feature build);
+3. ``scoring.score`` and ``scoring.runs``;
+4. ``scoring.pipeline`` (the daily run);
+5. ``storecast.cli``.
+
+Imports inside functions count too: a lazy import still ties the layers together.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from storecast.config import PROJECT_DIR
+
+LAYERS: list[tuple[str, ...]] = [
+    ("storecast.settings",),
+    ("database", "storecast.config", "storecast.db"),
+    ("training", "storecast.build"),
+    ("scoring.score", "scoring.runs"),
+    ("scoring.pipeline",),
+    ("storecast.cli",),
+]
+PACKAGES = ("storecast", "database", "training", "scoring")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PROJECT_DIR).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _layer(module: str) -> int:
+    for level, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return level
+    raise AssertionError(f"{module} belongs to no layer; add it to LAYERS")
+
+
+def import_graph() -> dict[str, set[str]]:
+    """For each module of the four packages, the modules of theirs it imports."""
+    modules = {_module_name(p): p for package in PACKAGES for p in (PROJECT_DIR / package).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            for target in targets:
+                if target in modules and target != name:
+                    found.add(target)
+        graph[name] = found
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle, if there is any."""
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = 2
+        path.pop()
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
+def test_there_is_no_import_circle() -> None:
+    assert _cycle(import_graph()) is None
+
+
+def test_no_module_imports_a_layer_above_its_own() -> None:
+    upward = [
+        f"{module} (layer {_layer(module)}) imports {target} (layer {_layer(target)})"
+        for module, targets in import_graph().items()
+        for target in targets
+        if _layer(target) > _layer(module)
+    ]
+    assert upward == []
+
+
+def test_the_check_sees_a_circle_and_an_upward_import() -> None:
+    # The checks themselves can fail: a made-up graph with both faults.
+    graph = {"storecast.settings": {"database.server"}, "database.server": {"storecast.settings"}}
+    assert _cycle(graph) == ["database.server", "storecast.settings", "database.server"]
+    assert _layer("storecast.cli") > _layer("training.train")
