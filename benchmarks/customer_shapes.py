@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     update={"candidates": [args.spend_candidate]}
                 )
             for name in ("purchase_30d", "clv_365d"):
-                trained = train_model(conn, specs[name], settings, as_of)
+                trained = train_model(conn, specs[name], settings.models_dir, as_of)
                 print(
                     f"  {name}: trained as of {as_of}: {trained.estimator} ({trained.spec.selection_metric} "
                     f"{trained.selection_value:.4f} on its test window)"

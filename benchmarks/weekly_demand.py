@@ -351,7 +351,7 @@ def _storecast(source: Source, count: int) -> tuple[Forecasts, Panel, list[date]
             origins = [last - timedelta(weeks=HORIZONS - 1 + k) for k in range(count)][::-1]
             started = time.perf_counter()
             for origin in origins:
-                trained = train_model(conn, specs["demand"], settings, origin)
+                trained = train_model(conn, specs["demand"], settings.models_dir, origin)
                 if trained.status != "champion":
                     # Each origin is forecast by the model trained as of it.
                     registry.promote(conn, "demand", trained.version)

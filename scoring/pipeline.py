@@ -106,7 +106,9 @@ def _run(
     try:
         with step(conn, run_id, as_of, "train") as counters:
             due = {s.name: r for s in specs.values() if (r := due_for_training(conn, s, as_of, retrain))}
-            report = train_many(conn, [specs[n] for n in due], settings, as_of, progress=say, retrain=retrain)
+            report = train_many(
+                conn, [specs[n] for n in due], settings.models_dir, as_of, progress=say, retrain=retrain
+            )
             for result in report.results:
                 name = result.spec.name
                 trained[name] = f"v{result.version} {result.status} ({due[name]})"

@@ -480,7 +480,7 @@ def train(
             report = train_many(
                 conn,
                 specs,
-                settings,
+                settings.models_dir,
                 config.as_of,
                 progress=_say,
                 # Models named on the command line are trained or fail; unnamed ones without data are skipped.

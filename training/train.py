@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,6 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import brier_score_loss
 from sklearn.pipeline import Pipeline
 
-from storecast.settings import Settings
 from training import metrics as m
 from training.baselines import BASELINES
 from training.btyd import BTYDFeatures
@@ -267,7 +267,7 @@ def _trained_as_of(conn: Conn, as_of: date | None, counts: list[tuple[date, int]
 def train_model(
     conn: Conn,
     spec: ModelSpec,
-    settings: Settings,
+    models_dir: Path,
     as_of: date | None = None,
     progress: Progress | None = None,
     fingerprint: str | None = None,
@@ -461,7 +461,7 @@ def train_model(
         "training_seconds": seconds,
         "calibration_table": m.reliability_table(test.label, test_pred) if spec.task == "binary" else [],
     }
-    version = register(conn, record, promote, reason, settings.models_dir)
+    version = register(conn, record, promote, reason, models_dir)
     status = "champion" if promote else "candidate"
     say(f"{spec.name}: version {version} is {status}: {reason}")
     return TrainResult(
@@ -514,7 +514,7 @@ def has_labels(conn: Conn, spec: ModelSpec) -> bool:
 def train_many(
     conn: Conn,
     specs: list[ModelSpec],
-    settings: Settings,
+    models_dir: Path,
     as_of: date | None = None,
     progress: Progress | None = None,
     skip_empty: bool = True,
@@ -546,7 +546,7 @@ def train_many(
             say(f"{spec.name}: skipped: {report.skipped[spec.name]}")
             continue
         try:
-            report.results.append(train_model(conn, spec, settings, as_of, progress, fingerprint))
+            report.results.append(train_model(conn, spec, models_dir, as_of, progress, fingerprint))
         except MODEL_ERRORS as exc:
             message = str(exc) if str(exc).startswith(f"{spec.name}:") else f"{spec.name}: {exc}"
             report.failures[spec.name] = message

@@ -85,14 +85,18 @@ def test_a_rerun_on_the_same_data_trains_nothing_unless_asked(
     first, _ = two_days
     specs = list(model_specs().values())
     before = conn.execute("select count(*) from ml.model_versions").fetchone()
-    report = train_many(conn, specs, pg_settings, first.as_of)
+    report = train_many(conn, specs, pg_settings.models_dir, first.as_of)
     assert report.results == []
     assert set(report.skipped) == {s.name for s in specs}
     assert all("unchanged since version" in why for why in report.skipped.values())
     assert conn.execute("select count(*) from ml.model_versions").fetchone() == before
     # Forced, it trains again (one cheap model is enough to show it).
     forced = train_many(
-        conn, [s for s in specs if s.name == "purchase_30d"], pg_settings, first.as_of, retrain=True
+        conn,
+        [s for s in specs if s.name == "purchase_30d"],
+        pg_settings.models_dir,
+        first.as_of,
+        retrain=True,
     )
     assert [r.spec.name for r in forced.results] == ["purchase_30d"]
     # The forced version repeats the training of the first: the same fingerprint.

@@ -120,7 +120,7 @@ def test_training_as_of_a_past_date_reads_no_label_from_after_it(cohort: tuple[S
         window = np.timedelta64(spec.horizon_days, "D")
         everything = FeatureReader(conn, spec).read()
         assert (everything.time + window > np.datetime64(as_of)).any()
-        result = train_model(conn, spec, sh.settings, as_of)
+        result = train_model(conn, spec, sh.settings.models_dir, as_of)
         for dates in (result.split.train, result.split.validation, result.split.test):
             assert max(dates) + timedelta(days=spec.horizon_days) <= as_of
         assert (result.test.time + window <= np.datetime64(as_of)).all()

@@ -43,7 +43,7 @@ def scored(pg_settings: Settings, tiny: SampleData) -> date:
         conn.execute("truncate ml.model_versions cascade")
         build(pg_settings, full_refresh=True)
         for spec in model_specs().values():
-            train_model(conn, spec, pg_settings)
+            train_model(conn, spec, pg_settings.models_dir)
         score(conn)
         return scoring_date(conn)
 

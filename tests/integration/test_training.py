@@ -30,7 +30,7 @@ def trained(pg_settings: Settings, tiny: SampleData) -> dict[str, TrainResult]:
         load_sample(conn, tiny, source="tests: training")
         conn.execute("truncate ml.model_versions cascade")
         build(pg_settings, full_refresh=True)
-        return {name: train_model(conn, spec, pg_settings) for name, spec in model_specs().items()}
+        return {name: train_model(conn, spec, pg_settings.models_dir) for name, spec in model_specs().items()}
 
 
 @pytest.mark.parametrize("name", sorted(model_specs()))
@@ -103,7 +103,7 @@ def test_a_retrained_version_is_compared_with_the_champion(
     conn: Conn, trained: dict[str, TrainResult], pg_settings: Settings
 ) -> None:
     spec = model_specs()["purchase_30d"]
-    again = train_model(conn, spec, pg_settings)
+    again = train_model(conn, spec, pg_settings.models_dir)
     # Same data, same seed: the same score, which does not *beat* the champion.
     assert again.status == "candidate"
     assert f"does not beat champion v{trained['purchase_30d'].version}" in again.reason
