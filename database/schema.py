@@ -57,6 +57,20 @@ def apply_schema(conn: psycopg.Connection[tuple[object, ...]]) -> int:
     return int(str(row[0]))
 
 
+def ensure_schema(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    """The schema version in force, migrating first only when the database is behind
+    ``init.sql`` (a new database, or one made by an older storecast); a database that is
+    up to date runs no DDL."""
+    row = conn.execute(
+        "select case when to_regclass('raw.schema_versions') is not null then 1 end"
+    ).fetchone()
+    if row is not None and row[0] is not None:
+        found = conn.execute("select max(version) from raw.schema_versions").fetchone()
+        if found is not None and found[0] is not None and int(str(found[0])) >= latest_version():
+            return int(str(found[0]))
+    return apply_schema(conn)
+
+
 def server_info(conn: psycopg.Connection[tuple[object, ...]]) -> ServerInfo:
     """Read the server version, pgvector's version and the storecast schema version."""
     row = conn.execute(

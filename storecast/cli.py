@@ -24,7 +24,7 @@ from database.loader import MODES, LoadError, LoadResult, load_csv
 from database.sample import DEFAULT_END_DATE, SCALES, generate
 from database.sample.load import LoadedTable, load_sample
 from database.sample.shapes import SHAPES, reshape
-from database.schema import apply_schema, server_info
+from database.schema import apply_schema, ensure_schema, server_info
 from scoring.runs import PipelineBusyError, pipeline_lock
 from scoring.score import ScoringError
 from storecast.build import BuildError, build
@@ -229,7 +229,7 @@ def _sample(
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     end = np.datetime64(end_date, "D") if end_date else DEFAULT_END_DATE
     with connect(settings) as conn:
-        apply_schema(conn)
+        ensure_schema(conn)
         with _step(f"generated the {scale} sample retailer (seed {seed}, history to {end})"):
             data = generate(SCALES[scale], seed=seed, end_date=end)
         if shapes:
@@ -303,7 +303,7 @@ def load(
         raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     settings = get_settings()
     with connect(settings) as conn:
-        apply_schema(conn)
+        ensure_schema(conn)
         with Progress(
             TextColumn("staging {task.description}"),
             BarColumn(),
@@ -434,7 +434,7 @@ def build_command(
     # Whitespace separates selectors; a comma is dbt's intersection and stays in its selector.
     selectors = [part for value in select or [] for part in value.split()]
     with connect(settings) as conn:
-        apply_schema(conn)
+        ensure_schema(conn)
         with pipeline_lock(conn, not no_wait, _say):
             build(
                 settings,
@@ -475,7 +475,7 @@ def train(
     specs = select_specs(models or [], config.values)
     settings = get_settings()
     with connect(settings) as conn:
-        apply_schema(conn)
+        ensure_schema(conn)
         with pipeline_lock(conn, not no_wait, _say):
             report = train_many(
                 conn,
@@ -710,7 +710,7 @@ def score_command(
 
     config = _config(variables, as_of)
     with connect(get_settings()) as conn:
-        apply_schema(conn)
+        ensure_schema(conn)
         score(
             conn,
             tables,
@@ -741,7 +741,7 @@ def run_command(
     settings = get_settings()
     started = time.perf_counter()
     with connect(settings) as conn:
-        apply_schema(conn)
+        ensure_schema(conn)
         summary = run_daily(
             conn,
             settings,
@@ -764,7 +764,7 @@ def runs_command(last: Annotated[int, typer.Option(help="How many runs to show."
     from scoring.runs import abandon_dead_steps, recent_runs
 
     with connect(get_settings()) as conn:
-        apply_schema(conn)
+        ensure_schema(conn)
         abandon_dead_steps(conn)
         rows = recent_runs(conn, last)
     table = Table(title_justify="left")

@@ -123,3 +123,23 @@ def test_version_3_score_tables_are_moved_into_partitions(conn: Conn) -> None:
         ).fetchall()
         assert rows == [("2026-01-05", 1, 0.5, 7), ("2026-01-05", 2, 0.25, 7), ("2026-01-06", 1, 0.75, 8)]
         assert conn.execute("select to_regclass('scores.sell_through_v3')").fetchone() == (None,)
+
+
+def test_verbs_run_schema_ddl_only_when_the_database_is_behind(pg_settings: Settings) -> None:
+    from database.schema import ensure_schema, latest_version
+    from tests.integration.shell import fresh_database
+
+    with psycopg.connect(fresh_database(pg_settings, "schema_ensure"), autocommit=True) as conn:
+        assert ensure_schema(conn) == latest_version()  # a new database is migrated
+        conn.execute("comment on table raw.loads is 'touched'")
+
+        def comment() -> object:
+            row = conn.execute("select obj_description('raw.loads'::regclass)").fetchone()
+            assert row is not None
+            return row[0]
+
+        assert ensure_schema(conn) == latest_version()
+        assert comment() == "touched"  # up to date: init.sql did not run
+        conn.execute("delete from raw.schema_versions where version = %s", [latest_version()])
+        assert ensure_schema(conn) == latest_version()
+        assert comment() != "touched"  # behind: init.sql ran again
