@@ -35,9 +35,9 @@ from sklearn.pipeline import Pipeline
 
 from database.pgbinary import Column, copy_columns
 from scoring.score import SCORING_THREADS, inference_session, predict, write_scores
-from storecast.db import connect
+from storecast.db import Conn, connect
 from storecast.settings import conninfo_to_url, get_settings
-from training.data import Conn, FeatureReader, Frame
+from training.data import FeatureReader, Frame
 from training.estimators import preprocessor
 from training.export import export, float32_thresholds
 from training.spec import ModelSpec

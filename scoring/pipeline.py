@@ -10,8 +10,8 @@ from scoring.runs import abandon_dead_steps, new_run_id, pipeline_lock, step
 from scoring.score import score, scoring_date
 from storecast.build import build
 from storecast.config import WEEKDAYS, ProjectConfig, load_config
+from storecast.db import Conn
 from storecast.settings import Settings
-from training.data import Conn
 from training.registry import champion_names
 from training.spec import ModelSpec, model_specs
 from training.train import TrainingError, train_many

@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from training.data import Conn
+from storecast.db import Conn
 
 #: The two keys of the database-wide pipeline lock (``pg_advisory_lock(int, int)``): a
 #: constant of storecast's and the lock's number, so ``pg_locks`` finds its holder.

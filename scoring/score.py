@@ -29,8 +29,8 @@ import onnxruntime as ort
 from psycopg import sql
 
 from database.pgbinary import Column, copy_columns
-from storecast.db import sibling
-from training.data import Conn, FeatureError, FeatureReader, Frame, check_columns, relation_columns
+from storecast.db import Conn, sibling
+from training.data import FeatureError, FeatureReader, Frame, check_columns, relation_columns
 from training.export import onnx_inputs, run_session, sha256
 from training.intervals import bounds
 from training.registry import Champion, champion, champion_names

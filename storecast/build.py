@@ -24,11 +24,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from storecast.config import NOT_REBUILDING, PROJECT_DIR, ProjectConfig, load_config
+from storecast.db import Conn
 from storecast.settings import Settings, dbt_environment
 
 __all__ = ["PROJECT_DIR", "BuildError", "SettingChange", "build", "model_vars", "run_dbt", "settings_changes"]
-
-Conn = psycopg.Connection[tuple[object, ...]]
 
 
 class BuildError(RuntimeError):

@@ -9,6 +9,9 @@ import psycopg
 from database import server
 from storecast.settings import Settings, embedded_status
 
+#: A storecast connection (autocommit unless asked otherwise; rows as tuples).
+Conn = psycopg.Connection[tuple[object, ...]]
+
 
 def ensure_running(settings: Settings, quiet: bool = False) -> None:
     """Start the embedded server if storecast manages it and it is down."""
@@ -18,7 +21,7 @@ def ensure_running(settings: Settings, quiet: bool = False) -> None:
         server.start(settings)
 
 
-def connect(settings: Settings, autocommit: bool = True) -> psycopg.Connection[tuple[object, ...]]:
+def connect(settings: Settings, autocommit: bool = True) -> Conn:
     """Connect to the configured server (starting the embedded one if needed).
 
     Connections are autocommit by default; code that needs atomicity opens an
@@ -28,6 +31,6 @@ def connect(settings: Settings, autocommit: bool = True) -> psycopg.Connection[t
     return psycopg.connect(settings.conninfo, autocommit=autocommit)
 
 
-def sibling(conn: psycopg.Connection[tuple[object, ...]]) -> psycopg.Connection[tuple[object, ...]]:
+def sibling(conn: Conn) -> Conn:
     """A second autocommit connection to the server and database of ``conn``, as the same user."""
     return psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True)

@@ -19,13 +19,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import psycopg
 from psycopg import sql
 
 from database.pgbinary import copy_out_fixed8
+from storecast.db import Conn
 from training.spec import ModelSpec
 
-Conn = psycopg.Connection[tuple[object, ...]]
 #: Rows decoded at a time: bounds the reader's memory whatever the relation's size.
 CHUNK_ROWS = 50_000
 _EPOCH = np.datetime64("2000-01-01", "D")

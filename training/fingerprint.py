@@ -14,7 +14,8 @@ from importlib.metadata import version
 
 from psycopg import sql
 
-from training.data import Conn, labelled
+from storecast.db import Conn
+from training.data import labelled
 from training.spec import ModelSpec
 
 

@@ -6,12 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 
+from storecast.db import Conn
 from training.metrics import better
-
-Conn = psycopg.Connection[tuple[object, ...]]
 
 
 class RegistryError(RuntimeError):

@@ -128,7 +128,15 @@ class ModelSpec(BaseModel):
     group_column: str | None = Field(
         default=None, description="rank within this column for top-k metrics (offers)"
     )
-    top_k: int = Field(default=3, gt=0)
+    top_k: int = Field(
+        default=3,
+        gt=0,
+        description="k of the top-k metrics: the recommendations_k setting when the spec names it",
+    )
+    top_k_var: str | None = Field(
+        default=None,
+        description="setting that gives top_k (recommendations_k: the offers the marts recommend)",
+    )
     non_negative: bool = Field(
         default=True, description="clip regression and forecast predictions at 0 (spend, units)"
     )
@@ -222,6 +230,13 @@ def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> 
             data["period_days"] = period
             # Buckets of horizons for metrics and intervals: the first quarter, the first half, all.
             data.setdefault("horizon_buckets", sorted({math.ceil(value / 4), math.ceil(value / 2), value}))
+    k_var = data.get("top_k_var")
+    if k_var is not None:
+        if "top_k" in data:
+            raise SpecError(f"{path}: give top_k_var or top_k, not both")
+        if k_var not in variables:
+            raise SpecError(f"{path}: top_k_var names {k_var!r}, which is not a setting")
+        data["top_k"] = variables[k_var]
     features = data.get("features")
     if isinstance(features, dict) and "numeric_by_grain" in features:
         features = dict(features)

@@ -21,10 +21,11 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import brier_score_loss
 from sklearn.pipeline import Pipeline
 
+from storecast.db import Conn
 from training import metrics as m
 from training.baselines import BASELINES
 from training.btyd import BTYDFeatures
-from training.data import Conn, FeatureError, FeatureReader, Frame, relation_columns, time_counts
+from training.data import FeatureError, FeatureReader, Frame, relation_columns, time_counts
 from training.estimators import BTYD_ONLY, make_pipeline
 from training.export import (
     OPSET,

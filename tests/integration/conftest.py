@@ -12,9 +12,8 @@ from database import server
 from database.sample import SCALES, SampleData, generate
 from database.sample.load import load_sample
 from database.schema import apply_schema
+from storecast.db import Conn
 from storecast.settings import Settings, get_settings
-
-Conn = psycopg.Connection[tuple[object, ...]]
 
 
 @pytest.fixture(scope="session")

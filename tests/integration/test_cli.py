@@ -14,8 +14,8 @@ from database import server
 from database.sample import SampleData
 from database.schema import latest_version
 from storecast.cli import app
+from storecast.db import Conn
 from storecast.settings import Settings, conninfo_to_url
-from tests.integration.conftest import Conn
 
 runner = CliRunner()
 

@@ -17,8 +17,8 @@ from scoring.runs import new_run_id, pipeline_lock, step
 from scoring.score import score
 from storecast.cli import app
 from storecast.config import WEEKDAYS
+from storecast.db import Conn
 from storecast.settings import Settings
-from tests.integration.conftest import Conn
 from training.registry import champion_scores
 from training.spec import model_specs
 from training.train import train_many

@@ -13,8 +13,8 @@ from database.sample import SampleData
 from database.sample.load import load_sample
 from storecast.build import PROJECT_DIR, build, run_dbt
 from storecast.config import load_config
+from storecast.db import Conn
 from storecast.settings import Settings
-from tests.integration.conftest import Conn
 
 FEATURE_MODELS = [
     "customer_features",

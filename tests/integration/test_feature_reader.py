@@ -8,7 +8,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from tests.integration.conftest import Conn
+from storecast.db import Conn
 from training.data import FeatureError, FeatureReader
 from training.spec import ModelSpec
 

@@ -10,7 +10,7 @@ import pytest
 
 from database.loader import LoadError, LoadResult, load_csv
 from database.sample import SampleData
-from tests.integration.conftest import Conn
+from storecast.db import Conn
 
 _ids = itertools.count(50_000_000, 1_000)
 HEADER = "customer_id,signup_date,region,segment\n"

@@ -9,7 +9,7 @@ import pytest
 from database.pgbinary import Column
 from database.sample import SampleData
 from database.sample.load import load_sample
-from tests.integration.conftest import Conn
+from storecast.db import Conn
 
 
 def _count(conn: Conn, table: str) -> int:

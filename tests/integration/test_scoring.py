@@ -15,8 +15,8 @@ from database.sample.load import load_sample
 from scoring import score as scoring
 from scoring.score import FAMILIES, ScoringError, score, score_family, scoring_date
 from storecast.build import build
+from storecast.db import Conn
 from storecast.settings import Settings
-from tests.integration.conftest import Conn
 from training.data import FeatureError, FeatureReader
 from training.spec import model_specs
 from training.train import train_model

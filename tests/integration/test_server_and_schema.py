@@ -9,8 +9,8 @@ import pytest
 
 from database import server
 from database.schema import apply_schema, latest_version, server_info
+from storecast.db import Conn
 from storecast.settings import Settings, embedded_status, get_settings
-from tests.integration.conftest import Conn
 
 
 def test_server_offers_postgres_15_plus_with_pgvector(conn: Conn) -> None:

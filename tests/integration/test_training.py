@@ -15,8 +15,8 @@ from database.sample import SampleData
 from database.sample.load import load_sample
 from storecast.build import build
 from storecast.cli import app
+from storecast.db import Conn
 from storecast.settings import Settings
-from tests.integration.conftest import Conn
 from training import registry
 from training.export import onnx_inputs, predict_onnx, predict_sklearn, sha256
 from training.spec import model_specs

@@ -106,3 +106,10 @@ def test_a_horizon_var_that_is_not_a_setting_is_named(tmp_path: Path) -> None:
     path = _write(tmp_path, "m", horizon_var="purchase_horizon")
     with pytest.raises(SpecError, match=r"horizon_var names 'purchase_horizon', which is not a setting"):
         load_spec(path, load_config().values)
+
+
+def test_the_offer_metrics_rank_as_many_offers_as_the_marts_recommend() -> None:
+    # One number: top-k of the offer metrics is the recommendations_k setting of the marts.
+    assert model_specs(load_config().values)["offer_redemption_7d"].top_k == 3
+    five = model_specs(load_config(["recommendations_k=5"]).values)["offer_redemption_7d"]
+    assert five.top_k == 5
