@@ -20,7 +20,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from database import server
-from database.loader import MODES, LoadError, LoadResult, load_csv
+from database.load_catalogue import LoadError
+from database.load_ledger import LoadResult
+from database.loader import MODES, load_csv
 from database.sample import DEFAULT_END_DATE, SCALES, generate
 from database.sample.load import LoadedTable, load_sample
 from database.sample.shapes import SHAPES, reshape

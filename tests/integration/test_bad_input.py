@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from database.loader import DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_RECORD_BYTES
+from database.csv_records import DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_RECORD_BYTES
 from storecast.config import PROJECT_DIR
 from storecast.settings import Settings
 from tests.integration.shell import Shell

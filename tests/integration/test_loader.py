@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from database.loader import LoadError, LoadResult, load_csv
+from database.load_catalogue import LoadError
+from database.load_ledger import LoadResult, abandon_dead_loads
+from database.loader import load_csv
 from database.sample import SampleData
 from storecast.db import Conn
 
@@ -297,7 +299,7 @@ def test_postgres_15_fallback_agrees_with_pg_input_error_info(conn: Conn, value:
     # PL/pgSQL. Both must reach the same verdict on the same server.
     from psycopg import sql
 
-    from database.loader import _input_error_sql
+    from database.load_checks import input_error_sql as _input_error_sql
 
     modern = _input_error_sql(conn, 180000)(sql.Literal(value), type_)
     fallback = _input_error_sql(conn, 150000)(sql.Literal(value), type_)
@@ -359,8 +361,6 @@ def test_upsert_rejects_a_unique_value_held_by_another_row_but_lets_a_row_keep_i
 def test_a_load_row_is_committed_before_the_load_and_a_dead_one_is_marked_abandoned(
     conn: Conn, tmp_path: Path, base_id: int
 ) -> None:
-    from database.loader import abandon_dead_loads
-
     # A load whose process died: its row says running, its backend is gone.
     row = conn.execute(
         "insert into raw.loads (table_name, source_file, mode, status, backend_pid, backend_started_at)"

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from database.loader import LoadError, TableColumn, TableInfo, _check_header, _records
+from database.csv_records import records as _records
+from database.load_catalogue import LoadError, TableColumn, TableInfo
+from database.load_catalogue import check_header as _check_header
 
 CUSTOMERS = TableInfo(
     name="customers",

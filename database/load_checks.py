@@ -1,0 +1,369 @@
+"""The loader's checks in SQL, over the whole staged file at once: required values,
+types (finite numbers, ISO 8601 or a named date format), CHECK constraints, the
+primary key, UNIQUE and exclusion constraints, and foreign keys. Each failing row gets
+a reason naming the column (or constraint) and what was expected in ``_load_rejects``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import psycopg
+from psycopg import sql
+
+from database.bulk import RAW_SCHEMA, raw_table
+from database.load_catalogue import TableInfo
+
+Mode = Literal["append", "upsert"]
+#: Date/time inputs Postgres accepts that depend on when the load runs.
+RELATIVE_DATE_WORDS = ("now", "today", "tomorrow", "yesterday")
+#: Date/time inputs Postgres accepts that are not a day written out.
+SPECIAL_DATE_WORDS = ("epoch", "infinity", "+infinity", "-infinity", "allballs")
+#: Numeric inputs Postgres accepts that are not finite numbers.
+NOT_FINITE_WORDS = ("nan", "infinity", "+infinity", "-infinity", "inf", "+inf", "-inf")
+#: ISO 8601 dates, optionally with a time (``T`` or a space) and an offset.
+ISO_8601 = (
+    r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?\s*$"
+)
+
+
+def input_error_sql(
+    conn: psycopg.Connection[tuple[object, ...]], version_num: int
+) -> Callable[[sql.Composable, str], sql.Composable]:
+    """SQL that yields a parse error message for a text value and type, or NULL."""
+    if version_num >= 160000:
+        return lambda value, typ: sql.SQL("(pg_input_error_info({}, {})).message").format(
+            value, sql.Literal(typ)
+        )
+    # PostgreSQL 15 has no pg_input_error_info: try the cast in a subtransaction (slower).
+    conn.execute(
+        """
+        create or replace function pg_temp.storecast_input_error(value text, typ text)
+        returns text language plpgsql as $$
+        begin
+            execute format('select %L::%s', value, typ);
+            return null;
+        exception when others then
+            return sqlerrm;
+        end $$
+        """
+    )
+    return lambda value, typ: sql.SQL("pg_temp.storecast_input_error({}, {})").format(value, sql.Literal(typ))
+
+
+def _is_temporal(type_name: str) -> bool:
+    return type_name.startswith(("date", "timestamp"))
+
+
+def _is_floating(type_name: str) -> bool:
+    return type_name.startswith(("numeric", "real", "double precision", "decimal"))
+
+
+def _apply_date_format(
+    conn: psycopg.Connection[tuple[object, ...]],
+    info: TableInfo,
+    columns: list[str],
+    staged: Callable[[str], sql.Composable],
+    date_format: str,
+) -> None:
+    """Rewrite staged date and time fields from ``date_format`` to ISO 8601, rejecting
+    those that do not match it (in a subtransaction per value: the format is the exception)."""
+    conn.execute(
+        """
+        create or replace function pg_temp.storecast_to_iso(value text, pattern text)
+        returns text language plpgsql as $$
+        begin
+            return to_char(to_timestamp(value, pattern), 'YYYY-MM-DD"T"HH24:MI:SS.USOF');
+        exception when others then
+            return null;
+        end $$
+        """
+    )
+    for name in columns:
+        if not _is_temporal(info.column(name).type):
+            continue
+        value = staged(name)
+        conn.execute(
+            sql.SQL(
+                "insert into _load_rejects select _storecast_line_no, format({fmt}, left({v}, 80)) from _load_stage "
+                "where {v} is not null and pg_temp.storecast_to_iso({v}, {p}) is null"
+            ).format(
+                v=value,
+                p=sql.Literal(date_format),
+                fmt=sql.Literal(
+                    f"{name}: expected a date in the format {date_format} (--date-format), got %L"
+                ),
+            )
+        )
+        conn.execute(
+            sql.SQL(
+                "update _load_stage set {v} = coalesce(pg_temp.storecast_to_iso({v}, {p}), {v}) where {v} is not null"
+            ).format(v=value, p=sql.Literal(date_format))
+        )
+
+
+def _one_of(value: sql.Composable, words: tuple[str, ...], message: str) -> sql.Composable:
+    """A CASE branch giving ``message`` (``%L`` is the value) when the value is one of ``words``."""
+    return sql.SQL("when lower(trim({v})) = any({words}) then format({fmt}, {v})").format(
+        v=value, words=sql.Literal(list(words)), fmt=sql.Literal(message)
+    )
+
+
+def _parse_reasons(
+    info: TableInfo,
+    columns: list[str],
+    staged: Callable[[str], sql.Composable],
+    input_error: Callable[[sql.Composable, str], sql.Composable],
+) -> list[sql.Composable]:
+    """Per column, the reason a staged text value cannot become the column's value, or NULL."""
+    reasons: list[sql.Composable] = []
+    for name in columns:
+        col = info.column(name)
+        value = staged(name)
+        whens: list[sql.Composable] = []
+        if _is_temporal(col.type):
+            # Postgres reads 'yesterday' or 'now' relative to the load time:
+            # a raw file must say which day it means, so the load is reproducible.
+            for words, what in (
+                (RELATIVE_DATE_WORDS, "is relative to the load time"),
+                (SPECIAL_DATE_WORDS, "is not a calendar date"),
+            ):
+                whens.append(_one_of(value, words, f"{name}: %L {what}; write the date itself"))
+            # Postgres would read 01/02/2026 as 2 January (DateStyle MDY) and reject
+            # 13/02/2026: half a European file would load wrong without a word.
+            whens.append(
+                sql.SQL("when {v} !~ {iso} then format({fmt}, left({v}, 80))").format(
+                    v=value,
+                    iso=sql.Literal(ISO_8601),
+                    fmt=sql.Literal(
+                        f"{name}: expected an ISO 8601 date (YYYY-MM-DD, optionally with a time and offset), "
+                        "got %L; name another order with --date-format, e.g. DD/MM/YYYY"
+                    ),
+                )
+            )
+        if _is_floating(col.type):
+            # The CHECK constraints pass NaN ('NaN' > 0 is true in Postgres) and it would
+            # flow into every sum downstream.
+            whens.append(_one_of(value, NOT_FINITE_WORDS, f"{name}: expected a finite number, got %L"))
+        whens.append(
+            sql.SQL("when {err} is not null then format({fmt}, {err}, left({v}, 80))").format(
+                v=value,
+                err=input_error(value, col.type),
+                fmt=sql.Literal(f"{name}: expected {col.type}, got %2$L (%1$s)"),
+            )
+        )
+        null = (
+            sql.SQL("when {v} is null then {msg}").format(
+                v=value, msg=sql.Literal(f"{name}: a value is required")
+            )
+            if col.required
+            else sql.SQL("when {v} is null then null").format(v=value)
+        )
+        reasons.append(sql.SQL("case {} {} end").format(null, sql.SQL(" ").join(whens)))
+    return reasons
+
+
+def check_rows(
+    conn: psycopg.Connection[tuple[object, ...]],
+    info: TableInfo,
+    columns: list[str],
+    mode: Mode,
+    input_error: Callable[[sql.Composable, str], sql.Composable],
+    date_format: str | None = None,
+) -> None:
+    """Fill ``_load_rejects`` and build ``_load_typed`` from the staged text rows."""
+    position = {name: i for i, name in enumerate(columns)}
+
+    def staged(name: str) -> sql.Composable:
+        return sql.Identifier(f"c{position[name]}")
+
+    # 0. Dates in another order than ISO 8601, when the user named it.
+    if date_format:
+        _apply_date_format(conn, info, columns, staged, date_format)
+
+    # 1. Required values and type parsing, reported for every failing column.
+    conn.execute(
+        sql.SQL(
+            "insert into _load_rejects select _storecast_line_no, reason from ("
+            "select _storecast_line_no, unnest(array[{}]) as reason from _load_stage) r where reason is not null"
+        ).format(sql.SQL(", ").join(_parse_reasons(info, columns, staged, input_error)))
+    )
+    conn.execute(
+        sql.SQL(
+            "create temp table _load_typed on commit drop as select s._storecast_line_no, {} from _load_stage s "
+            "where not exists (select 1 from _load_rejects r where r._storecast_line_no = s._storecast_line_no)"
+        ).format(
+            sql.SQL(", ").join(
+                sql.SQL("{}::{} as {}").format(staged(n), sql.SQL(info.column(n).type), sql.Identifier(n))
+                for n in columns
+            )
+        )
+    )
+
+    # 2. The table's own CHECK constraints, evaluated on the typed rows.
+    for name, check_columns, expression in info.checks:
+        absent = [info.column(c) for c in check_columns if c not in columns]
+        if any(c.has_default for c in absent):
+            continue  # depends on a default the insert will fill in; the insert enforces it
+        # Columns the file leaves out will be NULL in the table, so check them as NULL.
+        rows = sql.SQL("(select t.*{} from _load_typed t)").format(
+            sql.SQL("").join(
+                sql.SQL(", null::{} as {}").format(sql.SQL(c.type), sql.Identifier(c.name)) for c in absent
+            )
+        )
+        shown = sql.SQL(" || ', ' || ").join(
+            sql.SQL("{} || '=' || coalesce({}::text, 'NULL')").format(sql.Literal(c), sql.Identifier(c))
+            for c in check_columns
+        )
+        conn.execute(
+            sql.SQL(
+                "insert into _load_rejects select _storecast_line_no, {} || {} from {} t where not ({})"
+            ).format(sql.Literal(f"violates {name} {expression}: "), shown, rows, sql.SQL(expression))
+        )
+
+    # 3. Keys: the primary key and every UNIQUE constraint, within the file and against the table.
+    _check_keys(conn, info, columns, mode)
+    _check_exclusions(conn, info, columns, mode)
+
+    # 4. Foreign keys: referenced rows must exist.
+    for fk in info.foreign_keys:
+        if not set(fk.columns) <= set(columns):
+            continue
+        fk_text = sql.SQL(" || ', ' || ").join(
+            sql.SQL("t.{}::text").format(sql.Identifier(c)) for c in fk.columns
+        )
+        conn.execute(
+            sql.SQL(
+                "insert into _load_rejects select t._storecast_line_no, format({fmt}, {kt}) from _load_typed t"
+                " where {notnull} and not exists (select 1 from {ref} r where {match})"
+            ).format(
+                fmt=sql.Literal(
+                    f"{', '.join(fk.columns)}=%s not found in {fk.ref_table} ({', '.join(fk.ref_columns)})"
+                ),
+                kt=fk_text,
+                notnull=sql.SQL(" and ").join(
+                    sql.SQL("t.{} is not null").format(sql.Identifier(c)) for c in fk.columns
+                ),
+                ref=sql.SQL(fk.ref_table),
+                match=sql.SQL(" and ").join(
+                    sql.SQL("r.{} = t.{}").format(sql.Identifier(rc), sql.Identifier(c))
+                    for c, rc in zip(fk.columns, fk.ref_columns, strict=True)
+                ),
+            )
+        )
+
+
+#: Rows of ``_load_typed`` not rejected so far: a rejected row never wins a key.
+_ACCEPTED = sql.SQL(
+    "(select * from _load_typed a where not exists "
+    "(select 1 from _load_rejects r where r._storecast_line_no = a._storecast_line_no))"
+)
+
+
+def _check_keys(
+    conn: psycopg.Connection[tuple[object, ...]], info: TableInfo, columns: list[str], mode: Mode
+) -> None:
+    """Reject duplicates of the primary key and of each UNIQUE constraint: within the file
+    the first occurrence wins; against the table, append mode rejects an existing key and
+    upsert mode a UNIQUE value held by another row."""
+    pk = info.primary_key
+    keys = ([("primary key", pk)] if pk else []) + [(f"unique constraint {n}", c) for n, c in info.unique]
+    for what, key in keys:
+        if not set(key) <= set(columns):
+            continue  # the table fills a missing key column (identity) or leaves it NULL
+        ids = sql.SQL(", ").join(sql.Identifier(k) for k in key)
+        text = sql.SQL(" || ', ' || ").join(sql.SQL("t.{}::text").format(sql.Identifier(k)) for k in key)
+        label = f"({', '.join(key)})"
+        # NULLs never collide under UNIQUE, so only complete keys are compared.
+        complete = sql.SQL(" and ").join(sql.SQL("t.{} is not null").format(sql.Identifier(k)) for k in key)
+        conn.execute(
+            sql.SQL(
+                "insert into _load_rejects select _storecast_line_no, format({fmt}, key_text, first_line) from ("
+                " select t._storecast_line_no, {kt} as key_text, first_value(t._storecast_line_no)"
+                " over (partition by {k} order by t._storecast_line_no) as first_line"
+                " from {rows} t where {complete}) d where _storecast_line_no <> first_line"
+            ).format(
+                fmt=sql.Literal(f"duplicate {label}=(%s) within the file ({what}): first seen on line %s"),
+                kt=text,
+                k=ids,
+                rows=_ACCEPTED,
+                complete=complete,
+            )
+        )
+        is_pk = key == pk
+        if is_pk and mode == "upsert":
+            continue  # an existing key is updated
+        match = sql.SQL(" and ").join(sql.SQL("x.{k} = t.{k}").format(k=sql.Identifier(k)) for k in key)
+        if is_pk:
+            fmt = (
+                f"key {label}=(%s) already exists in {RAW_SCHEMA}.{info.name}; use --mode upsert to update it"
+            )
+        else:
+            fmt = f"{label}=(%s) already exists in {RAW_SCHEMA}.{info.name} ({what})"
+            if mode == "upsert" and pk and set(pk) <= set(columns):
+                # The row being updated may keep its own value.
+                fmt += " on another row"
+                match = sql.SQL("{} and ({}) is distinct from ({})").format(
+                    match,
+                    sql.SQL(", ").join(sql.SQL("x.{}").format(sql.Identifier(k)) for k in pk),
+                    sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(k)) for k in pk),
+                )
+        conn.execute(
+            sql.SQL(
+                "insert into _load_rejects select t._storecast_line_no, format({fmt}, {kt}) from {rows} t"
+                " where {complete} and exists (select 1 from {tbl} x where {match})"
+            ).format(
+                fmt=sql.Literal(fmt),
+                kt=text,
+                rows=_ACCEPTED,
+                complete=complete,
+                tbl=raw_table(info.name),
+                match=match,
+            )
+        )
+
+
+def _conflict(parts: tuple[tuple[str, str], ...], left: str, right: str) -> sql.Composable:
+    """Two rows conflict under an exclusion constraint when every operator holds."""
+    return sql.SQL(" and ").join(
+        sql.SQL("{}.{} {} {}.{}").format(
+            sql.Identifier(left), sql.Identifier(c), sql.SQL(op), sql.Identifier(right), sql.Identifier(c)
+        )
+        for c, op in parts
+    )
+
+
+def _check_exclusions(
+    conn: psycopg.Connection[tuple[object, ...]], info: TableInfo, columns: list[str], mode: Mode
+) -> None:
+    """Reject rows that conflict under an exclusion constraint: with an earlier row of the
+    file (the first wins) or with a row already in the table."""
+    for name, parts in info.exclusions:
+        if not {c for c, _ in parts} <= set(columns):
+            continue
+
+        conn.execute(
+            sql.SQL(
+                "insert into _load_rejects select t._storecast_line_no, format({fmt}, min(e._storecast_line_no))"
+                " from {rows} t join {rows} e on e._storecast_line_no < t._storecast_line_no and {c}"
+                " group by t._storecast_line_no"
+            ).format(
+                fmt=sql.Literal(f"conflicts with line %s under exclusion constraint {name}"),
+                rows=_ACCEPTED,
+                c=_conflict(parts, "e", "t"),
+            )
+        )
+        conn.execute(
+            sql.SQL(
+                "insert into _load_rejects select t._storecast_line_no, {msg} from {rows} t"
+                " where exists (select 1 from {tbl} x where {c})"
+            ).format(
+                msg=sql.Literal(
+                    f"conflicts with a row already in {RAW_SCHEMA}.{info.name} under exclusion constraint {name}"
+                ),
+                rows=_ACCEPTED,
+                tbl=raw_table(info.name),
+                c=_conflict(parts, "x", "t"),
+            )
+        )
