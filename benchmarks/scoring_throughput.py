@@ -5,7 +5,7 @@ classifier, in one run:
 
 (a) storecast: binary COPY out in chunks -> ONNX Runtime -> binary COPY into a staging
     table -> swapped in as the date's partition of the score table, reading, scoring and
-    writing overlapped (``scoring.score.write_scores``);
+    writing overlapped (``scoring.partitions.write_scores``);
 (b) the naive peer: ``pandas.read_sql`` -> ``predict_proba`` -> ``DataFrame.to_sql``;
 (c) each stage alone on the same rows: COPY out into numpy, ONNX Runtime inference,
     COPY in of (key, score) rows. The slowest bare stage is the limit (a) is held to.
@@ -34,7 +34,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
 from database.pgbinary import Column, copy_columns
-from scoring.score import SCORING_THREADS, inference_session, predict, write_scores
+from scoring.inference import SCORING_THREADS, inference_session, predict
+from scoring.partitions import write_scores
 from storecast.db import Conn, connect
 from storecast.settings import conninfo_to_url, get_settings
 from training.data import FeatureReader, Frame

@@ -15,99 +15,27 @@ and inserting, means the scores are written once.
 
 from __future__ import annotations
 
-import os
 import time
-from collections import deque
 from collections.abc import Callable, Generator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
-from psycopg import sql
 
-from database.pgbinary import Column, copy_columns
-from storecast.db import Conn, sibling
+from database.pgbinary import Column
+from scoring.families import FAMILIES, Family, Output, ScoringError
+from scoring.inference import inference_session, predict
+from scoring.partitions import write_scores
+from storecast.db import Conn
 from training.data import FeatureError, FeatureReader, Frame, check_columns, relation_columns
-from training.export import onnx_inputs, run_session, sha256
+from training.export import sha256
 from training.intervals import bounds
 from training.registry import Champion, champion, champion_names
 from training.spec import ModelSpec, model_specs
 
-#: Chunks scored at once, each by a single-threaded ONNX Runtime inference.
-SCORING_THREADS = max(1, os.cpu_count() or 1)
 #: Binary COPY encodings of the key column types in the score tables.
 _BINARY_TYPES = {"bigint": "int8", "integer": "int4"}
-
-
-class ScoringError(RuntimeError):
-    """Scoring cannot run: no champion, a changed model, mismatched features, a concurrent run."""
-
-
-@dataclass(frozen=True)
-class Output:
-    """One model's prediction column in a family's score table."""
-
-    model: str
-    column: str
-    version_column: str | None = None  # wide tables keep one version column per model
-
-
-@dataclass(frozen=True)
-class Family:
-    """A score table and the champion models that fill it."""
-
-    name: str
-    table: str
-    keys: list[str]
-    outputs: list[Output]
-    rows: Callable[[Conn, ModelSpec, date], list[date]] = field(
-        default=lambda conn, spec, as_of: [as_of], repr=False
-    )
-
-
-def _launch_dates(conn: Conn, spec: ModelSpec, as_of: date) -> list[date]:
-    """Items still within their sell-through horizon on ``as_of``, or planned for later."""
-    rows = conn.execute(
-        sql.SQL("select distinct {t} from {rel} where {t} > %s").format(
-            t=sql.Identifier(spec.time_column), rel=sql.Identifier(*spec.relation.split(".", 1))
-        ),
-        [as_of - timedelta(days=spec.horizon_days)],
-    ).fetchall()
-    return [r[0] for r in rows]  # type: ignore[misc]
-
-
-#: The score tables, by family (explicit registry, one entry per table).
-FAMILIES: dict[str, Family] = {
-    "customer": Family(
-        "customer",
-        "scores.customer",
-        ["customer_id"],
-        [
-            Output("purchase_30d", "purchase_probability", "purchase_model_version"),
-            Output("churn_90d", "churn_probability", "churn_model_version"),
-            Output("clv_365d", "expected_spend", "clv_model_version"),
-        ],
-    ),
-    "offer_redemption": Family(
-        "offer_redemption",
-        "scores.offer_redemption",
-        ["customer_id", "offer_id"],
-        [Output("offer_redemption_7d", "probability")],
-    ),
-    "sell_through": Family(
-        "sell_through",
-        "scores.sell_through",
-        ["product_id"],
-        [Output("sell_through", "probability")],
-        _launch_dates,
-    ),
-    "demand": Family(
-        "demand", "scores.demand_forecast", ["product_id", "store_id", "horizon"], [Output("demand", "units")]
-    ),
-}
 
 
 @dataclass
@@ -151,144 +79,6 @@ def _loaded_champion(conn: Conn, spec: ModelSpec) -> tuple[Champion, ModelSpec]:
             f"demand_grain may have changed: retrain with `storecast train {spec.name}`"
         )
     return current, trained
-
-
-def predict(session: ort.InferenceSession, spec: ModelSpec, frame: Frame) -> npt.NDArray[np.float64]:
-    """Run one model on a chunk: the positive-class probability or the (clipped) prediction."""
-    feed = onnx_inputs(frame.features, list(spec.features.numeric), list(spec.features.categorical))
-    return spec.finalise(run_session(session, spec.task, feed))
-
-
-def inference_session(onnx: bytes) -> ort.InferenceSession:
-    """A single-threaded ONNX Runtime session for batch scoring.
-
-    Scoring runs :data:`SCORING_THREADS` single-threaded inferences at once, one chunk
-    each, rather than one inference spread over every core: chunks need no
-    coordination, so no core waits on another, and the reading and writing threads
-    take CPU from one inference without stalling the others.
-    """
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
-
-
-def write_scores(
-    conn: Conn,
-    table: str,
-    as_of: date,
-    frames: Callable[[Conn], Generator[Frame]],
-    columns_for: Callable[[Frame], list[Column]],
-) -> int:
-    """Score rows chunk by chunk into a staging table and swap it in as ``as_of``'s
-    partition of ``table``, in one transaction; returns the rows written.
-
-    ``frames`` streams the rows to score from the connection it is given (a second
-    one, so reading overlaps with writing); ``columns_for`` scores a chunk into the
-    score table's columns. Everything is written in one transaction under an
-    advisory lock: a failure anywhere leaves ``table`` as it was.
-    """
-    schema, name = table.split(".", 1)
-    with sibling(conn) as reader, conn.transaction():
-        # Score() holds the pipeline lock; this one also serialises direct writers of one table.
-        conn.execute("select pg_advisory_xact_lock(hashtext('storecast.score.' || %s))", [table])
-        # Created in this transaction, so no one else sees it before it is swapped in. The
-        # check constraint lets the attach skip scanning it, and with the primary key in
-        # place the attach has no index to build: it is maintained while rows stream in.
-        staging = f"_staging_{name}"
-        conn.execute(
-            sql.SQL(
-                "create table {} (like {} including defaults including constraints including indexes, "
-                "check (as_of_date = {}))"
-            ).format(sql.Identifier(schema, staging), sql.Identifier(schema, name), sql.Literal(as_of))
-        )
-        total = _pipelined(
-            frames(reader),
-            columns_for,
-            lambda columns: copy_columns(conn, sql.Identifier(schema, staging), columns),
-        )
-        replace_partition(conn, table, as_of, staging)
-    return total
-
-
-def replace_partition(conn: Conn, table: str, as_of: date, staging: str) -> None:
-    """Make table ``staging`` (same schema as ``table``) the partition of ``table`` for ``as_of``.
-
-    Call it inside the transaction that filled ``staging``: the previous partition is
-    dropped and the new one attached at the same commit.
-    """
-    schema, name = table.split(".", 1)
-    row = conn.execute("select ml.score_partition(%s, %s)", [name, as_of]).fetchone()
-    assert row is not None
-    partition = str(row[0])
-    conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, partition)))
-    conn.execute(
-        sql.SQL("alter table {} rename to {}").format(
-            sql.Identifier(schema, staging), sql.Identifier(partition)
-        )
-    )
-    # The primary key keeps the staging table's name through the rename; name it for the partition.
-    for (constraint,) in conn.execute(
-        "select conname from pg_constraint where conrelid = %s::regclass and contype = 'p'",
-        [f'"{schema}"."{partition}"'],
-    ).fetchall():
-        conn.execute(
-            sql.SQL("alter table {} rename constraint {} to {}").format(
-                sql.Identifier(schema, partition),
-                sql.Identifier(str(constraint)),
-                sql.Identifier(f"{partition}_pkey"),
-            )
-        )
-    conn.execute(
-        sql.SQL("alter table {} attach partition {} for values in ({})").format(
-            sql.Identifier(schema, name), sql.Identifier(schema, partition), sql.Literal(as_of)
-        )
-    )
-    # The marts join and rank these rows next; give the planner their statistics now.
-    conn.execute(sql.SQL("analyze {}").format(sql.Identifier(schema, partition)))
-
-
-def _pipelined(
-    frames: Generator[Frame],
-    columns_for: Callable[[Frame], list[Column]],
-    write: Callable[[list[Column]], int],
-) -> int:
-    """Score chunks on :data:`SCORING_THREADS` threads while the next is read and the
-    finished ones are written; returns the rows.
-
-    At most ``SCORING_THREADS + 2`` chunks are in memory at once. Writes happen one at
-    a time (they share the writing connection), in whatever order chunks finish.
-    """
-    total = 0
-    with ThreadPoolExecutor(SCORING_THREADS + 2, thread_name_prefix="storecast-score") as pool:
-        reading: Future[Frame | None] = pool.submit(next, frames, None)
-        scoring: deque[Future[list[Column]]] = deque()
-        writing: Future[int] | None = None
-
-        def write_next() -> None:
-            nonlocal writing
-            columns = scoring.popleft().result()
-            if writing is not None:
-                writing.result()
-            writing = pool.submit(write, columns)
-
-        try:
-            while (frame := reading.result()) is not None:
-                reading = pool.submit(next, frames, None)
-                scoring.append(pool.submit(columns_for, frame))
-                total += len(frame)
-                if len(scoring) == SCORING_THREADS:
-                    write_next()
-            while scoring:
-                write_next()
-            if writing is not None:
-                writing.result()
-        finally:
-            # After a failure: let a read in progress finish, then close the COPY it was reading.
-            if not reading.cancel():
-                wait([reading])
-            frames.close()
-    return total
 
 
 def score_family(

@@ -27,8 +27,8 @@ from database.sample import DEFAULT_END_DATE, SCALES, generate
 from database.sample.load import LoadedTable, load_sample
 from database.sample.shapes import SHAPES, reshape
 from database.schema import apply_schema, ensure_schema, server_info
+from scoring.families import ScoringError
 from scoring.runs import PipelineBusyError, pipeline_lock
-from scoring.score import ScoringError
 from storecast.build import BuildError, build
 from storecast.config import ConfigError, ProjectConfig, config_path, load_config
 from storecast.db import connect

@@ -12,8 +12,11 @@ import training.data
 from database.pgbinary import copy_columns
 from database.sample import SampleData
 from database.sample.load import load_sample
+from scoring import partitions
 from scoring import score as scoring
-from scoring.score import FAMILIES, ScoringError, score, score_family, scoring_date
+from scoring.families import FAMILIES, ScoringError
+from scoring.inference import predict
+from scoring.score import score, score_family, scoring_date
 from storecast.build import build
 from storecast.db import Conn
 from storecast.settings import Settings
@@ -107,17 +110,17 @@ def _fail_at(stage: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if stage == "read":
         monkeypatch.setattr(FeatureReader, "_frame", on_third_call(FeatureReader._frame))
     elif stage == "score":
-        monkeypatch.setattr(scoring, "predict", on_third_call(scoring.predict))
+        monkeypatch.setattr(scoring, "predict", on_third_call(predict))
     elif stage == "write":
-        monkeypatch.setattr(scoring, "copy_columns", on_third_call(copy_columns))
+        monkeypatch.setattr(partitions, "copy_columns", on_third_call(copy_columns))
     else:
-        real_swap = scoring.replace_partition
+        real_swap = partitions.replace_partition
 
         def swap_then_fail(*args: object, **kwargs: object) -> None:
             real_swap(*args, **kwargs)  # type: ignore[arg-type]
             raise RuntimeError("swap failed (injected)")
 
-        monkeypatch.setattr(scoring, "replace_partition", swap_then_fail)
+        monkeypatch.setattr(partitions, "replace_partition", swap_then_fail)
 
 
 @pytest.mark.parametrize("stage", ["read", "score", "write", "swap"])

@@ -6,7 +6,7 @@ Layers, bottom first (a module may import its own layer and those below):
 1. ``database`` (server, schema, loader, sample data), ``storecast.config`` (the
    dbt vars) and ``storecast.db`` (connections);
 2. ``training`` and ``storecast.build`` (the feature build);
-3. ``scoring.score`` and ``scoring.runs``;
+3. ``scoring`` (families, inference, partitions, score) and ``scoring.runs``;
 4. ``scoring.pipeline`` (the daily run);
 5. ``storecast.cli``.
 
@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("storecast.settings",),
     ("database", "storecast.config", "storecast.db"),
     ("training", "storecast.build"),
-    ("scoring.score", "scoring.runs"),
+    ("scoring.families", "scoring.inference", "scoring.partitions", "scoring.score", "scoring.runs"),
     ("scoring.pipeline",),
     ("storecast.cli",),
 ]

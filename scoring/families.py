@@ -1,0 +1,81 @@
+"""The score tables, one family each: the table, its keys, and the champion models
+whose predictions fill its columns (an explicit registry)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from psycopg import sql
+
+from storecast.db import Conn
+from training.spec import ModelSpec
+
+
+class ScoringError(RuntimeError):
+    """Scoring cannot run: no champion, a changed model, mismatched features, a concurrent run."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """One model's prediction column in a family's score table."""
+
+    model: str
+    column: str
+    version_column: str | None = None  # wide tables keep one version column per model
+
+
+@dataclass(frozen=True)
+class Family:
+    """A score table and the champion models that fill it."""
+
+    name: str
+    table: str
+    keys: list[str]
+    outputs: list[Output]
+    rows: Callable[[Conn, ModelSpec, date], list[date]] = field(
+        default=lambda conn, spec, as_of: [as_of], repr=False
+    )
+
+
+def _launch_dates(conn: Conn, spec: ModelSpec, as_of: date) -> list[date]:
+    """Items still within their sell-through horizon on ``as_of``, or planned for later."""
+    rows = conn.execute(
+        sql.SQL("select distinct {t} from {rel} where {t} > %s").format(
+            t=sql.Identifier(spec.time_column), rel=sql.Identifier(*spec.relation.split(".", 1))
+        ),
+        [as_of - timedelta(days=spec.horizon_days)],
+    ).fetchall()
+    return [r[0] for r in rows]  # type: ignore[misc]
+
+
+#: The score tables, by family (explicit registry, one entry per table).
+FAMILIES: dict[str, Family] = {
+    "customer": Family(
+        "customer",
+        "scores.customer",
+        ["customer_id"],
+        [
+            Output("purchase_30d", "purchase_probability", "purchase_model_version"),
+            Output("churn_90d", "churn_probability", "churn_model_version"),
+            Output("clv_365d", "expected_spend", "clv_model_version"),
+        ],
+    ),
+    "offer_redemption": Family(
+        "offer_redemption",
+        "scores.offer_redemption",
+        ["customer_id", "offer_id"],
+        [Output("offer_redemption_7d", "probability")],
+    ),
+    "sell_through": Family(
+        "sell_through",
+        "scores.sell_through",
+        ["product_id"],
+        [Output("sell_through", "probability")],
+        _launch_dates,
+    ),
+    "demand": Family(
+        "demand", "scores.demand_forecast", ["product_id", "store_id", "horizon"], [Output("demand", "units")]
+    ),
+}
