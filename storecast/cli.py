@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import shlex
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -15,13 +14,10 @@ from typing import Annotated, ParamSpec, TypeVar
 import numpy as np
 import psycopg
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from database import server
 from database.load_catalogue import LoadError
-from database.load_ledger import LoadResult
 from database.loader import MODES, load_csv
 from database.sample import DEFAULT_END_DATE, SCALES, generate
 from database.sample.load import LoadedTable, load_sample
@@ -32,6 +28,19 @@ from scoring.runs import PipelineBusyError, pipeline_lock
 from storecast.build import BuildError, build
 from storecast.config import ConfigError, ProjectConfig, config_path, load_config
 from storecast.db import connect
+from storecast.render import (
+    err,
+    out,
+    print_champion_scores,
+    print_config,
+    print_load_result,
+    print_loaded,
+    print_rows,
+    print_runs,
+    print_training,
+    print_version,
+    print_versions,
+)
 from storecast.settings import (
     Settings,
     SettingsError,
@@ -46,7 +55,7 @@ from training.export import ParityError
 from training.registry import RegistryError
 from training.spec import SpecError, model_specs, select_specs
 from training.split import SplitError
-from training.train import TrainingError, TrainResult, train_many
+from training.train import TrainingError, train_many
 
 app = typer.Typer(
     help="SQL-first retail predictions in Postgres.", no_args_is_help=True, add_completion=False
@@ -58,16 +67,6 @@ app.add_typer(db_app, name="db")
 models_app = typer.Typer(help="The model registry: list, inspect, promote, roll back.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
-
-def _console(stderr: bool) -> Console:
-    """soft_wrap: never break a URL or a SQL line that someone will copy. Piped into a file or
-    a CI log there is no terminal width to fit, so tables print whole instead of at 80 columns."""
-    stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 10_000)
-
-
-out = _console(stderr=False)
-err = _console(stderr=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -179,11 +178,11 @@ def db_status() -> None:
         status = embedded_status(settings)
         if not status.initialised:
             rows.append(("state", "not created yet (storecast db start)"))
-            _print_rows(rows)
+            print_rows(rows)
             raise typer.Exit(3)
         if not status.running:
             rows.append(("state", "stopped (storecast db start)"))
-            _print_rows(rows)
+            print_rows(rows)
             raise typer.Exit(3)
         rows.append(("state", f"running (pid {status.pid})"))
     try:
@@ -191,7 +190,7 @@ def db_status() -> None:
             info = server_info(conn)
     except psycopg.OperationalError as exc:
         rows.append(("state", f"unreachable: {str(exc).strip()}"))
-        _print_rows(rows)
+        print_rows(rows)
         raise typer.Exit(3) from None
     if not settings.embedded:
         rows.append(("state", "reachable"))
@@ -212,13 +211,7 @@ def db_status() -> None:
     )
     if info.data_directory:
         rows.append(("data directory", info.data_directory))
-    _print_rows(rows)
-
-
-def _print_rows(rows: list[tuple[str, str]]) -> None:
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        out.print(f"{key.ljust(width)}  {value}", highlight=False)
+    print_rows(rows)
 
 
 # ------------------------------------------------------------------ data
@@ -247,16 +240,6 @@ def _sample(
     return loaded
 
 
-def _print_loaded(loaded: list[LoadedTable], seconds: float) -> None:
-    table = Table(title="sample retailer loaded", title_justify="left")
-    table.add_column("table")
-    table.add_column("rows", justify="right")
-    for t in loaded:
-        table.add_row(t.table, f"{t.rows:,}")
-    out.print(table)
-    out.print(f"{sum(t.rows for t in loaded):,} rows in {seconds:.1f}s")
-
-
 @app.command("sample")
 @_friendly
 def sample(
@@ -276,7 +259,7 @@ def sample(
     """Generate the sample retailer and load it into the raw tables (replacing their rows)."""
     started = time.perf_counter()
     loaded = _sample(get_settings(), scale, seed, end_date, shape)
-    _print_loaded(loaded, time.perf_counter() - started)
+    print_loaded(loaded, time.perf_counter() - started)
 
 
 @app.command("load")
@@ -325,28 +308,11 @@ def load(
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 date_format=date_format,
             )
-    _print_load_result(result)
+    print_load_result(result)
     if result.status in ("rejected", "failed"):
         raise typer.Exit(1)
     if result.rows_rejected:
         raise typer.Exit(2)
-
-
-def _print_load_result(result: LoadResult) -> None:
-    colour = {"loaded": "green", "partial": "yellow"}.get(result.status, "red")
-    out.print(
-        f"[{colour}]{result.status}[/]: {result.rows_loaded:,} of {result.rows_in:,} rows into {result.table}, "
-        f"{result.rows_rejected:,} rejected ({result.seconds:.1f}s, load {result.load_id})",
-        highlight=False,
-    )
-    for line, reason in result.first_rejects:
-        out.print(f"  line {line}: {reason}", highlight=False)
-    if result.rows_rejected > len(result.first_rejects):
-        out.print(f"  … {result.rows_rejected - len(result.first_rejects):,} more", highlight=False)
-    if result.rows_rejected:
-        out.print(
-            f"  all rejects: select * from raw.load_rejects where load_id = {result.load_id}", highlight=False
-        )
 
 
 # ------------------------------------------------------------------ features
@@ -399,18 +365,7 @@ def config_command(variables: Annotated[list[str] | None, _var_option()] = None)
         f"settings file: {path.resolve() if path else 'none (storecast.yml or STORECAST_CONFIG)'}",
         highlight=False,
     )
-    table = Table(title_justify="left")
-    for column in ("setting", "value", "source", "default"):
-        table.add_column(column)
-    for name, value in config.values.items():
-        source = config.sources[name]
-        table.add_row(
-            name,
-            "null" if value is None else str(value),
-            source if source == "default" else f"[bold]{source}[/]",
-            "null" if config.defaults[name] is None else str(config.defaults[name]),
-        )
-    out.print(table)
+    print_config(config)
 
 
 @app.command("build")
@@ -489,60 +444,9 @@ def train(
                 skip_empty=not models,
                 retrain=retrain,
             )
-    _print_training(report.results, report.failures, report.skipped)
+    print_training(report.results, report.failures, report.skipped)
     if report.failures:
         raise typer.Exit(1)
-
-
-def _print_training(results: list[TrainResult], failures: dict[str, str], skipped: dict[str, str]) -> None:
-    table = Table(title="training results (test window)", title_justify="left")
-    for column in (
-        "model",
-        "version",
-        "status",
-        "estimator",
-        "metric",
-        "value",
-        "baseline",
-        "lift",
-        "champion was",
-        "parity",
-        "seconds",
-    ):
-        table.add_column(
-            column, justify="right" if column not in ("model", "status", "estimator", "metric") else "left"
-        )
-    for r in results:
-        table.add_row(
-            r.spec.name,
-            str(r.version),
-            r.status,
-            r.estimator + (f" + {r.calibration}" if r.calibration else ""),
-            r.spec.selection_metric,
-            f"{r.selection_value:.4f}",
-            f"{r.baseline_value:.4f}",
-            _lift(r.spec.selection_metric, r.selection_value, r.baseline_value),
-            "" if r.champion_value is None else f"{r.champion_value:.4f}",
-            f"{r.parity:.1e}",
-            f"{r.seconds:.1f}",
-        )
-    for name in failures:
-        table.add_row(name, "", "[red]failed[/]", *[""] * 8)
-    for name in skipped:
-        table.add_row(name, "", "skipped", *[""] * 8)
-    out.print(table)
-    for message in failures.values():
-        err.print(f"[bold red]error:[/] {message}", highlight=False)
-
-
-def _lift(metric: str, value: float, baseline: float) -> str:
-    """Relative improvement over the baseline, positive when better whichever way the metric points."""
-    from training.metrics import HIGHER_IS_BETTER
-
-    if not baseline:
-        return ""
-    change = (value - baseline) / abs(baseline)
-    return f"{change if HIGHER_IS_BETTER[metric] else -change:+.1%}"
 
 
 @models_app.command("list")
@@ -551,38 +455,7 @@ def models_list() -> None:
     """Every model version: status, trained as-of, key metric against its baseline."""
     with connect(get_settings()) as conn:
         rows = registry.versions(conn)
-    table = Table(title_justify="left")
-    for column in (
-        "model",
-        "version",
-        "status",
-        "trained as-of",
-        "estimator",
-        "metric",
-        "value",
-        "baseline",
-        "lift",
-        "created",
-        "reason",
-    ):
-        table.add_column(column)
-    for r in rows:
-        metric = str(r["selection_metric"])
-        value, baseline = r["metrics"].get(metric), r["baseline_metrics"].get(metric)
-        table.add_row(
-            str(r["model_name"]),
-            str(r["version"]),
-            ("[bold green]champion[/]" if r["status"] == "champion" else str(r["status"])),
-            str(r["trained_as_of"]),
-            str(r["estimator"]),
-            metric,
-            "" if value is None else f"{value:.4f}",
-            "" if baseline is None else f"{baseline:.4f}",
-            "" if value is None or baseline is None else _lift(metric, value, baseline),
-            f"{r['created_at']:%Y-%m-%d %H:%M}",
-            str(r["status_reason"] or ""),
-        )
-    out.print(table if rows else "no model versions yet: storecast train")
+    print_versions(rows)
 
 
 @models_app.command("show")
@@ -594,7 +467,6 @@ def models_show(
     ] = None,
 ) -> None:
     """Spec, features, metrics, calibration table and parity of one model version."""
-    import json
 
     with connect(get_settings()) as conn:
         rows = registry.versions(conn, model)
@@ -605,65 +477,7 @@ def models_show(
         if version and chosen["version"] != version:
             raise RegistryError(f"{model} has no version {version}")
         calibration = registry.calibration_table(conn, model, int(chosen["version"]))
-    r = chosen
-    _print_rows(
-        [
-            ("model", f"{r['model_name']} v{r['version']} ({r['status']}: {r['status_reason']})"),
-            ("trained as of", str(r["trained_as_of"])),
-            (
-                "windows",
-                f"train {r['train_start']}..{r['train_end']} ({r['train_rows']:,} rows), validation {r['validation_start']}..{r['validation_end']} ({r['validation_rows']:,}), test {r['test_start']}..{r['test_end']} ({r['test_rows']:,})",
-            ),
-            (
-                "estimator",
-                f"{r['estimator']}" + (f" + {r['calibration']} calibration" if r["calibration"] else ""),
-            ),
-            ("onnx", f"opset {r['onnx_opset']}, sha256 {r['onnx_sha256']}"),
-            ("parity", f"max |onnx - scikit-learn| = {r['parity_max_abs_diff']:.2e} on the test rows"),
-            ("features", ", ".join(r["feature_columns"])),
-            (
-                "left out",
-                ", ".join(r["dropped_features"]) + " (constant or NULL on every training row)"
-                if r["dropped_features"]
-                else "none",
-            ),
-            ("horizon", _horizon(r["spec"])),
-            ("sampling", json.dumps(r["sampling"]) if r["sampling"] else "none"),
-            ("libraries", ", ".join(f"{k} {v}" for k, v in r["library_versions"].items())),
-            ("seconds", f"{r['training_seconds']:.1f}"),
-        ]
-    )
-    table = Table(title="metrics on the test window", title_justify="left")
-    table.add_column("metric")
-    table.add_column("model", justify="right")
-    table.add_column("baseline", justify="right")
-    for key, value in r["metrics"].items():
-        if isinstance(value, int | float):
-            base = r["baseline_metrics"].get(key)
-            table.add_row(key, f"{value:.4f}", "" if not isinstance(base, int | float) else f"{base:.4f}")
-    out.print(table)
-    if "by_horizon" in r["metrics"]:
-        out.print("by horizon: " + json.dumps(r["metrics"]["by_horizon"], indent=1))
-    if r["intervals"]:
-        out.print(
-            "prediction intervals (scaled residual quantiles by horizon bucket and level band): "
-            + json.dumps(r["intervals"])
-        )
-    if calibration:
-        cal = Table(title="reliability (test window)", title_justify="left")
-        for column in ("bin", "predicted", "observed", "rows"):
-            cal.add_column(column, justify="right")
-        for bin_, mean, rate, n in calibration:
-            cal.add_row(str(bin_), f"{float(str(mean)):.3f}", f"{float(str(rate)):.3f}", str(n))
-        out.print(cal)
-    out.print("spec: " + json.dumps(r["spec"]))
-
-
-def _horizon(spec: dict[str, object]) -> str:
-    """A version's label horizon as its spec recorded it, in the unit it was set in."""
-    periods, days, var = spec.get("horizon_periods"), spec.get("horizon_days"), spec.get("horizon_var")
-    text = f"{periods} periods of {spec.get('period_days')} days" if periods else f"{days} days"
-    return f"{text} (setting {var})" if var else text
+    print_version(chosen, calibration)
 
 
 @models_app.command("promote")
@@ -769,22 +583,7 @@ def runs_command(last: Annotated[int, typer.Option(help="How many runs to show."
         ensure_schema(conn)
         abandon_dead_steps(conn)
         rows = recent_runs(conn, last)
-    table = Table(title_justify="left")
-    for column in ("run", "as of", "step", "status", "started", "took", "rows", "message"):
-        table.add_column(column)
-    for run_id, as_of_date, step_name, status, started, took, n, _, message in rows:
-        colour = {"succeeded": "green", "failed": "red", "abandoned": "red"}.get(str(status), "yellow")
-        table.add_row(
-            str(run_id),
-            str(as_of_date),
-            str(step_name),
-            f"[{colour}]{status}[/]",
-            f"{started:%Y-%m-%d %H:%M:%S}",
-            f"{took.total_seconds():.1f}s" if isinstance(took, timedelta) else "",
-            "" if n is None else f"{n:,}",
-            str(message or ""),
-        )
-    out.print(table if rows else "no runs yet")
+    print_runs(rows)
 
 
 # ------------------------------------------------------------------ demo
@@ -807,32 +606,6 @@ select model_name, version, status, estimator, selection_metric,
 from ml.model_versions where status = 'champion';"""
 
 
-def _print_champion_scores(scores: list[registry.ChampionScore]) -> None:
-    """Each champion against its baseline on its own test window, and plainly which do not beat it."""
-    table = Table(title="champions on their test windows", title_justify="left")
-    for column in ("model", "version", "metric", "champion", "baseline", "baseline value", "verdict"):
-        table.add_column(column)
-    for s in scores:
-        table.add_row(
-            s.model_name,
-            str(s.version),
-            s.metric,
-            f"{s.value:.4f}",
-            s.baseline,
-            f"{s.baseline_value:.4f}",
-            "[green]beats it[/]" if s.beats_baseline else "[bold red]does NOT beat it[/]",
-        )
-    out.print(table)
-    for s in scores:
-        if not s.beats_baseline:
-            out.print(
-                f"[bold red]{s.model_name}[/] v{s.version} does not beat the {s.baseline} baseline on its own test "
-                f"window ({s.metric} {s.value:.4f} against {s.baseline_value:.4f}): read its scores as a "
-                "demonstration of the path on sample data, not as predictions to act on.",
-                highlight=False,
-            )
-
-
 @app.command("demo")
 @_friendly
 def demo(
@@ -848,7 +621,7 @@ def demo(
         with _step(f"embedded Postgres running in {settings.pgdata}"):
             server.start(settings)
     loaded = _sample(settings, scale, seed, None)
-    _print_loaded(loaded, time.perf_counter() - started)
+    print_loaded(loaded, time.perf_counter() - started)
     with connect(settings) as conn:
         # The sample replaced the raw data, so the feature tables are rebuilt from scratch.
         summary = run_daily(
@@ -857,7 +630,7 @@ def demo(
         scores = registry.champion_scores(conn)
     url = conninfo_to_url(settings.conninfo)
     out.print(f"\nDone in {time.perf_counter() - started:.0f}s: scored {summary.scored} for {summary.as_of}.")
-    _print_champion_scores(scores)
+    print_champion_scores(scores)
     out.print("\nTry it in psql:\n")
     out.print(f'  psql "{url}"\n', highlight=False)
     out.print(EXAMPLE_SQL, highlight=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storecast.cli import _print_champion_scores, out
+from storecast.render import out, print_champion_scores
 from training.registry import ChampionScore
 
 
@@ -13,7 +13,7 @@ def test_a_champion_worse_than_its_baseline_is_named_with_the_figures() -> None:
     ]
     assert [s.beats_baseline for s in scores] == [False, True]
     with out.capture() as captured:
-        _print_champion_scores(scores)
+        print_champion_scores(scores)
     text = " ".join(captured.get().split())
     assert "demand v1 does not beat the seasonal_naive baseline on its own test window" in text
     assert "(wape_bias 1.0100 against 0.9800)" in text

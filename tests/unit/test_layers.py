@@ -8,7 +8,7 @@ Layers, bottom first (a module may import its own layer and those below):
 2. ``training`` and ``storecast.build`` (the feature build);
 3. ``scoring`` (families, inference, partitions, score) and ``scoring.runs``;
 4. ``scoring.pipeline`` (the daily run);
-5. ``storecast.cli``.
+5. ``storecast.cli`` and its rendering, ``storecast.render``.
 
 Imports inside functions count too: a lazy import still ties the layers together.
 """
@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("training", "storecast.build"),
     ("scoring.families", "scoring.inference", "scoring.partitions", "scoring.score", "scoring.runs"),
     ("scoring.pipeline",),
-    ("storecast.cli",),
+    ("storecast.cli", "storecast.render"),
 ]
 PACKAGES = ("storecast", "database", "training", "scoring")
 
