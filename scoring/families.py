@@ -37,6 +37,21 @@ class Family:
     rows: Callable[[Conn, ModelSpec, date], list[date]] = field(
         default=lambda conn, spec, as_of: [as_of], repr=False
     )
+    #: Forecast tables also hold the target date and an interval per level (e.g. 80 -> lower_80, upper_80).
+    interval_levels: tuple[int, ...] = ()
+
+    def columns(self) -> list[str]:
+        """The columns of the score table, as scoring writes them: the one definition that
+        ``database/init.sql`` and the ``stg_scores__*`` views are tested against."""
+        columns = [*self.keys, "as_of_date"]
+        if self.interval_levels:
+            columns.append("target_date")
+        for output in self.outputs:
+            columns.append(output.column)
+            columns += [output.version_column] if output.version_column else ["model_name", "model_version"]
+        for level in self.interval_levels:
+            columns += [f"lower_{level}", f"upper_{level}"]
+        return [*dict.fromkeys([*columns, "run_id", "scored_at"])]
 
 
 def _launch_dates(conn: Conn, spec: ModelSpec, as_of: date) -> list[date]:
@@ -76,6 +91,10 @@ FAMILIES: dict[str, Family] = {
         _launch_dates,
     ),
     "demand": Family(
-        "demand", "scores.demand_forecast", ["product_id", "store_id", "horizon"], [Output("demand", "units")]
+        "demand",
+        "scores.demand_forecast",
+        ["product_id", "store_id", "horizon"],
+        [Output("demand", "units")],
+        interval_levels=(80, 95),
     ),
 }

@@ -220,3 +220,37 @@ def test_the_analyst_role_reads_but_cannot_write(conn: Conn, scored: date) -> No
         conn.execute("set local role storecast_analyst")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("select count(*) from raw.orders")
+
+
+def test_score_tables_views_and_scoring_agree_on_the_columns(conn: Conn) -> None:
+    # One definition (scoring.families): init.sql's tables, the stg_scores__* views and the
+    # demand spec's interval levels must all follow it.
+    import re
+
+    from storecast.config import PROJECT_DIR
+
+    views = {
+        "customer": "stg_scores__customers",
+        "offer_redemption": "stg_scores__offer_redemptions",
+        "sell_through": "stg_scores__sell_throughs",
+        "demand": "stg_scores__demand_forecasts",
+    }
+    assert set(views) == set(FAMILIES)
+    for name, family in FAMILIES.items():
+        schema, table = family.table.split(".")
+        in_table = [
+            str(r[0])
+            for r in conn.execute(
+                "select column_name from information_schema.columns where table_schema = %s and table_name = %s"
+                " order by ordinal_position",
+                [schema, table],
+            ).fetchall()
+        ]
+        assert sorted(in_table) == sorted(family.columns()), family.table
+        view = (PROJECT_DIR / "models_sql" / "staging" / f"{views[name]}.sql").read_text()
+        selected = re.search(r"final as \(\s*select(.*?)from source", view, flags=re.S)
+        assert selected is not None, views[name]
+        read = [part.split(" as ")[0].strip() for part in selected.group(1).split(",")]
+        assert sorted(read) == sorted(family.columns()), views[name]
+    levels = model_specs()["demand"].interval_levels
+    assert [round(level * 100) for level in levels] == list(FAMILIES["demand"].interval_levels)
