@@ -202,12 +202,28 @@ def test_a_missing_feature_column_is_named(conn: Conn, scored: date) -> None:
             score_family(conn, FAMILIES["sell_through"], scored, run_id=0)
 
 
-def test_two_runs_at_once_are_serialised(pg_settings: Settings, conn: Conn, scored: date) -> None:
+def test_two_writers_of_one_table_are_serialised(pg_settings: Settings, conn: Conn, scored: date) -> None:
+    # score() holds the pipeline lock (tested with the daily run); below it, two writers of
+    # one score table still take turns: the second waits for the first's commit.
+    import threading
+    import time
+
+    done: list[int] = []
     with psycopg.connect(pg_settings.conninfo) as other:
-        other.execute("select pg_advisory_xact_lock(hashtext('storecast.score'))")
-        with pytest.raises(ScoringError, match="another scoring run is writing scores"):
-            score_family(conn, FAMILIES["sell_through"], scored, run_id=0)
+        other.execute(
+            "select pg_advisory_xact_lock(hashtext('storecast.score.' || %s))", ["scores.sell_through"]
+        )
+        writer = threading.Thread(
+            target=lambda: done.append(score_family(conn, FAMILIES["sell_through"], scored, run_id=0).rows)
+        )
+        writer.start()
+        time.sleep(1.5)
+        assert writer.is_alive()
+        assert done == []
         other.rollback()
+    writer.join(60)
+    assert not writer.is_alive()
+    assert done[0] > 0
 
 
 def test_the_analyst_role_reads_but_cannot_write(conn: Conn, scored: date) -> None:
