@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from storecast.db import scalar
+
 #: Rejection reasons shown in the summary.
 SUMMARY_REASONS = 5
 
@@ -74,16 +76,15 @@ def start(conn: psycopg.Connection[tuple[object, ...]], result: LoadResult, all_
     """Record the load as ``running``, committed before it starts: a load that is killed
     still leaves its row (until the next load finds its backend gone and marks it
     abandoned). Sets ``result.load_id``."""
-    row = conn.execute(
+    result.load_id = scalar(
+        conn,
         """
         insert into raw.loads (table_name, source_file, mode, all_or_nothing, status, backend_pid, backend_started_at)
         select %s, %s, %s, %s, 'running', pid, backend_start from pg_stat_activity where pid = pg_backend_pid()
         returning load_id
         """,
         [result.table, result.source_file, result.mode, all_or_nothing],
-    ).fetchone()
-    assert row is not None
-    result.load_id = int(str(row[0]))
+    )
 
 
 def write_rejects(

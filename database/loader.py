@@ -32,6 +32,7 @@ from database.csv_records import DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_RECORD_BYT
 from database.load_catalogue import LoadError, TableInfo, check_header, table_info
 from database.load_checks import Mode, check_rows, input_error_sql
 from database.load_ledger import SUMMARY_REASONS, LoadResult, abandon_dead_loads, finish, start, write_rejects
+from storecast.db import scalar
 
 MODES: tuple[Mode, ...] = ("append", "upsert")
 
@@ -154,9 +155,7 @@ def _load(
             f"{path}: --mode upsert needs the key columns {', '.join(info.primary_key)} in the header"
         )
 
-    version_row = conn.execute("select current_setting('server_version_num')::int").fetchone()
-    assert version_row is not None
-    input_error = input_error_sql(conn, int(str(version_row[0])))
+    input_error = input_error_sql(conn, scalar(conn, "select current_setting('server_version_num')::int"))
 
     # Staged fields are c0..cN; the line number column has a name no table column will have.
     stage_cols = [sql.Identifier(f"c{i}") for i in range(len(columns))]

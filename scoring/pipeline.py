@@ -10,7 +10,7 @@ from scoring.runs import abandon_dead_steps, new_run_id, pipeline_lock, step
 from scoring.score import score, scoring_date
 from storecast.build import build
 from storecast.config import WEEKDAYS, ProjectConfig, load_config
-from storecast.db import Conn
+from storecast.db import Conn, scalar
 from storecast.settings import Settings
 from training.registry import champion_names
 from training.spec import ModelSpec, model_specs
@@ -40,8 +40,8 @@ def due_for_training(conn: Conn, spec: ModelSpec, as_of: date, retrain: bool) ->
 
 
 def _count(conn: Conn, query: str, as_of: date) -> int:
-    row = conn.execute(query, [as_of]).fetchone()
-    return int(str(row[0])) if row else 0
+    count: int = scalar(conn, query, [as_of])
+    return count
 
 
 def run_daily(

@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from storecast.db import Conn
+from storecast.db import Conn, scalar
 
 #: The two keys of the database-wide pipeline lock (``pg_advisory_lock(int, int)``): a
 #: constant of storecast's and the lock's number, so ``pg_locks`` finds its holder.
@@ -66,9 +66,8 @@ def pipeline_lock(conn: Conn, wait: bool = True, say: Callable[[str], None] | No
 
 def new_run_id(conn: Conn) -> int:
     """A fresh run id."""
-    row = conn.execute("select nextval('ml.run_ids')").fetchone()
-    assert row is not None
-    return int(str(row[0]))
+    run_id: int = scalar(conn, "select nextval('ml.run_ids')")
+    return run_id
 
 
 @contextmanager

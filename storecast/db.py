@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.abc import Params
+from psycopg.rows import scalar_row
 
 from database import server
 from storecast.settings import Settings, embedded_status
@@ -34,3 +38,9 @@ def connect(settings: Settings, autocommit: bool = True) -> Conn:
 def sibling(conn: Conn) -> Conn:
     """A second autocommit connection to the server and database of ``conn``, as the same user."""
     return psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True)
+
+
+def scalar(conn: Conn, query: str | sql.SQL | sql.Composed, params: Params | None = None) -> Any:
+    """The first column of the query's first row (None without a row), as psycopg decoded
+    it: an ``int`` for an integer column, with no round trip through text."""
+    return conn.cursor(row_factory=scalar_row).execute(query, params).fetchone()

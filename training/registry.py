@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from storecast.db import Conn
@@ -48,18 +49,16 @@ class ChampionScore:
 
 def champion_scores(conn: Conn) -> list[ChampionScore]:
     """Every champion's test-window figure against its baseline, by model name."""
-    rows = conn.execute(
+    cursor = conn.cursor(row_factory=class_row(ChampionScore))
+    return cursor.execute(
         """
-        select model_name, version, selection_metric, (metrics ->> selection_metric)::float8,
-               spec ->> 'baseline', (baseline_metrics ->> selection_metric)::float8
-        from ml.model_versions where status = 'champion' order by model_name
+        select model_name, version, selection_metric as metric, (metrics ->> selection_metric)::float8 as value,
+               spec ->> 'baseline' as baseline, (baseline_metrics ->> selection_metric)::float8 as baseline_value
+        from ml.model_versions
+        where status = 'champion' and metrics ? selection_metric and baseline_metrics ? selection_metric
+        order by model_name
         """
     ).fetchall()
-    return [
-        ChampionScore(str(n), int(str(v)), str(metric), float(str(value)), str(base), float(str(base_value)))
-        for n, v, metric, value, base, base_value in rows
-        if value is not None and base_value is not None
-    ]
 
 
 def champion_names(conn: Conn) -> set[str]:
