@@ -213,16 +213,26 @@ class ModelSpec(BaseModel):
         return self.features.columns
 
 
+def _setting(
+    path: Path, data: dict[str, Any], var_field: str, field: str, variables: Mapping[str, Any]
+) -> Any:
+    """The value of the setting a spec names in ``var_field`` (None when it names none),
+    refusing a spec that also states ``field`` itself or names an unknown setting."""
+    var = data.get(var_field)
+    if var is None:
+        return None
+    if field in data:
+        raise SpecError(f"{path}: give {var_field} or {field}, not both")
+    if var not in variables:
+        raise SpecError(f"{path}: {var_field} names {var!r}, which is not a setting")
+    return variables[var]
+
+
 def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
     """Fill in what a spec takes from the settings: its horizon and its grain's features."""
     data = dict(data)
-    var = data.get("horizon_var")
-    if var is not None:
-        if "horizon_days" in data:
-            raise SpecError(f"{path}: give horizon_var or horizon_days, not both")
-        if var not in variables:
-            raise SpecError(f"{path}: horizon_var names {var!r}, which is not a setting")
-        value = variables[var]
+    value = _setting(path, data, "horizon_var", "horizon_days", variables)
+    if value is not None:
         period = PERIOD_DAYS[str(variables["demand_grain"])] if data.get("horizon_unit") == "period" else 1
         data["horizon_days"] = value * period
         if data.get("horizon_unit") == "period":
@@ -230,13 +240,9 @@ def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> 
             data["period_days"] = period
             # Buckets of horizons for metrics and intervals: the first quarter, the first half, all.
             data.setdefault("horizon_buckets", sorted({math.ceil(value / 4), math.ceil(value / 2), value}))
-    k_var = data.get("top_k_var")
-    if k_var is not None:
-        if "top_k" in data:
-            raise SpecError(f"{path}: give top_k_var or top_k, not both")
-        if k_var not in variables:
-            raise SpecError(f"{path}: top_k_var names {k_var!r}, which is not a setting")
-        data["top_k"] = variables[k_var]
+    k = _setting(path, data, "top_k_var", "top_k", variables)
+    if k is not None:
+        data["top_k"] = k
     features = data.get("features")
     if isinstance(features, dict) and "numeric_by_grain" in features:
         features = dict(features)
