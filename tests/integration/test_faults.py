@@ -227,12 +227,21 @@ def test_a_killed_training_registers_nothing(faults: Faults) -> None:
 def test_a_killed_scoring_keeps_the_scores_and_the_log_says_so(faults: Faults) -> None:
     with faults.connect() as conn:
         before = snapshot(conn)
+    # Tiny scores in well under a second: hold the demand table's write lock so that the
+    # command is sure to be inside its last family (others already swapped in) when killed.
+    blocker = faults.connect()
+    blocker.autocommit = False
+    blocker.execute(
+        "select pg_advisory_xact_lock(hashtext('storecast.score.' || %s))", ["scores.demand_forecast"]
+    )
     score = faults.start("score")
     faults.kill_when(
         score,
-        "select exists (select 1 from ml.pipeline_runs where step like 'score:%' and status = 'running')",
+        "select exists (select 1 from ml.pipeline_runs where step = 'score:demand' and status = 'running')",
         0.5,
     )
+    blocker.rollback()
+    blocker.close()
     faults.quiet()
     with faults.connect() as conn:
         assert snapshot(conn) == before
