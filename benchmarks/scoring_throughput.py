@@ -122,7 +122,7 @@ def main() -> None:
         labels = (x[:sample, 0] + 0.5 * x[:sample, 1] * x[:sample, 2] > 0.5).astype(int)
         pipeline = Pipeline(
             [
-                ("preprocess", preprocessor(spec, linear=False)),
+                ("preprocess", preprocessor(spec, "raw")),
                 (
                     "estimator",
                     HistGradientBoostingClassifier(max_iter=args.trees, early_stopping=False, random_state=0),

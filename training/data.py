@@ -82,13 +82,11 @@ def check_columns(
     wrong = [f"{c} is {types[c]}" for c in numeric if c in types and types[c] not in numeric_types]
     if wrong:
         problems.append(f"numeric features of a non-numeric type: {', '.join(wrong)}")
-    wrong = [
-        f"{c} is {types[c]}"
-        for c in categorical
-        if c in types and types[c] not in {"text", "character varying"}
-    ]
+    # Integer keys (product, store) are categories too; every category is read as text.
+    categorical_types = {"text", "character varying", "integer", "bigint", "smallint"}
+    wrong = [f"{c} is {types[c]}" for c in categorical if c in types and types[c] not in categorical_types]
     if wrong:
-        problems.append(f"categorical features that are not text: {', '.join(wrong)}")
+        problems.append(f"categorical features that are neither text nor integer: {', '.join(wrong)}")
     if problems:
         raise FeatureError(f"{relation} does not match the spec: " + "; ".join(problems))
     return types

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
@@ -14,20 +14,43 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from training.btyd import BTYDFeatures
+from training.categorical_trees import CategoryCodes
 from training.spec import ModelSpec
 from training.target import Log1pRegressor
 
 SEED = 0
 
-#: name -> (estimator factory taking the spec, whether it needs scaled and imputed inputs)
-ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], bool]] = {
+#: How a candidate takes its inputs: "scaled" (numbers imputed and standardised,
+#: categories one-hot: linear models), "raw" (numbers as they are, missing values
+#: included, categories one-hot: trees) or "native" (numbers as they are, categories as
+#: codes the trees split on directly, :mod:`training.categorical_trees`).
+Inputs = Literal["scaled", "raw", "native"]
+
+
+def _category_codes(spec: ModelSpec) -> list[int] | None:
+    """Where the category codes sit in a "native" candidate's input: after the numbers."""
+    n_numeric, n_categorical = len(spec.features.numeric), len(spec.features.categorical)
+    return list(range(n_numeric, n_numeric + n_categorical)) or None
+
+
+#: The gradient-boosting regressors' shared settings.
+_TREES: dict[str, Any] = {
+    "max_iter": 300,
+    "learning_rate": 0.05,
+    "max_leaf_nodes": 31,
+    "min_samples_leaf": 40,
+    "random_state": SEED,
+}
+
+#: name -> (estimator factory taking the spec, how it takes its inputs)
+ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
     "logistic_regression": (
         lambda spec: LogisticRegression(
             max_iter=2000,
             C=1.0,
             class_weight="balanced" if spec.class_balance.policy == "class_weight" else None,
         ),
-        True,
+        "scaled",
     ),
     "hist_gradient_boosting_classifier": (
         lambda spec: HistGradientBoostingClassifier(
@@ -39,46 +62,43 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], bool]] = {
             class_weight="balanced" if spec.class_balance.policy == "class_weight" else None,
             random_state=SEED,
         ),
-        False,
+        "raw",
     ),
     # BG/NBD on its own: a logistic regression on its three quantities only, so that
     # selection can pick the probabilistic model (e.g. for a single acquisition cohort).
-    "bg_nbd": (lambda spec: LogisticRegression(max_iter=2000), True),
+    "bg_nbd": (lambda spec: LogisticRegression(max_iter=2000), "scaled"),
     # BG/NBD + Gamma-Gamma on its own: a log-link GLM on their quantities only (the expected
     # spend and its log among them), which calibrates the probabilistic model's level.
-    "bg_nbd_spend": (lambda spec: TweedieRegressor(power=1.5, link="log", alpha=1e-4, max_iter=1000), True),
-    "ridge": (lambda spec: Ridge(alpha=1.0), True),
+    "bg_nbd_spend": (
+        lambda spec: TweedieRegressor(power=1.5, link="log", alpha=1e-4, max_iter=1000),
+        "scaled",
+    ),
+    "ridge": (lambda spec: Ridge(alpha=1.0), "scaled"),
     # Log-link GLMs suit counts and spend: non-negative, skewed, multiplicative effects.
-    "poisson_glm": (lambda spec: PoissonRegressor(alpha=1e-4, max_iter=1000), True),
-    "tweedie_glm": (lambda spec: TweedieRegressor(power=1.5, link="log", alpha=1e-4, max_iter=1000), True),
+    "poisson_glm": (lambda spec: PoissonRegressor(alpha=1e-4, max_iter=1000), "scaled"),
+    "tweedie_glm": (
+        lambda spec: TweedieRegressor(power=1.5, link="log", alpha=1e-4, max_iter=1000),
+        "scaled",
+    ),
     "hist_gradient_boosting_regressor": (
-        lambda spec: HistGradientBoostingRegressor(
-            max_iter=300, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=40, random_state=SEED
-        ),
-        False,
+        lambda spec: HistGradientBoostingRegressor(**_TREES, categorical_features=_category_codes(spec)),
+        "native",
     ),
     # Poisson loss (log link) for counts: a few very large weeks (promotions) pull it less
     # than squared error. skl2onnx exports its raw score; training.export adds the exp.
     "hist_gradient_boosting_poisson": (
         lambda spec: HistGradientBoostingRegressor(
-            loss="poisson",
-            max_iter=300,
-            learning_rate=0.05,
-            max_leaf_nodes=31,
-            min_samples_leaf=40,
-            random_state=SEED,
+            loss="poisson", **_TREES, categorical_features=_category_codes(spec)
         ),
-        False,
+        "native",
     ),
     # Squared error on log1p(units), back-transformed with a bias correction: the large
     # promotion weeks weigh far less than on raw units (training.target).
     "hist_gradient_boosting_log1p": (
         lambda spec: Log1pRegressor(
-            HistGradientBoostingRegressor(
-                max_iter=300, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=40, random_state=SEED
-            )
+            HistGradientBoostingRegressor(**_TREES, categorical_features=_category_codes(spec))
         ),
-        False,
+        "native",
     ),
 }
 
@@ -88,16 +108,18 @@ BTYD_ONLY = frozenset({"bg_nbd", "bg_nbd_spend"})
 
 
 def preprocessor(
-    spec: ModelSpec, linear: bool, btyd: BTYDFeatures | None = None, only_btyd: bool = False
+    spec: ModelSpec, inputs: Inputs, btyd: BTYDFeatures | None = None, only_btyd: bool = False
 ) -> ColumnTransformer:
-    """Column preprocessing inside the exported graph.
+    """Column preprocessing inside the exported graph, numbers first, then categories.
 
-    Linear models get median imputation and standard scaling; tree models take the
-    numbers as they are (missing values included). Categories are one-hot encoded,
-    ignoring categories not seen in training. Linear customer models with
+    "scaled" candidates get median imputation and standard scaling; the others take
+    the numbers as they are (missing values included). Categories are one-hot encoded
+    (ignoring those not seen in training, and leaving out ``native_only`` columns), or
+    for "native" candidates coded for the trees to split on. Linear customer models with
     ``btyd_columns`` also get BG/NBD's probability alive, probability of a purchase and
     expected purchases over their horizon, from a BG/NBD fitted on the training rows.
     """
+    linear = inputs == "scaled"
     numeric: Any = (
         Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
         if linear
@@ -119,12 +141,16 @@ def preprocessor(
         transformers.append(
             ("btyd", Pipeline([("btyd", features), ("scale", StandardScaler())]), list(columns))
         )
-    if spec.features.categorical and not only_btyd:
+    if only_btyd:
+        return ColumnTransformer(transformers)
+    if inputs == "native" and spec.features.categorical:
+        transformers.append(("categorical", CategoryCodes(), list(spec.features.categorical)))
+    elif inputs != "native" and spec.features.one_hot:
         transformers.append(
             (
                 "categorical",
                 OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-                list(spec.features.categorical),
+                list(spec.features.one_hot),
             )
         )
     return ColumnTransformer(transformers)
@@ -134,9 +160,9 @@ def make_pipeline(spec: ModelSpec, name: str, btyd: BTYDFeatures | None = None) 
     """An unfitted pipeline (preprocessing + estimator) for candidate ``name``; ``btyd`` holds
     the BG/NBD (and Gamma-Gamma) behind the features of ``spec.btyd_columns``, fitted on the
     latest snapshot (else they are fitted with the rest, on the training rows)."""
-    factory, linear = ESTIMATORS[name]
+    factory, inputs = ESTIMATORS[name]
     if name in BTYD_ONLY and not (spec.btyd_columns and set(spec.btyd_columns) <= set(spec.features.numeric)):
         raise ValueError(f"{spec.name}: candidate {name} needs btyd_columns among the features")
     return Pipeline(
-        [("preprocess", preprocessor(spec, linear, btyd, name in BTYD_ONLY)), ("estimator", factory(spec))]
+        [("preprocess", preprocessor(spec, inputs, btyd, name in BTYD_ONLY)), ("estimator", factory(spec))]
     )

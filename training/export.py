@@ -17,6 +17,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 
 from training.btyd import register_btyd_converter
+from training.categorical_trees import finalize_tree_ensembles, register_categorical_tree_converters
 from training.spec import ModelSpec
 from training.target import Log1pRegressor
 
@@ -127,12 +128,14 @@ def export(pipeline: Pipeline, spec: ModelSpec) -> bytes:
     types += [(c, StringTensorType([None, 1])) for c in spec.features.categorical]
     options = {id(pipeline): {"zipmap": False}} if spec.task == "binary" else None
     register_btyd_converter()
+    register_categorical_tree_converters()
     final = pipeline.steps[-1][1]
     convertible = pipeline
     if isinstance(final, Log1pRegressor):
         # skl2onnx converts the wrapped model; the back-transform and scale follow as operators.
         convertible = Pipeline([*pipeline.steps[:-1], (pipeline.steps[-1][0], final.estimator_)])
     model = to_onnx(unwrap_frozen(convertible), initial_types=types, target_opset=OPSET, options=options)
+    finalize_tree_ensembles(model)
     ops = _output_ops(final)
     if ops:
         _append_to_output(model, ops)

@@ -54,6 +54,21 @@ class Features(BaseModel):
 
     numeric: list[str] = Field(min_length=1)
     categorical: list[str] = Field(default_factory=list)
+    #: Categorical columns with too many values for a one-hot column each (keys such as
+    #: product and store): only candidates that split on categories natively use them.
+    native_only: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _native_only_are_categorical(self) -> Features:
+        stray = [c for c in self.native_only if c not in self.categorical]
+        if stray:
+            raise ValueError(f"native_only columns must be categorical features too: {stray}")
+        return self
+
+    @property
+    def one_hot(self) -> list[str]:
+        """The categorical columns one-hot encoded for candidates without native categories."""
+        return [c for c in self.categorical if c not in self.native_only]
 
     @property
     def columns(self) -> list[str]:
@@ -186,8 +201,10 @@ class ModelSpec(BaseModel):
             raise ValueError(
                 "a binary model is calibrated on the validation window, so it cannot be refit on it"
             )
-        # A forecast's horizon is both part of its grain and a feature.
-        overlap = set(self.features.columns) & ({self.label, self.time_column} | set(self.keys) - {"horizon"})
+        # A forecast's horizon is both part of its grain and a feature; keys may be categories
+        # for trees that split on them natively (a level per product and per store).
+        keys = set(self.keys) - {"horizon"} - set(self.features.native_only)
+        overlap = set(self.features.columns) & ({self.label, self.time_column} | keys)
         if overlap:
             raise ValueError(f"features must not include the label, keys or time column: {sorted(overlap)}")
         if len(set(self.features.columns)) != len(self.features.columns):

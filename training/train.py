@@ -252,7 +252,9 @@ def _without(spec: ModelSpec, dropped: list[str]) -> ModelSpec:
             f"({', '.join(dropped)}); load more varied history"
         )
     features = Features(
-        numeric=numeric, categorical=[c for c in spec.features.categorical if c not in dropped]
+        numeric=numeric,
+        categorical=[c for c in spec.features.categorical if c not in dropped],
+        native_only=[c for c in spec.features.native_only if c not in dropped],
     )
     return spec.model_copy(update={"features": features, "dropped_features": dropped})
 
