@@ -11,7 +11,7 @@ did in the 181 days from D. The peers see the same history (orders before D):
 * the recency rule: the purchase rate of training customers of similar recency;
 * last-period spend: spend in the 181 days before D, carried forward;
 * BG/NBD + Gamma-Gamma fitted by maximum likelihood on the orders before D
-  (``training.btyd``): probability of a purchase in 181 days and expected spend.
+  (``storecast.training.btyd``): probability of a purchase in 181 days and expected spend.
 
     python -m benchmarks.customer_shapes [--scale medium] [--seed 42]
 
@@ -33,15 +33,15 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from benchmarks.throwaway import throwaway_server
-from scoring.score import score
 from storecast.build import build
 from storecast.cli import app
 from storecast.config import load_config
-from training import metrics as m
-from training import registry
-from training.btyd import BGNBD, GammaGamma
-from training.spec import model_specs
-from training.train import train_model
+from storecast.scoring.score import score
+from storecast.training import metrics as m
+from storecast.training import registry
+from storecast.training.btyd import BGNBD, GammaGamma
+from storecast.training.spec import model_specs
+from storecast.training.train import train_model
 
 HORIZON = 181
 SETTINGS = [

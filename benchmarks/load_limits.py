@@ -22,8 +22,8 @@ from pathlib import Path
 import psycopg
 
 from benchmarks.throwaway import throwaway_server
-from database.loader import load_csv
-from database.schema import apply_schema
+from storecast.database.loader import load_csv
+from storecast.database.schema import apply_schema
 
 ROWS = 20_000
 HEADER = "customer_id,signup_date,region,segment\n"

@@ -5,7 +5,7 @@ classifier, in one run:
 
 (a) storecast: binary COPY out in chunks -> ONNX Runtime -> binary COPY into a staging
     table -> swapped in as the date's partition of the score table, reading, scoring and
-    writing overlapped (``scoring.partitions.write_scores``);
+    writing overlapped (``storecast.scoring.partitions.write_scores``);
 (b) the naive peer: ``pandas.read_sql`` -> ``predict_proba`` -> ``DataFrame.to_sql``;
 (c) each stage alone on the same rows: COPY out into numpy, ONNX Runtime inference,
     COPY in of (key, score) rows. The slowest bare stage is the limit (a) is held to.
@@ -33,15 +33,15 @@ from psycopg import sql
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
-from database.pgbinary import Column, copy_columns
-from scoring.inference import SCORING_THREADS, inference_session, predict
-from scoring.partitions import write_scores
+from storecast.database.pgbinary import Column, copy_columns
 from storecast.db import Conn, connect
+from storecast.scoring.inference import SCORING_THREADS, inference_session, predict
+from storecast.scoring.partitions import write_scores
 from storecast.settings import conninfo_to_url, get_settings
-from training.data import FeatureReader, Frame
-from training.estimators import preprocessor
-from training.export import export, float32_thresholds
-from training.spec import ModelSpec
+from storecast.training.data import FeatureReader, Frame
+from storecast.training.estimators import preprocessor
+from storecast.training.export import export, float32_thresholds
+from storecast.training.spec import ModelSpec
 
 FEATURES = [f"f{i:02d}" for i in range(20)]
 AS_OF = date(2026, 11, 23)

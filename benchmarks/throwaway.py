@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from database import server
+from storecast.database import server
 from storecast.settings import Settings, get_settings
 
 

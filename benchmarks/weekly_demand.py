@@ -44,17 +44,17 @@ from typer.testing import CliRunner
 from benchmarks.promotion_panel import write_panel
 from benchmarks.raw_csv import RawFiles
 from benchmarks.throwaway import throwaway_server
-from database.schema import apply_schema
-from scoring.score import score
 from storecast.build import build
 from storecast.cli import app
-from storecast.config import PROJECT_DIR, load_config
-from training import registry
-from training.metrics import coverage_by_band
-from training.spec import model_specs
-from training.train import train_model
+from storecast.config import load_config
+from storecast.database.schema import apply_schema
+from storecast.scoring.score import score
+from storecast.training import registry
+from storecast.training.metrics import coverage_by_band
+from storecast.training.spec import model_specs
+from storecast.training.train import train_model
 
-REAL_DATA = PROJECT_DIR.parent / "shared" / "data" / "walmart_store1_dept_weekly.csv.gz"
+REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "walmart_store1_dept_weekly.csv.gz"
 HORIZONS = 4
 Loader = Callable[[CliRunner, dict[str, str], Path], None]
 

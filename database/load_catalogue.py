@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from database.bulk import RAW_SCHEMA
+from storecast.database.bulk import RAW_SCHEMA
 
 #: Tables the loader may write; the bookkeeping tables are written by storecast only.
 NOT_LOADABLE = frozenset({"loads", "load_rejects", "schema_versions"})

@@ -11,8 +11,8 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
-from database.bulk import RAW_SCHEMA, raw_table
-from database.load_catalogue import TableInfo
+from storecast.database.bulk import RAW_SCHEMA, raw_table
+from storecast.database.load_catalogue import TableInfo
 
 Mode = Literal["append", "upsert"]
 #: Date/time inputs Postgres accepts that depend on when the load runs.

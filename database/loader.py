@@ -9,9 +9,9 @@ that names the column and what was expected, and every load is recorded in
 ``raw.loads``.
 
 This module runs a load; its parts have modules of their own:
-:mod:`database.load_catalogue` (what the table is, whether the header fits it),
-:mod:`database.csv_records` (reading records in bounded memory),
-:mod:`database.load_checks` (the SQL checks) and :mod:`database.load_ledger`
+:mod:`storecast.database.load_catalogue` (what the table is, whether the header fits it),
+:mod:`storecast.database.csv_records` (reading records in bounded memory),
+:mod:`storecast.database.load_checks` (the SQL checks) and :mod:`storecast.database.load_ledger`
 (``raw.loads`` and ``raw.load_rejects``).
 
 Conventions: comma-separated, first line is the header, UTF-8 (a BOM is
@@ -27,11 +27,18 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from database.bulk import RAW_SCHEMA, raw_table
-from database.csv_records import DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_RECORD_BYTES, CsvFormat
-from database.load_catalogue import LoadError, TableInfo, check_header, table_info
-from database.load_checks import Mode, check_rows, input_error_sql
-from database.load_ledger import SUMMARY_REASONS, LoadResult, abandon_dead_loads, finish, start, write_rejects
+from storecast.database.bulk import RAW_SCHEMA, raw_table
+from storecast.database.csv_records import DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_RECORD_BYTES, CsvFormat
+from storecast.database.load_catalogue import LoadError, TableInfo, check_header, table_info
+from storecast.database.load_checks import Mode, check_rows, input_error_sql
+from storecast.database.load_ledger import (
+    SUMMARY_REASONS,
+    LoadResult,
+    abandon_dead_loads,
+    finish,
+    start,
+    write_rejects,
+)
 from storecast.db import scalar
 
 MODES: tuple[Mode, ...] = ("append", "upsert")

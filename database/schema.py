@@ -32,7 +32,7 @@ class ServerInfo:
 
 def init_sql() -> str:
     """The text of ``database/init.sql`` shipped with the package."""
-    return files("database").joinpath("init.sql").read_text(encoding="utf-8")
+    return files("storecast.database").joinpath("init.sql").read_text(encoding="utf-8")
 
 
 def latest_version() -> int:

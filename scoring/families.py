@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from psycopg import sql
 
 from storecast.db import Conn
-from training.spec import ModelSpec
+from storecast.training.spec import ModelSpec
 
 
 class ScoringError(RuntimeError):

@@ -12,10 +12,10 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from database.pgbinary import Column
-from training.data import Frame
-from training.export import onnx_inputs, run_session
-from training.spec import ModelSpec
+from storecast.database.pgbinary import Column
+from storecast.training.data import Frame
+from storecast.training.export import onnx_inputs, run_session
+from storecast.training.spec import ModelSpec
 
 #: Chunks scored at once, each by a single-threaded ONNX Runtime inference.
 SCORING_THREADS = max(1, os.cpu_count() or 1)

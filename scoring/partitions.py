@@ -9,10 +9,10 @@ from datetime import date
 
 from psycopg import sql
 
-from database.pgbinary import Column, copy_columns
-from scoring.inference import pipelined
+from storecast.database.pgbinary import Column, copy_columns
 from storecast.db import Conn, sibling
-from training.data import Frame
+from storecast.scoring.inference import pipelined
+from storecast.training.data import Frame
 
 
 def write_scores(

@@ -6,15 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from scoring.runs import abandon_dead_steps, new_run_id, pipeline_lock, step
-from scoring.score import score, scoring_date
 from storecast.build import build
 from storecast.config import WEEKDAYS, ProjectConfig, load_config
 from storecast.db import Conn, scalar
+from storecast.scoring.runs import abandon_dead_steps, new_run_id, pipeline_lock, step
+from storecast.scoring.score import score, scoring_date
 from storecast.settings import Settings
-from training.registry import champion_names
-from training.spec import ModelSpec, model_specs
-from training.train import TrainingError, train_many
+from storecast.training.registry import champion_names
+from storecast.training.spec import ModelSpec, model_specs
+from storecast.training.train import TrainingError, train_many
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def run_daily(
     recording it as failed in ml.pipeline_runs.
 
     The whole run holds the database-wide pipeline lock: a second run waits for it
-    (or, without ``wait``, raises :class:`scoring.runs.PipelineBusyError` naming the run).
+    (or, without ``wait``, raises :class:`storecast.scoring.runs.PipelineBusyError` naming the run).
     Steps of earlier runs whose process died are marked abandoned first.
     """
     say = progress or (lambda _: None)

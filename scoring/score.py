@@ -23,16 +23,16 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
-from database.pgbinary import Column
-from scoring.families import FAMILIES, Family, Output, ScoringError
-from scoring.inference import inference_session, predict
-from scoring.partitions import write_scores
+from storecast.database.pgbinary import Column
 from storecast.db import Conn
-from training.data import FeatureError, FeatureReader, Frame, check_columns, relation_columns
-from training.export import sha256
-from training.intervals import bounds
-from training.registry import Champion, champion, champion_names
-from training.spec import ModelSpec, model_specs
+from storecast.scoring.families import FAMILIES, Family, Output, ScoringError
+from storecast.scoring.inference import inference_session, predict
+from storecast.scoring.partitions import write_scores
+from storecast.training.data import FeatureError, FeatureReader, Frame, check_columns, relation_columns
+from storecast.training.export import sha256
+from storecast.training.intervals import bounds
+from storecast.training.registry import Champion, champion, champion_names
+from storecast.training.spec import ModelSpec, model_specs
 
 #: Binary COPY encodings of the key column types in the score tables.
 _BINARY_TYPES = {"bigint": "int8", "integer": "int4"}
@@ -93,7 +93,7 @@ def score_family(
 
     Every output whose model has a champion is scored; the columns of the others are
     left NULL (a family with no champion at all raises :class:`ScoringError`). Rows
-    are read and scored ``chunk_rows`` (default :data:`training.data.CHUNK_ROWS`) at a time.
+    are read and scored ``chunk_rows`` (default :data:`storecast.training.data.CHUNK_ROWS`) at a time.
     """
     started = time.perf_counter()
     specs = specs if specs is not None else model_specs()
@@ -213,9 +213,9 @@ def score(
     family that fails does not stop the others; :class:`ScoringError` is raised at
     the end, naming every failure, or when nothing could be scored. Scoring holds the
     database-wide pipeline lock: a second ``score`` or ``run`` waits (or, without
-    ``wait``, :class:`scoring.runs.PipelineBusyError` is raised naming the holder).
+    ``wait``, :class:`storecast.scoring.runs.PipelineBusyError` is raised naming the holder).
     """
-    from scoring.runs import pipeline_lock
+    from storecast.scoring.runs import pipeline_lock
 
     with pipeline_lock(conn, wait, progress):
         return _score(conn, families, as_of, run_id, progress, specs)
@@ -229,7 +229,7 @@ def _score(
     progress: Callable[[str], None] | None,
     specs: dict[str, ModelSpec] | None,
 ) -> ScoringOutcome:
-    from scoring.runs import new_run_id, step
+    from storecast.scoring.runs import new_run_id, step
 
     say = progress or (lambda _: None)
     unknown = [f for f in families or [] if f not in FAMILIES]

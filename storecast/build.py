@@ -65,7 +65,12 @@ def run_dbt(
     if config.overrides():
         argv += ["--vars", json.dumps(config.overrides())]
     argv += list(args)
-    with _environment(dbt_environment(settings.conninfo)):
+    # dbt writes beside the project unless told otherwise: into site-packages once installed.
+    paths = {
+        "DBT_TARGET_PATH": str(settings.dbt_dir / "target"),
+        "DBT_LOG_PATH": str(settings.dbt_dir / "logs"),
+    }
+    with _environment({**dbt_environment(settings.conninfo), **paths}):
         result = dbtRunner().invoke(argv)
     if result.exception is not None:
         raise BuildError(f"dbt {command} failed: {result.exception}") from result.exception

@@ -16,17 +16,15 @@ import psycopg
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from database import server
-from database.load_catalogue import LoadError
-from database.loader import MODES, load_csv
-from database.sample import DEFAULT_END_DATE, SCALES, generate
-from database.sample.load import LoadedTable, load_sample
-from database.sample.shapes import SHAPES, reshape
-from database.schema import apply_schema, ensure_schema, server_info
-from scoring.families import ScoringError
-from scoring.runs import PipelineBusyError, pipeline_lock
 from storecast.build import BuildError, build
 from storecast.config import ConfigError, ProjectConfig, config_path, load_config
+from storecast.database import server
+from storecast.database.load_catalogue import LoadError
+from storecast.database.loader import MODES, load_csv
+from storecast.database.sample import DEFAULT_END_DATE, SCALES, generate
+from storecast.database.sample.load import LoadedTable, load_sample
+from storecast.database.sample.shapes import SHAPES, reshape
+from storecast.database.schema import apply_schema, ensure_schema, server_info
 from storecast.db import connect
 from storecast.render import (
     err,
@@ -41,6 +39,8 @@ from storecast.render import (
     print_version,
     print_versions,
 )
+from storecast.scoring.families import ScoringError
+from storecast.scoring.runs import PipelineBusyError, pipeline_lock
 from storecast.settings import (
     Settings,
     SettingsError,
@@ -49,13 +49,13 @@ from storecast.settings import (
     embedded_status,
     get_settings,
 )
-from training import registry
-from training.data import FeatureError
-from training.export import ParityError
-from training.registry import RegistryError
-from training.spec import SpecError, model_specs, select_specs
-from training.split import SplitError
-from training.train import TrainingError, train_many
+from storecast.training import registry
+from storecast.training.data import FeatureError
+from storecast.training.export import ParityError
+from storecast.training.registry import RegistryError
+from storecast.training.spec import SpecError, model_specs, select_specs
+from storecast.training.split import SplitError
+from storecast.training.train import TrainingError, train_many
 
 app = typer.Typer(
     help="SQL-first retail predictions in Postgres.", no_args_is_help=True, add_completion=False
@@ -522,7 +522,7 @@ def score_command(
     no_wait: Annotated[bool, _no_wait_option()] = False,
 ) -> None:
     """Score with the champion models and replace that date's rows in scores.*, atomically."""
-    from scoring.score import score
+    from storecast.scoring.score import score
 
     config = _config(variables, as_of)
     with connect(get_settings()) as conn:
@@ -551,7 +551,7 @@ def run_command(
     no_wait: Annotated[bool, _no_wait_option()] = False,
 ) -> None:
     """The daily job: build features, train what is due, score, build the marts, log every step."""
-    from scoring.pipeline import run_daily
+    from storecast.scoring.pipeline import run_daily
 
     config = _config(variables, as_of)
     settings = get_settings()
@@ -577,7 +577,7 @@ def run_command(
 @_friendly
 def runs_command(last: Annotated[int, typer.Option(help="How many runs to show.")] = 5) -> None:
     """What ran, how long it took, how many rows, what failed."""
-    from scoring.runs import abandon_dead_steps, recent_runs
+    from storecast.scoring.runs import abandon_dead_steps, recent_runs
 
     with connect(get_settings()) as conn:
         ensure_schema(conn)
@@ -613,7 +613,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
 ) -> None:
     """Start the embedded database, load the sample retailer, run the whole pipeline, show SQL to try."""
-    from scoring.pipeline import run_daily
+    from storecast.scoring.pipeline import run_daily
 
     started = time.perf_counter()
     settings = get_settings()

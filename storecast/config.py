@@ -23,8 +23,9 @@ from typing import Any
 
 import yaml
 
-#: The repository root: dbt_project.yml and profiles.yml live here.
-PROJECT_DIR = Path(os.environ.get("STORECAST_PROJECT_DIR") or Path(__file__).resolve().parent.parent)
+#: The dbt project (dbt_project.yml, profiles.yml, models_sql/, dbt_project/), shipped in
+#: the package; in a checkout its entries link to the repository root's.
+PROJECT_DIR = Path(os.environ.get("STORECAST_PROJECT_DIR") or Path(__file__).resolve().parent / "dbt")
 #: The project settings file looked for in the working directory.
 CONFIG_FILE = "storecast.yml"
 

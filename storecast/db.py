@@ -10,7 +10,7 @@ from psycopg import sql
 from psycopg.abc import Params
 from psycopg.rows import scalar_row
 
-from database import server
+from storecast.database import server
 from storecast.settings import Settings, embedded_status
 
 #: A storecast connection (autocommit unless asked otherwise; rows as tuples).

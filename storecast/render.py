@@ -11,11 +11,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from database.load_ledger import LoadResult
-from database.sample.load import LoadedTable
 from storecast.config import ProjectConfig
-from training.registry import ChampionScore
-from training.train import TrainResult
+from storecast.database.load_ledger import LoadResult
+from storecast.database.sample.load import LoadedTable
+from storecast.training.registry import ChampionScore
+from storecast.training.train import TrainResult
 
 
 def _console(stderr: bool) -> Console:
@@ -105,7 +105,7 @@ def print_training(results: list[TrainResult], failures: dict[str, str], skipped
 
 def lift(metric: str, value: float, baseline: float) -> str:
     """Relative improvement over the baseline, positive when better whichever way the metric points."""
-    from training.metrics import HIGHER_IS_BETTER
+    from storecast.training.metrics import HIGHER_IS_BETTER
 
     if not baseline:
         return ""

@@ -69,6 +69,11 @@ class Settings:
         return self.home / "models"
 
     @property
+    def dbt_dir(self) -> Path:
+        """Where dbt writes its target (compiled SQL, manifest, catalog) and logs."""
+        return self.home / "dbt"
+
+    @property
     def conninfo(self) -> str:
         """A libpq connection string for the configured server.
 

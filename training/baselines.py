@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from training.data import Frame
+from storecast.training.data import Frame
 
 F64 = npt.NDArray[np.float64]
 

@@ -3,7 +3,7 @@
 Every field of the COPY is sent as a non-NULL 8-byte value: keys, the time column
 (days since 2000-01-01) and categorical codes as int8, numeric features and the
 label as float8 with NULL as NaN. Every row then has the same layout, so each chunk
-of the stream decodes with one strided numpy view (``database.pgbinary``): no
+of the stream decodes with one strided numpy view (``storecast.database.pgbinary``): no
 per-row Python beyond receiving the rows, no temporary table, bounded memory.
 Categorical values (few, short labels) are looked up once and sent as their
 position in that list.
@@ -21,9 +21,9 @@ import numpy.typing as npt
 import pandas as pd
 from psycopg import sql
 
-from database.pgbinary import copy_out_fixed8
+from storecast.database.pgbinary import copy_out_fixed8
 from storecast.db import Conn
-from training.spec import ModelSpec
+from storecast.training.spec import ModelSpec
 
 #: Rows decoded at a time: bounds the reader's memory whatever the relation's size.
 CHUNK_ROWS = 50_000

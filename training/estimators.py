@@ -13,17 +13,17 @@ from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge, Tw
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from training.btyd import BTYDFeatures
-from training.categorical_trees import CategoryCodes
-from training.spec import ModelSpec
-from training.target import Log1pRegressor
+from storecast.training.btyd import BTYDFeatures
+from storecast.training.categorical_trees import CategoryCodes
+from storecast.training.spec import ModelSpec
+from storecast.training.target import Log1pRegressor
 
 SEED = 0
 
 #: How a candidate takes its inputs: "scaled" (numbers imputed and standardised,
 #: categories one-hot: linear models), "raw" (numbers as they are, missing values
 #: included, categories one-hot: trees) or "native" (numbers as they are, categories as
-#: codes the trees split on directly, :mod:`training.categorical_trees`).
+#: codes the trees split on directly, :mod:`storecast.training.categorical_trees`).
 Inputs = Literal["scaled", "raw", "native"]
 
 

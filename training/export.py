@@ -16,10 +16,10 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 
-from training.btyd import register_btyd_converter
-from training.categorical_trees import finalize_tree_ensembles, register_categorical_tree_converters
-from training.spec import ModelSpec
-from training.target import Log1pRegressor
+from storecast.training.btyd import register_btyd_converter
+from storecast.training.categorical_trees import finalize_tree_ensembles, register_categorical_tree_converters
+from storecast.training.spec import ModelSpec
+from storecast.training.target import Log1pRegressor
 
 #: ONNX opset storecast exports with.
 OPSET = 17

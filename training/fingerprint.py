@@ -15,8 +15,8 @@ from importlib.metadata import version
 from psycopg import sql
 
 from storecast.db import Conn
-from training.data import labelled
-from training.spec import ModelSpec
+from storecast.training.data import labelled
+from storecast.training.spec import ModelSpec
 
 
 def training_fingerprint(conn: Conn, spec: ModelSpec, as_of: date | None) -> str:

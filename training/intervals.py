@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from training.metrics import bucket_label, coverage_by_band, horizon_bucket
+from storecast.training.metrics import bucket_label, coverage_by_band, horizon_bucket
 
 F64 = npt.NDArray[np.float64]
 Bounds = dict[str, tuple[F64, F64]]

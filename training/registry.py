@@ -10,7 +10,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from storecast.db import Conn
-from training.metrics import better
+from storecast.training.metrics import better
 
 
 class RegistryError(RuntimeError):

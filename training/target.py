@@ -5,7 +5,7 @@ fit; on ``log(1 + y)`` they weigh far less. The back-transform ``expm1`` of a me
 under-forecasts the mean, so the prediction is multiplied by a correction: summed actuals
 over summed back-transformed fits on the training rows (Duan's smearing estimate in its
 ratio form). It exports to ONNX as the wrapped model's graph followed by Exp, Sub 1 and
-Mul (:func:`training.export.export`).
+Mul (:func:`storecast.training.export.export`).
 """
 
 from __future__ import annotations

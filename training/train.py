@@ -22,12 +22,12 @@ from sklearn.metrics import brier_score_loss
 from sklearn.pipeline import Pipeline
 
 from storecast.db import Conn
-from training import metrics as m
-from training.baselines import BASELINES
-from training.btyd import BTYDFeatures
-from training.data import FeatureError, FeatureReader, Frame, relation_columns, time_counts
-from training.estimators import BTYD_ONLY, make_pipeline
-from training.export import (
+from storecast.training import metrics as m
+from storecast.training.baselines import BASELINES
+from storecast.training.btyd import BTYDFeatures
+from storecast.training.data import FeatureError, FeatureReader, Frame, relation_columns, time_counts
+from storecast.training.estimators import BTYD_ONLY, make_pipeline
+from storecast.training.export import (
     OPSET,
     ParityError,
     export,
@@ -38,12 +38,12 @@ from training.export import (
     predict_sklearn,
     sha256,
 )
-from training.fingerprint import trained_with, training_fingerprint
-from training.intervals import bounds
-from training.intervals import fit as fit_intervals
-from training.registry import champion, register
-from training.spec import Estimator, Features, ModelSpec
-from training.split import SplitError, TimeSplit, split_times
+from storecast.training.fingerprint import trained_with, training_fingerprint
+from storecast.training.intervals import bounds
+from storecast.training.intervals import fit as fit_intervals
+from storecast.training.registry import champion, register
+from storecast.training.spec import Estimator, Features, ModelSpec
+from storecast.training.split import SplitError, TimeSplit, split_times
 
 F64 = npt.NDArray[np.float64]
 Progress = Callable[[str], None]

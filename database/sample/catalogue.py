@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from database.sample.scales import Scale
+from storecast.database.sample.scales import Scale
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from database.pgbinary import Column
-from database.sample.catalogue import (
+from storecast.database.pgbinary import Column
+from storecast.database.sample.catalogue import (
     CATEGORIES,
     EMBEDDING_MODEL,
     WEEKLY,
@@ -25,7 +25,7 @@ from database.sample.catalogue import (
     seasonal_multiplier,
     weekday,
 )
-from database.sample.scales import Scale
+from storecast.database.sample.scales import Scale
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from database.bulk import foreign_keys_deferred_to_end, raw_table
-from database.pgbinary import copy_columns
-from database.sample.generate import SampleData
+from storecast.database.bulk import foreign_keys_deferred_to_end, raw_table
+from storecast.database.pgbinary import copy_columns
+from storecast.database.sample.generate import SampleData
 
 
 @dataclass(frozen=True)

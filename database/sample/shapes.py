@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from database.pgbinary import Column
-from database.sample.generate import SampleData
+from storecast.database.pgbinary import Column
+from storecast.database.sample.generate import SampleData
 
 Mask = npt.NDArray[np.bool_]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from database import server
-from database.sample import SCALES, SampleData, generate
-from database.sample.load import load_sample
-from database.schema import apply_schema
+from storecast.database import server
+from storecast.database.sample import SCALES, SampleData, generate
+from storecast.database.sample.load import load_sample
+from storecast.database.schema import apply_schema
 from storecast.db import Conn
 from storecast.settings import Settings, get_settings
 

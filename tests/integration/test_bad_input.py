@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from database.csv_records import DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_RECORD_BYTES
-from storecast.config import PROJECT_DIR
+from storecast.database.csv_records import DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_RECORD_BYTES
 from storecast.settings import Settings
+from tests import REPOSITORY
 from tests.integration.shell import Shell
 
 CUSTOMERS = "customer_id,signup_date,region,segment\n"
@@ -527,7 +527,7 @@ def test_day_month_dates_load_as_the_named_order(sh: Shell) -> None:
 
 
 def test_the_readme_table_lists_every_kind_with_what_storecast_does() -> None:
-    readme = (PROJECT_DIR / "README.md").read_text()
+    readme = (REPOSITORY / "README.md").read_text()
     rows = dict(re.findall(r"^\| (.+?) \| (.+?) \|$", readme, flags=re.M))
     missing = [c.kind for c in CASES if rows.get(c.kind) != c.does]
     assert not missing, f"README bad-input table lacks or words differently: {missing}"

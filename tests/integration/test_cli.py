@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from database import server
-from database.sample import SampleData
-from database.schema import latest_version
 from storecast.cli import app
+from storecast.database import server
+from storecast.database.sample import SampleData
+from storecast.database.schema import latest_version
 from storecast.db import Conn
 from storecast.settings import Settings, conninfo_to_url
 

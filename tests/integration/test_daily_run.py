@@ -10,18 +10,18 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from database.sample import SampleData
-from database.sample.load import load_sample
-from scoring.pipeline import RunSummary, run_daily
-from scoring.runs import new_run_id, pipeline_lock, step
-from scoring.score import score
 from storecast.cli import app
 from storecast.config import WEEKDAYS
+from storecast.database.sample import SampleData
+from storecast.database.sample.load import load_sample
 from storecast.db import Conn
+from storecast.scoring.pipeline import RunSummary, run_daily
+from storecast.scoring.runs import new_run_id, pipeline_lock, step
+from storecast.scoring.score import score
 from storecast.settings import Settings
-from training.registry import champion_scores
-from training.spec import model_specs
-from training.train import train_many
+from storecast.training.registry import champion_scores
+from storecast.training.spec import model_specs
+from storecast.training.train import train_many
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import pytest
 
 from storecast.config import load_config
 from storecast.settings import Settings
+from storecast.training.data import FeatureReader
+from storecast.training.spec import model_specs
+from storecast.training.train import train_model
 from tests.integration.shell import Shell
-from training.data import FeatureReader
-from training.spec import model_specs
-from training.train import train_model
 
 AS_OF = "2026-11-23"  # a Monday, the day after the tiny sample's history ends
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from database import server
-from scoring.runs import LOCK_KEYS
+from storecast.database import server
+from storecast.scoring.runs import LOCK_KEYS
 from storecast.settings import Settings, embedded_status, get_settings
 
 #: Schemas whose committed rows no killed command may change.

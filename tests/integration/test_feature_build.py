@@ -9,10 +9,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from database.sample import SampleData
-from database.sample.load import load_sample
 from storecast.build import PROJECT_DIR, build, run_dbt
 from storecast.config import load_config
+from storecast.database.sample import SampleData
+from storecast.database.sample.load import load_sample
 from storecast.db import Conn
 from storecast.settings import Settings
 
@@ -266,7 +266,7 @@ def test_the_neighbour_join_uses_the_hnsw_index(conn: Conn, built: date) -> None
 def test_the_leakage_test_catches_a_less_or_equal(pg_settings: Settings, conn: Conn, built: date) -> None:
     run_dbt(pg_settings, "compile", ["--select", "customer_features", "--full-refresh"])
     compiled_path = (
-        PROJECT_DIR / "target/compiled/storecast/models_sql/features/customer/customer_features.sql"
+        pg_settings.dbt_dir / "target/compiled/storecast/models_sql/features/customer/customer_features.sql"
     )
     compiled = compiled_path.read_text()
     leaky = compiled.replace(
@@ -286,7 +286,7 @@ def test_the_leakage_test_catches_a_less_or_equal(pg_settings: Settings, conn: C
 
 def test_docs_generate(pg_settings: Settings, built: date) -> None:
     run_dbt(pg_settings, "docs generate")
-    catalog = PROJECT_DIR / "target" / "catalog.json"
+    catalog = pg_settings.dbt_dir / "target" / "catalog.json"
     assert catalog.exists()
     assert "customer_features" in catalog.read_text()
 

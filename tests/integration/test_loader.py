@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from database.load_catalogue import LoadError
-from database.load_ledger import LoadResult, abandon_dead_loads
-from database.loader import load_csv
-from database.sample import SampleData
+from storecast.database.load_catalogue import LoadError
+from storecast.database.load_ledger import LoadResult, abandon_dead_loads
+from storecast.database.loader import load_csv
+from storecast.database.sample import SampleData
 from storecast.db import Conn
 
 _ids = itertools.count(50_000_000, 1_000)
@@ -299,7 +299,7 @@ def test_postgres_15_fallback_agrees_with_pg_input_error_info(conn: Conn, value:
     # PL/pgSQL. Both must reach the same verdict on the same server.
     from psycopg import sql
 
-    from database.load_checks import input_error_sql as _input_error_sql
+    from storecast.database.load_checks import input_error_sql as _input_error_sql
 
     modern = _input_error_sql(conn, 180000)(sql.Literal(value), type_)
     fallback = _input_error_sql(conn, 150000)(sql.Literal(value), type_)

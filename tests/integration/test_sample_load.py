@@ -6,9 +6,9 @@ import numpy as np
 import psycopg
 import pytest
 
-from database.pgbinary import Column
-from database.sample import SampleData
-from database.sample.load import load_sample
+from storecast.database.pgbinary import Column
+from storecast.database.sample import SampleData
+from storecast.database.sample.load import load_sample
 from storecast.db import Conn
 
 

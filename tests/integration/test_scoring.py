@@ -8,21 +8,21 @@ from datetime import date
 import psycopg
 import pytest
 
-import training.data
-from database.pgbinary import copy_columns
-from database.sample import SampleData
-from database.sample.load import load_sample
-from scoring import partitions
-from scoring import score as scoring
-from scoring.families import FAMILIES, ScoringError
-from scoring.inference import predict
-from scoring.score import score, score_family, scoring_date
+import storecast.training.data
 from storecast.build import build
+from storecast.database.pgbinary import copy_columns
+from storecast.database.sample import SampleData
+from storecast.database.sample.load import load_sample
 from storecast.db import Conn
+from storecast.scoring import partitions
+from storecast.scoring import score as scoring
+from storecast.scoring.families import FAMILIES, ScoringError
+from storecast.scoring.inference import predict
+from storecast.scoring.score import score, score_family, scoring_date
 from storecast.settings import Settings
-from training.data import FeatureError, FeatureReader
-from training.spec import model_specs
-from training.train import train_model
+from storecast.training.data import FeatureError, FeatureReader
+from storecast.training.spec import model_specs
+from storecast.training.train import train_model
 
 SCORE_TABLES = {
     "customer": "scores.customer",
@@ -106,7 +106,7 @@ def _fail_at(stage: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
         return failing
 
-    monkeypatch.setattr(training.data, "CHUNK_ROWS", 100)
+    monkeypatch.setattr(storecast.training.data, "CHUNK_ROWS", 100)
     if stage == "read":
         monkeypatch.setattr(FeatureReader, "_frame", on_third_call(FeatureReader._frame))
     elif stage == "score":

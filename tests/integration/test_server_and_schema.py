@@ -7,8 +7,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from database import server
-from database.schema import apply_schema, latest_version, server_info
+from storecast.database import server
+from storecast.database.schema import apply_schema, latest_version, server_info
 from storecast.db import Conn
 from storecast.settings import Settings, embedded_status, get_settings
 
@@ -126,7 +126,7 @@ def test_version_3_score_tables_are_moved_into_partitions(conn: Conn) -> None:
 
 
 def test_verbs_run_schema_ddl_only_when_the_database_is_behind(pg_settings: Settings) -> None:
-    from database.schema import ensure_schema, latest_version
+    from storecast.database.schema import ensure_schema, latest_version
     from tests.integration.shell import fresh_database
 
     with psycopg.connect(fresh_database(pg_settings, "schema_ensure"), autocommit=True) as conn:

@@ -11,16 +11,16 @@ import pytest
 from numpy.testing import assert_allclose
 from typer.testing import CliRunner
 
-from database.sample import SampleData
-from database.sample.load import load_sample
 from storecast.build import build
 from storecast.cli import app
+from storecast.database.sample import SampleData
+from storecast.database.sample.load import load_sample
 from storecast.db import Conn
 from storecast.settings import Settings
-from training import registry
-from training.export import onnx_inputs, predict_onnx, predict_sklearn, sha256
-from training.spec import model_specs
-from training.train import TrainResult, train_model
+from storecast.training import registry
+from storecast.training.export import onnx_inputs, predict_onnx, predict_sklearn, sha256
+from storecast.training.spec import model_specs
+from storecast.training.train import TrainResult, train_model
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_models_cli(pg_settings: Settings, trained: dict[str, TrainResult], cli_
 def test_a_spec_naming_a_missing_column_fails_clearly(
     conn: Conn, trained: dict[str, TrainResult], tmp_path: Path
 ) -> None:
-    from training.data import FeatureError, FeatureReader
+    from storecast.training.data import FeatureError, FeatureReader
 
     spec = model_specs()["purchase_30d"].model_copy(
         update={

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from training.spec import ModelSpec
+from storecast.training.spec import ModelSpec
 
 
 def spec_for(task: str, numeric: list[str], candidates: list[str], **fields: Any) -> ModelSpec:

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from storecast.training.btyd import BGNBD, GammaGamma
+from storecast.training.data import Frame
+from storecast.training.train import _extrapolating_candidates
 from tests.unit.specs import spec_for
-from training.btyd import BGNBD, GammaGamma
-from training.data import Frame
-from training.train import _extrapolating_candidates
 
 TRUE = BGNBD(r=0.8, alpha=40.0, a=0.9, b=3.0)
 
@@ -93,9 +93,9 @@ def test_bg_nbd_features_export_to_onnx_with_parity() -> None:
     import pandas as pd
     from numpy.testing import assert_allclose
 
+    from storecast.training.estimators import make_pipeline
+    from storecast.training.export import export, onnx_inputs, predict_onnx, predict_sklearn
     from tests.unit.specs import spec_for
-    from training.estimators import make_pipeline
-    from training.export import export, onnx_inputs, predict_onnx, predict_sklearn
 
     spec = spec_for(
         "binary",
@@ -130,9 +130,9 @@ def test_bg_nbd_gamma_gamma_spend_exports_to_onnx_with_parity() -> None:
     import pandas as pd
     from numpy.testing import assert_allclose
 
+    from storecast.training.estimators import make_pipeline
+    from storecast.training.export import export, onnx_inputs, predict_onnx, predict_sklearn
     from tests.unit.specs import spec_for
-    from training.estimators import make_pipeline
-    from training.export import export, onnx_inputs, predict_onnx, predict_sklearn
 
     spec = spec_for(
         "regression",

@@ -9,11 +9,11 @@ import pytest
 from numpy.testing import assert_allclose
 from sklearn.ensemble import HistGradientBoostingRegressor
 
+from storecast.training.categorical_trees import CategoryCodes
+from storecast.training.estimators import make_pipeline
+from storecast.training.export import export, float32_thresholds, onnx_inputs, predict_onnx
+from storecast.training.spec import Features, ModelSpec
 from tests.unit.specs import spec_for
-from training.categorical_trees import CategoryCodes
-from training.estimators import make_pipeline
-from training.export import export, float32_thresholds, onnx_inputs, predict_onnx
-from training.spec import Features, ModelSpec
 
 NUMERIC = ["level", "discount"]
 CATEGORICAL = ["store", "kind"]
@@ -120,7 +120,7 @@ def test_a_model_without_categories_keeps_skl2onnx_s_converter() -> None:
 def test_codes_other_than_0_to_n_are_refused_at_export() -> None:
     x = np.c_[np.random.default_rng(0).normal(size=500), np.repeat([10.0, 20.0], 250)]
     model = HistGradientBoostingRegressor(categorical_features=[1], max_iter=5).fit(x, x[:, 0] + x[:, 1])
-    from training.categorical_trees import _tree_ensemble_attributes
+    from storecast.training.categorical_trees import _tree_ensemble_attributes
 
     with pytest.raises(NotImplementedError, match=r"codes 0\.\.n-1"):
         _tree_ensemble_attributes(model)

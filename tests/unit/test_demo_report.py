@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from storecast.render import out, print_champion_scores
-from training.registry import ChampionScore
+from storecast.training.registry import ChampionScore
 
 
 def test_a_champion_worse_than_its_baseline_is_named_with_the_figures() -> None:

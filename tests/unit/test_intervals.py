@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from training import metrics as m
-from training.intervals import bounds, fit
+from storecast.training import metrics as m
+from storecast.training.intervals import bounds, fit
 
 TIME = np.repeat(np.arange(4), 1000).astype("datetime64[D]")
 

@@ -3,11 +3,11 @@
 Layers, bottom first (a module may import its own layer and those below):
 
 0. ``storecast.settings``: where the state lives and which server to talk to;
-1. ``database`` (server, schema, loader, sample data), ``storecast.config`` (the
-   dbt vars) and ``storecast.db`` (connections);
-2. ``training`` and ``storecast.build`` (the feature build);
-3. ``scoring`` (families, inference, partitions, score) and ``scoring.runs``;
-4. ``scoring.pipeline`` (the daily run);
+1. ``storecast.database`` (server, schema, loader, sample data), ``storecast.config``
+   (the dbt vars) and ``storecast.db`` (connections);
+2. ``storecast.training`` and ``storecast.build`` (the feature build);
+3. ``storecast.scoring`` (families, inference, partitions, score) and its ``runs``;
+4. ``storecast.scoring.pipeline`` (the daily run);
 5. ``storecast.cli`` and its rendering, ``storecast.render``.
 
 Imports inside functions count too: a lazy import still ties the layers together.
@@ -18,24 +18,35 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from storecast.config import PROJECT_DIR
+from tests import REPOSITORY
 
 LAYERS: list[tuple[str, ...]] = [
     ("storecast.settings",),
-    ("database", "storecast.config", "storecast.db"),
-    ("training", "storecast.build"),
-    ("scoring.families", "scoring.inference", "scoring.partitions", "scoring.score", "scoring.runs"),
-    ("scoring.pipeline",),
+    ("storecast.database", "storecast.config", "storecast.db"),
+    ("storecast.training", "storecast.build"),
+    tuple(f"storecast.scoring.{m}" for m in ("families", "inference", "partitions", "score", "runs")),
+    ("storecast.scoring.pipeline",),
     ("storecast.cli", "storecast.render"),
 ]
-PACKAGES = ("storecast", "database", "training", "scoring")
+#: Folder of the repository -> the package it is installed as.
+PACKAGES = {
+    "storecast": "storecast",
+    "database": "storecast.database",
+    "training": "storecast.training",
+    "scoring": "storecast.scoring",
+}
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(PROJECT_DIR).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
+def _modules() -> dict[str, Path]:
+    """Every module of the four folders, by the name it is imported as."""
+    modules = {}
+    for folder, package in PACKAGES.items():
+        for path in (REPOSITORY / folder).rglob("*.py"):  # does not descend into storecast/'s links
+            parts = list(path.relative_to(REPOSITORY / folder).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join([package, *parts])] = path
+    return modules
 
 
 def _layer(module: str) -> int:
@@ -47,7 +58,7 @@ def _layer(module: str) -> int:
 
 def import_graph() -> dict[str, set[str]]:
     """For each module of the four packages, the modules of theirs it imports."""
-    modules = {_module_name(p): p for package in PACKAGES for p in (PROJECT_DIR / package).rglob("*.py")}
+    modules = _modules()
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         found: set[str] = set()
@@ -103,6 +114,7 @@ def test_no_module_imports_a_layer_above_its_own() -> None:
 
 def test_the_check_sees_a_circle_and_an_upward_import() -> None:
     # The checks themselves can fail: a made-up graph with both faults.
-    graph = {"storecast.settings": {"database.server"}, "database.server": {"storecast.settings"}}
-    assert _cycle(graph) == ["database.server", "storecast.settings", "database.server"]
-    assert _layer("storecast.cli") > _layer("training.train")
+    server = "storecast.database.server"
+    graph = {"storecast.settings": {server}, server: {"storecast.settings"}}
+    assert _cycle(graph) == [server, "storecast.settings", server]
+    assert _layer("storecast.cli") > _layer("storecast.training.train")

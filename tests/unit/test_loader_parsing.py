@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from database.csv_records import records as _records
-from database.load_catalogue import LoadError, TableColumn, TableInfo
-from database.load_catalogue import check_header as _check_header
+from storecast.database.csv_records import records as _records
+from storecast.database.load_catalogue import LoadError, TableColumn, TableInfo
+from storecast.database.load_catalogue import check_header as _check_header
 
 CUSTOMERS = TableInfo(
     name="customers",

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from database.pgbinary import HEADER, TRAILER, Column, encode_chunks, fixed8_fields
+from storecast.database.pgbinary import HEADER, TRAILER, Column, encode_chunks, fixed8_fields
 
 
 def _body(columns: list[Column], chunk_rows: int = 250_000) -> bytes:

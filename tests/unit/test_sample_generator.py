@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from database.sample import SCALES, SampleData, generate
+from storecast.database.sample import SCALES, SampleData, generate
 
 Arr = npt.NDArray[Any]
 
@@ -223,9 +223,9 @@ def test_medium_scale_has_about_a_million_order_lines_over_two_years() -> None:
 
 def test_every_scale_is_sized_as_docs_sample_data_says() -> None:
     # The documented table is what users size their machine by; it must follow the code.
-    from storecast.config import PROJECT_DIR
+    from tests import REPOSITORY
 
-    doc = (PROJECT_DIR / "docs" / "sample-data.md").read_text()
+    doc = (REPOSITORY / "docs" / "sample-data.md").read_text()
     documented = {}
     for row in doc.splitlines():
         cells = [c.strip().replace(" ", "") for c in row.strip("|").split("|")]

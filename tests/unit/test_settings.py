@@ -92,7 +92,7 @@ def test_dbt_environment_uses_storecast_prefixed_names() -> None:
 
 
 def test_latest_schema_version_comes_from_init_sql() -> None:
-    from database.schema import init_sql, latest_version
+    from storecast.database.schema import init_sql, latest_version
 
     assert latest_version() >= 2
     assert f"values ({latest_version()}," in init_sql()

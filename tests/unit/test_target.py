@@ -8,10 +8,10 @@ import pytest
 from numpy.testing import assert_allclose
 from sklearn.ensemble import HistGradientBoostingRegressor
 
+from storecast.training.estimators import make_pipeline
+from storecast.training.export import export, onnx_inputs, predict_onnx
+from storecast.training.target import Log1pRegressor
 from tests.unit.specs import spec_for
-from training.estimators import make_pipeline
-from training.export import export, onnx_inputs, predict_onnx
-from training.target import Log1pRegressor
 
 
 def _promotion_weeks(n: int = 4000) -> tuple[pd.DataFrame, np.ndarray]:

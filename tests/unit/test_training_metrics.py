@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training import metrics as m
-from training.intervals import bounds
+from storecast.training import metrics as m
+from storecast.training.intervals import bounds
 
 
 def test_ranking_metrics_per_customer() -> None:
@@ -55,7 +55,7 @@ def test_float32_thresholds_keep_every_float32_decision() -> None:
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.pipeline import Pipeline
 
-    from training.export import float32_thresholds
+    from storecast.training.export import float32_thresholds
 
     rng = np.random.default_rng(0)
     x = (rng.random((2000, 3)) * 100).astype(np.float32).astype(np.float64)
@@ -74,9 +74,9 @@ def test_a_poisson_gradient_boosting_model_exports_with_its_log_link() -> None:
     import pandas as pd
     from numpy.testing import assert_allclose
 
+    from storecast.training.estimators import make_pipeline
+    from storecast.training.export import export, onnx_inputs, predict_onnx
     from tests.unit.specs import spec_for
-    from training.estimators import make_pipeline
-    from training.export import export, onnx_inputs, predict_onnx
 
     spec = spec_for(
         "forecast",

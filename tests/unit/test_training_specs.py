@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from storecast.config import load_config
-from training.spec import SpecError, load_spec, load_specs, model_specs, select_specs
+from storecast.training.spec import SpecError, load_spec, load_specs, model_specs, select_specs
 
 SHIPPED = {"sell_through", "purchase_30d", "churn_90d", "clv_365d", "offer_redemption_7d", "demand"}
 

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from training.split import SplitError, split_times
+from storecast.training.split import SplitError, split_times
 
 WEEKS = [(date(2025, 1, 6) + timedelta(weeks=i), 100) for i in range(60)]
 
