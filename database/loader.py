@@ -26,6 +26,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import args_row
 
 from storecast.database.bulk import RAW_SCHEMA, raw_table
 from storecast.database.csv_records import DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_RECORD_BYTES, CsvFormat
@@ -197,10 +198,13 @@ def _load(
 
     check_rows(conn, info, columns, mode, input_error, fmt.date_format)
 
-    for line, reason in conn.execute(
-        "select _storecast_line_no, string_agg(reason, '; ' order by reason) from _load_rejects group by 1"
-    ).fetchall():
-        rejects[int(str(line))] = str(reason)
+    rejects.update(
+        conn.cursor(row_factory=args_row(lambda line, reason: (int(line), str(reason))))
+        .execute(
+            "select _storecast_line_no, string_agg(reason, '; ' order by reason) from _load_rejects group by 1"
+        )
+        .fetchall()
+    )
     result.rows_rejected = len(rejects)
     result.first_rejects = [(line, rejects[line]) for line in sorted(rejects)[:SUMMARY_REASONS]]
 

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from importlib.resources import files
 
 import psycopg
+from psycopg.rows import class_row
+
+from storecast.db import Conn, scalar
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,15 @@ def latest_version() -> int:
     return max(int(v) for v in versions)
 
 
-def apply_schema(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+def _schema_version(conn: Conn) -> int | None:
+    """The schema version recorded in the database (None before ``init.sql`` ran)."""
+    if not scalar(conn, "select to_regclass('raw.schema_versions') is not null"):
+        return None
+    version: int | None = scalar(conn, "select max(version) from raw.schema_versions")
+    return version
+
+
+def apply_schema(conn: Conn) -> int:
     """Apply ``init.sql`` in one transaction and return the schema version now in force.
 
     Every statement in the file is idempotent, so this is safe to run on a
@@ -51,54 +62,58 @@ def apply_schema(conn: psycopg.Connection[tuple[object, ...]]) -> int:
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('storecast.db_init'))")
         conn.execute(init_sql().encode())
-        row = conn.execute("select max(version) from raw.schema_versions").fetchone()
-    if row is None or row[0] is None:
+        version = _schema_version(conn)
+    if version is None:
         raise RuntimeError("init.sql ran but raw.schema_versions is empty")
-    return int(str(row[0]))
+    return version
 
 
-def ensure_schema(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+def ensure_schema(conn: Conn) -> int:
     """The schema version in force, migrating first only when the database is behind
     ``init.sql`` (a new database, or one made by an older storecast); a database that is
     up to date runs no DDL."""
-    row = conn.execute(
-        "select case when to_regclass('raw.schema_versions') is not null then 1 end"
-    ).fetchone()
-    if row is not None and row[0] is not None:
-        found = conn.execute("select max(version) from raw.schema_versions").fetchone()
-        if found is not None and found[0] is not None and int(str(found[0])) >= latest_version():
-            return int(str(found[0]))
+    version = _schema_version(conn)
+    if version is not None and version >= latest_version():
+        return version
     return apply_schema(conn)
 
 
-def server_info(conn: psycopg.Connection[tuple[object, ...]]) -> ServerInfo:
+@dataclass(frozen=True)
+class _Versions:
+    server_version: str
+    server_version_num: int
+    pgvector_version: str | None
+    pgvector_available: str | None
+
+
+def server_info(conn: Conn) -> ServerInfo:
     """Read the server version, pgvector's version and the storecast schema version."""
-    row = conn.execute(
-        """
-        select current_setting('server_version'),
-               current_setting('server_version_num')::int,
-               (select extversion from pg_extension where extname = 'vector'),
-               (select default_version from pg_available_extensions where name = 'vector'),
-               case when to_regclass('raw.schema_versions') is not null then 1 end
-        """
-    ).fetchone()
-    assert row is not None
-    schema_version: int | None = None
-    if row[4] is not None:
-        found = conn.execute("select max(version) from raw.schema_versions").fetchone()
-        schema_version = int(str(found[0])) if found and found[0] is not None else None
+    versions = (
+        conn.cursor(row_factory=class_row(_Versions))
+        .execute(
+            """
+            select current_setting('server_version') as server_version,
+                   current_setting('server_version_num')::int as server_version_num,
+                   (select extversion from pg_extension where extname = 'vector') as pgvector_version,
+                   (select default_version from pg_available_extensions where name = 'vector')
+                       as pgvector_available
+            """
+        )
+        .fetchone()
+    )
+    assert versions is not None
+    schema_version = _schema_version(conn)
     try:
         # Needs superuser or pg_read_all_settings; used only to tell servers apart.
-        data_dir_row = conn.execute("select current_setting('data_directory')").fetchone()
-        data_directory = str(data_dir_row[0]) if data_dir_row else None
+        data_directory: str | None = scalar(conn, "select current_setting('data_directory')")
     except psycopg.errors.InsufficientPrivilege:
         conn.rollback()
         data_directory = None
     return ServerInfo(
-        server_version=str(row[0]),
-        server_version_num=int(str(row[1])),
-        pgvector_version=None if row[2] is None else str(row[2]),
-        pgvector_available=None if row[3] is None else str(row[3]),
+        server_version=versions.server_version,
+        server_version_num=versions.server_version_num,
+        pgvector_version=versions.pgvector_version,
+        pgvector_available=versions.pgvector_available,
         schema_version=schema_version,
         data_directory=data_directory,
     )

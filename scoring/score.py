@@ -125,8 +125,9 @@ def score_family(
             categorical=list(dict.fromkeys(c for t in trained.values() for c in t.features.categorical)),
         ).frames(chunk_rows)
 
+    table_columns = family.columns()
+
     def columns_for(frame: Frame) -> list[Column]:
-        # COPY names its columns, so their order need not follow the score table's.
         columns = [
             Column(k, _BINARY_TYPES[key_types[k]], frame.keys[k].to_numpy())
             for k in family.keys
@@ -136,9 +137,15 @@ def score_family(
         for output in outputs:
             spec = trained[output.model]
             prediction = predict(sessions[output.model], spec, frame)
-            columns += _prediction_columns(output, spec, models[output.model], frame, prediction)
+            columns += _prediction_columns(
+                output, spec, models[output.model], frame, prediction, family.interval_levels
+            )
         columns.append(Column("run_id", "int8", np.full(len(frame), run_id)))
-        return columns
+        # Written through the family's one definition of its table (Family.columns).
+        stray = [c.name for c in columns if c.name not in table_columns]
+        if stray:
+            raise ScoringError(f"{family.table}: scoring made columns the family does not define: {stray}")
+        return sorted(columns, key=lambda c: table_columns.index(c.name))
 
     total = write_scores(conn, family.table, as_of, frames, columns_for)
     return ScoreResult(
@@ -152,6 +159,7 @@ def _prediction_columns(
     model: Champion,
     frame: Frame,
     prediction: npt.NDArray[np.float64],
+    interval_levels: tuple[int, ...],
 ) -> list[Column]:
     n = len(prediction)
     identity = (
@@ -175,9 +183,11 @@ def _prediction_columns(
         Column(output.column, "float8", units),
     ]
     ranges = bounds(model.intervals, units, horizon.astype(float), spec.horizon_buckets)
-    for level, name in (("0.8", "80"), ("0.95", "95")):
-        lower, upper = ranges[level]
-        columns += [Column(f"lower_{name}", "float8", lower), Column(f"upper_{name}", "float8", upper)]
+    for level in interval_levels:
+        if f"{level / 100:g}" not in ranges:
+            raise ScoringError(f"{model.model_name} v{model.version} has no {level} % interval; retrain it")
+        lower, upper = ranges[f"{level / 100:g}"]
+        columns += [Column(f"lower_{level}", "float8", lower), Column(f"upper_{level}", "float8", upper)]
     return [*columns, *identity]
 
 

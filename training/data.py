@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from psycopg import sql
+from psycopg.rows import class_row
 
 from storecast.database.pgbinary import copy_out_fixed8
 from storecast.db import Conn
@@ -284,15 +285,21 @@ def labelled(spec: ModelSpec, matured_by: date | None = None) -> tuple[sql.Compo
     return sql.SQL("{} and {}").format(where, condition), params
 
 
+@dataclass(frozen=True)
+class _TimeCount:
+    time: date
+    rows: int
+
+
 def time_counts(conn: Conn, spec: ModelSpec, matured_by: date | None = None) -> list[tuple[date, int]]:
     """Rows with a matured label per value of the time column, oldest first; with
     ``matured_by`` only those whose label window had closed by that date."""
     schema, table = spec.relation.split(".", 1)
     where, params = labelled(spec, matured_by)
-    rows = conn.execute(
-        sql.SQL("select {t}, count(*) from {rel} where {w} group by 1 order by 1").format(
+    counts = conn.cursor(row_factory=class_row(_TimeCount)).execute(
+        sql.SQL("select {t} as time, count(*) as rows from {rel} where {w} group by 1 order by 1").format(
             t=sql.Identifier(spec.time_column), rel=sql.Identifier(schema, table), w=where
         ),
         params,
-    ).fetchall()
-    return [(row[0], int(str(row[1]))) for row in rows]  # type: ignore[misc]
+    )
+    return [(count.time, count.rows) for count in counts]

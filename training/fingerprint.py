@@ -14,7 +14,7 @@ from importlib.metadata import version
 
 from psycopg import sql
 
-from storecast.db import Conn
+from storecast.db import Conn, scalar
 from storecast.training.data import labelled
 from storecast.training.spec import ModelSpec
 
@@ -49,8 +49,9 @@ def training_fingerprint(conn: Conn, spec: ModelSpec, as_of: date | None) -> str
 
 def trained_with(conn: Conn, model_name: str, fingerprint: str) -> int | None:
     """The latest version of ``model_name`` trained with ``fingerprint``, if any."""
-    row = conn.execute(
+    version: int | None = scalar(
+        conn,
         "select max(version) from ml.model_versions where model_name = %s and fingerprint = %s",
         [model_name, fingerprint],
-    ).fetchone()
-    return None if row is None or row[0] is None else int(str(row[0]))
+    )
+    return version

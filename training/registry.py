@@ -9,7 +9,7 @@ from typing import Any
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from storecast.db import Conn
+from storecast.db import Conn, scalar
 from storecast.training.metrics import better
 
 
@@ -69,22 +69,14 @@ def champion_names(conn: Conn) -> set[str]:
 
 def champion(conn: Conn, model_name: str) -> Champion | None:
     """The current champion of ``model_name``, if any."""
-    row = conn.execute(
-        "select version, onnx, onnx_sha256, feature_columns, spec, intervals from ml.model_versions "
-        "where model_name = %s and status = 'champion'",
-        [model_name],
-    ).fetchone()
-    if row is None:
-        return None
-    version, onnx, digest, columns, spec, intervals = row
-    return Champion(
-        model_name=model_name,
-        version=int(str(version)),
-        onnx=bytes(onnx),  # type: ignore[call-overload]
-        onnx_sha256=str(digest),
-        feature_columns=list(columns),  # type: ignore[call-overload]
-        spec=dict(spec),  # type: ignore[call-overload]
-        intervals=None if intervals is None else dict(intervals),  # type: ignore[call-overload]
+    return (
+        conn.cursor(row_factory=class_row(Champion))
+        .execute(
+            "select model_name, version, onnx, onnx_sha256, feature_columns, spec, intervals "
+            "from ml.model_versions where model_name = %s and status = 'champion'",
+            [model_name],
+        )
+        .fetchone()
     )
 
 
@@ -97,11 +89,9 @@ def register(conn: Conn, record: dict[str, Any], promote: bool, reason: str, mod
     name = str(record["model_name"])
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('storecast.registry.' || %s))", [name])
-        row = conn.execute(
-            "select coalesce(max(version), 0) + 1 from ml.model_versions where model_name = %s", [name]
-        ).fetchone()
-        assert row is not None
-        version = int(str(row[0]))
+        version: int = scalar(
+            conn, "select coalesce(max(version), 0) + 1 from ml.model_versions where model_name = %s", [name]
+        )
         if promote:
             conn.execute(
                 "update ml.model_versions set status = 'retired', status_reason = %s "
@@ -152,17 +142,17 @@ def promote(conn: Conn, model_name: str, version: int, reason: str = "promoted b
 def rollback(conn: Conn, model_name: str, to_version: int | None = None) -> int:
     """Return to ``to_version``, or to the most recent version that served before the champion."""
     if to_version is None:
-        row = conn.execute(
+        to_version = scalar(
+            conn,
             """
             select max(version) from ml.model_versions
             where model_name = %s and status = 'retired'
               and version < coalesce((select version from ml.model_versions where model_name = %s and status = 'champion'), 2147483647)
             """,
             [model_name, model_name],
-        ).fetchone()
-        if row is None or row[0] is None:
+        )
+        if to_version is None:
             raise RegistryError(f"{model_name} has no earlier champion to roll back to")
-        to_version = int(str(row[0]))
     promote(conn, model_name, to_version, reason="rolled back to")
     return to_version
 
