@@ -348,6 +348,52 @@ alter table ml.model_versions add column if not exists fingerprint text;
 comment on column ml.model_versions.fingerprint is 'SHA-256 of the spec, the feature table''s build settings and SQL, the storecast version and the matured training window (training.fingerprint): a training with the same one is skipped unless forced.';
 comment on column ml.model_versions.dropped_features is 'Spec features left out of this version because they were constant or NULL on every training row.';
 
+-- v7: matured-label backtests. When the label window of a scored date has closed, the
+-- daily run joins the stored scores with the realised labels (storecast.scoring.backtests).
+create table if not exists ml.backtests (
+    model_name    text not null,
+    model_version integer not null,
+    as_of_date    date not null,
+    horizon       integer not null default 0 check (horizon >= 0),
+    metric        text not null,
+    value         double precision,
+    n_rows        bigint not null check (n_rows >= 0),
+    run_id        bigint,
+    computed_at   timestamptz not null default now(),
+    primary key (model_name, model_version, as_of_date, horizon, metric),
+    foreign key (model_name, model_version) references ml.model_versions (model_name, version)
+);
+comment on table ml.backtests is 'One row per model version x scored as-of date x horizon x metric: the stored scores of that date against the labels realised since (matured-label backtest).';
+comment on column ml.backtests.model_name is 'Model, as named by its spec.';
+comment on column ml.backtests.model_version is 'Version that made the scores.';
+comment on column ml.backtests.as_of_date is 'Date the scores were made as of; its label window has closed.';
+comment on column ml.backtests.horizon is 'Forecast horizon in periods (demand); 0 for all rows together and for models without horizons.';
+comment on column ml.backtests.metric is 'Metric, named as in ml.model_versions.metrics (roc_auc, pr_auc, brier, wape, mase, bias, coverage_80, ...).';
+comment on column ml.backtests.value is 'Value of the metric; NULL where it is undefined (e.g. AUC with one class).';
+comment on column ml.backtests.n_rows is 'Scored rows with a realised label that the metric is computed on.';
+comment on column ml.backtests.run_id is 'Daily run that computed the backtest (ml.pipeline_runs).';
+comment on column ml.backtests.computed_at is 'When the backtest was computed.';
+
+create table if not exists ml.backtest_reliability (
+    model_name     text not null,
+    model_version  integer not null,
+    as_of_date     date not null,
+    bin            integer not null check (bin between 1 and 10),
+    mean_predicted double precision not null,
+    observed_rate  double precision not null,
+    n_rows         bigint not null check (n_rows > 0),
+    primary key (model_name, model_version, as_of_date, bin),
+    foreign key (model_name, model_version) references ml.model_versions (model_name, version)
+);
+comment on table ml.backtest_reliability is 'Reliability table of a classifier''s backtest: one row per model version x scored as-of date x probability bin (tenths).';
+comment on column ml.backtest_reliability.model_name is 'Model, as named by its spec.';
+comment on column ml.backtest_reliability.model_version is 'Version that made the scores.';
+comment on column ml.backtest_reliability.as_of_date is 'Date the scores were made as of.';
+comment on column ml.backtest_reliability.bin is 'Probability bin: 1 holds predictions in [0, 0.1), ..., 10 holds [0.9, 1].';
+comment on column ml.backtest_reliability.mean_predicted is 'Mean predicted probability of the rows in the bin.';
+comment on column ml.backtest_reliability.observed_rate is 'Share of those rows whose label turned out positive.';
+comment on column ml.backtest_reliability.n_rows is 'Rows in the bin.';
+
 -- At most one champion per model: promotion and rollback are status changes.
 create unique index if not exists model_versions_one_champion on ml.model_versions (model_name)
     where status = 'champion';
@@ -615,4 +661,7 @@ values (5, 'customer score columns without horizons; ml.model_versions.dropped_f
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (6, 'abandoned loads and pipeline steps (backend of raw.loads and ml.pipeline_runs rows); ml.model_versions.fingerprint')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (7, 'ml.backtests and ml.backtest_reliability: matured-label backtests')
 on conflict (version) do nothing;

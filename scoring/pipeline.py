@@ -9,6 +9,7 @@ from datetime import date
 from storecast.build import build
 from storecast.config import WEEKDAYS, ProjectConfig, load_config
 from storecast.db import Conn, scalar
+from storecast.scoring.backtests import backtest
 from storecast.scoring.runs import abandon_dead_steps, new_run_id, pipeline_lock, step
 from storecast.scoring.score import score, scoring_date
 from storecast.settings import Settings
@@ -124,6 +125,13 @@ def _run(
 
     outcome = score(conn, as_of=as_of, run_id=run_id, progress=say, specs=specs)
     scored = {r.family: r.rows for r in outcome.results}
+
+    with step(conn, run_id, as_of, "backtest") as counters:
+        backtests = backtest(conn, specs, as_of, run_id, progress=say)
+        counters.update(
+            backtested={f"{b.model_name} v{b.model_version}": str(b.as_of_date) for b in backtests},
+            rows=sum(b.counts[0] for b in backtests),
+        )
 
     with step(conn, run_id, as_of, "build:marts") as counters:
         build(settings, config.with_as_of(as_of, "the features build"), select=["marts"], say=say)

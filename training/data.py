@@ -93,7 +93,8 @@ def check_columns(
     return types
 
 
-def _as_float8(column: str, kind: str) -> sql.Composable:
+def as_float8(column: str, kind: str) -> sql.Composable:
+    """``column`` of type ``kind`` as a float8 expression: booleans as 0/1, NULL as NaN."""
     value: sql.Composable = sql.Identifier(column)
     if kind == "boolean":
         value = sql.SQL("{}::int").format(value)
@@ -161,7 +162,7 @@ class FeatureReader:
                 for c in self.categorical
             ),
         ]
-        self.float_fields = [_as_float8(c, types[c]) for c in [*self.numeric, *label]]
+        self.float_fields = [as_float8(c, types[c]) for c in [*self.numeric, *label]]
         self.statement = sql.SQL("copy (select {} from {} where {}) to stdout (format binary)").format(
             sql.SQL(", ").join([*self.int_fields, *self.float_fields]), relation_id, where
         )

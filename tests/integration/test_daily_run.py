@@ -14,7 +14,7 @@ from storecast.cli import app
 from storecast.config import WEEKDAYS
 from storecast.database.sample import SampleData
 from storecast.database.sample.load import load_sample
-from storecast.db import Conn
+from storecast.db import Conn, scalar
 from storecast.scoring.pipeline import RunSummary, run_daily
 from storecast.scoring.runs import new_run_id, pipeline_lock, step
 from storecast.scoring.score import score
@@ -160,6 +160,7 @@ def test_every_step_is_logged_with_counters(conn: Conn, two_days: tuple[RunSumma
             "score:offer_redemption",
             "score:sell_through",
             "score:demand",
+            "backtest",
             "build:marts",
         ],
         "succeeded",
@@ -169,6 +170,64 @@ def test_every_step_is_logged_with_counters(conn: Conn, two_days: tuple[RunSumma
     ).fetchone()
     assert counters is not None
     assert counters[0]["candidate_pairs"] > 0  # type: ignore[index]
+
+
+def test_scores_whose_labels_matured_are_backtested_once(
+    pg_settings: Settings, conn: Conn, two_days: tuple[RunSummary, RunSummary]
+) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from storecast.build import build
+    from storecast.scoring.backtests import backtest
+
+    _, second = two_days
+    # Scores made 15 weeks before the last run, when every label but a year's spend has matured.
+    past = scalar(
+        conn,
+        "select max(as_of_date) from features.customer_features where as_of_date <= %s",
+        [second.as_of - timedelta(weeks=15)],
+    )
+    score(conn, as_of=past)
+    specs = model_specs()
+    done = {(b.model_name, b.as_of_date): b for b in backtest(conn, specs, second.as_of)}
+    assert set(done) == {(name, past) for name in ("purchase_30d", "churn_90d", "sell_through", "demand")}
+    # The metric is computed on the stored scores against the labels realised since.
+    pairs = conn.execute(
+        """
+        select s.purchase_probability, f.purchased_in_horizon::int
+        from scores.customer s join features.customer_features f using (customer_id, as_of_date)
+        where s.as_of_date = %s and f.purchased_in_horizon is not null
+        """,
+        [past],
+    ).fetchall()
+    stored = conn.execute(
+        "select value, n_rows from ml.backtests where model_name = 'purchase_30d' and as_of_date = %s "
+        "and metric = 'roc_auc' and horizon = 0",
+        [past],
+    ).fetchone()
+    assert stored is not None
+    assert stored[1] == len(pairs) > 0
+    assert stored[0] == pytest.approx(roc_auc_score([p[1] for p in pairs], [p[0] for p in pairs]))
+    # Demand: every horizon, with interval coverage; a classifier's reliability table sums to its rows.
+    demand = done[("demand", past)]
+    assert set(demand.metrics) == {
+        0,
+        *range(1, int(specs["demand"].horizon_days / specs["demand"].period_days) + 1),
+    }
+    assert 0 <= demand.metrics[0]["coverage_80"] <= demand.metrics[0]["coverage_95"] <= 1
+    assert sum(n for *_, n in done[("churn_90d", past)].reliability) == done[("churn_90d", past)].counts[0]
+    # A year's spend has not matured; nothing is computed twice.
+    assert backtest(conn, specs, second.as_of) == []
+    build(pg_settings, select=["model_performance"])
+    row = conn.execute(
+        "select metric_value, test_value, is_champion from marts.model_performance "
+        "where model_name = 'purchase_30d' and as_of_date = %s and metric = 'roc_auc' and horizon = 0",
+        [past],
+    ).fetchone()
+    assert row is not None
+    assert row[0] == pytest.approx(stored[0])
+    assert row[1] is not None
+    assert row[2] is True
 
 
 def test_a_failed_step_stops_the_run_visibly(

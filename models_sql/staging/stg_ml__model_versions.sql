@@ -1,0 +1,19 @@
+with
+
+source as (
+    select * from {{ source('ml', 'model_versions') }}
+),
+
+final as (
+    select
+        model_name,
+        version as model_version,
+        status,
+        trained_as_of,
+        estimator,
+        selection_metric,
+        metrics as test_metrics
+    from source
+)
+
+select * from final
