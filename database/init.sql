@@ -394,6 +394,38 @@ comment on column ml.backtest_reliability.mean_predicted is 'Mean predicted prob
 comment on column ml.backtest_reliability.observed_rate is 'Share of those rows whose label turned out positive.';
 comment on column ml.backtest_reliability.n_rows is 'Rows in the bin.';
 
+-- v7: what the version's features and predictions looked like in training (storecast.training.drift).
+alter table ml.model_versions add column if not exists drift_reference jsonb;
+comment on column ml.model_versions.drift_reference is 'Training distribution of each feature (decile bins and shares, share of NULLs; top categories) and of the test predictions, for drift checks.';
+
+create table if not exists ml.feature_drift (
+    model_name      text not null,
+    model_version   integer not null,
+    as_of_date      date not null,
+    feature         text not null,
+    psi             double precision not null check (psi >= 0),
+    test_psi        double precision not null default 0,
+    null_share      double precision not null,
+    reference_null_share double precision not null,
+    n_rows          bigint not null,
+    run_id          bigint,
+    computed_at     timestamptz not null default now(),
+    primary key (model_name, model_version, as_of_date, feature),
+    foreign key (model_name, model_version) references ml.model_versions (model_name, version)
+);
+comment on table ml.feature_drift is 'One row per champion version x scored as-of date x feature (and "prediction"): how far the scored rows'' distribution has moved from the version''s training window.';
+comment on column ml.feature_drift.model_name is 'Model.';
+comment on column ml.feature_drift.model_version is 'Champion version whose training window is the reference.';
+comment on column ml.feature_drift.as_of_date is 'Scored as-of date.';
+comment on column ml.feature_drift.feature is 'Feature column, or "prediction" for the model''s output.';
+comment on column ml.feature_drift.psi is 'Population stability index against the training distribution (deciles of training values, or top categories); above 0.25 is a shift.';
+comment on column ml.feature_drift.test_psi is 'The largest PSI one of the version''s own test dates showed against training: a single date never looks like a window of many, so drift counts beyond this.';
+comment on column ml.feature_drift.null_share is 'Share of the scored rows where the feature is NULL.';
+comment on column ml.feature_drift.reference_null_share is 'The same share in the training rows.';
+comment on column ml.feature_drift.n_rows is 'Scored rows measured.';
+comment on column ml.feature_drift.run_id is 'Daily run that measured it.';
+comment on column ml.feature_drift.computed_at is 'When it was measured.';
+
 -- At most one champion per model: promotion and rollback are status changes.
 create unique index if not exists model_versions_one_champion on ml.model_versions (model_name)
     where status = 'champion';
@@ -663,5 +695,5 @@ insert into raw.schema_versions (version, description)
 values (6, 'abandoned loads and pipeline steps (backend of raw.loads and ml.pipeline_runs rows); ml.model_versions.fingerprint')
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
-values (7, 'ml.backtests and ml.backtest_reliability: matured-label backtests')
+values (7, 'ml.backtests, ml.backtest_reliability, ml.feature_drift and ml.model_versions.drift_reference: monitoring')
 on conflict (version) do nothing;

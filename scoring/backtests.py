@@ -49,18 +49,10 @@ class _Scored:
     model_version: int
 
 
-def _version(output: Output) -> tuple[sql.Composable, sql.Composable]:
-    """The score table's column holding the version of ``output``'s model, and the condition
-    that picks that model's rows."""
-    if output.version_column:
-        return sql.Identifier(output.version_column), sql.SQL("true")
-    return sql.Identifier("model_version"), sql.SQL("s.model_name = {}").format(sql.Literal(output.model))
-
-
 def _due(conn: Conn, family: Family, output: Output, spec: ModelSpec, as_of: date) -> list[_Scored]:
     """Scored dates of ``output``'s model whose label window has closed by ``as_of`` and that
     have no backtest yet, oldest first."""
-    version, of_model = _version(output)
+    version, of_model = output.version_sql()
     query = sql.SQL(
         """
         select distinct s.as_of_date, s.{version} as model_version
@@ -82,7 +74,7 @@ def _joined(
 ) -> dict[str, npt.NDArray[np.generic]]:
     """The scored rows of that date with their realised label (and, for forecasts, the
     horizon, the seasonal naive forecast and the interval bounds)."""
-    version, of_model = _version(output)
+    version, of_model = output.version_sql()
     # Rows are matched on the spec's keys; the time column joins the scored date only where
     # it is a key (an item's sell-through runs from its launch, whenever it was scored).
     keys = [k for k in spec.keys if k != spec.time_column]

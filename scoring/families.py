@@ -25,6 +25,15 @@ class Output:
     column: str
     version_column: str | None = None  # wide tables keep one version column per model
 
+    def version_sql(self, alias: str = "s") -> tuple[sql.Composable, sql.Composable]:
+        """The score table's column holding this model's version, and the condition that
+        picks this model's rows (of table alias ``alias``)."""
+        if self.version_column:
+            return sql.Identifier(self.version_column), sql.SQL("true")
+        return sql.Identifier("model_version"), sql.SQL("{}.model_name = {}").format(
+            sql.Identifier(alias), sql.Literal(self.model)
+        )
+
 
 @dataclass(frozen=True)
 class Family:

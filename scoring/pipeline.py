@@ -10,9 +10,11 @@ from storecast.build import build
 from storecast.config import WEEKDAYS, ProjectConfig, load_config
 from storecast.db import Conn, scalar
 from storecast.scoring.backtests import backtest
+from storecast.scoring.drift import drift
 from storecast.scoring.runs import abandon_dead_steps, new_run_id, pipeline_lock, step
 from storecast.scoring.score import score, scoring_date
 from storecast.settings import Settings
+from storecast.training.metrics import better
 from storecast.training.registry import champion_names
 from storecast.training.spec import ModelSpec, model_specs
 from storecast.training.train import TrainingError, train_many
@@ -29,15 +31,83 @@ class RunSummary:
     counters: dict[str, int]
 
 
-def due_for_training(conn: Conn, spec: ModelSpec, as_of: date, retrain: bool) -> str | None:
-    """Why ``spec`` should be (re)trained on ``as_of``, or None when it is not due."""
+@dataclass(frozen=True)
+class Evidence:
+    """What the run knows about a champion beyond its schedule: its features' drift on the
+    run's date and its latest matured backtest, with the thresholds that make them count."""
+
+    drift_psi: float
+    backtest_margin: float
+
+
+def _drift_reason(conn: Conn, model: str, as_of: date, limit: float) -> tuple[str | None, str]:
+    """The feature that moved most since the champion's first measured date (a date is never
+    distributed like a training window of many, so drift counts from where the champion
+    started, and a retrained version starts afresh)."""
+    worst = conn.execute(
+        """
+        with measured as (
+            select d.feature, d.as_of_date, d.psi,
+                   first_value(d.psi) over (partition by d.feature order by d.as_of_date) as first_psi,
+                   min(d.as_of_date) over (partition by d.feature) as first_date
+            from ml.feature_drift d
+            join ml.model_versions v on v.model_name = d.model_name and v.version = d.model_version
+            where d.model_name = %s and v.status = 'champion' and d.feature <> 'prediction' and d.as_of_date <= %s
+        )
+        select feature, psi, first_psi, first_date from measured
+        where as_of_date = %s order by psi - first_psi desc limit 1
+        """,
+        [model, as_of, as_of],
+    ).fetchone()
+    if worst is None:
+        return None, "no drift measured"
+    feature, value, first = str(worst[0]), float(worst[1]), float(worst[2])  # type: ignore[arg-type]
+    said = f"drift: {feature} PSI {value:.3f}, {value - first:+.3f} since {worst[3]}"
+    return (f"{said} > {limit}" if value - first > limit else None), f"{said} <= {limit}"
+
+
+def _backtest_reason(conn: Conn, spec: ModelSpec, margin: float) -> tuple[str | None, str]:
+    latest = conn.execute(
+        """
+        select b.as_of_date, b.value, (v.metrics ->> b.metric)::float8
+        from ml.backtests b
+        join ml.model_versions v on v.model_name = b.model_name and v.version = b.model_version
+        where b.model_name = %s and v.status = 'champion' and b.metric = %s and b.horizon = 0
+          and b.value is not null and jsonb_typeof(v.metrics -> b.metric) = 'number'
+        order by b.as_of_date desc limit 1
+        """,
+        [spec.name, spec.selection_metric],
+    ).fetchone()
+    if latest is None:
+        return None, "no matured backtest"
+    scored_on, value, test = latest[0], float(latest[1]), float(latest[2])  # type: ignore[arg-type]
+    worse = better(spec.selection_metric, test, value) and abs(value - test) > margin
+    said = f"backtest {spec.selection_metric} {value:.4f} on {scored_on} against its test {test:.4f}"
+    return (f"{said}, worse by more than {margin}" if worse else None), f"{said}, within {margin}"
+
+
+def due_for_training(
+    conn: Conn, spec: ModelSpec, as_of: date, retrain: bool, evidence: Evidence | None = None
+) -> tuple[bool, str]:
+    """Whether ``spec`` is (re)trained on ``as_of``, and why (or why not): forced, no
+    champion, its schedule, its features' drift past ``evidence.drift_psi``, or a matured
+    backtest worse than its own test figure by more than ``evidence.backtest_margin``."""
     if retrain:
-        return "--retrain"
+        return True, "--retrain"
     if spec.name not in champion_names(conn):
-        return "no champion yet"
+        return True, "no champion yet"
     if WEEKDAYS[as_of.weekday()] in spec.retrain.weekdays:
-        return f"scheduled on {WEEKDAYS[as_of.weekday()]}s"
-    return None
+        return True, f"scheduled on {WEEKDAYS[as_of.weekday()]}s"
+    said = [f"not scheduled on {WEEKDAYS[as_of.weekday()]}s"]
+    if evidence is not None:
+        for reason, otherwise in (
+            _drift_reason(conn, spec.name, as_of, evidence.drift_psi),
+            _backtest_reason(conn, spec, evidence.backtest_margin),
+        ):
+            if reason:
+                return True, reason
+            said.append(otherwise)
+    return False, "; ".join(said)
 
 
 def _count(conn: Conn, query: str, as_of: date) -> int:
@@ -102,11 +172,26 @@ def _run(
     conn.execute("update ml.pipeline_runs set as_of_date = %s where run_id = %s", [as_of, run_id])
     say(f"run {run_id}: features built for {as_of}")
 
+    with step(conn, run_id, as_of, "drift") as counters:
+        # The champions' features on this date against their training windows: evidence for
+        # the training decision below.
+        drifts = drift(conn, specs, as_of, run_id, progress=say)
+        counters.update(
+            largest_psi={m: round(max(d.psi for d in ds), 4) for m, ds in drifts.items()},
+            rows=sum(len(ds) for ds in drifts.values()),
+        )
+
     trained: dict[str, str] = {}
     training_error: TrainingError | None = None
     try:
         with step(conn, run_id, as_of, "train") as counters:
-            due = {s.name: r for s in specs.values() if (r := due_for_training(conn, s, as_of, retrain))}
+            evidence = Evidence(
+                float(config.values["retrain_drift_psi"]), float(config.values["retrain_backtest_margin"])
+            )
+            decisions = {s.name: due_for_training(conn, s, as_of, retrain, evidence) for s in specs.values()}
+            # Every decision is logged with its reason, trained or not.
+            counters["decisions"] = {n: ("train: " if d else "keep: ") + r for n, (d, r) in decisions.items()}
+            due = {n: r for n, (d, r) in decisions.items() if d}
             report = train_many(
                 conn, [specs[n] for n in due], settings.models_dir, as_of, progress=say, retrain=retrain
             )
@@ -126,11 +211,14 @@ def _run(
     outcome = score(conn, as_of=as_of, run_id=run_id, progress=say, specs=specs)
     scored = {r.family: r.rows for r in outcome.results}
 
-    with step(conn, run_id, as_of, "backtest") as counters:
+    with step(conn, run_id, as_of, "monitor") as counters:
         backtests = backtest(conn, specs, as_of, run_id, progress=say)
+        drift(conn, specs, as_of, run_id, progress=say)  # the features of a champion trained today
+        predictions = drift(conn, specs, as_of, run_id, predictions=True, progress=say)
         counters.update(
             backtested={f"{b.model_name} v{b.model_version}": str(b.as_of_date) for b in backtests},
-            rows=sum(b.counts[0] for b in backtests),
+            prediction_psi={m: round(ds[0].psi, 4) for m, ds in predictions.items()},
+            rows=sum(b.counts[0] for b in backtests) + len(predictions),
         )
 
     with step(conn, run_id, as_of, "build:marts") as counters:

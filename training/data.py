@@ -93,12 +93,15 @@ def check_columns(
     return types
 
 
-def as_float8(column: str, kind: str) -> sql.Composable:
-    """``column`` of type ``kind`` as a float8 expression: booleans as 0/1, NULL as NaN."""
-    value: sql.Composable = sql.Identifier(column)
-    if kind == "boolean":
-        value = sql.SQL("{}::int").format(value)
-    return sql.SQL("coalesce({}::float8, 'NaN'::float8)").format(value)
+def as_float8(column: str, kind: str, null: str = "NaN") -> sql.Composable:
+    """``column`` of type ``kind`` as a float8 expression: booleans as 0/1, NULL as NaN
+    (or kept NULL with ``null="NULL"``)."""
+    value: sql.Composable = sql.SQL("{}::float8").format(
+        sql.SQL("{}::int").format(sql.Identifier(column)) if kind == "boolean" else sql.Identifier(column)
+    )
+    if null == "NULL":
+        return value
+    return sql.SQL("coalesce({}, 'NaN'::float8)").format(value)
 
 
 class FeatureReader:

@@ -22,6 +22,7 @@ from sklearn.metrics import brier_score_loss
 from sklearn.pipeline import Pipeline
 
 from storecast.db import Conn
+from storecast.training import drift
 from storecast.training import metrics as m
 from storecast.training.baselines import BASELINES
 from storecast.training.btyd import BTYDFeatures
@@ -463,6 +464,14 @@ def train_model(
         "library_versions": _library_versions(),
         "training_seconds": seconds,
         "calibration_table": m.reliability_table(test.label, test_pred) if spec.task == "binary" else [],
+        "drift_reference": drift.reference(
+            train.features,
+            list(spec.features.numeric),
+            list(spec.features.categorical),
+            test_pred,
+            test.features,
+            test.keys[spec.time_column].to_numpy(),
+        ),
     }
     version = register(conn, record, promote, reason, models_dir)
     status = "champion" if promote else "candidate"

@@ -155,12 +155,13 @@ def test_every_step_is_logged_with_counters(conn: Conn, two_days: tuple[RunSumma
     assert steps == dict.fromkeys(
         [
             "build:features",
+            "drift",
             "train",
             "score:customer",
             "score:offer_redemption",
             "score:sell_through",
             "score:demand",
-            "backtest",
+            "monitor",
             "build:marts",
         ],
         "succeeded",
@@ -228,6 +229,43 @@ def test_scores_whose_labels_matured_are_backtested_once(
     assert row[0] == pytest.approx(stored[0])
     assert row[1] is not None
     assert row[2] is True
+
+
+def test_drift_past_the_setting_retrains_and_none_keeps_the_champion(
+    conn: Conn, two_days: tuple[RunSummary, RunSummary]
+) -> None:
+    from storecast.scoring.drift import drift
+    from storecast.scoring.pipeline import Evidence, due_for_training
+    from storecast.training.spec import Schedule
+
+    first, second = two_days
+    # The second run (a day without a schedule) logged a decision for every model, with its reason.
+    decisions = scalar(
+        conn,
+        "select counters -> 'decisions' from ml.pipeline_runs where run_id = %s and step = 'train'",
+        [second.run_id],
+    )
+    assert set(decisions) == set(model_specs())
+    assert all(d.startswith(("keep: not scheduled", "train: drift: ")) for d in decisions.values()), decisions
+    # On the champions' first scored date nothing has moved: kept (off its schedule), saying so.
+    specs = model_specs()
+    unscheduled = specs["purchase_30d"].model_copy(update={"retrain": Schedule(weekdays=[])})
+    evidence = Evidence(drift_psi=0.25, backtest_margin=0.05)
+    due, reason = due_for_training(conn, unscheduled, first.as_of, False, evidence)
+    assert due is False
+    assert "PSI" in reason
+    assert "+0.000 since" in reason
+    # The next day with the customers' recency shifted by three years: retrained, for that reason.
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            "update features.customer_features set recency_days = recency_days + 1095 where as_of_date = %s",
+            [second.as_of],
+        )
+        drift(conn, specs, second.as_of)
+        due, reason = due_for_training(conn, unscheduled, second.as_of, False, evidence)
+    assert due is True
+    assert reason.startswith("drift: recency_days PSI")
+    assert reason.endswith("> 0.25")
 
 
 def test_a_failed_step_stops_the_run_visibly(

@@ -6,7 +6,7 @@ Layers, bottom first (a module may import its own layer and those below):
 1. ``storecast.database`` (server, schema, loader, sample data), ``storecast.config``
    (the dbt vars) and ``storecast.db`` (connections);
 2. ``storecast.training`` and ``storecast.build`` (the feature build);
-3. ``storecast.scoring`` (families, inference, partitions, score, backtests) and its ``runs``;
+3. ``storecast.scoring`` (families, inference, partitions, score, backtests, drift) and its ``runs``;
 4. ``storecast.scoring.pipeline`` (the daily run);
 5. ``storecast.cli`` and its rendering, ``storecast.render``.
 
@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("storecast.training", "storecast.build"),
     tuple(
         f"storecast.scoring.{m}"
-        for m in ("families", "inference", "partitions", "score", "runs", "backtests")
+        for m in ("families", "inference", "partitions", "score", "runs", "backtests", "drift")
     ),
     ("storecast.scoring.pipeline",),
     ("storecast.cli", "storecast.render"),
