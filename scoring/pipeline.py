@@ -182,6 +182,7 @@ def _run(
         )
 
     trained: dict[str, str] = {}
+    promoted: set[str] = set()
     training_error: TrainingError | None = None
     try:
         with step(conn, run_id, as_of, "train") as counters:
@@ -198,6 +199,8 @@ def _run(
             for result in report.results:
                 name = result.spec.name
                 trained[name] = f"v{result.version} {result.status} ({due[name]})"
+                if result.status == "champion":
+                    promoted.add(name)
             counters.update(
                 trained=trained, failed=report.failures, skipped=report.skipped, rows=len(trained)
             )
@@ -213,7 +216,8 @@ def _run(
 
     with step(conn, run_id, as_of, "monitor") as counters:
         backtests = backtest(conn, specs, as_of, run_id, progress=say)
-        drift(conn, specs, as_of, run_id, progress=say)  # the features of a champion trained today
+        # A champion new today has had its features measured by no step yet.
+        drift(conn, {n: specs[n] for n in promoted}, as_of, run_id, progress=say)
         predictions = drift(conn, specs, as_of, run_id, predictions=True, progress=say)
         counters.update(
             backtested={f"{b.model_name} v{b.model_version}": str(b.as_of_date) for b in backtests},
