@@ -27,8 +27,6 @@ from storecast.training import metrics as m
 from storecast.training.data import as_float8, labelled, relation_columns
 from storecast.training.spec import ModelSpec
 
-F64 = npt.NDArray[np.float64]
-
 
 @dataclass
 class Backtest:

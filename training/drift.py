@@ -27,12 +27,10 @@ EPSILON = 1e-4
 def numeric_reference(values: npt.NDArray[np.float64]) -> dict[str, Any]:
     """Decile edges of the non-missing values, the share in each bin and the share missing."""
     present = values[~np.isnan(values)]
-    edges = np.unique(np.quantile(present, QUANTILES)) if len(present) else np.array([])
-    bins = np.searchsorted(edges, present, side="right")
-    shares = np.bincount(bins, minlength=len(edges) + 1) / max(len(present), 1)
+    edges = [float(e) for e in np.unique(np.quantile(present, QUANTILES))] if len(present) else []
     return {
-        "edges": [float(e) for e in edges],
-        "shares": [float(s) for s in shares],
+        "edges": edges,
+        "shares": _numeric_shares(values, edges),
         "null_share": float(1 - len(present) / max(len(values), 1)),
     }
 
@@ -45,6 +43,7 @@ def categorical_reference(values: pd.Series) -> dict[str, Any]:
 
 
 def _numeric_shares(values: npt.NDArray[np.float64], edges: list[float]) -> list[float]:
+    """Shares of the non-missing values in each bin of ``edges`` (as ``width_bucket`` cuts)."""
     present = values[~np.isnan(values)]
     bins = np.searchsorted(np.asarray(edges, dtype=float), present, side="right")
     return [float(s) for s in np.bincount(bins, minlength=len(edges) + 1) / max(len(present), 1)]
