@@ -9,10 +9,7 @@ import psycopg
 import pytest
 
 import storecast.training.data
-from storecast.build import build
 from storecast.database.pgbinary import copy_columns
-from storecast.database.sample import SampleData
-from storecast.database.sample.load import load_sample
 from storecast.db import Conn
 from storecast.scoring import partitions
 from storecast.scoring import score as scoring
@@ -22,7 +19,7 @@ from storecast.scoring.score import score, score_family, scoring_date
 from storecast.settings import Settings
 from storecast.training.data import FeatureError, FeatureReader
 from storecast.training.spec import model_specs
-from storecast.training.train import train_model
+from storecast.training.train import TrainResult
 
 SCORE_TABLES = {
     "customer": "scores.customer",
@@ -39,14 +36,9 @@ def _count(conn: Conn, table: str, as_of: date) -> int:
 
 
 @pytest.fixture(scope="module")
-def scored(pg_settings: Settings, tiny: SampleData) -> date:
-    """Tiny sample, features built, every model trained, everything scored once."""
+def scored(pg_settings: Settings, trained: dict[str, TrainResult]) -> date:
+    """The shared trained tiny sample, everything scored once."""
     with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
-        load_sample(conn, tiny, source="tests: scoring")
-        conn.execute("truncate ml.model_versions cascade")
-        build(pg_settings, full_refresh=True)
-        for spec in model_specs().values():
-            train_model(conn, spec, pg_settings.models_dir)
         score(conn)
         return scoring_date(conn)
 
@@ -187,7 +179,7 @@ def test_a_model_trained_on_other_features_is_refused(conn: Conn, scored: date) 
 
 
 def test_a_tampered_model_is_refused(conn: Conn, scored: date) -> None:
-    with conn.transaction():
+    with conn.transaction(force_rollback=True):
         conn.execute(
             "update ml.model_versions set onnx_sha256 = 'x' where model_name = 'demand' and status = 'champion'"
         )

@@ -11,26 +11,13 @@ import pytest
 from numpy.testing import assert_allclose
 from typer.testing import CliRunner
 
-from storecast.build import build
 from storecast.cli import app
-from storecast.database.sample import SampleData
-from storecast.database.sample.load import load_sample
 from storecast.db import Conn
 from storecast.settings import Settings
 from storecast.training import registry
 from storecast.training.export import onnx_inputs, predict_onnx, predict_sklearn, sha256
 from storecast.training.spec import model_specs
 from storecast.training.train import TrainResult, train_model
-
-
-@pytest.fixture(scope="module")
-def trained(pg_settings: Settings, tiny: SampleData) -> dict[str, TrainResult]:
-    """Tiny sample, features built, every shipped model trained once into an empty registry."""
-    with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
-        load_sample(conn, tiny, source="tests: training")
-        conn.execute("truncate ml.model_versions cascade")
-        build(pg_settings, full_refresh=True)
-        return {name: train_model(conn, spec, pg_settings.models_dir) for name, spec in model_specs().items()}
 
 
 @pytest.mark.parametrize("name", sorted(model_specs()))
