@@ -80,6 +80,35 @@ def _bitset_members(bitset: npt.NDArray[np.uint32]) -> set[int]:
     }
 
 
+def input_columns(model: HistGradientBoostingRegressor) -> npt.NDArray[np.int64]:
+    """For each feature index the trees split on, the input column it is: scikit-learn
+    puts the categorical columns first."""
+    categorical = getattr(model, "is_categorical_", None)
+    if categorical is None or not np.any(categorical):
+        return np.arange(int(model.n_features_in_))
+    return np.asarray(np.r_[np.flatnonzero(categorical), np.flatnonzero(~categorical)], dtype=np.int64)
+
+
+def seen_codes(model: HistGradientBoostingRegressor) -> dict[int, set[int]]:
+    """The category codes seen in training, by the trees' feature index."""
+    if getattr(model, "is_categorical_", None) is None or not np.any(model.is_categorical_):
+        return {}
+    known_bitsets, feature_map = model._bin_mapper.make_known_categories_bitsets()
+    return {
+        int(f): _bitset_members(known_bitsets[feature_map[f]])
+        for f in np.flatnonzero(model._bin_mapper.is_categorical_)
+    }
+
+
+def left_codes(predictor: Any, node: Any, seen: set[int]) -> set[int]:
+    """The codes a categorical split sends left: its left categories, plus every code
+    the trees never saw when missing values go left (scikit-learn treats those as missing)."""
+    members = _bitset_members(predictor.raw_left_cat_bitsets[node["bitset_idx"]])
+    if node["missing_go_to_left"]:
+        members |= set(range(256)) - seen
+    return members
+
+
 def _tree_ensemble_attributes(model: HistGradientBoostingRegressor) -> dict[str, Any]:
     """``TreeEnsemble`` attributes reproducing ``model``'s raw prediction, less its baseline.
 
@@ -93,15 +122,14 @@ def _tree_ensemble_attributes(model: HistGradientBoostingRegressor) -> dict[str,
     # order) and puts them first; with codes 0..n-1 that encoding is the identity.
     encoder = model._preprocessor.named_transformers_["encoder"] if model._preprocessor else None
     for categories in encoder.categories_ if encoder else []:
-        seen = np.asarray(categories, dtype=np.float64)
-        seen = seen[~np.isnan(seen)]
-        if not np.array_equal(seen, np.arange(len(seen))):
+        codes = np.asarray(categories, dtype=np.float64)
+        codes = codes[~np.isnan(codes)]
+        if not np.array_equal(codes, np.arange(len(codes))):
             raise NotImplementedError(
                 "categorical features must arrive as codes 0..n-1, each seen in training (CategoryCodes)"
             )
-    original = np.r_[np.flatnonzero(model.is_categorical_), np.flatnonzero(~model.is_categorical_)]
-    known_bitsets, feature_map = model._bin_mapper.make_known_categories_bitsets()
-    every_code = set(range(256))
+    original = input_columns(model)
+    seen = seen_codes(model)
     modes: list[int] = []
     feature_ids: list[int] = []
     splits: list[float] = []
@@ -142,9 +170,7 @@ def _tree_ensemble_attributes(model: HistGradientBoostingRegressor) -> dict[str,
             feature_ids.append(int(original[feature]))
             missing_true.append(int(node["missing_go_to_left"]))
             if node["is_categorical"]:
-                members = _bitset_members(predictor.raw_left_cat_bitsets[node["bitset_idx"]])
-                if node["missing_go_to_left"]:
-                    members |= every_code - _bitset_members(known_bitsets[feature_map[feature]])
+                members = left_codes(predictor, node, seen[feature])
                 modes.append(_BRANCH_MEMBER)
                 splits.append(np.nan)
                 membership.extend([*map(float, sorted(members)), np.nan])
