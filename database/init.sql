@@ -673,6 +673,23 @@ end $$;
 comment on role storecast_analyst is 'Read-only access to marts and scores. Grant it to a login: grant storecast_analyst to alice;';
 grant usage on schema scores, marts to storecast_analyst;
 grant select on all tables in schema scores, marts to storecast_analyst;
+-- v8: explanations (storecast.training.explain): the explainer of each version, and the
+-- top reasons of each score row beside its score.
+alter table ml.model_versions add column if not exists explainer bytea;
+comment on column ml.model_versions.explainer is 'Explainer of the version: its preprocessing as ONNX, with the linear coefficients or the trees'' node values in the file''s metadata (storecast.training.explain).';
+alter table scores.customer add column if not exists purchase_reasons jsonb;
+alter table scores.customer add column if not exists churn_reasons jsonb;
+alter table scores.customer add column if not exists clv_reasons jsonb;
+alter table scores.offer_redemption add column if not exists reasons jsonb;
+alter table scores.sell_through add column if not exists reasons jsonb;
+alter table scores.demand_forecast add column if not exists reasons jsonb;
+comment on column scores.customer.purchase_reasons is 'Top reasons for purchase_probability: [{feature, value, contribution, direction}], contributions to the log-odds before calibration (NULL: a version without an explainer, or explanation_reasons 0).';
+comment on column scores.customer.churn_reasons is 'Top reasons for churn_probability, as purchase_reasons.';
+comment on column scores.customer.clv_reasons is 'Top reasons for expected_spend: contributions to the model''s raw score (the log of the mean for log-link models).';
+comment on column scores.offer_redemption.reasons is 'Top reasons for probability: [{feature, value, contribution, direction}], contributions to the log-odds before calibration.';
+comment on column scores.sell_through.reasons is 'Top reasons for probability: [{feature, value, contribution, direction}], contributions to the log-odds before calibration.';
+comment on column scores.demand_forecast.reasons is 'Top reasons for units: [{feature, value, contribution, direction}], contributions to the model''s raw score (units, their log, or log1p by loss).';
+
 alter default privileges in schema scores grant select on tables to storecast_analyst;
 alter default privileges in schema marts grant select on tables to storecast_analyst;
 
@@ -696,4 +713,7 @@ values (6, 'abandoned loads and pipeline steps (backend of raw.loads and ml.pipe
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (7, 'ml.backtests, ml.backtest_reliability, ml.feature_drift and ml.model_versions.drift_reference: monitoring')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (8, 'ml.model_versions.explainer and the reasons columns of the score tables: explanations')
 on conflict (version) do nothing;

@@ -56,12 +56,12 @@ class Column:
         Target column name.
     pgtype:
         One of ``bool int2 int4 int8 float4 float8 date timestamp timestamptz
-        numeric text vector``.
+        numeric text jsonb vector``.
     values:
         A 1-d array (2-d ``(n, dim)`` for ``vector``). Dates are
         ``datetime64[D]``, timestamps ``datetime64`` (UTC for ``timestamptz``),
         numerics are floats or ints rounded to ``scale`` digits, text is any
-        array of ``str``.
+        array of ``str`` (jsonb: JSON documents as ``str``).
     null:
         Optional boolean mask, ``True`` where the value is NULL.
     scale:
@@ -75,7 +75,7 @@ class Column:
     scale: int = 2
 
     def __post_init__(self) -> None:
-        supported = {*_FIXED_DTYPES, "numeric", "text", "vector"}
+        supported = {*_FIXED_DTYPES, "numeric", "text", "jsonb", "vector"}
         if self.pgtype not in supported:
             raise ValueError(f"column {self.name}: unsupported type {self.pgtype!r}")
         if self.pgtype == "numeric" and not 0 <= self.scale <= 4:
@@ -143,7 +143,9 @@ def _text_parts(col: Column, rows: slice) -> tuple[npt.NDArray[np.int64], npt.ND
     """Encode a text column chunk: per-row byte lengths and the concatenated UTF-8 bytes."""
     values = np.asarray(col.values[rows], dtype=object)
     uniques, codes = np.unique(values.astype(str), return_inverse=True)
-    encoded = [u.encode("utf-8") for u in uniques]
+    # jsonb's binary form is a version byte (1) before the text.
+    prefix = b"\x01" if col.pgtype == "jsonb" else b""
+    encoded = [prefix + u.encode("utf-8") for u in uniques]
     lengths = np.array([len(e) for e in encoded], dtype=np.int64)[codes]
     blob = b"".join(encoded[c] for c in codes)
     return lengths, np.frombuffer(blob, dtype=np.uint8)
@@ -156,7 +158,7 @@ def _encode_chunk(columns: Sequence[Column], rows: slice, n: int) -> bytes:
     fixed: list[npt.NDArray[np.uint8] | None] = []
     texts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]] | None] = []
     for col in columns:
-        if col.pgtype == "text":
+        if col.pgtype in ("text", "jsonb"):
             fixed.append(None)
             texts.append(_text_parts(col, rows))
         else:

@@ -24,6 +24,7 @@ class Output:
     model: str
     column: str
     version_column: str | None = None  # wide tables keep one version column per model
+    reasons_column: str = "reasons"  # the prediction's top reasons (storecast.training.explain)
 
     def version_sql(self, alias: str = "s") -> tuple[sql.Composable, sql.Composable]:
         """The score table's column holding this model's version, and the condition that
@@ -60,6 +61,7 @@ class Family:
             columns += [output.version_column] if output.version_column else ["model_name", "model_version"]
         for level in self.interval_levels:
             columns += [f"lower_{level}", f"upper_{level}"]
+        columns += [output.reasons_column for output in self.outputs]
         return [*dict.fromkeys([*columns, "run_id", "scored_at"])]
 
 
@@ -81,9 +83,9 @@ FAMILIES: dict[str, Family] = {
         "scores.customer",
         ["customer_id"],
         [
-            Output("purchase_30d", "purchase_probability", "purchase_model_version"),
-            Output("churn_90d", "churn_probability", "churn_model_version"),
-            Output("clv_365d", "expected_spend", "clv_model_version"),
+            Output("purchase_30d", "purchase_probability", "purchase_model_version", "purchase_reasons"),
+            Output("churn_90d", "churn_probability", "churn_model_version", "churn_reasons"),
+            Output("clv_365d", "expected_spend", "clv_model_version", "clv_reasons"),
         ],
     ),
     "offer_redemption": Family(

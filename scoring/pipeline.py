@@ -211,7 +211,14 @@ def _run(
         training_error = exc
     say(f"run {run_id}: trained {', '.join(trained) or 'nothing (no model due)'}")
 
-    outcome = score(conn, as_of=as_of, run_id=run_id, progress=say, specs=specs)
+    outcome = score(
+        conn,
+        as_of=as_of,
+        run_id=run_id,
+        progress=say,
+        specs=specs,
+        reasons=int(config.values["explanation_reasons"]),
+    )
     scored = {r.family: r.rows for r in outcome.results}
 
     with step(conn, run_id, as_of, "monitor") as counters:

@@ -29,7 +29,8 @@ from storecast.scoring.families import FAMILIES, Family, Output, ScoringError
 from storecast.scoring.inference import inference_session, predict
 from storecast.scoring.partitions import write_scores
 from storecast.training.data import FeatureError, FeatureReader, Frame, check_columns, relation_columns
-from storecast.training.export import sha256
+from storecast.training.explain import TOP_REASONS, Explainer, reasons
+from storecast.training.export import onnx_inputs, sha256
 from storecast.training.intervals import bounds
 from storecast.training.registry import Champion, champion, champion_names
 from storecast.training.spec import ModelSpec, model_specs
@@ -88,12 +89,15 @@ def score_family(
     run_id: int,
     chunk_rows: int | None = None,
     specs: dict[str, ModelSpec] | None = None,
+    reasons: int = TOP_REASONS,
 ) -> ScoreResult:
     """Score ``as_of`` for one family and replace its rows in the score table, atomically.
 
     Every output whose model has a champion is scored; the columns of the others are
     left NULL (a family with no champion at all raises :class:`ScoringError`). Rows
     are read and scored ``chunk_rows`` (default :data:`storecast.training.data.CHUNK_ROWS`) at a time.
+    Each row keeps each model's ``reasons`` largest feature contributions
+    (:mod:`storecast.training.explain`; 0: none, and no explaining cost).
     """
     started = time.perf_counter()
     specs = specs if specs is not None else model_specs()
@@ -110,6 +114,9 @@ def score_family(
     for spec in trained.values():
         check_columns(conn, relation, spec.features.numeric, spec.features.categorical, family.keys)
     sessions = {name: inference_session(c.onnx) for name, c in models.items()}
+    explainers = {
+        name: Explainer.load(c.explainer) for name, c in models.items() if reasons > 0 and c.explainer
+    }
     key_types = relation_columns(conn, family.table)
     times = family.rows(conn, first, as_of)
 
@@ -140,6 +147,7 @@ def score_family(
             columns += _prediction_columns(
                 output, spec, models[output.model], frame, prediction, family.interval_levels
             )
+            columns.append(_reasons_column(output, spec, explainers.get(output.model), frame, reasons))
         columns.append(Column("run_id", "int8", np.full(len(frame), run_id)))
         # Written through the family's one definition of its table (Family.columns).
         stray = [c.name for c in columns if c.name not in table_columns]
@@ -151,6 +159,22 @@ def score_family(
     return ScoreResult(
         family.name, as_of, total, time.perf_counter() - started, {n: c.version for n, c in models.items()}
     )
+
+
+def _reasons_column(
+    output: Output, spec: ModelSpec, explainer: Explainer | None, frame: Frame, top: int
+) -> Column:
+    """The top reasons of each row as JSON, or NULL without an explainer."""
+    if explainer is None:
+        return Column(
+            output.reasons_column,
+            "jsonb",
+            np.full(len(frame), "null", dtype=object),
+            np.ones(len(frame), bool),
+        )
+    feed = onnx_inputs(frame.features, list(spec.features.numeric), list(spec.features.categorical))
+    found = reasons(explainer.contributions(feed), explainer.names, frame.features, top)
+    return Column(output.reasons_column, "jsonb", np.asarray(found, dtype=object))
 
 
 def _prediction_columns(
@@ -215,6 +239,7 @@ def score(
     progress: Callable[[str], None] | None = None,
     specs: dict[str, ModelSpec] | None = None,
     wait: bool = True,
+    reasons: int = TOP_REASONS,
 ) -> ScoringOutcome:
     """Score ``families`` for ``as_of`` (default: the build's scoring date).
 
@@ -224,11 +249,12 @@ def score(
     the end, naming every failure, or when nothing could be scored. Scoring holds the
     database-wide pipeline lock: a second ``score`` or ``run`` waits (or, without
     ``wait``, :class:`storecast.scoring.runs.PipelineBusyError` is raised naming the holder).
+    Each row keeps ``reasons`` explanations per model (setting ``explanation_reasons``).
     """
     from storecast.scoring.runs import pipeline_lock
 
     with pipeline_lock(conn, wait, progress):
-        return _score(conn, families, as_of, run_id, progress, specs)
+        return _score(conn, families, as_of, run_id, progress, specs, reasons)
 
 
 def _score(
@@ -238,6 +264,7 @@ def _score(
     run_id: int | None,
     progress: Callable[[str], None] | None,
     specs: dict[str, ModelSpec] | None,
+    reasons: int = TOP_REASONS,
 ) -> ScoringOutcome:
     from storecast.scoring.runs import new_run_id, step
 
@@ -260,7 +287,7 @@ def _score(
             continue
         try:
             with step(conn, run_id, as_of, f"score:{name}") as counters:
-                result = score_family(conn, family, as_of, run_id, specs=specs)
+                result = score_family(conn, family, as_of, run_id, specs=specs, reasons=reasons)
                 counters.update(
                     rows=result.rows,
                     model_versions=result.model_versions,

@@ -534,6 +534,7 @@ def score_command(
             progress=lambda s: out.print(s, highlight=False),
             specs=model_specs(config.values),
             wait=not no_wait,
+            reasons=int(config.values["explanation_reasons"]),
         )
 
 

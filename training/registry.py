@@ -28,6 +28,7 @@ class Champion:
     feature_columns: list[str]
     spec: dict[str, Any]
     intervals: dict[str, Any] | None = None
+    explainer: bytes | None = None  # storecast.training.explain; None for versions made before it
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def champion(conn: Conn, model_name: str) -> Champion | None:
     return (
         conn.cursor(row_factory=class_row(Champion))
         .execute(
-            "select model_name, version, onnx, onnx_sha256, feature_columns, spec, intervals "
+            "select model_name, version, onnx, onnx_sha256, feature_columns, spec, intervals, explainer "
             "from ml.model_versions where model_name = %s and status = 'champion'",
             [model_name],
         )

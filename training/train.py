@@ -28,6 +28,7 @@ from storecast.training.baselines import BASELINES
 from storecast.training.btyd import BTYDFeatures
 from storecast.training.data import FeatureError, FeatureReader, Frame, relation_columns, time_counts
 from storecast.training.estimators import BTYD_ONLY, make_pipeline
+from storecast.training.explain import export_explainer
 from storecast.training.export import (
     OPSET,
     ParityError,
@@ -448,6 +449,7 @@ def train_model(
         "onnx": onnx,
         "onnx_sha256": sha256(onnx),
         "onnx_opset": OPSET,
+        "explainer": export_explainer(pipeline, spec, train.features[spec.feature_columns]),
         "metrics": _finite(
             dict(
                 metrics,

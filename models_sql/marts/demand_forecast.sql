@@ -30,6 +30,7 @@ final as (
         forecasts.upper_80,
         forecasts.lower_95,
         forecasts.upper_95,
+        forecasts.reasons,
         forecasts.model_version,
         forecasts.as_of_date
     from forecasts

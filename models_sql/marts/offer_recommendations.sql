@@ -52,6 +52,7 @@ final as (
         offers.end_date as offer_end_date,
         ranked.redemption_probability,
         ranked.redemption_probability * offers.margin_impact as expected_margin_cost,
+        ranked.reasons,
         ranked.model_version,
         ranked.as_of_date
     from ranked

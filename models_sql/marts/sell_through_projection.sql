@@ -70,6 +70,7 @@ final as (
             else 'go'
         end as guardrail,
         coalesce(similar_items.similar_past_items, '[]'::jsonb) as similar_past_items,
+        scored_items.reasons,
         scored_items.model_version,
         scored_items.as_of_date
     from scored_items

@@ -14,6 +14,9 @@ final as (
         purchase_model_version,
         churn_model_version,
         clv_model_version,
+        purchase_reasons,
+        churn_reasons,
+        clv_reasons,
         run_id,
         scored_at
     from source

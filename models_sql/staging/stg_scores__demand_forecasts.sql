@@ -18,6 +18,7 @@ final as (
         upper_95,
         model_name,
         model_version,
+        reasons,
         run_id,
         scored_at
     from source

@@ -12,6 +12,7 @@ final as (
         probability as redemption_probability,
         model_name,
         model_version,
+        reasons,
         run_id,
         scored_at
     from source

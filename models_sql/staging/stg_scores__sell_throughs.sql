@@ -11,6 +11,7 @@ final as (
         probability as sell_through_probability,
         model_name,
         model_version,
+        reasons,
         run_id,
         scored_at
     from source

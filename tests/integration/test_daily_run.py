@@ -144,6 +144,19 @@ def test_marts_hold_the_latest_date(conn: Conn, two_days: tuple[RunSummary, RunS
     ).fetchone()
     assert similar is not None
     assert int(str(similar[0])) >= 1
+    # Every mart row carries its reasons: "why is this customer at churn risk?"
+    for mart, column in {
+        "customer_scores": "churn_reasons",
+        "offer_recommendations": "reasons",
+        "demand_forecast": "reasons",
+        "sell_through_projection": "reasons",
+    }.items():
+        row = conn.execute(
+            f"select count(*), count({column} -> 0 ->> 'feature') from marts.{mart}"
+        ).fetchone()
+        assert row is not None
+        rows, explained = (int(str(v)) for v in row)
+        assert rows == explained > 0, mart
 
 
 def test_every_step_is_logged_with_counters(conn: Conn, two_days: tuple[RunSummary, RunSummary]) -> None:

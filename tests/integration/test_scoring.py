@@ -262,3 +262,41 @@ def test_score_tables_views_and_scoring_agree_on_the_columns(conn: Conn) -> None
         assert sorted(read) == sorted(family.columns()), views[name]
     levels = model_specs()["demand"].interval_levels
     assert [round(level * 100) for level in levels] == list(FAMILIES["demand"].interval_levels)
+
+
+def test_every_score_row_keeps_its_top_reasons(conn: Conn, scored: date) -> None:
+    for family in FAMILIES.values():
+        for output in family.outputs:
+            column = output.reasons_column
+            rows = conn.execute(
+                f"select count(*), count({column}), max(jsonb_array_length({column})), "
+                f"min(jsonb_array_length({column})) from {family.table} where as_of_date = %s",
+                [scored],
+            ).fetchone()
+            assert rows is not None
+            total, with_reasons, longest, shortest = (int(str(v)) for v in rows)
+            assert total == with_reasons, f"{family.table}.{column}: rows without reasons"
+            assert longest == 3, (family.table, column, longest)
+            assert shortest >= 1, (family.table, column, shortest)
+            features = set(model_specs()[output.model].feature_columns)
+            items = conn.execute(
+                f"select r ->> 'feature', r ->> 'direction', (r ->> 'contribution')::float8 "
+                f"from {family.table} s, jsonb_array_elements(s.{column}) r where s.as_of_date = %s",
+                [scored],
+            ).fetchall()
+            assert items
+            for feature, direction, contribution in items:
+                assert feature in features or str(feature).startswith("btyd_"), (output.model, feature)
+                assert (direction == "up") == (float(str(contribution)) > 0), (output.model, feature)
+
+
+def test_reasons_can_be_turned_off(conn: Conn, scored: date) -> None:
+    with conn.transaction(force_rollback=True):
+        score_family(conn, FAMILIES["sell_through"], scored, run_id=0, reasons=0)
+        row = conn.execute(
+            "select count(*), count(reasons) from scores.sell_through where as_of_date = %s", [scored]
+        ).fetchone()
+        assert row is not None
+        rows, with_reasons = (int(str(v)) for v in row)
+        assert rows > 0
+        assert with_reasons == 0

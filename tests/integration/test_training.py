@@ -15,6 +15,7 @@ from storecast.cli import app
 from storecast.db import Conn
 from storecast.settings import Settings
 from storecast.training import registry
+from storecast.training.explain import Explainer, raw_score
 from storecast.training.export import onnx_inputs, predict_onnx, predict_sklearn, sha256
 from storecast.training.spec import model_specs
 from storecast.training.train import TrainResult, train_model
@@ -152,3 +153,24 @@ def test_a_spec_naming_a_missing_column_fails_clearly(
         FeatureError, match=r"features\.customer_features does not match the spec: missing columns: shoe_size"
     ):
         FeatureReader(conn, spec).read()
+
+
+@pytest.mark.parametrize("name", sorted(model_specs()))
+def test_the_stored_explainer_adds_up_to_the_champions_raw_score(
+    conn: Conn, trained: dict[str, TrainResult], name: str
+) -> None:
+    result = trained[name]
+    spec = result.spec
+    stored = registry.champion(conn, name)
+    assert stored is not None
+    assert stored.explainer is not None
+    explainer = Explainer.load(stored.explainer)
+    features = result.test.features[spec.feature_columns]
+    contributions = explainer.contributions(
+        onnx_inputs(features, list(spec.features.numeric), list(spec.features.categorical))
+    )
+    assert_allclose(
+        explainer.base + contributions.sum(axis=1), raw_score(result.pipeline, features), rtol=1e-4, atol=1e-4
+    )
+    # Every name is a feature column (one-hot columns summed back) or a BG/NBD quantity.
+    assert all(n in spec.feature_columns or n.startswith("btyd_") for n in explainer.names), explainer.names

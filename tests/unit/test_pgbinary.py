@@ -37,6 +37,11 @@ def test_text_is_utf8_with_its_byte_length() -> None:
     assert body == struct.pack(">hi", 1, 2) + "é".encode() + struct.pack(">hi", 1, 0)
 
 
+def test_jsonb_is_its_version_byte_then_the_text() -> None:
+    body = _body([Column("j", "jsonb", np.array(['{"a": 1}'], dtype=object))])
+    assert body == struct.pack(">hi", 1, 9) + b'\x01{"a": 1}'
+
+
 @pytest.mark.parametrize(
     ("value", "digits", "weight", "sign"),
     [
