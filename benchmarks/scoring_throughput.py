@@ -5,7 +5,9 @@ classifier, in one run:
 
 (a) storecast: binary COPY out in chunks -> ONNX Runtime -> binary COPY into a staging
     table -> swapped in as the date's partition of the score table, reading, scoring and
-    writing overlapped (``storecast.scoring.partitions.write_scores``);
+    writing overlapped (``storecast.scoring.partitions.write_scores``); and the same with
+    each row's top 3 reasons (``storecast.training.explain``: the explainer's ONNX
+    Runtime pass for the leaves, the per-leaf credits summed, the reasons as jsonb);
 (b) the naive peer: ``pandas.read_sql`` -> ``predict_proba`` -> ``DataFrame.to_sql``;
 (c) each stage alone on the same rows: COPY out into numpy, ONNX Runtime inference,
     COPY in of (key, score) rows. The slowest bare stage is the limit (a) is held to.
@@ -35,11 +37,14 @@ from sklearn.pipeline import Pipeline
 
 from storecast.database.pgbinary import Column, copy_columns
 from storecast.db import Conn, connect
+from storecast.scoring.families import Output
 from storecast.scoring.inference import SCORING_THREADS, inference_session, predict
 from storecast.scoring.partitions import write_scores
+from storecast.scoring.score import reasons_column
 from storecast.settings import conninfo_to_url, get_settings
 from storecast.training.data import FeatureReader, Frame
 from storecast.training.estimators import preprocessor
+from storecast.training.explain import TOP_REASONS, Explainer, export_explainer
 from storecast.training.export import export, float32_thresholds
 from storecast.training.spec import ModelSpec
 
@@ -87,7 +92,7 @@ def _setup(conn: psycopg.Connection[tuple[object, ...]], rows: int) -> np.ndarra
         conn.execute(
             sql.SQL(
                 "create table {} (as_of_date date not null, row_id bigint not null, probability float8 not null, "
-                "primary key (as_of_date, row_id)){}"
+                "reasons jsonb, primary key (as_of_date, row_id)){}"
             ).format(
                 sql.Identifier("bench", table),
                 sql.SQL(" partition by list (as_of_date)" if partitioned else ""),
@@ -132,6 +137,8 @@ def main() -> None:
         float32_thresholds(pipeline)
         onnx = export(pipeline, spec)
         session = inference_session(onnx)
+        explainer = Explainer.load(export_explainer(pipeline, spec, frame))
+        output = Output("bench", "probability")
         # The bare inference stage the way a user would run it: one call, ONNX Runtime's defaults.
         plain_session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
         print(f"model: {args.trees} trees; scoring, {args.repeats} runs of each ...", flush=True)
@@ -142,6 +149,9 @@ def main() -> None:
                 Column("row_id", "int8", chunk.keys["row_id"].to_numpy()),
                 Column("probability", "float8", predict(session, spec, chunk)),
             ]
+
+        def explained_columns_for(chunk: Frame) -> list[Column]:
+            return [*columns_for(chunk), reasons_column(output, spec, explainer, chunk, TOP_REASONS)]
 
         def frames(reader: Conn) -> Generator[Frame]:
             return FeatureReader(reader, spec, [AS_OF], with_label=False).frames()
@@ -170,6 +180,9 @@ def main() -> None:
         with ThreadPoolExecutor(SCORING_THREADS) as pool:
             measured = {
                 "storecast": lambda: write_scores(conn, "bench.scores", AS_OF, frames, columns_for),
+                "storecast + reasons": lambda: write_scores(
+                    conn, "bench.scores", AS_OF, frames, explained_columns_for
+                ),
                 "copy out": lambda: list(FeatureReader(conn, spec, [AS_OF], with_label=False).frames()),
                 "inference": lambda: predict(plain_session, spec, full),
                 "chunked inference": lambda: list(pool.map(lambda c: predict(session, spec, c), chunks)),
@@ -182,6 +195,7 @@ def main() -> None:
                     times[name].append(_timed(fn)[0])
         median = {name: float(np.median(seconds)) for name, seconds in times.items()}
         storecast_s, copy_out_s, infer_s = median["storecast"], median["copy out"], median["inference"]
+        explained_s = median["storecast + reasons"]
         chunked_infer_s, copy_in_s = median["chunked inference"], median["copy in"]
 
     from sqlalchemy import create_engine
@@ -209,6 +223,7 @@ def main() -> None:
     limit_name, limit_s = max(stages.items(), key=lambda kv: kv[1])
     rows = [
         ("(a) storecast scoring path", storecast_s),
+        ("(a) the same, with 3 reasons per row", explained_s),
         ("(b) pandas read_sql -> predict_proba -> to_sql", naive_s),
         *[(f"(c) {name}", seconds) for name, seconds in stages.items()],
         (f"    ONNX Runtime as (a) runs it, {SCORING_THREADS} at once", chunked_infer_s),
@@ -225,6 +240,9 @@ def main() -> None:
         f"(a) / limit = {limit_s / storecast_s:.2f} (target >= 0.70); (a) / (b) = {naive_s / storecast_s:.1f}x faster"
     )
     print(f"inference alone, run as (a) runs it, takes {chunked_infer_s / storecast_s:.2f} of (a)'s time")
+    print(
+        f"reasons cost {explained_s / storecast_s:.2f}x the time of (a) without them (setting explanation_reasons)"
+    )
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ def score_family(
             columns += _prediction_columns(
                 output, spec, models[output.model], frame, prediction, family.interval_levels
             )
-            columns.append(_reasons_column(output, spec, explainers.get(output.model), frame, reasons))
+            columns.append(reasons_column(output, spec, explainers.get(output.model), frame, reasons))
         columns.append(Column("run_id", "int8", np.full(len(frame), run_id)))
         # Written through the family's one definition of its table (Family.columns).
         stray = [c.name for c in columns if c.name not in table_columns]
@@ -161,10 +161,11 @@ def score_family(
     )
 
 
-def _reasons_column(
+def reasons_column(
     output: Output, spec: ModelSpec, explainer: Explainer | None, frame: Frame, top: int
 ) -> Column:
-    """The top reasons of each row as JSON, or NULL without an explainer."""
+    """``output``'s reasons column for ``frame``: each row's ``top`` reasons as JSON, or
+    NULL without an explainer."""
     if explainer is None:
         return Column(
             output.reasons_column,

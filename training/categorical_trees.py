@@ -109,8 +109,12 @@ def left_codes(predictor: Any, node: Any, seen: set[int]) -> set[int]:
     return members
 
 
-def _tree_ensemble_attributes(model: HistGradientBoostingRegressor) -> dict[str, Any]:
-    """``TreeEnsemble`` attributes reproducing ``model``'s raw prediction, less its baseline.
+def tree_ensemble_attributes(
+    model: HistGradientBoostingRegressor, leaf_numbers: bool = False
+) -> dict[str, Any]:
+    """``TreeEnsemble`` attributes reproducing ``model``'s raw prediction, less its baseline;
+    with ``leaf_numbers``, one output per tree instead: the number of the leaf the row
+    reaches (leaves counted in node order within each tree), for the explainer.
 
     scikit-learn sends a row left when its code is among the split's left categories;
     right when it is another category seen in training; and where missing values go
@@ -140,8 +144,9 @@ def _tree_ensemble_attributes(model: HistGradientBoostingRegressor) -> dict[str,
     missing_true: list[int] = []
     membership: list[float] = []
     leaf_weights: list[float] = []
+    leaf_trees: list[int] = []
     roots: list[int] = []
-    for (predictor,) in model._predictors:
+    for tree, (predictor,) in enumerate(model._predictors):
         nodes = predictor.nodes
         leaf_index: dict[int, int] = {}
         node_index: dict[int, int] = {}
@@ -150,7 +155,11 @@ def _tree_ensemble_attributes(model: HistGradientBoostingRegressor) -> dict[str,
                 leaf_index[i] = len(leaf_weights) + len(leaf_index)
             else:
                 node_index[i] = len(modes) + len(node_index)
-        leaf_weights.extend(float(nodes[i]["value"]) for i in leaf_index)
+        if leaf_numbers:
+            leaf_weights.extend(float(k) for k in range(len(leaf_index)))
+        else:
+            leaf_weights.extend(float(nodes[i]["value"]) for i in leaf_index)
+        leaf_trees.extend([tree] * len(leaf_index))
         if nodes[0]["is_leaf"]:
             # A tree that never split: one always-true test leading to its only leaf.
             roots.append(len(modes))
@@ -192,7 +201,7 @@ def _tree_ensemble_attributes(model: HistGradientBoostingRegressor) -> dict[str,
     attributes: dict[str, Any] = {
         "aggregate_function": 1,  # SUM
         "post_transform": 0,  # NONE
-        "n_targets": 1,
+        "n_targets": len(roots) if leaf_numbers else 1,
         "tree_roots": roots,
         "nodes_modes": numpy_helper.from_array(np.asarray(modes, dtype=np.uint8)),
         "nodes_featureids": feature_ids,
@@ -202,7 +211,7 @@ def _tree_ensemble_attributes(model: HistGradientBoostingRegressor) -> dict[str,
         "nodes_falsenodeids": false_ids,
         "nodes_falseleafs": false_leaf,
         "nodes_missing_value_tracks_true": missing_true,
-        "leaf_targetids": [0] * len(leaf_weights),
+        "leaf_targetids": leaf_trees if leaf_numbers else [0] * len(leaf_weights),
         "leaf_weights": floats(leaf_weights),
     }
     if membership:
@@ -234,7 +243,7 @@ def _regressor_converter(scope: Any, operator: Any, container: Any) -> None:
         op_domain=_PENDING_DOMAIN,
         op_version=1,
         name=scope.get_unique_operator_name("TreeEnsemble"),
-        **_tree_ensemble_attributes(model),
+        **tree_ensemble_attributes(model),
     )
     baseline = scope.get_unique_variable_name("baseline")
     container.add_initializer(
@@ -285,6 +294,14 @@ def _codes_converter(scope: Any, operator: Any, container: Any) -> None:
         axis=1,
         name=scope.get_unique_operator_name("Concat"),
     )
+
+
+def pending_tree_ensemble(inputs: list[str], outputs: list[str], attributes: dict[str, Any]) -> Any:
+    """A ``TreeEnsemble`` node for a graph built by hand, in the placeholder domain that
+    :func:`finalize_tree_ensembles` moves into ``ai.onnx.ml`` opset 5."""
+    from onnx import helper
+
+    return helper.make_node("TreeEnsemble", inputs, outputs, domain=_PENDING_DOMAIN, **attributes)
 
 
 def finalize_tree_ensembles(model: Any) -> None:

@@ -120,10 +120,10 @@ def test_a_model_without_categories_keeps_skl2onnx_s_converter() -> None:
 def test_codes_other_than_0_to_n_are_refused_at_export() -> None:
     x = np.c_[np.random.default_rng(0).normal(size=500), np.repeat([10.0, 20.0], 250)]
     model = HistGradientBoostingRegressor(categorical_features=[1], max_iter=5).fit(x, x[:, 0] + x[:, 1])
-    from storecast.training.categorical_trees import _tree_ensemble_attributes
+    from storecast.training.categorical_trees import tree_ensemble_attributes
 
     with pytest.raises(NotImplementedError, match=r"codes 0\.\.n-1"):
-        _tree_ensemble_attributes(model)
+        tree_ensemble_attributes(model)
 
 
 def test_native_only_columns_must_be_categorical() -> None:
