@@ -193,7 +193,15 @@ class Explainer:
 
     session: ort.InferenceSession
     parameters: dict[str, Any]
-    _leaf_table: Any = None
+
+    def __post_init__(self) -> None:
+        p = self.parameters
+        if p["kind"] == "trees":
+            # One row per leaf (trees one after another), one column per transformed column.
+            self._leaf_table = sparse.csr_matrix(
+                (p["credits"], p["columns"], p["pointer"]), shape=(len(p["pointer"]) - 1, len(p["groups"]))
+            )
+            self._offsets = np.asarray(p["offsets"], dtype=np.int32)
 
     @classmethod
     def load(cls, onnx_bytes: bytes) -> Explainer:
@@ -218,13 +226,13 @@ class Explainer:
     def contributions(self, feed: dict[str, npt.NDArray[Any]]) -> F64:
         """Each row's contribution per name of :attr:`names`; with :attr:`base` they add up
         to the raw score."""
-        output = np.asarray(self.session.run(None, feed)[0], dtype=np.float64)
+        output = np.asarray(self.session.run(None, feed)[0])
         p = self.parameters
         if p["kind"] == "linear":
             # The output is the transformed columns.
-            per_column = (output - np.asarray(p["mean"])) * np.asarray(p["coef"])
+            per_column = (output.astype(np.float64) - np.asarray(p["mean"])) * np.asarray(p["coef"])
         else:
-            per_column = self._credits_of(output.astype(np.int64))
+            per_column = self._credits_of(output)
         # Sum the transformed columns into the input column each comes from.
         names = self.names
         owner = np.array([names.index(g) for g in p["groups"]])
@@ -232,57 +240,66 @@ class Explainer:
         into[np.arange(len(owner)), owner] = 1.0
         return np.asarray(per_column @ into, dtype=np.float64)
 
-    def _credits_of(self, leaves: npt.NDArray[np.int64]) -> F64:
-        """Sum over the trees of the credits of the leaf each row reached (output is the
-        leaf numbers, one column per tree)."""
-        p = self.parameters
-        if self._leaf_table is None:
-            width = len(p["groups"])
-            self._leaf_table = sparse.csr_matrix(
-                (p["credits"], p["columns"], p["pointer"]), shape=(len(p["pointer"]) - 1, width)
-            )
+    def _credits_of(self, leaves: npt.NDArray[np.float32]) -> F64:
+        """Sum over the trees of the credits of the leaf each row reached (``leaves``: the
+        leaf numbers, one column per tree): a 0/1 row x leaf matrix times the leaf table."""
         n, trees = leaves.shape
-        reached = leaves + np.asarray(p["offsets"], dtype=np.int64)
+        reached = leaves.astype(np.int32) + self._offsets
         rows = sparse.csr_matrix(
-            (np.ones(n * trees), reached.ravel(), np.arange(0, n * trees + 1, trees)),
+            (
+                np.ones(n * trees, dtype=np.float64),
+                reached.ravel(),
+                np.arange(0, n * trees + 1, trees, dtype=np.int32),
+            ),
             shape=(n, self._leaf_table.shape[0]),
         )
         return np.asarray((rows @ self._leaf_table).toarray(), dtype=np.float64)
 
 
-def _json_value(value: Any) -> str:
-    """A feature value as JSON: numbers as numbers, NaN and missing as null, the rest as text."""
-    if value is None or value is pd.NA:
-        return "null"
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        return repr(float(value)) if np.isfinite(value) else "null"
-    return json.dumps(str(value))
+def _json_values(column: pd.Series) -> npt.NDArray[np.str_]:
+    """A column's values as JSON text, vectorised: numbers as numbers, NaN and missing as
+    null, anything else as a JSON string."""
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return np.where(column.to_numpy(dtype=bool), "true", "false")
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        numbers = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        whole = pd.api.types.is_integer_dtype(column.dtype)
+        text = numbers.astype(np.int64).astype(str) if whole else numbers.astype(str)
+        return np.where(np.isfinite(numbers), text, "null")
+    return np.array(["null" if pd.isna(v) else json.dumps(str(v)) for v in column], dtype=str)
 
 
 def reasons(contributions: F64, names: list[str], values: pd.DataFrame, top: int = TOP_REASONS) -> list[str]:
     """Each row's ``top`` largest contributions by size, as JSON arrays of
     ``{feature, value, contribution, direction}`` (``value`` as the model read it: the
-    input column's value, or for a BG/NBD quantity, null). A zero contribution is no reason."""
-    order = np.argsort(-np.abs(contributions), axis=1)[:, :top]
-    cells: list[list[Any]] = [
-        values[n].tolist() if n in values.columns else [None] * len(values) for n in names
-    ]
-    # Written by hand rather than by json.dumps per row: a third of the cost at 100k rows.
-    prefixes = [f'{{"feature": {json.dumps(n)}, "value": ' for n in names]
-    out: list[str] = []
-    for i, picks in enumerate(order):
-        items = []
-        for j in picks:
-            c = float(contributions[i, j])
-            if c != 0.0:
-                direction = "up" if c > 0 else "down"
-                items.append(
-                    f'{prefixes[j]}{_json_value(cells[j][i])}, "contribution": {round(c, 6)!r}, '
-                    f'"direction": "{direction}"}}'
-                )
-        out.append("[" + ", ".join(items) + "]")
-    return out
+    input column's value, or for a BG/NBD quantity, null). A zero contribution is no reason.
+
+    Built column by column with numpy's string operations rather than row by row (a
+    fifth of the time at 100k rows)."""
+    n, width = contributions.shape
+    order = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, : min(top, width)]
+    picked = np.take_along_axis(contributions, order, axis=1)
+    items: list[npt.NDArray[np.str_]] = []
+    for k in range(order.shape[1]):
+        value = np.full(n, "null", dtype=object)
+        for j in np.unique(order[:, k]):
+            if names[j] in values.columns:
+                rows = order[:, k] == j
+                value[rows] = _json_values(values[names[j]][rows])
+        prefix = np.array([f'{{"feature": {json.dumps(name)}, "value": ' for name in names], dtype=object)
+        contribution = np.round(picked[:, k], 6)
+        direction = np.where(contribution > 0, '"up"}', '"down"}')
+        text = (
+            prefix[order[:, k]]
+            + value
+            + ', "contribution": '
+            + contribution.astype(str).astype(object)
+            + ', "direction": '
+            + direction.astype(object)
+        )
+        items.append(np.where(contribution != 0.0, text, ""))
+    return (
+        ["[" + ", ".join(i for i in row if i) + "]" for row in zip(*items, strict=True)]
+        if items
+        else ["[]"] * n
+    )
