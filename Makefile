@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit integration clean
+.PHONY: install demo test lint typecheck unit integration browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,17 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) browser
 	$(BIN)/pytest tests/integration
 
-test: lint typecheck
+# The report test renders the HTML report in a real headless browser: Debian's Chromium,
+# installed here when missing (needs apt and root, as on CI; or set STORECAST_CHROMIUM).
+browser:
+	@test -n "$$STORECAST_CHROMIUM" || command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the report's browser test"; \
+	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+
+test: lint typecheck browser
 	$(BIN)/pytest
 
 clean:

@@ -39,6 +39,7 @@ from storecast.render import (
     print_version,
     print_versions,
 )
+from storecast.report import ReportError
 from storecast.scoring.families import ScoringError
 from storecast.scoring.runs import PipelineBusyError, pipeline_lock
 from storecast.settings import (
@@ -86,6 +87,7 @@ USER_ERRORS = (
     ParityError,
     RegistryError,
     ScoringError,
+    ReportError,
     psycopg.OperationalError,
     ValueError,
 )
@@ -585,6 +587,26 @@ def runs_command(last: Annotated[int, typer.Option(help="How many runs to show."
         abandon_dead_steps(conn)
         rows = recent_runs(conn, last)
     print_runs(rows)
+
+
+@app.command("report")
+@_friendly
+def report_command(
+    as_of: Annotated[
+        datetime | None, _as_of_option("Scored date to report on (default: the latest scored date).")
+    ] = None,
+    folder: Annotated[Path, typer.Option("--out", help="Folder to write report.html into.")] = Path(
+        "storecast-report"
+    ),
+) -> None:
+    """Write a self-contained HTML report of the champions: backtests, calibration, gains,
+    forecasts, coverage, drift and top features (opens offline, no server)."""
+    from storecast.report import write_report
+
+    with connect(get_settings()) as conn:
+        ensure_schema(conn)
+        path = write_report(conn, folder, as_of.date() if as_of else None)
+    out.print(f"report written: {path.resolve()}", highlight=False)
 
 
 # ------------------------------------------------------------------ demo

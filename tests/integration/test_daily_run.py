@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -251,6 +254,58 @@ def _check_backtests(pg_settings: Settings, conn: Conn, run_date: date, past: da
     assert row[0] == pytest.approx(stored[0])
     assert row[1] is not None
     assert row[2] is True
+
+
+#: Chart kinds the report draws with the data of this module (two daily runs and the
+#: backtests of a past date): every one of them must draw.
+REPORT_CHARTS = {"trend", "features", "reliability", "gains", "lift", "forecast", "coverage", "drift"}
+
+
+def test_the_report_draws_every_chart_in_a_real_browser(
+    two_days: tuple[RunSummary, RunSummary], cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    written = CliRunner().invoke(app, ["report", "--out", str(tmp_path)], env=cli_env)
+    assert written.exit_code == 0, written.output
+    page_file = tmp_path / "report.html"
+    html = page_file.read_text()
+    assert "<script" not in html
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in html
+    chromium = os.environ.get("STORECAST_CHROMIUM") or shutil.which("chromium")
+    assert chromium, (
+        "the report test needs Chromium: `make browser` installs Debian's, or set STORECAST_CHROMIUM"
+    )
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(page_file.as_uri())
+        charts = page.evaluate(
+            """() => [...document.querySelectorAll('figure.chart')].map(figure => {
+                const svg = figure.querySelector('svg');
+                const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+                const marks = [...figure.querySelectorAll('.mark')].filter(mark => {
+                    const b = mark.getBoundingClientRect();
+                    return b.width > 0 || b.height > 0;
+                }).length;
+                return {kind: figure.dataset.kind, empty: figure.classList.contains('empty'),
+                        width: box.width, height: box.height, marks: marks};
+            })"""
+        )
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert errors == []
+    drawn = [c for c in charts if not c["empty"]]
+    for chart in drawn:
+        assert chart["width"] > 0, chart
+        assert chart["height"] > 0, chart
+        assert chart["marks"] > 0, chart
+    assert {c["kind"] for c in drawn} >= REPORT_CHARTS, charts
+    assert (tmp_path / "report.png").stat().st_size > 10_000
 
 
 def test_drift_past_the_setting_retrains_and_none_keeps_the_champion(

@@ -7,7 +7,8 @@ Layers, bottom first (a module may import its own layer and those below):
    (the dbt vars) and ``storecast.db`` (connections);
 2. ``storecast.training`` and ``storecast.build`` (the feature build);
 3. ``storecast.scoring`` (families, inference, partitions, score, backtests, drift) and its ``runs``;
-4. ``storecast.scoring.pipeline`` (the daily run);
+4. ``storecast.scoring.pipeline`` (the daily run) and ``storecast.report`` with its
+   ``storecast.charts`` (the HTML report on what scoring and monitoring wrote);
 5. ``storecast.cli`` and its rendering, ``storecast.render``.
 
 Imports inside functions count too: a lazy import still ties the layers together.
@@ -28,7 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
         f"storecast.scoring.{m}"
         for m in ("families", "inference", "partitions", "score", "runs", "backtests", "drift")
     ),
-    ("storecast.scoring.pipeline",),
+    ("storecast.scoring.pipeline", "storecast.report", "storecast.charts"),
     ("storecast.cli", "storecast.render"),
 ]
 #: Folder of the repository -> the package it is installed as.
