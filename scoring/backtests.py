@@ -2,11 +2,13 @@
 
 Every metric is computed once per model version x scored as-of date, when the label
 window of that date has closed by the run's date (for a forecast: every horizon's target
-period), with the same functions that score the test window at training
+period; for offers, scored as candidates, the pair's first impression within the horizon
+after the date and that impression's own label window), with the same functions that score
+the test window at training
 (:mod:`storecast.training.metrics`), so a backtest reads against the version's own test
 figure in ``ml.model_versions.metrics``. Classifiers get AUC, PR-AUC, Brier, log loss,
-calibration error and a reliability table (and precision, recall and NDCG at k per
-customer for offers); spend models MAE, RMSE, WAPE, bias and Gini; forecasts WAPE, MASE,
+calibration error and a reliability table (and precision, recall, NDCG and the expected
+and realised margin at k per customer for offers); spend models MAE, RMSE, WAPE, bias and Gini; forecasts WAPE, MASE,
 bias and interval coverage for all horizons together (horizon 0) and per horizon.
 """
 
@@ -26,6 +28,10 @@ from storecast.scoring.families import FAMILIES, Family, Output
 from storecast.training import metrics as m
 from storecast.training.data import as_float8, labelled, relation_columns
 from storecast.training.spec import ModelSpec
+
+#: The offer feature holding an offer's margin (its cost per redemption, as in the marts'
+#: expected_margin_cost): expected and realised margin at k use it where a ranking model has it.
+MARGIN = "margin_impact"
 
 
 @dataclass
@@ -64,7 +70,15 @@ def _due(conn: Conn, family: Family, output: Output, spec: ModelSpec, as_of: dat
         """
     ).format(version=version, table=sql.Identifier(*family.table.split(".", 1)), of_model=of_model)
     cursor = conn.cursor(row_factory=class_row(_Scored))
-    return cursor.execute(query, [spec.horizon_days, as_of, output.model]).fetchall()
+    # Candidates' labels come from events up to a horizon later, each with its own window.
+    wait = spec.horizon_days * (2 if _from_events(spec) else 1)
+    return cursor.execute(query, [wait, as_of, output.model]).fetchall()
+
+
+def _from_events(spec: ModelSpec) -> bool:
+    """Whether the model scores candidates (``scoring_relation``) whose labels are events
+    dated after the scored date (an offer shown later), rather than rows of that date."""
+    return spec.scoring_relation is not None and spec.time_column in spec.keys
 
 
 def _joined(
@@ -85,6 +99,8 @@ def _joined(
     ]
     if spec.group_column:
         columns.append(sql.SQL("s.{}::int8 as grp").format(sql.Identifier(spec.group_column)))
+    if spec.group_column and MARGIN in spec.features.numeric:
+        columns.append(sql.SQL("f.{}::float8 as margin").format(sql.Identifier(MARGIN)))
     if spec.task == "forecast":
         columns += [
             sql.SQL("s.horizon::int8 as horizon"),
@@ -97,20 +113,37 @@ def _joined(
         ]
     where, params = labelled(spec, as_of)
     label = as_float8(spec.label, relation_columns(conn, spec.relation)[spec.label])
+    relation = sql.Identifier(*spec.relation.split(".", 1))
+    if _from_events(spec):
+        # The pair's first event (an offer shown) within the horizon after the scored date.
+        time = sql.Identifier(spec.time_column)
+        joined = sql.SQL(
+            "join lateral (select *, {label} as _label from {relation} as f where {where} and {on} "
+            "and f.{time} >= s.as_of_date and f.{time} < s.as_of_date + {days} order by f.{time} limit 1) "
+            "as f on true"
+        ).format(
+            label=label,
+            relation=relation,
+            where=where,
+            on=sql.SQL(" and ").join(on[: len(keys)]),
+            time=time,
+            days=sql.Literal(spec.horizon_days),
+        )
+    else:
+        joined = sql.SQL(
+            "join (select *, {label} as _label from {relation} where {where}) as f on {on}"
+        ).format(label=label, relation=relation, where=where, on=sql.SQL(" and ").join(on))
     query = sql.SQL(
         """
         select {columns}
         from {table} as s
-        join (select *, {label} as _label from {relation} where {where}) as f on {on}
+        {joined}
         where s.as_of_date = %s and s.{version} = %s and {of_model}
         """
     ).format(
         columns=sql.SQL(", ").join(columns),
         table=sql.Identifier(*family.table.split(".", 1)),
-        relation=sql.Identifier(*spec.relation.split(".", 1)),
-        label=label,
-        where=where,
-        on=sql.SQL(" and ").join(on),
+        joined=joined,
         version=version,
         of_model=of_model,
     )
@@ -169,7 +202,10 @@ def evaluate(
         return Backtest(spec.name, model_version, scored_on, {0: m.regression_metrics(y, p)}, {0: len(y)})
     out = m.binary_metrics(y, p) | {"mean_prediction": float(p.mean())}
     if spec.group_column:
-        out |= m.ranking_metrics(y, p, data["grp"].astype(np.int64), spec.top_k)
+        groups = data["grp"].astype(np.int64)
+        out |= m.ranking_metrics(y, p, groups, spec.top_k)
+        if "margin" in data:
+            out |= m.margin_at_k(y, p, groups, spec.top_k, data["margin"].astype(float))
     return Backtest(spec.name, model_version, scored_on, {0: out}, {0: len(y)}, m.reliability_table(y, p))
 
 

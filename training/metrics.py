@@ -64,6 +64,23 @@ def binary_metrics(y: F64, p: F64) -> dict[str, float]:
     }
 
 
+def margin_at_k(y: F64, p: F64, groups: npt.NDArray[np.int64], k: int, margin: F64) -> dict[str, float]:
+    """Per group (customer), over its ``k`` highest scores: the expected margin (score x
+    margin, what following the ranking promises) and the realised one (label x margin),
+    averaged over groups."""
+    order = np.lexsort((-p, groups))
+    g = groups[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    rank = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)]))
+    top = rank < k
+    expected = np.add.reduceat(p[order] * margin[order] * top, starts)
+    realised = np.add.reduceat(y[order] * margin[order] * top, starts)
+    return {
+        f"expected_margin_at_{k}": float(expected.mean()),
+        f"realised_margin_at_{k}": float(realised.mean()),
+    }
+
+
 def ranking_metrics(y: F64, p: F64, groups: npt.NDArray[np.int64], k: int) -> dict[str, float]:
     """Precision@k, recall@k and NDCG@k per group (customer), averaged over groups with a positive."""
     order = np.lexsort((-p, groups))

@@ -99,3 +99,15 @@ def test_a_poisson_gradient_boosting_model_exports_with_its_log_link() -> None:
     onnx_pred = predict_onnx(export(pipeline, spec), "forecast", feed)
     # Without the exp skl2onnx would return log-scale scores, off by orders of magnitude.
     assert_allclose(onnx_pred, pipeline.predict(frame), rtol=1e-4, atol=1e-4)
+
+
+def test_margin_at_k_sums_each_customers_top_k() -> None:
+    # Customer 1: scores 0.9 (margin 2, redeemed), 0.5 (margin 4), 0.1 (margin 8, redeemed);
+    # customer 2: one offer, 0.2 (margin 10, not redeemed). k = 2.
+    y = np.array([1.0, 0.0, 1.0, 0.0])
+    p = np.array([0.9, 0.5, 0.1, 0.2])
+    groups = np.array([1, 1, 1, 2])
+    margin = np.array([2.0, 4.0, 8.0, 10.0])
+    out = m.margin_at_k(y, p, groups, 2, margin)
+    assert out["expected_margin_at_2"] == pytest.approx(((0.9 * 2 + 0.5 * 4) + 0.2 * 10) / 2)
+    assert out["realised_margin_at_2"] == pytest.approx((2.0 + 0.0) / 2)
