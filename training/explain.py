@@ -159,8 +159,10 @@ def _parameters(pipeline: Pipeline, spec: ModelSpec, train: pd.DataFrame) -> dic
 
 
 def export_explainer(pipeline: Pipeline, spec: ModelSpec, train: pd.DataFrame) -> bytes:
-    """The pipeline's preprocessing as ONNX (one output: the transformed columns), with
-    the explainer's parameters in its metadata. ``train`` gives a linear model's means."""
+    """The explainer as ONNX: the pipeline's preprocessing, whose output is the transformed
+    columns (linear models) or, through a ``TreeEnsemble``, each row's leaf number in every
+    tree (gradient boosting); the parameters ride in its metadata. ``train`` gives a
+    linear model's means."""
     register_btyd_converter()
     register_categorical_tree_converters()
     types = [(c, FloatTensorType([None, 1])) for c in spec.features.numeric]
