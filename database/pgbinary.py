@@ -139,13 +139,21 @@ def _vector_bytes(values: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
     return np.concatenate([head.view(np.uint8).reshape(n, 4), matrix.view(np.uint8).reshape(n, -1)], axis=1)
 
 
+#: Mean bytes per value above which text is copied row by row rather than by index arrays.
+_LONG_TEXT = 32
+
+
 def _text_parts(col: Column, rows: slice) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
     """Encode a text column chunk: per-row byte lengths and the concatenated UTF-8 bytes."""
     values = np.asarray(col.values[rows], dtype=object)
+    if col.pgtype == "jsonb":
+        # jsonb's binary form is a version byte (1) before the text. Documents are mostly
+        # unique per row, so encoding each beats sorting them to encode each value once.
+        encoded = [b"\x01" + str(v).encode("utf-8") for v in values]
+        lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
+        return lengths, np.frombuffer(b"".join(encoded), dtype=np.uint8)
     uniques, codes = np.unique(values.astype(str), return_inverse=True)
-    # jsonb's binary form is a version byte (1) before the text.
-    prefix = b"\x01" if col.pgtype == "jsonb" else b""
-    encoded = [prefix + u.encode("utf-8") for u in uniques]
+    encoded = [u.encode("utf-8") for u in uniques]
     lengths = np.array([len(e) for e in encoded], dtype=np.int64)[codes]
     blob = b"".join(encoded[c] for c in codes)
     return lengths, np.frombuffer(blob, dtype=np.uint8)
@@ -198,7 +206,16 @@ def _encode_chunk(columns: Sequence[Column], rows: slice, n: int) -> bytes:
             src_starts = np.concatenate([[0], np.cumsum(t_lengths)[:-1]])
             sel_len = t_lengths[keep]
             total = int(sel_len.sum())
-            if total:
+            if total and total > _LONG_TEXT * len(sel_len):
+                # Long values (jsonb documents): one slice copy per row costs less than
+                # index arrays eight times the size of the text.
+                target = memoryview(buf.data)
+                source = memoryview(blob.data)
+                for d, s, size in zip(
+                    pos[keep].tolist(), src_starts[keep].tolist(), sel_len.tolist(), strict=True
+                ):
+                    target[d : d + size] = source[s : s + size]
+            elif total:
                 src_idx = np.repeat(src_starts[keep], sel_len) + _ragged_arange(sel_len, total)
                 dst_idx = np.repeat(pos[keep], sel_len) + _ragged_arange(sel_len, total)
                 buf[dst_idx] = blob[src_idx]

@@ -105,3 +105,17 @@ def test_fixed8_rows_with_a_null_are_refused() -> None:
     stream = b"".join(encode_chunks([Column("v", "float8", np.array([1.0, 2.0]), null=null)]))
     with pytest.raises(ValueError, match="NULL"):
         fixed8_fields(memoryview(stream)[len(HEADER) : -len(TRAILER)], 1)
+
+
+def test_long_values_are_copied_row_by_row_to_the_same_bytes() -> None:
+    long = ['{"feature": "recency_days", "value": 12.5, "contribution": 0.25}' * 3, "", None]
+    column = Column("j", "jsonb", np.array(long, dtype=object), null=np.array([False, False, True]))
+    body = _body([column, Column("n", "int4", np.array([1, 2, 3]))])
+    first = b"\x01" + long[0].encode()  # type: ignore[union-attr]
+    assert body == b"".join(
+        [
+            struct.pack(">hi", 2, len(first)) + first + struct.pack(">ii", 4, 1),
+            struct.pack(">hi", 2, 1) + b"\x01" + struct.pack(">ii", 4, 2),
+            struct.pack(">hi", 2, -1) + struct.pack(">ii", 4, 3),
+        ]
+    )
