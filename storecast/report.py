@@ -36,7 +36,7 @@ class ReportError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Champion:
+class Serving:
     """What the report needs of a serving version."""
 
     model_name: str
@@ -54,14 +54,14 @@ def _fetch(conn: Conn, query: str, params: Any = None) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in conn.execute(query, params).fetchall()]
 
 
-def _champions(conn: Conn) -> dict[str, Champion]:
+def _champions(conn: Conn) -> dict[str, Serving]:
     rows = _fetch(
         conn,
         "select model_name, version, spec ->> 'task', estimator, selection_metric, "
         "(metrics ->> selection_metric)::float8, metrics, trained_as_of "
         "from ml.model_versions where status = 'champion'",
     )
-    return {str(r[0]): Champion(*r) for r in rows}
+    return {str(r[0]): Serving(*r) for r in rows}
 
 
 def report_date(conn: Conn) -> date:
@@ -89,7 +89,7 @@ def _date_ticks(days: list[date]) -> dict[float, str]:
     return {_ordinal(d): d.isoformat() for d in picks}
 
 
-def metric_trend(conn: Conn, champion: Champion) -> str:
+def metric_trend(conn: Conn, champion: Serving) -> str:
     """The selection metric of every backtested date (all versions), beside the
     champion's own test figure."""
     rows = _fetch(
@@ -141,7 +141,7 @@ def top_features(conn: Conn, family: Family, output: Output, as_of: date) -> str
     )
 
 
-def drift_map(conn: Conn, champion: Champion) -> str:
+def drift_map(conn: Conn, champion: Serving) -> str:
     """PSI of the champion's features (and prediction) on every date it was measured."""
     rows = _fetch(
         conn,
@@ -169,7 +169,7 @@ def drift_map(conn: Conn, champion: Champion) -> str:
     )
 
 
-def reliability(conn: Conn, champion: Champion) -> list[str]:
+def reliability(conn: Conn, champion: Serving) -> list[str]:
     """Reliability curve, cumulative gains and lift by decile of a classifier."""
     test = _fetch(
         conn,
@@ -287,7 +287,7 @@ def forecasts(conn: Conn, family: Family, as_of: date) -> list[str]:
     return out
 
 
-def coverage(conn: Conn, champion: Champion) -> str:
+def coverage(conn: Conn, champion: Serving) -> str:
     """Interval coverage by horizon in the latest backtest, against the nominal levels."""
     rows = _fetch(
         conn,
@@ -315,7 +315,7 @@ def coverage(conn: Conn, champion: Champion) -> str:
     )
 
 
-def _section(conn: Conn, family: Family, champions: dict[str, Champion], as_of: date) -> str:
+def _section(conn: Conn, family: Family, champions: dict[str, Serving], as_of: date) -> str:
     parts = [f"<h2>{escape(family.name)} <small>{escape(family.table)}</small></h2>"]
     for output in family.outputs:
         champion = champions.get(output.model)

@@ -9,6 +9,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 from typer.testing import CliRunner
@@ -254,6 +255,70 @@ def _check_backtests(pg_settings: Settings, conn: Conn, run_date: date, past: da
     assert row[0] == pytest.approx(stored[0])
     assert row[1] is not None
     assert row[2] is True
+
+
+def test_offers_scored_as_candidates_are_backtested_on_their_later_impressions(
+    conn: Conn, two_days: tuple[RunSummary, RunSummary]
+) -> None:
+    from storecast.scoring.backtests import backtest
+
+    _, second = two_days
+    spec = model_specs()["offer_redemption_7d"]
+    version = scalar(
+        conn,
+        "select version from ml.model_versions where model_name = %s and status = 'champion'",
+        [spec.name],
+    )
+    # A date 60 days back: the impressions of the week after it have matured labels.
+    past = scalar(conn, "select max(as_of_date) - 60 from features.customer_offer_features")
+    shown = conn.execute(
+        "select customer_id, offer_id from features.customer_offer_features "
+        "where as_of_date >= %s and as_of_date < %s + %s and redeemed_within_7d is not null group by 1, 2",
+        [past, past, spec.horizon_days],
+    ).fetchall()
+    assert shown
+    never = conn.execute(
+        "select c.customer_id, o.offer_id from raw.customers c cross join raw.offers o "
+        "where not exists (select 1 from raw.impressions i where i.customer_id = c.customer_id "
+        "and i.offer_id = o.offer_id) limit 20"
+    ).fetchall()
+    pairs = [*shown, *never]
+    probability = np.linspace(0.05, 0.95, len(pairs))
+    partition = f"offer_redemption_{past:%Y%m%d}"
+    conn.execute(
+        f"create table scores.{partition} partition of scores.offer_redemption for values in ('{past}')"
+    )
+    try:
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "insert into scores.offer_redemption (as_of_date, customer_id, offer_id, probability, model_name, "
+                "model_version, run_id) values (%s, %s, %s, %s, %s, %s, 0)",
+                [
+                    (past, c, o, float(p), spec.name, version)
+                    for (c, o), p in zip(pairs, probability, strict=True)
+                ],
+            )
+        done = [b for b in backtest(conn, model_specs(), second.as_of) if b.model_name == spec.name]
+        assert [b.as_of_date for b in done] == [past]
+        result = done[0]
+        # Only the pairs shown within the horizon after the date have a label.
+        assert result.counts[0] == len(shown)
+        margins: dict[object, float] = {}
+        for offer, margin in conn.execute("select offer_id, margin_impact::float8 from raw.offers"):
+            margins[offer] = float(str(margin))
+        expected: dict[object, list[float]] = {}
+        for (customer, offer), p in sorted(
+            zip(shown, probability[: len(shown)], strict=True), key=lambda item: -item[1]
+        ):
+            expected.setdefault(customer, []).append(float(p) * margins[offer])
+        k = spec.top_k
+        assert result.metrics[0][f"expected_margin_at_{k}"] == pytest.approx(
+            np.mean([sum(values[:k]) for values in expected.values()])
+        )
+        assert f"realised_margin_at_{k}" in result.metrics[0]
+    finally:
+        conn.execute(f"drop table scores.{partition}")
+        conn.execute("delete from ml.backtests where model_name = %s and as_of_date = %s", [spec.name, past])
 
 
 #: Chart kinds the report draws with the data of this module (two daily runs and the
