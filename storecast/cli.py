@@ -657,6 +657,7 @@ def demo(
     out.print("\nTry it in psql:\n")
     out.print(f'  psql "{url}"\n', highlight=False)
     out.print(EXAMPLE_SQL, highlight=False)
+    out.print("\nOr open the report on the models (one HTML file): storecast report --out storecast-report")
 
 
 if __name__ == "__main__":  # pragma: no cover
