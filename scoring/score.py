@@ -29,7 +29,7 @@ from storecast.scoring.families import FAMILIES, Family, Output, ScoringError
 from storecast.scoring.inference import inference_session, predict
 from storecast.scoring.partitions import write_scores
 from storecast.training.data import FeatureError, FeatureReader, Frame, check_columns, relation_columns
-from storecast.training.explain import TOP_REASONS, Explainer, reasons
+from storecast.training.explain import TOP_REASONS, Explainer, reasons_json
 from storecast.training.export import onnx_inputs, sha256
 from storecast.training.intervals import bounds
 from storecast.training.registry import Champion, champion, champion_names
@@ -174,7 +174,7 @@ def reasons_column(
             np.ones(len(frame), bool),
         )
     feed = onnx_inputs(frame.features, list(spec.features.numeric), list(spec.features.categorical))
-    found = reasons(explainer.contributions(feed), explainer.names, frame.features, top)
+    found = reasons_json(explainer.contributions(feed), explainer.names, frame.features, top)
     return Column(output.reasons_column, "jsonb", np.asarray(found, dtype=object))
 
 

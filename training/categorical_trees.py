@@ -89,7 +89,7 @@ def input_columns(model: HistGradientBoostingRegressor) -> npt.NDArray[np.int64]
     return np.asarray(np.r_[np.flatnonzero(categorical), np.flatnonzero(~categorical)], dtype=np.int64)
 
 
-def seen_codes(model: HistGradientBoostingRegressor) -> dict[int, set[int]]:
+def _seen_codes(model: HistGradientBoostingRegressor) -> dict[int, set[int]]:
     """The category codes seen in training, by the trees' feature index."""
     if getattr(model, "is_categorical_", None) is None or not np.any(model.is_categorical_):
         return {}
@@ -100,7 +100,7 @@ def seen_codes(model: HistGradientBoostingRegressor) -> dict[int, set[int]]:
     }
 
 
-def left_codes(predictor: Any, node: Any, seen: set[int]) -> set[int]:
+def _left_codes(predictor: Any, node: Any, seen: set[int]) -> set[int]:
     """The codes a categorical split sends left: its left categories, plus every code
     the trees never saw when missing values go left (scikit-learn treats those as missing)."""
     members = _bitset_members(predictor.raw_left_cat_bitsets[node["bitset_idx"]])
@@ -133,7 +133,7 @@ def tree_ensemble_attributes(
                 "categorical features must arrive as codes 0..n-1, each seen in training (CategoryCodes)"
             )
     original = input_columns(model)
-    seen = seen_codes(model)
+    seen = _seen_codes(model)
     modes: list[int] = []
     feature_ids: list[int] = []
     splits: list[float] = []
@@ -179,7 +179,7 @@ def tree_ensemble_attributes(
             feature_ids.append(int(original[feature]))
             missing_true.append(int(node["missing_go_to_left"]))
             if node["is_categorical"]:
-                members = left_codes(predictor, node, seen[feature])
+                members = _left_codes(predictor, node, seen[feature])
                 modes.append(_BRANCH_MEMBER)
                 splits.append(np.nan)
                 membership.extend([*map(float, sorted(members)), np.nan])

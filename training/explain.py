@@ -271,7 +271,9 @@ def _json_values(column: pd.Series) -> npt.NDArray[np.str_]:
     return np.array(["null" if pd.isna(v) else json.dumps(str(v)) for v in column], dtype=str)
 
 
-def reasons(contributions: F64, names: list[str], values: pd.DataFrame, top: int = TOP_REASONS) -> list[str]:
+def reasons_json(
+    contributions: F64, names: list[str], values: pd.DataFrame, top: int = TOP_REASONS
+) -> list[str]:
     """Each row's ``top`` largest contributions by size, as JSON arrays of
     ``{feature, value, contribution, direction}`` (``value`` as the model read it: the
     input column's value, or for a BG/NBD quantity, null). A zero contribution is no reason.

@@ -14,7 +14,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
 from storecast.training.estimators import make_pipeline
-from storecast.training.explain import Explainer, export_explainer, raw_score, reasons
+from storecast.training.explain import Explainer, export_explainer, raw_score, reasons_json
 from storecast.training.export import float32_thresholds, onnx_inputs
 from storecast.training.spec import ModelSpec
 from tests.unit.specs import spec_for
@@ -135,7 +135,7 @@ def test_contributions_and_base_add_up_to_the_raw_score(task: str, candidate: st
 def test_reasons_keep_the_largest_contributions_with_their_values() -> None:
     contributions = np.array([[0.5, -2.0, 0.1], [0.0, 0.0, 0.3]])
     values = pd.DataFrame({"a": [1.0, np.nan], "b": ["x", "y"], "c": [3, 4]})
-    first, second = (json.loads(r) for r in reasons(contributions, ["a", "b", "c"], values, top=2))
+    first, second = (json.loads(r) for r in reasons_json(contributions, ["a", "b", "c"], values, top=2))
     assert first == [
         {"feature": "b", "value": "x", "contribution": -2.0, "direction": "down"},
         {"feature": "a", "value": 1.0, "contribution": 0.5, "direction": "up"},
