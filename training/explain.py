@@ -81,7 +81,7 @@ def raw_score(pipeline: Pipeline, features: pd.DataFrame) -> F64:
     """scikit-learn's raw score of the explained model (see the module docstring)."""
     preprocess, model = pipeline.steps[0][1], _estimator(pipeline)
     transformed = preprocess.transform(features)
-    if isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+    if _is_trees(model):
         return np.asarray(model._raw_predict(transformed), dtype=np.float64).ravel()
     return np.asarray(transformed @ np.ravel(model.coef_) + np.ravel(model.intercept_)[0], dtype=np.float64)
 
@@ -102,6 +102,11 @@ def _groups(preprocess: ColumnTransformer) -> list[str]:
             owners = [str(n) for n in transformer.get_feature_names_out()]
         names[block] = owners
     return names
+
+
+def _is_trees(model: Any) -> bool:
+    """Whether ``model`` is a gradient-boosted tree ensemble (explained per path)."""
+    return isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor)
 
 
 def _leaf_credits(model: HistGradientBoostingClassifier | HistGradientBoostingRegressor) -> dict[str, Any]:
@@ -145,7 +150,7 @@ def _leaf_credits(model: HistGradientBoostingClassifier | HistGradientBoostingRe
 def _parameters(pipeline: Pipeline, spec: ModelSpec, train: pd.DataFrame) -> dict[str, Any]:
     preprocess, model = pipeline.steps[0][1], _estimator(pipeline)
     groups = _groups(preprocess)
-    if isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+    if _is_trees(model):
         return {"kind": "trees", "groups": groups, **_leaf_credits(model)}
     coef = np.ravel(model.coef_).astype(np.float64)
     mean = np.asarray(preprocess.transform(train[spec.feature_columns]), dtype=np.float64).mean(axis=0)
@@ -169,7 +174,7 @@ def export_explainer(pipeline: Pipeline, spec: ModelSpec, train: pd.DataFrame) -
     types += [(c, StringTensorType([None, 1])) for c in spec.features.categorical]
     model = to_onnx(pipeline.steps[0][1], initial_types=types, target_opset=OPSET)
     estimator = _estimator(pipeline)
-    if isinstance(estimator, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+    if _is_trees(estimator):
         # ONNX Runtime finds each row's leaf in every tree; the credits are then a lookup.
         transformed = model.graph.output[0].name
         model.graph.node.append(
@@ -198,7 +203,13 @@ class Explainer:
 
     def __post_init__(self) -> None:
         p = self.parameters
-        if p["kind"] == "trees":
+        self._names = list(dict.fromkeys(p["groups"]))
+        # Sums the transformed columns into the input column each comes from.
+        self._into = np.zeros((len(p["groups"]), len(self._names)))
+        self._into[np.arange(len(p["groups"])), [self._names.index(g) for g in p["groups"]]] = 1.0
+        if p["kind"] == "linear":
+            self._mean, self._coef = np.asarray(p["mean"]), np.asarray(p["coef"])
+        else:
             # One row per leaf (trees one after another), one column per transformed column.
             self._leaf_table = sparse.csr_matrix(
                 (p["credits"], p["columns"], p["pointer"]), shape=(len(p["pointer"]) - 1, len(p["groups"]))
@@ -223,24 +234,18 @@ class Explainer:
     @property
     def names(self) -> list[str]:
         """The names contributions are reported under, in :meth:`contributions`' column order."""
-        return list(dict.fromkeys(self.parameters["groups"]))
+        return list(self._names)
 
     def contributions(self, feed: dict[str, npt.NDArray[Any]]) -> F64:
         """Each row's contribution per name of :attr:`names`; with :attr:`base` they add up
         to the raw score."""
         output = np.asarray(self.session.run(None, feed)[0])
-        p = self.parameters
-        if p["kind"] == "linear":
+        if self.parameters["kind"] == "linear":
             # The output is the transformed columns.
-            per_column = (output.astype(np.float64) - np.asarray(p["mean"])) * np.asarray(p["coef"])
+            per_column = (output.astype(np.float64) - self._mean) * self._coef
         else:
             per_column = self._credits_of(output)
-        # Sum the transformed columns into the input column each comes from.
-        names = self.names
-        owner = np.array([names.index(g) for g in p["groups"]])
-        into = np.zeros((len(owner), len(names)))
-        into[np.arange(len(owner)), owner] = 1.0
-        return np.asarray(per_column @ into, dtype=np.float64)
+        return np.asarray(per_column @ self._into, dtype=np.float64)
 
     def _credits_of(self, leaves: npt.NDArray[np.float32]) -> F64:
         """Sum over the trees of the credits of the leaf each row reached (``leaves``: the
