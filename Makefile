@@ -35,7 +35,7 @@ integration: $(STAMP) browser
 # installed here when missing (needs apt and root, as on CI; or set STORECAST_CHROMIUM).
 browser:
 	@test -n "$$STORECAST_CHROMIUM" || command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the report's browser test"; \
+	  echo "installing Debian's chromium for the browser tests (the report, the service's page)"; \
 	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
 
 test: lint typecheck browser

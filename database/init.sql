@@ -693,6 +693,55 @@ comment on column scores.demand_forecast.reasons is 'Top reasons for units: [{fe
 alter default privileges in schema scores grant select on tables to storecast_analyst;
 alter default privileges in schema marts grant select on tables to storecast_analyst;
 
+-- ---------------------------------------------------------------- v9: overrides and the service role
+-- A person's correction of a label or a projection, kept with its history: nothing is
+-- updated or deleted, the latest row per key applies, a NULL value withdraws it. The
+-- feature layer applies them where labels are built (stg_raw__overrides and the models
+-- that read it), and marks the rows it changed.
+create table if not exists raw.overrides (
+    override_id  bigint generated always as identity primary key,
+    kind         text not null check (kind in ('sell_through', 'demand')),
+    product_id   integer not null references raw.products (product_id),
+    store_id     integer references raw.stores (store_id),
+    period_start date,
+    value        double precision check (value >= 0),
+    author       text not null check (length(trim(author)) > 0),
+    reason       text not null check (length(trim(reason)) > 0),
+    recorded_at  timestamptz not null default now(),
+    constraint overrides_keys_fit_kind check (
+        (kind = 'sell_through' and store_id is null and period_start is null and (value is null or value in (0, 1)))
+        or (kind = 'demand' and store_id is not null and period_start is not null)
+    )
+);
+create index if not exists overrides_key on raw.overrides (kind, product_id, store_id, period_start, recorded_at);
+comment on table raw.overrides is 'Overrides of labels and projections by people, with history: the latest row per (kind, product, store, period) applies; a NULL value withdraws the override.';
+comment on column raw.overrides.override_id is 'Override key, in the order they were recorded.';
+comment on column raw.overrides.kind is 'sell_through: whether an item sells through (value 1 or 0); demand: units of a product in a store in the demand period holding period_start.';
+comment on column raw.overrides.product_id is 'Product (item) the override is about.';
+comment on column raw.overrides.store_id is 'Store, for demand overrides; NULL for sell_through.';
+comment on column raw.overrides.period_start is 'A day of the demand period overridden (the period holding it, at demand_grain); NULL for sell_through.';
+comment on column raw.overrides.value is 'The overriding value: 1 or 0 for sell_through, units for demand; NULL withdraws an earlier override of the same key.';
+comment on column raw.overrides.author is 'Who recorded it.';
+comment on column raw.overrides.reason is 'Why.';
+comment on column raw.overrides.recorded_at is 'When it was recorded.';
+
+-- The HTTP service's own writes (uploads, overrides) run as this role: it may add and
+-- update raw rows and record loads and overrides, never delete, truncate or alter them.
+do $$
+begin
+    if not exists (select from pg_roles where rolname = 'storecast_service') then
+        create role storecast_service nologin;
+    end if;
+end $$;
+comment on role storecast_service is 'What storecast serve writes with for uploads and overrides: insert and update on raw tables, nothing else. Grant it to the login the service connects as.';
+grant usage on schema raw to storecast_service;
+grant select, insert, update on all tables in schema raw to storecast_service;
+revoke update on raw.overrides, raw.schema_versions from storecast_service;
+revoke insert on raw.schema_versions from storecast_service;
+grant usage on all sequences in schema raw to storecast_service;
+alter table ml.model_versions add column if not exists overridden_labels bigint;
+comment on column ml.model_versions.overridden_labels is 'Rows of the training, validation and test windows whose label came from an override (raw.overrides) rather than the data; NULL for a feature table without overrides.';
+
 insert into raw.schema_versions (version, description)
 values (1, 'raw schema: stores, customers, products, embeddings, orders, promotions, offers, loads')
 on conflict (version) do nothing;
@@ -716,4 +765,7 @@ values (7, 'ml.backtests, ml.backtest_reliability, ml.feature_drift and ml.model
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (8, 'ml.model_versions.explainer and the reasons columns of the score tables: explanations')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (9, 'raw.overrides (labels and projections overridden by people, with history), ml.model_versions.overridden_labels and the storecast_service role')
 on conflict (version) do nothing;

@@ -13,7 +13,7 @@ import psycopg
 from storecast.database.bulk import RAW_SCHEMA
 
 #: Tables the loader may write; the bookkeeping tables are written by storecast only.
-NOT_LOADABLE = frozenset({"loads", "load_rejects", "schema_versions"})
+NOT_LOADABLE = frozenset({"loads", "load_rejects", "schema_versions", "overrides"})
 _LIKELY_DELIMITERS = (";", "\t", "|")
 
 
@@ -65,15 +65,9 @@ class TableInfo:
         return next(c for c in self.columns if c.name == name)
 
 
-def table_info(conn: psycopg.Connection[tuple[object, ...]], table: str) -> TableInfo:
-    """Describe ``raw.<table>`` from the catalog.
-
-    Raises
-    ------
-    LoadError
-        If the table does not exist or is not loadable.
-    """
-    loadable = [
+def loadable_tables(conn: psycopg.Connection[tuple[object, ...]]) -> list[str]:
+    """The raw tables a file may be loaded into, by name."""
+    return [
         str(r[0])
         for r in conn.execute(
             "select table_name from information_schema.tables "
@@ -82,6 +76,17 @@ def table_info(conn: psycopg.Connection[tuple[object, ...]], table: str) -> Tabl
         ).fetchall()
         if str(r[0]) not in NOT_LOADABLE
     ]
+
+
+def table_info(conn: psycopg.Connection[tuple[object, ...]], table: str) -> TableInfo:
+    """Describe ``raw.<table>`` from the catalog.
+
+    Raises
+    ------
+    LoadError
+        If the table does not exist or is not loadable.
+    """
+    loadable = loadable_tables(conn)
     if table not in loadable:
         raise LoadError(f"unknown table {table!r}; loadable raw tables are: {', '.join(loadable)}")
     oid_row = conn.execute("select %s::regclass::oid", [f"{RAW_SCHEMA}.{table}"]).fetchone()

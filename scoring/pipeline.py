@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date
 
@@ -18,6 +18,9 @@ from storecast.training.metrics import better
 from storecast.training.registry import champion_names
 from storecast.training.spec import ModelSpec, model_specs
 from storecast.training.train import TrainingError, train_many
+
+#: The daily run's steps, in order (scoring writes a step per score table of its own).
+STEPS = ("build:features", "drift", "train", "score", "monitor", "build:marts")
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def due_for_training(
     champion, its schedule, its features' drift past ``evidence.drift_psi``, or a matured
     backtest worse than its own test figure by more than ``evidence.backtest_margin``."""
     if retrain:
-        return True, "--retrain"
+        return True, "retraining asked for"
     if spec.name not in champion_names(conn):
         return True, "no champion yet"
     if WEEKDAYS[as_of.weekday()] in spec.retrain.weekdays:
@@ -120,13 +123,20 @@ def run_daily(
     settings: Settings,
     config: ProjectConfig | None = None,
     as_of: date | None = None,
-    retrain: bool = False,
+    retrain: bool | Collection[str] = False,
     full_refresh: bool = False,
     progress: Callable[[str], None] | None = None,
     wait: bool = True,
+    run_id: int | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Run the daily pipeline for ``as_of`` (default: the settings' as_of_date, else the
     first day after the loaded data) with the settings of ``config``.
+
+    ``retrain`` trains every model (``True``), or the models named, whether due or not
+    (the others as scheduled). ``run_id`` is the run's id when the caller took one
+    beforehand (:func:`storecast.scoring.runs.new_run_id`); ``on_step`` is called with
+    each name of :data:`STEPS` as that step starts.
 
     The date is passed to every step: the build scores it, training reads only labels
     matured by it, scoring and the marts use it. Raises whatever stopped a step, after
@@ -137,26 +147,42 @@ def run_daily(
     Steps of earlier runs whose process died are marked abandoned first.
     """
     say = progress or (lambda _: None)
+    config = (config or load_config()).with_as_of(as_of)
+    specs = model_specs(config.values)
+    if not isinstance(retrain, bool):
+        unknown = sorted(set(retrain) - set(specs))
+        if unknown:
+            raise ValueError(f"no model called {', '.join(unknown)}; the models are {', '.join(specs)}")
     with pipeline_lock(conn, wait, say):
         abandoned = abandon_dead_steps(conn)
         if abandoned:
             say(f"marked {abandoned} step(s) of earlier runs abandoned: their process had died")
-        return _run(conn, settings, config, as_of, retrain, full_refresh, say)
+        return _run(
+            conn,
+            settings,
+            config,
+            specs,
+            retrain,
+            full_refresh,
+            say,
+            run_id if run_id is not None else new_run_id(conn),
+            on_step or (lambda _: None),
+        )
 
 
 def _run(
     conn: Conn,
     settings: Settings,
-    config: ProjectConfig | None,
-    as_of: date | None,
-    retrain: bool,
+    config: ProjectConfig,
+    specs: dict[str, ModelSpec],
+    retrain: bool | Collection[str],
     full_refresh: bool,
     say: Callable[[str], None],
+    run_id: int,
+    started: Callable[[str], None],
 ) -> RunSummary:
-    config = (config or load_config()).with_as_of(as_of)
     as_of = config.as_of
-    specs = model_specs(config.values)
-    run_id = new_run_id(conn)
+    started("build:features")
     with step(conn, run_id, as_of, "build:features") as counters:
         build(settings, config, select=["staging", "features"], full_refresh=full_refresh, say=say)
         as_of = scoring_date(conn)
@@ -172,6 +198,7 @@ def _run(
     conn.execute("update ml.pipeline_runs set as_of_date = %s where run_id = %s", [as_of, run_id])
     say(f"run {run_id}: features built for {as_of}")
 
+    started("drift")
     with step(conn, run_id, as_of, "drift") as counters:
         # The champions' features on this date against their training windows: evidence for
         # the training decision below.
@@ -184,17 +211,26 @@ def _run(
     trained: dict[str, str] = {}
     promoted: set[str] = set()
     training_error: TrainingError | None = None
+    started("train")
     try:
         with step(conn, run_id, as_of, "train") as counters:
             evidence = Evidence(
                 float(config.values["retrain_drift_psi"]), float(config.values["retrain_backtest_margin"])
             )
-            decisions = {s.name: due_for_training(conn, s, as_of, retrain, evidence) for s in specs.values()}
+            forced = set(specs) if retrain is True else set() if retrain is False else set(retrain)
+            decisions = {
+                s.name: due_for_training(conn, s, as_of, s.name in forced, evidence) for s in specs.values()
+            }
             # Every decision is logged with its reason, trained or not.
             counters["decisions"] = {n: ("train: " if d else "keep: ") + r for n, (d, r) in decisions.items()}
             due = {n: r for n, (d, r) in decisions.items() if d}
             report = train_many(
-                conn, [specs[n] for n in due], settings.models_dir, as_of, progress=say, retrain=retrain
+                conn,
+                [specs[n] for n in due],
+                settings.models_dir,
+                as_of,
+                progress=say,
+                retrain=retrain is True,
             )
             for result in report.results:
                 name = result.spec.name
@@ -211,6 +247,7 @@ def _run(
         training_error = exc
     say(f"run {run_id}: trained {', '.join(trained) or 'nothing (no model due)'}")
 
+    started("score")
     outcome = score(
         conn,
         as_of=as_of,
@@ -221,6 +258,7 @@ def _run(
     )
     scored = {r.family: r.rows for r in outcome.results}
 
+    started("monitor")
     with step(conn, run_id, as_of, "monitor") as counters:
         backtests = backtest(conn, specs, as_of, run_id, progress=say)
         # A champion new today has had its features measured by no step yet.
@@ -232,6 +270,7 @@ def _run(
             rows=sum(b.counts[0] for b in backtests) + len(predictions),
         )
 
+    started("build:marts")
     with step(conn, run_id, as_of, "build:marts") as counters:
         build(settings, config.with_as_of(as_of, "the features build"), select=["marts"], say=say)
         counters["recommendations_written"] = _count(

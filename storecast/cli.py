@@ -42,6 +42,7 @@ from storecast.render import (
 from storecast.report import ReportError
 from storecast.scoring.families import ScoringError
 from storecast.scoring.runs import PipelineBusyError, pipeline_lock
+from storecast.service import ServiceError
 from storecast.settings import (
     Settings,
     SettingsError,
@@ -49,6 +50,7 @@ from storecast.settings import (
     dbt_environment,
     embedded_status,
     get_settings,
+    service_token,
 )
 from storecast.training import registry
 from storecast.training.data import FeatureError
@@ -88,6 +90,7 @@ USER_ERRORS = (
     RegistryError,
     ScoringError,
     ReportError,
+    ServiceError,
     psycopg.OperationalError,
     ValueError,
 )
@@ -607,6 +610,27 @@ def report_command(
         ensure_schema(conn)
         path = write_report(conn, folder, as_of.date() if as_of else None)
     out.print(f"report written: {path.resolve()}", highlight=False)
+
+
+# ------------------------------------------------------------------ service
+
+
+@app.command("serve")
+@_friendly
+def serve_command(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; beyond loopback it needs STORECAST_SERVICE_TOKEN.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Run the HTTP service: upload CSVs, retrain with live progress, forecasts with their
+    inventory plan, overrides; a page for people at / and the API's schema at /docs."""
+    from storecast.service.app import serve
+
+    settings = get_settings()
+    if settings.embedded:
+        server.start(settings)
+    serve(settings, host, port, service_token())
 
 
 # ------------------------------------------------------------------ demo

@@ -112,6 +112,16 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(home=home, external_conninfo=None, source=f"embedded server in {home / 'pgdata'}")
 
 
+#: The environment variable holding the HTTP service's token (a secret, so never a file setting).
+SERVICE_TOKEN_VAR = "STORECAST_SERVICE_TOKEN"
+
+
+def service_token(environ: Mapping[str, str] | None = None) -> str | None:
+    """The token ``storecast serve`` requires on write endpoints, or ``None`` when unset."""
+    env = os.environ if environ is None else environ
+    return env.get(SERVICE_TOKEN_VAR, "").strip() or None
+
+
 def conninfo_fields(conninfo: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Resolve a connection string into explicit libpq fields.
 

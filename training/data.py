@@ -23,7 +23,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from storecast.database.pgbinary import copy_out_fixed8
-from storecast.db import Conn
+from storecast.db import Conn, scalar
 from storecast.training.spec import ModelSpec
 
 #: Rows decoded at a time: bounds the reader's memory whatever the relation's size.
@@ -278,6 +278,29 @@ def matured(spec: ModelSpec, by: date) -> tuple[sql.Composable, list[Any]]:
     if spec.task == "forecast":
         return sql.SQL("{} + target_offset_days + %s <= %s").format(time), [spec.period_days, by]
     return sql.SQL("{} + %s <= %s").format(time), [spec.horizon_days, by]
+
+
+#: The column of a feature relation that marks a label taken from an override (raw.overrides).
+OVERRIDDEN = "label_overridden"
+
+
+def overridden_labels(
+    conn: Conn, spec: ModelSpec, times: list[date], matured_by: date | None = None
+) -> int | None:
+    """Labelled rows at ``times`` whose label a person overrode; ``None`` when the relation
+    has no overrides (no :data:`OVERRIDDEN` column)."""
+    if OVERRIDDEN not in relation_columns(conn, spec.relation):
+        return None
+    where, params = labelled(spec, matured_by)
+    schema, table = spec.relation.split(".")
+    count: int = scalar(
+        conn,
+        sql.SQL("select count(*) from {} where {} and {} = any(%s) and {}").format(
+            sql.Identifier(schema, table), where, sql.Identifier(spec.time_column), sql.Identifier(OVERRIDDEN)
+        ),
+        [*params, times],
+    )
+    return count
 
 
 def labelled(spec: ModelSpec, matured_by: date | None = None) -> tuple[sql.Composable, list[Any]]:

@@ -165,7 +165,7 @@ def versions(conn: Conn, model_name: str | None = None) -> list[dict[str, Any]]:
         select model_name, version, status, status_reason, created_at, trained_as_of, estimator, calibration,
                selection_metric, metrics, baseline_metrics, parity_max_abs_diff, training_seconds,
                train_rows, validation_rows, test_rows, feature_columns, dropped_features, onnx_opset, onnx_sha256, intervals,
-               sampling, spec, library_versions, train_start, train_end, validation_start, validation_end,
+               sampling, overridden_labels, spec, library_versions, train_start, train_end, validation_start, validation_end,
                test_start, test_end
         from ml.model_versions
         where %(name)s::text is null or model_name = %(name)s

@@ -26,7 +26,14 @@ from storecast.training import drift
 from storecast.training import metrics as m
 from storecast.training.baselines import BASELINES
 from storecast.training.btyd import BTYDFeatures
-from storecast.training.data import FeatureError, FeatureReader, Frame, relation_columns, time_counts
+from storecast.training.data import (
+    FeatureError,
+    FeatureReader,
+    Frame,
+    overridden_labels,
+    relation_columns,
+    time_counts,
+)
 from storecast.training.estimators import BTYD_ONLY, make_pipeline
 from storecast.training.explain import export_explainer
 from storecast.training.export import (
@@ -310,6 +317,11 @@ def train_model(
     validation = FeatureReader(conn, spec, split.validation, matured_by=as_of).read()
     test = FeatureReader(conn, spec, split.test, matured_by=as_of).read()
     say(f"{spec.name}: {len(train):,} train, {len(validation):,} validation, {len(test):,} test rows")
+    overridden = overridden_labels(
+        conn, spec, [*split.train, *split.validation, *split.test], matured_by=as_of
+    )
+    if overridden:
+        say(f"{spec.name}: {overridden:,} of those labels come from overrides (raw.overrides)")
     assert train.label is not None
     assert validation.label is not None
     assert test.label is not None
@@ -463,6 +475,7 @@ def train_model(
         "parity_max_abs_diff": parity_diff,
         "intervals": intervals,
         "sampling": split.sampling,
+        "overridden_labels": overridden,
         "library_versions": _library_versions(),
         "training_seconds": seconds,
         "calibration_table": m.reliability_table(test.label, test_pred) if spec.task == "binary" else [],

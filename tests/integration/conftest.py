@@ -74,6 +74,9 @@ def cli_env(pg_settings: Settings) -> dict[str, str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs the embedded Postgres")
+    config.addinivalue_line(
+        "markers", "changes_trained_state: writes to the shared trained state (new versions, data): runs last"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -81,7 +84,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
-    # Modules that use the shared trained state go last, in their usual order; a stable
-    # sort keeps every module's tests together and in file order.
+    # Modules that use the shared trained state go last, in their usual order, and those
+    # that change it after them; a stable sort keeps every module's tests together and in
+    # file order.
     sharing = {str(item.fspath) for item in items if "trained" in getattr(item, "fixturenames", ())}
-    items.sort(key=lambda item: str(item.fspath) in sharing)
+    changing = {str(item.fspath) for item in items if item.get_closest_marker("changes_trained_state")}
+    items.sort(key=lambda item: (str(item.fspath) in sharing, str(item.fspath) in changing))

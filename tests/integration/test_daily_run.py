@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 import time
 from datetime import date, timedelta
@@ -26,6 +24,7 @@ from storecast.settings import Settings
 from storecast.training.registry import champion_scores
 from storecast.training.spec import model_specs
 from storecast.training.train import train_many
+from tests.integration.browser import chromium_path
 
 
 @pytest.fixture(scope="module")
@@ -338,10 +337,7 @@ def test_the_report_draws_every_chart_in_a_real_browser(
     assert "<script" not in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in html
-    chromium = os.environ.get("STORECAST_CHROMIUM") or shutil.which("chromium")
-    assert chromium, (
-        "the report test needs Chromium: `make browser` installs Debian's, or set STORECAST_CHROMIUM"
-    )
+    chromium = chromium_path()
     errors: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])

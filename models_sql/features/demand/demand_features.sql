@@ -44,6 +44,11 @@ promotions as (
     select * from {{ ref('stg_raw__promotions') }}
 ),
 
+overrides as (
+    select * from {{ ref('stg_raw__overrides') }}
+    where override_kind = 'demand'
+),
+
 spine as (
     select * from {{ ref('as_of_dates') }}
 ),
@@ -64,6 +69,13 @@ rows_to_build as (
             [var('demand_horizon') * period],
             "select distinct as_of_date from " ~ ref('demand_history')
         ) }}
+    )
+    -- An overridden period (or a withdrawn override) changes labels already built: the
+    -- as-of dates whose horizons reach it are built again.
+    or history.as_of_date in (
+        select overrides.period_start - (horizon - 1) * {{ period }}
+        from overrides
+        cross join generate_series(1, {{ var('demand_horizon') }}) as horizon
     )
     {%- endif %}
 ),
@@ -178,8 +190,12 @@ final as (
         {%- else %}
         coalesce(seasonal.units, targets.units_last_observed, 0) as units_seasonal_naive,
         {%- endif %}
+        -- A person's override of the period's units wins over the orders (and is marked).
         {{ window_label('targets.target_date', period, 'observed.observed_until',
-            'coalesce(sales.units, 0)' if missing_is_zero else 'sales.units') }} as units,
+            'coalesce(round(overridden.override_value)::integer, ' ~ ('coalesce(sales.units, 0)' if missing_is_zero else 'sales.units') ~ ')') }}
+            as units,
+        overridden.override_value is not null
+            and targets.target_date + {{ period }} <= observed.observed_until as label_overridden,
         observed.observed_until,
         targets.last_event_date
     from targets
@@ -195,6 +211,11 @@ final as (
         on sales.product_id = targets.product_id
         and sales.store_id = targets.store_id
         and sales.period_start = targets.target_date
+    left join overrides as overridden
+        on overridden.product_id = targets.product_id
+        and overridden.store_id = targets.store_id
+        and overridden.period_start = targets.target_date
+        and not overridden.is_withdrawn
     left join sales as last_year
         on last_year.product_id = targets.product_id
         and last_year.store_id = targets.store_id

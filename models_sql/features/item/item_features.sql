@@ -19,6 +19,10 @@ outcomes as (
     select * from {{ ref('item_outcomes') }}
 ),
 
+overrides as (
+    select * from {{ ref('stg_raw__overrides') }}
+),
+
 observed as (
     select max(data_observed_until) as observed_until from {{ ref('as_of_dates') }}
 ),
@@ -29,6 +33,7 @@ items as (
         products.*,
         outcomes.embedding,
         outcomes.sold_through,
+        outcomes.label_overridden,
         outcomes.sell_through_share,
         products.launched_date as as_of_date
     from products
@@ -39,6 +44,14 @@ items as (
             [var('sell_through_horizon_days')],
             "select distinct launched_date as as_of_date from " ~ ref('stg_raw__products')
         ) }}
+    )
+    -- An overridden label (or a withdrawn override) changes a row already built: its
+    -- launch date is built again (rows are replaced a whole as-of date at a time).
+    or products.launched_date in (
+        select overridden.launched_date
+        from products as overridden
+        inner join overrides
+            on overrides.product_id = overridden.product_id and overrides.override_kind = 'sell_through'
     )
     {%- endif %}
 ),
@@ -103,6 +116,7 @@ final as (
         neighbours.neighbour_similarity_max,
         items.sell_through_share,
         items.sold_through,
+        items.label_overridden,
         observed.observed_until,
         neighbours.last_event_date
     from items

@@ -33,6 +33,11 @@ spine as (
     select * from {{ ref('as_of_dates') }}
 ),
 
+overrides as (
+    select * from {{ ref('stg_raw__overrides') }}
+    where override_kind = 'sell_through' and not is_withdrawn
+),
+
 history as (
     select
         min(order_date) as first_order_date,
@@ -70,14 +75,20 @@ final as (
             'case when products.launched_date >= history.first_order_date
                 then coalesce(units_after_launch.units_in_horizon, 0)::double precision / nullif(products.initial_stock, 0) end') }}
             as sell_through_share,
+        -- A person's override wins over the orders (and is marked), once the window has
+        -- closed like any label: before that it is a projection, shown by the marts.
         {{ window_label('products.launched_date', var('sell_through_horizon_days'), 'history.observed_until',
-            'case when products.launched_date >= history.first_order_date
-                then coalesce(units_after_launch.units_in_horizon, 0) >= ' ~ var('sell_through_target_share') ~ ' * products.initial_stock end') }}
-            as sold_through
+            'coalesce(overrides.override_value = 1, case when products.launched_date >= history.first_order_date
+                then coalesce(units_after_launch.units_in_horizon, 0) >= ' ~ var('sell_through_target_share') ~ ' * products.initial_stock end)') }}
+            as sold_through,
+        overrides.override_id is not null
+            and products.launched_date + {{ var('sell_through_horizon_days') }} <= history.observed_until
+            as label_overridden
     from products
     inner join embeddings on embeddings.product_id = products.product_id
     cross join history
     left join units_after_launch on units_after_launch.product_id = products.product_id
+    left join overrides on overrides.product_id = products.product_id
 )
 
 select * from final
