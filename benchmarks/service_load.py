@@ -125,7 +125,9 @@ def main() -> None:
                 f"{args.scale} sample loaded and run {summary.run_id} done in {time.perf_counter() - started:.0f}s"
             )
             filters = _filters(conn)
-            series = sum(len(forecast(conn, ForecastQuery(**f))["series"]) for f in filters) / len(filters)
+            series = sum(
+                len(json.loads(forecast(conn, ForecastQuery(**f)))["series"]) for f in filters
+            ) / len(filters)
         print(f"{clients} clients, {seconds:.0f} s per phase, {series:.0f} series per answer on average\n")
 
         connections = [psycopg.connect(settings.conninfo, autocommit=True) for _ in range(clients)]

@@ -41,7 +41,8 @@ class Override:
     period_start: date | None = None
 
 
-def _check(override: Override) -> None:
+def check_override(override: Override) -> None:
+    """Raise :class:`OverrideError` naming the field when ``override`` does not fit its kind."""
     if override.kind not in KINDS:
         raise OverrideError(f"kind must be one of {', '.join(KINDS)}, not {override.kind!r}")
     keyed_by = KINDS[override.kind]
@@ -68,7 +69,7 @@ def record_override(conn: Conn, override: Override) -> dict[str, Any]:
     Raises :class:`OverrideError` naming the field when it does not fit its kind or
     names a product or store that is not in the raw tables.
     """
-    _check(override)
+    check_override(override)
     try:
         with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(

@@ -28,7 +28,8 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -50,6 +51,8 @@ from storecast.training.spec import model_specs
 SERVICE_ROLE = "storecast_service"
 #: Seconds between keep-alive comments on an idle event stream (proxies drop silent ones).
 KEEP_ALIVE_SECONDS = 15.0
+#: The largest JSON body an endpoint reads (filters and overrides are small).
+MAX_JSON_BYTES = 1_048_576
 #: Upload modes, as the loader names them.
 UploadMode = Literal["append", "upsert"]
 
@@ -96,7 +99,7 @@ def is_loopback(host: str) -> bool:
 
 @contextmanager
 def _as_service_role(conn: Conn) -> Iterator[Conn]:
-    conn.execute(f"set role {SERVICE_ROLE}")
+    conn.execute(sql.SQL("set role {}").format(sql.Identifier(SERVICE_ROLE)))
     try:
         yield conn
     finally:
@@ -110,7 +113,11 @@ Body = TypeVar("Body", bound=BaseModel)
 async def _json_body(request: Request, model: type[Body]) -> Body:
     """The body as ``model``, whatever Content-Type the client sent: ``curl -d '{...}'``
     labels JSON as a form, and refusing it for that would help nobody. An empty body is ``{}``."""
-    raw = await request.body()
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise HTTPException(413, f"a JSON body of more than {MAX_JSON_BYTES // 1024} KiB is not a query")
     try:
         return model.model_validate_json(raw.strip() or b"{}")
     except ValidationError as exc:
@@ -385,14 +392,14 @@ def create_app(
         summary="Forecast and inventory plan per product x store, filtered",
         openapi_extra=_json_schema(ForecastQuery, required=False),
     )
-    async def forecast_endpoint(request: Request) -> dict[str, Any]:
+    async def forecast_endpoint(request: Request) -> Response:
         query = await _json_body(request, ForecastQuery)
 
-        def read() -> dict[str, Any]:
+        def read() -> str:
             with pool.connection() as conn:
                 return forecast(conn, query)
 
-        return await run_in_threadpool(read)
+        return Response(await run_in_threadpool(read), media_type="application/json")
 
     @app.get("/overrides", summary="Overrides with their history, newest first")
     def overrides(

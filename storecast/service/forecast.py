@@ -1,5 +1,6 @@
 """``POST /forecast``: the latest forecast and inventory plan of the product x store
-series a filter selects, read from the marts in one SQL statement.
+series a filter selects, read from the marts in one SQL statement that also writes
+the JSON answer (building it row by row in Python cost most of a request's time).
 
 Every filter is a bound parameter. Product, store, category and region select series;
 horizon, price and discount select the periods of a series (a series without a
@@ -10,14 +11,10 @@ asked for.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date
-from typing import Any
-
-from psycopg.rows import dict_row
+from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 
-from storecast.db import Conn
+from storecast.db import Conn, scalar
 
 #: Columns of marts.inventory_plan returned per series.
 INVENTORY_COLUMNS = (
@@ -45,12 +42,97 @@ PERIOD_COLUMNS = (
     "is_overridden",
     "model_forecast_units",
 )
+#: Columns of the series itself.
+SERIES_COLUMNS = ("product_id", "store_id", "product_title", "category", "store_name", "store_region")
 #: Stock statuses that are a warning in themselves (besides the plan's own warning text).
 STATUS_WARNINGS = {
     "no stock count": "no stock count: load raw.inventory_snapshots to plan orders",
     "stock count too old": "the latest stock count is too old to plan an order on",
     "forecast shorter than the lead time": "the forecast does not reach over the whole lead time",
 }
+
+
+def _object(alias: str, columns: tuple[str, ...]) -> sql.Composed:
+    """``json_build_object('c', alias.c, ...)`` for constant column names."""
+    return sql.SQL("json_build_object({})").format(
+        sql.SQL(", ").join(
+            sql.SQL("{}, {}").format(sql.Literal(c), sql.Identifier(alias, c)) for c in columns
+        )
+    )
+
+
+#: The whole answer as one JSON document, built by PostgreSQL: filters are bound
+#: parameters, column names come from the constants above.
+QUERY = sql.SQL("""
+with periods as (
+    select f.*
+    from marts.demand_forecast f
+    where (%(products)s::integer[] is null or f.product_id = any(%(products)s))
+      and (%(stores)s::integer[] is null or f.store_id = any(%(stores)s))
+      and (%(category)s::text is null or f.category = %(category)s)
+      and (%(region)s::text is null or f.store_region = %(region)s)
+      and (%(horizon)s::integer is null or f.horizon <= %(horizon)s)
+      and (%(min_price)s::float8 is null or f.planned_price >= %(min_price)s)
+      and (%(max_price)s::float8 is null or f.planned_price <= %(max_price)s)
+      and (%(min_discount)s::float8 is null or f.promo_discount_pct >= %(min_discount)s)
+),
+chosen as (
+    select distinct product_id, store_id from periods
+    order by product_id, store_id
+    limit %(limit)s + 1
+),
+series as (
+    select
+        {series_columns},
+        min(periods.as_of_date) as as_of_date,
+        json_agg({period} order by periods.horizon) as forecast,
+        count(*) filter (where periods.is_overridden) as overridden
+    from periods
+    inner join chosen using (product_id, store_id)
+    group by {series_columns}
+),
+documents as (
+    select
+        series.product_id,
+        series.store_id,
+        series.as_of_date,
+        json_build_object(
+            {series_fields},
+            'forecast', series.forecast,
+            'inventory', {inventory},
+            'warnings', to_json(array_remove(array[
+                plan.warning,
+                case plan.stock_status {status_cases} end,
+                case when series.overridden > 0
+                    then series.overridden || ' period(s) use a person''s override instead of the model''s forecast'
+                end
+            ], null))
+        ) as document
+    from series
+    left join marts.inventory_plan plan
+        on plan.product_id = series.product_id and plan.store_id = series.store_id
+        and plan.as_of_date = series.as_of_date
+),
+numbered as (
+    select *, row_number() over (order by product_id, store_id) as n from documents
+)
+select json_build_object(
+    'as_of_date', (select min(as_of_date) from numbered),
+    'series', coalesce((select json_agg(document order by n) from numbered where n <= %(limit)s), '[]'::json),
+    'truncated', (select count(*) > %(limit)s from numbered)
+)::text
+""").format(
+    period=_object("periods", PERIOD_COLUMNS),
+    series_columns=sql.SQL(", ").join(sql.Identifier("periods", c) for c in SERIES_COLUMNS),
+    series_fields=sql.SQL(", ").join(
+        sql.SQL("{}, {}").format(sql.Literal(c), sql.Identifier("series", c)) for c in SERIES_COLUMNS
+    ),
+    inventory=_object("plan", INVENTORY_COLUMNS),
+    status_cases=sql.SQL(" ").join(
+        sql.SQL("when {} then {}").format(sql.Literal(status), sql.Literal(said))
+        for status, said in STATUS_WARNINGS.items()
+    ),
+)
 
 
 class ForecastQuery(BaseModel):
@@ -75,18 +157,9 @@ def _ids(value: int | list[int] | None) -> list[int] | None:
     return None if value is None else [value] if isinstance(value, int) else list(value)
 
 
-def _warnings(series: dict[str, Any], plan_warning: str | None, overridden: int) -> list[str]:
-    warnings = [plan_warning] if plan_warning else []
-    status = series["inventory"]["stock_status"]
-    if status in STATUS_WARNINGS:
-        warnings.append(STATUS_WARNINGS[status])
-    if overridden:
-        warnings.append(f"{overridden} period(s) use a person's override instead of the model's forecast")
-    return warnings
-
-
-def forecast(conn: Conn, query: ForecastQuery) -> dict[str, Any]:
-    """The series ``query`` selects, each with its periods, inventory plan and warnings."""
+def forecast(conn: Conn, query: ForecastQuery) -> str:
+    """The series ``query`` selects, each with its periods, inventory plan and warnings,
+    as a JSON document: ``{"as_of_date", "series": [...], "truncated"}``."""
     params = {
         "products": _ids(query.product),
         "stores": _ids(query.store),
@@ -96,58 +169,7 @@ def forecast(conn: Conn, query: ForecastQuery) -> dict[str, Any]:
         "max_price": query.max_price,
         "min_discount": query.min_discount,
         "horizon": query.horizon,
-        "limit": query.limit + 1,
+        "limit": query.limit,
     }
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            f"""
-            with periods as (
-                select f.*
-                from marts.demand_forecast f
-                where (%(products)s::integer[] is null or f.product_id = any(%(products)s))
-                  and (%(stores)s::integer[] is null or f.store_id = any(%(stores)s))
-                  and (%(category)s::text is null or f.category = %(category)s)
-                  and (%(region)s::text is null or f.store_region = %(region)s)
-                  and (%(horizon)s::integer is null or f.horizon <= %(horizon)s)
-                  and (%(min_price)s::float8 is null or f.planned_price >= %(min_price)s)
-                  and (%(max_price)s::float8 is null or f.planned_price <= %(max_price)s)
-                  and (%(min_discount)s::float8 is null or f.promo_discount_pct >= %(min_discount)s)
-            ),
-            series as (
-                select distinct product_id, store_id from periods
-                order by product_id, store_id
-                limit %(limit)s
-            )
-            select periods.product_id, periods.store_id, periods.product_title, periods.category,
-                   periods.store_name, periods.store_region, periods.as_of_date,
-                   {", ".join(f"periods.{c}" for c in PERIOD_COLUMNS)},
-                   {", ".join(f"plan.{c}" for c in INVENTORY_COLUMNS)},
-                   plan.warning
-            from periods
-            inner join series using (product_id, store_id)
-            left join marts.inventory_plan plan
-                on plan.product_id = periods.product_id and plan.store_id = periods.store_id
-                and plan.as_of_date = periods.as_of_date
-            order by periods.product_id, periods.store_id, periods.horizon
-            """,
-            params,
-        ).fetchall()
-    grouped: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        grouped[row["product_id"], row["store_id"]].append(row)
-    truncated = len(grouped) > query.limit
-    out = []
-    for periods in list(grouped.values())[: query.limit]:
-        first = periods[0]
-        series: dict[str, Any] = {
-            key: first[key]
-            for key in ("product_id", "store_id", "product_title", "category", "store_name", "store_region")
-        }
-        series["forecast"] = [{c: p[c] for c in PERIOD_COLUMNS} for p in periods]
-        series["inventory"] = {c: first[c] for c in INVENTORY_COLUMNS}
-        series["warnings"] = _warnings(
-            series, first["warning"], sum(bool(p["is_overridden"]) for p in periods)
-        )
-        out.append(series)
-    as_of: date | None = rows[0]["as_of_date"] if rows else None
-    return {"as_of_date": as_of, "series": out, "truncated": truncated}
+    document: str = scalar(conn, QUERY, params)
+    return document

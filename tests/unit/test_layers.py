@@ -9,7 +9,8 @@ Layers, bottom first (a module may import its own layer and those below):
 3. ``storecast.scoring`` (families, inference, partitions, score, backtests, drift) and its ``runs``;
 4. ``storecast.scoring.pipeline`` (the daily run) and ``storecast.report`` with its
    ``storecast.charts`` (the HTML report on what scoring and monitoring wrote);
-5. ``storecast.cli`` and its rendering, ``storecast.render``.
+5. ``storecast.cli`` and its rendering, ``storecast.render``, and the HTTP service,
+   ``storecast.service``: two front ends over the same library.
 
 Imports inside functions count too: a lazy import still ties the layers together.
 """
@@ -30,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
         for m in ("families", "inference", "partitions", "score", "runs", "backtests", "drift")
     ),
     ("storecast.scoring.pipeline", "storecast.report", "storecast.charts"),
-    ("storecast.cli", "storecast.render"),
+    ("storecast.cli", "storecast.render", "storecast.service"),
 ]
 #: Folder of the repository -> the package it is installed as.
 PACKAGES = {
