@@ -682,6 +682,7 @@ def demo(
     out.print(f'  psql "{url}"\n', highlight=False)
     out.print(EXAMPLE_SQL, highlight=False)
     out.print("\nOr open the report on the models (one HTML file): storecast report --out storecast-report")
+    out.print("Or serve it to people who do not write SQL: storecast serve, then open http://127.0.0.1:8000/")
 
 
 if __name__ == "__main__":  # pragma: no cover
