@@ -94,6 +94,11 @@ def retrained(service: str, pg_settings: Settings) -> Retrain:
     """Overrides recorded, then ``POST /retrain`` streamed to its end, with a second
     request sent while it runs."""
     with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
+        # Earlier modules scored dates this data no longer has (the shared state reloads the
+        # data, not the scores); the marts show the latest scored date, so start clean.
+        conn.execute(
+            "truncate scores.customer, scores.offer_redemption, scores.sell_through, scores.demand_forecast"
+        )
         item, label = conn.execute(
             "select product_id, sold_through from features.item_features where sold_through is not null "
             "order by as_of_date desc, product_id limit 1"
