@@ -118,6 +118,13 @@ def _count(conn: Conn, query: str, as_of: date) -> int:
     return count
 
 
+def check_models(specs: dict[str, ModelSpec], names: Collection[str]) -> None:
+    """Raise ``ValueError`` naming every one of ``names`` that is not a model of ``specs``."""
+    unknown = sorted(set(names) - set(specs))
+    if unknown:
+        raise ValueError(f"no model called {', '.join(unknown)}; the models are {', '.join(specs)}")
+
+
 def run_daily(
     conn: Conn,
     settings: Settings,
@@ -150,9 +157,7 @@ def run_daily(
     config = (config or load_config()).with_as_of(as_of)
     specs = model_specs(config.values)
     if not isinstance(retrain, bool):
-        unknown = sorted(set(retrain) - set(specs))
-        if unknown:
-            raise ValueError(f"no model called {', '.join(unknown)}; the models are {', '.join(specs)}")
+        check_models(specs, retrain)
     with pipeline_lock(conn, wait, say):
         abandoned = abandon_dead_steps(conn)
         if abandoned:

@@ -40,6 +40,7 @@ from storecast.database.loader import load_csv
 from storecast.database.overrides import Override, OverrideError, list_overrides, record_override
 from storecast.database.schema import ensure_schema
 from storecast.db import Conn
+from storecast.scoring.pipeline import check_models
 from storecast.service import ServiceError
 from storecast.service.forecast import ForecastQuery, forecast
 from storecast.service.jobs import BusyError, Job, Jobs
@@ -337,9 +338,10 @@ def create_app(
         request = await _json_body(http, RetrainRequest)
         config_now = await run_in_threadpool(config)
         if request.models is not None:
-            unknown = sorted(set(request.models) - set(model_specs(config_now.values)))
-            if unknown:
-                raise HTTPException(422, f"no model called {', '.join(unknown)}")
+            try:
+                check_models(model_specs(config_now.values), request.models)
+            except ValueError as exc:
+                raise HTTPException(422, str(exc)) from None
         job = await run_in_threadpool(
             jobs.start, request.as_of, True if request.models is None else request.models
         )

@@ -244,6 +244,9 @@ def test_retrain_streams_progress_to_a_result_and_refuses_a_second_run(
     assert {"build:features", "drift", "train", "monitor", "build:marts"} <= set(logged)
     assert any(s.startswith("score") for s in logged)
     assert httpx.get(f"{service}/runs/987654").status_code == 404
+    unknown = httpx.post(f"{service}/retrain", json={"models": ["no_such_model"]})
+    assert unknown.status_code == 422
+    assert "no model called no_such_model" in unknown.text
 
 
 def test_an_override_changes_the_labels_the_next_version_trains_on(retrained: Retrain, conn: Conn) -> None:
