@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ class ChampionScore:
     value: float
     baseline: str
     baseline_value: float
+    estimator: str = ""
+    trained_as_of: date | None = None
 
     @property
     def beats_baseline(self) -> bool:
@@ -54,7 +57,8 @@ def champion_scores(conn: Conn) -> list[ChampionScore]:
     return cursor.execute(
         """
         select model_name, version, selection_metric as metric, (metrics ->> selection_metric)::float8 as value,
-               spec ->> 'baseline' as baseline, (baseline_metrics ->> selection_metric)::float8 as baseline_value
+               spec ->> 'baseline' as baseline, (baseline_metrics ->> selection_metric)::float8 as baseline_value,
+               estimator, trained_as_of
         from ml.model_versions
         where status = 'champion' and metrics ? selection_metric and baseline_metrics ? selection_metric
         order by model_name

@@ -102,16 +102,15 @@ def champions(conn: Conn) -> list[dict[str, Any]]:
     """Each champion with its selection metric on its test window and its baseline's."""
     return [
         {
-            "model": row["model_name"],
-            "version": row["version"],
-            "estimator": row["estimator"],
-            "trained_as_of": row["trained_as_of"],
-            "metric": row["selection_metric"],
-            "value": (row["metrics"] or {}).get(row["selection_metric"]),
-            "baseline": (row["baseline_metrics"] or {}).get(row["selection_metric"]),
+            "model": c.model_name,
+            "version": c.version,
+            "estimator": c.estimator,
+            "trained_as_of": c.trained_as_of,
+            "metric": c.metric,
+            "value": c.value,
+            "baseline": c.baseline_value,
         }
-        for row in registry.versions(conn)
-        if row["status"] == "champion"
+        for c in registry.champion_scores(conn)
     ]
 
 
