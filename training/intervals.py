@@ -20,10 +20,9 @@ narrow for the large ones, and clips most lower bounds at 0. So:
 * the quantiles are taken per horizon bucket **and per band of the forecast's level**
   (the validation forecasts' quartiles; Mondrian conformal), each band on its own rows
   when it has at least :data:`MIN_BAND_ROWS` of them, else on the bucket's rows; a
-  bucket with fewer than that borrows every bucket's rows. Conformal quantiles of n
-  residuals cover at least the level, by up to ``1 / (n + 1)`` more: 12 residuals (a
-  small panel's first horizon in two validation weeks) would give the 80 % interval
-  their whole range and cover about 85 %.
+  bucket with fewer than that borrows every bucket's rows. Conformal quantiles of few
+  residuals over-cover: from 12 (a small panel's first horizon in two validation
+  weeks) the 80 % interval spans their whole range and covers 11 / 13, about 85 %.
 
 An interval is ``[max(forecast + lower * s, 0), forecast + upper * s]`` with
 ``s = max(forecast, 1) ** power``, widened where needed to contain the forecast.
