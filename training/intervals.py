@@ -145,7 +145,7 @@ def _edges(forecast: F64) -> list[float]:
     return [float(e) for e in np.unique(np.quantile(forecast, np.linspace(0, 1, BANDS + 1)[1:-1]))]
 
 
-def slope_power(y: F64, forecast: F64) -> float:
+def _slope_power(y: F64, forecast: F64) -> float:
     """The least-squares slope of ``log |y - forecast|`` on ``log max(forecast, 1)``, in [0, 1]
     (0 when it cannot be estimated: fewer than 3 non-zero residuals or one level only)."""
     residual = np.abs(y - forecast)
@@ -173,7 +173,7 @@ def fit(
     early, late = time < middle, time >= middle
     if not early.any():
         early = late = np.ones(len(y), dtype=bool)
-    slope = round(slope_power(y, forecast) * SLOPE_STEPS) / SLOPE_STEPS
+    slope = round(_slope_power(y, forecast) * SLOPE_STEPS) / SLOPE_STEPS
     powers = sorted({*SCALE_POWERS, slope}) if late.sum() >= MIN_CHOOSING_ROWS * CHOOSING_BANDS else [slope]
     spread: dict[float, float] = {}
     for power in powers:
