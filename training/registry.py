@@ -42,8 +42,8 @@ class ChampionScore:
     value: float
     baseline: str
     baseline_value: float
-    estimator: str = ""
-    trained_as_of: date | None = None
+    estimator: str
+    trained_as_of: date
 
     @property
     def beats_baseline(self) -> bool:

@@ -17,6 +17,7 @@ from storecast.config import WEEKDAYS
 from storecast.database.sample import SampleData
 from storecast.database.sample.load import load_sample
 from storecast.db import Conn, scalar
+from storecast.scoring.families import FAMILIES
 from storecast.scoring.pipeline import RunSummary, run_daily
 from storecast.scoring.runs import new_run_id, pipeline_lock, step
 from storecast.scoring.score import score
@@ -32,8 +33,7 @@ def two_days(pg_settings: Settings, tiny: SampleData) -> tuple[RunSummary, RunSu
     with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
         load_sample(conn, tiny, source="tests: daily run")
         conn.execute("truncate ml.model_versions cascade")
-        for table in ("customer", "offer_redemption", "sell_through", "demand_forecast"):
-            conn.execute(f"truncate scores.{table}")
+        conn.execute("truncate " + ", ".join(family.table for family in FAMILIES.values()))
         first = run_daily(conn, pg_settings, full_refresh=True)
         second = run_daily(conn, pg_settings, as_of=first.as_of + timedelta(days=1))
     return first, second

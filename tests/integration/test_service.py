@@ -17,6 +17,7 @@ import pytest
 
 from storecast.config import load_config
 from storecast.db import Conn, scalar
+from storecast.scoring.families import FAMILIES
 from storecast.scoring.pipeline import STEPS
 from storecast.service import ServiceError
 from storecast.service.app import create_app, serve, serving
@@ -96,9 +97,7 @@ def retrained(service: str, pg_settings: Settings) -> Retrain:
     with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
         # Earlier modules scored dates this data no longer has (the shared state reloads the
         # data, not the scores); the marts show the latest scored date, so start clean.
-        conn.execute(
-            "truncate scores.customer, scores.offer_redemption, scores.sell_through, scores.demand_forecast"
-        )
+        conn.execute("truncate " + ", ".join(family.table for family in FAMILIES.values()))
         item, label = conn.execute(
             "select product_id, sold_through from features.item_features where sold_through is not null "
             "order by as_of_date desc, product_id limit 1"
