@@ -80,7 +80,7 @@ def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell,
     sh, output = panel
     assert "demand: version 1 is champion" in output
     # Piped output (no terminal) prints tables whole, not cut to 80 columns.
-    assert "hist_gradient_boosting_regressor" in output
+    assert "hist_gradient_boosting_log1p" in output
     assert "…" not in output
     horizons = sh.one(
         "select array_agg(distinct horizon order by horizon) from scores.demand_forecast where as_of_date = %s",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -122,6 +123,22 @@ def test_demand_labels_are_observed_units(conn: Conn, built: date) -> None:
         )
         == 0
     )
+
+
+def test_time_of_year_terms_follow_the_target_date(conn: Conn, built: date) -> None:
+    harmonics = sorted(
+        int(c.removeprefix("target_year_sin_")) for c in _columns(conn, "demand_features") if "year_sin_" in c
+    )
+    terms = ", ".join(f"target_year_sin_{k}, target_year_cos_{k}" for k in harmonics)
+    rows = conn.execute(f"select distinct target_date, {terms} from features.demand_features").fetchall()
+    assert harmonics
+    assert len({r[0] for r in rows}) == len(rows) > 1
+    for target, *values in rows:
+        assert isinstance(target, date)
+        # Computed here from the day of year, apart from the SQL: day 1 is angle 0, a year 365.25 days.
+        angle = 2 * math.pi * (target.timetuple().tm_yday - 1) / 365.25
+        expected = [f(k * angle) for k in harmonics for f in (math.sin, math.cos)]
+        assert values == pytest.approx(expected, abs=1e-9), target
 
 
 def test_candidate_pool_grows_with_customers_not_customers_times_offers(conn: Conn, built: date) -> None:

@@ -17,6 +17,13 @@
 {%- set missing_is_zero = var('demand_missing_periods') == 'zero' %}
 {#- One year back, in whole periods: 364 days (the same weekday) or 52 weeks. -#}
 {%- set year_back_days = 364 %}
+{#- The time of year as a few sine and cosine pairs rather than month and week numbers: a
+    smooth season the trees cannot fit to one year's weeks, while the last-year features
+    carry holidays and other sharp annual peaks. -#}
+{%- set year_harmonics = 3 %}
+{%- set year_fraction -%}
+    ((extract(doy from targets.target_date) - 1) / 365.25)
+{%- endset %}
 {#- The planned shelf price: the regular price (or list price before any sale) less the promotion. -#}
 {%- set target_price -%}
     coalesce(targets.regular_price, products.list_price) * (1 - coalesce(target_promotions.promo_discount_pct, 0))
@@ -141,10 +148,10 @@ final as (
         ((date_trunc('month', targets.target_date) + interval '1 month')::date - targets.target_date - 1)
             as target_days_to_month_end,
         {%- endif %}
-        extract(month from targets.target_date)::integer as target_month,
-        extract(week from targets.target_date)::integer as target_week_of_year,
-        (((date_trunc('year', targets.target_date) + interval '1 year')::date - targets.target_date - 1)
-            / {{ period }})::integer as target_periods_to_year_end,
+        {%- for harmonic in range(1, year_harmonics + 1) %}
+        sin(2 * pi() * {{ harmonic }} * {{ year_fraction }}) as target_year_sin_{{ harmonic }},
+        cos(2 * pi() * {{ harmonic }} * {{ year_fraction }}) as target_year_cos_{{ harmonic }},
+        {%- endfor %}
         products.list_price,
         coalesce(target_promotions.promo_discount_pct, 0) as promo_discount_pct,
         coalesce(target_promotions.promo_feature_ad, false) as promo_feature_ad,
