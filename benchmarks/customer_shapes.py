@@ -168,9 +168,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
             for name in ("purchase_30d", "clv_365d"):
                 trained = train_model(conn, specs[name], settings.models_dir, as_of)
+                selection = conn.execute(
+                    "select metrics -> 'selection' from ml.model_versions where model_name = %s and version = %s",
+                    [name, trained.version],
+                ).fetchone()
+                on_validation = ", ".join(f"{k} {v:.4f}" for k, v in ((selection or [None])[0] or {}).items())
                 print(
                     f"  {name}: trained as of {as_of}: {trained.estimator} ({trained.spec.selection_metric} "
-                    f"{trained.selection_value:.4f} on its test window)"
+                    f"{trained.selection_value:.4f} on its test window; on validation: {on_validation})"
                 )
                 if trained.status != "champion":
                     registry.promote(conn, name, trained.version)

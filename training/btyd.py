@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 
 F64 = npt.NDArray[np.float64]
 # Bounds the ONNX graph of the expectation (one handful of operators per term): a purchase
@@ -232,6 +232,41 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         return np.array(names)
 
 
+#: Where :class:`BTYDFeatures` puts the expected spend among its five outputs.
+EXPECTED_SPEND_COLUMN = 3
+
+
+class ExpectedSpend(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+    """BG/NBD + Gamma-Gamma's expected spend as the prediction, with nothing learned.
+
+    Follows :class:`BTYDFeatures` (with a mean order value, so five columns) and passes
+    its expected spend through: the textbook probabilistic model at its own level. A
+    model learned on matured labels fits the level of the customers those labels come
+    from, younger than today's when one acquisition cohort is scored long after; this
+    one extrapolates in age by construction. Kept as a linear model (``coef_`` picks the
+    column, ``intercept_`` is 0) so that ONNX export and explanations treat it as one.
+    """
+
+    def fit(self, features: npt.ArrayLike, y: object = None) -> ExpectedSpend:
+        """Check the input is :class:`BTYDFeatures`' spend output; nothing is estimated."""
+        width = np.asarray(features).shape[1]
+        if width != 5:
+            raise ValueError(
+                f"ExpectedSpend takes BTYDFeatures' five outputs (with a mean order value), got {width} columns"
+            )
+        self.coef_ = np.zeros(width)
+        self.coef_[EXPECTED_SPEND_COLUMN] = 1.0
+        self.intercept_ = 0.0
+        self.n_features_in_ = width
+        return self
+
+    def predict(self, features: npt.ArrayLike) -> F64:
+        """The expected spend column."""
+        return np.asarray(
+            np.asarray(features, dtype=np.float64) @ self.coef_ + self.intercept_, dtype=np.float64
+        )
+
+
 def _btyd_shape(operator: Any) -> None:
     from skl2onnx.common.data_types import FloatTensorType
 
@@ -366,7 +401,15 @@ def _const_i(container: Any, scope: Any, values: list[int]) -> str:
 
 
 def register_btyd_converter() -> None:
-    """Teach skl2onnx :class:`BTYDFeatures` (idempotent)."""
+    """Teach skl2onnx :class:`BTYDFeatures` and :class:`ExpectedSpend` (idempotent)."""
     from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
+    from skl2onnx.operator_converters.linear_regressor import convert_sklearn_linear_regressor
 
     update_registered_converter(BTYDFeatures, "StorecastBTYDFeatures", _btyd_shape, _btyd_converter)
+    update_registered_converter(
+        ExpectedSpend,
+        "StorecastExpectedSpend",
+        calculate_linear_regressor_output_shapes,
+        convert_sklearn_linear_regressor,
+    )

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge, Tw
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from storecast.training.btyd import BTYDFeatures
+from storecast.training.btyd import BTYDFeatures, ExpectedSpend
 from storecast.training.categorical_trees import CategoryCodes
 from storecast.training.spec import ModelSpec
 from storecast.training.target import Log1pRegressor
@@ -22,9 +22,11 @@ SEED = 0
 
 #: How a candidate takes its inputs: "scaled" (numbers imputed and standardised,
 #: categories one-hot: linear models), "raw" (numbers as they are, missing values
-#: included, categories one-hot: trees) or "native" (numbers as they are, categories as
-#: codes the trees split on directly, :mod:`storecast.training.categorical_trees`).
-Inputs = Literal["scaled", "raw", "native"]
+#: included, categories one-hot: trees), "native" (numbers as they are, categories as
+#: codes the trees split on directly, :mod:`storecast.training.categorical_trees`),
+#: "btyd" (BG/NBD's quantities from ``btyd_columns`` only, standardised) or "btyd_as_is"
+#: (the same, as BG/NBD computes them).
+Inputs = Literal["scaled", "raw", "native", "btyd", "btyd_as_is"]
 
 
 def _category_codes(spec: ModelSpec) -> list[int] | None:
@@ -66,13 +68,16 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
     ),
     # BG/NBD on its own: a logistic regression on its three quantities only, so that
     # selection can pick the probabilistic model (e.g. for a single acquisition cohort).
-    "bg_nbd": (lambda spec: LogisticRegression(max_iter=2000), "scaled"),
+    "bg_nbd": (lambda spec: LogisticRegression(max_iter=2000), "btyd"),
     # BG/NBD + Gamma-Gamma on its own: a log-link GLM on their quantities only (the expected
     # spend and its log among them), which calibrates the probabilistic model's level.
     "bg_nbd_spend": (
         lambda spec: TweedieRegressor(power=1.5, link="log", alpha=1e-4, max_iter=1000),
-        "scaled",
+        "btyd",
     ),
+    # BG/NBD + Gamma-Gamma's expected spend as it is: nothing learned from the matured
+    # labels, whose customers may be younger than today's (training.btyd.ExpectedSpend).
+    "bg_nbd_gamma_gamma": (lambda spec: ExpectedSpend(), "btyd_as_is"),
     "ridge": (lambda spec: Ridge(alpha=1.0), "scaled"),
     # Log-link GLMs suit counts and spend: non-negative, skewed, multiplicative effects.
     "poisson_glm": (lambda spec: PoissonRegressor(alpha=1e-4, max_iter=1000), "scaled"),
@@ -104,21 +109,25 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
 
 
 #: Candidates that see BG/NBD's quantities and nothing else.
-BTYD_ONLY = frozenset({"bg_nbd", "bg_nbd_spend"})
+BTYD_ONLY = frozenset(name for name, (_, inputs) in ESTIMATORS.items() if inputs in ("btyd", "btyd_as_is"))
+#: Of those, the ones that learn nothing from the labels: BG/NBD's level as it is.
+BTYD_AS_IS = frozenset(name for name, (_, inputs) in ESTIMATORS.items() if inputs == "btyd_as_is")
 
 
-def preprocessor(
-    spec: ModelSpec, inputs: Inputs, btyd: BTYDFeatures | None = None, only_btyd: bool = False
-) -> ColumnTransformer:
+def preprocessor(spec: ModelSpec, inputs: Inputs, btyd: BTYDFeatures | None = None) -> ColumnTransformer:
     """Column preprocessing inside the exported graph, numbers first, then categories.
 
-    "scaled" candidates get median imputation and standard scaling; the others take
-    the numbers as they are (missing values included). Categories are one-hot encoded
-    (ignoring those not seen in training, and leaving out ``native_only`` columns), or
-    for "native" candidates coded for the trees to split on. Linear customer models with
-    ``btyd_columns`` also get BG/NBD's probability alive, probability of a purchase and
-    expected purchases over their horizon, from a BG/NBD fitted on the training rows.
+    "scaled" candidates get median imputation and standard scaling; "raw" and "native"
+    take the numbers as they are (missing values included). Categories are one-hot
+    encoded (ignoring those not seen in training, and leaving out ``native_only``
+    columns), or for "native" candidates coded for the trees to split on. Linear
+    customer models with ``btyd_columns`` also get BG/NBD's probability alive,
+    probability of a purchase and expected purchases over their horizon (with a mean
+    order value, Gamma-Gamma's expected spend and its log), from a BG/NBD fitted on the
+    training rows unless ``btyd`` holds one; "btyd" and "btyd_as_is" candidates get
+    those quantities and nothing else, the latter unscaled.
     """
+    only_btyd = inputs in ("btyd", "btyd_as_is")
     linear = inputs == "scaled"
     numeric: Any = (
         Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
@@ -129,7 +138,7 @@ def preprocessor(
         [] if only_btyd else [("numeric", numeric, list(spec.features.numeric))]
     )
     columns = spec.btyd_columns
-    if linear and columns and set(columns) <= set(spec.features.numeric):
+    if (linear or only_btyd) and columns and set(columns) <= set(spec.features.numeric):
         # The probabilistic model's view of each customer, fitted on the training rows. Linear
         # models only: ONNX computes these in float32, and a tree would send a value that
         # lands on the other side of a split threshold down another branch (no parity).
@@ -138,9 +147,10 @@ def preprocessor(
             fitted=None if btyd is None else btyd.model_,
             fitted_value=None if btyd is None else btyd.value_model_,
         )
-        transformers.append(
-            ("btyd", Pipeline([("btyd", features), ("scale", StandardScaler())]), list(columns))
-        )
+        steps: list[tuple[str, Any]] = [("btyd", features)]
+        if inputs != "btyd_as_is":
+            steps.append(("scale", StandardScaler()))
+        transformers.append(("btyd", Pipeline(steps), list(columns)))
     if only_btyd:
         return ColumnTransformer(transformers)
     if inputs == "native" and spec.features.categorical:
@@ -163,6 +173,4 @@ def make_pipeline(spec: ModelSpec, name: str, btyd: BTYDFeatures | None = None) 
     factory, inputs = ESTIMATORS[name]
     if name in BTYD_ONLY and not (spec.btyd_columns and set(spec.btyd_columns) <= set(spec.features.numeric)):
         raise ValueError(f"{spec.name}: candidate {name} needs btyd_columns among the features")
-    return Pipeline(
-        [("preprocess", preprocessor(spec, inputs, btyd, name in BTYD_ONLY)), ("estimator", factory(spec))]
-    )
+    return Pipeline([("preprocess", preprocessor(spec, inputs, btyd)), ("estimator", factory(spec))])

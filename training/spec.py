@@ -33,6 +33,7 @@ Estimator = Literal[
     "hist_gradient_boosting_poisson",
     "hist_gradient_boosting_log1p",
     "bg_nbd_spend",
+    "bg_nbd_gamma_gamma",
 ]
 BINARY_ESTIMATORS: set[str] = {"logistic_regression", "bg_nbd", "hist_gradient_boosting_classifier"}
 Metric = Literal[
@@ -170,7 +171,8 @@ class ModelSpec(BaseModel):
         le=1,
         description="customer models with btyd_columns: when more than this share of the latest customers "
         "are older than every customer with a matured label, only the candidates built on BG/NBD, which "
-        "extrapolate in age, are considered (trees cannot)",
+        "extrapolate in age, are considered (trees cannot); of those, only the ones that learn nothing from "
+        "the labels when there are any (bg_nbd_gamma_gamma)",
     )
     max_champion_bias: float | None = Field(
         default=None,

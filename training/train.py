@@ -34,7 +34,7 @@ from storecast.training.data import (
     relation_columns,
     time_counts,
 )
-from storecast.training.estimators import BTYD_ONLY, make_pipeline
+from storecast.training.estimators import BTYD_AS_IS, BTYD_ONLY, make_pipeline
 from storecast.training.explain import export_explainer
 from storecast.training.export import (
     OPSET,
@@ -138,7 +138,10 @@ def _extrapolating_candidates(
     Trees predict for an age beyond every training age what they predict at the oldest
     one; a single acquisition cohort scored long after its labels matured lies entirely
     there. Past ``age_extrapolation_share`` only the candidates built on BG/NBD, whose
-    quantities follow age, are kept (when the spec has any)."""
+    quantities follow age, are kept (when the spec has any); and of those only the ones
+    that learn nothing from the labels when there are any: a level learned from matured
+    labels is that of younger customers, while BG/NBD's own is fitted on today's, and the
+    validation window, younger too, cannot tell the two apart."""
     assert spec.btyd_columns is not None
     age = spec.btyd_columns[2]
     oldest = max(float(np.nanmax(f.features[age].to_numpy(dtype=float))) for f in labelled)
@@ -146,10 +149,12 @@ def _extrapolating_candidates(
     extrapolating = [c for c in candidates if c in BTYD_ONLY]
     if share <= spec.age_extrapolation_share or not extrapolating:
         return candidates, ""
-    return extrapolating, (
+    as_is = [c for c in extrapolating if c in BTYD_AS_IS]
+    return as_is or extrapolating, (
         f"{share:.0%} of the latest customers are older than every customer with a matured label "
         f"({age} > {oldest:.0f}; age_extrapolation_share {spec.age_extrapolation_share}): "
-        f"only {', '.join(extrapolating)} considered, which extrapolate in age"
+        f"only {', '.join(as_is or extrapolating)} considered, which extrapolate in age"
+        + (" at BG/NBD's own level, fitted on today's customers" if as_is else "")
     )
 
 

@@ -67,6 +67,13 @@ def test_a_one_cohort_base_trains_and_scores_with_settings_only(cohort: tuple[Sh
     assert {"offer_redemption_rate_to_date", "high_price_tier_share"} <= set(dropped)
     assert "warning: purchase_30d: left out" in output
     assert "offer_redemption_7d: skipped" in output
+    # Every customer is older than those with a matured label: spend is BG/NBD + Gamma-Gamma at
+    # its own level, not a level learned from the younger matured customers.
+    ((chosen, note),) = sh.rows(
+        "select estimator, metrics ->> 'selection_note' from ml.model_versions where model_name = 'clv_365d'"
+    )
+    assert chosen == "bg_nbd_gamma_gamma"
+    assert "at BG/NBD's own level" in str(note)
     assert "offer_redemption: skipped: no champion for offer_redemption_7d" in output
     scored = sh.one(
         "select count(*) from scores.customer where as_of_date = %s and purchase_probability is not null "

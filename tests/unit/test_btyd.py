@@ -137,7 +137,7 @@ def test_bg_nbd_gamma_gamma_spend_exports_to_onnx_with_parity() -> None:
     spec = spec_for(
         "regression",
         ["orders", "recency_days", "age_days", "basket"],
-        ["bg_nbd_spend", "ridge"],
+        ["bg_nbd_spend", "bg_nbd_gamma_gamma", "ridge"],
         btyd_columns=["orders", "recency_days", "age_days", "basket"],
     )
     x, t_x, age, future = _simulate(3000, 365.0, 4)
@@ -152,7 +152,7 @@ def test_bg_nbd_gamma_gamma_spend_exports_to_onnx_with_parity() -> None:
     )
     spend = future * basket
     features = ["orders", "recency_days", "age_days", "basket"]
-    for name in ("bg_nbd_spend", "ridge"):
+    for name in ("bg_nbd_spend", "bg_nbd_gamma_gamma", "ridge"):
         pipeline = make_pipeline(spec, name).fit(frame, spend)
         onnx_pred = predict_onnx(export(pipeline, spec), "regression", onnx_inputs(frame, features, []))
         expected = predict_sklearn(pipeline, "regression", frame)
@@ -183,3 +183,54 @@ def test_only_candidates_that_extrapolate_in_age_are_kept_when_most_customers_ar
     # One cohort scored long after its labels matured: 4 of 5 customers are older than 103 days.
     assert candidates == (kept or spec.candidates)
     assert ("80% of the latest customers" in note) if kept else note == ""
+
+
+def test_bg_nbd_gamma_gamma_predicts_the_expected_spend_whatever_the_labels() -> None:
+    from numpy.testing import assert_allclose
+
+    from storecast.training.btyd import BTYDFeatures, ExpectedSpend
+    from storecast.training.estimators import make_pipeline
+
+    columns = ["orders", "recency_days", "age_days", "basket"]
+    spec = spec_for("regression", columns, ["bg_nbd_gamma_gamma"], btyd_columns=columns)
+    x, t_x, age, _ = _simulate(1500, 365.0, 6)
+    frame = pd.DataFrame(
+        {
+            "orders": x + 1,
+            "recency_days": age - t_x,
+            "age_days": age,
+            "basket": np.random.default_rng(7).gamma(4.0, 10.0, 1500),
+        }
+    )
+    btyd = BTYDFeatures(horizon_days=spec.horizon_days).fit(frame[columns])
+    # Labels a tenth or ten times as large: a learned level would follow them, this one does not.
+    low = make_pipeline(spec, "bg_nbd_gamma_gamma", btyd).fit(frame, np.full(1500, 1.0))
+    high = make_pipeline(spec, "bg_nbd_gamma_gamma", btyd).fit(frame, np.full(1500, 100.0))
+    expected = btyd.transform(frame[columns])[:, 3]
+    assert expected.std() > 0
+    assert_allclose(low.predict(frame), expected, rtol=1e-12)
+    assert_allclose(high.predict(frame), expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="five outputs"):
+        ExpectedSpend().fit(np.zeros((3, 3)))
+
+
+def test_extrapolating_spend_keeps_bg_nbd_at_its_own_level_over_a_learned_one() -> None:
+    columns = ["orders", "recency", "age", "basket"]
+    spec = spec_for(
+        "regression",
+        columns,
+        ["ridge", "bg_nbd_spend", "bg_nbd_gamma_gamma"],
+        btyd_columns=columns,
+    )
+    labelled = [_frame([10, 50, 103])]
+    candidates, note = _extrapolating_candidates(
+        spec, list(spec.candidates), np.array([500, 600, 700, 800, 90]), labelled
+    )
+    # The GLM's level comes from the younger matured customers; BG/NBD's from today's.
+    assert candidates == ["bg_nbd_gamma_gamma"]
+    assert "at BG/NBD's own level" in note
+    # Ages that overlap the labelled ones: every candidate competes on validation.
+    assert _extrapolating_candidates(spec, list(spec.candidates), np.array([50, 90]), labelled) == (
+        spec.candidates,
+        "",
+    )

@@ -75,6 +75,7 @@ CASES = [
     ("forecast", "ridge", False),
     ("regression", "tweedie_glm", False),
     ("regression", "bg_nbd_spend", False),
+    ("regression", "bg_nbd_gamma_gamma", False),
     ("binary", "hist_gradient_boosting_classifier", True),
     ("binary", "logistic_regression", True),
     ("binary", "bg_nbd", False),
