@@ -15,8 +15,8 @@ did in the 181 days from D. The peers see the same history (orders before D):
 
     python -m benchmarks.customer_shapes [--scale medium] [--seed 42]
 
-Prints purchase AUC, and for spend the normalised Gini, Spearman correlation, MAE and
-total predicted against total actual spend.
+Prints purchase AUC, and for spend the normalised Gini, Spearman correlation, MAE, RMSE
+and total predicted against total actual spend.
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ def _spend_row(name: str, actual: F64, predicted: F64) -> str:
     rho = float(spearmanr(actual, predicted).statistic)
     return (
         f"| {name:<30} | {m.normalized_gini(actual, predicted):6.3f} | {rho:8.3f} | "
-        f"{np.abs(predicted - actual).mean():8.2f} | {predicted.sum():>12,.0f} | {actual.sum():>12,.0f} |"
+        f"{np.abs(predicted - actual).mean():8.2f} | {np.sqrt(np.mean((predicted - actual) ** 2)):8.2f} | "
+        f"{predicted.sum():>12,.0f} | {actual.sum():>12,.0f} |"
     )
 
 
@@ -215,9 +216,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"| {'(actual rate)':<30} | {'':>6} | {truth['bought'].mean():6.3f} |")
     print()
     print(
-        f"| {'spend in 181 days':<30} | {'Gini':>6} | {'Spearman':>8} | {'MAE':>8} | {'predicted':>12} | {'actual':>12} |"
+        f"| {'spend in 181 days':<30} | {'Gini':>6} | {'Spearman':>8} | {'MAE':>8} | {'RMSE':>8} | "
+        f"{'predicted':>12} | {'actual':>12} |"
     )
-    print(f"|{'-' * 32}|--------|----------|----------|--------------|--------------|")
+    print(f"|{'-' * 32}|--------|----------|----------|----------|--------------|--------------|")
     print(_spend_row("storecast", truth["spend"], ours[:, 1]))
     print(_spend_row("last-period spend", truth["spend"], history["last_period"]))
     print(_spend_row("BG/NBD + Gamma-Gamma", truth["spend"], expected))
