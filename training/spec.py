@@ -199,6 +199,11 @@ class ModelSpec(BaseModel):
             raise ValueError(
                 f"{self.task} models take regressors only; got {sorted(chosen & BINARY_ESTIMATORS)}"
             )
+        if "bg_nbd_gamma_gamma" in chosen and len(self.btyd_columns or []) != 4:
+            raise ValueError(
+                "candidate bg_nbd_gamma_gamma predicts Gamma-Gamma's expected spend: btyd_columns needs "
+                "a fourth column, the mean order value"
+            )
         if self.task == "binary" and self.refit_on_train_and_validation:
             raise ValueError(
                 "a binary model is calibrated on the validation window, so it cannot be refit on it"
