@@ -18,6 +18,8 @@ from storecast.scoring.inference import predict
 from storecast.scoring.score import score, score_family, scoring_date
 from storecast.settings import Settings
 from storecast.training.data import FeatureError, FeatureReader
+from storecast.training.explain import TOP_REASONS, Explainer
+from storecast.training.registry import champion
 from storecast.training.spec import model_specs
 from storecast.training.train import TrainResult
 
@@ -276,7 +278,18 @@ def test_every_score_row_keeps_its_top_reasons(conn: Conn, scored: date) -> None
             assert rows is not None
             total, with_reasons, longest, shortest = (int(str(v)) for v in rows)
             assert total == with_reasons, f"{family.table}.{column}: rows without reasons"
-            assert longest == 3, (family.table, column, longest)
+            # As many reasons as the model has terms that can contribute, up to TOP_REASONS (a
+            # zero contribution is no reason: BG/NBD + Gamma-Gamma as is has one term).
+            served = champion(conn, output.model)
+            assert served is not None
+            assert served.explainer is not None
+            parameters = Explainer.load(served.explainer).parameters
+            terms = (
+                len({g for g, c in zip(parameters["groups"], parameters["coef"], strict=True) if c != 0})
+                if parameters["kind"] == "linear"
+                else len(set(parameters["groups"]))
+            )
+            assert longest == min(TOP_REASONS, terms), (family.table, column, longest, terms)
             assert shortest >= 1, (family.table, column, shortest)
             features = set(model_specs()[output.model].feature_columns)
             items = conn.execute(
