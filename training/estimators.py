@@ -108,8 +108,10 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
 }
 
 
+#: The input kinds that are BG/NBD's quantities and nothing else.
+_BTYD_INPUTS: frozenset[Inputs] = frozenset({"btyd", "btyd_as_is"})
 #: Candidates that see BG/NBD's quantities and nothing else.
-BTYD_ONLY = frozenset(name for name, (_, inputs) in ESTIMATORS.items() if inputs in ("btyd", "btyd_as_is"))
+BTYD_ONLY = frozenset(name for name, (_, inputs) in ESTIMATORS.items() if inputs in _BTYD_INPUTS)
 #: Of those, the ones that learn nothing from the labels: BG/NBD's level as it is.
 BTYD_AS_IS = frozenset(name for name, (_, inputs) in ESTIMATORS.items() if inputs == "btyd_as_is")
 
@@ -127,7 +129,7 @@ def preprocessor(spec: ModelSpec, inputs: Inputs, btyd: BTYDFeatures | None = No
     training rows unless ``btyd`` holds one; "btyd" and "btyd_as_is" candidates get
     those quantities and nothing else, the latter unscaled.
     """
-    only_btyd = inputs in ("btyd", "btyd_as_is")
+    only_btyd = inputs in _BTYD_INPUTS
     linear = inputs == "scaled"
     numeric: Any = (
         Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])

@@ -150,10 +150,11 @@ def _extrapolating_candidates(
     if share <= spec.age_extrapolation_share or not extrapolating:
         return candidates, ""
     as_is = [c for c in extrapolating if c in BTYD_AS_IS]
-    return as_is or extrapolating, (
+    kept = as_is or extrapolating
+    return kept, (
         f"{share:.0%} of the latest customers are older than every customer with a matured label "
         f"({age} > {oldest:.0f}; age_extrapolation_share {spec.age_extrapolation_share}): "
-        f"only {', '.join(as_is or extrapolating)} considered, which extrapolate in age"
+        f"only {', '.join(kept)} considered, which extrapolate in age"
         + (" at BG/NBD's own level, fitted on today's customers" if as_is else "")
     )
 
