@@ -227,6 +227,36 @@ def test_weekly_demand_grain(pg_settings: Settings, conn: Conn, built: date) -> 
     assert "target_day_of_week" in _columns(conn, "demand_features")
 
 
+def test_target_promotions_match_an_independent_query(conn: Conn, built: date) -> None:
+    # A promotion applies to its own store, or to every store when it names none; where
+    # several cover a period, the deepest discount counts and any feature ad does.
+    mismatches, chain_wide, store_only = (
+        int(str(v))
+        for v in conn.execute(
+            """
+            select
+                count(*) filter (where f.promo_discount_pct <> coalesce(p.discount, 0)
+                                    or f.promo_feature_ad <> coalesce(p.feature_ad, false)),
+                count(*) filter (where p.chain_wide and f.promo_discount_pct > 0),
+                count(*) filter (where p.store_only and f.promo_discount_pct > 0)
+            from features.demand_features f
+            left join lateral (
+                select max(r.discount_pct) as discount, bool_or(r.feature_ad) as feature_ad,
+                       bool_and(r.store_id is null) as chain_wide, bool_and(r.store_id is not null) as store_only
+                from raw.promotions r
+                where r.product_id = f.product_id
+                  and (r.store_id = f.store_id or r.store_id is null)
+                  and f.target_date between r.start_date and r.end_date
+            ) p on true
+            """
+        ).fetchone()
+        or ()
+    )
+    assert mismatches == 0
+    assert chain_wide > 0
+    assert store_only > 0
+
+
 def test_category_promotion_context_matches_an_independent_count(conn: Conn, built: date) -> None:
     mismatches = _one(
         conn,

@@ -97,37 +97,34 @@ targets as (
     cross join generate_series(1, {{ var('demand_horizon') }}) as horizon
 ),
 
-promotion_periods as (
-    -- Each promotion spread over the periods it touches, so that targets join it on
-    -- product and period (an equality the planner can hash) instead of a date range.
-    select
-        promotions.product_id,
-        promotions.store_id,
-        periods.period_start::date as period_start,
-        max(promotions.discount_pct) as discount_pct,
-        bool_or(promotions.is_feature_ad) as is_feature_ad
+promotion_stores as (
+    -- The stores each promotion applies to: its own, or every store when it names none.
+    select promotions.*, promotions.store_id as applies_to
     from promotions
-    cross join lateral generate_series(
-        {{ period_start('promotions.start_date') }}, promotions.end_date, interval '{{ period }} days'
-    ) as periods (period_start)
-    group by promotions.product_id, promotions.store_id, periods.period_start
+    where promotions.store_id is not null
+    union all
+    select promotions.*, stores.store_id as applies_to
+    from promotions
+    cross join stores
+    where promotions.store_id is null
 ),
 
 target_promotions as (
-    -- Promotions planned for the target period (a NULL store means every store).
+    -- Promotions planned per product, store and period (each spread over the periods it
+    -- touches): one row per key, which targets join on equalities the planner can hash.
+    -- (Matched per target row with an OR on the store, the planner compared every target
+    -- of a series with every other: 36 million comparisons for the tiny sample.)
     select
-        targets.product_id,
-        targets.store_id,
-        targets.as_of_date,
-        targets.horizon,
-        max(promotion_periods.discount_pct) as promo_discount_pct,
-        bool_or(promotion_periods.is_feature_ad) as promo_feature_ad
-    from targets
-    inner join promotion_periods
-        on promotion_periods.product_id = targets.product_id
-        and promotion_periods.period_start = targets.target_date
-        and (promotion_periods.store_id = targets.store_id or promotion_periods.store_id is null)
-    group by targets.product_id, targets.store_id, targets.as_of_date, targets.horizon
+        promotion_stores.product_id,
+        promotion_stores.applies_to as store_id,
+        periods.period_start::date as period_start,
+        max(promotion_stores.discount_pct) as promo_discount_pct,
+        bool_or(promotion_stores.is_feature_ad) as promo_feature_ad
+    from promotion_stores
+    cross join lateral generate_series(
+        {{ period_start('promotion_stores.start_date') }}, promotion_stores.end_date, interval '{{ period }} days'
+    ) as periods (period_start)
+    group by promotion_stores.product_id, promotion_stores.applies_to, periods.period_start
 ),
 
 final as (
@@ -212,8 +209,7 @@ final as (
     left join target_promotions
         on target_promotions.product_id = targets.product_id
         and target_promotions.store_id = targets.store_id
-        and target_promotions.as_of_date = targets.as_of_date
-        and target_promotions.horizon = targets.horizon
+        and target_promotions.period_start = targets.target_date
     left join sales
         on sales.product_id = targets.product_id
         and sales.store_id = targets.store_id
