@@ -102,10 +102,12 @@ def retrained(service: str, pg_settings: Settings) -> Retrain:
             "select product_id, sold_through from features.item_features where sold_through is not null "
             "order by as_of_date desc, product_id limit 1"
         ).fetchone()  # type: ignore[misc]
+        # A period a week after the latest as-of date: within the forecast of the date the
+        # retrain scores, whichever recent date that is (earlier modules ran later days).
         product, store, target = conn.execute(
-            "select product_id, store_id, max(target_date) from features.demand_features "
-            "where as_of_date = (select max(as_of_date) from features.demand_features) "
-            "group by 1, 2 order by 1, 2 limit 1"
+            "select product_id, store_id, as_of_date + 7 from features.demand_features "
+            "where as_of_date = (select max(as_of_date) from features.demand_features) and horizon = 1 "
+            "order by 1, 2 limit 1"
         ).fetchone()  # type: ignore[misc]
         versions = scalar(conn, "select count(*) from ml.model_versions where model_name = %s", [RETRAINED])
     with httpx.Client(base_url=service, timeout=600) as client:
