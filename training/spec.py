@@ -139,7 +139,11 @@ class ModelSpec(BaseModel):
         default=8, ge=2, description="latest matured time periods held out: half validate, half test"
     )
     class_balance: ClassBalance = ClassBalance()
-    refit_on_train_and_validation: bool = False
+    refit_before_test: bool = Field(
+        default=False,
+        description="refit the chosen candidate on every matured time value before the test window "
+        "(train, the embargo's gap, validation)",
+    )
     max_train_rows: int = Field(default=2_000_000, gt=0)
     group_column: str | None = Field(
         default=None, description="rank within this column for top-k metrics (offers)"
@@ -204,7 +208,7 @@ class ModelSpec(BaseModel):
                 "candidate bg_nbd_gamma_gamma predicts Gamma-Gamma's expected spend: btyd_columns needs "
                 "a fourth column, the mean order value"
             )
-        if self.task == "binary" and self.refit_on_train_and_validation:
+        if self.task == "binary" and self.refit_before_test:
             raise ValueError(
                 "a binary model is calibrated on the validation window, so it cannot be refit on it"
             )

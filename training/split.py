@@ -12,12 +12,17 @@ class SplitError(ValueError):
 
 @dataclass(frozen=True)
 class TimeSplit:
-    """Time values of each window; ``sampled`` records what was left out to bound memory."""
+    """Time values of each window; ``sampling`` records what was left out to bound memory.
+
+    ``gap`` holds the values between training and the held-out window, left out of
+    training by the embargo only: a refit before the test window uses them.
+    """
 
     train: list[date]
     validation: list[date]
     test: list[date]
     sampling: dict[str, object] = field(default_factory=dict)
+    gap: list[date] = field(default_factory=list)
 
 
 def split_times(
@@ -42,6 +47,7 @@ def split_times(
     validation, test = held_out[:half], held_out[half:]
     cutoff = held_out[0] - timedelta(days=embargo_days)
     train = [t for t in times if t < held_out[0] and t <= cutoff]
+    gap = [t for t in times if cutoff < t < held_out[0]]
     if not train:
         raise SplitError(
             f"no training rows: every matured as-of date is within {embargo_days} days of the held-out period "
@@ -61,4 +67,4 @@ def split_times(
             "rows_kept": sum(rows[t] for t in kept),
         }
         train = kept
-    return TimeSplit(train=train, validation=validation, test=test, sampling=sampling)
+    return TimeSplit(train=train, validation=validation, test=test, sampling=sampling, gap=gap)

@@ -322,9 +322,15 @@ def train_model(
     train = FeatureReader(conn, spec, split.train, matured_by=as_of).read()
     validation = FeatureReader(conn, spec, split.validation, matured_by=as_of).read()
     test = FeatureReader(conn, spec, split.test, matured_by=as_of).read()
+    # The embargo keeps validation honest; a refit has no use for it, and the dates it
+    # left out of training are the latest before the validation window.
+    gap = FeatureReader(conn, spec, split.gap, matured_by=as_of).read() if spec.refit_before_test else None
     say(f"{spec.name}: {len(train):,} train, {len(validation):,} validation, {len(test):,} test rows")
     overridden = overridden_labels(
-        conn, spec, [*split.train, *split.validation, *split.test], matured_by=as_of
+        conn,
+        spec,
+        [*split.train, *(split.gap if gap is not None else []), *split.validation, *split.test],
+        matured_by=as_of,
     )
     if overridden:
         say(f"{spec.name}: {overridden:,} of those labels come from overrides (raw.overrides)")
@@ -374,14 +380,18 @@ def train_model(
         intervals = _conformal(spec, pipeline, validation)
     if spec.task == "binary":
         pipeline, calibration, calibration_note = _calibrate(spec, pipeline, validation, test)
-    elif spec.refit_on_train_and_validation:
-        both = Frame(
-            keys=pd.concat([train.keys, validation.keys], ignore_index=True),
-            features=pd.concat([train.features, validation.features], ignore_index=True),
-            label=np.concatenate([train.label, validation.label]) if train.label is not None else None,
-            time=np.concatenate([train.time, validation.time]),
+    elif spec.refit_before_test:
+        assert gap is not None
+        # An empty read has no label and default dtypes: left out rather than concatenated.
+        parts = [part for part in (train, gap, validation) if len(part)]
+        before_test = Frame(
+            keys=pd.concat([p.keys for p in parts], ignore_index=True),
+            features=pd.concat([p.features for p in parts], ignore_index=True),
+            label=np.concatenate([p.label for p in parts if p.label is not None]),
+            time=np.concatenate([p.time for p in parts]),
         )
-        pipeline = _fit(spec, best, both, btyd)
+        say(f"{spec.name}: {best} refit on {len(before_test):,} rows before the test window")
+        pipeline = _fit(spec, best, before_test, btyd)
 
     onnx = export(pipeline, spec)
     parity_diff = parity(onnx, pipeline, spec, test.features[spec.feature_columns])

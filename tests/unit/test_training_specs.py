@@ -73,7 +73,7 @@ def test_the_file_name_must_match_the_model_name(tmp_path: Path) -> None:
 
 
 def test_a_classifier_cannot_be_refit_on_its_calibration_window(tmp_path: Path) -> None:
-    path = _write(tmp_path, "m", refit_on_train_and_validation=True)
+    path = _write(tmp_path, "m", refit_before_test=True)
     with pytest.raises(SpecError, match="cannot be refit"):
         load_spec(path)
 

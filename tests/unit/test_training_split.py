@@ -23,6 +23,9 @@ def test_training_labels_end_before_the_held_out_period() -> None:
     split = split_times(WEEKS, holdout_periods=8, embargo_days=90, max_train_rows=10**9)
     assert max(split.train) + timedelta(days=90) <= min(split.validation)
     assert split.train[-1] == date(2025, 1, 6) + timedelta(weeks=39)
+    # What the embargo left out sits between the windows, for a refit before the test window.
+    assert split.gap == [date(2025, 1, 6) + timedelta(weeks=w) for w in range(40, 52)]
+    assert sorted([*split.train, *split.gap, *split.validation, *split.test]) == [t for t, _ in WEEKS]
 
 
 def test_large_training_windows_are_thinned_and_the_sampling_recorded() -> None:
@@ -30,6 +33,7 @@ def test_large_training_windows_are_thinned_and_the_sampling_recorded() -> None:
     assert sum(100 for _ in split.train) <= 1_000
     assert split.train[-1] == WEEKS[51][0]  # the most recent training week is always kept
     assert WEEKS[52][0] in split.validation  # and never a held-out one, even without an embargo
+    assert split.gap == []  # weeks thinned out by sampling are not a gap
     assert split.sampling["time_values_available"] == 52
     assert split.sampling["rows_kept"] == 100 * len(split.train)
 
