@@ -101,9 +101,10 @@ def test_a_rerun_on_the_same_data_trains_nothing_unless_asked(
         "select count(distinct fingerprint), count(*) from ml.model_versions "
         "where model_name = 'purchase_30d' and trained_as_of = %s"
     )
-    earlier = conn.execute(query, [first.as_of]).fetchone()
-    assert earlier is not None
-    assert earlier[1] >= 1
+    row = conn.execute(query, [first.as_of]).fetchone()
+    assert row is not None
+    earlier = int(str(row[1]))
+    assert earlier >= 1
     forced = train_many(
         conn,
         [s for s in specs if s.name == "purchase_30d"],
@@ -112,7 +113,7 @@ def test_a_rerun_on_the_same_data_trains_nothing_unless_asked(
         retrain=True,
     )
     assert [r.spec.name for r in forced.results] == ["purchase_30d"]
-    assert conn.execute(query, [first.as_of]).fetchone() == (1, earlier[1] + 1)
+    assert conn.execute(query, [first.as_of]).fetchone() == (1, earlier + 1)
 
 
 def test_marts_hold_the_latest_date(conn: Conn, two_days: tuple[RunSummary, RunSummary]) -> None:
