@@ -30,7 +30,7 @@ from tests.integration.browser import chromium_path
 pytestmark = pytest.mark.changes_trained_state
 
 #: Models whose versions the first run finds deleted, so it must train them: cheap ones
-#: (training every model again would repeat the shared fixture's two and a half minutes).
+#: (training every model again would repeat the slowest setup of the suite).
 MISSING = ("sell_through", "offer_redemption_7d")
 
 

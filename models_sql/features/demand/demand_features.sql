@@ -87,8 +87,11 @@ rows_to_build as (
     {%- endif %}
 ),
 
-targets as (
+targets as materialized (
     -- Horizon h forecasts the period starting (h - 1) periods after the as-of date.
+    -- Materialised, so that target_date is a column the joins below can merge or hash
+    -- on; inlined, the planner joined on product and store only and filtered on the
+    -- computed date, comparing every target of a series with every promotion period.
     select
         rows_to_build.*,
         horizon,
