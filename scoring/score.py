@@ -33,7 +33,7 @@ from storecast.training.explain import TOP_REASONS, Explainer, reasons_json
 from storecast.training.export import onnx_inputs, sha256
 from storecast.training.intervals import bounds
 from storecast.training.registry import Champion, champion, champion_names
-from storecast.training.spec import ModelSpec, model_specs
+from storecast.training.spec import ModelSpec, model_specs, stored_spec
 
 #: Binary COPY encodings of the key column types in the score tables.
 _BINARY_TYPES = {"bigint": "int8", "integer": "int4"}
@@ -65,7 +65,7 @@ def _loaded_champion(conn: Conn, spec: ModelSpec) -> tuple[Champion, ModelSpec]:
         raise ScoringError(
             f"{spec.name} v{current.version}: the stored ONNX does not match its sha256; refusing to score"
         )
-    trained = ModelSpec.model_validate(current.spec)
+    trained = stored_spec(current.spec)
     if current.feature_columns != trained.feature_columns:
         raise ScoringError(
             f"{spec.name} v{current.version}: its feature columns do not match its stored spec; refusing to score"

@@ -283,6 +283,18 @@ def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> 
     return data
 
 
+#: Spec fields renamed since a version may have been registered: old name -> new name.
+#: A registered version's spec is read through these, so that after an upgrade its
+#: champion can still be scored and evaluated against a new version.
+RENAMED_FIELDS: dict[str, str] = {"refit_on_train_and_validation": "refit_before_test"}
+
+
+def stored_spec(data: Mapping[str, Any]) -> ModelSpec:
+    """The spec a registered version was trained with (``ml.model_versions.spec``), read
+    under today's field names."""
+    return ModelSpec.model_validate({RENAMED_FIELDS.get(k, k): v for k, v in data.items()})
+
+
 def load_spec(path: Path, variables: Mapping[str, Any] | None = None) -> ModelSpec:
     """Read and validate one spec file, naming the file and field on error.
 

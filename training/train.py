@@ -51,7 +51,7 @@ from storecast.training.fingerprint import trained_with, training_fingerprint
 from storecast.training.intervals import bounds
 from storecast.training.intervals import fit as fit_intervals
 from storecast.training.registry import champion, register
-from storecast.training.spec import Estimator, Features, ModelSpec
+from storecast.training.spec import Estimator, Features, ModelSpec, stored_spec
 from storecast.training.split import SplitError, TimeSplit, split_times
 
 F64 = npt.NDArray[np.float64]
@@ -419,7 +419,7 @@ def train_model(
             )
     else:
         try:
-            champ_spec = ModelSpec.model_validate(current.spec)
+            champ_spec = stored_spec(current.spec)
             champ_test = FeatureReader(
                 conn,
                 spec,

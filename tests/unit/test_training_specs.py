@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from storecast.config import load_config
-from storecast.training.spec import SpecError, load_spec, load_specs, model_specs, select_specs
+from storecast.training.spec import SpecError, load_spec, load_specs, model_specs, select_specs, stored_spec
 
 SHIPPED = {"sell_through", "purchase_30d", "churn_90d", "clv_365d", "offer_redemption_7d", "demand"}
 
@@ -76,6 +76,15 @@ def test_a_classifier_cannot_be_refit_on_its_calibration_window(tmp_path: Path) 
     path = _write(tmp_path, "m", refit_before_test=True)
     with pytest.raises(SpecError, match="cannot be refit"):
         load_spec(path)
+
+
+def test_a_version_registered_under_an_earlier_field_name_still_reads() -> None:
+    stored = model_specs()["clv_365d"].model_dump(mode="json")
+    stored["refit_on_train_and_validation"] = stored.pop("refit_before_test")
+    assert stored_spec(stored) == model_specs()["clv_365d"]
+    stored["refit_befor_test"] = True
+    with pytest.raises(ValueError, match="refit_befor_test"):
+        stored_spec(stored)
 
 
 def test_unknown_model_names_are_listed_with_the_known_ones() -> None:
