@@ -4,5 +4,5 @@
     {%- if var('week_start') not in weekdays -%}
         {{ exceptions.raise_compiler_error("var week_start must be a weekday name (" ~ weekdays | join(', ') ~ "), got '" ~ var('week_start') ~ "'") }}
     {%- endif -%}
-    (({{ date_expression }})::date - ((extract(isodow from ({{ date_expression }})::date)::integer - {{ weekdays.index(var('week_start')) + 1 }} + 7) % 7))
+    (({{ date_expression }})::date - ((date_part('isodow', ({{ date_expression }})::date)::integer - {{ weekdays.index(var('week_start')) + 1 }} + 7) % 7))
 {%- endmacro %}

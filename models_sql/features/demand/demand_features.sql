@@ -21,8 +21,10 @@
     smooth season the trees cannot fit to one year's weeks, while the last-year features
     carry holidays and other sharp annual peaks. -#}
 {%- set year_harmonics = 3 %}
+{#- date_part, not extract, here and below: extract returns numeric, whose arithmetic took
+    a third of this model's time (36 -> 25 s for 1.47 M rows, --scale small). -#}
 {%- set year_fraction -%}
-    ((extract(doy from targets.target_date) - 1) / 365.25)
+    ((date_part('doy', targets.target_date) - 1) / 365.25)
 {%- endset %}
 {#- The planned shelf price: the regular price (or list price before any sale) less the promotion. -#}
 {%- set target_price -%}
@@ -144,7 +146,7 @@ final as (
         stores.store_format,
         stores.store_region,
         {%- if period == 1 %}
-        extract(isodow from targets.target_date)::integer as target_day_of_week,
+        date_part('isodow', targets.target_date)::integer as target_day_of_week,
         ((date_trunc('month', targets.target_date) + interval '1 month')::date - targets.target_date - 1)
             as target_days_to_month_end,
         {%- endif %}
@@ -175,7 +177,7 @@ final as (
         {%- endfor %}
         targets.zero_share_{{ calendar['intermittency'] }},
         {%- if period == 1 %}
-        case extract(isodow from targets.target_date)::integer
+        case date_part('isodow', targets.target_date)::integer
             {%- for weekday in range(1, 8) %}
             when {{ weekday }} then targets.units_mean_isodow_{{ weekday }}
             {%- endfor %}

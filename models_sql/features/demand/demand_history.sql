@@ -98,7 +98,7 @@ period_statistics as (
             as zero_share_{{ calendar['intermittency'] }},
         {%- if period == 1 %}
         {%- for weekday in range(1, 8) %}
-        avg(units) filter (where extract(isodow from period_start) = {{ weekday }}) as units_mean_isodow_{{ weekday }},
+        avg(units) filter (where date_part('isodow', period_start) = {{ weekday }}) as units_mean_isodow_{{ weekday }},
         {%- endfor %}
         {%- else %}
         -- The same 13 weeks one year earlier: the level a year ago, for year-over-year change.
