@@ -49,36 +49,79 @@ as_of_dates as (
     {%- endif %}
 ),
 
-active_series as (
-    -- Product x store pairs that sold in the year before the as-of date.
-    select distinct
-        as_of_dates.as_of_date,
-        sales.product_id,
-        sales.store_id
-    from as_of_dates
-    inner join sales
-        on sales.period_start < as_of_dates.as_of_date
-        and sales.period_start >= as_of_dates.as_of_date - 365
+sales_gaps as (
+    select
+        product_id,
+        store_id,
+        period_start,
+        period_start - lag(period_start) over (partition by product_id, store_id order by period_start)
+            as days_since_previous_sale
+    from sales
 ),
 
-recent_periods as (
-    -- The periods before the as-of date, dense: a period without a sales row has 0 units,
-    -- or NULL units when missing periods are unobserved.
+numbered_spells as (
+    -- A new spell starts at a series' first sale and after every gap of more than a year.
+    select
+        *,
+        count(*) filter (where days_since_previous_sale is null or days_since_previous_sale > 365)
+            over (partition by product_id, store_id order by period_start) as spell
+    from sales_gaps
+),
+
+active_spells as (
+    -- The as-of dates on which a series had sold within the year before: the union of
+    -- (sale, sale + 365 days] over its sales, which is (first, last + 365 days] per spell.
+    -- Joined to the as-of dates per spell, not per sale, the build stays linear in the
+    -- history's length (per sale, it compared every as-of date with every sale).
+    select
+        product_id,
+        store_id,
+        min(period_start) as first_sale,
+        max(period_start) as last_sale
+    from numbered_spells
+    group by product_id, store_id, spell
+),
+
+active_series as (
+    -- Product x store pairs that sold in the year before the as-of date.
+    select
+        as_of_dates.as_of_date,
+        active_spells.product_id,
+        active_spells.store_id
+    from as_of_dates
+    inner join active_spells
+        on as_of_dates.as_of_date > active_spells.first_sale
+        and as_of_dates.as_of_date <= active_spells.last_sale + 365
+),
+
+series_periods as materialized (
+    -- The periods before the as-of date, one row each. Materialised, so that period_start
+    -- is a column the join to sales matches on: computed inside that join, the planner
+    -- merged on product and store alone and compared every period of a series with every
+    -- sale of it (628 million comparisons, 170 s, for --scale small).
     select
         active_series.as_of_date,
         active_series.product_id,
         active_series.store_id,
         periods_back,
-        (active_series.as_of_date - periods_back * {{ period }}) as period_start,
+        (active_series.as_of_date - periods_back * {{ period }}) as period_start
+    from active_series
+    cross join generate_series(1, {{ calendar['history'] }}) as periods_back
+),
+
+recent_periods as (
+    -- Dense: a period without a sales row has 0 units, or NULL units when missing periods
+    -- are unobserved.
+    select
+        series_periods.*,
         {% if missing_is_zero %}coalesce(sales.units, 0){% else %}sales.units{% endif %} as units,
         sales.shelf_price,
         sales.had_promotion
-    from active_series
-    cross join generate_series(1, {{ calendar['history'] }}) as periods_back
+    from series_periods
     left join sales
-        on sales.product_id = active_series.product_id
-        and sales.store_id = active_series.store_id
-        and sales.period_start = active_series.as_of_date - periods_back * {{ period }}
+        on sales.product_id = series_periods.product_id
+        and sales.store_id = series_periods.store_id
+        and sales.period_start = series_periods.period_start
 ),
 
 period_statistics as (
