@@ -62,9 +62,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         loaded = time.perf_counter() - started
         with psycopg.connect(settings.conninfo, autocommit=True) as conn:
             conn.execute("analyze")
-            started = time.perf_counter()
-            conn.execute(BASELINE_SQL)
-            baseline = time.perf_counter() - started
+            # The fastest of three: a single pass of a second or so varies by half.
+            passes = []
+            for _ in range(3):
+                conn.execute("drop table if exists order_lines")
+                started = time.perf_counter()
+                conn.execute(BASELINE_SQL)
+                passes.append(time.perf_counter() - started)
+            baseline = min(passes)
             row = conn.execute("select count(*) from order_lines").fetchone()
             lines = int(row[0]) if row else 0
         started = time.perf_counter()
@@ -74,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     models = _models(built)
     print(
         f"\n--scale {args.scale}: {lines:,} order lines, generated and loaded in {loaded:.0f} s; "
-        f"baseline (order lines joined to orders, written once) {baseline:.2f} s"
+        f"baseline (order lines joined to orders, written once; fastest of 3) {baseline:.2f} s"
     )
     print(
         f"`dbt build --full-refresh`: {build_seconds:.0f} s in all ({build_seconds / baseline:,.0f}x the baseline)\n"
