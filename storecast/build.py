@@ -216,6 +216,14 @@ def _record(conn: Conn, config: ProjectConfig, result: Any) -> None:
         )
 
 
+#: ``dbt ls`` flags that print the selected models' names and nothing else.
+_LS_MODELS = ("--resource-type", "model", "--output", "name", "--log-level", "none")
+
+
+def _selection(select: Sequence[str]) -> list[str]:
+    return ["--select", *select, "--indirect-selection", "cautious"] if select else []
+
+
 def build(
     settings: Settings,
     config: ProjectConfig | None = None,
@@ -234,15 +242,18 @@ def build(
     tell = say or (lambda _: None)
     with psycopg.connect(settings.conninfo, autocommit=True) as conn:
         changes = settings_changes(conn, config)
+        if changes and select:
+            # Only a selected table's change rebuilds: an unselected one is not built, so
+            # its change would never be recorded and would rebuild the selection every time.
+            selected = set(run_dbt(settings, "ls", [*_selection(select), *_LS_MODELS], config).result)
+            changes = [c for c in changes if c.model in selected]
         if changes and not full_refresh:
             tell(
                 "settings or SQL changed since the last build, so the feature tables are rebuilt from scratch: "
                 + "; ".join(str(c) for c in changes)
             )
             full_refresh = True
-        args: list[str] = []
-        if select:
-            args += ["--select", *select, "--indirect-selection", "cautious"]
+        args = _selection(select)
         if full_refresh:
             args.append("--full-refresh")
         result = run_dbt(settings, "build", args, config)

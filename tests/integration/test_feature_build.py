@@ -178,8 +178,18 @@ def _columns(conn: Conn, table: str) -> set[str]:
     return {str(r[0]) for r in rows}
 
 
+def _missing_column_warnings(settings: Settings) -> int:
+    """dbt's warnings about documented columns missing from a table, in all its logs so far
+    (dbt rotates its log file, keeping the older ones)."""
+    return sum(
+        path.read_bytes().count(b"specified in the schema but are not present")
+        for path in (settings.dbt_dir / "logs").glob("dbt.log*")
+    )
+
+
 def test_weekly_demand_grain(pg_settings: Settings, conn: Conn, built: date) -> None:
     messages: list[str] = []
+    missing_columns_before = _missing_column_warnings(pg_settings)
     try:
         # No --full-refresh: the build sees that demand_grain changed and rebuilds by itself.
         build(
@@ -225,6 +235,9 @@ def test_weekly_demand_grain(pg_settings: Settings, conn: Conn, built: date) -> 
     assert any("demand_features: demand_grain was 'day', now 'week'" in m for m in messages)
     assert any("demand_features: demand_grain was 'week', now 'day'" in m for m in messages)
     assert "target_day_of_week" in _columns(conn, "demand_features")
+    # The columns documented for the other grain are not reported missing (persist_docs),
+    # at either grain.
+    assert _missing_column_warnings(pg_settings) == missing_columns_before
 
 
 def test_target_promotions_match_an_independent_query(conn: Conn, built: date) -> None:
@@ -281,16 +294,33 @@ def test_category_promotion_context_matches_an_independent_count(conn: Conn, bui
 
 
 def test_a_table_whose_sql_changed_is_rebuilt(pg_settings: Settings, conn: Conn, built: date) -> None:
-    # As if demand_history had been built by an older version of its SQL.
-    conn.execute("update ml.build_settings set sql_sha256 = 'older' where model = 'demand_history'")
+    # As if demand_history and customer_features had been built by an older version of their SQL.
+    customer_digest = _one(conn, "select sql_sha256 from ml.build_settings where model = 'customer_features'")
+    conn.execute(
+        "update ml.build_settings set sql_sha256 = 'older' where model in ('demand_history', 'customer_features')"
+    )
     conn.execute("update features.demand_history set units_lag_1 = -1")
     messages: list[str] = []
-    build(pg_settings, select=["+demand_features"], say=messages.append)
-    assert any(
-        "demand_history: its SQL (or that of a model or macro it reads) changed" in m for m in messages
-    )
-    assert _one(conn, "select count(*) from features.demand_history where units_lag_1 = -1") == 0
-    assert _one(conn, "select sql_sha256 from ml.build_settings where model = 'demand_history'") != "older"
+    try:
+        build(pg_settings, select=["+demand_features"], say=messages.append)
+        assert any(
+            "demand_history: its SQL (or that of a model or macro it reads) changed" in m for m in messages
+        )
+        # customer_features is not selected: its change neither rebuilds the selection nor is forgotten.
+        assert not any("customer_features" in m for m in messages)
+        assert (
+            _one(conn, "select sql_sha256 from ml.build_settings where model = 'customer_features'")
+            == "older"
+        )
+        assert _one(conn, "select count(*) from features.demand_history where units_lag_1 = -1") == 0
+        assert (
+            _one(conn, "select sql_sha256 from ml.build_settings where model = 'demand_history'") != "older"
+        )
+    finally:
+        conn.execute(
+            "update ml.build_settings set sql_sha256 = %s where model = 'customer_features'",
+            [customer_digest],
+        )
 
 
 def test_the_neighbour_join_uses_the_hnsw_index(conn: Conn, built: date) -> None:
