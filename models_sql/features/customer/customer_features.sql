@@ -151,18 +151,30 @@ purchase_intervals as (
     group by as_of_dates.as_of_date, purchase_days.customer_id
 ),
 
+daily_category_spend as (
+    -- Summed per customer, category and day before the expansion to every as-of date
+    -- below: a third fewer rows than order lines to expand on the sample.
+    select
+        customer_id,
+        category,
+        order_date,
+        sum(net_amount::double precision) as spend
+    from customer_lines
+    group by customer_id, category, order_date
+),
+
 category_spend as (
     select
         as_of_dates.as_of_date,
-        customer_lines.customer_id,
-        customer_lines.category,
-        sum(customer_lines.net_amount::double precision) as spend,
-        max(customer_lines.order_date) as last_event_date
+        daily_category_spend.customer_id,
+        daily_category_spend.category,
+        sum(daily_category_spend.spend) as spend,
+        max(daily_category_spend.order_date) as last_event_date
     from as_of_dates
-    inner join customer_lines
-        on customer_lines.order_date < as_of_dates.as_of_date
-        and customer_lines.order_date >= as_of_dates.as_of_date - 365
-    group by as_of_dates.as_of_date, customer_lines.customer_id, customer_lines.category
+    inner join daily_category_spend
+        on daily_category_spend.order_date < as_of_dates.as_of_date
+        and daily_category_spend.order_date >= as_of_dates.as_of_date - 365
+    group by as_of_dates.as_of_date, daily_category_spend.customer_id, daily_category_spend.category
 ),
 
 category_mix as (
