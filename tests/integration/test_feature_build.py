@@ -346,12 +346,12 @@ def test_the_leakage_test_catches_a_less_or_equal(pg_settings: Settings, conn: C
         pg_settings.dbt_dir / "target/compiled/storecast/models_sql/features/customer/customer_features.sql"
     )
     compiled = compiled_path.read_text()
-    leaky = compiled.replace(
-        "customer_orders.order_date < as_of_dates.as_of_date + 365",
-        "customer_orders.order_date <= as_of_dates.as_of_date + 365",
-    )
+    # The feature look-back's upper bound, as an off-by-one would write it.
     leaky = re.sub(
-        r"filter \(where order_date < as_of_date\)", "filter (where order_date <= as_of_date)", leaky
+        r"customer_orders\.order_date < as_of_dates\.as_of_date\s*$",
+        "customer_orders.order_date <= as_of_dates.as_of_date",
+        compiled,
+        flags=re.MULTILINE,
     )
     assert leaky != compiled
     conn.execute(f"create temp table leaky_customer_features as {leaky}")

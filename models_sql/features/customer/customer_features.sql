@@ -93,46 +93,54 @@ purchase_days as (
     from (select distinct customer_id, order_date from customer_orders) as days
 ),
 
-orders_around_as_of as (
-    -- Orders in the feature look-back (before the as-of date) and in the longest label window (from it).
+orders_before_as_of as (
+    -- Orders in the feature look-back before each as-of date.
     select
         as_of_dates.as_of_date,
-        as_of_dates.observed_until,
         customer_orders.*
     from as_of_dates
     inner join customer_orders
-        on customer_orders.order_date >= as_of_dates.as_of_date - {{ var('feature_lookback_days') }}
-        and customer_orders.order_date < as_of_dates.as_of_date + {{ horizons | max }}
+        on customer_orders.order_date < as_of_dates.as_of_date
+        and customer_orders.order_date >= as_of_dates.as_of_date - {{ var('feature_lookback_days') }}
 ),
 
 rfm as (
     select
         as_of_date,
         customer_id,
-        max(order_date) filter (where order_date < as_of_date) as last_order_date,
-        min(order_date) filter (where order_date < as_of_date) as first_order_date,
-        count(*) filter (where order_date < as_of_date and order_date >= as_of_date - 30) as frequency_30d,
-        count(*) filter (where order_date < as_of_date and order_date >= as_of_date - 90) as frequency_90d,
-        count(*) filter (where order_date < as_of_date and order_date >= as_of_date - 365) as frequency_365d,
-        count(*) filter (where order_date < as_of_date) as frequency_lookback,
-        coalesce(sum(order_value) filter (where order_date < as_of_date and order_date >= as_of_date - 30), 0) as monetary_30d,
-        coalesce(sum(order_value) filter (where order_date < as_of_date and order_date >= as_of_date - 90), 0) as monetary_90d,
-        coalesce(sum(order_value) filter (where order_date < as_of_date and order_date >= as_of_date - 180 and order_date < as_of_date - 90), 0) as monetary_prior_90d,
-        coalesce(sum(order_value) filter (where order_date < as_of_date and order_date >= as_of_date - 365), 0) as monetary_365d,
-        avg(order_value) filter (where order_date < as_of_date) as avg_basket_value,
-        avg(order_units) filter (where order_date < as_of_date) as avg_basket_units,
-        sum(promo_lines) filter (where order_date < as_of_date)::double precision
-            / nullif(sum(order_lines) filter (where order_date < as_of_date), 0) as promo_line_share,
-        sum(low_tier_units) filter (where order_date < as_of_date)::double precision
-            / nullif(sum(order_units) filter (where order_date < as_of_date), 0) as low_price_tier_share,
-        sum(high_tier_units) filter (where order_date < as_of_date)::double precision
-            / nullif(sum(order_units) filter (where order_date < as_of_date), 0) as high_price_tier_share,
-        avg(is_online::int) filter (where order_date < as_of_date and order_date >= as_of_date - 365) as online_order_share_365d,
-        -- Labels: windows starting on the as-of date.
-        min(order_date) filter (where order_date >= as_of_date) as next_order_date,
-        coalesce(sum(order_value) filter (where order_date >= as_of_date), 0) as spend_from_as_of
-    from orders_around_as_of
+        max(order_date) as last_order_date,
+        min(order_date) as first_order_date,
+        count(*) filter (where order_date >= as_of_date - 30) as frequency_30d,
+        count(*) filter (where order_date >= as_of_date - 90) as frequency_90d,
+        count(*) filter (where order_date >= as_of_date - 365) as frequency_365d,
+        count(*) as frequency_lookback,
+        coalesce(sum(order_value) filter (where order_date >= as_of_date - 30), 0) as monetary_30d,
+        coalesce(sum(order_value) filter (where order_date >= as_of_date - 90), 0) as monetary_90d,
+        coalesce(sum(order_value) filter (where order_date >= as_of_date - 180 and order_date < as_of_date - 90), 0) as monetary_prior_90d,
+        coalesce(sum(order_value) filter (where order_date >= as_of_date - 365), 0) as monetary_365d,
+        avg(order_value) as avg_basket_value,
+        avg(order_units) as avg_basket_units,
+        sum(promo_lines)::double precision / nullif(sum(order_lines), 0) as promo_line_share,
+        sum(low_tier_units)::double precision / nullif(sum(order_units), 0) as low_price_tier_share,
+        sum(high_tier_units)::double precision / nullif(sum(order_units), 0) as high_price_tier_share,
+        avg(is_online::int) filter (where order_date >= as_of_date - 365) as online_order_share_365d
+    from orders_before_as_of
     group by as_of_date, customer_id
+),
+
+outcomes as (
+    -- Labels: orders in the longest label window starting on the as-of date. Aggregated
+    -- apart from the features: two aggregates over a third of the rows, not twenty over all.
+    select
+        as_of_dates.as_of_date,
+        customer_orders.customer_id,
+        min(customer_orders.order_date) as next_order_date,
+        sum(customer_orders.order_value) as spend_from_as_of
+    from as_of_dates
+    inner join customer_orders
+        on customer_orders.order_date >= as_of_dates.as_of_date
+        and customer_orders.order_date < as_of_dates.as_of_date + {{ horizons | max }}
+    group by as_of_dates.as_of_date, customer_orders.customer_id
 ),
 
 purchase_intervals as (
@@ -256,10 +264,10 @@ final as (
         offer_history.offers_redeemed_to_date::double precision
             / nullif(offer_history.offers_seen_to_date, 0) as offer_redemption_rate_to_date,
         {{ window_label('rfm.as_of_date', var('purchase_horizon_days'), 'rfm.observed_until',
-            'coalesce(rfm.next_order_date < rfm.as_of_date + ' ~ var('purchase_horizon_days') ~ ', false)') }} as purchased_in_horizon,
+            'coalesce(outcomes.next_order_date < rfm.as_of_date + ' ~ var('purchase_horizon_days') ~ ', false)') }} as purchased_in_horizon,
         {{ window_label('rfm.as_of_date', var('churn_horizon_days'), 'rfm.observed_until',
-            'not coalesce(rfm.next_order_date < rfm.as_of_date + ' ~ var('churn_horizon_days') ~ ', false)') }} as churned_in_horizon,
-        {{ window_label('rfm.as_of_date', var('clv_horizon_days'), 'rfm.observed_until', 'rfm.spend_from_as_of') }} as spend_in_horizon,
+            'not coalesce(outcomes.next_order_date < rfm.as_of_date + ' ~ var('churn_horizon_days') ~ ', false)') }} as churned_in_horizon,
+        {{ window_label('rfm.as_of_date', var('clv_horizon_days'), 'rfm.observed_until', 'coalesce(outcomes.spend_from_as_of, 0)') }} as spend_in_horizon,
         rfm.observed_until,
         greatest(
             rfm.last_order_date,
@@ -273,14 +281,16 @@ final as (
         inner join as_of_dates on as_of_dates.as_of_date = rfm.as_of_date
     ) as rfm
     inner join customers on customers.customer_id = rfm.customer_id
+    left join outcomes
+        on outcomes.as_of_date = rfm.as_of_date and outcomes.customer_id = rfm.customer_id
     left join purchase_intervals
         on purchase_intervals.as_of_date = rfm.as_of_date and purchase_intervals.customer_id = rfm.customer_id
     left join category_mix
         on category_mix.as_of_date = rfm.as_of_date and category_mix.customer_id = rfm.customer_id
     left join offer_history
         on offer_history.as_of_date = rfm.as_of_date and offer_history.customer_id = rfm.customer_id
-    -- The population: customers with at least one order in the look-back before the as-of date.
-    where rfm.last_order_date is not null
+    -- The population: customers with at least one order in the look-back before the as-of
+    -- date (rfm has a row for no one else).
 )
 
 select * from final
