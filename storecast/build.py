@@ -235,8 +235,9 @@ def build(
 
     ``select`` is dbt's selection syntax, one selector per item (``a,b`` intersects).
     Tests run only when every model they read is selected, so a selection builds on
-    a fresh database. When a setting that shapes an incremental table differs from
-    the one it was built with, the build rebuilds from scratch and says why.
+    a fresh database. When a setting or the SQL that shapes a selected incremental
+    table differs from what it was built with, the build rebuilds from scratch and says
+    why; an unselected table's change waits for a build that selects it.
     """
     config = config or load_config()
     tell = say or (lambda _: None)
