@@ -94,7 +94,8 @@ purchase_days as (
 ),
 
 orders_before_as_of as (
-    -- Orders in the feature look-back before each as-of date.
+    -- Orders in the feature look-back before each as-of date. This sets the population:
+    -- rfm, and so the table, has a row for customers with at least one such order only.
     select
         as_of_dates.as_of_date,
         customer_orders.*
@@ -289,8 +290,6 @@ final as (
         on category_mix.as_of_date = rfm.as_of_date and category_mix.customer_id = rfm.customer_id
     left join offer_history
         on offer_history.as_of_date = rfm.as_of_date and offer_history.customer_id = rfm.customer_id
-    -- The population: customers with at least one order in the look-back before the as-of
-    -- date (rfm has a row for no one else).
 )
 
 select * from final
