@@ -14,10 +14,11 @@ from storecast.scoring.drift import drift
 from storecast.scoring.runs import abandon_dead_steps, new_run_id, pipeline_lock, step
 from storecast.scoring.score import score, scoring_date
 from storecast.settings import Settings
+from storecast.training.errors import TrainingError
 from storecast.training.metrics import better
 from storecast.training.registry import champion_names
 from storecast.training.spec import ModelSpec, model_specs
-from storecast.training.train import TrainingError, train_many
+from storecast.training.train import train_many
 
 #: The daily run's steps, in order (scoring writes a step per score table of its own).
 STEPS = ("build:features", "drift", "train", "score", "monitor", "build:marts")

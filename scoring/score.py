@@ -28,7 +28,8 @@ from storecast.db import Conn
 from storecast.scoring.families import FAMILIES, Family, Output, ScoringError
 from storecast.scoring.inference import inference_session, predict
 from storecast.scoring.partitions import write_scores
-from storecast.training.data import FeatureError, FeatureReader, Frame, check_columns, relation_columns
+from storecast.training.data import FeatureReader, Frame, check_columns, relation_columns
+from storecast.training.errors import FeatureError
 from storecast.training.explain import TOP_REASONS, Explainer, reasons_json
 from storecast.training.export import onnx_inputs, sha256
 from storecast.training.intervals import bounds

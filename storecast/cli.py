@@ -1,4 +1,9 @@
-"""The ``storecast`` command line: one command per verb, each delegating to a library function."""
+"""The ``storecast`` command line: one command per verb, each delegating to a library function.
+
+A command imports the heavy parts of the library it needs (training, scoring, the report,
+the service) inside itself, so ``--help``, ``runs`` or ``db status`` answer in about a
+second instead of loading scikit-learn, ONNX and pandas first (``tests/unit/test_layers.py``).
+"""
 
 from __future__ import annotations
 
@@ -52,13 +57,9 @@ from storecast.settings import (
     get_settings,
     service_token,
 )
-from storecast.training import registry
-from storecast.training.data import FeatureError
-from storecast.training.export import ParityError
-from storecast.training.registry import RegistryError
+from storecast.training.errors import FeatureError, ParityError, RegistryError, TrainingError
 from storecast.training.spec import SpecError, model_specs, select_specs
 from storecast.training.split import SplitError
-from storecast.training.train import TrainingError, train_many
 
 app = typer.Typer(
     help="SQL-first retail predictions in Postgres.", no_args_is_help=True, add_completion=False
@@ -435,6 +436,8 @@ def train(
     """
     config = _config(variables, as_of)
     specs = select_specs(models or [], config.values)
+    from storecast.training.train import train_many
+
     settings = get_settings()
     with connect(settings) as conn:
         ensure_schema(conn)
@@ -458,6 +461,8 @@ def train(
 @_friendly
 def models_list() -> None:
     """Every model version: status, trained as-of, key metric against its baseline."""
+    from storecast.training import registry
+
     with connect(get_settings()) as conn:
         rows = registry.versions(conn)
     print_versions(rows)
@@ -472,6 +477,7 @@ def models_show(
     ] = None,
 ) -> None:
     """Spec, features, metrics, calibration table and parity of one model version."""
+    from storecast.training import registry
 
     with connect(get_settings()) as conn:
         rows = registry.versions(conn, model)
@@ -489,6 +495,8 @@ def models_show(
 @_friendly
 def models_promote(model: str, version: int) -> None:
     """Make a version the champion (the current one is retired), in one transaction."""
+    from storecast.training import registry
+
     with connect(get_settings()) as conn:
         registry.promote(conn, model, version)
     out.print(f"{model} v{version} is now the champion")
@@ -503,6 +511,8 @@ def models_rollback(
     ] = None,
 ) -> None:
     """Return to the previous champion (or --to a version)."""
+    from storecast.training import registry
+
     with connect(get_settings()) as conn:
         version = registry.rollback(conn, model, to)
     out.print(f"{model} rolled back to v{version}")
@@ -661,6 +671,7 @@ def demo(
 ) -> None:
     """Start the embedded database, load the sample retailer, run the whole pipeline, show SQL to try."""
     from storecast.scoring.pipeline import run_daily
+    from storecast.training import registry
 
     started = time.perf_counter()
     settings = get_settings()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -14,8 +14,12 @@ from rich.table import Table
 from storecast.config import ProjectConfig
 from storecast.database.load_ledger import LoadResult
 from storecast.database.sample.load import LoadedTable
-from storecast.training.registry import ChampionScore
-from storecast.training.train import TrainResult
+
+if TYPE_CHECKING:
+    # Annotations only: importing training at run time would load scikit-learn and ONNX
+    # for every command, --help included.
+    from storecast.training.registry import ChampionScore
+    from storecast.training.train import TrainResult
 
 
 def _console(stderr: bool) -> Console:

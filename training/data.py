@@ -24,15 +24,12 @@ from psycopg.rows import class_row
 
 from storecast.database.pgbinary import copy_out_fixed8
 from storecast.db import Conn, scalar
+from storecast.training.errors import FeatureError
 from storecast.training.spec import ModelSpec
 
 #: Rows decoded at a time: bounds the reader's memory whatever the relation's size.
 CHUNK_ROWS = 50_000
 _EPOCH = np.datetime64("2000-01-01", "D")
-
-
-class FeatureError(RuntimeError):
-    """The feature relation does not have what the spec names."""
 
 
 @dataclass

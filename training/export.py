@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from storecast.training.btyd import register_btyd_converter
 from storecast.training.categorical_trees import finalize_tree_ensembles, register_categorical_tree_converters
+from storecast.training.errors import ParityError
 from storecast.training.spec import ModelSpec
 from storecast.training.target import Log1pRegressor
 
@@ -28,10 +29,6 @@ OPSET = 17
 #: ONNX Runtime's float32 arithmetic over dozens of scaled terms costs about 1e-4 of a
 #: prediction in the thousands (0.1 % is far below any forecast's error).
 PARITY_TOLERANCE: dict[str, float] = {"binary": 1e-4, "regression": 1e-3, "forecast": 1e-3}
-
-
-class ParityError(RuntimeError):
-    """The exported model disagrees with scikit-learn beyond the tolerance."""
 
 
 def float32_thresholds(pipeline: Pipeline) -> Pipeline:

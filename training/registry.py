@@ -11,11 +11,8 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from storecast.db import Conn, scalar
+from storecast.training.errors import RegistryError
 from storecast.training.metrics import better
-
-
-class RegistryError(RuntimeError):
-    """A registry operation cannot be done (unknown model or version, nothing to roll back to)."""
 
 
 @dataclass(frozen=True)

@@ -27,18 +27,17 @@ from storecast.training import metrics as m
 from storecast.training.baselines import BASELINES
 from storecast.training.btyd import BTYDFeatures
 from storecast.training.data import (
-    FeatureError,
     FeatureReader,
     Frame,
     overridden_labels,
     relation_columns,
     time_counts,
 )
+from storecast.training.errors import FeatureError, ParityError, TrainingError
 from storecast.training.estimators import BTYD_AS_IS, BTYD_ONLY, make_pipeline
 from storecast.training.explain import export_explainer
 from storecast.training.export import (
     OPSET,
-    ParityError,
     export,
     float32_thresholds,
     onnx_inputs,
@@ -56,10 +55,6 @@ from storecast.training.split import SplitError, TimeSplit, split_times
 
 F64 = npt.NDArray[np.float64]
 Progress = Callable[[str], None]
-
-
-class TrainingError(ValueError):
-    """A model cannot be trained on this data; the message names it and what to change."""
 
 
 @dataclass

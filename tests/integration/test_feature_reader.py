@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from storecast.db import Conn
-from storecast.training.data import FeatureError, FeatureReader
+from storecast.training.data import FeatureReader
+from storecast.training.errors import FeatureError
 from storecast.training.spec import ModelSpec
 
 ROWS = 1_003  # not a multiple of any chunk size below

@@ -17,7 +17,8 @@ from storecast.scoring.families import FAMILIES, ScoringError
 from storecast.scoring.inference import predict
 from storecast.scoring.score import score, score_family, scoring_date
 from storecast.settings import Settings
-from storecast.training.data import FeatureError, FeatureReader
+from storecast.training.data import FeatureReader
+from storecast.training.errors import FeatureError
 from storecast.training.explain import TOP_REASONS, Explainer
 from storecast.training.registry import champion
 from storecast.training.spec import model_specs

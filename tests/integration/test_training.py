@@ -15,6 +15,7 @@ from storecast.cli import app
 from storecast.db import Conn
 from storecast.settings import Settings
 from storecast.training import registry
+from storecast.training.errors import RegistryError
 from storecast.training.explain import Explainer, raw_score
 from storecast.training.export import onnx_inputs, predict_onnx, predict_sklearn, sha256
 from storecast.training.spec import model_specs
@@ -118,7 +119,7 @@ def test_promote_rollback_and_the_one_champion_rule(conn: Conn, trained: dict[st
     champion = registry.champion(conn, name)
     assert champion is not None
     assert champion.version == first
-    with pytest.raises(registry.RegistryError, match="has no version 999"):
+    with pytest.raises(RegistryError, match="has no version 999"):
         registry.promote(conn, name, 999)
 
 
@@ -140,7 +141,8 @@ def test_models_cli(pg_settings: Settings, trained: dict[str, TrainResult], cli_
 def test_a_spec_naming_a_missing_column_fails_clearly(
     conn: Conn, trained: dict[str, TrainResult], tmp_path: Path
 ) -> None:
-    from storecast.training.data import FeatureError, FeatureReader
+    from storecast.training.data import FeatureReader
+    from storecast.training.errors import FeatureError
 
     spec = model_specs()["purchase_30d"].model_copy(
         update={

@@ -18,6 +18,8 @@ Imports inside functions count too: a lazy import still ties the layers together
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from tests import REPOSITORY
@@ -123,3 +125,15 @@ def test_the_check_sees_a_circle_and_an_upward_import() -> None:
     graph = {"storecast.settings": {server}, server: {"storecast.settings"}}
     assert _cycle(graph) == [server, "storecast.settings", server]
     assert _layer("storecast.cli") > _layer("storecast.training.train")
+
+
+#: What only some commands need: the command line imports them inside those commands.
+HEAVY = ("sklearn", "scipy", "onnx", "onnxruntime", "skl2onnx", "pandas", "dbt", "fastapi", "uvicorn")
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    # A fresh interpreter: this session has imported them already. `storecast --help`,
+    # `runs` or `db status` should answer in about a second, not after loading them all.
+    code = f"import sys, storecast.cli; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == []
