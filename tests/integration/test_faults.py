@@ -33,7 +33,7 @@ LOGS = ("raw.loads", "raw.load_rejects", "ml.pipeline_runs")
 LEFTOVERS = r"(__dbt_tmp|__dbt_backup|^_staging_|^_load_)"
 #: Columns that say which run wrote a row and when: a family scored before the kill is
 #: replaced by the same scores from another run.
-VOLATILE = "array['run_id', 'scored_at']"
+VOLATILE = ("run_id", "scored_at")
 
 pytestmark = pytest.mark.slow
 
@@ -120,8 +120,19 @@ def snapshot(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, tuple[in
     for table in [*tables, "ml.model_versions"]:
         if table in LOGS:
             continue
+        schema, name = table.split(".")
+        columns = [
+            f't."{column}"'
+            for (column,) in conn.execute(
+                "select column_name from information_schema.columns where table_schema = %s "
+                "and table_name = %s and not column_name = any(%s) order by ordinal_position",
+                [schema, name, list(VOLATILE)],
+            ).fetchall()
+        ]
+        # A row's text form, hashed: several times faster than through jsonb on the
+        # feature tables' million rows, and as sensitive to any changed value.
         row = conn.execute(
-            f"select count(*), coalesce(sum(hashtext((to_jsonb(t) - {VOLATILE})::text)::bigint), 0) from {table} t"
+            f"select count(*), coalesce(sum(hashtext(row({', '.join(columns)})::text)::bigint), 0) from {table} t"
         ).fetchone()
         assert row is not None
         out[table] = (int(str(row[0])), int(str(row[1])))
