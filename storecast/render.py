@@ -14,6 +14,7 @@ from rich.table import Table
 from storecast.config import ProjectConfig
 from storecast.database.load_ledger import LoadResult
 from storecast.database.sample.load import LoadedTable
+from storecast.training.metrics import HIGHER_IS_BETTER
 
 if TYPE_CHECKING:
     # Annotations only: importing training at run time would load scikit-learn and ONNX
@@ -109,8 +110,6 @@ def print_training(results: list[TrainResult], failures: dict[str, str], skipped
 
 def lift(metric: str, value: float, baseline: float) -> str:
     """Relative improvement over the baseline, positive when better whichever way the metric points."""
-    from storecast.training.metrics import HIGHER_IS_BETTER
-
     if not baseline:
         return ""
     change = (value - baseline) / abs(baseline)

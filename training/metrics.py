@@ -1,10 +1,13 @@
-"""Evaluation metrics for binary, regression and forecast models."""
+"""Evaluation metrics for binary, regression and forecast models.
+
+scikit-learn's metrics are imported where they are used: the registry and the CLI read
+:data:`HIGHER_IS_BETTER` here, and `storecast models list` should not wait for scikit-learn.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from sklearn import metrics as skm
 
 F64 = npt.NDArray[np.float64]
 
@@ -52,6 +55,8 @@ def reliability_table(y: F64, p: F64, bins: int = 10) -> list[tuple[int, float, 
 
 def binary_metrics(y: F64, p: F64) -> dict[str, float]:
     """ROC-AUC, PR-AUC, Brier score, log loss and expected calibration error."""
+    from sklearn import metrics as skm
+
     both = len(np.unique(y)) == 2
     clipped = np.clip(p, 1e-7, 1 - 1e-7)
     return {
@@ -126,6 +131,8 @@ def normalized_gini(y: F64, p: F64) -> float:
 
 def regression_metrics(y: F64, p: F64) -> dict[str, float]:
     """MAE, RMSE, WAPE, bias (mean error / mean actual), R², normalized Gini and Poisson deviance."""
+    from sklearn import metrics as skm
+
     error = p - y
     return {
         "mae": float(np.abs(error).mean()),
