@@ -57,6 +57,7 @@ from storecast.settings import (
     get_settings,
     service_token,
 )
+from storecast.training import registry
 from storecast.training.errors import FeatureError, ParityError, RegistryError, TrainingError
 from storecast.training.spec import SpecError, model_specs, select_specs
 from storecast.training.split import SplitError
@@ -434,10 +435,10 @@ def train(
     already registered is skipped (--retrain trains it again). Exit status 1 when any
     model could not be trained (the others still are).
     """
-    config = _config(variables, as_of)
-    specs = select_specs(models or [], config.values)
     from storecast.training.train import train_many
 
+    config = _config(variables, as_of)
+    specs = select_specs(models or [], config.values)
     settings = get_settings()
     with connect(settings) as conn:
         ensure_schema(conn)
@@ -461,8 +462,6 @@ def train(
 @_friendly
 def models_list() -> None:
     """Every model version: status, trained as-of, key metric against its baseline."""
-    from storecast.training import registry
-
     with connect(get_settings()) as conn:
         rows = registry.versions(conn)
     print_versions(rows)
@@ -477,8 +476,6 @@ def models_show(
     ] = None,
 ) -> None:
     """Spec, features, metrics, calibration table and parity of one model version."""
-    from storecast.training import registry
-
     with connect(get_settings()) as conn:
         rows = registry.versions(conn, model)
         if not rows:
@@ -495,8 +492,6 @@ def models_show(
 @_friendly
 def models_promote(model: str, version: int) -> None:
     """Make a version the champion (the current one is retired), in one transaction."""
-    from storecast.training import registry
-
     with connect(get_settings()) as conn:
         registry.promote(conn, model, version)
     out.print(f"{model} v{version} is now the champion")
@@ -511,8 +506,6 @@ def models_rollback(
     ] = None,
 ) -> None:
     """Return to the previous champion (or --to a version)."""
-    from storecast.training import registry
-
     with connect(get_settings()) as conn:
         version = registry.rollback(conn, model, to)
     out.print(f"{model} rolled back to v{version}")
@@ -671,7 +664,6 @@ def demo(
 ) -> None:
     """Start the embedded database, load the sample retailer, run the whole pipeline, show SQL to try."""
     from storecast.scoring.pipeline import run_daily
-    from storecast.training import registry
 
     started = time.perf_counter()
     settings = get_settings()
