@@ -35,6 +35,11 @@ def _category_codes(spec: ModelSpec) -> list[int] | None:
     return list(range(n_numeric, n_numeric + n_categorical)) or None
 
 
+def _level_index(spec: ModelSpec) -> int | None:
+    """Where the spec's level column sits in a "native" candidate's input: among the numbers."""
+    return None if spec.level_column is None else spec.features.numeric.index(spec.level_column)
+
+
 #: The gradient-boosting regressors' shared settings.
 _TREES: dict[str, Any] = {
     "max_iter": 300,
@@ -97,11 +102,13 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
         ),
         "native",
     ),
-    # Squared error on log1p(units), back-transformed with a bias correction: the large
-    # promotion weeks weigh far less than on raw units (training.target).
+    # Squared error on log1p(units), relative to the series' recent level when the spec names
+    # one, back-transformed with a bias correction: the large promotion weeks weigh far less
+    # than on raw units, and a level that moved is followed (training.target).
     "hist_gradient_boosting_log1p": (
         lambda spec: Log1pRegressor(
-            HistGradientBoostingRegressor(**_TREES, categorical_features=_category_codes(spec))
+            HistGradientBoostingRegressor(**_TREES, categorical_features=_category_codes(spec)),
+            level_index=_level_index(spec),
         ),
         "native",
     ),

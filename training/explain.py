@@ -15,8 +15,9 @@ Definitions (the contributions and the base value always add up to the raw score
 
 The raw score is the model's output before its link function and calibration: log-odds
 for classifiers (the calibrator maps it monotonically to the probability), the log of
-the mean for log-link regressors, ``log1p(units)`` for a log1p target, the prediction
-itself otherwise. Transformed columns are summed back to the input column they come
+the mean for log-link regressors, ``log1p(units)`` for a log1p target (less ``log1p(level)`` for
+one relative to a level: what moves the forecast away from the series' recent level), the
+prediction itself otherwise. Transformed columns are summed back to the input column they come
 from (a category's one-hot columns to the category, say); BG/NBD's quantities keep
 their own names (``btyd_p_alive``, ...).
 

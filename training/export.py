@@ -85,33 +85,63 @@ def _has_log_link(estimator: Any) -> bool:
     return isinstance(estimator, HistGradientBoostingRegressor) and estimator.loss in ("poisson", "gamma")
 
 
-def _append_to_output(model: onnx.ModelProto, ops: list[tuple[str, float | None]]) -> None:
+#: What an appended operator takes besides the current tensor: nothing (a unary operator such
+#: as Exp), a float constant (Sub 1, Mul by the correction) or another tensor, by name.
+Operand = float | str | None
+
+
+def _constant(model: onnx.ModelProto, name: str, value: float) -> str:
+    """Add a one-element float32 initializer to the graph; return its name."""
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.array([value], dtype=np.float32), name))
+    return name
+
+
+def _append_to_output(model: onnx.ModelProto, ops: list[tuple[str, Operand]]) -> None:
     """Route the graph's single output through ``ops`` in order: ``(op, None)`` for a unary
-    operator (Exp), ``(op, c)`` for a binary one with the float constant ``c`` (Sub, Mul)."""
+    operator, ``(op, c)`` for a binary one with the float constant ``c``, ``(op, "name")``
+    for a binary one with the tensor ``name``."""
     output = model.graph.output[0].name
     current = f"{output}_raw"
     for node in model.graph.node:
         node.output[:] = [current if name == output else name for name in node.output]
-    for i, (op, constant) in enumerate(ops):
+    for i, (op, operand) in enumerate(ops):
         result = output if i == len(ops) - 1 else f"{output}_{i}_{op.lower()}"
         inputs = [current]
-        if constant is not None:
-            name = f"{output}_{i}_constant"
-            model.graph.initializer.append(
-                onnx.numpy_helper.from_array(np.array([constant], dtype=np.float32), name)
-            )
-            inputs.append(name)
+        if isinstance(operand, str):
+            inputs.append(operand)
+        elif operand is not None:
+            inputs.append(_constant(model, f"{output}_{i}_constant", operand))
         model.graph.node.append(
             onnx.helper.make_node(op, inputs, [result], name=f"{output}_{i}_{op.lower()}")
         )
         current = result
 
 
-def _output_ops(estimator: Any) -> list[tuple[str, float | None]]:
-    """The operators that turn the converted model's output into the prediction."""
+def _log1p_level(model: onnx.ModelProto, column: str) -> str:
+    """Add nodes computing :func:`storecast.training.target.log1p_level` of the graph input
+    ``column`` (missing or negative counts as 0); return the result's name."""
+    zero = _constant(model, f"{column}_level_zero", 0.0)
+    one = _constant(model, f"{column}_level_one", 1.0)
+    steps = [
+        ("IsNaN", [column]),
+        ("Where", [f"{column}_level_isnan", zero, column]),
+        ("Max", [f"{column}_level_where", zero]),
+        ("Add", [f"{column}_level_max", one]),
+        ("Log", [f"{column}_level_add"]),
+    ]
+    for op, inputs in steps:
+        name = f"{column}_level_{op.lower()}"
+        model.graph.node.append(onnx.helper.make_node(op, inputs, [name], name=name))
+    return f"{column}_level_log"
+
+
+def _output_ops(estimator: Any, level: str | None = None) -> list[tuple[str, Operand]]:
+    """The operators that turn the converted model's output into the prediction; ``level``
+    names the tensor of a :class:`Log1pRegressor`'s level term, if it has one."""
     if isinstance(estimator, Log1pRegressor):
         return [
             *_output_ops(estimator.estimator_),
+            *([("Add", level)] if level is not None else []),
             ("Exp", None),
             ("Sub", 1.0),
             ("Mul", estimator.correction_),
@@ -133,7 +163,10 @@ def export(pipeline: Pipeline, spec: ModelSpec) -> bytes:
         convertible = Pipeline([*pipeline.steps[:-1], (pipeline.steps[-1][0], final.estimator_)])
     model = to_onnx(unwrap_frozen(convertible), initial_types=types, target_opset=OPSET, options=options)
     finalize_tree_ensembles(model)
-    ops = _output_ops(final)
+    level = None
+    if isinstance(final, Log1pRegressor) and final.level_index is not None:
+        level = _log1p_level(model, spec.features.numeric[final.level_index])
+    ops = _output_ops(final, level)
     if ops:
         _append_to_output(model, ops)
     return bytes(model.SerializeToString())

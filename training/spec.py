@@ -183,6 +183,11 @@ class ModelSpec(BaseModel):
         gt=0,
         description="forecasts: a version whose |bias| on the test window passes this cannot replace a champion within it",
     )
+    level_column: str | None = Field(
+        default=None,
+        description="forecasts: a numeric feature holding each series' recent level (its mean over the "
+        "latest periods); log1p candidates forecast relative to it",
+    )
     horizon_buckets: list[int] = Field(
         default=[7, 14, 28],
         description="upper bounds of forecast horizon buckets, in periods; default: a quarter, half and all of the horizons",
@@ -220,6 +225,8 @@ class ModelSpec(BaseModel):
             raise ValueError(f"features must not include the label, keys or time column: {sorted(overlap)}")
         if len(set(self.features.columns)) != len(self.features.columns):
             raise ValueError("a feature column is listed twice")
+        if self.level_column is not None and self.level_column not in self.features.numeric:
+            raise ValueError(f"level_column {self.level_column!r} must be one of the numeric features")
         if self.task == "forecast" and "horizon" not in self.keys:
             raise ValueError("forecast models need 'horizon' among their keys")
         return self
@@ -257,7 +264,7 @@ def _setting(
 
 
 def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
-    """Fill in what a spec takes from the settings: its horizon and its grain's features."""
+    """Fill in what a spec takes from the settings: its horizon, its grain's features and level column."""
     data = dict(data)
     value = _setting(path, data, "horizon_var", "horizon_days", variables)
     if value is not None:
@@ -280,6 +287,8 @@ def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> 
             *by_grain.get(str(variables["demand_grain"]), []),
         ]
         data["features"] = features
+    if isinstance(data.get("level_column_by_grain"), dict):
+        data["level_column"] = data.pop("level_column_by_grain").get(str(variables["demand_grain"]))
     return data
 
 

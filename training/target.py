@@ -1,11 +1,19 @@
-"""A regressor fitted on ``log1p`` of the target, back-transformed with a bias correction.
+"""A regressor fitted on ``log1p`` of the target, optionally relative to a recent level,
+back-transformed with a bias correction.
 
 On raw units, squared error lets a few very large periods (promotion weeks) pull the whole
-fit; on ``log(1 + y)`` they weigh far less. The back-transform ``expm1`` of a mean log
-under-forecasts the mean, so the prediction is multiplied by a correction: summed actuals
-over summed back-transformed fits on the training rows (Duan's smearing estimate in its
-ratio form). It exports to ONNX as the wrapped model's graph followed by Exp, Sub 1 and
-Mul (:func:`storecast.training.export.export`).
+fit; on ``log(1 + y)`` they weigh far less. With ``level_index`` the wrapped estimator fits
+``log1p(y) - log1p(level)``, the level being one of its input columns (a series' recent
+mean): trees cannot forecast beyond the values they were fitted on, so a series whose level
+has moved since the training weeks is forecast from where it stands, and the trees learn
+what lifts or lowers a period against it (a promotion, the season). A missing or negative
+level counts as 0, which leaves the target as it is.
+
+The back-transform ``expm1`` of a mean log under-forecasts the mean, so the prediction is
+multiplied by a correction: summed actuals over summed back-transformed fits on the
+training rows (Duan's smearing estimate in its ratio form). It exports to ONNX as the
+wrapped model's graph followed by the level's log1p added, Exp, Sub 1 and Mul
+(:func:`storecast.training.export.export`).
 """
 
 from __future__ import annotations
@@ -19,21 +27,36 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 F64 = npt.NDArray[np.float64]
 
 
-class Log1pRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
-    """``correction_ * expm1(estimator(X))``, the estimator fitted on ``log1p(y)``."""
+def log1p_level(level: npt.ArrayLike) -> F64:
+    """``log1p`` of a level column, a missing or negative level counting as 0."""
+    values = np.asarray(level, dtype=np.float64)
+    return np.log1p(np.maximum(np.nan_to_num(values, nan=0.0), 0.0))
 
-    def __init__(self, estimator: Any = None) -> None:
+
+class Log1pRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+    """``correction_ * expm1(estimator(X) + log1p(X[:, level_index]))``, the estimator
+    fitted on ``log1p(y) - log1p(X[:, level_index])`` (without the level when ``level_index``
+    is None)."""
+
+    def __init__(self, estimator: Any = None, level_index: int | None = None) -> None:
         self.estimator = estimator
+        self.level_index = level_index
+
+    def _offset(self, features: Any) -> F64 | float:
+        if self.level_index is None:
+            return 0.0
+        return log1p_level(np.asarray(features)[:, self.level_index])
 
     def _back_transformed(self, features: Any) -> F64:
-        return np.expm1(np.asarray(self.estimator_.predict(features), dtype=np.float64))
+        raw = np.asarray(self.estimator_.predict(features), dtype=np.float64)
+        return np.expm1(raw + self._offset(features))
 
     def fit(self, features: Any, y: npt.ArrayLike) -> Log1pRegressor:
-        """Fit the wrapped estimator on ``log1p(y)``, then the bias correction."""
+        """Fit the wrapped estimator on ``log1p(y)`` (less the level's), then the bias correction."""
         target = np.asarray(y, dtype=np.float64)
         if (target < 0).any():
             raise ValueError("a log1p target needs non-negative values")
-        self.estimator_ = clone(self.estimator).fit(features, np.log1p(target))
+        self.estimator_ = clone(self.estimator).fit(features, np.log1p(target) - self._offset(features))
         fitted = np.maximum(self._back_transformed(features), 0.0).sum()
         self.correction_ = float(target.sum() / fitted) if fitted > 0 else 1.0
         return self

@@ -104,6 +104,12 @@ def _evaluate(
     return m.forecast_metrics(y, predictions, naive, horizon, spec.horizon_buckets, ranges)
 
 
+def _evaluation_columns(spec: ModelSpec) -> list[str]:
+    """Columns read besides a version's features: a forecast's metrics and baseline read the
+    horizon and the seasonal naive forecast (MASE's scale), whatever the version uses."""
+    return ["horizon", "units_seasonal_naive"] if spec.task == "forecast" else []
+
+
 def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[BTYDFeatures, F64] | None:
     """BG/NBD fitted on the customers as they stand on the latest as-of date (no label needed),
     for the models with ``btyd_columns``, and those customers' ages (days since their first order)."""
@@ -266,7 +272,9 @@ def _without(spec: ModelSpec, dropped: list[str]) -> ModelSpec:
         categorical=[c for c in spec.features.categorical if c not in dropped],
         native_only=[c for c in spec.features.native_only if c not in dropped],
     )
-    return spec.model_copy(update={"features": features, "dropped_features": dropped})
+    # A level that carries nothing is no level to forecast against.
+    level = None if spec.level_column in dropped else spec.level_column
+    return spec.model_copy(update={"features": features, "dropped_features": dropped, "level_column": level})
 
 
 def _trained_as_of(conn: Conn, as_of: date | None, counts: list[tuple[date, int]]) -> date:
@@ -314,12 +322,17 @@ def train_model(
         f"{spec.name}: train {split.train[0]}..{split.train[-1]}, validate {split.validation[0]}..{split.validation[-1]}, "
         f"test {split.test[0]}..{split.test[-1]}" + (" (sampled)" if split.sampling else "")
     )
-    train = FeatureReader(conn, spec, split.train, matured_by=as_of).read()
-    validation = FeatureReader(conn, spec, split.validation, matured_by=as_of).read()
-    test = FeatureReader(conn, spec, split.test, matured_by=as_of).read()
+    extra = _evaluation_columns(spec)
+    train = FeatureReader(conn, spec, split.train, extra_numeric=extra, matured_by=as_of).read()
+    validation = FeatureReader(conn, spec, split.validation, extra_numeric=extra, matured_by=as_of).read()
+    test = FeatureReader(conn, spec, split.test, extra_numeric=extra, matured_by=as_of).read()
     # The embargo keeps validation honest; a refit has no use for it, and the dates it
     # left out of training are the latest before the validation window.
-    gap = FeatureReader(conn, spec, split.gap, matured_by=as_of).read() if spec.refit_before_test else None
+    gap = (
+        FeatureReader(conn, spec, split.gap, extra_numeric=extra, matured_by=as_of).read()
+        if spec.refit_before_test
+        else None
+    )
     say(f"{spec.name}: {len(train):,} train, {len(validation):,} validation, {len(test):,} test rows")
     overridden = overridden_labels(
         conn,
@@ -421,8 +434,7 @@ def train_model(
                 split.test,
                 numeric=champ_spec.features.numeric,
                 categorical=champ_spec.features.categorical,
-                # Forecast metrics read the horizon and the naive forecast, whatever the champion used.
-                extra_numeric=["horizon", "units_seasonal_naive"] if spec.task == "forecast" else [],
+                extra_numeric=_evaluation_columns(spec),
                 matured_by=as_of,
             ).read()
             feed = onnx_inputs(

@@ -1,4 +1,5 @@
-"""The log1p-target regressor: its bias correction, and ONNX parity with the back-transform."""
+"""The log1p-target regressor: its bias correction, forecasting relative to a level, and ONNX
+parity with the back-transform."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from pydantic import ValidationError
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from storecast.training.estimators import make_pipeline
 from storecast.training.export import export, onnx_inputs, predict_onnx
-from storecast.training.target import Log1pRegressor
+from storecast.training.spec import ModelSpec
+from storecast.training.target import Log1pRegressor, log1p_level
+from storecast.training.train import _without
 from tests.unit.specs import spec_for
 
 
@@ -53,6 +57,72 @@ def test_a_log1p_gradient_boosting_forecast_exports_with_its_back_transform() ->
     feed = onnx_inputs(frame, ["horizon", "level", "discount"], ["kind"])
     onnx_pred = predict_onnx(export(pipeline, spec), "forecast", feed)
     assert_allclose(onnx_pred, pipeline.predict(frame), rtol=1e-4, atol=1e-3)
+
+
+def _level_spec() -> ModelSpec:
+    return spec_for(
+        "forecast",
+        ["horizon", "level", "discount"],
+        ["hist_gradient_boosting_log1p"],
+        features={"numeric": ["horizon", "level", "discount"], "categorical": ["kind"]},
+        level_column="level",
+        horizon_days=7,
+    )
+
+
+def _series_at(levels: np.ndarray, n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Weeks of series whose recent mean (``level``) is drawn from ``levels``, sales around it."""
+    rng = np.random.default_rng(seed)
+    level = rng.choice(levels, n).astype(np.float32)
+    frame = pd.DataFrame(
+        {
+            "horizon": rng.integers(1, 5, n).astype(np.float32),
+            "level": level,
+            "discount": ((rng.random(n) < 0.2) * rng.uniform(0.1, 0.4, n)).astype(np.float32),
+            "kind": rng.choice(["a", "b"], n),
+        }
+    )
+    return frame, rng.poisson(level * np.exp(2 * frame["discount"]))
+
+
+def test_a_forecast_relative_to_the_level_follows_a_level_never_seen_in_training() -> None:
+    frame, y = _series_at(np.array([5.0, 10.0, 20.0]), 2000, seed=1)
+    test, actual = _series_at(np.array([60.0]), 500, seed=2)
+    spec = _level_spec()
+    relative = make_pipeline(spec, "hist_gradient_boosting_log1p").fit(frame, y)
+    plain = make_pipeline(spec.model_copy(update={"level_column": None}), "hist_gradient_boosting_log1p")
+    plain.fit(frame, y)
+    # Trees on log1p(units) stop at the largest level they saw; relative to the level they scale.
+    assert plain.predict(test).sum() < 0.5 * actual.sum()
+    assert abs(relative.predict(test).sum() / actual.sum() - 1) < 0.1
+
+
+def test_a_forecast_relative_to_the_level_exports_with_it_a_missing_or_negative_level_as_zero() -> None:
+    frame, y = _series_at(np.array([0.0, 3.0, 8.0, 40.0]), 2000, seed=3)
+    frame.loc[frame.index[:300], "level"] = np.nan
+    frame.loc[frame.index[300:400], "level"] = -2.0
+    spec = _level_spec()
+    pipeline = make_pipeline(spec, "hist_gradient_boosting_log1p").fit(frame, y)
+    assert pipeline.steps[-1][1].level_index == 1
+    feed = onnx_inputs(frame, ["horizon", "level", "discount"], ["kind"])
+    onnx_pred = predict_onnx(export(pipeline, spec), "forecast", feed)
+    assert_allclose(onnx_pred, pipeline.predict(frame), rtol=1e-4, atol=1e-3)
+    # A missing level and a negative one both add the log1p of a level of 0.
+    assert_allclose(log1p_level([np.nan, -2.0, 0.0, 3.0]), [0.0, 0.0, 0.0, np.log(4.0)])
+
+
+def test_a_level_left_out_as_constant_is_no_longer_forecast_against() -> None:
+    reduced = _without(_level_spec(), ["level"])
+    assert reduced.level_column is None
+    assert make_pipeline(reduced, "hist_gradient_boosting_log1p").steps[-1][1].level_index is None
+    kept = _without(_level_spec(), ["horizon"])
+    # The level moves to where the remaining numbers put it.
+    assert make_pipeline(kept, "hist_gradient_boosting_log1p").steps[-1][1].level_index == 0
+
+
+def test_a_level_column_must_be_a_numeric_feature() -> None:
+    with pytest.raises(ValidationError, match="level_column 'recent' must be one of the numeric features"):
+        spec_for("forecast", ["horizon", "level"], ["hist_gradient_boosting_log1p"], level_column="recent")
 
 
 def test_a_negative_target_is_refused() -> None:

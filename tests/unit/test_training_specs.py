@@ -119,6 +119,9 @@ def test_weekly_grain_gives_the_demand_spec_periods_and_weekly_features() -> Non
     assert "target_day_of_week" not in weekly.feature_columns
     assert "units_lag_7" in daily.feature_columns
     assert "units_lag_52" not in daily.feature_columns
+    # Each grain forecasts relative to its own recent level, one of its features.
+    assert (daily.level_column, weekly.level_column) == ("units_mean_28", "units_mean_4")
+    assert weekly.level_column in weekly.features.numeric
 
 
 def test_a_horizon_var_that_is_not_a_setting_is_named(tmp_path: Path) -> None:
