@@ -287,8 +287,13 @@ def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> 
             *by_grain.get(str(variables["demand_grain"]), []),
         ]
         data["features"] = features
-    if isinstance(data.get("level_column_by_grain"), dict):
-        data["level_column"] = data.pop("level_column_by_grain").get(str(variables["demand_grain"]))
+    if "level_column_by_grain" in data:
+        if "level_column" in data:
+            raise SpecError(f"{path}: give level_column_by_grain or level_column, not both")
+        by_grain = data.pop("level_column_by_grain")
+        if not isinstance(by_grain, dict):
+            raise SpecError(f"{path}: level_column_by_grain maps a grain (day, week) to a column")
+        data["level_column"] = by_grain.get(str(variables["demand_grain"]))
     return data
 
 

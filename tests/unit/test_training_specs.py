@@ -135,3 +135,14 @@ def test_the_offer_metrics_rank_as_many_offers_as_the_marts_recommend() -> None:
     assert model_specs(load_config().values)["offer_redemption_7d"].top_k == 3
     five = model_specs(load_config(["recommendations_k=5"]).values)["offer_redemption_7d"]
     assert five.top_k == 5
+
+
+def test_a_level_column_by_grain_is_a_mapping_and_not_given_twice(tmp_path: Path) -> None:
+    data = yaml.safe_load(Path("training/specs/demand.yml").read_text())
+    path = tmp_path / "demand.yml"
+    path.write_text(yaml.safe_dump({**data, "level_column": "units_mean_4"}))
+    with pytest.raises(SpecError, match="give level_column_by_grain or level_column, not both"):
+        load_spec(path, load_config().values)
+    path.write_text(yaml.safe_dump({**data, "level_column_by_grain": "units_mean_4"}))
+    with pytest.raises(SpecError, match="level_column_by_grain maps a grain"):
+        load_spec(path, load_config().values)
