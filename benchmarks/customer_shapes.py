@@ -13,7 +13,7 @@ did in the 181 days from D. The peers see the same history (orders before D):
 * BG/NBD + Gamma-Gamma fitted by maximum likelihood on the orders before D
   (``storecast.training.btyd``): probability of a purchase in 181 days and expected spend.
 
-    python -m benchmarks.customer_shapes [--scale medium] [--seed 42]
+    python -m benchmarks.customer_shapes [--scale medium] [--seed 42] [--as-of D]
 
 Prints purchase AUC, and for spend the normalised Gini, Spearman correlation, MAE, RMSE
 and total predicted against total actual spend; then storecast's AUC, Gini and MAE minus
@@ -163,6 +163,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--scale", default="medium")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        default=None,
+        help="the date D (default: the latest whose outcome is known); an earlier one leaves less history, "
+        "e.g. a year after the cohort's first orders",
+    )
+    parser.add_argument(
         "--spend-candidate", default=None, help="train clv_365d with this candidate only (e.g. bg_nbd_spend)"
     )
     args = parser.parse_args(argv)
@@ -179,12 +186,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         with psycopg.connect(settings.conninfo, autocommit=True) as conn:
             row = conn.execute(
                 "select max(as_of_date) from features.as_of_dates where as_of_date + %s <= "
-                "(select max(data_observed_until) from features.as_of_dates) and not is_scoring_date",
-                [HORIZON],
+                "(select max(data_observed_until) from features.as_of_dates) and not is_scoring_date "
+                "and as_of_date <= coalesce(%s, as_of_date)",
+                [HORIZON, args.as_of],
             ).fetchone()
             assert row is not None
             as_of = row[0]
-            assert isinstance(as_of, date)
+            if not isinstance(as_of, date):
+                raise SystemExit(f"no as-of date on or before {args.as_of} has a known {HORIZON}-day outcome")
             if args.spend_candidate:
                 specs["clv_365d"] = specs["clv_365d"].model_copy(
                     update={"candidates": [args.spend_candidate]}

@@ -318,6 +318,8 @@ def train_model(
             + ", ".join(advice[:-1])
             + f" or {advice[-1]}"
         ) from None
+    if split.note:
+        say(f"warning: {spec.name}: {split.note}")
     say(
         f"{spec.name}: train {split.train[0]}..{split.train[-1]}, validate {split.validation[0]}..{split.validation[-1]}, "
         f"test {split.test[0]}..{split.test[-1]}" + (" (sampled)" if split.sampling else "")
@@ -491,6 +493,7 @@ def train_model(
                 selection={k: v for k, (v, _) in scored.items()},
                 selection_note=selection_note,
                 calibration_note=calibration_note,
+                split_note=split.note,
             )
         ),
         "baseline_metrics": _finite(baseline_metrics),

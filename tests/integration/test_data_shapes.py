@@ -173,17 +173,34 @@ def test_a_wrong_setting_fails_before_anything_runs(panel: tuple[Shell, str]) ->
     assert "storecast.yml" in shown
 
 
+def test_a_label_window_as_long_as_the_history_trains_on_a_shortened_embargo(
+    cohort: tuple[Shell, str],
+) -> None:
+    sh, _ = cohort
+    # As of June, a year after the cohort's first orders, a 181-day label has matured for
+    # half a year of weeks, every one within 181 days of the held-out weeks: the embargo
+    # is shortened rather than nothing trained, and that is said and recorded.
+    result = sh("train", "purchase_30d", "--as-of", "2026-06-01")
+    assert result.exit_code == 0, result.output
+    assert "warning: purchase_30d: every matured time value is within the 181-day embargo" in result.output
+    note = sh.one(
+        "select metrics ->> 'split_note' from ml.model_versions where model_name = 'purchase_30d' "
+        "and trained_as_of = '2026-06-01' order by version desc limit 1"
+    )
+    assert "held-out scores are somewhat optimistic" in str(note)
+
+
 def test_a_model_that_cannot_be_trained_is_named_and_the_others_still_train(
     cohort: tuple[Shell, str],
 ) -> None:
     sh, _ = cohort
-    # As of June a 181-day label has matured for too few weeks to train on.
-    # clv_365d has an embargo of its own (28 days), so it still has rows to train on.
-    result = sh("train", "purchase_30d", "clv_365d", "--as-of", "2026-06-01")
+    # As of January a 181-day label has matured for too few weeks to hold any out.
+    result = sh("train", "purchase_30d", "demand", "--as-of", "2026-01-05")
     assert result.exit_code == 1
-    assert "error: purchase_30d: no training rows" in result.output
+    assert "error: purchase_30d: " in result.output
+    assert "need more than holdout_periods=8" in result.output
     assert "shorten the horizon (--var purchase_horizon_days, now 181)" in result.output
-    assert "clv_365d: version" in result.output
+    assert "demand: version" in result.output
 
 
 def test_a_comma_in_select_is_dbt_intersection(panel: tuple[Shell, str]) -> None:

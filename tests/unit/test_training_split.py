@@ -41,5 +41,20 @@ def test_large_training_windows_are_thinned_and_the_sampling_recorded() -> None:
 def test_too_little_history_is_a_clear_error() -> None:
     with pytest.raises(SplitError, match="need more than holdout_periods=8"):
         split_times(WEEKS[:5], holdout_periods=8, embargo_days=0, max_train_rows=10)
-    with pytest.raises(SplitError, match="no training rows"):
-        split_times(WEEKS[:12], holdout_periods=8, embargo_days=365, max_train_rows=10**9)
+
+
+def test_an_embargo_longer_than_the_history_is_shortened_and_said() -> None:
+    # 12 weekly values, 8 held out: a 365-day embargo would leave nothing to train on.
+    split = split_times(WEEKS[:12], holdout_periods=8, embargo_days=365, max_train_rows=10**9)
+    assert split.train == [WEEKS[0][0], WEEKS[1][0]]  # the earlier half of the four before
+    assert split.gap == [WEEKS[2][0], WEEKS[3][0]]
+    assert split.validation[0] == WEEKS[4][0]
+    assert "shortened to 21 days" in split.note
+    assert "somewhat optimistic" in split.note
+    # One value before the held-out period still trains.
+    single = split_times(WEEKS[:9], holdout_periods=8, embargo_days=365, max_train_rows=10**9)
+    assert single.train == [WEEKS[0][0]]
+    assert single.gap == []
+    assert "shortened to 7 days" in single.note
+    # An embargo the history allows is kept, and nothing is said.
+    assert split_times(WEEKS, holdout_periods=8, embargo_days=90, max_train_rows=10**9).note == ""
