@@ -170,6 +170,8 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     expectation, dropout within the horizon included (in ONNX as a truncated series, see
     :meth:`BGNBD.expected_purchases`).
     Repeat purchases are orders after the first (``orders - 1``).
+    ``outputs`` keeps only those output columns, by position (e.g. ``(PURCHASE_COLUMN,)``
+    for the probability of a purchase alone); all of them by default.
     """
 
     def __init__(
@@ -178,11 +180,13 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         max_fit_rows: int = 50_000,
         fitted: BGNBD | None = None,
         fitted_value: GammaGamma | None = None,
+        outputs: tuple[int, ...] | None = None,
     ) -> None:
         self.horizon_days = horizon_days
         self.max_fit_rows = max_fit_rows
         self.fitted = fitted
         self.fitted_value = fitted_value
+        self.outputs = outputs
 
     @staticmethod
     def _summaries(features: npt.ArrayLike) -> tuple[F64, F64, F64]:
@@ -210,28 +214,32 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         return self
 
     def transform(self, features: npt.ArrayLike) -> F64:
-        """``[p_alive, p_purchase, expected_purchases]`` per row."""
+        """``[p_alive, p_purchase, expected_purchases]`` per row (then the spend columns;
+        only ``outputs`` when given)."""
         x, t_x, age = self._summaries(features)
         model, h = self.model_, float(self.horizon_days)
         alive = model.p_alive(x, t_x, age)
         purchase = model.p_purchase(x, t_x, age, h)
         expected = model.expected_purchases(x, t_x, age, h)
-        if self.value_model_ is None:
-            return np.column_stack([alive, purchase, expected])
-        value = self.value_model_.expected_value(
-            x, np.nan_to_num(np.asarray(features, dtype=np.float64)[:, 3])
-        )
-        spend = expected * value
-        return np.column_stack([alive, purchase, expected, spend, np.log1p(spend)])
+        columns = [alive, purchase, expected]
+        if self.value_model_ is not None:
+            value = self.value_model_.expected_value(
+                x, np.nan_to_num(np.asarray(features, dtype=np.float64)[:, 3])
+            )
+            spend = expected * value
+            columns += [spend, np.log1p(spend)]
+        return np.column_stack(columns if self.outputs is None else [columns[i] for i in self.outputs])
 
     def get_feature_names_out(self, input_features: object = None) -> npt.NDArray[np.str_]:
         """Names of the output columns."""
         names = ["btyd_p_alive", "btyd_p_purchase", "btyd_expected_purchases"]
         if getattr(self, "value_model_", None) is not None:
             names += ["btyd_expected_spend", "btyd_log_expected_spend"]
-        return np.array(names)
+        return np.array(names if self.outputs is None else [names[i] for i in self.outputs])
 
 
+#: Where :class:`BTYDFeatures` puts the probability of a purchase among its outputs.
+PURCHASE_COLUMN = 1
 #: Where :class:`BTYDFeatures` puts the expected spend among its five outputs.
 EXPECTED_SPEND_COLUMN = 3
 
@@ -271,7 +279,8 @@ def _btyd_shape(operator: Any) -> None:
     from skl2onnx.common.data_types import FloatTensorType
 
     rows = operator.inputs[0].get_first_dimension()
-    width = 3 if operator.raw_operator.value_model_ is None else 5
+    kept = operator.raw_operator.outputs
+    width = (3 if operator.raw_operator.value_model_ is None else 5) if kept is None else len(kept)
     operator.outputs[0].type = FloatTensorType([rows, width])
 
 
@@ -350,6 +359,9 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
         )
         spend = node("Mul", [expected, purchase_value])
         outputs += [spend, node("Log", [node("Add", [spend, const(1.0)])])]
+    kept = operator.raw_operator.outputs
+    if kept is not None:
+        outputs = [outputs[i] for i in kept]
     container.add_node(
         "Concat",
         outputs,

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge, Tw
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from storecast.training.btyd import BTYDFeatures, ExpectedSpend
+from storecast.training.btyd import PURCHASE_COLUMN, BTYDFeatures, ExpectedSpend
 from storecast.training.categorical_trees import CategoryCodes
 from storecast.training.spec import ModelSpec
 from storecast.training.target import Log1pRegressor
@@ -26,7 +26,7 @@ SEED = 0
 #: codes the trees split on directly, :mod:`storecast.training.categorical_trees`),
 #: "btyd" (BG/NBD's quantities from ``btyd_columns`` only, standardised) or "btyd_as_is"
 #: (the same, as BG/NBD computes them).
-Inputs = Literal["scaled", "raw", "native", "btyd", "btyd_as_is"]
+Inputs = Literal["scaled", "raw", "native", "btyd", "btyd_as_is", "btyd_probability"]
 
 
 def _category_codes(spec: ModelSpec) -> list[int] | None:
@@ -74,6 +74,10 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
     # BG/NBD on its own: a logistic regression on its three quantities only, so that
     # selection can pick the probabilistic model (e.g. for a single acquisition cohort).
     "bg_nbd": (lambda spec: LogisticRegression(max_iter=2000), "btyd"),
+    # BG/NBD's probability of a purchase alone, through a logistic regression on it: a
+    # monotone map, so customers keep BG/NBD's own order whatever the labels teach (the
+    # level is then calibrated on the validation window like every classifier's).
+    "bg_nbd_probability": (lambda spec: LogisticRegression(max_iter=2000), "btyd_probability"),
     # BG/NBD + Gamma-Gamma on its own: a log-link GLM on their quantities only (the expected
     # spend and its log among them), which calibrates the probabilistic model's level.
     "bg_nbd_spend": (
@@ -116,11 +120,14 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
 
 
 #: The input kinds that are BG/NBD's quantities and nothing else.
-_BTYD_INPUTS: frozenset[Inputs] = frozenset({"btyd", "btyd_as_is"})
+_BTYD_INPUTS: frozenset[Inputs] = frozenset({"btyd", "btyd_as_is", "btyd_probability"})
+#: Of those, the ones from which the labels cannot reorder customers: BG/NBD's order (and
+#: for spend its level) as it is.
+_AS_IS_INPUTS: frozenset[Inputs] = frozenset({"btyd_as_is", "btyd_probability"})
 #: Candidates that see BG/NBD's quantities and nothing else.
 BTYD_ONLY = frozenset(name for name, (_, inputs) in ESTIMATORS.items() if inputs in _BTYD_INPUTS)
-#: Of those, the ones that learn nothing from the labels: BG/NBD's level as it is.
-BTYD_AS_IS = frozenset(name for name, (_, inputs) in ESTIMATORS.items() if inputs == "btyd_as_is")
+#: Of those, the ones that keep BG/NBD's order of the customers (and level, for spend).
+BTYD_AS_IS = frozenset(name for name, (_, inputs) in ESTIMATORS.items() if inputs in _AS_IS_INPUTS)
 
 
 def preprocessor(spec: ModelSpec, inputs: Inputs, btyd: BTYDFeatures | None = None) -> ColumnTransformer:
@@ -134,7 +141,8 @@ def preprocessor(spec: ModelSpec, inputs: Inputs, btyd: BTYDFeatures | None = No
     probability of a purchase and expected purchases over their horizon (with a mean
     order value, Gamma-Gamma's expected spend and its log), from a BG/NBD fitted on the
     training rows unless ``btyd`` holds one; "btyd" and "btyd_as_is" candidates get
-    those quantities and nothing else, the latter unscaled.
+    those quantities and nothing else, the latter unscaled; "btyd_probability" ones the
+    probability of a purchase alone, unscaled.
     """
     only_btyd = inputs in _BTYD_INPUTS
     linear = inputs == "scaled"
@@ -155,9 +163,10 @@ def preprocessor(spec: ModelSpec, inputs: Inputs, btyd: BTYDFeatures | None = No
             horizon_days=spec.horizon_days,
             fitted=None if btyd is None else btyd.model_,
             fitted_value=None if btyd is None else btyd.value_model_,
+            outputs=(PURCHASE_COLUMN,) if inputs == "btyd_probability" else None,
         )
         steps: list[tuple[str, Any]] = [("btyd", features)]
-        if inputs != "btyd_as_is":
+        if inputs not in _AS_IS_INPUTS:
             steps.append(("scale", StandardScaler()))
         transformers.append(("btyd", Pipeline(steps), list(columns)))
     if only_btyd:

@@ -25,6 +25,7 @@ Task = Literal["binary", "regression", "forecast"]
 Estimator = Literal[
     "logistic_regression",
     "bg_nbd",
+    "bg_nbd_probability",
     "hist_gradient_boosting_classifier",
     "ridge",
     "poisson_glm",
@@ -35,7 +36,12 @@ Estimator = Literal[
     "bg_nbd_spend",
     "bg_nbd_gamma_gamma",
 ]
-BINARY_ESTIMATORS: set[str] = {"logistic_regression", "bg_nbd", "hist_gradient_boosting_classifier"}
+BINARY_ESTIMATORS: set[str] = {
+    "logistic_regression",
+    "bg_nbd",
+    "bg_nbd_probability",
+    "hist_gradient_boosting_classifier",
+}
 Metric = Literal[
     "roc_auc", "pr_auc", "brier", "log_loss", "mae", "rmse", "wape", "wape_bias", "poisson_deviance", "gini"
 ]

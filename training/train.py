@@ -142,7 +142,8 @@ def _extrapolating_candidates(
     quantities follow age, are kept (when the spec has any); and of those only the ones
     that learn nothing from the labels when there are any: a level learned from matured
     labels is that of younger customers, while BG/NBD's own is fitted on today's, and the
-    validation window, younger too, cannot tell the two apart."""
+    validation window, younger too, cannot tell the two apart. For a probability that
+    means BG/NBD's own order of the customers, its level calibrated like any classifier's."""
     assert spec.btyd_columns is not None
     age = spec.btyd_columns[2]
     oldest = max(float(np.nanmax(f.features[age].to_numpy(dtype=float))) for f in labelled)
@@ -156,7 +157,13 @@ def _extrapolating_candidates(
         f"{share:.0%} of the latest customers are older than every customer with a matured label "
         f"({age} > {oldest:.0f}; age_extrapolation_share {spec.age_extrapolation_share}): "
         f"only {', '.join(kept)} considered, which extrapolate in age"
-        + (" at BG/NBD's own level, fitted on today's customers" if as_is else "")
+        + (
+            ""
+            if not as_is
+            else " in BG/NBD's own order, fitted on today's customers"
+            if spec.task == "binary"
+            else " at BG/NBD's own level, fitted on today's customers"
+        )
     )
 
 

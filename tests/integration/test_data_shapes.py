@@ -74,6 +74,12 @@ def test_a_one_cohort_base_trains_and_scores_with_settings_only(cohort: tuple[Sh
     )
     assert chosen == "bg_nbd_gamma_gamma"
     assert "at BG/NBD's own level" in str(note)
+    # Purchase keeps BG/NBD's own order of the customers (a monotone map of its probability).
+    ((chosen, note),) = sh.rows(
+        "select estimator, metrics ->> 'selection_note' from ml.model_versions where model_name = 'purchase_30d'"
+    )
+    assert chosen == "bg_nbd_probability"
+    assert "in BG/NBD's own order" in str(note)
     assert "offer_redemption: skipped: no champion for offer_redemption_7d" in output
     scored = sh.one(
         "select count(*) from scores.customer where as_of_date = %s and purchase_probability is not null "

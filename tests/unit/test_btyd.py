@@ -100,7 +100,7 @@ def test_bg_nbd_features_export_to_onnx_with_parity() -> None:
     spec = spec_for(
         "binary",
         ["orders", "recency_days", "age_days", "spend"],
-        ["logistic_regression", "bg_nbd"],
+        ["logistic_regression", "bg_nbd", "bg_nbd_probability"],
         features={"numeric": ["orders", "recency_days", "age_days", "spend"], "categorical": ["segment"]},
         btyd_columns=["orders", "recency_days", "age_days"],
     )
@@ -115,7 +115,7 @@ def test_bg_nbd_features_export_to_onnx_with_parity() -> None:
         }
     )
     bought = (future > 0).astype(int)
-    for name in ("logistic_regression", "bg_nbd"):
+    for name in ("logistic_regression", "bg_nbd", "bg_nbd_probability"):
         pipeline = make_pipeline(spec, name).fit(frame, bought)
         feed = onnx_inputs(frame, ["orders", "recency_days", "age_days", "spend"], ["segment"])
         onnx_pred = predict_onnx(export(pipeline, spec), "binary", feed)
@@ -124,6 +124,29 @@ def test_bg_nbd_features_export_to_onnx_with_parity() -> None:
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(bought, predict_sklearn(pipeline, "binary", frame)) > 0.75
+
+
+def test_bg_nbd_probability_keeps_bg_nbds_order_whatever_the_labels() -> None:
+    from scipy.stats import spearmanr
+
+    from storecast.training.btyd import PURCHASE_COLUMN, BTYDFeatures
+    from storecast.training.estimators import make_pipeline
+
+    columns = ["orders", "recency_days", "age_days"]
+    spec = spec_for("binary", columns, ["bg_nbd_probability"], btyd_columns=columns)
+    x, t_x, age, future = _simulate(2000, 365.0, 8)
+    frame = pd.DataFrame({"orders": x + 1, "recency_days": age - t_x, "age_days": age})
+    btyd = BTYDFeatures(horizon_days=spec.horizon_days).fit(frame[columns])
+    p = btyd.transform(frame[columns])[:, PURCHASE_COLUMN]
+    assert BTYDFeatures(outputs=(PURCHASE_COLUMN,)).fit(frame[columns]).transform(frame[columns]).shape == (
+        2000,
+        1,
+    )
+    # Labels that agree with BG/NBD, and labels drawn at random: the level differs, the order not.
+    for labels in ((future > 0).astype(int), np.random.default_rng(9).integers(0, 2, 2000)):
+        pipeline = make_pipeline(spec, "bg_nbd_probability", btyd).fit(frame, labels)
+        predicted = pipeline.predict_proba(frame)[:, 1]
+        assert abs(spearmanr(predicted, p).statistic) > 0.999999
 
 
 def test_bg_nbd_gamma_gamma_spend_exports_to_onnx_with_parity() -> None:
@@ -167,22 +190,34 @@ def _frame(ages: list[float]) -> Frame:
 
 
 @pytest.mark.parametrize(
-    ("latest_ages", "kept"), [([500, 600, 700, 800, 90], ["bg_nbd"]), ([50, 90, 700, 800], None)]
+    ("candidates", "latest_ages", "kept"),
+    [
+        (["logistic_regression", "bg_nbd"], [500, 600, 700, 800, 90], ["bg_nbd"]),
+        (
+            ["logistic_regression", "bg_nbd", "bg_nbd_probability"],
+            [500, 600, 700, 800, 90],
+            ["bg_nbd_probability"],
+        ),
+        (["logistic_regression", "bg_nbd", "bg_nbd_probability"], [50, 90, 700, 800], None),
+    ],
 )
 def test_only_candidates_that_extrapolate_in_age_are_kept_when_most_customers_are_older(
-    latest_ages: list[float], kept: list[str] | None
+    candidates: list[str], latest_ages: list[float], kept: list[str] | None
 ) -> None:
     spec = spec_for(
         "binary",
         ["orders", "recency", "age"],
-        ["logistic_regression", "hist_gradient_boosting_classifier", "bg_nbd"],
+        ["hist_gradient_boosting_classifier", *candidates],
         btyd_columns=["orders", "recency", "age"],
     )
     labelled = [_frame([10, 50, 103]), _frame([20, 100])]
-    candidates, note = _extrapolating_candidates(spec, list(spec.candidates), np.array(latest_ages), labelled)
+    chosen, note = _extrapolating_candidates(spec, list(spec.candidates), np.array(latest_ages), labelled)
     # One cohort scored long after its labels matured: 4 of 5 customers are older than 103 days.
-    assert candidates == (kept or spec.candidates)
+    # Of the BG/NBD candidates, the one whose order the labels cannot change is preferred.
+    assert chosen == (kept or spec.candidates)
     assert ("80% of the latest customers" in note) if kept else note == ""
+    if kept == ["bg_nbd_probability"]:
+        assert "in BG/NBD's own order" in note
 
 
 def test_bg_nbd_gamma_gamma_predicts_the_expected_spend_whatever_the_labels() -> None:
