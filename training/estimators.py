@@ -24,8 +24,9 @@ SEED = 0
 #: categories one-hot: linear models), "raw" (numbers as they are, missing values
 #: included, categories one-hot: trees), "native" (numbers as they are, categories as
 #: codes the trees split on directly, :mod:`storecast.training.categorical_trees`),
-#: "btyd" (BG/NBD's quantities from ``btyd_columns`` only, standardised) or "btyd_as_is"
-#: (the same, as BG/NBD computes them).
+#: "btyd" (BG/NBD's quantities from ``btyd_columns`` only, standardised), "btyd_as_is"
+#: (the same, as BG/NBD computes them) or "btyd_probability" (its probability of a
+#: purchase alone, as it computes it).
 Inputs = Literal["scaled", "raw", "native", "btyd", "btyd_as_is", "btyd_probability"]
 
 
