@@ -220,8 +220,12 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         model, h = self.model_, float(self.horizon_days)
         alive = model.p_alive(x, t_x, age)
         purchase = model.p_purchase(x, t_x, age, h)
+        columns = [alive, purchase]
+        if self.outputs is not None and max(self.outputs) < 2:
+            # Only the probabilities are read: the expectation (a series per row) is skipped.
+            return np.column_stack([columns[i] for i in self.outputs])
         expected = model.expected_purchases(x, t_x, age, h)
-        columns = [alive, purchase, expected]
+        columns.append(expected)
         if self.value_model_ is not None:
             value = self.value_model_.expected_value(
                 x, np.nan_to_num(np.asarray(features, dtype=np.float64)[:, 3])
@@ -343,8 +347,14 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
     alive = node("Div", [const(1.0), node("Add", [const(1.0), odds])])
     stays = node("Pow", [node("Div", [alpha_age, node("Add", [alpha_age, const(h)])]), r_x])
     purchase = node("Mul", [alive, node("Sub", [const(1.0), stays])])
-    expected = _expected_purchases(model, h, x, age, alive, node, container, name)
-    outputs = [alive, purchase, expected]
+    outputs = [alive, purchase]
+    kept = operator.raw_operator.outputs
+    if kept is not None and max(kept) < 2:
+        # The expectation's series is most of the graph: left out when nothing reads it.
+        value_model = None
+    else:
+        expected = _expected_purchases(model, h, x, age, alive, node, container, name)
+        outputs.append(expected)
     if value_model is not None:
         p, q, g = value_model.p, value_model.q, value_model.gamma
         shrunk = node(
@@ -359,7 +369,6 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
         )
         spend = node("Mul", [expected, purchase_value])
         outputs += [spend, node("Log", [node("Add", [spend, const(1.0)])])]
-    kept = operator.raw_operator.outputs
     if kept is not None:
         outputs = [outputs[i] for i in kept]
     container.add_node(
