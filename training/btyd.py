@@ -221,18 +221,22 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         alive = model.p_alive(x, t_x, age)
         purchase = model.p_purchase(x, t_x, age, h)
         columns = [alive, purchase]
-        if self.outputs is not None and max(self.outputs) < 2:
-            # Only the probabilities are read: the expectation (a series per row) is skipped.
-            return np.column_stack([columns[i] for i in self.outputs])
-        expected = model.expected_purchases(x, t_x, age, h)
-        columns.append(expected)
-        if self.value_model_ is not None:
-            value = self.value_model_.expected_value(
-                x, np.nan_to_num(np.asarray(features, dtype=np.float64)[:, 3])
-            )
-            spend = expected * value
-            columns += [spend, np.log1p(spend)]
+        if self.needs_expectation:
+            expected = model.expected_purchases(x, t_x, age, h)
+            columns.append(expected)
+            if self.value_model_ is not None:
+                value = self.value_model_.expected_value(
+                    x, np.nan_to_num(np.asarray(features, dtype=np.float64)[:, 3])
+                )
+                spend = expected * value
+                columns += [spend, np.log1p(spend)]
         return np.column_stack(columns if self.outputs is None else [columns[i] for i in self.outputs])
+
+    @property
+    def needs_expectation(self) -> bool:
+        """Whether an output reads the expected purchases (a series per row, most of the
+        work and of the ONNX graph): not when only the probabilities are kept."""
+        return self.outputs is None or max(self.outputs) >= 2
 
     def get_feature_names_out(self, input_features: object = None) -> npt.NDArray[np.str_]:
         """Names of the output columns."""
@@ -348,29 +352,26 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
     stays = node("Pow", [node("Div", [alpha_age, node("Add", [alpha_age, const(h)])]), r_x])
     purchase = node("Mul", [alive, node("Sub", [const(1.0), stays])])
     outputs = [alive, purchase]
-    kept = operator.raw_operator.outputs
-    if kept is not None and max(kept) < 2:
-        # The expectation's series is most of the graph: left out when nothing reads it.
-        value_model = None
-    else:
+    features: BTYDFeatures = operator.raw_operator
+    if features.needs_expectation:
         expected = _expected_purchases(model, h, x, age, alive, node, container, name)
         outputs.append(expected)
-    if value_model is not None:
-        p, q, g = value_model.p, value_model.q, value_model.gamma
-        shrunk = node(
-            "Div",
-            [
-                node("Mul", [node("Add", [const(g), node("Mul", [value[0], x])]), const(p)]),
-                node("Max", [node("Add", [node("Mul", [x, const(p)]), const(q - 1.0)]), const(1e-12)]),
-            ],
-        )
-        purchase_value = node(
-            "Where", [node("Greater", [x, zero]), shrunk, const(value_model.population_value)]
-        )
-        spend = node("Mul", [expected, purchase_value])
-        outputs += [spend, node("Log", [node("Add", [spend, const(1.0)])])]
-    if kept is not None:
-        outputs = [outputs[i] for i in kept]
+        if value_model is not None:
+            p, q, g = value_model.p, value_model.q, value_model.gamma
+            shrunk = node(
+                "Div",
+                [
+                    node("Mul", [node("Add", [const(g), node("Mul", [value[0], x])]), const(p)]),
+                    node("Max", [node("Add", [node("Mul", [x, const(p)]), const(q - 1.0)]), const(1e-12)]),
+                ],
+            )
+            purchase_value = node(
+                "Where", [node("Greater", [x, zero]), shrunk, const(value_model.population_value)]
+            )
+            spend = node("Mul", [expected, purchase_value])
+            outputs += [spend, node("Log", [node("Add", [spend, const(1.0)])])]
+    if features.outputs is not None:
+        outputs = [outputs[i] for i in features.outputs]
     container.add_node(
         "Concat",
         outputs,

@@ -152,18 +152,14 @@ def _extrapolating_candidates(
     if share <= spec.age_extrapolation_share or not extrapolating:
         return candidates, ""
     as_is = [c for c in extrapolating if c in BTYD_AS_IS]
+    # A probability keeps BG/NBD's order (its level is calibrated); a spend its level too.
+    kept_as_is = "in BG/NBD's own order" if spec.task == "binary" else "at BG/NBD's own level"
     kept = as_is or extrapolating
     return kept, (
         f"{share:.0%} of the latest customers are older than every customer with a matured label "
         f"({age} > {oldest:.0f}; age_extrapolation_share {spec.age_extrapolation_share}): "
         f"only {', '.join(kept)} considered, which extrapolate in age"
-        + (
-            ""
-            if not as_is
-            else " in BG/NBD's own order, fitted on today's customers"
-            if spec.task == "binary"
-            else " at BG/NBD's own level, fitted on today's customers"
-        )
+        + (f" {kept_as_is}, fitted on today's customers" if as_is else "")
     )
 
 
