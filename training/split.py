@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+MIN_HELD_OUT = 2
+"""Held-out time values when history is short: one validates, one tests."""
+
 
 class SplitError(ValueError):
     """Too little history to hold out and still train."""
@@ -16,7 +19,8 @@ class TimeSplit:
 
     ``gap`` holds the values between training and the held-out window, left out of
     training by the embargo only: a refit before the test window uses them. ``note``
-    says when the embargo had to be shortened (and why), else it is empty.
+    says when the held-out period or the embargo had to be shortened (and why), else
+    it is empty.
     """
 
     train: list[date]
@@ -34,8 +38,9 @@ def split_times(
 
     The latest ``holdout_periods`` values are held out: the earlier half validates
     (model selection, calibration, intervals), the later half tests (reported
-    metrics, baseline and champion comparison). Training uses values at least
-    ``embargo_days`` before the first held-out one, so no training label window
+    metrics, baseline and champion comparison). With too few values for that, the
+    latest half are held out (two at least), said in ``note``. Training uses values
+    at least ``embargo_days`` before the first held-out one, so no training label window
     reaches into the held-out period. When that leaves no training value (a label
     window as long as the matured history, e.g. 181 days ahead on a year of orders),
     the earlier half of the values before the held-out period train and the embargo is
@@ -44,25 +49,36 @@ def split_times(
     ``max_train_rows``, evenly spaced time values are kept and the rest recorded.
     """
     times = [t for t, _ in counts]
-    if len(times) < holdout_periods + 1:
+    if len(times) < MIN_HELD_OUT + 1:
         raise SplitError(
-            f"{len(times)} time values have matured labels; need more than holdout_periods={holdout_periods}"
+            f"{len(times)} time values have matured labels; need at least {MIN_HELD_OUT + 1} "
+            "(one to train, one to validate, one to test)"
         )
-    held_out = times[-holdout_periods:]
-    half = holdout_periods // 2
+    notes: list[str] = []
+    held = holdout_periods
+    if len(times) < holdout_periods + 1:
+        # Hold out half of what there is rather than refuse: a short history still
+        # gets a model, and fewer held-out dates make its scores noisier, which is said.
+        held = max(len(times) // 2, MIN_HELD_OUT)
+        notes.append(
+            f"only {len(times)} time values have matured labels: {held} were held out instead of "
+            f"holdout_periods={holdout_periods}, so held-out scores rest on fewer dates"
+        )
+    held_out = times[-held:]
+    half = held // 2
     validation, test = held_out[:half], held_out[half:]
     cutoff = held_out[0] - timedelta(days=embargo_days)
-    note = ""
     if not any(t <= cutoff for t in times):
-        # len(times) > holdout_periods, so at least one value precedes the held-out period.
+        # len(times) > held, so at least one value precedes the held-out period.
         before = [t for t in times if t < held_out[0]]
         cutoff = before[max(len(before) // 2, 1) - 1]
-        note = (
+        notes.append(
             f"every matured time value is within the {embargo_days}-day embargo of the held-out period "
             f"starting {held_out[0]}: the embargo was shortened to {(held_out[0] - cutoff).days} days "
             f"(training on the earlier half of the {len(before)} values before it), so training and "
             "held-out label windows overlap and held-out scores are somewhat optimistic"
         )
+    note = "; ".join(notes)
     train = [t for t in times if t < held_out[0] and t <= cutoff]
     gap = [t for t in times if cutoff < t < held_out[0]]
     rows = dict(counts)

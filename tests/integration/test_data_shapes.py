@@ -196,15 +196,29 @@ def test_a_label_window_as_long_as_the_history_trains_on_a_shortened_embargo(
     assert "held-out scores are somewhat optimistic" in str(note)
 
 
+def test_a_short_matured_history_holds_out_fewer_weeks_and_says_so(cohort: tuple[Shell, str]) -> None:
+    sh, _ = cohort
+    # As of January a 181-day label has matured for fewer weeks than holdout_periods=8:
+    # half of them are held out instead of nothing trained.
+    result = sh("train", "purchase_30d", "--as-of", "2026-01-05")
+    assert result.exit_code == 0, result.output
+    assert "held out instead of holdout_periods=8" in result.output
+    note = sh.one(
+        "select metrics ->> 'split_note' from ml.model_versions where model_name = 'purchase_30d' "
+        "and trained_as_of = '2026-01-05' order by version desc limit 1"
+    )
+    assert "held-out scores rest on fewer dates" in str(note)
+
+
 def test_a_model_that_cannot_be_trained_is_named_and_the_others_still_train(
     cohort: tuple[Shell, str],
 ) -> None:
     sh, _ = cohort
-    # As of January a 181-day label has matured for too few weeks to hold any out.
-    result = sh("train", "purchase_30d", "demand", "--as-of", "2026-01-05")
+    # As of December a 181-day label has matured for too few weeks to train and hold out.
+    result = sh("train", "purchase_30d", "demand", "--as-of", "2025-12-01")
     assert result.exit_code == 1
     assert "error: purchase_30d: " in result.output
-    assert "need more than holdout_periods=8" in result.output
+    assert "time values have matured labels; need at least 3" in result.output
     assert "shorten the horizon (--var purchase_horizon_days, now 181)" in result.output
     assert "demand: version" in result.output
 

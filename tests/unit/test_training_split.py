@@ -39,8 +39,26 @@ def test_large_training_windows_are_thinned_and_the_sampling_recorded() -> None:
 
 
 def test_too_little_history_is_a_clear_error() -> None:
-    with pytest.raises(SplitError, match="need more than holdout_periods=8"):
-        split_times(WEEKS[:5], holdout_periods=8, embargo_days=0, max_train_rows=10)
+    with pytest.raises(SplitError, match="2 time values have matured labels; need at least 3"):
+        split_times(WEEKS[:2], holdout_periods=8, embargo_days=0, max_train_rows=10)
+
+
+def test_a_short_history_holds_out_half_of_it_and_says_so() -> None:
+    # Five values cannot hold eight out: the latest two are held out, one validates, one tests.
+    split = split_times(WEEKS[:5], holdout_periods=8, embargo_days=0, max_train_rows=10**9)
+    assert split.train == [t for t, _ in WEEKS[:3]]
+    assert split.validation == [WEEKS[3][0]]
+    assert split.test == [WEEKS[4][0]]
+    assert (
+        "only 5 time values have matured labels: 2 were held out instead of holdout_periods=8" in split.note
+    )
+    # Seven values hold out three; an embargo too long for them is shortened as well, and both are said.
+    both = split_times(WEEKS[:7], holdout_periods=8, embargo_days=365, max_train_rows=10**9)
+    assert both.validation == [WEEKS[4][0]]
+    assert both.test == [WEEKS[5][0], WEEKS[6][0]]
+    assert both.train == [WEEKS[0][0], WEEKS[1][0]]
+    assert "3 were held out" in both.note
+    assert "shortened to 21 days" in both.note
 
 
 def test_an_embargo_longer_than_the_history_is_shortened_and_said() -> None:
