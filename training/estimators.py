@@ -131,6 +131,11 @@ BTYD_ONLY = frozenset(name for name, (_, inputs) in ESTIMATORS.items() if inputs
 BTYD_AS_IS = frozenset(name for name, (_, inputs) in ESTIMATORS.items() if inputs in _AS_IS_INPUTS)
 
 
+#: The preprocessing step that turns ``btyd_columns`` into BG/NBD's quantities
+#: (training.explain credits them back to those columns).
+BTYD_STEP = "btyd"
+
+
 def preprocessor(spec: ModelSpec, inputs: Inputs, btyd: BTYDFeatures | None = None) -> ColumnTransformer:
     """Column preprocessing inside the exported graph, numbers first, then categories.
 
@@ -169,7 +174,7 @@ def preprocessor(spec: ModelSpec, inputs: Inputs, btyd: BTYDFeatures | None = No
         steps: list[tuple[str, Any]] = [("btyd", features)]
         if inputs not in _AS_IS_INPUTS:
             steps.append(("scale", StandardScaler()))
-        transformers.append(("btyd", Pipeline(steps), list(columns)))
+        transformers.append((BTYD_STEP, Pipeline(steps), list(columns)))
     if only_btyd:
         return ColumnTransformer(transformers)
     if inputs == "native" and spec.features.categorical:

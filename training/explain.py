@@ -18,8 +18,15 @@ for classifiers (the calibrator maps it monotonically to the probability), the l
 the mean for log-link regressors, ``log1p(units)`` for a log1p target (less ``log1p(level)`` for
 one relative to a level: what moves the forecast away from the series' recent level), the
 prediction itself otherwise. Transformed columns are summed back to the input column they come
-from (a category's one-hot columns to the category, say); BG/NBD's quantities keep
-their own names (``btyd_p_alive``, ...).
+from (a category's one-hot columns to the category, say).
+
+BG/NBD's quantities (``btyd_p_alive``, ...) are not what a reader can act on, and a model
+reading only one of them would have one reason for every row. Their joint contribution
+is credited back to the customer columns they are computed from (orders, recency, age,
+mean order value) by exact Shapley values against a reference customer (the training
+means): with k such columns, every one of the 2^k mixes of the row's values and the
+reference's goes through the explainer, and each column gets its weighted average
+marginal change of the score. The reference's own contribution is folded into the base.
 
 At scoring, ONNX Runtime runs the explainer: the pipeline's preprocessing (the same
 converters as the scoring model), and for trees a ``TreeEnsemble`` that gives the leaf
@@ -31,6 +38,7 @@ sum of the credits along its path), so a row's contributions are a sum of lookup
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +64,7 @@ from storecast.training.categorical_trees import (
     register_categorical_tree_converters,
     tree_ensemble_attributes,
 )
+from storecast.training.estimators import BTYD_STEP
 from storecast.training.export import OPSET
 from storecast.training.spec import ModelSpec
 from storecast.training.target import Log1pRegressor
@@ -148,6 +157,26 @@ def _leaf_credits(model: HistGradientBoostingClassifier | HistGradientBoostingRe
     return {"offsets": offsets, "pointer": pointer, "columns": columns, "credits": credits, "base": base}
 
 
+def _btyd_reference(
+    preprocess: ColumnTransformer, coef: F64, mean: F64, train: pd.DataFrame
+) -> tuple[dict[str, Any], float]:
+    """For a linear model reading BG/NBD's quantities: their input columns, the block of
+    transformed columns they fill, the reference customer (training means), and the
+    reference's contribution, which moves into the base. Empty without them."""
+    block = preprocess.output_indices_.get(BTYD_STEP)
+    if block is None or block.stop == block.start:
+        return {}, 0.0
+    transformer, columns = next((t, c) for n, t, c in preprocess.transformers_ if n == BTYD_STEP)
+    reference = np.nanmean(train[list(columns)].to_numpy(dtype=np.float64), axis=0)
+    at_reference = np.ravel(transformer.transform(reference[None, :].astype(np.float32)))
+    shift = float(coef[block] @ (at_reference - mean[block]))
+    return {
+        "columns": list(columns),
+        "block": [block.start, block.stop],
+        "reference": reference.tolist(),
+    }, shift
+
+
 def _parameters(pipeline: Pipeline, spec: ModelSpec, train: pd.DataFrame) -> dict[str, Any]:
     preprocess, model = pipeline.steps[0][1], _estimator(pipeline)
     groups = _groups(preprocess)
@@ -155,12 +184,14 @@ def _parameters(pipeline: Pipeline, spec: ModelSpec, train: pd.DataFrame) -> dic
         return {"kind": "trees", "groups": groups, **_leaf_credits(model)}
     coef = np.ravel(model.coef_).astype(np.float64)
     mean = np.asarray(preprocess.transform(train[spec.feature_columns]), dtype=np.float64).mean(axis=0)
+    btyd, shift = _btyd_reference(preprocess, coef, mean, train)
     return {
         "kind": "linear",
         "groups": groups,
         "coef": coef.tolist(),
         "mean": mean.tolist(),
-        "base": float(np.ravel(model.intercept_)[0] + coef @ mean),
+        "base": float(np.ravel(model.intercept_)[0] + coef @ mean) + shift,
+        "btyd": btyd,
     }
 
 
@@ -204,10 +235,21 @@ class Explainer:
 
     def __post_init__(self) -> None:
         p = self.parameters
-        self._names = list(dict.fromkeys(p["groups"]))
-        # Sums the transformed columns into the input column each comes from.
+        btyd = p.get("btyd") or {}
+        self._block = slice(*btyd["block"]) if btyd else slice(0, 0)
+        self._btyd_columns: list[str] = list(btyd.get("columns", []))
+        self._reference = np.asarray(btyd.get("reference", []), dtype=np.float32)
+        # BG/NBD's quantities are credited to their input columns instead (see the module docstring).
+        groups = [g for i, g in enumerate(p["groups"]) if not self._block.start <= i < self._block.stop]
+        self._names = list(dict.fromkeys([*groups, *self._btyd_columns]))
+        # Sums the transformed columns into the input column each comes from (none for the block).
         self._into = np.zeros((len(p["groups"]), len(self._names)))
-        self._into[np.arange(len(p["groups"])), [self._names.index(g) for g in p["groups"]]] = 1.0
+        for i, g in enumerate(p["groups"]):
+            if not self._block.start <= i < self._block.stop:
+                self._into[i, self._names.index(g)] = 1.0
+        self._shapley_into = np.zeros((len(self._btyd_columns), len(self._names)))
+        for i, c in enumerate(self._btyd_columns):
+            self._shapley_into[i, self._names.index(c)] = 1.0
         if p["kind"] == "linear":
             self._mean, self._coef = np.asarray(p["mean"]), np.asarray(p["coef"])
         else:
@@ -246,7 +288,42 @@ class Explainer:
             per_column = (output.astype(np.float64) - self._mean) * self._coef
         else:
             per_column = self._credits_of(output)
-        return np.asarray(per_column @ self._into, dtype=np.float64)
+        found = per_column @ self._into
+        if self._btyd_columns:
+            found += self._shapley(feed, output) @ self._shapley_into
+        return np.asarray(found, dtype=np.float64)
+
+    def _block_score(self, transformed: npt.NDArray[Any]) -> F64:
+        """The raw score's part from BG/NBD's quantities."""
+        block = transformed[:, self._block].astype(np.float64)
+        return np.asarray(block @ self._coef[self._block], dtype=np.float64)
+
+    def _shapley(self, feed: dict[str, npt.NDArray[Any]], output: npt.NDArray[Any]) -> F64:
+        """Exact Shapley values of the BG/NBD block's score over its input columns, each
+        mix of the row's values and the reference's scored by the explainer: column i gets
+        the sum over the mixes S without it of |S|! (k - |S| - 1)! / k! times the change
+        from adding it."""
+        k = len(self._btyd_columns)
+        n = len(output)
+        score = {(1 << k) - 1: self._block_score(output)}
+        for mask in range((1 << k) - 1):
+            kept = [c for i, c in enumerate(self._btyd_columns) if mask >> i & 1]
+            # Customers share their few distinct orders, recency and age values: each distinct
+            # mix is scored once (a fraction of the rows, one row for the reference itself).
+            values = np.column_stack([feed[c].ravel() for c in kept]) if kept else np.zeros((n, 0))
+            _, first, back = np.unique(values, axis=0, return_index=True, return_inverse=True)
+            mixed = {name: column[first] for name, column in feed.items()}
+            for i, column in enumerate(self._btyd_columns):
+                if not mask >> i & 1:
+                    mixed[column] = np.full((len(first), 1), self._reference[i], dtype=np.float32)
+            score[mask] = self._block_score(np.asarray(self.session.run(None, mixed)[0]))[back.ravel()]
+        weight = [math.factorial(s) * math.factorial(k - s - 1) / math.factorial(k) for s in range(k)]
+        values = np.zeros((n, k))
+        for i in range(k):
+            for mask in range(1 << k):
+                if not mask >> i & 1:
+                    values[:, i] += weight[mask.bit_count()] * (score[mask | 1 << i] - score[mask])
+        return values
 
     def _credits_of(self, leaves: npt.NDArray[np.float32]) -> F64:
         """Sum over the trees of the credits of the leaf each row reached (``leaves``: the

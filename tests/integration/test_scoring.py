@@ -280,13 +280,23 @@ def test_every_score_row_keeps_its_top_reasons(conn: Conn, scored: date) -> None
             total, with_reasons, longest, shortest = (int(str(v)) for v in rows)
             assert total == with_reasons, f"{family.table}.{column}: rows without reasons"
             # As many reasons as the model has terms that can contribute, up to TOP_REASONS (a
-            # zero contribution is no reason: BG/NBD + Gamma-Gamma as is has one term).
+            # zero contribution is no reason). BG/NBD's quantities count as the columns they
+            # are credited to: BG/NBD + Gamma-Gamma as is has one quantity but four columns.
             served = champion(conn, output.model)
             assert served is not None
             assert served.explainer is not None
             parameters = Explainer.load(served.explainer).parameters
+            btyd = parameters.get("btyd") or {"block": [0, 0], "columns": []}
+            start, stop = btyd["block"]
             terms = (
-                len({g for g, c in zip(parameters["groups"], parameters["coef"], strict=True) if c != 0})
+                len(
+                    {
+                        g
+                        for i, (g, c) in enumerate(zip(parameters["groups"], parameters["coef"], strict=True))
+                        if c != 0 and not start <= i < stop
+                    }
+                    | set(btyd["columns"])
+                )
                 if parameters["kind"] == "linear"
                 else len(set(parameters["groups"]))
             )
@@ -300,7 +310,7 @@ def test_every_score_row_keeps_its_top_reasons(conn: Conn, scored: date) -> None
             ).fetchall()
             assert items
             for feature, direction, contribution in items:
-                assert feature in features or str(feature).startswith("btyd_"), (output.model, feature)
+                assert feature in features, (output.model, feature)
                 assert (direction == "up") == (float(str(contribution)) > 0), (output.model, feature)
 
 

@@ -79,6 +79,7 @@ CASES = [
     ("binary", "hist_gradient_boosting_classifier", True),
     ("binary", "logistic_regression", True),
     ("binary", "bg_nbd", False),
+    ("binary", "bg_nbd_probability", True),
 ]
 
 
@@ -123,11 +124,11 @@ def test_contributions_and_base_add_up_to_the_raw_score(task: str, candidate: st
     # float32 inputs through ONNX Runtime; the sums themselves are float64.
     assert_allclose(explainer.base + contributions.sum(axis=1), expected, rtol=1e-4, atol=1e-4)
     assert np.abs(contributions).sum(axis=0).max() > 0
-    # Contributions are reported per input column (one-hot columns summed back), plus
-    # BG/NBD's quantities for the models that read them.
-    assert set(explainer.names) <= {*NUMERIC, *CATEGORICAL} | {
-        n for n in explainer.names if n.startswith("btyd_")
-    }
+    # Contributions are reported per input column: one-hot columns summed back, BG/NBD's
+    # quantities credited to the customer columns they are computed from.
+    assert set(explainer.names) <= {*NUMERIC, *CATEGORICAL}
+    if candidate.startswith("bg_nbd"):
+        assert set(explainer.names) == set(BTYD)
     if candidate.startswith("hist_"):
         # The discount drives the target, so the trees give it credit.
         assert np.abs(contributions[:, explainer.names.index("discount")]).mean() > 0.01
@@ -143,3 +144,28 @@ def test_reasons_keep_the_largest_contributions_with_their_values() -> None:
     ]
     # A zero contribution is no reason, and NaN is null.
     assert second == [{"feature": "c", "value": 4, "contribution": 0.3, "direction": "up"}]
+
+
+def test_bg_nbd_quantities_are_credited_to_their_inputs_by_shapley_values() -> None:
+    from storecast.training.btyd import BTYDFeatures
+
+    spec = _spec("binary", "bg_nbd_probability")
+    train = _rows(3_000, 0)
+    y = _target(train, "binary", 0)
+    btyd = BTYDFeatures(horizon_days=spec.horizon_days).fit(train[BTYD])
+    pipeline = make_pipeline(spec, "bg_nbd_probability", btyd).fit(train[spec.feature_columns], y)
+    explainer = Explainer.load(export_explainer(pipeline, spec, train))
+    rows = _rows(200, 1)
+    # The reference customer (the training means) has nothing to explain.
+    rows.loc[0, BTYD] = train[BTYD].mean().to_numpy()
+    contributions = explainer.contributions(
+        onnx_inputs(rows, list(spec.features.numeric), list(spec.features.categorical))
+    )
+    by_name = dict(zip(explainer.names, contributions.T, strict=True))
+    assert_allclose(contributions[0], 0.0, atol=1e-5)
+    # The probability of a purchase does not read the mean order value: no credit (a dummy).
+    assert_allclose(by_name["basket"], 0.0, atol=1e-9)
+    # Recency carries the most: a customer long silent is less likely to buy.
+    assert np.abs(by_name["recency_days"]).mean() > np.abs(by_name["age_days"]).mean()
+    silent = rows["recency_days"].to_numpy() > 2 * train["recency_days"].mean()
+    assert (by_name["recency_days"][silent] < 0).mean() > 0.9
