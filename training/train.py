@@ -17,6 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 from psycopg import sql
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import brier_score_loss
 from sklearn.pipeline import Pipeline
@@ -163,7 +164,12 @@ def _extrapolating_candidates(
     )
 
 
-def _fit(spec: ModelSpec, name: str, train: Frame, btyd: BTYDFeatures | None = None) -> Pipeline:
+def _fit(
+    spec: ModelSpec, name: str, train: Frame, btyd: BTYDFeatures | None = None, say: Progress | None = None
+) -> Pipeline:
+    """Fit candidate ``name`` on ``train``. A solver that stops at its iteration limit is
+    said in one line (sklearn's advice to raise ``max_iter`` is not a setting a user has):
+    the candidate is still judged on validation like the rest."""
     assert train.label is not None
     data = train
     if spec.task == "binary" and spec.class_balance.policy == "downsample_negatives":
@@ -174,7 +180,14 @@ def _fit(spec: ModelSpec, name: str, train: Frame, btyd: BTYDFeatures | None = N
         data = train.subset(keep)
     pipeline = make_pipeline(spec, name, btyd)
     assert data.label is not None
-    pipeline.fit(data.features[spec.feature_columns], data.label)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        pipeline.fit(data.features[spec.feature_columns], data.label)
+    for warning in caught:
+        if not issubclass(warning.category, ConvergenceWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if say and any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        say(f"{spec.name}: {name} stopped at its solver's iteration limit before converging")
     return float32_thresholds(pipeline)
 
 
@@ -376,7 +389,7 @@ def train_model(
         if selection_note:
             say(f"{spec.name}: {selection_note}")
     for name in usable:
-        pipeline = _fit(spec, name, train, btyd)
+        pipeline = _fit(spec, name, train, btyd, say)
         value = _evaluate(spec, validation, _predict(pipeline, spec, validation))[spec.selection_metric]
         scored[name] = (float(value), pipeline)
         say(f"{spec.name}: {name} {spec.selection_metric} on validation = {value:.4f}")
@@ -404,7 +417,7 @@ def train_model(
             time=np.concatenate([p.time for p in parts]),
         )
         say(f"{spec.name}: {best} refit on {len(before_test):,} rows before the test window")
-        pipeline = _fit(spec, best, before_test, btyd)
+        pipeline = _fit(spec, best, before_test, btyd, say)
 
     onnx = export(pipeline, spec)
     parity_diff = parity(onnx, pipeline, spec, test.features[spec.feature_columns])

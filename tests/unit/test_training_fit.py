@@ -1,0 +1,52 @@
+"""Fitting a candidate: a solver that stops at its iteration limit is said in one line,
+not as scikit-learn's advice to raise ``max_iter`` (a parameter no setting reaches)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import PoissonRegressor
+
+from storecast.training import estimators
+from storecast.training.data import Frame
+from storecast.training.train import _fit
+from tests.unit.specs import spec_for
+
+NUMERIC = ["level", "discount"]
+
+
+def _frame(n: int) -> Frame:
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"level": rng.gamma(2.0, 50.0, n), "discount": rng.random(n)})
+    label = rng.poisson(1 + features["level"].to_numpy() * (1 + 3 * features["discount"].to_numpy()))
+    return Frame(
+        keys=pd.DataFrame({"series_id": np.arange(n)}),
+        features=features,
+        label=label.astype(np.float64),
+        time=np.full(n, np.datetime64("2026-01-05")),
+    )
+
+
+def test_a_solver_stopped_at_its_iteration_limit_is_said_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real solver, allowed two iterations: it cannot converge on these counts.
+    monkeypatch.setitem(
+        estimators.ESTIMATORS, "poisson_glm", (lambda spec: PoissonRegressor(max_iter=2), "scaled")
+    )
+    spec = spec_for("forecast", NUMERIC, ["poisson_glm"])
+    said: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pipeline = _fit(spec, "poisson_glm", _frame(500), say=said.append)
+    assert said == ["test_model: poisson_glm stopped at its solver's iteration limit before converging"]
+    assert not [w for w in caught if "max_iter" in str(w.message)]
+    assert np.isfinite(pipeline.predict(_frame(20).features)).all()
+
+
+def test_a_converged_solver_says_nothing() -> None:
+    spec = spec_for("forecast", NUMERIC, ["poisson_glm"])
+    said: list[str] = []
+    _fit(spec, "poisson_glm", _frame(500), say=said.append)
+    assert said == []
