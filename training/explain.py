@@ -310,8 +310,8 @@ class Explainer:
             kept = [c for i, c in enumerate(self._btyd_columns) if mask >> i & 1]
             # Customers share their few distinct orders, recency and age values: each distinct
             # mix is scored once (a fraction of the rows, one row for the reference itself).
-            values = np.column_stack([feed[c].ravel() for c in kept]) if kept else np.zeros((n, 0))
-            _, first, back = np.unique(values, axis=0, return_index=True, return_inverse=True)
+            mix = np.column_stack([feed[c].ravel() for c in kept]) if kept else np.zeros((n, 0))
+            _, first, back = np.unique(mix, axis=0, return_index=True, return_inverse=True)
             mixed = {name: column[first] for name, column in feed.items()}
             for i, column in enumerate(self._btyd_columns):
                 if not mask >> i & 1:
