@@ -417,13 +417,20 @@ def _paired(ours: Forecasts, theirs: Forecasts, panel: Panel) -> str:
     )
 
 
-def _coverage_by_level(forecasts: Forecasts, panel: Panel) -> list[float]:
-    """80 % coverage per quartile of the point forecast, as the registry reports it."""
+def _coverage_by_level(forecasts: Forecasts, panel: Panel) -> str:
+    """80 % coverage per quartile of the point forecast, as the registry reports it, each
+    with two standard errors over origins (the quartiles of a few series are a few series,
+    and their weeks move together)."""
     joined = _joined(forecasts, panel)
-    inside = (joined["y"] >= joined["lower_80"]) & (joined["y"] <= joined["upper_80"])
-    return coverage_by_band(
-        joined["y"].to_numpy(dtype=float), joined["forecast"].to_numpy(dtype=float), inside.to_numpy()
-    )
+    inside = ((joined["y"] >= joined["lower_80"]) & (joined["y"] <= joined["upper_80"])).to_numpy()
+    forecast = joined["forecast"].to_numpy(dtype=float)
+    pooled = coverage_by_band(joined["y"].to_numpy(dtype=float), forecast, inside)
+    edges = np.quantile(forecast, [0.25, 0.5, 0.75])
+    by_origin = pd.DataFrame(
+        {"origin": joined["origin"], "band": np.searchsorted(edges, forecast, side="right"), "inside": inside}
+    ).pivot_table(index="origin", columns="band", values="inside", aggfunc="mean")
+    spread = 2 * by_origin.std(ddof=1) / np.sqrt(by_origin.notna().sum())
+    return ", ".join(f"{c:.2f} ± {spread.get(b, np.nan):.2f}" for b, c in enumerate(pooled))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -479,8 +486,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     for method, forecasts in methods.items():
         if method != "storecast":
             print(f"  {method:<30} {_paired(ours, forecasts, panel)}")
-    quartiles = ", ".join(f"{c:.2f}" for c in _coverage_by_level(ours, panel))
-    print(f"storecast 80 % coverage by forecast quartile (lowest first): {quartiles}")
+    print(
+        "storecast 80 % coverage by forecast quartile (lowest first, ± two standard errors over origins): "
+        + _coverage_by_level(ours, panel)
+    )
     print()
     print(
         "storecast seconds: "
