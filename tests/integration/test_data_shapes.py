@@ -179,35 +179,35 @@ def test_a_wrong_setting_fails_before_anything_runs(panel: tuple[Shell, str]) ->
     assert "storecast.yml" in shown
 
 
-def test_a_label_window_as_long_as_the_history_trains_on_a_shortened_embargo(
-    cohort: tuple[Shell, str],
+@pytest.mark.parametrize(
+    ("as_of", "said", "recorded"),
+    [
+        # As of June, a year after the cohort's first orders, a 181-day label has matured
+        # for half a year of weeks, every one within 181 days of the held-out weeks: the
+        # embargo is shortened rather than nothing trained.
+        (
+            "2026-06-01",
+            "warning: purchase_30d: every matured time value is within the 181-day embargo",
+            "held-out scores are somewhat optimistic",
+        ),
+        # As of January it has matured for fewer weeks than holdout_periods=8: half of
+        # them are held out instead.
+        ("2026-01-05", "held out instead of holdout_periods=8", "held-out scores rest on fewer dates"),
+    ],
+)
+def test_a_short_matured_history_trains_and_says_what_it_gave_up(
+    cohort: tuple[Shell, str], as_of: str, said: str, recorded: str
 ) -> None:
     sh, _ = cohort
-    # As of June, a year after the cohort's first orders, a 181-day label has matured for
-    # half a year of weeks, every one within 181 days of the held-out weeks: the embargo
-    # is shortened rather than nothing trained, and that is said and recorded.
-    result = sh("train", "purchase_30d", "--as-of", "2026-06-01")
+    result = sh("train", "purchase_30d", "--as-of", as_of)
     assert result.exit_code == 0, result.output
-    assert "warning: purchase_30d: every matured time value is within the 181-day embargo" in result.output
+    assert said in result.output
     note = sh.one(
         "select metrics ->> 'split_note' from ml.model_versions where model_name = 'purchase_30d' "
-        "and trained_as_of = '2026-06-01' order by version desc limit 1"
+        "and trained_as_of = %s order by version desc limit 1",
+        [as_of],
     )
-    assert "held-out scores are somewhat optimistic" in str(note)
-
-
-def test_a_short_matured_history_holds_out_fewer_weeks_and_says_so(cohort: tuple[Shell, str]) -> None:
-    sh, _ = cohort
-    # As of January a 181-day label has matured for fewer weeks than holdout_periods=8:
-    # half of them are held out instead of nothing trained.
-    result = sh("train", "purchase_30d", "--as-of", "2026-01-05")
-    assert result.exit_code == 0, result.output
-    assert "held out instead of holdout_periods=8" in result.output
-    note = sh.one(
-        "select metrics ->> 'split_note' from ml.model_versions where model_name = 'purchase_30d' "
-        "and trained_as_of = '2026-01-05' order by version desc limit 1"
-    )
-    assert "held-out scores rest on fewer dates" in str(note)
+    assert recorded in str(note)
 
 
 def test_a_model_that_cannot_be_trained_is_named_and_the_others_still_train(
