@@ -48,6 +48,7 @@ from storecast.training.export import (
     sha256,
 )
 from storecast.training.fingerprint import trained_with, training_fingerprint
+from storecast.training.grain import weekly_data_hint
 from storecast.training.intervals import bounds
 from storecast.training.intervals import fit as fit_intervals
 from storecast.training.registry import champion, register
@@ -369,6 +370,9 @@ def train_model(
             f"{split.train[0]}..{split.train[-1]}); a model needs both outcomes"
             + (f": try another horizon (--var {horizon})" if horizon else "")
         )
+    hint = weekly_data_hint(spec, train)
+    if hint:
+        say(f"warning: {spec.name}: {hint}")
     dropped = _constant_features(spec, train)
     if dropped:
         say(
