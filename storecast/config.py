@@ -38,6 +38,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 #: Days in one demand period, by grain.
 PERIOD_DAYS = {"day": 1, "week": 7}
+#: Vars counted in demand periods whose default is a number of days: at week grain,
+#: left at the default, they keep the same span in weeks (28 days ahead: 4 weeks, not 28).
+DAYS_BY_DEFAULT = frozenset({"demand_horizon"})
 #: Vars that are dates (their default is null: "derived from the data").
 DATE_VARS = frozenset({"as_of_date"})
 #: Vars that only add or drop as-of dates of an incremental feature table (the scoring
@@ -138,7 +141,22 @@ def load_config(
         name, value = parse_var(text)
         _known(name, defaults, f"--var {name}")
         values[name], sources[name] = value, "--var"
+    _default_spans_in_periods(values, sources, defaults)
     return _checked(values, sources, defaults)
+
+
+def _default_spans_in_periods(
+    values: dict[str, Any], sources: dict[str, str], defaults: dict[str, Any]
+) -> None:
+    """A default counted in days keeps its span at a longer grain (its source says so, and
+    dbt gets the value as an override); a value set anywhere is left as set."""
+    days = PERIOD_DAYS.get(str(values.get("demand_grain")), 1)
+    if days == 1:
+        return
+    for name in DAYS_BY_DEFAULT & set(defaults):
+        if sources[name] == "default" and isinstance(defaults[name], int):
+            values[name] = max(1, round(defaults[name] / days))
+            sources[name] = f"default ({defaults[name]} days at demand_grain {values['demand_grain']})"
 
 
 def _file_vars(path: Path) -> dict[str, Any]:

@@ -39,11 +39,11 @@ def cohort(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> t
 
 @pytest.fixture(scope="module")
 def panel(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[Shell, str]:
-    """A weekly store x product panel with missing weeks and prices above list, 4 weeks ahead."""
+    """A weekly store x product panel with missing weeks and prices above list, 4 weeks ahead
+    (the default horizon's 28 days, at week grain: not set here)."""
     settings_file = tmp_path_factory.mktemp("panel") / "storecast.yml"
     settings_file.write_text(
-        "vars:\n  demand_grain: week\n  demand_horizon: 4\n  demand_missing_periods: unobserved\n"
-        "  demand_history_weeks: 60\n"
+        "vars:\n  demand_grain: week\n  demand_missing_periods: unobserved\n  demand_history_weeks: 60\n"
     )
     sh = Shell(pg_settings, "shapes_panel", settings_file)
     sh.ok("sample", "--scale", "tiny", "--shape", "weekly", "--shape", "above-list")

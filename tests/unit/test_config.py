@@ -91,6 +91,22 @@ def test_a_weekly_as_of_date_must_start_a_week() -> None:
     assert sundays.with_as_of(date(2012, 10, 28)).sources["as_of_date"] == "--as-of"
 
 
+def test_the_default_horizon_keeps_its_span_in_weeks(tmp_path: Path) -> None:
+    days = project_defaults()["demand_horizon"]
+    weekly = load_config(["demand_grain=week"], environ={})
+    assert weekly.values["demand_horizon"] == round(days / 7)
+    assert weekly.sources["demand_horizon"] == f"default ({days} days at demand_grain week)"
+    # dbt gets it with the grain, so the feature tables hold the same horizons as the spec.
+    assert weekly.overrides() == {"demand_grain": "week", "demand_horizon": round(days / 7)}
+    assert weekly.with_as_of(date(2012, 10, 29)).values["demand_horizon"] == round(days / 7)
+    # A horizon set anywhere is kept as set; at day grain the default is the default.
+    assert load_config(["demand_grain=week", "demand_horizon=8"], environ={}).values["demand_horizon"] == 8
+    env = _file(tmp_path, "vars:\n  demand_grain: week\n  demand_horizon: 13\n")
+    assert load_config(environ=env).values["demand_horizon"] == 13
+    daily = load_config([], environ={})
+    assert (daily.values["demand_horizon"], daily.sources["demand_horizon"]) == (days, "default")
+
+
 def test_a_model_reads_the_vars_of_its_upstream_models_and_macros() -> None:
     demand = model_vars("demand_features")
     # Directly, through demand_calendar() and period_start(), and through as_of_dates and staging.
