@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+#: Held-out time values when history is short: one validates, one tests.
 MIN_HELD_OUT = 2
-"""Held-out time values when history is short: one validates, one tests."""
 
 
 class SplitError(ValueError):
