@@ -209,9 +209,14 @@ def drift(
             if not drifts:
                 continue
             _write(conn, output.model, champion.model_version, as_of, drifts, run_id)
-            worst = max(drifts, key=lambda d: d.psi)
+            # A single date is never distributed like a training window (calendar features
+            # least of all, every date one value): the feature named is the one furthest
+            # beyond what the version's own test dates showed.
+            worst = max(drifts, key=lambda d: d.psi - d.test_psi)
+            seen = f" (its test dates up to {worst.test_psi:.3f})" if worst.test_psi else ""
             say(
-                f"drift {output.model} v{champion.model_version} on {as_of}: largest PSI {worst.psi:.3f} ({worst.feature})"
+                f"drift {output.model} v{champion.model_version} on {as_of}: {worst.feature} PSI {worst.psi:.3f}"
+                + seen
             )
             found[output.model] = drifts
     return found

@@ -402,8 +402,13 @@ def test_drift_past_the_setting_retrains_and_none_keeps_the_champion(
             "update features.customer_features set recency_days = recency_days + 1095 where as_of_date = %s",
             [second.as_of],
         )
-        drift(conn, specs, second.as_of)
+        said: list[str] = []
+        drift(conn, specs, second.as_of, progress=said.append)
         due, reason = due_for_training(conn, unscheduled, second.as_of, False, evidence)
+    # The run's line names the feature that moved beyond what the test dates showed.
+    line = next(s for s in said if s.startswith("drift purchase_30d"))
+    assert f"on {second.as_of}: recency_days PSI" in line, said
+    assert "(its test dates up to " in line
     assert due is True
     assert reason.startswith("drift: recency_days PSI")
     assert reason.endswith("> 0.25")
