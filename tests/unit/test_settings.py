@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from storecast.settings import (
     conninfo_fields,
     conninfo_to_url,
     dbt_environment,
+    embedded_status,
     get_settings,
 )
 
@@ -96,3 +99,29 @@ def test_latest_schema_version_comes_from_init_sql() -> None:
 
     assert latest_version() >= 2
     assert f"values ({latest_version()}," in init_sql()
+
+
+def test_a_killed_postmaster_left_a_zombie_is_not_running(tmp_path: Path) -> None:
+    # A child that exits and is not reaped is a zombie, as a postmaster killed outright is
+    # until its parent reaps it: it still answers a signal but serves no connection.
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        settings = get_settings({"STORECAST_HOME": str(tmp_path)})
+        settings.pgdata.mkdir(parents=True)
+        (settings.pgdata / "PG_VERSION").write_text("18\n")
+        pidfile = settings.pgdata / "postmaster.pid"
+        pidfile.write_text(f"{child}\n{settings.pgdata}\n0\n5432\n{settings.pgdata}\n")
+        status = embedded_status(settings)
+        assert status.pid == child
+        assert status.running is False
+        # A live process still counts as running.
+        pidfile.write_text(f"{os.getpid()}\n{settings.pgdata}\n0\n5432\n{settings.pgdata}\n")
+        assert embedded_status(settings).running is True
+    finally:
+        os.waitpid(child, 0)
