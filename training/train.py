@@ -192,9 +192,13 @@ def _fit(
     return float32_thresholds(pipeline)
 
 
-def _calibrator(estimator: Any, method: str) -> CalibratedClassifierCV:
-    """One calibrator fitted on all validation rows around the frozen, already fitted model."""
-    return CalibratedClassifierCV(FrozenEstimator(estimator), method=method, ensemble=False)
+def _calibrator(estimator: Any, method: str, x: Any, y: npt.ArrayLike) -> CalibratedClassifierCV:
+    """One calibrator fitted on the rows ``x``, ``y`` around the frozen, already fitted model."""
+    with warnings.catch_warnings():
+        # The frozen model is not refit per fold, so sklearn's warning about small folds
+        # (it still splits the rows to fit the calibrator) does not apply.
+        warnings.filterwarnings("ignore", message="The least populated class in y", category=UserWarning)
+        return CalibratedClassifierCV(FrozenEstimator(estimator), method=method, ensemble=False).fit(x, y)
 
 
 def _calibrate(
@@ -211,17 +215,14 @@ def _calibrate(
     middle = np.sort(validation.time)[len(validation.time) // 2]
     early, late = validation.time < middle, validation.time >= middle
     scores: dict[str, float] = {}
-    # The frozen model is not refit per fold, so sklearn's warning about small folds
-    # (it still splits the rows to fit the calibrator) does not apply.
-    warnings.filterwarnings("ignore", message="The least populated class in y", category=UserWarning)
     for method in ("sigmoid", "isotonic"):
         if len(np.unique(y[early])) == 2 and late.any():
-            trial = _calibrator(estimator, method).fit(x[early], y[early])
+            trial = _calibrator(estimator, method, x[early], y[early])
             scores[method] = float(brier_score_loss(y[late], trial.predict_proba(x[late])[:, 1]))
     ranked = sorted(scores, key=lambda k: scores[k]) or ["sigmoid"]
     notes = []
     for method in ranked:
-        calibrated = _calibrator(estimator, method).fit(x, y)
+        calibrated = _calibrator(estimator, method, x, y)
         candidate = Pipeline([("preprocess", preprocess), ("calibrate", calibrated)])
         try:
             parity(export(candidate, spec), candidate, spec, test.features[spec.feature_columns])

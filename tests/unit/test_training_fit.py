@@ -50,3 +50,21 @@ def test_a_converged_solver_says_nothing() -> None:
     said: list[str] = []
     _fit(spec, "poisson_glm", _frame(500), say=said.append)
     assert said == []
+
+
+def test_calibrating_on_few_positives_warns_of_nothing_and_leaves_the_filters_alone() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from storecast.training.train import _calibrator
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    y = (x[:, 0] > 2.0).astype(int)  # a handful of positives: folds smaller than sklearn likes
+    model = LogisticRegression().fit(x, y)
+    filters = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        calibrated = _calibrator(model, "sigmoid", x, y)
+    assert not [w for w in caught if "least populated class" in str(w.message)]
+    assert warnings.filters == filters
+    assert calibrated.predict_proba(x).shape == (200, 2)
