@@ -52,7 +52,7 @@ from storecast.config import load_config
 from storecast.database.schema import apply_schema
 from storecast.scoring.score import score
 from storecast.training import registry
-from storecast.training.metrics import coverage_by_band
+from storecast.training.metrics import coverage_by_band, level_bands
 from storecast.training.spec import model_specs
 from storecast.training.train import train_model
 
@@ -425,9 +425,8 @@ def _coverage_by_level(forecasts: Forecasts, panel: Panel) -> str:
     inside = ((joined["y"] >= joined["lower_80"]) & (joined["y"] <= joined["upper_80"])).to_numpy()
     forecast = joined["forecast"].to_numpy(dtype=float)
     pooled = coverage_by_band(joined["y"].to_numpy(dtype=float), forecast, inside)
-    edges = np.quantile(forecast, [0.25, 0.5, 0.75])
     by_origin = pd.DataFrame(
-        {"origin": joined["origin"], "band": np.searchsorted(edges, forecast, side="right"), "inside": inside}
+        {"origin": joined["origin"], "band": level_bands(forecast), "inside": inside}
     ).pivot_table(index="origin", columns="band", values="inside", aggfunc="mean")
     spread = 2 * by_origin.std(ddof=1) / np.sqrt(by_origin.notna().sum())
     return ", ".join(f"{c:.2f} ± {spread.get(b, np.nan):.2f}" for b, c in enumerate(pooled))

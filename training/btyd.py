@@ -287,8 +287,7 @@ def _btyd_shape(operator: Any) -> None:
     from skl2onnx.common.data_types import FloatTensorType
 
     rows = operator.inputs[0].get_first_dimension()
-    kept = operator.raw_operator.outputs
-    width = (3 if operator.raw_operator.value_model_ is None else 5) if kept is None else len(kept)
+    width = len(operator.raw_operator.get_feature_names_out())
     operator.outputs[0].type = FloatTensorType([rows, width])
 
 

@@ -194,10 +194,15 @@ def forecast_metrics(
     return result
 
 
+def level_bands(forecast: F64, bands: int = 4) -> npt.NDArray[np.intp]:
+    """Each forecast's quantile band of the forecasts (0 the lowest quartile, by default)."""
+    edges = np.quantile(forecast, np.linspace(0, 1, bands + 1)[1:-1])
+    return np.searchsorted(edges, forecast, side="right")
+
+
 def coverage_by_band(y: F64, forecast: F64, inside: npt.NDArray[np.bool_], bands: int = 4) -> list[float]:
     """Coverage within each quantile band of the forecast (quartiles), lowest first."""
     if not len(y):
         return []
-    edges = np.quantile(forecast, np.linspace(0, 1, bands + 1)[1:-1])
-    band = np.searchsorted(edges, forecast, side="right")
+    band = level_bands(forecast, bands)
     return [float(inside[band == b].mean()) if (band == b).any() else float("nan") for b in range(bands)]

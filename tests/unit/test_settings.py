@@ -15,6 +15,7 @@ from storecast.settings import (
     dbt_environment,
     embedded_status,
     get_settings,
+    process_state,
 )
 
 
@@ -109,7 +110,7 @@ def test_a_killed_postmaster_left_a_zombie_is_not_running(tmp_path: Path) -> Non
         os._exit(0)
     try:
         deadline = time.monotonic() + 10
-        while Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        while process_state(child) != "Z":
             assert time.monotonic() < deadline
             time.sleep(0.01)
         settings = get_settings({"STORECAST_HOME": str(tmp_path)})
