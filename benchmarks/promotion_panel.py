@@ -11,10 +11,12 @@ list) and step once during the history; deals run chain-wide (no store) or in on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from benchmarks.raw_csv import RawFiles
 
@@ -26,8 +28,21 @@ WEEKS = 117  # two years and a quarter
 FIRST_WEEK = date(2024, 1, 1)  # a Monday
 
 
-def write_panel(folder: Path, seed: int = 7) -> dict[str, Path]:
-    """Write stores, products, orders, order_items and promotions CSVs for ``storecast load``."""
+@dataclass(frozen=True)
+class Simulated:
+    """One draw of the panel: arrays are stores x weeks x products."""
+
+    weeks: list[date]
+    category: npt.NDArray[np.int64]
+    list_price: npt.NDArray[np.float64]
+    price: npt.NDArray[np.float64]
+    mean: npt.NDArray[np.float64]  # the expected units, before the noise
+    units: npt.NDArray[np.int64]
+    promotions: list[list[object]]  # product, store (None: every store), first day, last day, depth, ad
+
+
+def simulate(seed: int = 7) -> Simulated:
+    """Draw the panel (the same for the same seed)."""
     rng = np.random.default_rng(seed)
     weeks = [FIRST_WEEK + timedelta(weeks=w) for w in range(WEEKS)]
     category = np.arange(PRODUCTS) % CATEGORIES
@@ -89,7 +104,19 @@ def write_panel(folder: Path, seed: int = 7) -> dict[str, Path]:
     )
     dispersion = 4.0
     units = rng.negative_binomial(dispersion, dispersion / (dispersion + mean))
+    return Simulated(weeks, category, list_price, price, mean, units, promotions)
 
+
+def write_panel(folder: Path, seed: int = 7) -> dict[str, Path]:
+    """Write stores, products, orders, order_items and promotions CSVs for ``storecast load``."""
+    panel = simulate(seed)
+    weeks, category, list_price, price, units = (
+        panel.weeks,
+        panel.category,
+        panel.list_price,
+        panel.price,
+        panel.units,
+    )
     files = RawFiles(folder)
     files.write(
         "stores",
@@ -124,5 +151,5 @@ def write_panel(folder: Path, seed: int = 7) -> dict[str, Path]:
             ]
     files.write("orders", orders)
     files.write("order_items", items)
-    files.write("promotions", [[i + 1, *row] for i, row in enumerate(promotions)])
+    files.write("promotions", [[i + 1, *row] for i, row in enumerate(panel.promotions)])
     return files.paths

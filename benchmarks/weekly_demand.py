@@ -16,7 +16,8 @@ For each of the last ``--origins`` weeks storecast trains as of that week (label
 by then only), scores it and is compared with what was sold. The baselines see the same
 history at each origin: seasonal naive (52 weeks), a 4-week moving average, a plain
 global gradient-boosting model on lags, and the same model given the target week's deal
-and feature ad.
+and feature ad. On the simulated panel the expected units it was drawn from are printed
+too (``true mean``): not a baseline but the floor, so the gap to it is what is left to gain.
 
     python -m benchmarks.weekly_demand [--data real|panel|sample] [--origins N]
 
@@ -43,7 +44,7 @@ import psycopg
 from sklearn.ensemble import HistGradientBoostingRegressor
 from typer.testing import CliRunner
 
-from benchmarks.promotion_panel import write_panel
+from benchmarks.promotion_panel import FIRST_WEEK, simulate, write_panel
 from benchmarks.raw_csv import RawFiles
 from benchmarks.throwaway import throwaway_server
 from storecast.build import build
@@ -63,11 +64,13 @@ Loader = Callable[[CliRunner, dict[str, str], Path], None]
 
 @dataclass(frozen=True)
 class Source:
-    """A panel: how to load it, and the settings a user of such data would set."""
+    """A panel: how to load it, and the settings a user of such data would set. ``floor``,
+    where the expected units are known (a simulated panel), forecasts each origin with them."""
 
     load: Loader
     settings: list[str]
     origins: int
+    floor: Callable[[list[date]], Forecasts] | None = None
 
 
 def _week_start(friday: date) -> date:
@@ -143,6 +146,33 @@ def _load_panel(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
     _load_files(runner, env, write_panel(folder))
 
 
+def _true_means(origins: list[date]) -> Forecasts:
+    """The promotion panel's expected units, before its noise: what no forecast of the mean
+    can beat on average, so the gap to it is what is left to gain."""
+    panel = simulate()
+    stores, weeks, products = panel.mean.shape
+    rows = []
+    for origin in origins:
+        for h in range(1, HORIZONS + 1):
+            target = origin + timedelta(weeks=h - 1)
+            week = (target - FIRST_WEEK).days // 7
+            if 0 <= week < weeks:
+                rows += [
+                    [
+                        (s + 1) * SERIES_STORE + p + 1,
+                        origin,
+                        h,
+                        target,
+                        panel.mean[s, week, p],
+                        np.nan,
+                        np.nan,
+                    ]
+                    for s in range(stores)
+                    for p in range(products)
+                ]
+    return Forecasts(pd.DataFrame(rows, columns=COLUMNS))
+
+
 def _load_sample(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
     result = runner.invoke(app, ["sample", "--scale", "small", "--shape", "weekly"], env=env)
     if result.exit_code != 0:
@@ -158,7 +188,7 @@ SOURCES: dict[str, Source] = {
         [*WEEKLY, "week_start=saturday", "demand_missing_periods=unobserved", "history_weeks=156"],
         origins=12,
     ),
-    "panel": Source(_load_panel, WEEKLY, origins=4),
+    "panel": Source(_load_panel, WEEKLY, origins=4, floor=_true_means),
     "sample": Source(_load_sample, [*WEEKLY, "demand_missing_periods=unobserved"], origins=4),
 }
 
@@ -171,6 +201,8 @@ class Forecasts:
 
 
 COLUMNS = ["series", "origin", "horizon", "target", "forecast", "lower_80", "upper_80"]
+#: The row of a simulated panel's expected units (Source.floor).
+FLOOR = "true mean"
 
 
 #: A series is one store x product, coded as store * SERIES_STORE + product.
@@ -405,15 +437,25 @@ def _by_origin(forecasts: Forecasts, panel: Panel) -> pd.Series:
     return sums["error"] / sums["y"].abs()
 
 
+def _differences(ours: Forecasts, theirs: Forecasts, panel: Panel) -> pd.Series:
+    """Their WAPE minus storecast's, per origin."""
+    return (_by_origin(theirs, panel) - _by_origin(ours, panel)).dropna()
+
+
+def _mean_and_spread(difference: pd.Series) -> str:
+    """The mean with two standard errors over the origins."""
+    spread = 2 * difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else np.nan
+    return f"{difference.mean():+.4f} ± {spread:.4f}"
+
+
 def _paired(ours: Forecasts, theirs: Forecasts, panel: Panel) -> str:
     """storecast against one baseline origin by origin: on how many origins its WAPE is
     lower, and the mean difference with two standard errors (origins as the sample), so
     a gap within the noise of a few origins reads as such."""
-    difference = (_by_origin(theirs, panel) - _by_origin(ours, panel)).dropna()
-    spread = 2 * difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else np.nan
+    difference = _differences(ours, theirs, panel)
     return (
         f"lower WAPE on {int((difference > 0).sum())} of {len(difference)} origins, "
-        f"baseline minus storecast {difference.mean():+.4f} ± {spread:.4f}"
+        f"baseline minus storecast {_mean_and_spread(difference)}"
     )
 
 
@@ -459,6 +501,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         methods["gradient boosting + promotions"] = _gradient_boosting(
             panel, origins, LAG_FEATURES + PROMOTION_FEATURES
         )
+    if source.floor is not None:
+        methods[FLOOR] = source.floor(origins)
     rows = []
     for name, forecasts in methods.items():
         table = _metrics(forecasts, panel, origins[0])
@@ -483,8 +527,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     print()
     print("storecast against each baseline, origin by origin (± two standard errors):")
     for method, forecasts in methods.items():
-        if method != "storecast":
+        if method not in ("storecast", FLOOR):
             print(f"  {method:<30} {_paired(ours, forecasts, panel)}")
+    if FLOOR in methods:
+        above = _mean_and_spread(-_differences(ours, methods[FLOOR], panel))
+        print(f"storecast's WAPE above the {FLOOR} (the floor, not a baseline): {above}")
     print(
         "storecast 80 % coverage by forecast quartile (lowest first, ± two standard errors over origins): "
         + _coverage_by_level(ours, panel)

@@ -1,0 +1,45 @@
+"""The weekly benchmark's simulated promotion panel: its files hold the draw, and its
+``true mean`` row (the floor storecast is measured against) is what the units were drawn around."""
+
+from __future__ import annotations
+
+import csv
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.promotion_panel import simulate, write_panel
+from benchmarks.weekly_demand import HORIZONS, SERIES_STORE, _true_means
+
+
+def test_the_files_hold_the_simulated_units(tmp_path: Path) -> None:
+    panel = simulate()
+    paths = write_panel(tmp_path)
+    with paths["order_items"].open() as handle:
+        quantities = [int(row["quantity"]) for row in csv.DictReader(handle)]
+    assert sum(quantities) == int(panel.units.sum())
+    assert len(quantities) == int((panel.units > 0).sum())
+    np.testing.assert_array_equal(simulate().units, panel.units)  # the same draw for the same seed
+
+
+def test_the_units_are_drawn_around_the_true_mean() -> None:
+    panel = simulate()
+    # Over 100,000 cells the noise averages out: the draw's total is the mean's within 1 %.
+    assert abs(panel.units.sum() / panel.mean.sum() - 1) < 0.01
+    # and per product and week, where promotions lift the mean, the two move together.
+    by_cell = np.corrcoef(panel.units.sum(axis=0).ravel(), panel.mean.sum(axis=0).ravel())[0, 1]
+    assert by_cell > 0.95
+
+
+def test_the_true_mean_row_forecasts_each_series_and_horizon_with_its_mean() -> None:
+    panel = simulate()
+    origin = panel.weeks[-HORIZONS]
+    frame = _true_means([origin]).frame
+    stores, _, products = panel.mean.shape
+    assert len(frame) == stores * products * HORIZONS
+    row = frame[(frame["series"] == 3 * SERIES_STORE + 5) & (frame["horizon"] == 2)].iloc[0]
+    assert row["target"] == origin + timedelta(weeks=1)
+    assert row["forecast"] == panel.mean[2, len(panel.weeks) - HORIZONS + 1, 4]
+    assert pd.isna(row["lower_80"])
