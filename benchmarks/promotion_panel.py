@@ -110,13 +110,7 @@ def simulate(seed: int = 7) -> Simulated:
 def write_panel(folder: Path, seed: int = 7) -> dict[str, Path]:
     """Write stores, products, orders, order_items and promotions CSVs for ``storecast load``."""
     panel = simulate(seed)
-    weeks, category, list_price, price, units = (
-        panel.weeks,
-        panel.category,
-        panel.list_price,
-        panel.price,
-        panel.units,
-    )
+    weeks = panel.weeks
     files = RawFiles(folder)
     files.write(
         "stores",
@@ -129,10 +123,10 @@ def write_panel(folder: Path, seed: int = 7) -> dict[str, Path]:
                 p + 1,
                 f"Product {p + 1}",
                 f"brand {p % 4}",
-                f"category {category[p]}",
+                f"category {panel.category[p]}",
                 "store",
-                list_price[p],
-                round(list_price[p] * 0.6, 2),
+                panel.list_price[p],
+                round(panel.list_price[p] * 0.6, 2),
                 weeks[0],
                 0,
             ]
@@ -145,9 +139,9 @@ def write_panel(folder: Path, seed: int = 7) -> dict[str, Path]:
             order_id = s * WEEKS + w + 1
             orders.append([order_id, s + 1, f"{weeks[w]}T12:00:00Z", "store"])
             items += [
-                [order_id, p + 1, p + 1, int(units[s, w, p]), f"{price[s, w, p]:.2f}"]
+                [order_id, p + 1, p + 1, int(panel.units[s, w, p]), f"{panel.price[s, w, p]:.2f}"]
                 for p in range(PRODUCTS)
-                if units[s, w, p] > 0
+                if panel.units[s, w, p] > 0
             ]
     files.write("orders", orders)
     files.write("order_items", items)
