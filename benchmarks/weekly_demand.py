@@ -151,26 +151,29 @@ def _true_means(origins: list[date]) -> Forecasts:
     can beat on average, so the gap to it is what is left to gain."""
     panel = simulate()
     stores, weeks, products = panel.mean.shape
-    rows = []
+    store, product = np.meshgrid(np.arange(1, stores + 1), np.arange(1, products + 1), indexing="ij")
+    series = _series(pd.Series(store.ravel()), pd.Series(product.ravel()))
+    frames = []
     for origin in origins:
         for h in range(1, HORIZONS + 1):
             target = origin + timedelta(weeks=h - 1)
             week = (target - FIRST_WEEK).days // 7
             if 0 <= week < weeks:
-                rows += [
-                    [
-                        (s + 1) * SERIES_STORE + p + 1,
-                        origin,
-                        h,
-                        target,
-                        panel.mean[s, week, p],
-                        np.nan,
-                        np.nan,
-                    ]
-                    for s in range(stores)
-                    for p in range(products)
-                ]
-    return Forecasts(pd.DataFrame(rows, columns=COLUMNS))
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "series": series,
+                            "origin": origin,
+                            "horizon": h,
+                            "target": target,
+                            # stores x products, in the order of series above
+                            "forecast": panel.mean[:, week, :].ravel(),
+                            "lower_80": np.nan,
+                            "upper_80": np.nan,
+                        }
+                    )
+                )
+    return Forecasts(pd.concat(frames, ignore_index=True)[COLUMNS])
 
 
 def _load_sample(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
