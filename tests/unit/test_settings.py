@@ -117,10 +117,14 @@ def test_a_killed_postmaster_left_a_zombie_is_not_running(tmp_path: Path) -> Non
         settings.pgdata.mkdir(parents=True)
         (settings.pgdata / "PG_VERSION").write_text("18\n")
         pidfile = settings.pgdata / "postmaster.pid"
-        pidfile.write_text(f"{child}\n{settings.pgdata}\n0\n5432\n{settings.pgdata}\n")
+        pidfile.write_text(
+            f"{child}\n{settings.pgdata}\n0\n5432\n{settings.pgdata}\nlocalhost\n  5432001    98317\n"
+        )
         status = embedded_status(settings)
         assert status.pid == child
         assert status.running is False
+        # Line 7 names the shared memory the killed server's backends may still hold.
+        assert status.shm_id == "98317"
         # A live process still counts as running.
         pidfile.write_text(f"{os.getpid()}\n{settings.pgdata}\n0\n5432\n{settings.pgdata}\n")
         assert embedded_status(settings).running is True
