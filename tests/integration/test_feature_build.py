@@ -7,6 +7,8 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import psycopg
 import pytest
 
@@ -291,6 +293,81 @@ def test_category_promotion_context_matches_an_independent_count(conn: Conn, bui
     assert mismatches == 0
     promoted = _one(conn, "select count(*) from features.demand_features where category_promo_share > 0")
     assert int(str(promoted)) > 0
+
+
+def _independent_elasticities(conn: Conn, as_of_dates: list[date]) -> pd.DataFrame:
+    """demand_price_elasticities' definition, restated in pandas from the raw promotions:
+    per product, the slope of log(1 + units) on ln(1 - planned discount) through the
+    origin, each period with sales against its series' 13 sales periods before it (at
+    least 4), summed over stores and the periods before the as-of date, drawn towards the
+    slope pooled over products with a weight of 50."""
+    sales = pd.DataFrame(
+        conn.execute(
+            "select product_id, store_id, period_start, units from features.demand_sales"
+        ).fetchall(),
+        columns=["product_id", "store_id", "period_start", "units"],
+    )
+    promotions = pd.DataFrame(
+        conn.execute(
+            "select product_id, store_id, start_date, end_date, discount_pct::float8 from raw.promotions"
+        ).fetchall(),
+        columns=["product_id", "promo_store", "start_date", "end_date", "discount"],
+    )
+    matched = sales.merge(promotions, on="product_id")
+    matched = matched[
+        (matched.promo_store.isna() | (matched.promo_store == matched.store_id))
+        & (matched.start_date <= matched.period_start)
+        & (matched.period_start <= matched.end_date)
+    ]
+    discount = matched.groupby(["product_id", "store_id", "period_start"]).discount.max()
+    sales = sales.join(discount, on=["product_id", "store_id", "period_start"]).sort_values(
+        ["product_id", "store_id", "period_start"]
+    )
+    sales["price"] = np.log(1 - sales.discount.fillna(0.0))
+    sales["log_units"] = np.log1p(sales.units.astype(float))
+    trailing = sales.groupby(["product_id", "store_id"])[["price", "log_units"]].transform(
+        lambda column: column.shift(1).rolling(13, min_periods=1).mean()
+    )
+    count = sales.groupby(["product_id", "store_id"]).price.transform(
+        lambda column: column.shift(1).rolling(13, min_periods=1).count()
+    )
+    sales["cross"] = (sales.price - trailing.price) * (sales.log_units - trailing.log_units)
+    sales["square"] = (sales.price - trailing.price) ** 2
+    sales = sales[count >= 4]
+    products = [int(row[0]) for row in conn.execute("select product_id from raw.products").fetchall()]
+    rows = []
+    for as_of in as_of_dates:
+        before = sales[sales.period_start < as_of].groupby("product_id")[["cross", "square"]].sum()
+        before = before.reindex(products, fill_value=0.0)
+        pooled = before["cross"].sum() / before["square"].sum()
+        for product, sums in before.iterrows():
+            rows.append((product, as_of, (sums["cross"] + 50 * pooled) / (sums["square"] + 50)))
+    return pd.DataFrame(rows, columns=["product_id", "as_of_date", "price_elasticity"])
+
+
+def test_price_elasticities_match_an_independent_computation(conn: Conn, built: date) -> None:
+    as_of_dates = [built - timedelta(days=91), built]
+    expected = _independent_elasticities(conn, as_of_dates)
+    built_rows = pd.DataFrame(
+        conn.execute(
+            "select product_id, as_of_date, price_elasticity from features.demand_price_elasticities "
+            "where as_of_date = any(%s) order by as_of_date, product_id",
+            [as_of_dates],
+        ).fetchall(),
+        columns=["product_id", "as_of_date", "price_elasticity"],
+    )
+    expected = expected.sort_values(["as_of_date", "product_id"], ignore_index=True)
+    assert built_rows[["product_id", "as_of_date"]].equals(expected[["product_id", "as_of_date"]])
+    np.testing.assert_allclose(built_rows.price_elasticity, expected.price_elasticity, rtol=1e-9)
+    # The sample's promotions sell more at a deeper discount, and no elasticity is the
+    # pooled one alone: the products' own periods move each estimate.
+    assert (built_rows.price_elasticity < 0).mean() > 0.5
+    assert built_rows.price_elasticity.nunique() > len(as_of_dates)
+    lift = _one(
+        conn,
+        "select count(*) from features.demand_features where promo_discount_pct > 0 and promo_log_lift <> 0",
+    )
+    assert int(str(lift)) > 0
 
 
 def test_a_table_whose_sql_changed_is_rebuilt(pg_settings: Settings, conn: Conn, built: date) -> None:

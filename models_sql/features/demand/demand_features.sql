@@ -49,8 +49,12 @@ stores as (
     select * from {{ ref('stg_raw__stores') }}
 ),
 
-promotions as (
-    select * from {{ ref('stg_raw__promotions') }}
+target_promotions as (
+    select * from {{ ref('demand_promotions') }}
+),
+
+elasticities as (
+    select * from {{ ref('demand_price_elasticities') }}
 ),
 
 overrides as (
@@ -102,36 +106,6 @@ targets as materialized (
     cross join generate_series(1, {{ var('demand_horizon') }}) as horizon
 ),
 
-promotion_stores as (
-    -- The stores each promotion applies to: its own, or every store when it names none.
-    select promotions.*, promotions.store_id as applies_to
-    from promotions
-    where promotions.store_id is not null
-    union all
-    select promotions.*, stores.store_id as applies_to
-    from promotions
-    cross join stores
-    where promotions.store_id is null
-),
-
-target_promotions as (
-    -- Promotions planned per product, store and period (each spread over the periods it
-    -- touches): one row per key, which targets join on equalities the planner can hash.
-    -- (Matched per target row with an OR on the store, the planner compared every target
-    -- of a series with every other: 36 million comparisons for the tiny sample.)
-    select
-        promotion_stores.product_id,
-        promotion_stores.applies_to as store_id,
-        periods.period_start::date as period_start,
-        max(promotion_stores.discount_pct) as promo_discount_pct,
-        bool_or(promotion_stores.is_feature_ad) as promo_feature_ad
-    from promotion_stores
-    cross join lateral generate_series(
-        {{ period_start('promotion_stores.start_date') }}, promotion_stores.end_date, interval '{{ period }} days'
-    ) as periods (period_start)
-    group by promotion_stores.product_id, promotion_stores.applies_to, periods.period_start
-),
-
 final as (
     select
         targets.product_id,
@@ -159,6 +133,11 @@ final as (
         coalesce(target_promotions.promo_feature_ad, false) as promo_feature_ad,
         {{ target_price }} as target_price,
         coalesce(targets.regular_price, products.list_price) / products.list_price as regular_price_vs_list,
+        -- The planned discount's expected change in log units at the product's price
+        -- elasticity learnt from the periods before the as-of date: a response smooth in
+        -- the depth, where trees would split on the few depths the history holds.
+        coalesce(elasticities.price_elasticity, 0)
+            * ln(1 - coalesce(target_promotions.promo_discount_pct, 0)) as promo_log_lift,
         -- Against the mean planned price of the category's products in this store and period.
         {{ target_price }} / nullif(avg({{ target_price }}) over category_period, 0) as target_price_vs_category,
         -- The other products of the category in this store and period: share on promotion, mean discount.
@@ -215,6 +194,9 @@ final as (
         on target_promotions.product_id = targets.product_id
         and target_promotions.store_id = targets.store_id
         and target_promotions.period_start = targets.target_date
+    left join elasticities
+        on elasticities.product_id = targets.product_id
+        and elasticities.as_of_date = targets.as_of_date
     left join sales
         on sales.product_id = targets.product_id
         and sales.store_id = targets.store_id

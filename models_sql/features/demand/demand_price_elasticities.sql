@@ -1,0 +1,129 @@
+{{ config(indexes=[{'columns': ['product_id', 'as_of_date'], 'unique': true}]) }}
+
+{#- Each period is compared with its series' own trailing periods, so that a store or
+    product that sells more is not read as one that responds more to price. -#}
+{%- set trailing_periods = 13 %}
+{%- set min_trailing_periods = 4 %}
+{#- How strongly a product's elasticity is drawn to the one pooled over all products, in
+    units of summed squared log-price deviations: 50 is about 1,000 store-periods at 20 %
+    off. A product seldom on deal borrows the pooled response rather than the noise of
+    its few deal periods. -#}
+{%- set prior_weight = 50 %}
+
+with
+
+spine as (
+    select * from {{ ref('as_of_dates') }}
+),
+
+sales as (
+    select * from {{ ref('demand_sales') }}
+),
+
+promotions as (
+    select * from {{ ref('demand_promotions') }}
+),
+
+products as (
+    select * from {{ ref('stg_raw__products') }}
+),
+
+as_of_dates as (
+    select as_of_date
+    from spine
+    where as_of_date = {{ period_start('as_of_date') }}
+),
+
+observations as (
+    -- Periods with sales: log units and the log of the planned price relative to the
+    -- regular one, ln(1 - discount), 0 off promotion.
+    select
+        sales.product_id,
+        sales.store_id,
+        sales.period_start,
+        ln(1 + sales.units) as log_units,
+        ln(1 - coalesce(promotions.promo_discount_pct, 0)) as log_price_ratio
+    from sales
+    left join promotions
+        on promotions.product_id = sales.product_id
+        and promotions.store_id = sales.store_id
+        and promotions.period_start = sales.period_start
+),
+
+deviations as (
+    select
+        product_id,
+        period_start,
+        log_price_ratio - avg(log_price_ratio) over series_trailing as price_deviation,
+        log_units - avg(log_units) over series_trailing as units_deviation,
+        count(*) over series_trailing as trailing_count
+    from observations
+    window series_trailing as (
+        partition by product_id, store_id order by period_start
+        rows between {{ trailing_periods }} preceding and 1 preceding
+    )
+),
+
+product_periods as (
+    -- Per product and period, the sums a least-squares slope through the origin needs.
+    select
+        product_id,
+        period_start,
+        sum(price_deviation * units_deviation) as cross_products,
+        sum(price_deviation * price_deviation) as squares
+    from deviations
+    where trailing_count >= {{ min_trailing_periods }}
+    group by product_id, period_start
+),
+
+timeline as (
+    -- The periods' sums and, interleaved by date, one marker row per product and as-of
+    -- date, so that one running sum gives every as-of date its earlier periods' totals
+    -- (linear in the history; a join of as-of dates to earlier periods is quadratic).
+    select product_id, period_start as event_date, 1 as is_period, cross_products, squares
+    from product_periods
+    union all
+    select products.product_id, as_of_dates.as_of_date, 0, 0, 0
+    from products
+    cross join as_of_dates
+),
+
+accumulated as (
+    -- A marker sorts before the period starting on its date: only earlier periods count.
+    select
+        product_id,
+        event_date,
+        is_period,
+        sum(cross_products) over running as cross_products,
+        sum(squares) over running as squares
+    from timeline
+    window running as (
+        partition by product_id order by event_date, is_period
+        rows between unbounded preceding and current row
+    )
+),
+
+pooled as (
+    select
+        product_id,
+        event_date as as_of_date,
+        cross_products,
+        squares,
+        sum(cross_products) over same_date / nullif(sum(squares) over same_date, 0) as pooled_elasticity
+    from accumulated
+    where is_period = 0
+    window same_date as (partition by event_date)
+),
+
+final as (
+    select
+        product_id,
+        as_of_date,
+        ((cross_products + {{ prior_weight }} * pooled_elasticity) / (squares + {{ prior_weight }}))::double precision
+            as price_elasticity,
+        squares::double precision as price_variation
+    from pooled
+    where pooled_elasticity is not null
+)
+
+select * from final
