@@ -333,8 +333,8 @@ def _independent_elasticities(conn: Conn, as_of_dates: list[date]) -> pd.DataFra
     )
     sales["cross"] = (sales.price - trailing.price) * (sales.log_units - trailing.log_units)
     sales["square"] = (sales.price - trailing.price) ** 2
+    products = sorted(sales.product_id.unique())
     sales = sales[count >= 4]
-    products = [int(row[0]) for row in conn.execute("select product_id from raw.products").fetchall()]
     rows = []
     for as_of in as_of_dates:
         before = sales[sales.period_start < as_of].groupby("product_id")[["cross", "square"]].sum()

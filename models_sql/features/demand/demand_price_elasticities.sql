@@ -24,14 +24,17 @@ promotions as (
     select * from {{ ref('demand_promotions') }}
 ),
 
-products as (
-    select * from {{ ref('stg_raw__products') }}
-),
 
 as_of_dates as (
     select as_of_date
     from spine
     where as_of_date = {{ period_start('as_of_date') }}
+),
+
+products as (
+    -- Products that ever sold: only these have demand rows to join.
+    select distinct product_id
+    from sales
 ),
 
 observations as (
