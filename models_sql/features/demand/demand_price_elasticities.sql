@@ -24,8 +24,8 @@ promotions as (
     select * from {{ ref('demand_promotions') }}
 ),
 
-
 as_of_dates as (
+    -- Only dates that start a period qualify, as in demand_history.
     select as_of_date
     from spine
     where as_of_date = {{ period_start('as_of_date') }}
