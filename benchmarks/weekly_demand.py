@@ -246,20 +246,21 @@ def _read_panel(conn: psycopg.Connection[tuple[object, ...]], missing_is_zero: b
         # A week without a sales row sold nothing, from the series' first sale on.
         started = units.notna().cummax()
         units = units.fillna(0).where(started)
-    promotions: list[tuple[int, int | None, date, date, float, bool]] = conn.execute(  # type: ignore[assignment]
-        "select product_id, store_id, start_date, end_date, discount_pct::float8, is_feature_ad "
-        "from staging.stg_raw__promotions"
-    ).fetchall()
-    deal = pd.DataFrame(0.0, index=units.index, columns=units.columns)
-    feature = deal.copy()
-    keys = units.columns.to_numpy(dtype=np.int64)
-    for product, store, start, end, discount, ad in promotions:
-        columns = keys[(keys % SERIES_STORE == product) & ((keys // SERIES_STORE == store) | (store is None))]
-        rows = [w for w in units.index if w <= end and w + timedelta(days=6) >= start]
-        deal.loc[rows, columns] = np.maximum(deal.loc[rows, columns], discount)
-        if ad:
-            feature.loc[rows, columns] = 1.0
-    return Panel(units, deal, feature)
+    # The promotions planned per store, product and week, as the build spread them.
+    promotions = pd.DataFrame(
+        conn.execute(
+            "select store_id, product_id, period_start, promo_discount_pct::float8, promo_feature_ad::int::float8 "
+            "from features.demand_promotions"
+        ).fetchall(),
+        columns=["store", "product", "week", "deal", "feature"],
+    )
+    promotions["series"] = _series(promotions["store"], promotions["product"])
+
+    def planned(column: str) -> pd.DataFrame:
+        table = promotions.pivot(index="week", columns="series", values=column)
+        return table.reindex(index=units.index, columns=units.columns).fillna(0.0)
+
+    return Panel(units, planned("deal"), planned("feature"))
 
 
 def _histories(panel: Panel, origins: list[date]) -> Iterator[tuple[date, int, pd.Series, pd.Series]]:
