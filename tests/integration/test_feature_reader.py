@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from storecast.db import Conn
@@ -125,3 +126,19 @@ def test_the_connection_is_usable_after_a_stream_is_abandoned(conn: Conn, relati
     assert len(next(frames)) == 10
     frames.close()
     assert conn.execute("select count(*) from reader_test.features").fetchone() == (ROWS,)
+
+
+def test_training_rows_come_in_one_order_whatever_their_order_on_disk(conn: Conn, relation: str) -> None:
+    # Fitting follows row order, so a rebuild that moves the rows must not move the model.
+    before = FeatureReader(conn, _spec(["region"])).read()
+    conn.execute(
+        "create table reader_test.shuffled as select * from reader_test.features order by md5(customer_id::text)"
+    )
+    conn.execute("drop table reader_test.features")
+    conn.execute("alter table reader_test.shuffled rename to features")
+    after = FeatureReader(conn, _spec(["region"])).read()
+    pd.testing.assert_frame_equal(after.keys, before.keys)
+    pd.testing.assert_frame_equal(after.features, before.features)
+    np.testing.assert_array_equal(after.label, before.label)
+    order = after.keys.sort_values(["as_of_date", "customer_id"]).index.to_numpy()
+    np.testing.assert_array_equal(order, np.arange(len(after)))
