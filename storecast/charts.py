@@ -140,8 +140,9 @@ def heat_map(
     values: list[list[float | None]],
     note: str = "",
     kind: str = "heat",
+    darkest_at: float = 1.0,
 ) -> str:
-    """Cells coloured by value (white at 0, dark red at 0.25 and above, the usual PSI alarm)."""
+    """Cells coloured by value: white at 0, dark red at ``darkest_at`` and above."""
     if not rows or not columns:
         return empty(title, "no data yet", kind)
     left = LEFT + 90
@@ -156,7 +157,7 @@ def heat_map(
         for c, value in enumerate(values[r]):
             if value is None:
                 continue
-            shade = min(value / 0.25, 1.0)
+            shade = min(value / darkest_at, 1.0)
             colour = f"rgb(255,{int(255 * (1 - shade))},{int(255 * (1 - shade))})"
             parts.append(
                 f'<rect class="mark" x="{left + c * cell_w:.1f}" y="{y:.1f}" width="{cell_w:.1f}" '

@@ -143,6 +143,9 @@ def top_features(conn: Conn, family: Family, output: Output, as_of: date) -> str
 
 def drift_map(conn: Conn, champion: Serving) -> str:
     """PSI of the champion's features (and prediction) on every date it was measured."""
+    # Here, not at the top: the CLI imports this module at start, and drift imports pandas.
+    from storecast.training.drift import PSI_SHIFT
+
     rows = _fetch(
         conn,
         "select feature, as_of_date, psi from ml.feature_drift where model_name = %s and model_version = %s "
@@ -164,8 +167,9 @@ def drift_map(conn: Conn, champion: Serving) -> str:
         features,
         [d.isoformat() for d in days],
         [[cells.get((f, d)) for d in days] for f in features],
-        note="darkest at PSI >= 0.25; the features that moved most first",
+        note=f"darkest at PSI >= {PSI_SHIFT}; the features that moved most first",
         kind="drift",
+        darkest_at=PSI_SHIFT,
     )
 
 

@@ -22,6 +22,9 @@ QUANTILES = np.linspace(0.1, 0.9, 9)
 TOP_CATEGORIES = 20
 #: Share given to an empty bin, so that the index stays finite (a common choice).
 EPSILON = 1e-4
+#: The population stability index above which a distribution is usually read as shifted
+#: (below 0.1 as stable).
+PSI_SHIFT = 0.25
 
 
 def numeric_reference(values: npt.NDArray[np.float64]) -> dict[str, Any]:
@@ -91,7 +94,7 @@ def reference(
 def psi(expected: list[float], actual: list[float]) -> float:
     """Population stability index of two distributions over the same bins: the sum of
     (actual - expected) * ln(actual / expected), empty bins counted as :data:`EPSILON`.
-    Below 0.1 is usually read as stable, above 0.25 as a shift."""
+    Below 0.1 is usually read as stable, above :data:`PSI_SHIFT` as a shift."""
     e = np.maximum(np.asarray(expected, dtype=float), EPSILON)
     a = np.maximum(np.asarray(actual, dtype=float), EPSILON)
     return float(np.sum((a - e) * np.log(a / e)))

@@ -38,6 +38,6 @@ def test_bars_and_cells_escape_their_labels() -> None:
     bars = charts.bar_chart("t", ["<b>"], {"g": [1.0]}, "x")
     assert "&lt;b&gt;" in bars
     assert "<b>" not in bars.replace("<b>", "", 0)[bars.index("<svg") :]
-    cells = _svg(charts.heat_map("t", ["f"], ["d1", "d2"], [[0.0, 0.5]]))
+    cells = _svg(charts.heat_map("t", ["f"], ["d1", "d2"], [[0.0, 0.5]], darkest_at=0.25))
     fills = [e.get("fill") for e in cells.iter() if e.get("class") == "mark"]
     assert fills == ["rgb(255,255,255)", "rgb(255,0,0)"]
