@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from storecast.cli import app
 from storecast.config import WEEKDAYS
 from storecast.db import Conn, scalar
+from storecast.scoring.backtests import Backtest, backtest
 from storecast.scoring.families import FAMILIES
 from storecast.scoring.pipeline import RunSummary, run_daily
 from storecast.scoring.runs import new_run_id, pipeline_lock, step
@@ -192,43 +194,57 @@ def test_every_step_is_logged_with_counters(conn: Conn, two_days: tuple[RunSumma
     assert counters[0]["candidate_pairs"] > 0  # type: ignore[index]
 
 
-def test_scores_whose_labels_matured_are_backtested_once(
-    pg_settings: Settings, conn: Conn, two_days: tuple[RunSummary, RunSummary]
-) -> None:
+@dataclass(frozen=True)
+class Backtested:
+    """A past date scored with today's champions and backtested on the labels realised since."""
+
+    run_date: date
+    past: date
+    done: dict[tuple[str, date], Backtest]
+    #: (purchase probability, purchased label) of every scored customer whose label matured
+    purchases: list[tuple[float, int]]
+
+
+@pytest.fixture(scope="module")
+def backtested(pg_settings: Settings, two_days: tuple[RunSummary, RunSummary]) -> Backtested:
+    """Scores of a date 15 weeks before the second run, when every label but a year's spend
+    has matured, backtested once; the report's trend and coverage charts draw these."""
     _, second = two_days
-    # Scores made 15 weeks before the last run, when every label but a year's spend has matured.
-    past = scalar(
-        conn,
-        "select max(as_of_date) from features.customer_features where as_of_date <= %s",
-        [second.as_of - timedelta(weeks=15)],
-    )
-    score(conn, as_of=past)
-    try:
-        _check_backtests(pg_settings, conn, second.as_of, past)
-    finally:
-        # Later modules expect the scored dates of the daily runs only.
-        for table in ("customer", "offer_redemption", "sell_through", "demand_forecast"):
-            conn.execute(f"drop table if exists scores.{table}_{past:%Y%m%d}")
+    with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
+        past = scalar(
+            conn,
+            "select max(as_of_date) from features.customer_features where as_of_date <= %s",
+            [second.as_of - timedelta(weeks=15)],
+        )
+        score(conn, as_of=past)
+        try:
+            done = {(b.model_name, b.as_of_date): b for b in backtest(conn, model_specs(), second.as_of)}
+            purchases = conn.execute(
+                """
+                select s.purchase_probability, f.purchased_in_horizon::int
+                from scores.customer s join features.customer_features f using (customer_id, as_of_date)
+                where s.as_of_date = %s and f.purchased_in_horizon is not null
+                """,
+                [past],
+            ).fetchall()
+        finally:
+            # Later tests expect the scored dates of the daily runs only; the backtests stay.
+            for table in ("customer", "offer_redemption", "sell_through", "demand_forecast"):
+                conn.execute(f"drop table if exists scores.{table}_{past:%Y%m%d}")
+    return Backtested(second.as_of, past, done, purchases)
 
 
-def _check_backtests(pg_settings: Settings, conn: Conn, run_date: date, past: date) -> None:
+def test_scores_whose_labels_matured_are_backtested_once(
+    pg_settings: Settings, conn: Conn, backtested: Backtested
+) -> None:
     from sklearn.metrics import roc_auc_score
 
     from storecast.build import build
-    from storecast.scoring.backtests import backtest
 
     specs = model_specs()
-    done = {(b.model_name, b.as_of_date): b for b in backtest(conn, specs, run_date)}
+    past, done, pairs = backtested.past, backtested.done, backtested.purchases
     assert set(done) == {(name, past) for name in ("purchase_30d", "churn_90d", "sell_through", "demand")}
     # The metric is computed on the stored scores against the labels realised since.
-    pairs = conn.execute(
-        """
-        select s.purchase_probability, f.purchased_in_horizon::int
-        from scores.customer s join features.customer_features f using (customer_id, as_of_date)
-        where s.as_of_date = %s and f.purchased_in_horizon is not null
-        """,
-        [past],
-    ).fetchall()
     stored = conn.execute(
         "select value, n_rows from ml.backtests where model_name = 'purchase_30d' and as_of_date = %s "
         "and metric = 'roc_auc' and horizon = 0",
@@ -246,7 +262,7 @@ def _check_backtests(pg_settings: Settings, conn: Conn, run_date: date, past: da
     assert 0 <= demand.metrics[0]["coverage_80"] <= demand.metrics[0]["coverage_95"] <= 1
     assert sum(n for *_, n in done[("churn_90d", past)].reliability) == done[("churn_90d", past)].counts[0]
     # A year's spend has not matured; nothing is computed twice.
-    assert backtest(conn, specs, run_date) == []
+    assert backtest(conn, specs, backtested.run_date) == []
     build(pg_settings, select=["model_performance"])
     row = conn.execute(
         "select metric_value, test_value, is_champion from marts.model_performance "
@@ -262,8 +278,6 @@ def _check_backtests(pg_settings: Settings, conn: Conn, run_date: date, past: da
 def test_offers_scored_as_candidates_are_backtested_on_their_later_impressions(
     conn: Conn, two_days: tuple[RunSummary, RunSummary]
 ) -> None:
-    from storecast.scoring.backtests import backtest
-
     _, second = two_days
     spec = model_specs()["offer_redemption_7d"]
     version = scalar(
@@ -329,7 +343,7 @@ REPORT_CHARTS = {"trend", "features", "reliability", "gains", "lift", "forecast"
 
 
 def test_the_report_draws_every_chart_in_a_real_browser(
-    two_days: tuple[RunSummary, RunSummary], cli_env: dict[str, str], tmp_path: Path
+    backtested: Backtested, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     from playwright.sync_api import sync_playwright
 
