@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key='as_of_date',
+        unique_key='product_id',
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['product_id'], 'unique': true}],
         pre_hook=hnsw_filtered_search_settings(var('neighbours_k')),
@@ -45,8 +45,10 @@ items as (
             "select distinct launched_date as as_of_date from " ~ ref('stg_raw__products')
         ) }}
     )
+    -- A new product, or one whose launch date was corrected, whatever its date.
+    or {{ not_built_as_of('product_id', 'products.product_id', 'products.launched_date') }}
     -- An overridden label (or a withdrawn override) changes a row already built: its
-    -- launch date is built again (rows are replaced a whole as-of date at a time).
+    -- launch date is built again.
     or products.launched_date in (
         select overridden.launched_date
         from products as overridden

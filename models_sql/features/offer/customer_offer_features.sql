@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key='as_of_date',
+        unique_key='impression_id',
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['impression_id'], 'unique': true}, {'columns': ['as_of_date']}],
     )
@@ -42,11 +42,15 @@ pairs as (
     left join redemptions on redemptions.impression_id = impressions.impression_id
     where impressions.shown_date < observed.observed_until
     {% if is_incremental() -%}
-        and impressions.shown_date in (
-            {{ as_of_dates_to_build(
-                [var('redemption_horizon_days')],
-                "select distinct shown_date as as_of_date from " ~ ref('stg_raw__impressions')
-            ) }}
+        and (
+            impressions.shown_date in (
+                {{ as_of_dates_to_build(
+                    [var('redemption_horizon_days')],
+                    "select distinct shown_date as as_of_date from " ~ ref('stg_raw__impressions')
+                ) }}
+            )
+            -- A new impression, or one whose time was corrected, whatever its date.
+            or {{ not_built_as_of('impression_id', 'impressions.impression_id', 'impressions.shown_date') }}
         )
     {%- endif %}
 ),
