@@ -508,7 +508,9 @@ def test_a_corrected_launch_date_or_impression_time_moves_its_row(
         build(pg_settings, select=select)
     # One row each, at the corrected date: the row at the old date is replaced, not kept
     # beside it (where the unique index on the key stopped every later build).
-    assert isinstance(moved_to, date) and isinstance(launched, date) and moved_to < launched
+    assert isinstance(moved_to, date)
+    assert isinstance(launched, date)
+    assert moved_to < launched
     assert items == [moved_to]
     assert shown_date_then < shown_date_before  # type: ignore[operator]
     assert impressions == [shown_date_then]
