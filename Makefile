@@ -4,6 +4,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The suite on two xdist workers, each with a server of its own (tests/conftest.py keeps
+# a module's tests, and the trained-state folder, on one worker), one OpenMP thread each
+# so that the two do not contend for two cores (`.venv/bin/pytest` alone runs in one process).
+PYTEST := OMP_NUM_THREADS=1 $(BIN)/pytest -n 2
 
 .PHONY: install demo test lint typecheck unit integration browser clean
 
@@ -26,10 +30,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest tests/unit
+	$(PYTEST) tests/unit
 
 integration: $(STAMP) browser
-	$(BIN)/pytest tests/integration
+	$(PYTEST) tests/integration
 
 # The report test renders the HTML report in a real headless browser: Debian's Chromium,
 # installed here when missing (needs apt and root, as on CI; or set STORECAST_CHROMIUM).
@@ -39,7 +43,7 @@ browser:
 	  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
 
 test: lint typecheck browser
-	$(BIN)/pytest
+	$(PYTEST)
 
 clean:
 	rm -rf $(VENV) .storecast target logs .mypy_cache .ruff_cache .pytest_cache

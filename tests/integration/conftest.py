@@ -8,15 +8,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from storecast.build import build
 from storecast.database import server
 from storecast.database.sample import SCALES, SampleData, generate
 from storecast.database.sample.load import load_sample
 from storecast.database.schema import apply_schema
 from storecast.db import Conn
 from storecast.settings import Settings, get_settings
-from storecast.training.spec import model_specs
-from storecast.training.train import TrainResult, train_model
 
 
 @pytest.fixture(scope="session")
@@ -42,22 +39,6 @@ def tiny(pg_settings: Settings, schema_ready: int) -> SampleData:
     with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
         load_sample(conn, data, source="tests: tiny seed 42")
     return data
-
-
-@pytest.fixture(scope="session")
-def trained(pg_settings: Settings, tiny: SampleData) -> dict[str, TrainResult]:
-    """Tiny sample, features built, every shipped model trained once into an empty registry.
-
-    Training every model is the slowest setup of the suite, so the modules that need
-    trained champions share this one state; they run last and one after another
-    (:func:`pytest_collection_modifyitems`), so no other module changes the data
-    between them.
-    """
-    with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
-        load_sample(conn, tiny, source="tests: trained")
-        conn.execute("truncate ml.model_versions cascade")
-        build(pg_settings, full_refresh=True)
-        return {name: train_model(conn, spec, pg_settings.models_dir) for name, spec in model_specs().items()}
 
 
 @pytest.fixture

@@ -521,8 +521,12 @@ def test_bad_input(sh: Shell, case: Case, tmp_path: Path) -> None:
         assert loaded + rejected == rows_in or "--all-or-nothing" in case.args
 
 
-def test_day_month_dates_load_as_the_named_order(sh: Shell) -> None:
-    key = 1_000 + 10 * [c.kind for c in CASES].index("day/month dates with --date-format DD/MM/YYYY")
+def test_day_month_dates_load_as_the_named_order(sh: Shell, tmp_path: Path) -> None:
+    key = 999_001  # beyond the cases' keys: this test loads its own row
+    path = tmp_path / "day_month.csv"
+    path.write_text(CUSTOMERS + _customer(str(key), date="01/02/2026"))
+    result = sh("load", "customers", str(path), "--date-format", "DD/MM/YYYY")
+    assert result.exit_code == 0, result.output
     assert str(sh.one("select signup_date from raw.customers where customer_id = %s", [key])) == "2026-02-01"
 
 
