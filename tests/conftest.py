@@ -24,7 +24,8 @@ def scope_of(nodeid: str) -> str:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """xdist's scope scheduler with :func:`scope_of` as the scope (largest scope first).
+    """xdist's scope scheduler with :func:`scope_of` as the scope (largest scope first),
+    whatever ``--dist`` says: the trained state must stay on one worker.
 
     Not ``--dist loadgroup`` with marks added at collection: with pytest 9.2 its groups
     are silently ignored (pytest-xdist issue 1386).

@@ -2,9 +2,10 @@
 
 Training every model is the slowest setup of the suite, so the modules in this folder
 share one trained state. They run one after another on one xdist worker (``make test``
-runs two: tests/conftest.py keeps this folder together), after the modules that only
-read the state, those marked ``changes_trained_state`` last, so no module changes the
-data under another (:func:`tests.integration.conftest.pytest_collection_modifyitems`).
+runs two: tests/conftest.py keeps this folder together; in one process they run after
+every other module), those marked ``changes_trained_state`` after those that only read
+it, so no module changes the data under another
+(:func:`tests.integration.conftest.pytest_collection_modifyitems`).
 """
 
 from __future__ import annotations
