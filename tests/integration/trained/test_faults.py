@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,12 +152,15 @@ def leftovers(conn: psycopg.Connection[tuple[object, ...]]) -> list[object]:
 
 @pytest.fixture(scope="module")
 def faults(
-    pg_settings: Settings, trained: dict[str, TrainResult], tmp_path_factory: pytest.TempPathFactory
+    pg_settings: Settings,
+    trained: dict[str, TrainResult],
+    server_home: Callable[[str], Path],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Faults]:
     """A server of its own on a copy of the session server's trained tiny sample (its data
     folder copied while it is stopped: training every model again would take a minute
     and a half), scored once."""
-    home = tmp_path_factory.mktemp("faults_home")
+    home = server_home("faults_home")
     settings = get_settings({"STORECAST_HOME": str(home)})
     server.stop(pg_settings)
     try:
