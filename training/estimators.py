@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge, Tw
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from storecast.training.blend import MeanRegressor
 from storecast.training.btyd import PURCHASE_COLUMN, BTYDFeatures, ExpectedSpend
 from storecast.training.categorical_trees import CategoryCodes
 from storecast.training.spec import ModelSpec
@@ -117,7 +118,21 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
         ),
         "native",
     ),
+    # The mean of the two forecasts above (BLENDS): they err in different places, and on the
+    # weekly sets tried their mean forecast as well as the better one or better, which a
+    # short validation window picks little more surely than a coin (training.blend).
+    "hist_gradient_boosting_blend": (lambda spec: _blend(spec, "hist_gradient_boosting_blend"), "native"),
 }
+
+#: Blends: candidates that forecast the mean of other candidates' predictions. The members
+#: take the blend's input kind, so one preprocessing serves them all.
+BLENDS: dict[str, tuple[str, ...]] = {
+    "hist_gradient_boosting_blend": ("hist_gradient_boosting_poisson", "hist_gradient_boosting_log1p"),
+}
+
+
+def _blend(spec: ModelSpec, name: str) -> MeanRegressor:
+    return MeanRegressor([(member, ESTIMATORS[member][0](spec)) for member in BLENDS[name]])
 
 
 #: The input kinds that are BG/NBD's quantities and nothing else.

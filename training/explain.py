@@ -17,7 +17,9 @@ The raw score is the model's output before its link function and calibration: lo
 for classifiers (the calibrator maps it monotonically to the probability), the log of
 the mean for log-link regressors, ``log1p(units)`` for a log1p target (less ``log1p(level)`` for
 one relative to a level: what moves the forecast away from the series' recent level), the
-prediction itself otherwise. Transformed columns are summed back to the input column they come
+mean of its members' raw scores for a blend (:mod:`storecast.training.blend`; its members'
+trees one after another, each credit weighted by one over their number), the prediction
+itself otherwise. Transformed columns are summed back to the input column they come
 from (a category's one-hot columns to the category, say).
 
 BG/NBD's quantities (``btyd_p_alive``, ...) are not what a reader can act on, and a model
@@ -56,6 +58,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from storecast.training.blend import MeanRegressor
 from storecast.training.btyd import register_btyd_converter
 from storecast.training.categorical_trees import (
     finalize_tree_ensembles,
@@ -77,23 +80,28 @@ TOP_REASONS = 3
 LEAVES = "leaves"
 
 
-def _estimator(pipeline: Pipeline) -> Any:
-    """The fitted model whose raw score is explained (inside calibration or a log1p target)."""
+def _models(pipeline: Pipeline) -> list[Any]:
+    """The fitted models whose raw score is explained (inside calibration or a log1p target):
+    one, or a blend's members, whose raw scores are averaged."""
     final = pipeline.steps[-1][1]
     if isinstance(final, CalibratedClassifierCV):
         final = getattr(final.estimator, "estimator", final.estimator)
-    if isinstance(final, Log1pRegressor):
-        final = final.estimator_
-    return final
+    members = final.estimators_ if isinstance(final, MeanRegressor) else [final]
+    return [member.estimator_ if isinstance(member, Log1pRegressor) else member for member in members]
+
+
+def _raw_score(model: Any, transformed: Any) -> F64:
+    if _is_trees(model):
+        return np.asarray(model._raw_predict(transformed), dtype=np.float64).ravel()
+    return np.asarray(transformed @ np.ravel(model.coef_) + np.ravel(model.intercept_)[0], dtype=np.float64)
 
 
 def raw_score(pipeline: Pipeline, features: pd.DataFrame) -> F64:
     """scikit-learn's raw score of the explained model (see the module docstring)."""
-    preprocess, model = pipeline.steps[0][1], _estimator(pipeline)
-    transformed = preprocess.transform(features)
-    if _is_trees(model):
-        return np.asarray(model._raw_predict(transformed), dtype=np.float64).ravel()
-    return np.asarray(transformed @ np.ravel(model.coef_) + np.ravel(model.intercept_)[0], dtype=np.float64)
+    transformed = pipeline.steps[0][1].transform(features)
+    return np.asarray(
+        np.mean([_raw_score(m, transformed) for m in _models(pipeline)], axis=0), dtype=np.float64
+    )
 
 
 def _groups(preprocess: ColumnTransformer) -> list[str]:
@@ -119,41 +127,53 @@ def _is_trees(model: Any) -> bool:
     return isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor)
 
 
-def _leaf_credits(model: HistGradientBoostingClassifier | HistGradientBoostingRegressor) -> dict[str, Any]:
+def _trees(models: list[Any]) -> bool:
+    """Whether the explained models are tree ensembles (else linear models): all of a kind."""
+    kinds = {_is_trees(m) for m in models}
+    if len(kinds) > 1:
+        raise ValueError("a blend of trees and linear models cannot be explained; blend models of one kind")
+    return kinds == {True}
+
+
+def _leaf_credits(models: list[Any]) -> dict[str, Any]:
     """Every leaf's per-path credits, by the input column of each split on its path (as
     a sparse matrix with one row per leaf, trees one after another, leaves in node order
     within a tree: the order of :func:`tree_ensemble_attributes`' leaf numbers), and the
     base value. Node values are put on the raw score's scale: scikit-learn scales only
-    the leaves by the learning rate."""
-    original = input_columns(model)
-    rate = float(model.learning_rate)
-    base = float(np.ravel(model._baseline_prediction)[0])
+    the leaves by the learning rate. A blend's members follow one another, each credit
+    and base weighted by one over their number (their raw scores are averaged)."""
+    weight = 1.0 / len(models)
+    base = 0.0
     offsets: list[int] = []
     pointer: list[int] = [0]
     columns: list[int] = []
     credits: list[float] = []
-    for (predictor,) in model._predictors:
-        nodes = predictor.nodes
-        value = nodes["value"] * np.where(nodes["is_leaf"], 1.0, rate)
-        base += float(value[0])
-        offsets.append(len(pointer) - 1)
-        path: dict[int, dict[int, float]] = {0: {}}
-        stack = [0]
-        while stack:
-            i = stack.pop()
-            if nodes[i]["is_leaf"]:
-                continue
-            column = int(original[int(nodes[i]["feature_idx"])])
-            for child in (int(nodes[i]["left"]), int(nodes[i]["right"])):
-                along = dict(path[i])
-                along[column] = along.get(column, 0.0) + float(value[child] - value[i])
-                path[child] = along
-                stack.append(child)
-        for leaf in np.flatnonzero(nodes["is_leaf"]):
-            for split_column, credit in sorted(path[int(leaf)].items()):
-                columns.append(split_column)
-                credits.append(credit)
-            pointer.append(len(columns))
+    for model in models:
+        original = input_columns(model)
+        rate = float(model.learning_rate)
+        base += weight * float(np.ravel(model._baseline_prediction)[0])
+        for (predictor,) in model._predictors:
+            nodes = predictor.nodes
+            value = weight * nodes["value"] * np.where(nodes["is_leaf"], 1.0, rate)
+            base += float(value[0])
+            offsets.append(len(pointer) - 1)
+            path: dict[int, dict[int, float]] = {0: {}}
+            stack = [0]
+            while stack:
+                i = stack.pop()
+                if nodes[i]["is_leaf"]:
+                    continue
+                column = int(original[int(nodes[i]["feature_idx"])])
+                for child in (int(nodes[i]["left"]), int(nodes[i]["right"])):
+                    along = dict(path[i])
+                    along[column] = along.get(column, 0.0) + float(value[child] - value[i])
+                    path[child] = along
+                    stack.append(child)
+            for leaf in np.flatnonzero(nodes["is_leaf"]):
+                for split_column, credit in sorted(path[int(leaf)].items()):
+                    columns.append(split_column)
+                    credits.append(credit)
+                pointer.append(len(columns))
     return {"offsets": offsets, "pointer": pointer, "columns": columns, "credits": credits, "base": base}
 
 
@@ -178,11 +198,13 @@ def _btyd_reference(
 
 
 def _parameters(pipeline: Pipeline, spec: ModelSpec, train: pd.DataFrame) -> dict[str, Any]:
-    preprocess, model = pipeline.steps[0][1], _estimator(pipeline)
+    preprocess, models = pipeline.steps[0][1], _models(pipeline)
     groups = _groups(preprocess)
-    if _is_trees(model):
-        return {"kind": "trees", "groups": groups, **_leaf_credits(model)}
-    coef = np.ravel(model.coef_).astype(np.float64)
+    if _trees(models):
+        return {"kind": "trees", "groups": groups, **_leaf_credits(models)}
+    # A blend of linear models is the linear model of their mean coefficients.
+    coef = np.mean([np.ravel(m.coef_) for m in models], axis=0).astype(np.float64)
+    intercept = float(np.mean([np.ravel(m.intercept_)[0] for m in models]))
     mean = np.asarray(preprocess.transform(train[spec.feature_columns]), dtype=np.float64).mean(axis=0)
     btyd, shift = _btyd_reference(preprocess, coef, mean, train)
     return {
@@ -190,7 +212,7 @@ def _parameters(pipeline: Pipeline, spec: ModelSpec, train: pd.DataFrame) -> dic
         "groups": groups,
         "coef": coef.tolist(),
         "mean": mean.tolist(),
-        "base": float(np.ravel(model.intercept_)[0] + coef @ mean) + shift,
+        "base": intercept + float(coef @ mean) + shift,
         "btyd": btyd,
     }
 
@@ -205,20 +227,21 @@ def export_explainer(pipeline: Pipeline, spec: ModelSpec, train: pd.DataFrame) -
     types = [(c, FloatTensorType([None, 1])) for c in spec.features.numeric]
     types += [(c, StringTensorType([None, 1])) for c in spec.features.categorical]
     model = to_onnx(pipeline.steps[0][1], initial_types=types, target_opset=OPSET)
-    estimator = _estimator(pipeline)
-    if _is_trees(estimator):
-        # ONNX Runtime finds each row's leaf in every tree; the credits are then a lookup.
+    models = _models(pipeline)
+    if _trees(models):
+        # ONNX Runtime finds each row's leaf in every tree (a blend's members one after
+        # another); the credits are then a lookup.
         transformed = model.graph.output[0].name
-        model.graph.node.append(
-            pending_tree_ensemble(
-                [transformed], [LEAVES], tree_ensemble_attributes(estimator, leaf_numbers=True)
-            )
+        leaves = [f"{LEAVES}_{i}" for i in range(len(models))]
+        model.graph.node.extend(
+            pending_tree_ensemble([transformed], [name], tree_ensemble_attributes(m, leaf_numbers=True))
+            for m, name in zip(models, leaves, strict=True)
         )
+        model.graph.node.append(onnx.helper.make_node("Concat", leaves, [LEAVES], axis=1, name=LEAVES))
         del model.graph.output[:]
+        trees = sum(len(m._predictors) for m in models)
         model.graph.output.append(
-            onnx.helper.make_tensor_value_info(
-                LEAVES, onnx.TensorProto.FLOAT, [None, len(estimator._predictors)]
-            )
+            onnx.helper.make_tensor_value_info(LEAVES, onnx.TensorProto.FLOAT, [None, trees])
         )
         finalize_tree_ensembles(model)
     entry = model.metadata_props.add()

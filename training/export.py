@@ -16,6 +16,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 
+from storecast.training.blend import MeanRegressor
 from storecast.training.btyd import register_btyd_converter
 from storecast.training.categorical_trees import finalize_tree_ensembles, register_categorical_tree_converters
 from storecast.training.errors import ParityError
@@ -40,9 +41,8 @@ def float32_thresholds(pipeline: Pipeline) -> Pipeline:
     number. Without this a float64 threshold can round onto a data value and send
     that value down the other branch in ONNX only.
     """
-    for _, step in pipeline.steps:
-        step = getattr(step, "estimator_", step)  # the model inside a Log1pRegressor
-        for predictors in getattr(step, "_predictors", None) or []:
+    for step in _boosters(pipeline):
+        for predictors in step._predictors:
             for predictor in predictors:
                 thresholds = predictor.nodes["num_threshold"]
                 snapped = thresholds.astype(np.float32)
@@ -50,6 +50,21 @@ def float32_thresholds(pipeline: Pipeline) -> Pipeline:
                 snapped[above] = np.nextafter(snapped[above], np.float32(-np.inf))
                 predictor.nodes["num_threshold"] = snapped.astype(np.float64)
     return pipeline
+
+
+def _boosters(pipeline: Pipeline) -> list[Any]:
+    """The fitted gradient-boosting models in a pipeline, inside a log1p target or a blend too."""
+    found: list[Any] = []
+    steps = [step for _, step in pipeline.steps]
+    while steps:
+        step = steps.pop(0)
+        if isinstance(step, MeanRegressor):
+            steps.extend(step.estimators_)
+        elif isinstance(step, Log1pRegressor):
+            steps.append(step.estimator_)
+        elif getattr(step, "_predictors", None):
+            found.append(step)
+    return found
 
 
 def unwrap_frozen(pipeline: Pipeline) -> Pipeline:
@@ -149,19 +164,57 @@ def _output_ops(estimator: Any, level: str | None = None) -> list[tuple[str, Ope
     return [("Exp", None)] if _has_log_link(estimator) else []
 
 
-def export(pipeline: Pipeline, spec: ModelSpec) -> bytes:
-    """The whole pipeline (preprocessing, estimator, calibration) as ONNX bytes."""
+def _side_by_side(members: list[onnx.ModelProto]) -> onnx.ModelProto:
+    """One graph running ``members`` over their shared inputs, its output their outputs' mean."""
+    model = onnx.ModelProto()
+    model.CopyFrom(members[0])
+    output = model.graph.output[0].name
+    for field in (model.graph.node, model.graph.initializer, model.graph.value_info):
+        del field[:]
+    outputs = []
+    for i, member in enumerate(members):
+        # Every name but the inputs' gets the member's prefix, so the graphs cannot collide.
+        graph = onnx.compose.add_prefix_graph(member.graph, f"member{i}_", rename_inputs=False)
+        model.graph.node.extend(graph.node)
+        model.graph.initializer.extend(graph.initializer)
+        outputs.append(graph.output[0].name)
+        for entry in member.opset_import:
+            known = [o for o in model.opset_import if o.domain == entry.domain]
+            if known:
+                known[0].version = max(known[0].version, entry.version)
+            else:
+                model.opset_import.add(domain=entry.domain, version=entry.version)
+        model.ir_version = max(model.ir_version, member.ir_version)
+    share = _constant(model, f"{output}_member_share", 1.0 / len(members))
+    model.graph.node.extend(
+        [
+            onnx.helper.make_node("Sum", outputs, [f"{output}_sum"], name=f"{output}_sum"),
+            onnx.helper.make_node("Mul", [f"{output}_sum", share], [output], name=f"{output}_mean"),
+        ]
+    )
+    return model
+
+
+def _to_onnx(pipeline: Pipeline, spec: ModelSpec) -> onnx.ModelProto:
+    """The pipeline as an ONNX model (see :func:`export`)."""
     types = [(c, FloatTensorType([None, 1])) for c in spec.features.numeric]
     types += [(c, StringTensorType([None, 1])) for c in spec.features.categorical]
     options = {id(pipeline): {"zipmap": False}} if spec.task == "binary" else None
     register_btyd_converter()
     register_categorical_tree_converters()
     final = pipeline.steps[-1][1]
+    if isinstance(final, MeanRegressor):
+        preprocess = pipeline.steps[:-1]
+        return _side_by_side(
+            [_to_onnx(Pipeline([*preprocess, ("member", m)]), spec) for m in final.estimators_]
+        )
     convertible = pipeline
     if isinstance(final, Log1pRegressor):
         # skl2onnx converts the wrapped model; the back-transform and scale follow as operators.
         convertible = Pipeline([*pipeline.steps[:-1], (pipeline.steps[-1][0], final.estimator_)])
-    model = to_onnx(unwrap_frozen(convertible), initial_types=types, target_opset=OPSET, options=options)
+    model: onnx.ModelProto = to_onnx(
+        unwrap_frozen(convertible), initial_types=types, target_opset=OPSET, options=options
+    )
     finalize_tree_ensembles(model)
     level = None
     if isinstance(final, Log1pRegressor) and final.level_index is not None:
@@ -169,7 +222,12 @@ def export(pipeline: Pipeline, spec: ModelSpec) -> bytes:
     ops = _output_ops(final, level)
     if ops:
         _append_to_output(model, ops)
-    return bytes(model.SerializeToString())
+    return model
+
+
+def export(pipeline: Pipeline, spec: ModelSpec) -> bytes:
+    """The whole pipeline (preprocessing, estimator, calibration) as ONNX bytes."""
+    return bytes(_to_onnx(pipeline, spec).SerializeToString())
 
 
 def run_session(

@@ -33,6 +33,7 @@ Estimator = Literal[
     "hist_gradient_boosting_regressor",
     "hist_gradient_boosting_poisson",
     "hist_gradient_boosting_log1p",
+    "hist_gradient_boosting_blend",
     "bg_nbd_spend",
     "bg_nbd_gamma_gamma",
 ]

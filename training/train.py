@@ -26,6 +26,7 @@ from storecast.db import Conn
 from storecast.training import drift
 from storecast.training import metrics as m
 from storecast.training.baselines import BASELINES
+from storecast.training.blend import MeanRegressor
 from storecast.training.btyd import BTYDFeatures
 from storecast.training.data import (
     FeatureReader,
@@ -35,7 +36,7 @@ from storecast.training.data import (
     time_counts,
 )
 from storecast.training.errors import FeatureError, ParityError, TrainingError
-from storecast.training.estimators import BTYD_AS_IS, BTYD_ONLY, make_pipeline
+from storecast.training.estimators import BLENDS, BTYD_AS_IS, BTYD_ONLY, make_pipeline
 from storecast.training.explain import export_explainer
 from storecast.training.export import (
     OPSET,
@@ -190,6 +191,27 @@ def _fit(
     if say and any(issubclass(w.category, ConvergenceWarning) for w in caught):
         say(f"{spec.name}: {name} stopped at its solver's iteration limit before converging")
     return float32_thresholds(pipeline)
+
+
+def _fit_blend(
+    spec: ModelSpec,
+    name: str,
+    fitted: dict[str, Pipeline],
+    train: Frame,
+    btyd: BTYDFeatures | None = None,
+    say: Progress | None = None,
+) -> Pipeline:
+    """Blend ``name`` of its members fitted on ``train``, reusing those in ``fitted`` (fitted
+    on the same rows as candidates of their own). The members take the same input, so their
+    preprocessing, fitted on the same rows, is one and the same: the first one's serves."""
+    members = [
+        fitted[member] if member in fitted else _fit(spec, member, train, btyd, say)
+        for member in BLENDS[name]
+    ]
+    blend = MeanRegressor.of_fitted(
+        [(member, p.named_steps["estimator"]) for member, p in zip(BLENDS[name], members, strict=True)]
+    )
+    return Pipeline([("preprocess", members[0].named_steps["preprocess"]), ("estimator", blend)])
 
 
 def _calibrator(estimator: Any, method: str, x: Any, y: npt.ArrayLike) -> CalibratedClassifierCV:
@@ -393,8 +415,15 @@ def train_model(
         usable, selection_note = _extrapolating_candidates(spec, usable, latest[1], [train, validation])
         if selection_note:
             say(f"{spec.name}: {selection_note}")
-    for name in usable:
-        pipeline = _fit(spec, name, train, btyd, say)
+    fitted: dict[str, Pipeline] = {}
+    # Members first: a blend reuses the candidates it averages, fitted on the same rows.
+    for name in sorted(usable, key=lambda candidate: candidate in BLENDS):
+        pipeline = (
+            _fit_blend(spec, name, fitted, train, btyd, say)
+            if name in BLENDS
+            else _fit(spec, name, train, btyd, say)
+        )
+        fitted[name] = pipeline
         value = _evaluate(spec, validation, _predict(pipeline, spec, validation))[spec.selection_metric]
         scored[name] = (float(value), pipeline)
         say(f"{spec.name}: {name} {spec.selection_metric} on validation = {value:.4f}")

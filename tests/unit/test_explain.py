@@ -72,6 +72,7 @@ CASES = [
     ("forecast", "hist_gradient_boosting_regressor", False),
     ("forecast", "hist_gradient_boosting_poisson", False),
     ("forecast", "hist_gradient_boosting_log1p", False),
+    ("forecast", "hist_gradient_boosting_blend", False),
     ("forecast", "ridge", False),
     ("regression", "tweedie_glm", False),
     ("regression", "bg_nbd_spend", False),
