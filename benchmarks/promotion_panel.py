@@ -7,6 +7,9 @@ to any data: store size x product level x yearly season x (price / regular price
 per-product elasticity x a feature-ad lift x a dip when the category's other products are
 on deal, with negative-binomial noise. Regular shelf prices differ by store (some above
 list) and step once during the history; deals run chain-wide (no store) or in one store.
+With ``growth`` every series also trends: its level changes by a factor ``exp(g)`` a year,
+``g`` drawn per series from a normal with that spread (what a real panel has and this
+stationary process lacks: products and stores that grow or decline).
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ class Simulated:
     promotions: list[list[object]]  # product, store (None: every store), first day, last day, depth, ad
 
 
-def simulate(seed: int = 7) -> Simulated:
-    """Draw the panel (the same for the same seed)."""
+def simulate(seed: int = 7, growth: float = 0.0) -> Simulated:
+    """Draw the panel (the same for the same seed and growth)."""
     rng = np.random.default_rng(seed)
     weeks = [FIRST_WEEK + timedelta(weeks=w) for w in range(WEEKS)]
     category = np.arange(PRODUCTS) % CATEGORIES
@@ -102,14 +105,18 @@ def simulate(seed: int = 7) -> Simulated:
         * np.where(feature, 1.6, 1.0)
         * (1 - 0.25 * others_on_deal)
     )
+    if growth:
+        # Its own draw, so that the stationary panel stays what it was.
+        rate = np.random.default_rng(seed + 1000).normal(0.0, growth, (STORES, 1, PRODUCTS))
+        mean = mean * np.exp(rate * (week_index[None, :, None] - WEEKS) / 52.18)
     dispersion = 4.0
     units = rng.negative_binomial(dispersion, dispersion / (dispersion + mean))
     return Simulated(weeks, category, list_price, price, mean, units, promotions)
 
 
-def write_panel(folder: Path, seed: int = 7) -> dict[str, Path]:
+def write_panel(folder: Path, seed: int = 7, growth: float = 0.0) -> dict[str, Path]:
     """Write stores, products, orders, order_items and promotions CSVs for ``storecast load``."""
-    panel = simulate(seed)
+    panel = simulate(seed, growth)
     weeks = panel.weeks
     files = RawFiles(folder)
     files.write(

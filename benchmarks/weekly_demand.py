@@ -1,6 +1,6 @@
 """Weekly demand: storecast beside the forecasts a user would try first, measured in the same run.
 
-Three panels, each loaded into a throwaway embedded server the way a user would and run
+Four panels, each loaded into a throwaway embedded server the way a user would and run
 with settings only (``--var``), never an edited file:
 
 * ``real``: ``../shared/data/walmart_store1_dept_weekly.csv.gz`` (one Walmart store, 7
@@ -9,6 +9,9 @@ with settings only (``--var``), never an edited file:
 * ``panel``: a synthetic 83-store x 11-product panel, two years and a quarter, with shelf
   prices, deals and feature ads (``benchmarks.promotion_panel``), the shape of the panel
   storecast was judged on; its build time is the "2-year weekly build" figure;
+* ``trend``: the same panel with every series trending, its level changing by a factor
+  ``exp(g)`` a year, ``g`` drawn per series with a spread of 0.3 (what the stationary
+  panel lacks: products and stores that grow or decline);
 * ``sample``: the sample generator's weekly shape (``storecast sample --shape weekly``:
   one till total per store, product and week, a tenth of the cells unreported).
 
@@ -19,7 +22,7 @@ global gradient-boosting model on lags, and the same model given the target week
 and feature ad. On the simulated panel the expected units it was drawn from are printed
 too (``true mean``): not a baseline but the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|sample] [--origins N]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|sample] [--origins N]
 
 Prints WAPE, MASE (against a 52-week seasonal naive on each series' history), bias (sum
 of errors over sum of actuals) and the coverage of the 80 % interval per horizon; against
@@ -36,6 +39,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -142,14 +146,14 @@ def _load_real(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
     _load_files(runner, env, _write_real_csvs(_read_real(REAL_DATA), folder))
 
 
-def _load_panel(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
-    _load_files(runner, env, write_panel(folder))
+def _load_panel(runner: CliRunner, env: dict[str, str], folder: Path, growth: float = 0.0) -> None:
+    _load_files(runner, env, write_panel(folder, growth=growth))
 
 
-def _true_means(origins: list[date]) -> Forecasts:
+def _true_means(origins: list[date], growth: float = 0.0) -> Forecasts:
     """The promotion panel's expected units, before its noise: what no forecast of the mean
     can beat on average, so the gap to it is what is left to gain."""
-    panel = simulate()
+    panel = simulate(growth=growth)
     stores, weeks, products = panel.mean.shape
     store, product = np.meshgrid(np.arange(1, stores + 1), np.arange(1, products + 1), indexing="ij")
     series = _series(pd.Series(store.ravel()), pd.Series(product.ravel()))
@@ -184,6 +188,8 @@ def _load_sample(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
 
 
 WEEKLY = ["demand_grain=week", f"demand_horizon={HORIZONS}"]
+#: The trend panel's spread of yearly log growth across series.
+TREND = 0.3
 SOURCES: dict[str, Source] = {
     # The data dates each week by the Friday that ends it; weeks without sales were not reported.
     "real": Source(
@@ -192,6 +198,10 @@ SOURCES: dict[str, Source] = {
         origins=12,
     ),
     "panel": Source(_load_panel, WEEKLY, origins=4, floor=_true_means),
+    # The same panel with every series trending (a year's change exp(g), g ~ N(0, TREND)).
+    "trend": Source(
+        partial(_load_panel, growth=TREND), WEEKLY, origins=4, floor=partial(_true_means, growth=TREND)
+    ),
     "sample": Source(_load_sample, [*WEEKLY, "demand_missing_periods=unobserved"], origins=4),
 }
 

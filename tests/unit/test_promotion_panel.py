@@ -43,3 +43,17 @@ def test_the_true_mean_row_forecasts_each_series_and_horizon_with_its_mean() -> 
     assert row["target"] == origin + timedelta(weeks=1)
     assert row["forecast"] == panel.mean[2, len(panel.weeks) - HORIZONS + 1, 4]
     assert pd.isna(row["lower_80"])
+
+
+def test_the_trend_panel_grows_and_declines_series_and_leaves_the_stationary_one_alone() -> None:
+    flat, trending = simulate(), simulate(growth=0.3)
+    np.testing.assert_array_equal(simulate().units, flat.units)
+    # The last week is where the trends meet: the same means there, and a year earlier each
+    # series stood at its last level divided by its yearly factor.
+    np.testing.assert_allclose(trending.mean[:, -1, :], flat.mean[:, -1, :], rtol=0.02)
+    yearly = np.log(trending.mean / flat.mean)
+    change = yearly[:, -1, :] - yearly[:, -53, :]
+    assert 0.25 < change.std() < 0.35  # a year's log growth, spread 0.3 across series
+    # Growers and decliners alike.
+    assert (change > 0.3).mean() > 0.1
+    assert (change < -0.3).mean() > 0.1
