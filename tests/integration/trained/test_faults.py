@@ -303,7 +303,8 @@ def test_a_run_whose_server_is_killed_recovers_on_the_next_run(faults: Faults) -
         assert leftovers(conn) == []
     faults.ok("run")
     shown = faults.ok("runs", "--last", "2")
-    assert "abandoned" in shown
+    # Whole, so that a failure shows which step of which run held what status.
+    assert "abandoned" in shown, f"no abandoned step in `storecast runs --last 2`:\n{shown}"
     with faults.connect() as conn:
         assert conn.execute("select count(*) from ml.pipeline_runs where status = 'running'").fetchone() == (
             0,
