@@ -92,6 +92,17 @@ class Faults:
         process.wait()
         assert process.returncode == -signal.SIGKILL
 
+    def snapshot(self) -> dict[str, tuple[int, int]]:
+        """The guarded tables as they stand (:func:`snapshot`)."""
+        with self.connect() as conn:
+            return snapshot(conn)
+
+    def assert_as(self, before: dict[str, tuple[int, int]]) -> None:
+        """Nothing a killed command did is left: the guarded tables as ``before``, no leftover."""
+        with self.connect() as conn:
+            assert snapshot(conn) == before
+            assert leftovers(conn) == []
+
     def quiet(self) -> None:
         """Wait until the killed command's server sessions have ended (a query it left
         running finishes or fails first), so what remains is what it committed."""
@@ -193,8 +204,7 @@ def test_a_killed_load_loads_nothing_and_is_marked_abandoned(faults: Faults) -> 
         out.write("customer_id,signup_date,region,segment\n")
         for i in range(600_000):
             out.write(f"{10_000_000 + i},2024-01-01,north,household\n")
-    with faults.connect() as conn:
-        before = snapshot(conn)
+    before = faults.snapshot()
     load = faults.start("load", "customers", str(big))
     faults.kill_when(
         load,
@@ -202,9 +212,8 @@ def test_a_killed_load_loads_nothing_and_is_marked_abandoned(faults: Faults) -> 
         0.5,
     )
     faults.quiet()
+    faults.assert_as(before)
     with faults.connect() as conn:
-        assert snapshot(conn) == before
-        assert leftovers(conn) == []
         row = conn.execute("select status from raw.loads where source_file = %s", [str(big)]).fetchone()
         assert row == ("running",)  # until a later load looks
     small = faults.folder / "one.csv"
@@ -220,8 +229,7 @@ def test_a_killed_load_loads_nothing_and_is_marked_abandoned(faults: Faults) -> 
 
 
 def test_a_killed_build_leaves_the_features_as_they_were(faults: Faults) -> None:
-    with faults.connect() as conn:
-        before = snapshot(conn)
+    before = faults.snapshot()
     build = faults.start("build")
     faults.kill_when(
         build,
@@ -229,14 +237,11 @@ def test_a_killed_build_leaves_the_features_as_they_were(faults: Faults) -> None
         "and query like '%features.%' and state = 'active')",
     )
     faults.quiet()
-    with faults.connect() as conn:
-        assert snapshot(conn) == before
-        assert leftovers(conn) == []
+    faults.assert_as(before)
 
 
 def test_a_killed_training_registers_nothing(faults: Faults) -> None:
-    with faults.connect() as conn:
-        before = snapshot(conn)
+    before = faults.snapshot()
     train = faults.start("train", "demand", "--retrain")
     # The pipeline lock is taken just before training starts; let it read and start fitting.
     faults.kill_when(
@@ -246,14 +251,11 @@ def test_a_killed_training_registers_nothing(faults: Faults) -> None:
         2.0,
     )
     faults.quiet()
-    with faults.connect() as conn:
-        assert snapshot(conn) == before
-        assert leftovers(conn) == []
+    faults.assert_as(before)
 
 
 def test_a_killed_scoring_keeps_the_scores_and_the_log_says_so(faults: Faults) -> None:
-    with faults.connect() as conn:
-        before = snapshot(conn)
+    before = faults.snapshot()
     # Tiny scores in well under a second: hold the demand table's write lock so that the
     # command is sure to be inside its last family (others already swapped in) when killed.
     blocker = faults.connect()
@@ -270,9 +272,7 @@ def test_a_killed_scoring_keeps_the_scores_and_the_log_says_so(faults: Faults) -
     blocker.rollback()
     blocker.close()
     faults.quiet()
-    with faults.connect() as conn:
-        assert snapshot(conn) == before
-        assert leftovers(conn) == []
+    faults.assert_as(before)
     shown = faults.ok("runs", "--last", "1")
     assert "abandoned" in shown
     with faults.connect() as conn:
@@ -282,8 +282,7 @@ def test_a_killed_scoring_keeps_the_scores_and_the_log_says_so(faults: Faults) -
 
 
 def test_a_run_whose_server_is_killed_recovers_on_the_next_run(faults: Faults) -> None:
-    with faults.connect() as conn:
-        before = snapshot(conn)
+    before = faults.snapshot()
     run = faults.start("run")
     with faults.connect() as conn:
         deadline = time.monotonic() + 300
@@ -298,9 +297,7 @@ def test_a_run_whose_server_is_killed_recovers_on_the_next_run(faults: Faults) -
     assert run.wait(300) != 0
     # The next command starts the server again; the run's data is as it was.
     faults.ok("db", "start")
-    with faults.connect() as conn:
-        assert snapshot(conn) == before
-        assert leftovers(conn) == []
+    faults.assert_as(before)
     faults.ok("run")
     shown = faults.ok("runs", "--last", "2")
     # Whole, so that a failure shows which step of which run held what status.

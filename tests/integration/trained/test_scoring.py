@@ -156,45 +156,59 @@ def test_each_scored_date_is_one_partition(conn: Conn, scored: date) -> None:
         assert set(partitions) == expected, table
 
 
-def test_a_model_whose_columns_differ_from_its_stored_spec_is_refused(conn: Conn, scored: date) -> None:
+def _refused(
+    conn: Conn, scored: date, family: str, change: str, match: str, error: type[Exception] = ScoringError
+) -> None:
+    """After ``change`` (rolled back after), scoring ``family`` is refused with ``error``
+    matching ``match``."""
     with conn.transaction(force_rollback=True):
-        conn.execute(
-            "update ml.model_versions set feature_columns = array_remove(feature_columns, 'recency_days') "
-            "where model_name = 'churn_90d' and status = 'champion'"
-        )
-        with pytest.raises(
-            ScoringError, match=r"churn_90d v1: its feature columns do not match its stored spec"
-        ):
-            score_family(conn, FAMILIES["customer"], scored, run_id=0)
+        conn.execute(change)
+        with pytest.raises(error, match=match):
+            score_family(conn, FAMILIES[family], scored, run_id=0)
+
+
+def test_a_model_whose_columns_differ_from_its_stored_spec_is_refused(conn: Conn, scored: date) -> None:
+    _refused(
+        conn,
+        scored,
+        "customer",
+        "update ml.model_versions set feature_columns = array_remove(feature_columns, 'recency_days') "
+        "where model_name = 'churn_90d' and status = 'champion'",
+        r"churn_90d v1: its feature columns do not match its stored spec",
+    )
 
 
 def test_a_model_trained_on_other_features_is_refused(conn: Conn, scored: date) -> None:
-    with conn.transaction(force_rollback=True):
-        conn.execute(
-            "update ml.model_versions set feature_columns = array_remove(feature_columns, 'recency_days'), "
-            "spec = jsonb_set(spec, '{features,numeric}', (spec -> 'features' -> 'numeric') - 'recency_days') "
-            "where model_name = 'churn_90d' and status = 'champion'"
-        )
-        with pytest.raises(
-            ScoringError, match=r"churn_90d v1 was trained on other features.*spec only: \['recency_days'\]"
-        ):
-            score_family(conn, FAMILIES["customer"], scored, run_id=0)
+    _refused(
+        conn,
+        scored,
+        "customer",
+        "update ml.model_versions set feature_columns = array_remove(feature_columns, 'recency_days'), "
+        "spec = jsonb_set(spec, '{features,numeric}', (spec -> 'features' -> 'numeric') - 'recency_days') "
+        "where model_name = 'churn_90d' and status = 'champion'",
+        r"churn_90d v1 was trained on other features.*spec only: \['recency_days'\]",
+    )
 
 
 def test_a_tampered_model_is_refused(conn: Conn, scored: date) -> None:
-    with conn.transaction(force_rollback=True):
-        conn.execute(
-            "update ml.model_versions set onnx_sha256 = 'x' where model_name = 'demand' and status = 'champion'"
-        )
-        with pytest.raises(ScoringError, match="does not match its sha256"):
-            score_family(conn, FAMILIES["demand"], scored, run_id=0)
+    _refused(
+        conn,
+        scored,
+        "demand",
+        "update ml.model_versions set onnx_sha256 = 'x' where model_name = 'demand' and status = 'champion'",
+        "does not match its sha256",
+    )
 
 
 def test_a_missing_feature_column_is_named(conn: Conn, scored: date) -> None:
-    with conn.transaction(force_rollback=True):
-        conn.execute("alter table features.item_features rename column neighbour_count to neighbours")
-        with pytest.raises(FeatureError, match="missing columns: neighbour_count"):
-            score_family(conn, FAMILIES["sell_through"], scored, run_id=0)
+    _refused(
+        conn,
+        scored,
+        "sell_through",
+        "alter table features.item_features rename column neighbour_count to neighbours",
+        "missing columns: neighbour_count",
+        FeatureError,
+    )
 
 
 def test_two_writers_of_one_table_are_serialised(pg_settings: Settings, conn: Conn, scored: date) -> None:
