@@ -355,6 +355,16 @@ def test_price_elasticities_match_an_independent_computation(conn: Conn, built: 
     assert int(str(lift)) > 0
 
 
+def test_the_time_index_counts_calendar_quarters_from_2000(conn: Conn, built: date) -> None:
+    rows = conn.execute(
+        "select distinct as_of_date, as_of_quarter_index from features.demand_features"
+    ).fetchall()
+    expected = {d: (d.year - 2000) * 4 + (d.month - 1) // 3 for d, _ in rows}
+    assert dict(rows) == expected
+    # The sample spans several quarters, so the trees have eras to split on.
+    assert len(set(expected.values())) > 2
+
+
 def test_a_table_whose_sql_changed_is_rebuilt(pg_settings: Settings, conn: Conn, built: date) -> None:
     # As if demand_history and customer_features had been built by an older version of their SQL.
     customer_digest = _one(conn, "select sql_sha256 from ml.build_settings where model = 'customer_features'")

@@ -114,6 +114,13 @@ final as (
         targets.horizon,
         targets.target_date,
         (targets.target_date - targets.as_of_date) as target_offset_days,
+        -- A time index in calendar quarters: trees split it into eras, so that what they
+        -- learn of a series' level comes from its latest quarters more than from its whole
+        -- history, and a growing or declining series is not pulled back to where it used to
+        -- sell. Quarters, not periods: a period's index would let the trees learn single
+        -- weeks' shocks (a chain-wide promotion) that never recur.
+        ((date_part('year', targets.as_of_date) - 2000) * 4 + date_part('quarter', targets.as_of_date) - 1)::integer
+            as as_of_quarter_index,
         products.category,
         products.platform,
         products.is_own_brand,
