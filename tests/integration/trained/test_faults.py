@@ -9,6 +9,7 @@ with the tiny sample trained (shared with other modules) and run once through th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -281,6 +282,31 @@ def test_a_killed_scoring_keeps_the_scores_and_the_log_says_so(faults: Faults) -
         )
 
 
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux: /proc/<pid>/status)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:  # the process ended while we looked
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append(int(status.parent.name))
+    return found
+
+
+def _kill_server_outright(postmaster: int) -> None:
+    """SIGKILL the postmaster and then every backend, as an out-of-memory kill or a power cut
+    would, so that no session of the run outlives the server: with the postmaster alone
+    killed, a backend in the middle of a query carries on until the query ends."""
+    os.kill(postmaster, signal.SIGSTOP)  # no new backend from here on
+    backends = _children(postmaster)
+    os.kill(postmaster, signal.SIGKILL)
+    for pid in backends:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_a_run_whose_server_is_killed_recovers_on_the_next_run(faults: Faults) -> None:
     before = faults.snapshot()
     run = faults.start("run")
@@ -293,7 +319,7 @@ def test_a_run_whose_server_is_killed_recovers_on_the_next_run(faults: Faults) -
             time.sleep(0.05)
     status = embedded_status(faults.settings)
     assert status.pid is not None
-    os.kill(status.pid, signal.SIGKILL)
+    _kill_server_outright(status.pid)
     assert run.wait(300) != 0
     # The next command starts the server again; the run's data is as it was.
     faults.ok("db", "start")
