@@ -52,13 +52,11 @@ import pandas as pd
 from scipy import sparse
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from storecast.training.blend import MeanRegressor
 from storecast.training.btyd import register_btyd_converter
 from storecast.training.categorical_trees import (
     finalize_tree_ensembles,
@@ -68,9 +66,8 @@ from storecast.training.categorical_trees import (
     tree_ensemble_attributes,
 )
 from storecast.training.estimators import BTYD_STEP
-from storecast.training.export import OPSET
+from storecast.training.export import OPSET, fitted_models
 from storecast.training.spec import ModelSpec
-from storecast.training.target import Log1pRegressor
 
 F64 = npt.NDArray[np.float64]
 METADATA_KEY = "storecast.explainer"
@@ -78,16 +75,6 @@ METADATA_KEY = "storecast.explainer"
 TOP_REASONS = 3
 #: The explainer's output for tree models: each row's leaf number in every tree.
 LEAVES = "leaves"
-
-
-def _models(pipeline: Pipeline) -> list[Any]:
-    """The fitted models whose raw score is explained (inside calibration or a log1p target):
-    one, or a blend's members, whose raw scores are averaged."""
-    final = pipeline.steps[-1][1]
-    if isinstance(final, CalibratedClassifierCV):
-        final = getattr(final.estimator, "estimator", final.estimator)
-    members = final.estimators_ if isinstance(final, MeanRegressor) else [final]
-    return [member.estimator_ if isinstance(member, Log1pRegressor) else member for member in members]
 
 
 def _raw_score(model: Any, transformed: Any) -> F64:
@@ -100,7 +87,7 @@ def raw_score(pipeline: Pipeline, features: pd.DataFrame) -> F64:
     """scikit-learn's raw score of the explained model (see the module docstring)."""
     transformed = pipeline.steps[0][1].transform(features)
     return np.asarray(
-        np.mean([_raw_score(m, transformed) for m in _models(pipeline)], axis=0), dtype=np.float64
+        np.mean([_raw_score(m, transformed) for m in fitted_models(pipeline)], axis=0), dtype=np.float64
     )
 
 
@@ -198,7 +185,7 @@ def _btyd_reference(
 
 
 def _parameters(pipeline: Pipeline, spec: ModelSpec, train: pd.DataFrame) -> dict[str, Any]:
-    preprocess, models = pipeline.steps[0][1], _models(pipeline)
+    preprocess, models = pipeline.steps[0][1], fitted_models(pipeline)
     groups = _groups(preprocess)
     if _trees(models):
         return {"kind": "trees", "groups": groups, **_leaf_credits(models)}
@@ -227,7 +214,7 @@ def export_explainer(pipeline: Pipeline, spec: ModelSpec, train: pd.DataFrame) -
     types = [(c, FloatTensorType([None, 1])) for c in spec.features.numeric]
     types += [(c, StringTensorType([None, 1])) for c in spec.features.categorical]
     model = to_onnx(pipeline.steps[0][1], initial_types=types, target_opset=OPSET)
-    models = _models(pipeline)
+    models = fitted_models(pipeline)
     if _trees(models):
         # ONNX Runtime finds each row's leaf in every tree (a blend's members one after
         # another); the credits are then a lookup.

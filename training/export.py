@@ -41,8 +41,8 @@ def float32_thresholds(pipeline: Pipeline) -> Pipeline:
     number. Without this a float64 threshold can round onto a data value and send
     that value down the other branch in ONNX only.
     """
-    for step in _boosters(pipeline):
-        for predictors in step._predictors:
+    for model in fitted_models(pipeline):
+        for predictors in getattr(model, "_predictors", None) or []:
             for predictor in predictors:
                 thresholds = predictor.nodes["num_threshold"]
                 snapped = thresholds.astype(np.float32)
@@ -52,19 +52,15 @@ def float32_thresholds(pipeline: Pipeline) -> Pipeline:
     return pipeline
 
 
-def _boosters(pipeline: Pipeline) -> list[Any]:
-    """The fitted gradient-boosting models in a pipeline, inside a log1p target or a blend too."""
-    found: list[Any] = []
-    steps = [step for _, step in pipeline.steps]
-    while steps:
-        step = steps.pop(0)
-        if isinstance(step, MeanRegressor):
-            steps.extend(step.estimators_)
-        elif isinstance(step, Log1pRegressor):
-            steps.append(step.estimator_)
-        elif getattr(step, "_predictors", None):
-            found.append(step)
-    return found
+def fitted_models(pipeline: Pipeline) -> list[Any]:
+    """The fitted models that make a pipeline's prediction, seen through what wraps them: a
+    calibration, a blend (its members, in order; never blends themselves, see
+    ``estimators.BLENDS``) and a log1p target (the model it fits)."""
+    final = pipeline.steps[-1][1]
+    if isinstance(final, CalibratedClassifierCV):
+        final = getattr(final.estimator, "estimator", final.estimator)
+    members = final.estimators_ if isinstance(final, MeanRegressor) else [final]
+    return [member.estimator_ if isinstance(member, Log1pRegressor) else member for member in members]
 
 
 def unwrap_frozen(pipeline: Pipeline) -> Pipeline:

@@ -33,6 +33,8 @@ def test_every_blend_is_made_of_registered_candidates_taking_its_input() -> None
     for name, members in BLENDS.items():
         assert len(members) >= 2
         assert all(ESTIMATORS[m][1] == ESTIMATORS[name][1] for m in members)
+        # One level only: export, explanation and threshold snapping look one blend deep.
+        assert not set(members) & set(BLENDS)
 
 
 def test_the_gradient_boosting_blend_exports_as_its_members_mean() -> None:
