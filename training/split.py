@@ -7,6 +7,9 @@ from datetime import date, timedelta
 
 #: Held-out time values when history is short: one validates, one tests.
 MIN_HELD_OUT = 2
+#: A validation window grown to hold ``min_validation_rows`` stops at this share of the
+#: time values before the test window, so that training keeps most of the history.
+MAX_VALIDATION_SHARE = 0.25
 
 
 class SplitError(ValueError):
@@ -32,7 +35,11 @@ class TimeSplit:
 
 
 def split_times(
-    counts: list[tuple[date, int]], holdout_periods: int, embargo_days: int, max_train_rows: int
+    counts: list[tuple[date, int]],
+    holdout_periods: int,
+    embargo_days: int,
+    max_train_rows: int,
+    min_validation_rows: int = 0,
 ) -> TimeSplit:
     """Split time values (oldest first, with their row counts).
 
@@ -47,6 +54,11 @@ def split_times(
     what remains, said in ``note``: overlapping label windows make held-out scores
     somewhat optimistic, which is better than no model. When training would exceed
     ``max_train_rows``, evenly spaced time values are kept and the rest recorded.
+
+    When the validation values hold fewer than ``min_validation_rows`` rows (a small
+    panel: 7 series x 2 weeks), earlier values join the validation window until they
+    do, up to :data:`MAX_VALIDATION_SHARE` of the values before the test window; the
+    test window keeps its length.
     """
     times = [t for t, _ in counts]
     if len(times) < MIN_HELD_OUT + 1:
@@ -64,9 +76,11 @@ def split_times(
             f"only {len(times)} time values have matured labels: {held} were held out instead of "
             f"holdout_periods={holdout_periods}, so held-out scores rest on fewer dates"
         )
-    held_out = times[-held:]
-    half = held // 2
-    validation, test = held_out[:half], held_out[half:]
+    rows = dict(counts)
+    tested = held - held // 2
+    validating = _validation_length([rows[t] for t in times[:-tested]], held // 2, min_validation_rows)
+    held_out = times[-(validating + tested) :]
+    validation, test = held_out[:validating], held_out[validating:]
     cutoff = held_out[0] - timedelta(days=embargo_days)
     if not any(t <= cutoff for t in times):
         # len(times) > held, so at least one value precedes the held-out period.
@@ -81,7 +95,6 @@ def split_times(
     note = "; ".join(notes)
     train = [t for t in times if t < held_out[0] and t <= cutoff]
     gap = [t for t in times if cutoff < t < held_out[0]]
-    rows = dict(counts)
     total = sum(rows[t] for t in train)
     sampling: dict[str, object] = {}
     if total > max_train_rows:
@@ -96,3 +109,13 @@ def split_times(
         }
         train = kept
     return TimeSplit(train=train, validation=validation, test=test, sampling=sampling, gap=gap, note=note)
+
+
+def _validation_length(rows_before_test: list[int], least: int, min_rows: int) -> int:
+    """How many of the latest values before the test window validate: ``least``, or more
+    until they hold ``min_rows`` rows or reach :data:`MAX_VALIDATION_SHARE` of them."""
+    most = max(int(len(rows_before_test) * MAX_VALIDATION_SHARE), least)
+    length = least
+    while length < most and sum(rows_before_test[-length:]) < min_rows:
+        length += 1
+    return length

@@ -76,3 +76,21 @@ def test_an_embargo_longer_than_the_history_is_shortened_and_said() -> None:
     assert "shortened to 7 days" in single.note
     # An embargo the history allows is kept, and nothing is said.
     assert split_times(WEEKS, holdout_periods=8, embargo_days=90, max_train_rows=10**9).note == ""
+
+
+def test_a_small_panels_validation_window_grows_to_hold_enough_rows() -> None:
+    # 100 rows a week: 4 validation weeks hold 400; 700 need 7, and the test window keeps its 4.
+    split = split_times(
+        WEEKS, holdout_periods=8, embargo_days=0, max_train_rows=10**9, min_validation_rows=700
+    )
+    assert split.validation == [t for t, _ in WEEKS[49:56]]
+    assert split.test == [t for t, _ in WEEKS[56:]]
+    assert split.train == [t for t, _ in WEEKS[:49]]
+    # Never more than a quarter of the 56 weeks before the test window: training keeps the rest.
+    capped = split_times(
+        WEEKS, holdout_periods=8, embargo_days=0, max_train_rows=10**9, min_validation_rows=10**6
+    )
+    assert len(capped.validation) == 14
+    assert capped.test == split.test
+    # Enough rows already: the window is holdout_periods' half, as without the minimum.
+    assert split_times(WEEKS, 8, 0, 10**9, min_validation_rows=400).validation == [t for t, _ in WEEKS[52:56]]
