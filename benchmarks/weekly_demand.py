@@ -409,7 +409,16 @@ def _storecast(source: Source, count: int) -> tuple[Forecasts, Panel, list[date]
                     "from scores.demand_forecast where as_of_date = %s",
                     [origin],
                 ).fetchall()
-                print(f"  origin {origin}: trained v{trained.version} ({trained.estimator}), scored")
+                window = conn.execute(
+                    "select validation_start, validation_end, validation_rows from ml.model_versions "
+                    "where model_name = 'demand' and version = %s",
+                    [trained.version],
+                ).fetchone()
+                assert window is not None
+                print(
+                    f"  origin {origin}: trained v{trained.version} ({trained.estimator}; validated on "
+                    f"{window[0]}..{window[1]}, {window[2]:,} rows), scored"
+                )
             timings["train and score per origin"] = (time.perf_counter() - started) / len(origins)
     frame = pd.DataFrame(rows, columns=["store", "product", *COLUMNS[1:]])
     frame.insert(0, "series", _series(frame.pop("store"), frame.pop("product")))
