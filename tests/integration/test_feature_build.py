@@ -531,6 +531,39 @@ def test_a_corrected_launch_date_or_impression_time_moves_its_row(
     assert conn.execute(rows, [product, impression]).fetchone() == ([launched], [shown_date_before])
 
 
+def test_an_impression_moved_past_the_data_observed_loses_its_row(
+    pg_settings: Settings, conn: Conn, built: date
+) -> None:
+    # An impression's time corrected to after the data observed: a full refresh does not
+    # build it, so an incremental run must not keep its row at the old date. A launch
+    # moved there is built at its new date (sell-through is scored before a launch).
+    product, launched = conn.execute(
+        "select product_id, launched_at from raw.products order by launched_at, product_id limit 1"
+    ).fetchone()  # type: ignore[misc]
+    impression, shown = conn.execute(
+        "select impression_id, shown_at from raw.impressions order by impression_id limit 1"
+    ).fetchone()  # type: ignore[misc]
+    later = _one(conn, "select max(data_observed_until) + 30 from features.as_of_dates")
+    rows = (
+        "select (select array_agg(as_of_date) from features.item_features where product_id = %s), "
+        "(select count(*) from features.customer_offer_features where impression_id = %s)"
+    )
+    select = ["item_features", "customer_offer_features"]
+    before = conn.execute(rows, [product, impression]).fetchone()
+    try:
+        conn.execute("update raw.products set launched_at = %s where product_id = %s", [later, product])
+        conn.execute("update raw.impressions set shown_at = %s where impression_id = %s", [later, impression])
+        build(pg_settings, select=select)
+        moved = conn.execute(rows, [product, impression]).fetchone()
+    finally:
+        conn.execute("update raw.products set launched_at = %s where product_id = %s", [launched, product])
+        conn.execute("update raw.impressions set shown_at = %s where impression_id = %s", [shown, impression])
+        build(pg_settings, select=select)
+    assert before == ([launched], 1)
+    assert moved == ([later], 0)
+    assert conn.execute(rows, [product, impression]).fetchone() == before
+
+
 def test_next_day_build_adds_one_date_and_keeps_history(
     pg_settings: Settings, conn: Conn, built: date
 ) -> None:

@@ -5,6 +5,7 @@
         unique_key='impression_id',
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['impression_id'], 'unique': true}, {'columns': ['as_of_date']}],
+        post_hook="{{ delete_rows_moved_away('impression_id', ref('stg_raw__impressions'), 'shown_date') }}",
     )
 }}
 
