@@ -57,8 +57,9 @@ BANDS = 4
 CHOOSING_BANDS = 10
 #: Fewest residuals a band is calibrated on by itself.
 MIN_BAND_ROWS = 50
-#: Fewest validation rows a forecast's intervals are calibrated on: enough for every level
-#: band of four horizon buckets. ``training.split`` grows a small panel's validation
+#: Fewest validation rows a forecast's intervals are calibrated on: the first horizon bucket
+#: (a quarter of the horizons, so of the rows) then holds MIN_BAND_ROWS in each level band.
+#: ``training.split`` grows a small panel's validation
 #: window to hold them: from 7 series' two validation weeks (56 rows) the real weekly set's
 #: 80 % intervals covered 0.73-0.77 at horizons 2-4 (docs/benchmark-notes.md).
 MIN_CALIBRATION_ROWS = BANDS * MIN_BAND_ROWS * 4

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -33,6 +35,31 @@ def _one(conn: Conn, query: str, params: list[object] | dict[str, object] | None
     row = conn.execute(query, params).fetchone()
     assert row is not None
     return row[0]
+
+
+@contextmanager
+def _corrected(
+    pg_settings: Settings, conn: Conn, product: tuple[object, object], impression: tuple[object, object]
+) -> Iterator[None]:
+    """Inside: a product's launch date and an impression's time corrected, as a `load --mode
+    upsert` would, and the two one-row-per-entity tables built. After: both restored and built."""
+    select = ["item_features", "customer_offer_features"]
+    (product_id, launched_at), (impression_id, shown_at) = product, impression
+    update_product = "update raw.products set launched_at = %s where product_id = %s"
+    update_impression = "update raw.impressions set shown_at = %s where impression_id = %s"
+    before = [
+        _one(conn, "select launched_at from raw.products where product_id = %s", [product_id]),
+        _one(conn, "select shown_at from raw.impressions where impression_id = %s", [impression_id]),
+    ]
+    try:
+        conn.execute(update_product, [launched_at, product_id])
+        conn.execute(update_impression, [shown_at, impression_id])
+        build(pg_settings, select=select)
+        yield
+    finally:
+        conn.execute(update_product, [before[0], product_id])
+        conn.execute(update_impression, [before[1], impression_id])
+        build(pg_settings, select=select)
 
 
 @pytest.fixture(scope="module")
@@ -488,7 +515,7 @@ def test_a_corrected_launch_date_or_impression_time_moves_its_row(
         order by p.launched_at desc, p.product_id limit 1
         """
     ).fetchone()  # type: ignore[misc]
-    impression, shown, shown_then = conn.execute(
+    impression, _, shown_then = conn.execute(
         """
         select i.impression_id, i.shown_at, earlier.shown_at
         from raw.impressions i
@@ -505,21 +532,11 @@ def test_a_corrected_launch_date_or_impression_time_moves_its_row(
         "select (select array_agg(as_of_date) from features.item_features where product_id = %s), "
         "(select array_agg(as_of_date) from features.customer_offer_features where impression_id = %s)"
     )
-    select = ["item_features", "customer_offer_features"]
     shown_date = "select shown_date from staging.stg_raw__impressions where impression_id = %s"
     shown_date_before = _one(conn, shown_date, [impression])
-    try:
-        conn.execute("update raw.products set launched_at = %s where product_id = %s", [moved_to, product])
-        conn.execute(
-            "update raw.impressions set shown_at = %s where impression_id = %s", [shown_then, impression]
-        )
-        build(pg_settings, select=select)
+    with _corrected(pg_settings, conn, (product, moved_to), (impression, shown_then)):
         items, impressions = conn.execute(rows, [product, impression]).fetchone()  # type: ignore[misc]
         shown_date_then = _one(conn, shown_date, [impression])
-    finally:
-        conn.execute("update raw.products set launched_at = %s where product_id = %s", [launched, product])
-        conn.execute("update raw.impressions set shown_at = %s where impression_id = %s", [shown, impression])
-        build(pg_settings, select=select)
     # One row each, at the corrected date: the row at the old date is replaced, not kept
     # beside it (where the unique index on the key stopped every later build).
     assert isinstance(moved_to, date)
@@ -540,25 +557,15 @@ def test_an_impression_moved_past_the_data_observed_loses_its_row(
     product, launched = conn.execute(
         "select product_id, launched_at from raw.products order by launched_at, product_id limit 1"
     ).fetchone()  # type: ignore[misc]
-    impression, shown = conn.execute(
-        "select impression_id, shown_at from raw.impressions order by impression_id limit 1"
-    ).fetchone()  # type: ignore[misc]
+    impression = _one(conn, "select min(impression_id) from raw.impressions")
     later = _one(conn, "select max(data_observed_until) + 30 from features.as_of_dates")
     rows = (
         "select (select array_agg(as_of_date) from features.item_features where product_id = %s), "
         "(select count(*) from features.customer_offer_features where impression_id = %s)"
     )
-    select = ["item_features", "customer_offer_features"]
     before = conn.execute(rows, [product, impression]).fetchone()
-    try:
-        conn.execute("update raw.products set launched_at = %s where product_id = %s", [later, product])
-        conn.execute("update raw.impressions set shown_at = %s where impression_id = %s", [later, impression])
-        build(pg_settings, select=select)
+    with _corrected(pg_settings, conn, (product, later), (impression, later)):
         moved = conn.execute(rows, [product, impression]).fetchone()
-    finally:
-        conn.execute("update raw.products set launched_at = %s where product_id = %s", [launched, product])
-        conn.execute("update raw.impressions set shown_at = %s where impression_id = %s", [shown, impression])
-        build(pg_settings, select=select)
     assert before == ([launched], 1)
     assert moved == ([later], 0)
     assert conn.execute(rows, [product, impression]).fetchone() == before
