@@ -37,6 +37,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import psycopg
+from scipy.special import logit
 from scipy.stats import spearmanr
 from sklearn.compose import make_column_transformer
 from sklearn.impute import SimpleImputer
@@ -282,14 +283,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     expected = bgnbd.expected_purchases(history["x"], history["t_x"], history["age"], HORIZON) * (
         gamma_gamma.expected_value(history["x"], history["repeat_value"])
     )
-    p_clipped = np.clip(p_buy, 1e-6, 1 - 1e-6)
-    features["bg_nbd_log_odds"] = np.log(p_clipped / (1 - p_clipped))
-    hindsight_p = _hindsight(features, [*numeric, "bg_nbd_log_odds"], truth["bought"], binary=True)
-    features = features.drop(columns="bg_nbd_log_odds")
-    features["log_expected_spend"] = np.log(expected + 1e-3)
-    features["log_last_period"] = np.log1p(np.maximum(history["last_period"], 0.0))
+    hindsight_p = _hindsight(
+        features.assign(bg_nbd_log_odds=logit(np.clip(p_buy, 1e-6, 1 - 1e-6))),
+        [*numeric, "bg_nbd_log_odds"],
+        truth["bought"],
+        binary=True,
+    )
     hindsight_spend = _hindsight(
-        features, [*numeric, "log_expected_spend", "log_last_period"], truth["spend"], binary=False
+        features.assign(
+            log_expected_spend=np.log(expected + 1e-3),
+            log_last_period=np.log1p(np.maximum(history["last_period"], 0.0)),
+        ),
+        [*numeric, "log_expected_spend", "log_last_period"],
+        truth["spend"],
+        binary=False,
     )
     n = len(truth["bought"])
     print(
