@@ -218,14 +218,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         "e.g. a year after the cohort's first orders",
     )
     parser.add_argument(
+        "--shape",
+        action="append",
+        default=[],
+        help=f"a shape to apply after {', '.join(SHAPES)} (e.g. fading: customers who slow down)",
+    )
+    parser.add_argument(
         "--spend-candidate", default=None, help="train clv_365d with this candidate only (e.g. bg_nbd_spend)"
     )
     args = parser.parse_args(argv)
+    shapes = [*SHAPES, *args.shape]
     started = time.perf_counter()
     with throwaway_server() as (settings, env, _):
         runner = CliRunner()
         sample = ["sample", "--scale", args.scale, "--seed", str(args.seed)]
-        result = runner.invoke(app, [*sample, *(f"--shape={s}" for s in SHAPES)], env=env)
+        result = runner.invoke(app, [*sample, *(f"--shape={s}" for s in shapes)], env=env)
         if result.exit_code != 0:
             raise SystemExit(f"storecast sample failed:\n{result.output}")
         config = load_config(SETTINGS, environ={})
@@ -248,14 +255,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
             for name in ("purchase_30d", "clv_365d"):
                 trained = train_model(conn, specs[name], settings.models_dir, as_of)
-                selection = conn.execute(
-                    "select metrics -> 'selection' from ml.model_versions where model_name = %s and version = %s",
+                selection, level = conn.execute(
+                    "select metrics -> 'selection', metrics ->> 'calibration_note' from ml.model_versions "
+                    "where model_name = %s and version = %s",
                     [name, trained.version],
-                ).fetchone()
-                on_validation = ", ".join(f"{k} {v:.4f}" for k, v in ((selection or [None])[0] or {}).items())
+                ).fetchone() or (None, None)
+                on_validation = ", ".join(f"{k} {v:.4f}" for k, v in (selection or {}).items())
                 print(
                     f"  {name}: trained as of {as_of}: {trained.estimator} ({trained.spec.selection_metric} "
                     f"{trained.selection_value:.4f} on its test window; on validation: {on_validation})"
+                    + (f"; {level}" if level and trained.spec.task == "regression" else "")
                 )
                 if trained.status != "champion":
                     registry.promote(conn, name, trained.version)
@@ -301,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     n = len(truth["bought"])
     print(
         f"{n:,} customers scored as of {as_of} ({HORIZON}-day outcome known), {truth['bought'].mean():.1%} bought; "
-        f"settings: {' '.join('--var ' + s for s in SETTINGS)}; shapes: {', '.join(SHAPES)}"
+        f"settings: {' '.join('--var ' + s for s in SETTINGS)}; shapes: {', '.join(shapes)}"
     )
     print(
         f"BG/NBD r={bgnbd.r:.3f} alpha={bgnbd.alpha:.1f} a={bgnbd.a:.3f} b={bgnbd.b:.3f}; "

@@ -256,12 +256,17 @@ class ExpectedSpend(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """BG/NBD + Gamma-Gamma's expected spend as the prediction, with nothing learned.
 
     Follows :class:`BTYDFeatures` (with a mean order value, so five columns) and passes
-    its expected spend through: the textbook probabilistic model at its own level. A
-    model learned on matured labels fits the level of the customers those labels come
-    from, younger than today's when one acquisition cohort is scored long after; this
-    one extrapolates in age by construction. Kept as a linear model (``coef_`` picks the
-    column, ``intercept_`` is 0) so that ONNX export and explanations treat it as one.
+    its expected spend through, times ``level``. A model learned on matured labels fits
+    the level of the customers those labels come from, younger than today's when one
+    acquisition cohort is scored long after; this one extrapolates in age by
+    construction, and its level, which drifts as a cohort ages, is read from today's
+    customers' recent spend (:func:`recent_level`), not from the labels. Kept as a linear
+    model (``coef_`` picks the column and holds the level, ``intercept_`` is 0) so that
+    ONNX export and explanations treat it as one.
     """
+
+    def __init__(self, level: float = 1.0) -> None:
+        self.level = level
 
     def fit(self, features: npt.ArrayLike, y: object = None) -> ExpectedSpend:
         """Check the input is :class:`BTYDFeatures`' spend output; nothing is estimated."""
@@ -270,10 +275,16 @@ class ExpectedSpend(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             raise ValueError(
                 f"ExpectedSpend takes BTYDFeatures' five outputs (with a mean order value), got {width} columns"
             )
-        self.coef_ = np.zeros(width)
-        self.coef_[EXPECTED_SPEND_COLUMN] = 1.0
-        self.intercept_ = 0.0
         self.n_features_in_ = width
+        return self.at_level(self.level)
+
+    def at_level(self, level: float) -> ExpectedSpend:
+        """Predict ``level`` times the expected spend from now on (training sets it from
+        :func:`recent_level`, after fitting, since it is read from the latest customers)."""
+        self.level = level
+        self.coef_ = np.zeros(self.n_features_in_)
+        self.coef_[EXPECTED_SPEND_COLUMN] = level
+        self.intercept_ = 0.0
         return self
 
     def predict(self, features: npt.ArrayLike) -> F64:
@@ -281,6 +292,30 @@ class ExpectedSpend(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         return np.asarray(
             np.asarray(features, dtype=np.float64) @ self.coef_ + self.intercept_, dtype=np.float64
         )
+
+
+def recent_level(at_start: npt.ArrayLike, spent: F64, elapsed_days: float, window_days: float) -> float:
+    """Actual over expected spend in the latest ``window_days``, by BG/NBD + Gamma-Gamma
+    fitted on the customers as they stood ``elapsed_days`` ago (``at_start``: the four
+    :class:`BTYDFeatures` columns then; ``spent``: what each spent in the window since).
+
+    BG/NBD's level is right on average over the customers it is fitted on, and drifts as
+    one cohort ages: a customer with no repeat purchase is certainly alive to it, and a
+    customer whose buying fades rather than stops is fitted as one who buys steadily. A
+    label matures a whole horizon after its as-of date, so the latest matured window
+    shows the drift of younger customers; the spend of the last weeks is that of today's.
+    """
+    data = np.asarray(at_start, dtype=np.float64)
+    if not 0 < window_days <= elapsed_days:
+        raise ValueError(f"the window ({window_days} days) must end the {elapsed_days} days elapsed")
+    model = BTYDFeatures().fit(data)
+    assert model.value_model_ is not None
+    x, t_x, age = BTYDFeatures._summaries(data)
+    purchases = model.model_.expected_purchases(x, t_x, age, elapsed_days) - model.model_.expected_purchases(
+        x, t_x, age, elapsed_days - window_days
+    )
+    expected = float(np.sum(purchases * model.value_model_.expected_value(x, np.nan_to_num(data[:, 3]))))
+    return float(np.sum(spent)) / expected if expected > 0 else 1.0
 
 
 def _btyd_shape(operator: Any) -> None:

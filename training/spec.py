@@ -176,6 +176,15 @@ class ModelSpec(BaseModel):
         "probability alive, probability of a purchase and expected purchases over the horizon are added as "
         "features; a fourth, the mean order value, adds Gamma-Gamma expected spend",
     )
+    recent_spend_column: str | None = Field(
+        default=None,
+        description="customer spend models with four btyd_columns: a column holding what each customer spent "
+        "in the recent_spend_days before the as-of date; BG/NBD + Gamma-Gamma's expected spend "
+        "(bg_nbd_gamma_gamma) is scaled by what the customers spent in those days over what it expected",
+    )
+    recent_spend_days: int = Field(
+        default=90, gt=0, description="the days recent_spend_column sums (its window before the as-of date)"
+    )
     age_extrapolation_share: float = Field(
         default=0.75,
         ge=0,
@@ -219,6 +228,11 @@ class ModelSpec(BaseModel):
             raise ValueError(
                 "candidate bg_nbd_gamma_gamma predicts Gamma-Gamma's expected spend: btyd_columns needs "
                 "a fourth column, the mean order value"
+            )
+        if self.recent_spend_column and len(self.btyd_columns or []) != 4:
+            raise ValueError(
+                "recent_spend_column holds BG/NBD + Gamma-Gamma's expected spend to the customers' recent "
+                "spend: btyd_columns needs a fourth column, the mean order value"
             )
         if self.task == "binary" and self.refit_before_test:
             raise ValueError(

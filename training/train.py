@@ -7,7 +7,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from storecast.training import drift
 from storecast.training import metrics as m
 from storecast.training.baselines import BASELINES
 from storecast.training.blend import MeanRegressor
-from storecast.training.btyd import BTYDFeatures
+from storecast.training.btyd import BTYDFeatures, ExpectedSpend, recent_level
 from storecast.training.data import (
     FeatureReader,
     Frame,
@@ -113,19 +113,58 @@ def _evaluation_columns(spec: ModelSpec) -> list[str]:
     return ["horizon", "units_seasonal_naive"] if spec.task == "forecast" else []
 
 
+def _latest_time(conn: Conn, spec: ModelSpec, on_or_before: date | None) -> date | None:
+    """The spec's latest as-of date on or before ``on_or_before`` (any when None)."""
+    row = conn.execute(
+        sql.SQL("select max({t}) from {rel} where %s::date is null or {t} <= %s").format(
+            t=sql.Identifier(spec.time_column), rel=sql.Identifier(*spec.relation.split(".", 1))
+        ),
+        [on_or_before, on_or_before],
+    ).fetchone()
+    latest = None if row is None else row[0]
+    return latest if isinstance(latest, date) else None
+
+
+def _recent_level(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[float, str]:
+    """:func:`~storecast.training.btyd.recent_level` from the customers on the latest as-of
+    date and on the latest one at least ``recent_spend_days`` before it, and a note saying so."""
+    assert spec.recent_spend_column is not None
+    assert spec.btyd_columns is not None
+    window = spec.recent_spend_days
+    latest = _latest_time(conn, spec, as_of)
+    start = None if latest is None else _latest_time(conn, spec, latest - timedelta(days=window))
+    if latest is None or start is None:
+        return 1.0, f"level as BG/NBD's: no as-of date {window} days before the latest"
+    before = FeatureReader(
+        conn, spec, [start], with_label=False, numeric=spec.btyd_columns, categorical=[]
+    ).read()
+    now = FeatureReader(
+        conn, spec, [latest], with_label=False, numeric=[spec.recent_spend_column], categorical=[]
+    ).read()
+    entity = [k for k in spec.keys if k != spec.time_column]
+    # A customer absent from the latest date (nothing in the lookback) spent nothing.
+    spent = (
+        now.features[spec.recent_spend_column]
+        .set_axis(pd.MultiIndex.from_frame(now.keys[entity]))
+        .reindex(pd.MultiIndex.from_frame(before.keys[entity]))
+        .fillna(0.0)
+        .to_numpy(dtype=float)
+    )
+    level = recent_level(before.features[spec.btyd_columns], spent, (latest - start).days, window)
+    return level, (
+        f"level {level:.3f}: the {len(spent):,} customers of {start} spent {spent.sum():,.0f} in the "
+        f"{window} days to {latest} ({spec.recent_spend_column}), {level:.3f} times what BG/NBD + "
+        "Gamma-Gamma fitted on them then expected"
+    )
+
+
 def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[BTYDFeatures, F64] | None:
     """BG/NBD fitted on the customers as they stand on the latest as-of date (no label needed),
     for the models with ``btyd_columns``, and those customers' ages (days since their first order)."""
     if not spec.btyd_columns or not set(spec.btyd_columns) <= set(spec.features.numeric):
         return None
-    row = conn.execute(
-        sql.SQL("select max({t}) from {rel} where %s::date is null or {t} <= %s").format(
-            t=sql.Identifier(spec.time_column), rel=sql.Identifier(*spec.relation.split(".", 1))
-        ),
-        [as_of, as_of],
-    ).fetchone()
-    latest_date = None if row is None else row[0]
-    if not isinstance(latest_date, date):
+    latest_date = _latest_time(conn, spec, as_of)
+    if latest_date is None:
         return None
     latest = FeatureReader(
         conn, spec, [latest_date], with_label=False, numeric=spec.btyd_columns, categorical=[]
@@ -156,7 +195,7 @@ def _extrapolating_candidates(
         return candidates, ""
     as_is = [c for c in extrapolating if c in BTYD_AS_IS]
     # A probability keeps BG/NBD's order (its level is calibrated); a spend its level too.
-    kept_as_is = "in BG/NBD's own order" if spec.task == "binary" else "at BG/NBD's own level"
+    kept_as_is = "in BG/NBD's own order" if spec.task == "binary" else "with no level learned from the labels"
     kept = as_is or extrapolating
     return kept, (
         f"{share:.0%} of the latest customers are older than every customer with a matured label "
@@ -453,6 +492,12 @@ def train_model(
         )
         say(f"{spec.name}: {best} refit on {len(before_test):,} rows before the test window")
         pipeline = _fit(spec, best, before_test, btyd, say)
+
+    estimator = pipeline.named_steps.get("estimator")
+    if isinstance(estimator, ExpectedSpend) and spec.recent_spend_column:
+        level, calibration_note = _recent_level(conn, spec, as_of)
+        estimator.at_level(level)
+        say(f"{spec.name}: {calibration_note}")
 
     onnx = export(pipeline, spec)
     parity_diff = parity(onnx, pipeline, spec, test.features[spec.feature_columns])

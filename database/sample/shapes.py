@@ -22,6 +22,11 @@ whole path (load, build, train, score) can be tested on it:
 ``above-list``
     Shelf prices above list price: a fifth of the products sell 5-25 % above their
     list price from the middle of the history on.
+``fading``
+    Customers who slow down instead of stopping at once: each customer's orders
+    thin out with the time since their first order, halving every so often at a
+    pace of their own (a median of a year). BG/NBD assumes a steady rate until a
+    customer drops out; real customers' interest often fades.
 
 Shapes apply in the order given; each keeps every foreign key valid.
 """
@@ -80,16 +85,24 @@ def no_offers(data: SampleData, rng: np.random.Generator) -> SampleData:
     return data
 
 
-def one_cohort(data: SampleData, rng: np.random.Generator) -> SampleData:
-    """Keep the customers whose first order falls in the history's first quarter."""
-    customer = _get(data, "orders", "customer_id")
-    ordered = _get(data, "orders", "ordered_at").astype("datetime64[D]")
+def _first_orders(
+    data: SampleData,
+) -> tuple[npt.NDArray[np.int64], Mask, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Per order its customer, whether it has one and its day; per customer id the day of
+    their first order (the largest integer for a customer without orders)."""
+    customer = _get(data, "orders", "customer_id").astype(np.int64)
     nulls = next(c.null for c in data.tables["orders"] if c.name == "customer_id")
     identified = ~nulls if nulls is not None else np.ones(len(customer), dtype=bool)
-    days = ordered.astype(np.int64)
-    ids = _get(data, "customers", "customer_id")
-    first = np.full(int(ids.max()) + 1, np.iinfo(np.int64).max)
+    days = _get(data, "orders", "ordered_at").astype("datetime64[D]").astype(np.int64)
+    first = np.full(int(_get(data, "customers", "customer_id").max()) + 1, np.iinfo(np.int64).max)
     np.minimum.at(first, customer[identified], days[identified])
+    return customer, identified, days, first
+
+
+def one_cohort(data: SampleData, rng: np.random.Generator) -> SampleData:
+    """Keep the customers whose first order falls in the history's first quarter."""
+    customer, identified, days, first = _first_orders(data)
+    ids = _get(data, "customers", "customer_id")
     in_cohort = first[ids] < days.min() + 91
     cohort = ids[in_cohort]
     _keep(data, "customers", in_cohort)
@@ -176,6 +189,19 @@ def above_list(data: SampleData, rng: np.random.Generator) -> SampleData:
     return data
 
 
+def fading(data: SampleData, rng: np.random.Generator) -> SampleData:
+    """Thin each customer's orders by their age: the rate halves every half-life of their own."""
+    customer, identified, days, first = _first_orders(data)
+    ids = _get(data, "customers", "customer_id")
+    half_life = np.full(len(first), np.inf)
+    half_life[ids] = 365.0 * rng.lognormal(0.0, 0.75, len(ids))
+    who = np.where(identified, customer, 0)
+    age = np.where(identified, days - first[who], 0)
+    kept = rng.random(len(customer)) < np.exp2(-age / half_life[who])
+    _keep_orders(data, ~identified | kept)
+    return data
+
+
 #: Shapes by name, in the order ``storecast sample --shape`` documents them.
 SHAPES: dict[str, Callable[[SampleData, np.random.Generator], SampleData]] = {
     "one-cohort": one_cohort,
@@ -183,6 +209,7 @@ SHAPES: dict[str, Callable[[SampleData, np.random.Generator], SampleData]] = {
     "one-product": one_product,
     "weekly": weekly,
     "above-list": above_list,
+    "fading": fading,
 }
 
 

@@ -67,13 +67,16 @@ def test_a_one_cohort_base_trains_and_scores_with_settings_only(cohort: tuple[Sh
     assert {"offer_redemption_rate_to_date", "high_price_tier_share"} <= set(dropped)
     assert "warning: purchase_30d: left out" in output
     assert "offer_redemption_7d: skipped" in output
-    # Every customer is older than those with a matured label: spend is BG/NBD + Gamma-Gamma at
-    # its own level, not a level learned from the younger matured customers.
-    ((chosen, note),) = sh.rows(
-        "select estimator, metrics ->> 'selection_note' from ml.model_versions where model_name = 'clv_365d'"
+    # Every customer is older than those with a matured label: spend is BG/NBD + Gamma-Gamma, not
+    # a level learned from the younger matured customers but the one of their last 90 days' spend.
+    ((chosen, note, level),) = sh.rows(
+        "select estimator, metrics ->> 'selection_note', metrics ->> 'calibration_note' "
+        "from ml.model_versions where model_name = 'clv_365d'"
     )
     assert chosen == "bg_nbd_gamma_gamma"
-    assert "at BG/NBD's own level" in str(note)
+    assert "with no level learned from the labels" in str(note)
+    assert "in the 90 days to" in str(level)
+    assert "times what BG/NBD + Gamma-Gamma fitted on them then expected" in str(level)
     # Purchase keeps BG/NBD's own order of the customers (a monotone map of its probability).
     ((chosen, note),) = sh.rows(
         "select estimator, metrics ->> 'selection_note' from ml.model_versions where model_name = 'purchase_30d'"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from storecast.training.btyd import BGNBD, GammaGamma
+from storecast.training.btyd import BGNBD, GammaGamma, recent_level
 from storecast.training.data import Frame
 from storecast.training.train import _extrapolating_candidates
 from tests.unit.specs import spec_for
@@ -225,6 +225,7 @@ def test_bg_nbd_gamma_gamma_predicts_the_expected_spend_whatever_the_labels() ->
 
     from storecast.training.btyd import BTYDFeatures, ExpectedSpend
     from storecast.training.estimators import make_pipeline
+    from storecast.training.export import export, onnx_inputs, predict_onnx
 
     columns = ["orders", "recency_days", "age_days", "basket"]
     spec = spec_for("regression", columns, ["bg_nbd_gamma_gamma"], btyd_columns=columns)
@@ -247,6 +248,25 @@ def test_bg_nbd_gamma_gamma_predicts_the_expected_spend_whatever_the_labels() ->
     assert_allclose(high.predict(frame), expected, rtol=1e-12)
     with pytest.raises(ValueError, match="five outputs"):
         ExpectedSpend().fit(np.zeros((3, 3)))
+    # Held to a level read elsewhere (training.btyd.recent_level), in ONNX as in scikit-learn.
+    low.named_steps["estimator"].at_level(0.6)
+    assert_allclose(low.predict(frame), 0.6 * expected, rtol=1e-12)
+    onnx_pred = predict_onnx(export(low, spec), "regression", onnx_inputs(frame, columns, []))
+    assert_allclose(onnx_pred, 0.6 * expected, rtol=1e-3, atol=1e-3 * float(expected.max()))
+
+
+def test_recent_level_is_one_for_customers_as_bg_nbd_assumes_and_follows_a_fade() -> None:
+    x, t_x, age, future = _simulate(6000, 365.0, 8)
+    rng = np.random.default_rng(9)
+    basket = rng.gamma(4.0, 10.0, len(x))
+    at_start = np.column_stack([x + 1, age - t_x, age, basket])
+    # The 180 days after the summaries, as BG/NBD assumes them: its expectation holds.
+    assert recent_level(at_start, future * basket, 180.0, 180.0) == pytest.approx(1.0, abs=0.08)
+    # Customers who kept 60 % of those purchases (their buying faded): the level follows.
+    kept = rng.binomial(future.astype(np.int64), 0.6)
+    assert recent_level(at_start, kept * basket, 180.0, 180.0) == pytest.approx(0.6, abs=0.06)
+    with pytest.raises(ValueError, match="must end"):
+        recent_level(at_start, future * basket, 90.0, 180.0)
 
 
 def test_extrapolating_spend_keeps_bg_nbd_at_its_own_level_over_a_learned_one() -> None:
@@ -263,7 +283,7 @@ def test_extrapolating_spend_keeps_bg_nbd_at_its_own_level_over_a_learned_one() 
     )
     # The GLM's level comes from the younger matured customers; BG/NBD's from today's.
     assert candidates == ["bg_nbd_gamma_gamma"]
-    assert "at BG/NBD's own level" in note
+    assert "with no level learned from the labels" in note
     # Ages that overlap the labelled ones: every candidate competes on validation.
     assert _extrapolating_candidates(spec, list(spec.candidates), np.array([50, 90]), labelled) == (
         spec.candidates,

@@ -250,3 +250,31 @@ def test_every_scale_is_sized_as_docs_sample_data_says() -> None:
         tiny["order_items"],
         tiny["impressions"],
     )
+
+
+def test_fading_customers_thin_out_with_age_and_keep_every_first_order(small: SampleData) -> None:
+    from storecast.database.sample.shapes import reshape
+
+    def orders_by_age(data: SampleData) -> tuple[Arr, Arr]:
+        orders = table(data, "orders")
+        mine = ~orders["customer_id_null"]
+        customer = orders["customer_id"][mine]
+        day = orders["ordered_at"][mine].astype("datetime64[D]").astype(np.int64)
+        first = np.full(int(customer.max()) + 1, np.iinfo(np.int64).max)
+        np.minimum.at(first, customer, day)
+        return day - first[customer], np.unique(customer)
+
+    before_age, before_customers = orders_by_age(small)
+    faded = reshape(small, ["fading"])
+    after_age, after_customers = orders_by_age(faded)
+    # Every customer keeps their first order (so their age), and the anonymous orders stay.
+    np.testing.assert_array_equal(after_customers, before_customers)
+    anonymous = table(small, "orders")["customer_id_null"].sum()
+    assert table(faded, "orders")["customer_id_null"].sum() == anonymous
+    # Orders thin out with age: most kept in a customer's first quarter, under half after a year.
+    young = (after_age < 90).sum() / (before_age < 90).sum()
+    old = (after_age >= 365).sum() / (before_age >= 365).sum()
+    assert young > 0.8
+    assert old < 0.55
+    # Lines follow their orders.
+    assert np.isin(table(faded, "order_items")["order_id"], table(faded, "orders")["order_id"]).all()

@@ -60,6 +60,15 @@ def test_bg_nbd_gamma_gamma_needs_the_mean_order_value(tmp_path: Path) -> None:
         load_spec(path)
 
 
+def test_the_recent_spend_level_needs_the_mean_order_value(tmp_path: Path) -> None:
+    spec = yaml.safe_load((Path("training/specs") / "clv_365d.yml").read_text())
+    spec.update(name="m", candidates=["bg_nbd_spend"], btyd_columns=spec["btyd_columns"][:3])
+    path = tmp_path / "m.yml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError, match=r"recent_spend_column .* a fourth column, the mean order value"):
+        load_spec(path)
+
+
 def test_the_label_cannot_be_a_feature(tmp_path: Path) -> None:
     path = _write(tmp_path, "m", features={"numeric": ["recency_days", "purchased_in_horizon"]})
     with pytest.raises(SpecError, match=r"features must not include the label"):
