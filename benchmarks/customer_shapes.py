@@ -13,7 +13,7 @@ did in the 181 days from D. The peers see the same history (orders before D):
 * BG/NBD + Gamma-Gamma fitted by maximum likelihood on the orders before D
   (``storecast.training.btyd``): probability of a purchase in 181 days and expected spend.
 
-    python -m benchmarks.customer_shapes [--scale medium] [--seed 42] [--as-of D]
+    python -m benchmarks.customer_shapes [--scale medium] [--seed 42] [--as-of D] [--shape fading]
 
 Prints purchase AUC, and for spend the normalised Gini, Spearman correlation, MAE, RMSE
 and total predicted against total actual spend; then storecast's AUC, Gini and MAE minus
@@ -264,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(
                     f"  {name}: trained as of {as_of}: {trained.estimator} ({trained.spec.selection_metric} "
                     f"{trained.selection_value:.4f} on its test window; on validation: {on_validation})"
-                    + (f"; {level}" if level and trained.spec.task == "regression" else "")
+                    + (f"; calibration: {level}" if level else "")
                 )
                 if trained.status != "champion":
                     registry.promote(conn, name, trained.version)

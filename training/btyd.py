@@ -294,28 +294,34 @@ class ExpectedSpend(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         )
 
 
-def recent_level(at_start: npt.ArrayLike, spent: F64, elapsed_days: float, window_days: float) -> float:
-    """Actual over expected spend in the latest ``window_days``, by BG/NBD + Gamma-Gamma
-    fitted on the customers as they stood ``elapsed_days`` ago (``at_start``: the four
-    :class:`BTYDFeatures` columns then; ``spent``: what each spent in the window since).
+def recent_level(
+    at_start: npt.ArrayLike, recent: npt.ArrayLike, elapsed_days: float, window_days: float
+) -> float:
+    """Actual over expected in the latest ``window_days``, by BG/NBD (+ Gamma-Gamma) fitted
+    on the customers as they stood ``elapsed_days`` ago.
+
+    ``at_start`` holds the :class:`BTYDFeatures` columns then: with three, ``recent`` is
+    each customer's orders in the window and the level is of purchases; with four (the
+    mean order value too), their spend, and the level is of spend.
 
     BG/NBD's level is right on average over the customers it is fitted on, and drifts as
     one cohort ages: a customer with no repeat purchase is certainly alive to it, and a
     customer whose buying fades rather than stops is fitted as one who buys steadily. A
     label matures a whole horizon after its as-of date, so the latest matured window
-    shows the drift of younger customers; the spend of the last weeks is that of today's.
+    shows the drift of younger customers; the last weeks show today's.
     """
     data = np.asarray(at_start, dtype=np.float64)
     if not 0 < window_days <= elapsed_days:
         raise ValueError(f"the window ({window_days} days) must end the {elapsed_days} days elapsed")
     model = BTYDFeatures().fit(data)
-    assert model.value_model_ is not None
     x, t_x, age = BTYDFeatures._summaries(data)
-    purchases = model.model_.expected_purchases(x, t_x, age, elapsed_days) - model.model_.expected_purchases(
+    expected = model.model_.expected_purchases(x, t_x, age, elapsed_days) - model.model_.expected_purchases(
         x, t_x, age, elapsed_days - window_days
     )
-    expected = float(np.sum(purchases * model.value_model_.expected_value(x, np.nan_to_num(data[:, 3]))))
-    return float(np.sum(spent)) / expected if expected > 0 else 1.0
+    if model.value_model_ is not None:
+        expected = expected * model.value_model_.expected_value(x, np.nan_to_num(data[:, 3]))
+    total = float(np.sum(expected))
+    return float(np.sum(np.asarray(recent, dtype=np.float64))) / total if total > 0 else 1.0
 
 
 def _btyd_shape(operator: Any) -> None:

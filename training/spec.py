@@ -176,14 +176,16 @@ class ModelSpec(BaseModel):
         "probability alive, probability of a purchase and expected purchases over the horizon are added as "
         "features; a fourth, the mean order value, adds Gamma-Gamma expected spend",
     )
-    recent_spend_column: str | None = Field(
+    recent_column: str | None = Field(
         default=None,
-        description="customer spend models with four btyd_columns: a column holding what each customer spent "
-        "in the recent_spend_days before the as-of date; BG/NBD + Gamma-Gamma's expected spend "
-        "(bg_nbd_gamma_gamma) is scaled by what the customers spent in those days over what it expected",
+        description="customer models with btyd_columns: a column holding each customer's orders (purchase "
+        "and churn models) or spend (spend models, with the fourth btyd column) in the recent_days before "
+        "the as-of date; the candidates that take BG/NBD as it is (bg_nbd_probability, bg_nbd_gamma_gamma) "
+        "are held to the level of those days: what the customers did over what BG/NBD, fitted on them "
+        "when the days began, expected",
     )
-    recent_spend_days: int = Field(
-        default=90, gt=0, description="the days recent_spend_column sums (its window before the as-of date)"
+    recent_days: int = Field(
+        default=90, gt=0, description="the days recent_column sums (its window before the as-of date)"
     )
     age_extrapolation_share: float = Field(
         default=0.75,
@@ -229,10 +231,14 @@ class ModelSpec(BaseModel):
                 "candidate bg_nbd_gamma_gamma predicts Gamma-Gamma's expected spend: btyd_columns needs "
                 "a fourth column, the mean order value"
             )
-        if self.recent_spend_column and len(self.btyd_columns or []) != 4:
+        if self.recent_column and self.task == "regression" and len(self.btyd_columns or []) != 4:
             raise ValueError(
-                "recent_spend_column holds BG/NBD + Gamma-Gamma's expected spend to the customers' recent "
+                "recent_column holds BG/NBD + Gamma-Gamma's expected spend to the customers' recent "
                 "spend: btyd_columns needs a fourth column, the mean order value"
+            )
+        if self.recent_column and not self.btyd_columns:
+            raise ValueError(
+                "recent_column holds BG/NBD to the customers' recent level: it needs btyd_columns"
             )
         if self.task == "binary" and self.refit_before_test:
             raise ValueError(

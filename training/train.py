@@ -16,6 +16,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from psycopg import sql
+from scipy.optimize import brentq
+from scipy.special import expit, logit
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
@@ -27,7 +29,7 @@ from storecast.training import drift
 from storecast.training import metrics as m
 from storecast.training.baselines import BASELINES
 from storecast.training.blend import MeanRegressor
-from storecast.training.btyd import BTYDFeatures, ExpectedSpend, recent_level
+from storecast.training.btyd import PURCHASE_COLUMN, BTYDFeatures, ExpectedSpend, recent_level
 from storecast.training.data import (
     FeatureReader,
     Frame,
@@ -126,35 +128,68 @@ def _latest_time(conn: Conn, spec: ModelSpec, on_or_before: date | None) -> date
 
 
 def _recent_level(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[float, str]:
-    """:func:`~storecast.training.btyd.recent_level` from the customers on the latest as-of
-    date and on the latest one at least ``recent_spend_days`` before it, and a note saying so."""
-    assert spec.recent_spend_column is not None
+    """:func:`~storecast.training.btyd.recent_level` of the customers on the latest as-of date
+    at least ``recent_days`` before the latest one, from ``recent_column`` on the latest one
+    (orders for a probability, spend for a spend), and a note saying so."""
+    assert spec.recent_column is not None
     assert spec.btyd_columns is not None
-    window = spec.recent_spend_days
+    spend = spec.task == "regression"
+    columns = spec.btyd_columns if spend else spec.btyd_columns[:3]
+    window = spec.recent_days
     latest = _latest_time(conn, spec, as_of)
     start = None if latest is None else _latest_time(conn, spec, latest - timedelta(days=window))
     if latest is None or start is None:
         return 1.0, f"level as BG/NBD's: no as-of date {window} days before the latest"
-    before = FeatureReader(
-        conn, spec, [start], with_label=False, numeric=spec.btyd_columns, categorical=[]
-    ).read()
+    before = FeatureReader(conn, spec, [start], with_label=False, numeric=columns, categorical=[]).read()
     now = FeatureReader(
-        conn, spec, [latest], with_label=False, numeric=[spec.recent_spend_column], categorical=[]
+        conn, spec, [latest], with_label=False, numeric=[spec.recent_column], categorical=[]
     ).read()
     entity = [k for k in spec.keys if k != spec.time_column]
-    # A customer absent from the latest date (nothing in the lookback) spent nothing.
-    spent = (
-        now.features[spec.recent_spend_column]
+    # A customer absent from the latest date (nothing in the lookback) did nothing since.
+    recent = (
+        now.features[spec.recent_column]
         .set_axis(pd.MultiIndex.from_frame(now.keys[entity]))
         .reindex(pd.MultiIndex.from_frame(before.keys[entity]))
         .fillna(0.0)
         .to_numpy(dtype=float)
     )
-    level = recent_level(before.features[spec.btyd_columns], spent, (latest - start).days, window)
+    level = recent_level(before.features[columns], recent, (latest - start).days, window)
+    did = f"spent {recent.sum():,.0f}" if spend else f"ordered {recent.sum():,.0f} times"
     return level, (
-        f"level {level:.3f}: the {len(spent):,} customers of {start} spent {spent.sum():,.0f} in the "
-        f"{window} days to {latest} ({spec.recent_spend_column}), {level:.3f} times what BG/NBD + "
-        "Gamma-Gamma fitted on them then expected"
+        f"level {level:.3f}: the {len(recent):,} customers of {start} {did} in the {window} days to {latest} "
+        f"({spec.recent_column}), {level:.3f} times what BG/NBD{' + Gamma-Gamma' if spend else ''} fitted on "
+        "them then expected"
+    )
+
+
+def _held_to_recent_rate(
+    conn: Conn, spec: ModelSpec, as_of: date | None, pipeline: Pipeline, btyd: BTYDFeatures
+) -> str:
+    """Shift a calibrated BG/NBD probability's log odds so that today's customers' mean is
+    BG/NBD's at the rate of their recent orders (:func:`_recent_level`), and say so.
+
+    The level is a rate: a customer buying ``level`` times as often as BG/NBD expects has
+    ``(1 - p) ** level`` as the chance of no purchase in the horizon. The calibration on
+    the validation window, whose customers are younger, keeps the shape of the map."""
+    level, note = _recent_level(conn, spec, as_of)
+    latest = _latest_time(conn, spec, as_of)
+    today = FeatureReader(conn, spec, [latest] if latest else [], with_label=False).read()
+    if not len(today):
+        return note
+    calibrated = pipeline.predict_proba(today.features[spec.feature_columns])[:, 1]
+    assert spec.btyd_columns is not None
+    bg_nbd = btyd.transform(today.features[spec.btyd_columns])[:, PURCHASE_COLUMN]
+    none = (1.0 - bg_nbd) ** level
+    # A churn model's positive class is no purchase: its probability falls as BG/NBD's rises.
+    purchase = bool(np.corrcoef(calibrated, bg_nbd)[0, 1] >= 0) if calibrated.std() > 0 else True
+    target = float(np.clip(np.mean(1.0 - none if purchase else none), 1e-6, 1 - 1e-6))
+    odds = logit(np.clip(calibrated, 1e-9, 1 - 1e-9))
+    shift = float(brentq(lambda d: float(np.mean(expit(odds + d))) - target, -30.0, 30.0))
+    sigmoid = pipeline.named_steps["calibrate"].calibrated_classifiers_[0].calibrators[0]
+    sigmoid.b_ -= shift  # its probability is expit(-(a * f + b))
+    return (
+        f"{note}; today's {len(calibrated):,} customers' mean probability {calibrated.mean():.3f} as "
+        f"calibrated on validation, {target:.3f} at that rate (log odds {shift:+.3f})"
     )
 
 
@@ -194,7 +229,8 @@ def _extrapolating_candidates(
     if share <= spec.age_extrapolation_share or not extrapolating:
         return candidates, ""
     as_is = [c for c in extrapolating if c in BTYD_AS_IS]
-    # A probability keeps BG/NBD's order (its level is calibrated); a spend its level too.
+    # A probability keeps BG/NBD's order (its level is calibrated); a spend BG/NBD's expected
+    # spend, its level read from the customers' recent spend (_recent_level), not the labels.
     kept_as_is = "in BG/NBD's own order" if spec.task == "binary" else "with no level learned from the labels"
     kept = as_is or extrapolating
     return kept, (
@@ -263,10 +299,15 @@ def _calibrator(estimator: Any, method: str, x: Any, y: npt.ArrayLike) -> Calibr
 
 
 def _calibrate(
-    spec: ModelSpec, pipeline: Pipeline, validation: Frame, test: Frame
+    spec: ModelSpec,
+    pipeline: Pipeline,
+    validation: Frame,
+    test: Frame,
+    methods: tuple[str, ...] = ("sigmoid", "isotonic"),
 ) -> tuple[Pipeline, str | None, str]:
-    """Calibrate on the validation window: sigmoid or isotonic, whichever has the lower
-    Brier score on the later half of it, provided the ONNX export matches scikit-learn."""
+    """Calibrate on the validation window: of ``methods`` (sigmoid, isotonic) the one with
+    the lower Brier score on the later half of it, provided the ONNX export matches
+    scikit-learn."""
     assert validation.label is not None
     y = validation.label
     if len(np.unique(y)) < 2:
@@ -276,11 +317,11 @@ def _calibrate(
     middle = np.sort(validation.time)[len(validation.time) // 2]
     early, late = validation.time < middle, validation.time >= middle
     scores: dict[str, float] = {}
-    for method in ("sigmoid", "isotonic"):
+    for method in methods:
         if len(np.unique(y[early])) == 2 and late.any():
             trial = _calibrator(estimator, method, x[early], y[early])
             scores[method] = float(brier_score_loss(y[late], trial.predict_proba(x[late])[:, 1]))
-    ranked = sorted(scores, key=lambda k: scores[k]) or ["sigmoid"]
+    ranked = sorted(scores, key=lambda k: scores[k]) or [methods[0]]
     notes = []
     for method in ranked:
         calibrated = _calibrator(estimator, method, x, y)
@@ -478,8 +519,16 @@ def train_model(
     if spec.task == "forecast":
         # From the model that has not seen the validation window, so the residuals are out of sample.
         intervals = _conformal(spec, pipeline, validation)
+    # BG/NBD taken as it is: its level held to today's customers' recent orders or spend.
+    recent = spec.recent_column is not None and best in BTYD_AS_IS and btyd is not None
     if spec.task == "binary":
-        pipeline, calibration, calibration_note = _calibrate(spec, pipeline, validation, test)
+        # A sigmoid's log odds can be shifted to that level; an isotonic step function's cannot.
+        methods = ("sigmoid",) if recent else ("sigmoid", "isotonic")
+        pipeline, calibration, calibration_note = _calibrate(spec, pipeline, validation, test, methods)
+        if recent and calibration == "sigmoid":
+            assert btyd is not None
+            calibration_note += "; " + _held_to_recent_rate(conn, spec, as_of, pipeline, btyd)
+            say(f"{spec.name}: {calibration_note}")
     elif spec.refit_before_test:
         assert gap is not None
         # An empty read has no label and default dtypes: left out rather than concatenated.
@@ -494,7 +543,7 @@ def train_model(
         pipeline = _fit(spec, best, before_test, btyd, say)
 
     estimator = pipeline.named_steps.get("estimator")
-    if isinstance(estimator, ExpectedSpend) and spec.recent_spend_column:
+    if recent and isinstance(estimator, ExpectedSpend):
         level, calibration_note = _recent_level(conn, spec, as_of)
         estimator.at_level(level)
         say(f"{spec.name}: {calibration_note}")

@@ -5,6 +5,7 @@ in a database of its own on the session server, and no project file is edited.""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import numpy as np
@@ -77,12 +78,24 @@ def test_a_one_cohort_base_trains_and_scores_with_settings_only(cohort: tuple[Sh
     assert "with no level learned from the labels" in str(note)
     assert "in the 90 days to" in str(level)
     assert "times what BG/NBD + Gamma-Gamma fitted on them then expected" in str(level)
-    # Purchase keeps BG/NBD's own order of the customers (a monotone map of its probability).
-    ((chosen, note),) = sh.rows(
-        "select estimator, metrics ->> 'selection_note' from ml.model_versions where model_name = 'purchase_30d'"
+    # Purchase keeps BG/NBD's own order of the customers (a monotone map of its probability),
+    # its level held to the rate of their last 90 days' orders.
+    ((chosen, note, level),) = sh.rows(
+        "select estimator, metrics ->> 'selection_note', metrics ->> 'calibration_note' "
+        "from ml.model_versions where model_name = 'purchase_30d'"
     )
     assert chosen == "bg_nbd_probability"
     assert "in BG/NBD's own order" in str(note)
+    assert "times in the 90 days to" in str(level)
+    assert "at that rate (log odds" in str(level)
+    rate = re.search(r"([0-9.]+) at that rate", str(level))
+    assert rate is not None
+    served = sh.one(
+        "select avg(purchase_probability) from scores.customer where as_of_date = %s",
+        [date.fromisoformat(AS_OF)],
+    )
+    # What serves, through ONNX, is at that level.
+    assert float(str(served)) == pytest.approx(float(rate.group(1)), abs=0.002)
     assert "offer_redemption: skipped: no champion for offer_redemption_7d" in output
     scored = sh.one(
         "select count(*) from scores.customer where as_of_date = %s and purchase_probability is not null "

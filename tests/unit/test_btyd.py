@@ -267,6 +267,9 @@ def test_recent_level_is_one_for_customers_as_bg_nbd_assumes_and_follows_a_fade(
     assert recent_level(at_start, kept * basket, 180.0, 180.0) == pytest.approx(0.6, abs=0.06)
     with pytest.raises(ValueError, match="must end"):
         recent_level(at_start, future * basket, 90.0, 180.0)
+    # Without the mean order value the level is of purchases, and follows the same fade.
+    assert recent_level(at_start[:, :3], future, 180.0, 180.0) == pytest.approx(1.0, abs=0.08)
+    assert recent_level(at_start[:, :3], kept, 180.0, 180.0) == pytest.approx(0.6, abs=0.06)
 
 
 def test_extrapolating_spend_keeps_bg_nbd_at_its_own_level_over_a_learned_one() -> None:

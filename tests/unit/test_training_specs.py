@@ -65,7 +65,7 @@ def test_the_recent_spend_level_needs_the_mean_order_value(tmp_path: Path) -> No
     spec.update(name="m", candidates=["bg_nbd_spend"], btyd_columns=spec["btyd_columns"][:3])
     path = tmp_path / "m.yml"
     path.write_text(yaml.safe_dump(spec))
-    with pytest.raises(SpecError, match=r"recent_spend_column .* a fourth column, the mean order value"):
+    with pytest.raises(SpecError, match=r"recent_column .* a fourth column, the mean order value"):
         load_spec(path)
 
 
