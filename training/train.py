@@ -127,10 +127,11 @@ def _latest_time(conn: Conn, spec: ModelSpec, on_or_before: date | None) -> date
     return latest if isinstance(latest, date) else None
 
 
-def _recent_level(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[float, str]:
+def _recent_level(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[float | None, str]:
     """:func:`~storecast.training.btyd.recent_level` of the customers on the latest as-of date
     at least ``recent_days`` before the latest one, from ``recent_column`` on the latest one
-    (orders for a probability, spend for a spend), and a note saying so."""
+    (orders for a probability, spend for a spend), and a note saying so; None without such
+    a date."""
     assert spec.recent_column is not None
     assert spec.btyd_columns is not None
     spend = spec.task == "regression"
@@ -139,7 +140,7 @@ def _recent_level(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[floa
     latest = _latest_time(conn, spec, as_of)
     start = None if latest is None else _latest_time(conn, spec, latest - timedelta(days=window))
     if latest is None or start is None:
-        return 1.0, f"level as BG/NBD's: no as-of date {window} days before the latest"
+        return None, f"level not held to the last {window} days: no as-of date that long before the latest"
     before = FeatureReader(conn, spec, [start], with_label=False, numeric=columns, categorical=[]).read()
     now = FeatureReader(
         conn, spec, [latest], with_label=False, numeric=[spec.recent_column], categorical=[]
@@ -173,15 +174,16 @@ def _held_to_recent_rate(
     the validation window, whose customers are younger, keeps the shape of the map."""
     level, note = _recent_level(conn, spec, as_of)
     latest = _latest_time(conn, spec, as_of)
-    today = FeatureReader(conn, spec, [latest] if latest else [], with_label=False).read()
-    if not len(today):
+    if level is None or latest is None:
         return note
+    today = FeatureReader(conn, spec, [latest], with_label=False).read()
     calibrated = pipeline.predict_proba(today.features[spec.feature_columns])[:, 1]
     assert spec.btyd_columns is not None
     bg_nbd = btyd.transform(today.features[spec.btyd_columns])[:, PURCHASE_COLUMN]
     none = (1.0 - bg_nbd) ** level
     # A churn model's positive class is no purchase: its probability falls as BG/NBD's rises.
-    purchase = bool(np.corrcoef(calibrated, bg_nbd)[0, 1] >= 0) if calibrated.std() > 0 else True
+    with np.errstate(invalid="ignore"):  # a constant column has no correlation: purchase, then
+        purchase = not bool(np.corrcoef(calibrated, bg_nbd)[0, 1] < 0)
     target = float(np.clip(np.mean(1.0 - none if purchase else none), 1e-6, 1 - 1e-6))
     odds = logit(np.clip(calibrated, 1e-9, 1 - 1e-9))
     shift = float(brentq(lambda d: float(np.mean(expit(odds + d))) - target, -30.0, 30.0))
@@ -229,8 +231,8 @@ def _extrapolating_candidates(
     if share <= spec.age_extrapolation_share or not extrapolating:
         return candidates, ""
     as_is = [c for c in extrapolating if c in BTYD_AS_IS]
-    # A probability keeps BG/NBD's order (its level is calibrated); a spend BG/NBD's expected
-    # spend, its level read from the customers' recent spend (_recent_level), not the labels.
+    # A probability keeps BG/NBD's order, a spend BG/NBD's expected spend; the level of
+    # either comes from the customers' recent orders or spend (_recent_level), not the labels.
     kept_as_is = "in BG/NBD's own order" if spec.task == "binary" else "with no level learned from the labels"
     kept = as_is or extrapolating
     return kept, (
@@ -545,7 +547,7 @@ def train_model(
     estimator = pipeline.named_steps.get("estimator")
     if recent and isinstance(estimator, ExpectedSpend):
         level, calibration_note = _recent_level(conn, spec, as_of)
-        estimator.at_level(level)
+        estimator.at_level(1.0 if level is None else level)
         say(f"{spec.name}: {calibration_note}")
 
     onnx = export(pipeline, spec)
