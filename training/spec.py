@@ -302,6 +302,13 @@ def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> 
             data["period_days"] = period
             # Buckets of horizons for metrics and intervals: the first quarter, the first half, all.
             data.setdefault("horizon_buckets", sorted({math.ceil(value / 4), math.ceil(value / 2), value}))
+    # Whether BG/NBD taken as it is is held to the customers' recent level: a setting.
+    recent = data.pop("recent_level_var", None)
+    if recent is not None:
+        if recent not in variables:
+            raise SpecError(f"{path}: recent_level_var names {recent!r}, which is not a setting")
+        if not variables[recent]:
+            data.pop("recent_column", None)
     k = _setting(path, data, "top_k_var", "top_k", variables)
     if k is not None:
         data["top_k"] = k

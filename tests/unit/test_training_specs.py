@@ -69,6 +69,21 @@ def test_the_recent_spend_level_needs_the_mean_order_value(tmp_path: Path) -> No
         load_spec(path)
 
 
+def test_the_recent_level_is_a_setting() -> None:
+    from storecast.config import load_config
+    from storecast.training.spec import model_specs
+
+    on = model_specs(load_config([], environ={}).values)
+    off = model_specs(load_config(["customer_recent_level=false"], environ={}).values)
+    for name, column in (
+        ("purchase_30d", "frequency_90d"),
+        ("churn_90d", "frequency_90d"),
+        ("clv_365d", "monetary_90d"),
+    ):
+        assert on[name].recent_column == column
+        assert off[name].recent_column is None
+
+
 def test_the_label_cannot_be_a_feature(tmp_path: Path) -> None:
     path = _write(tmp_path, "m", features={"numeric": ["recency_days", "purchased_in_horizon"]})
     with pytest.raises(SpecError, match=r"features must not include the label"):
