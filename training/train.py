@@ -127,19 +127,17 @@ def _latest_time(conn: Conn, spec: ModelSpec, on_or_before: date | None) -> date
     return latest if isinstance(latest, date) else None
 
 
-def _recent_level(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[float | None, str]:
+def _recent_level(conn: Conn, spec: ModelSpec, latest: date) -> tuple[float | None, str]:
     """:func:`~storecast.training.btyd.recent_level` of the customers on the latest as-of date
-    at least ``recent_days`` before the latest one, from ``recent_column`` on the latest one
-    (orders for a probability, spend for a spend), and a note saying so; None without such
-    a date."""
+    at least ``recent_days`` before ``latest``, from ``recent_column`` on ``latest`` (orders
+    for a probability, spend for a spend), and a note saying so; None without such a date."""
     assert spec.recent_column is not None
     assert spec.btyd_columns is not None
     spend = spec.task == "regression"
     columns = spec.btyd_columns if spend else spec.btyd_columns[:3]
     window = spec.recent_days
-    latest = _latest_time(conn, spec, as_of)
-    start = None if latest is None else _latest_time(conn, spec, latest - timedelta(days=window))
-    if latest is None or start is None:
+    start = _latest_time(conn, spec, latest - timedelta(days=window))
+    if start is None:
         return None, f"level not held to the last {window} days: no as-of date that long before the latest"
     before = FeatureReader(conn, spec, [start], with_label=False, numeric=columns, categorical=[]).read()
     now = FeatureReader(
@@ -164,7 +162,7 @@ def _recent_level(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[floa
 
 
 def _held_to_recent_rate(
-    conn: Conn, spec: ModelSpec, as_of: date | None, pipeline: Pipeline, btyd: BTYDFeatures
+    conn: Conn, spec: ModelSpec, latest: date, pipeline: Pipeline, btyd: BTYDFeatures
 ) -> str:
     """Shift a calibrated BG/NBD probability's log odds so that today's customers' mean is
     BG/NBD's at the rate of their recent orders (:func:`_recent_level`), and say so.
@@ -172,9 +170,8 @@ def _held_to_recent_rate(
     The level is a rate: a customer buying ``level`` times as often as BG/NBD expects has
     ``(1 - p) ** level`` as the chance of no purchase in the horizon. The calibration on
     the validation window, whose customers are younger, keeps the shape of the map."""
-    level, note = _recent_level(conn, spec, as_of)
-    latest = _latest_time(conn, spec, as_of)
-    if level is None or latest is None:
+    level, note = _recent_level(conn, spec, latest)
+    if level is None:
         return note
     today = FeatureReader(conn, spec, [latest], with_label=False).read()
     calibrated = pipeline.predict_proba(today.features[spec.feature_columns])[:, 1]
@@ -522,14 +519,14 @@ def train_model(
         # From the model that has not seen the validation window, so the residuals are out of sample.
         intervals = _conformal(spec, pipeline, validation)
     # BG/NBD taken as it is: its level held to today's customers' recent orders or spend.
-    recent = spec.recent_column is not None and best in BTYD_AS_IS and btyd is not None
+    held = spec.recent_column is not None and best in BTYD_AS_IS and btyd is not None
+    today = _latest_time(conn, spec, as_of) if held else None
     if spec.task == "binary":
         # A sigmoid's log odds can be shifted to that level; an isotonic step function's cannot.
-        methods = ("sigmoid",) if recent else ("sigmoid", "isotonic")
+        methods = ("sigmoid",) if today else ("sigmoid", "isotonic")
         pipeline, calibration, calibration_note = _calibrate(spec, pipeline, validation, test, methods)
-        if recent and calibration == "sigmoid":
-            assert btyd is not None
-            calibration_note += "; " + _held_to_recent_rate(conn, spec, as_of, pipeline, btyd)
+        if today is not None and btyd is not None and calibration == "sigmoid":
+            calibration_note += "; " + _held_to_recent_rate(conn, spec, today, pipeline, btyd)
             say(f"{spec.name}: {calibration_note}")
     elif spec.refit_before_test:
         assert gap is not None
@@ -545,8 +542,8 @@ def train_model(
         pipeline = _fit(spec, best, before_test, btyd, say)
 
     estimator = pipeline.named_steps.get("estimator")
-    if recent and isinstance(estimator, ExpectedSpend):
-        level, calibration_note = _recent_level(conn, spec, as_of)
+    if today is not None and isinstance(estimator, ExpectedSpend):
+        level, calibration_note = _recent_level(conn, spec, today)
         estimator.at_level(1.0 if level is None else level)
         say(f"{spec.name}: {calibration_note}")
 
