@@ -57,14 +57,18 @@ BANDS = 4
 CHOOSING_BANDS = 10
 #: Fewest residuals a band is calibrated on by itself.
 MIN_BAND_ROWS = 50
-#: Fewest validation rows a forecast's intervals are calibrated on: the first horizon bucket
-#: (a quarter of the horizons, so of the rows) then holds MIN_BAND_ROWS in each level band.
-#: ``training.split`` grows a small panel's validation
-#: window to hold them: from 7 series' two validation weeks (56 rows) the real weekly set's
-#: 80 % intervals covered 0.73-0.77 at horizons 2-4 (docs/benchmark-notes.md).
-MIN_CALIBRATION_ROWS = BANDS * MIN_BAND_ROWS * 4
 #: Fewest later-half rows per choosing band for coverage to choose the power.
 MIN_CHOOSING_ROWS = 30
+
+
+def min_calibration_rows(buckets: list[int]) -> int:
+    """Fewest validation rows a forecast's intervals are calibrated on: enough for its first
+    horizon bucket to hold :data:`MIN_BAND_ROWS` in each level band, that bucket holding
+    ``buckets[0]`` of the ``buckets[-1]`` horizons (by default a quarter of them, so of the
+    rows: 800). ``training.split`` grows a small panel's validation window to hold them:
+    from 7 series' two validation weeks (56 rows) the real weekly set's 80 % intervals
+    covered 0.73-0.77 at horizons 2-4 (docs/benchmark-notes.md)."""
+    return BANDS * MIN_BAND_ROWS * math.ceil(buckets[-1] / buckets[0])
 
 
 def _normalised(intervals: dict[str, Any]) -> dict[str, Any]:

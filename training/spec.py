@@ -8,7 +8,9 @@ builds its SELECT from the same list.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -240,6 +242,15 @@ class ModelSpec(BaseModel):
             raise ValueError(
                 "recent_column holds BG/NBD to the customers' recent level: it needs btyd_columns"
             )
+        window = re.search(r"_(\d+)d$", self.recent_column or "")
+        if window and int(window.group(1)) != self.recent_days:
+            raise ValueError(
+                f"recent_column {self.recent_column} sums {window.group(1)} days by its name, "
+                f"recent_days says {self.recent_days}: make them agree"
+            )
+        buckets = self.horizon_buckets
+        if not buckets or buckets[0] < 1 or any(b <= a for a, b in pairwise(buckets)):
+            raise ValueError(f"horizon_buckets must be increasing positive periods; got {buckets}")
         if self.task == "binary" and self.refit_before_test:
             raise ValueError(
                 "a binary model is calibrated on the validation window, so it cannot be refit on it"

@@ -52,7 +52,7 @@ from storecast.training.export import (
 )
 from storecast.training.fingerprint import trained_with, training_fingerprint
 from storecast.training.grain import weekly_data_hint
-from storecast.training.intervals import MIN_CALIBRATION_ROWS, bounds
+from storecast.training.intervals import bounds, min_calibration_rows
 from storecast.training.intervals import fit as fit_intervals
 from storecast.training.registry import champion, register
 from storecast.training.spec import Estimator, Features, ModelSpec, stored_spec
@@ -425,7 +425,7 @@ def train_model(
     counts = time_counts(conn, spec, matured_by=as_of)
     horizon = f"{spec.horizon_var}, now {spec.horizon_days // spec.period_days}" if spec.horizon_var else ""
     try:
-        calibration_rows = MIN_CALIBRATION_ROWS if spec.task == "forecast" else 0
+        calibration_rows = min_calibration_rows(spec.horizon_buckets) if spec.task == "forecast" else 0
         split = split_times(counts, spec.holdout_periods, spec.embargo, spec.max_train_rows, calibration_rows)
     except SplitError as exc:
         advice = ["load more history"]

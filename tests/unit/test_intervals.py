@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from storecast.training import metrics as m
-from storecast.training.intervals import bounds, fit
+from storecast.training.intervals import BANDS, MIN_BAND_ROWS, bounds, fit, min_calibration_rows
 
 TIME = np.repeat(np.arange(4), 1000).astype("datetime64[D]")
 
@@ -108,3 +108,12 @@ def test_an_interval_always_contains_its_forecast() -> None:
     assert (lower <= forecast).all()
     assert (forecast <= upper).all()
     assert (lower >= 0).all()
+
+
+def test_the_calibration_minimum_fills_the_first_bucket_s_bands() -> None:
+    # The default buckets (a quarter, half and all of the horizons, daily or weekly) need 800.
+    assert min_calibration_rows([7, 14, 28]) == min_calibration_rows([1, 2, 4]) == 800
+    for buckets in ([1, 2, 4], [4, 7, 13], [1], [3, 6, 12, 26]):
+        rows = min_calibration_rows(buckets)
+        # Rows spread evenly over the horizons: the first bucket's share holds every band's minimum.
+        assert rows * buckets[0] / buckets[-1] >= BANDS * MIN_BAND_ROWS

@@ -84,6 +84,21 @@ def test_the_recent_level_is_a_setting() -> None:
         assert off[name].recent_column is None
 
 
+def test_the_recent_window_agrees_with_its_column(tmp_path: Path) -> None:
+    path = _write(tmp_path, "m", recent_days=30)
+    with pytest.raises(
+        SpecError, match=r"recent_column frequency_90d sums 90 days by its name, recent_days says 30"
+    ):
+        load_spec(path)
+
+
+@pytest.mark.parametrize("buckets", [[], [0, 4], [2, 2, 4], [4, 2]])
+def test_horizon_buckets_must_increase(tmp_path: Path, buckets: list[int]) -> None:
+    path = _write(tmp_path, "m", horizon_buckets=buckets)
+    with pytest.raises(SpecError, match=r"horizon_buckets must be increasing positive periods"):
+        load_spec(path)
+
+
 def test_the_label_cannot_be_a_feature(tmp_path: Path) -> None:
     path = _write(tmp_path, "m", features={"numeric": ["recency_days", "purchased_in_horizon"]})
     with pytest.raises(SpecError, match=r"features must not include the label"):
