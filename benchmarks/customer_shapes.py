@@ -3,7 +3,8 @@
 The sample retailer is reshaped like the real one-cohort online base the team was judged
 on (``--shape one-cohort --shape one-product --shape no-offers``: every customer acquired
 in one quarter, one product, no offers), the label horizons are set to 181 days with
-settings only, and everything is measured as of a date D whose 181-day outcome is known:
+settings only, and everything is measured as of a date D whose 181-day outcome is known,
+by default a year after the first order (12 months of history, as the judged base had):
 storecast trains purchase (``purchase_30d``) and spend (``clv_365d``) as of D, reading
 only labels matured by D, scores D through ONNX, and is compared with what the customers
 did in the 181 days from D. The peers see the same history (orders before D):
@@ -13,7 +14,8 @@ did in the 181 days from D. The peers see the same history (orders before D):
 * BG/NBD + Gamma-Gamma fitted by maximum likelihood on the orders before D
   (``storecast.training.btyd``): probability of a purchase in 181 days and expected spend.
 
-    python -m benchmarks.customer_shapes [--scale medium] [--seed 42] [--as-of D] [--shape fading]
+    python -m benchmarks.customer_shapes [--scale medium] [--seed 42] [--history-days 365] [--as-of D]
+        [--shape fading]
 
 Prints purchase AUC, and for spend the normalised Gini, Spearman correlation, MAE, RMSE
 and total predicted against total actual spend; then storecast's AUC, Gini and MAE minus
@@ -64,6 +66,8 @@ SETTINGS = [
     f"{name}={HORIZON}" for name in ("purchase_horizon_days", "churn_horizon_days", "clv_horizon_days")
 ]
 SHAPES = ["one-cohort", "one-product", "no-offers"]
+#: History before D by default: the judged base had 12 months of orders before its as-of date.
+HISTORY_DAYS = 365
 
 F64 = np.ndarray
 
@@ -205,6 +209,27 @@ def _mae(actual: F64, predicted: F64) -> float:
     return float(np.abs(predicted - actual).mean())
 
 
+def _as_of(conn: psycopg.Connection[tuple[object, ...]], before: date | None, history_days: int) -> date:
+    """D: the latest as-of date on or before ``before`` when given, else the first at least
+    ``history_days`` after the first order (the latest with 0, or when none is that late);
+    always one whose HORIZON-day outcome is known."""
+    known = _rows(
+        conn,
+        "select as_of_date, as_of_date >= (select min(order_date) from staging.stg_raw__orders) + %s "
+        "from features.as_of_dates where as_of_date + %s <= "
+        "(select max(data_observed_until) from features.as_of_dates) and not is_scoring_date "
+        "and as_of_date <= coalesce(%s, as_of_date) order by as_of_date",
+        [history_days, HORIZON, before],
+    )
+    if not known:
+        on_or_before = f" on or before {before}" if before else ""
+        raise SystemExit(f"no as-of date{on_or_before} has a known {HORIZON}-day outcome")
+    late_enough = [d for d, enough in known if enough]
+    chosen = known[-1][0] if before or history_days == 0 or not late_enough else late_enough[0]
+    assert isinstance(chosen, date)
+    return chosen
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark and print its tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -214,8 +239,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--as-of",
         type=date.fromisoformat,
         default=None,
-        help="the date D (default: the latest whose outcome is known); an earlier one leaves less history, "
-        "e.g. a year after the cohort's first orders",
+        help="the date D, or the latest before it whose outcome is known (default: --history-days after "
+        "the first order)",
+    )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=HISTORY_DAYS,
+        help=f"days of orders at least before D, by default {HISTORY_DAYS} like the judged base; 0: all there is",
     )
     parser.add_argument(
         "--shape",
@@ -239,16 +270,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         build(settings, config)
         specs = model_specs(config.values)
         with psycopg.connect(settings.conninfo, autocommit=True) as conn:
-            row = conn.execute(
-                "select max(as_of_date) from features.as_of_dates where as_of_date + %s <= "
-                "(select max(data_observed_until) from features.as_of_dates) and not is_scoring_date "
-                "and as_of_date <= coalesce(%s, as_of_date)",
-                [HORIZON, args.as_of],
-            ).fetchone()
-            assert row is not None
-            as_of = row[0]
-            if not isinstance(as_of, date):
-                raise SystemExit(f"no as-of date on or before {args.as_of} has a known {HORIZON}-day outcome")
+            as_of = _as_of(conn, args.as_of, args.history_days)
             if args.spend_candidate:
                 specs["clv_365d"] = specs["clv_365d"].model_copy(
                     update={"candidates": [args.spend_candidate]}
