@@ -260,7 +260,7 @@ class ExpectedSpend(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     the level of the customers those labels come from, younger than today's when one
     acquisition cohort is scored long after; this one extrapolates in age by
     construction, and its level, which drifts as a cohort ages, is read from today's
-    customers' recent spend (:func:`recent_level`), not from the labels. Kept as a linear
+    customers' recent orders (:func:`recent_level`), not from the labels. Kept as a linear
     model (``coef_`` picks the column and holds the level, ``intercept_`` is 0) so that
     ONNX export and explanations treat it as one.
     """
@@ -297,29 +297,28 @@ class ExpectedSpend(RegressorMixin, BaseEstimator):  # type: ignore[misc]
 def recent_level(
     at_start: npt.ArrayLike, recent: npt.ArrayLike, elapsed_days: float, window_days: float
 ) -> float:
-    """Actual over expected in the latest ``window_days``, by BG/NBD (+ Gamma-Gamma) fitted
-    on the customers as they stood ``elapsed_days`` ago.
+    """Orders in the latest ``window_days`` over those expected by BG/NBD fitted on the
+    customers as they stood ``elapsed_days`` ago.
 
-    ``at_start`` holds the :class:`BTYDFeatures` columns then: with three, ``recent`` is
-    each customer's orders in the window and the level is of purchases; with four (the
-    mean order value too), their spend, and the level is of spend.
+    ``at_start`` holds :class:`BTYDFeatures` columns then (orders, recency, age; a fourth,
+    the mean order value, is not used) and ``recent`` each customer's orders in the window.
 
     BG/NBD's level is right on average over the customers it is fitted on, and drifts as
     one cohort ages: a customer with no repeat purchase is certainly alive to it, and a
     customer whose buying fades rather than stops is fitted as one who buys steadily. A
     label matures a whole horizon after its as-of date, so the latest matured window
-    shows the drift of younger customers; the last weeks show today's.
+    shows the drift of younger customers; the last weeks show today's. It is a level of
+    orders only: Gamma-Gamma takes each customer's mean order value as stable over time,
+    and what an order is worth in the last weeks moves with the season rather than age.
     """
-    data = np.asarray(at_start, dtype=np.float64)
+    data = np.asarray(at_start, dtype=np.float64)[:, :3]
     if not 0 < window_days <= elapsed_days:
         raise ValueError(f"the window ({window_days} days) must end the {elapsed_days} days elapsed")
-    model = BTYDFeatures().fit(data)
+    model = BTYDFeatures().fit(data).model_
     x, t_x, age = BTYDFeatures._summaries(data)
-    expected = model.model_.expected_purchases(x, t_x, age, elapsed_days) - model.model_.expected_purchases(
+    expected = model.expected_purchases(x, t_x, age, elapsed_days) - model.expected_purchases(
         x, t_x, age, elapsed_days - window_days
     )
-    if model.value_model_ is not None:
-        expected = expected * model.value_model_.expected_value(x, np.nan_to_num(data[:, 3]))
     total = float(np.sum(expected))
     return float(np.sum(np.asarray(recent, dtype=np.float64))) / total if total > 0 else 1.0
 

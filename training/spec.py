@@ -180,11 +180,10 @@ class ModelSpec(BaseModel):
     )
     recent_column: str | None = Field(
         default=None,
-        description="customer models with btyd_columns: a column holding each customer's orders (purchase "
-        "and churn models) or spend (spend models, with the fourth btyd column) in the recent_days before "
-        "the as-of date; the candidates that take BG/NBD as it is (bg_nbd_probability, bg_nbd_gamma_gamma) "
-        "are held to the level of those days: what the customers did over what BG/NBD, fitted on them "
-        "when the days began, expected",
+        description="customer models with btyd_columns: a column holding each customer's orders in the "
+        "recent_days before the as-of date; the candidates that take BG/NBD as it is (bg_nbd_probability, "
+        "bg_nbd_gamma_gamma) are held to the rate of those days: the orders the customers placed over "
+        "those BG/NBD, fitted on them when the days began, expected",
     )
     recent_days: int = Field(
         default=90, gt=0, description="the days recent_column sums (its window before the as-of date)"
@@ -232,11 +231,6 @@ class ModelSpec(BaseModel):
             raise ValueError(
                 "candidate bg_nbd_gamma_gamma predicts Gamma-Gamma's expected spend: btyd_columns needs "
                 "a fourth column, the mean order value"
-            )
-        if self.recent_column and self.task == "regression" and len(self.btyd_columns or []) != 4:
-            raise ValueError(
-                "recent_column holds BG/NBD + Gamma-Gamma's expected spend to the customers' recent "
-                "spend: btyd_columns needs a fourth column, the mean order value"
             )
         if self.recent_column and not self.btyd_columns:
             raise ValueError(

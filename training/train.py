@@ -129,12 +129,12 @@ def _latest_time(conn: Conn, spec: ModelSpec, on_or_before: date | None) -> date
 
 def _recent_level(conn: Conn, spec: ModelSpec, latest: date) -> tuple[float | None, str]:
     """:func:`~storecast.training.btyd.recent_level` of the customers on the latest as-of date
-    at least ``recent_days`` before ``latest``, from ``recent_column`` on ``latest`` (orders
-    for a probability, spend for a spend), and a note saying so; None without such a date."""
+    at least ``recent_days`` before ``latest``, from their orders in ``recent_column`` on
+    ``latest``, and a note saying so; None without such a date. A probability and a spend
+    are held to the same rate of orders."""
     assert spec.recent_column is not None
     assert spec.btyd_columns is not None
-    spend = spec.task == "regression"
-    columns = spec.btyd_columns if spend else spec.btyd_columns[:3]
+    columns = spec.btyd_columns[:3]
     window = spec.recent_days
     start = _latest_time(conn, spec, latest - timedelta(days=window))
     if start is None:
@@ -153,11 +153,10 @@ def _recent_level(conn: Conn, spec: ModelSpec, latest: date) -> tuple[float | No
         .to_numpy(dtype=float)
     )
     level = recent_level(before.features[columns], recent, (latest - start).days, window)
-    did = f"spent {recent.sum():,.0f}" if spend else f"ordered {recent.sum():,.0f} times"
     return level, (
-        f"level {level:.3f}: the {len(recent):,} customers of {start} {did} in the {window} days to {latest} "
-        f"({spec.recent_column}), {level:.3f} times what BG/NBD{' + Gamma-Gamma' if spend else ''} fitted on "
-        "them then expected"
+        f"level {level:.3f}: the {len(recent):,} customers of {start} ordered {recent.sum():,.0f} times in the "
+        f"{window} days to {latest} ({spec.recent_column}), {level:.3f} times what BG/NBD fitted on them then "
+        "expected"
     )
 
 

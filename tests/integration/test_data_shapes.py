@@ -69,15 +69,15 @@ def test_a_one_cohort_base_trains_and_scores_with_settings_only(cohort: tuple[Sh
     assert "warning: purchase_30d: left out" in output
     assert "offer_redemption_7d: skipped" in output
     # Every customer is older than those with a matured label: spend is BG/NBD + Gamma-Gamma, not
-    # a level learned from the younger matured customers but the one of their last 90 days' spend.
-    ((chosen, note, level),) = sh.rows(
+    # a level learned from the younger matured customers but the rate of their last 90 days' orders.
+    ((chosen, note, spend_level),) = sh.rows(
         "select estimator, metrics ->> 'selection_note', metrics ->> 'calibration_note' "
         "from ml.model_versions where model_name = 'clv_365d'"
     )
     assert chosen == "bg_nbd_gamma_gamma"
     assert "with no level learned from the labels" in str(note)
-    assert "in the 90 days to" in str(level)
-    assert "times what BG/NBD + Gamma-Gamma fitted on them then expected" in str(level)
+    assert "times in the 90 days to" in str(spend_level)
+    assert "times what BG/NBD fitted on them then expected" in str(spend_level)
     # Purchase keeps BG/NBD's own order of the customers (a monotone map of its probability),
     # its level held to the rate of their last 90 days' orders.
     ((chosen, note, level),) = sh.rows(
@@ -88,6 +88,10 @@ def test_a_one_cohort_base_trains_and_scores_with_settings_only(cohort: tuple[Sh
     assert "in BG/NBD's own order" in str(note)
     assert "times in the 90 days to" in str(level)
     assert "at that rate (log odds" in str(level)
+    # One rate of orders holds both: the same customers, the same days.
+    levels = [re.search(r"level ([0-9.]+): ", str(n)) for n in (level, spend_level)]
+    assert all(levels)
+    assert len({m.group(1) for m in levels if m}) == 1
     rate = re.search(r"([0-9.]+) at that rate", str(level))
     assert rate is not None
     served = sh.one(

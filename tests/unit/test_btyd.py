@@ -257,19 +257,19 @@ def test_bg_nbd_gamma_gamma_predicts_the_expected_spend_whatever_the_labels() ->
 
 def test_recent_level_is_one_for_customers_as_bg_nbd_assumes_and_follows_a_fade() -> None:
     x, t_x, age, future = _simulate(6000, 365.0, 8)
-    rng = np.random.default_rng(9)
-    basket = rng.gamma(4.0, 10.0, len(x))
-    at_start = np.column_stack([x + 1, age - t_x, age, basket])
+    at_start = np.column_stack([x + 1, age - t_x, age])
     # The 180 days after the summaries, as BG/NBD assumes them: its expectation holds.
-    assert recent_level(at_start, future * basket, 180.0, 180.0) == pytest.approx(1.0, abs=0.08)
+    assert recent_level(at_start, future, 180.0, 180.0) == pytest.approx(1.0, abs=0.08)
     # Customers who kept 60 % of those purchases (their buying faded): the level follows.
-    kept = rng.binomial(future.astype(np.int64), 0.6)
-    assert recent_level(at_start, kept * basket, 180.0, 180.0) == pytest.approx(0.6, abs=0.06)
+    kept = np.random.default_rng(9).binomial(future.astype(np.int64), 0.6)
+    assert recent_level(at_start, kept, 180.0, 180.0) == pytest.approx(0.6, abs=0.06)
+    # A mean order value beside them changes nothing: the level is of orders.
+    basket = np.random.default_rng(10).gamma(4.0, 10.0, len(x))
+    assert recent_level(np.column_stack([at_start, basket]), kept, 180.0, 180.0) == recent_level(
+        at_start, kept, 180.0, 180.0
+    )
     with pytest.raises(ValueError, match="must end"):
-        recent_level(at_start, future * basket, 90.0, 180.0)
-    # Without the mean order value the level is of purchases, and follows the same fade.
-    assert recent_level(at_start[:, :3], future, 180.0, 180.0) == pytest.approx(1.0, abs=0.08)
-    assert recent_level(at_start[:, :3], kept, 180.0, 180.0) == pytest.approx(0.6, abs=0.06)
+        recent_level(at_start, future, 90.0, 180.0)
 
 
 def test_extrapolating_spend_keeps_bg_nbd_at_its_own_level_over_a_learned_one() -> None:

@@ -60,27 +60,15 @@ def test_bg_nbd_gamma_gamma_needs_the_mean_order_value(tmp_path: Path) -> None:
         load_spec(path)
 
 
-def test_the_recent_spend_level_needs_the_mean_order_value(tmp_path: Path) -> None:
-    spec = yaml.safe_load((Path("training/specs") / "clv_365d.yml").read_text())
-    spec.update(name="m", candidates=["bg_nbd_spend"], btyd_columns=spec["btyd_columns"][:3])
-    path = tmp_path / "m.yml"
-    path.write_text(yaml.safe_dump(spec))
-    with pytest.raises(SpecError, match=r"recent_column .* a fourth column, the mean order value"):
-        load_spec(path)
-
-
 def test_the_recent_level_is_a_setting() -> None:
     from storecast.config import load_config
     from storecast.training.spec import model_specs
 
     on = model_specs(load_config([], environ={}).values)
     off = model_specs(load_config(["customer_recent_level=false"], environ={}).values)
-    for name, column in (
-        ("purchase_30d", "frequency_90d"),
-        ("churn_90d", "frequency_90d"),
-        ("clv_365d", "monetary_90d"),
-    ):
-        assert on[name].recent_column == column
+    for name in ("purchase_30d", "churn_90d", "clv_365d"):
+        # One rate of orders for the probabilities and the spend alike.
+        assert on[name].recent_column == "frequency_90d"
         assert off[name].recent_column is None
 
 
