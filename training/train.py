@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -191,9 +191,17 @@ def _held_to_recent_rate(
     )
 
 
-def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[BTYDFeatures, F64] | None:
-    """BG/NBD fitted on the customers as they stand on the latest as-of date (no label needed),
-    for the models with ``btyd_columns``, and those customers' ages (days since their first order)."""
+class LatestCustomers(NamedTuple):
+    """The customers as they stand on the latest as-of date (no label needed)."""
+
+    btyd: BTYDFeatures  #: BG/NBD (and Gamma-Gamma) fitted on them
+    ages: F64  #: days since each one's first order
+    on: date  #: that as-of date
+
+
+def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> LatestCustomers | None:
+    """BG/NBD fitted on the customers as they stand on the latest as-of date, for the models
+    with ``btyd_columns``, with those customers' ages and the date."""
     if not spec.btyd_columns or not set(spec.btyd_columns) <= set(spec.features.numeric):
         return None
     latest_date = _latest_time(conn, spec, as_of)
@@ -203,7 +211,8 @@ def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[BTYDF
         conn, spec, [latest_date], with_label=False, numeric=spec.btyd_columns, categorical=[]
     ).read()
     ages = latest.features[spec.btyd_columns[2]].to_numpy(dtype=float)
-    return BTYDFeatures(horizon_days=spec.horizon_days).fit(latest.features[spec.btyd_columns]), ages
+    btyd = BTYDFeatures(horizon_days=spec.horizon_days).fit(latest.features[spec.btyd_columns])
+    return LatestCustomers(btyd, ages, latest_date)
 
 
 def _extrapolating_candidates(
@@ -228,7 +237,7 @@ def _extrapolating_candidates(
         return candidates, ""
     as_is = [c for c in extrapolating if c in BTYD_AS_IS]
     # A probability keeps BG/NBD's order, a spend BG/NBD's expected spend; the level of
-    # either comes from the customers' recent orders or spend (_recent_level), not the labels.
+    # either comes from the rate of the customers' recent orders (_recent_level), not the labels.
     kept_as_is = "in BG/NBD's own order" if spec.task == "binary" else "with no level learned from the labels"
     kept = as_is or extrapolating
     return kept, (
@@ -484,14 +493,14 @@ def train_model(
         spec = _without(spec, dropped)
 
     latest = _latest_btyd(conn, spec, as_of)
-    btyd = None if latest is None else latest[0]
+    btyd = None if latest is None else latest.btyd
     scored: dict[str, tuple[float, Pipeline]] = {}
     usable = [c for c in spec.candidates if c not in BTYD_ONLY or btyd is not None]
     if not usable:
         raise TrainingError(f"{spec.name}: its only candidates need {spec.btyd_columns}, which were left out")
     selection_note = ""
     if latest is not None:
-        usable, selection_note = _extrapolating_candidates(spec, usable, latest[1], [train, validation])
+        usable, selection_note = _extrapolating_candidates(spec, usable, latest.ages, [train, validation])
         if selection_note:
             say(f"{spec.name}: {selection_note}")
     fitted: dict[str, Pipeline] = {}
@@ -517,9 +526,9 @@ def train_model(
     if spec.task == "forecast":
         # From the model that has not seen the validation window, so the residuals are out of sample.
         intervals = _conformal(spec, pipeline, validation)
-    # BG/NBD taken as it is: its level held to today's customers' recent orders or spend.
-    held = spec.recent_column is not None and best in BTYD_AS_IS and btyd is not None
-    today = _latest_time(conn, spec, as_of) if held else None
+    # BG/NBD taken as it is: its level held to the rate of today's customers' recent orders.
+    held = spec.recent_column is not None and best in BTYD_AS_IS and latest is not None
+    today = latest.on if held and latest is not None else None
     if spec.task == "binary":
         # A sigmoid's log odds can be shifted to that level; an isotonic step function's cannot.
         methods = ("sigmoid",) if today else ("sigmoid", "isotonic")
