@@ -15,7 +15,7 @@ did in the 181 days from D. The peers see the same history (orders before D):
   (``storecast.training.btyd``): probability of a purchase in 181 days and expected spend.
 
     python -m benchmarks.customer_shapes [--scale medium] [--seed 42] [--history-days 365] [--as-of D]
-        [--shape fading]
+        [--shape fading|drifting]
 
 Prints purchase AUC, and for spend the normalised Gini, Spearman correlation, MAE, RMSE
 and total predicted against total actual spend; then storecast's AUC, Gini and MAE minus
@@ -252,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--shape",
         action="append",
         default=[],
-        help=f"a shape to apply after {', '.join(SHAPES)} (e.g. fading: customers who slow down)",
+        help=f"a shape to apply after {', '.join(SHAPES)} (e.g. fading: customers who slow down; "
+        "drifting: customers whose interest comes and goes)",
     )
     parser.add_argument(
         "--spend-candidate", default=None, help="train clv_365d with this candidate only (e.g. bg_nbd_spend)"
@@ -267,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if result.exit_code != 0:
             raise SystemExit(f"storecast sample failed:\n{result.output}")
         config = load_config(SETTINGS, environ={})
-        build(settings, config)
+        build(settings, config, quiet=True)
         specs = model_specs(config.values)
         with psycopg.connect(settings.conninfo, autocommit=True) as conn:
             as_of = _as_of(conn, args.as_of, args.history_days)

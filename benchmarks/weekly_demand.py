@@ -388,7 +388,7 @@ def _storecast(source: Source, count: int) -> tuple[Forecasts, Panel, list[date]
         config = load_config(source.settings, environ={})
         specs = model_specs(config.values)
         started = time.perf_counter()
-        build(settings, config, select=["+demand_features"])
+        build(settings, config, select=["+demand_features"], quiet=True)
         timings["build"] = time.perf_counter() - started
         rows = []
         with psycopg.connect(settings.conninfo, autocommit=True) as conn:

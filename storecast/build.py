@@ -230,6 +230,7 @@ def build(
     select: Sequence[str] = (),
     full_refresh: bool = False,
     say: Callable[[str], None] | None = None,
+    quiet: bool = False,
 ) -> None:
     """``dbt build``: models, tests and unit tests, in dependency order, with ``config``'s vars.
 
@@ -237,7 +238,8 @@ def build(
     Tests run only when every model they read is selected, so a selection builds on
     a fresh database. When a setting or the SQL that shapes a selected incremental
     table differs from what it was built with, the build rebuilds from scratch and says
-    why; an unselected table's change waits for a build that selects it.
+    why; an unselected table's change waits for a build that selects it. ``quiet``
+    keeps dbt to its errors (a benchmark's tables are its output, not dbt's progress).
     """
     config = config or load_config()
     tell = say or (lambda _: None)
@@ -257,5 +259,7 @@ def build(
         args = _selection(select)
         if full_refresh:
             args.append("--full-refresh")
+        if quiet:
+            args.append("--quiet")
         result = run_dbt(settings, "build", args, config)
         _record(conn, config, result)

@@ -27,6 +27,12 @@ whole path (load, build, train, score) can be tested on it:
     thin out with the time since their first order, halving every so often at a
     pace of their own (a median of a year). BG/NBD assumes a steady rate until a
     customer drops out; real customers' interest often fades.
+``drifting``
+    Customers whose interest comes and goes: each customer's orders after their
+    first are thinned by an activity level of their own, drawn anew (uniform on
+    0-1) at the start of each spell, spells lasting a random 120 days on average.
+    BG/NBD takes a customer's rate as steady; here the last months say more about
+    the next ones than the whole history does.
 
 Shapes apply in the order given; each keeps every foreign key valid.
 """
@@ -202,6 +208,26 @@ def fading(data: SampleData, rng: np.random.Generator) -> SampleData:
     return data
 
 
+#: Mean length of a ``drifting`` customer's spell of steady interest, in days.
+SPELL_DAYS = 120.0
+
+
+def drifting(data: SampleData, rng: np.random.Generator) -> SampleData:
+    """Thin each customer's later orders by an activity level redrawn every spell."""
+    customer, identified, days, first = _first_orders(data)
+    who = np.where(identified, customer, 0)
+    age = np.where(identified, days - first[who], 0)
+    # Enough spells to outlast the history for (almost) every customer: the chance that
+    # this many spells of mean SPELL_DAYS end before it does is negligible.
+    spells = int(np.ceil(3 * (days.max() - days.min() + 1) / SPELL_DAYS)) + 10
+    ends = np.cumsum(rng.exponential(SPELL_DAYS, (len(first), spells)), axis=1)
+    activity = rng.random((len(first), spells))
+    spell = np.minimum((ends[who] <= age[:, None]).sum(axis=1), spells - 1)
+    kept = (age == 0) | (rng.random(len(customer)) < activity[who, spell])
+    _keep_orders(data, ~identified | kept)
+    return data
+
+
 #: Shapes by name, in the order ``storecast sample --shape`` documents them.
 SHAPES: dict[str, Callable[[SampleData, np.random.Generator], SampleData]] = {
     "one-cohort": one_cohort,
@@ -210,6 +236,7 @@ SHAPES: dict[str, Callable[[SampleData, np.random.Generator], SampleData]] = {
     "weekly": weekly,
     "above-list": above_list,
     "fading": fading,
+    "drifting": drifting,
 }
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pytest
 
 from storecast.database.sample import SCALES, SampleData, generate
@@ -278,3 +279,38 @@ def test_fading_customers_thin_out_with_age_and_keep_every_first_order(small: Sa
     assert old < 0.55
     # Lines follow their orders.
     assert np.isin(table(faded, "order_items")["order_id"], table(faded, "orders")["order_id"]).all()
+
+
+def test_drifting_customers_keep_their_first_order_and_buy_in_spells(small: SampleData) -> None:
+    from storecast.database.sample.shapes import reshape
+
+    orders = table(small, "orders")
+    drifted = reshape(small, ["drifting"])
+    after = table(drifted, "orders")
+    mine = ~after["customer_id_null"]
+    # Every customer keeps their first order, and the anonymous orders stay.
+    np.testing.assert_array_equal(
+        np.unique(after["customer_id"][mine]), np.unique(orders["customer_id"][~orders["customer_id_null"]])
+    )
+    assert after["customer_id_null"].sum() == orders["customer_id_null"].sum()
+    # About half of the later orders go (the activity is uniform on 0-1) ...
+    kept = mine.sum() / (~orders["customer_id_null"]).sum()
+    assert 0.4 < kept < 0.8
+    # ... and not independently: a customer's share kept in one 60-day stretch follows the
+    # share kept in the stretch before (the same spell), where independent thinning would not.
+    day = orders["ordered_at"].astype("datetime64[D]").astype(np.int64)
+    kept_order = np.isin(orders["order_id"], after["order_id"])
+    stretch = (day - day.min()) // 60
+    mine_before = ~orders["customer_id_null"]
+    frame = pd.DataFrame(
+        {
+            "customer": orders["customer_id"][mine_before],
+            "stretch": stretch[mine_before],
+            "kept": kept_order[mine_before],
+        }
+    )
+    share = frame.groupby(["customer", "stretch"])["kept"].mean().unstack()
+    pairs = np.column_stack([share.iloc[:, :-1].to_numpy().ravel(), share.iloc[:, 1:].to_numpy().ravel()])
+    pairs = pairs[~np.isnan(pairs).any(axis=1)]
+    assert np.corrcoef(pairs.T)[0, 1] > 0.2
+    assert np.isin(table(drifted, "order_items")["order_id"], after["order_id"]).all()
