@@ -112,7 +112,12 @@ class BGNBD:
 
 @dataclass(frozen=True)
 class GammaGamma:
-    """Fitted Gamma-Gamma spend parameters (p, q, gamma)."""
+    """Fitted Gamma-Gamma spend parameters (p, q, gamma).
+
+    ``x`` is the number of purchases whose mean value is ``m``: the textbook counts the
+    repeat purchases and their mean; :class:`BTYDFeatures` every order and the mean of
+    every order. The likelihood takes ``m`` as the mean of ``x`` values, so the two must
+    count the same purchases."""
 
     p: float
     q: float
@@ -120,7 +125,7 @@ class GammaGamma:
 
     @classmethod
     def fit(cls, x: F64, m: F64) -> GammaGamma:
-        """Maximum-likelihood parameters from customers with repeat purchases (``x > 0``)."""
+        """Maximum-likelihood parameters from the customers with a purchase (``x > 0``)."""
         keep = (x > 0) & (m > 0)
         x, m = x[keep], m[keep]
 
@@ -163,7 +168,11 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     rows and returns ``[p_alive, p_purchase, expected_purchases]`` over ``horizon_days``.
     With a fourth column, the mean order value, Gamma-Gamma is fitted too and
     ``[expected_spend, log1p(expected_spend)]`` follow (expected purchases times the
-    Gamma-Gamma value of a purchase).
+    Gamma-Gamma value of a purchase). The mean is of every order, first included, so
+    Gamma-Gamma counts every order: a customer's mean of two orders, taken for the mean of
+    one, made the fit see almost no spread within customers (p in the millions: no
+    shrinkage at all) and gave every one-time buyer the population's value, whatever
+    their order was worth (docs/benchmark-notes.md).
     ``fitted`` is a BG/NBD fitted elsewhere (training fits it on the customers as they
     stand on the latest as-of date, which needs no label, rather than on the older rows
     whose labels have matured). The expected purchases are the exact conditional
@@ -196,6 +205,11 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         t_x = np.clip(age - np.nan_to_num(data[:, 1]), 0.0, age)
         return x, t_x, age
 
+    @staticmethod
+    def _orders(data: F64) -> F64:
+        """Orders per row, the purchases the mean order value is over."""
+        return np.maximum(np.nan_to_num(data[:, 0]), 0.0)
+
     def fit(self, features: npt.ArrayLike, y: object = None) -> BTYDFeatures:
         """Fit BG/NBD (and with a fourth column Gamma-Gamma) on (a sample of) the rows,
         unless they were given already fitted."""
@@ -209,7 +223,7 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
             self.value_model_ = (
                 self.fitted_value
                 if self.fitted_value is not None
-                else GammaGamma.fit(x, np.nan_to_num(data[:, 3]))
+                else GammaGamma.fit(self._orders(data), np.nan_to_num(data[:, 3]))
             )
         return self
 
@@ -225,9 +239,8 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
             expected = model.expected_purchases(x, t_x, age, h)
             columns.append(expected)
             if self.value_model_ is not None:
-                value = self.value_model_.expected_value(
-                    x, np.nan_to_num(np.asarray(features, dtype=np.float64)[:, 3])
-                )
+                data = np.asarray(features, dtype=np.float64)
+                value = self.value_model_.expected_value(self._orders(data), np.nan_to_num(data[:, 3]))
                 spend = expected * value
                 columns += [spend, np.log1p(spend)]
         return np.column_stack(columns if self.outputs is None else [columns[i] for i in self.outputs])
@@ -400,12 +413,14 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
             shrunk = node(
                 "Div",
                 [
-                    node("Mul", [node("Add", [const(g), node("Mul", [value[0], x])]), const(p)]),
-                    node("Max", [node("Add", [node("Mul", [x, const(p)]), const(q - 1.0)]), const(1e-12)]),
+                    node("Mul", [node("Add", [const(g), node("Mul", [value[0], orders])]), const(p)]),
+                    node(
+                        "Max", [node("Add", [node("Mul", [orders, const(p)]), const(q - 1.0)]), const(1e-12)]
+                    ),
                 ],
             )
             purchase_value = node(
-                "Where", [node("Greater", [x, zero]), shrunk, const(value_model.population_value)]
+                "Where", [node("Greater", [orders, zero]), shrunk, const(value_model.population_value)]
             )
             spend = node("Mul", [expected, purchase_value])
             outputs += [spend, node("Log", [node("Add", [spend, const(1.0)])])]

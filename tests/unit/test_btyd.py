@@ -89,6 +89,36 @@ def test_gamma_gamma_shrinks_a_customers_mean_toward_the_population() -> None:
     assert abs(float(np.mean(expected)) - population) / population < 0.1
 
 
+def test_bg_nbd_features_count_every_order_the_mean_order_value_is_over() -> None:
+    from storecast.training.btyd import EXPECTED_SPEND_COLUMN, BTYDFeatures
+
+    # The mean order value column is over every order, the first included.
+    rng = np.random.default_rng(2)
+    n = 4000
+    x, t_x, age, _ = _simulate(n, 365.0, 4)
+    orders = x + 1
+    customer_mean = 1 / rng.gamma(6.0, 1 / 200.0, n) * 5.0
+    mean_value = np.array(
+        [rng.gamma(5.0, customer_mean[i] / 5.0, int(k)).mean() for i, k in enumerate(orders)]
+    )
+    features = np.column_stack([orders, 365.0 - t_x, age, mean_value])
+    btyd = BTYDFeatures(horizon_days=181).fit(features)
+    assert btyd.value_model_ is not None
+    # The fit sees the spread within customers (5 purchases' worth of shape: p near 5), not
+    # the near-none a mean of k + 1 orders taken for one of k would show (p in the millions).
+    assert 2.0 < btyd.value_model_.p < 12.0
+    out = btyd.transform(features)
+    value = out[:, EXPECTED_SPEND_COLUMN] / np.maximum(out[:, 2], 1e-12)
+    # A one-time buyer's value follows what their order was worth, shrunk toward the
+    # population's: not the population's value for all of them.
+    once = orders == 1
+    assert np.corrcoef(value[once], mean_value[once])[0, 1] > 0.9
+    population = btyd.value_model_.population_value
+    between = np.minimum(mean_value[once], population) - 1e-9, np.maximum(mean_value[once], population) + 1e-9
+    assert ((value[once] >= between[0]) & (value[once] <= between[1])).all()
+    assert np.ptp(value[once]) < np.ptp(mean_value[once])
+
+
 def test_bg_nbd_features_export_to_onnx_with_parity() -> None:
     import pandas as pd
     from numpy.testing import assert_allclose
