@@ -169,10 +169,10 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     With a fourth column, the mean order value, Gamma-Gamma is fitted too and
     ``[expected_spend, log1p(expected_spend)]`` follow (expected purchases times the
     Gamma-Gamma value of a purchase). The mean is of every order, first included, so
-    Gamma-Gamma counts every order: a customer's mean of two orders, taken for the mean of
-    one, made the fit see almost no spread within customers (p in the millions: no
-    shrinkage at all) and gave every one-time buyer the population's value, whatever
-    their order was worth (docs/benchmark-notes.md).
+    Gamma-Gamma counts every order: counting the repeat ones only would take a mean of two
+    orders for the mean of one, so that the fit sees almost no spread within customers (p
+    in the millions: no shrinkage) and gives every one-time buyer the population's value,
+    whatever their order was worth (docs/benchmark-notes.md).
     ``fitted`` is a BG/NBD fitted elsewhere (training fits it on the customers as they
     stand on the latest as-of date, which needs no label, rather than on the older rows
     whose labels have matured). The expected purchases are the exact conditional
