@@ -1,27 +1,66 @@
-"""What the data says about the demand grain: weekly data forecast by day."""
+"""What the data says about the demand grain: weekly data forecast by day, monthly data
+forecast by day or week."""
 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from storecast.config import WEEKDAYS
 from storecast.training.data import Frame
 from storecast.training.spec import ModelSpec
 
-#: Dates with sales, all on one weekday, before the data counts as weekly.
+#: Dates with sales, all on one weekday (or a month apart), before the data counts as
+#: weekly (or monthly).
 MIN_DATES = 8
+#: Days between consecutive dates with sales when the data is monthly: from February's 28
+#: to the 35 between the week holding one month's date and the next's.
+MONTH_GAP_DAYS = (28, 35)
 
 
-def weekly_data_hint(spec: ModelSpec, frame: Frame) -> str:
-    """At daily grain, a hint when every sale in ``frame`` (training rows, with their
-    ``horizon``) is dated on one weekday on at least :data:`MIN_DATES` dates: weekly data
-    forecast by day puts each week's sales on one day and zero on the six others. Names
-    the settings to change; empty otherwise."""
-    if spec.task != "forecast" or spec.period_days != 1 or frame.label is None or not len(frame):
-        return ""
+def _sale_dates(frame: Frame, period_days: int) -> npt.NDArray[np.int64]:
+    """The distinct target periods with a sale, as days since the epoch."""
     horizon = frame.features["horizon"].to_numpy(dtype=np.int64)
-    target = frame.time.astype("datetime64[D]").astype(np.int64) + horizon - 1
-    dates = np.unique(target[np.asarray(frame.label) > 0])
+    target = frame.time.astype("datetime64[D]").astype(np.int64) + (horizon - 1) * period_days
+    return np.unique(target[np.asarray(frame.label) > 0])
+
+
+def grain_hint(spec: ModelSpec, frame: Frame) -> str:
+    """A hint when the sales in ``frame`` (training rows, with their ``horizon``) look
+    coarser than the grain they are forecast at (:func:`weekly_data_hint`,
+    :func:`monthly_data_hint`); empty otherwise."""
+    if spec.task != "forecast" or frame.label is None or not len(frame):
+        return ""
+    dates = _sale_dates(frame, spec.period_days)
+    return monthly_data_hint(spec, dates) or weekly_data_hint(spec, dates)
+
+
+def monthly_data_hint(spec: ModelSpec, dates: npt.NDArray[np.int64]) -> str:
+    """A hint when the periods with a sale (``dates``, days since the epoch) are a month
+    apart on at least :data:`MIN_DATES` of them: monthly data forecast by day or week puts
+    each month's sales on one period and nothing on the others, and there is no monthly
+    grain to set."""
+    gaps = np.diff(dates)
+    low, high = MONTH_GAP_DAYS
+    if len(dates) < MIN_DATES or not ((gaps >= low) & (gaps <= high)).all():
+        return ""
+    period = "day" if spec.period_days == 1 else "week"
+    first, last = (str(np.datetime64(int(d), "D")) for d in (dates[0], dates[-1]))
+    return (
+        f"the training window has sales in one {period} a month only ({len(dates)} {period}s, "
+        f"{first}..{last}): if the data is monthly, storecast has no monthly grain (demand_grain is "
+        f"day or week), so each month's units stand in one {period} and none in the others, and the "
+        "forecasts mean little"
+    )
+
+
+def weekly_data_hint(spec: ModelSpec, dates: npt.NDArray[np.int64]) -> str:
+    """At daily grain, a hint when every day with a sale (``dates``, days since the epoch)
+    is on one weekday, on at least :data:`MIN_DATES` dates: weekly data forecast by day
+    puts each week's sales on one day and zero on the six others. Names the settings to
+    change; empty otherwise."""
+    if spec.period_days != 1:
+        return ""
     # Day 0 of the epoch, 1970-01-01, was a Thursday (index 3 from Monday).
     weekdays = np.unique((dates + 3) % 7)
     if len(dates) < MIN_DATES or len(weekdays) != 1:

@@ -51,7 +51,7 @@ from storecast.training.export import (
     sha256,
 )
 from storecast.training.fingerprint import trained_with, training_fingerprint
-from storecast.training.grain import weekly_data_hint
+from storecast.training.grain import grain_hint
 from storecast.training.intervals import bounds, min_calibration_rows
 from storecast.training.intervals import fit as fit_intervals
 from storecast.training.registry import champion, register
@@ -481,7 +481,7 @@ def train_model(
             f"{split.train[0]}..{split.train[-1]}); a model needs both outcomes"
             + (f": try another horizon (--var {horizon})" if horizon else "")
         )
-    hint = weekly_data_hint(spec, train)
+    hint = grain_hint(spec, train)
     if hint:
         say(f"warning: {spec.name}: {hint}")
     dropped = _constant_features(spec, train)
