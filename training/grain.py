@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from storecast.config import WEEKDAYS
+from storecast.config import PERIOD_DAYS, WEEKDAYS
 from storecast.training.data import Frame
 from storecast.training.spec import ModelSpec
 
@@ -44,12 +44,12 @@ def monthly_data_hint(spec: ModelSpec, dates: npt.NDArray[np.int64]) -> str:
     low, high = MONTH_GAP_DAYS
     if len(dates) < MIN_DATES or not ((gaps >= low) & (gaps <= high)).all():
         return ""
-    period = "day" if spec.period_days == 1 else "week"
+    period = next(grain for grain, days in PERIOD_DAYS.items() if days == spec.period_days)
     first, last = (str(np.datetime64(int(d), "D")) for d in (dates[0], dates[-1]))
     return (
         f"the training window has sales in one {period} a month only ({len(dates)} {period}s, "
         f"{first}..{last}): if the data is monthly, storecast has no monthly grain (demand_grain is "
-        f"day or week), so each month's units stand in one {period} and none in the others, and the "
+        f"{' or '.join(PERIOD_DAYS)}), so each month's units stand in one {period} and none in the others, and the "
         "forecasts mean little"
     )
 
