@@ -230,7 +230,8 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     def transform(self, features: npt.ArrayLike) -> F64:
         """``[p_alive, p_purchase, expected_purchases]`` per row (then the spend columns;
         only ``outputs`` when given)."""
-        x, t_x, age = self._summaries(features)
+        data = np.asarray(features, dtype=np.float64)
+        x, t_x, age = self._summaries(data)
         model, h = self.model_, float(self.horizon_days)
         alive = model.p_alive(x, t_x, age)
         purchase = model.p_purchase(x, t_x, age, h)
@@ -239,7 +240,6 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
             expected = model.expected_purchases(x, t_x, age, h)
             columns.append(expected)
             if self.value_model_ is not None:
-                data = np.asarray(features, dtype=np.float64)
                 value = self.value_model_.expected_value(self._orders(data), np.nan_to_num(data[:, 3]))
                 spend = expected * value
                 columns += [spend, np.log1p(spend)]

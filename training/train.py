@@ -160,22 +160,20 @@ def _recent_level(conn: Conn, spec: ModelSpec, latest: date) -> tuple[float | No
     )
 
 
-def _held_to_recent_rate(
-    conn: Conn, spec: ModelSpec, latest: date, pipeline: Pipeline, btyd: BTYDFeatures
-) -> str:
+def _held_to_recent_rate(conn: Conn, spec: ModelSpec, latest: LatestCustomers, pipeline: Pipeline) -> str:
     """Shift a calibrated BG/NBD probability's log odds so that today's customers' mean is
     BG/NBD's at the rate of their recent orders (:func:`_recent_level`), and say so.
 
     The level is a rate: a customer buying ``level`` times as often as BG/NBD expects has
     ``(1 - p) ** level`` as the chance of no purchase in the horizon. The calibration on
     the validation window, whose customers are younger, keeps the shape of the map."""
-    level, note = _recent_level(conn, spec, latest)
+    level, note = _recent_level(conn, spec, latest.on)
     if level is None:
         return note
-    today = FeatureReader(conn, spec, [latest], with_label=False).read()
+    today = FeatureReader(conn, spec, [latest.on], with_label=False).read()
     calibrated = pipeline.predict_proba(today.features[spec.feature_columns])[:, 1]
     assert spec.btyd_columns is not None
-    bg_nbd = btyd.transform(today.features[spec.btyd_columns])[:, PURCHASE_COLUMN]
+    bg_nbd = latest.btyd.transform(today.features[spec.btyd_columns])[:, PURCHASE_COLUMN]
     none = (1.0 - bg_nbd) ** level
     # A churn model's positive class is no purchase: its probability falls as BG/NBD's rises.
     with np.errstate(invalid="ignore"):  # a constant column has no correlation: purchase, then
@@ -527,14 +525,13 @@ def train_model(
         # From the model that has not seen the validation window, so the residuals are out of sample.
         intervals = _conformal(spec, pipeline, validation)
     # BG/NBD taken as it is: its level held to the rate of today's customers' recent orders.
-    held = spec.recent_column is not None and best in BTYD_AS_IS and latest is not None
-    today = latest.on if held and latest is not None else None
+    held = latest if latest is not None and spec.recent_column is not None and best in BTYD_AS_IS else None
     if spec.task == "binary":
         # A sigmoid's log odds can be shifted to that level; an isotonic step function's cannot.
-        methods = ("sigmoid",) if today else ("sigmoid", "isotonic")
+        methods = ("sigmoid",) if held is not None else ("sigmoid", "isotonic")
         pipeline, calibration, calibration_note = _calibrate(spec, pipeline, validation, test, methods)
-        if today is not None and btyd is not None and calibration == "sigmoid":
-            calibration_note += "; " + _held_to_recent_rate(conn, spec, today, pipeline, btyd)
+        if held is not None and calibration == "sigmoid":
+            calibration_note += "; " + _held_to_recent_rate(conn, spec, held, pipeline)
             say(f"{spec.name}: {calibration_note}")
     elif spec.refit_before_test:
         assert gap is not None
@@ -550,8 +547,8 @@ def train_model(
         pipeline = _fit(spec, best, before_test, btyd, say)
 
     estimator = pipeline.named_steps.get("estimator")
-    if today is not None and isinstance(estimator, ExpectedSpend):
-        level, calibration_note = _recent_level(conn, spec, today)
+    if held is not None and isinstance(estimator, ExpectedSpend):
+        level, calibration_note = _recent_level(conn, spec, held.on)
         estimator.at_level(1.0 if level is None else level)
         say(f"{spec.name}: {calibration_note}")
 
