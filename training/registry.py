@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -57,7 +58,8 @@ def champion_scores(conn: Conn) -> list[ChampionScore]:
                spec ->> 'baseline' as baseline, (baseline_metrics ->> selection_metric)::float8 as baseline_value,
                estimator, trained_as_of
         from ml.model_versions
-        where status = 'champion' and metrics ? selection_metric and baseline_metrics ? selection_metric
+        where status = 'champion' and jsonb_typeof(metrics -> selection_metric) = 'number'
+          and jsonb_typeof(baseline_metrics -> selection_metric) = 'number'
         order by model_name
         """
     ).fetchall()
@@ -80,6 +82,19 @@ def champion(conn: Conn, model_name: str) -> Champion | None:
         )
         .fetchone()
     )
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float as None: JSON has no such number, and
+    Postgres rejects the ``NaN`` Python writes (a coverage in a level band no test row
+    fell in, a metric of a single class); null says it is undefined."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def register(conn: Conn, record: dict[str, Any], promote: bool, reason: str, models_dir: Path) -> int:
@@ -107,7 +122,7 @@ def register(conn: Conn, record: dict[str, Any], promote: bool, reason: str, mod
         columns = list(values)
         conn.execute(
             f"insert into ml.model_versions ({', '.join(columns)}) values ({', '.join(['%s'] * len(columns))})",
-            [Jsonb(v) if isinstance(v, dict) else v for v in values.values()],
+            [Jsonb(json_safe(v)) if isinstance(v, dict) else v for v in values.values()],
         )
         for bin_, mean, rate, rows in calibration_rows:
             conn.execute(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from storecast.training import metrics as m
 from storecast.training.intervals import bounds
+from storecast.training.registry import json_safe
 
 
 def test_ranking_metrics_per_customer() -> None:
@@ -111,3 +114,14 @@ def test_margin_at_k_sums_each_customers_top_k() -> None:
     out = m.margin_at_k(y, p, groups, 2, margin)
     assert out["expected_margin_at_2"] == pytest.approx(((0.9 * 2 + 0.5 * 4) + 0.2 * 10) / 2)
     assert out["realised_margin_at_2"] == pytest.approx((2.0 + 0.0) / 2)
+
+
+def test_a_level_band_no_forecast_fell_in_has_no_coverage_and_stores_as_null() -> None:
+    # Tied forecasts put every row in the top two quartile bands: the lower two are empty.
+    forecast = np.array([1.0, 1.0, 1.0, 5.0])
+    coverage = m.coverage_by_band(forecast, forecast, np.array([True, True, False, True]))
+    assert np.isnan(coverage[:2]).all()
+    assert coverage[2:] == [pytest.approx(2 / 3), 1.0]
+    # JSON has no NaN (Postgres rejects Python's): the registry stores null.
+    stored = json.loads(json.dumps(json_safe({"by_band": coverage, "bias": float("inf")}), allow_nan=False))
+    assert stored == {"by_band": [None, None, pytest.approx(2 / 3), 1.0], "bias": None}

@@ -9,6 +9,7 @@ import numpy as np
 import psycopg
 import pytest
 from numpy.testing import assert_allclose
+from psycopg.types.json import Jsonb
 from typer.testing import CliRunner
 
 from storecast.cli import app
@@ -177,3 +178,15 @@ def test_the_stored_explainer_adds_up_to_the_champions_raw_score(
     # Every name is a feature column (one-hot columns summed back, BG/NBD's quantities
     # credited to the columns they are computed from).
     assert set(explainer.names) <= set(spec.feature_columns), explainer.names
+
+
+def test_a_metric_without_a_value_is_stored_as_json_null(conn: Conn) -> None:
+    # A coverage in a level band no test row fell in (a one-series panel's few test rows).
+    metrics = {"coverage_0.8_by_level_quartile": [1.0, float("nan"), 0.5, 1.0]}
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation, match="NaN"), conn.transaction():
+        conn.execute("select %s::jsonb", [Jsonb(metrics)])
+    stored = conn.execute(
+        "select jsonb_typeof(%s::jsonb -> 'coverage_0.8_by_level_quartile' -> 1)",
+        [Jsonb(registry.json_safe(metrics))],
+    ).fetchone()
+    assert stored == ("null",)
