@@ -278,16 +278,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
             for name in ("purchase_30d", "clv_365d"):
                 trained = train_model(conn, specs[name], settings.models_dir, as_of)
-                selection, level = conn.execute(
-                    "select metrics -> 'selection', metrics ->> 'calibration_note' from ml.model_versions "
-                    "where model_name = %s and version = %s",
+                selection, level, why = conn.execute(
+                    "select metrics -> 'selection', metrics ->> 'calibration_note', metrics ->> 'selection_note' "
+                    "from ml.model_versions where model_name = %s and version = %s",
                     [name, trained.version],
-                ).fetchone() or (None, None)
+                ).fetchone() or (None, None, None)
                 on_validation = ", ".join(f"{k} {v:.4f}" for k, v in (selection or {}).items())
                 print(
                     f"  {name}: trained as of {as_of}: {trained.estimator} ({trained.spec.selection_metric} "
                     f"{trained.selection_value:.4f} on its test window; on validation: {on_validation})"
                     + (f"; calibration: {level}" if level else "")
+                    + (f"; selection: {why}" if why else "")
                 )
                 if trained.status != "champion":
                     registry.promote(conn, name, trained.version)

@@ -322,3 +322,108 @@ def test_extrapolating_spend_keeps_bg_nbd_at_its_own_level_over_a_learned_one() 
         spec.candidates,
         "",
     )
+
+
+def test_recent_activity_beside_bg_nbd_exports_to_onnx_with_parity() -> None:
+    from numpy.testing import assert_allclose
+
+    from storecast.training.estimators import make_pipeline
+    from storecast.training.export import export, onnx_inputs, predict_onnx, predict_sklearn
+
+    columns = ["orders", "recency_days", "age_days", "basket"]
+    recent = ["log_orders_90d", "log_spend_90d"]
+    x, t_x, age, future = _simulate(3000, 365.0, 11)
+    rng = np.random.default_rng(12)
+    basket = rng.gamma(4.0, 10.0, 3000)
+    orders_90d = rng.poisson(np.clip(x / 4, 0, None))
+    frame = pd.DataFrame(
+        {
+            "orders": (x + 1).astype(np.float32),
+            "recency_days": (age - t_x).astype(np.float32),
+            "age_days": age.astype(np.float32),
+            "basket": basket.astype(np.float32),
+            "log_orders_90d": np.log1p(orders_90d).astype(np.float32),
+            "log_spend_90d": np.log1p(orders_90d * basket).astype(np.float32),
+        }
+    )
+    features = [*columns, *recent]
+    for task, name, label in (
+        ("binary", "bg_nbd_recent", (future > 0).astype(float)),
+        ("regression", "bg_nbd_spend_recent", future * basket),
+    ):
+        spec = spec_for(
+            task,
+            features,
+            [name],
+            btyd_columns=columns if task == "regression" else columns[:3],
+            btyd_recent_columns=recent,
+        )
+        pipeline = make_pipeline(spec, name).fit(frame, label)
+        # BG/NBD's quantities (3 or 5) and the two recent columns, nothing else.
+        width = 5 if task == "regression" else 3
+        assert pipeline.named_steps["preprocess"].transform(frame).shape[1] == width + len(recent)
+        onnx_pred = predict_onnx(export(pipeline, spec), task, onnx_inputs(frame, features, []))
+        expected = predict_sklearn(pipeline, task, frame)
+        assert_allclose(onnx_pred, expected, rtol=1e-3, atol=1e-3 * max(1.0, float(np.abs(expected).max())))
+    with pytest.raises(ValueError, match="name those columns in btyd_recent_columns"):
+        spec_for("binary", features, ["bg_nbd_recent"], btyd_columns=columns[:3])
+
+
+def test_recent_activity_competes_with_bg_nbd_as_it_is_only_where_its_level_can_be_held() -> None:
+    columns = ["orders", "recency", "age"]
+    fields = {"btyd_columns": columns, "btyd_recent_columns": ["log_orders_90d"]}
+    candidates = ["logistic_regression", "bg_nbd", "bg_nbd_probability", "bg_nbd_recent"]
+    older = np.array([500, 600, 700, 800, 90])
+    labelled = [_frame([10, 50, 103])]
+    held = spec_for(
+        "binary", [*columns, "log_orders_90d"], candidates, recent_column="frequency_90d", **fields
+    )
+    kept, note = _extrapolating_candidates(held, list(held.candidates), older, labelled)
+    assert kept == ["bg_nbd_probability", "bg_nbd_recent"]
+    assert "bg_nbd_recent only if it orders the validation customers better beyond chance" in note
+    # Without a recent rate to hold its level to, the level would be the younger customers'.
+    unheld = spec_for("binary", [*columns, "log_orders_90d"], candidates, **fields)
+    assert _extrapolating_candidates(unheld, list(unheld.candidates), older, labelled)[0] == [
+        "bg_nbd_probability"
+    ]
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_recent_activity_replaces_bg_nbd_only_when_it_orders_customers_better_beyond_chance(
+    task: str,
+) -> None:
+    from storecast.training.train import _beyond_chance
+
+    rng = np.random.default_rng(13)
+    customers = np.repeat(np.arange(2000), 2)  # each customer on two validation dates
+    signal = rng.normal(size=len(customers))
+    bg_nbd = signal + rng.normal(size=len(customers))  # BG/NBD sees part of what decides
+    if task == "binary":
+        y = (signal + 0.5 * rng.normal(size=len(customers)) > 0.5).astype(float)
+        names = ("bg_nbd_probability", "bg_nbd_recent")
+    else:
+        y = np.exp(signal) * rng.gamma(2.0, 1.0, len(customers))
+        names = ("bg_nbd_gamma_gamma", "bg_nbd_spend_recent")
+    incumbent, challenger = names
+    spec = spec_for(
+        task,
+        ["orders", "recency", "age", "basket", "log_orders_90d"],
+        list(names),
+        btyd_columns=["orders", "recency", "age", "basket"],
+        btyd_recent_columns=["log_orders_90d"],
+    )
+    validation = Frame(
+        keys=pd.DataFrame({"customer_id": customers}), features=pd.DataFrame(), label=y, time=np.array([])
+    )
+    sees_more = bg_nbd + 0.8 * (signal - bg_nbd) + 0.1 * rng.normal(size=len(customers))
+    chosen = _beyond_chance(spec, validation, {incumbent: bg_nbd, challenger: sees_more})
+    assert chosen is not None
+    assert chosen[0] == challenger
+    assert f"{challenger} chosen" in chosen[1]
+    # A challenger that only adds noise to BG/NBD's order does not replace it.
+    noisier = bg_nbd + 0.05 * rng.normal(size=len(customers))
+    kept = _beyond_chance(spec, validation, {incumbent: bg_nbd, challenger: noisier})
+    assert kept is not None
+    assert kept[0] == incumbent
+    assert "not better beyond chance" in kept[1]
+    assert _beyond_chance(spec, validation, {incumbent: bg_nbd}) is None
