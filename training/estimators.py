@@ -26,10 +26,9 @@ SEED = 0
 #: included, categories one-hot: trees), "native" (numbers as they are, categories as
 #: codes the trees split on directly, :mod:`storecast.training.categorical_trees`),
 #: "btyd" (BG/NBD's quantities from ``btyd_columns`` only, standardised), "btyd_as_is"
-#: (the same, as BG/NBD computes them), "btyd_probability" (its probability of a
-#: purchase alone, as it computes it) or "btyd_recent" (BG/NBD's quantities and the
-#: spec's ``btyd_recent_columns``, standardised).
-Inputs = Literal["scaled", "raw", "native", "btyd", "btyd_as_is", "btyd_probability", "btyd_recent"]
+#: (the same, as BG/NBD computes them) or "btyd_probability" (its probability of a
+#: purchase alone, as it computes it).
+Inputs = Literal["scaled", "raw", "native", "btyd", "btyd_as_is", "btyd_probability"]
 
 
 def _category_codes(spec: ModelSpec) -> list[int] | None:
@@ -81,22 +80,11 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
     # monotone map, so customers keep BG/NBD's own order whatever the labels teach (the
     # level is then calibrated on the validation window like every classifier's).
     "bg_nbd_probability": (lambda spec: LogisticRegression(max_iter=2000), "btyd_probability"),
-    # BG/NBD beside the customers' recent activity: BG/NBD weighs every order of a history
-    # alike, and a customer whose last months say more than their whole history is a case
-    # it cannot see. Linear, so it extrapolates in age like BG/NBD; where today's customers
-    # are older than every matured label it must beat BG/NBD's own order on validation
-    # beyond chance to be chosen (training.train._extrapolating_candidates).
-    "bg_nbd_recent": (lambda spec: LogisticRegression(max_iter=2000), "btyd_recent"),
     # BG/NBD + Gamma-Gamma on its own: a log-link GLM on their quantities only (the expected
     # spend and its log among them), which calibrates the probabilistic model's level.
     "bg_nbd_spend": (
         lambda spec: TweedieRegressor(power=1.5, link="log", alpha=1e-4, max_iter=1000),
         "btyd",
-    ),
-    # The same beside the customers' recent activity (see bg_nbd_recent).
-    "bg_nbd_spend_recent": (
-        lambda spec: TweedieRegressor(power=1.5, link="log", alpha=1e-4, max_iter=1000),
-        "btyd_recent",
     ),
     # BG/NBD + Gamma-Gamma's expected spend as it is: nothing learned from the matured
     # labels, whose customers may be younger than today's (training.btyd.ExpectedSpend).
@@ -149,17 +137,11 @@ def _blend(spec: ModelSpec, name: str) -> MeanRegressor:
 
 #: The input kinds that are BG/NBD's quantities and nothing else.
 _BTYD_INPUTS: frozenset[Inputs] = frozenset({"btyd", "btyd_as_is", "btyd_probability"})
-#: The input kinds that need BG/NBD's quantities.
-_NEEDS_BTYD: frozenset[Inputs] = _BTYD_INPUTS | {"btyd_recent"}
 #: Of those, the ones from which the labels cannot reorder customers: BG/NBD's order (and
 #: for spend its level) as it is.
 _AS_IS_INPUTS: frozenset[Inputs] = frozenset({"btyd_as_is", "btyd_probability"})
 #: Candidates that see BG/NBD's quantities and nothing else.
 BTYD_ONLY = frozenset(name for name, (_, inputs) in ESTIMATORS.items() if inputs in _BTYD_INPUTS)
-#: Candidates that cannot be fitted without BG/NBD's quantities.
-NEEDS_BTYD = frozenset(name for name, (_, inputs) in ESTIMATORS.items() if inputs in _NEEDS_BTYD)
-#: Candidates that read BG/NBD's quantities beside the customers' recent activity.
-BTYD_RECENT = frozenset(name for name, (_, inputs) in ESTIMATORS.items() if inputs == "btyd_recent")
 #: Of those, the ones that keep BG/NBD's order of the customers (and level, for spend).
 BTYD_AS_IS = frozenset(name for name, (_, inputs) in ESTIMATORS.items() if inputs in _AS_IS_INPUTS)
 
@@ -181,22 +163,20 @@ def preprocessor(spec: ModelSpec, inputs: Inputs, btyd: BTYDFeatures | None = No
     order value, Gamma-Gamma's expected spend and its log), from a BG/NBD fitted on the
     training rows unless ``btyd`` holds one; "btyd" and "btyd_as_is" candidates get
     those quantities and nothing else, the latter unscaled; "btyd_probability" ones the
-    probability of a purchase alone, unscaled; "btyd_recent" ones the quantities and the
-    spec's ``btyd_recent_columns``, standardised (no imputation: they are never NULL).
+    probability of a purchase alone, unscaled.
     """
     only_btyd = inputs in _BTYD_INPUTS
     linear = inputs == "scaled"
-    recent = inputs == "btyd_recent"
     numeric: Any = (
         Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
         if linear
         else "passthrough"
     )
     transformers: list[tuple[str, Any, list[str]]] = (
-        [] if only_btyd or recent else [("numeric", numeric, list(spec.features.numeric))]
+        [] if only_btyd else [("numeric", numeric, list(spec.features.numeric))]
     )
     columns = spec.btyd_columns
-    if (linear or only_btyd or recent) and columns and set(columns) <= set(spec.features.numeric):
+    if (linear or only_btyd) and columns and set(columns) <= set(spec.features.numeric):
         # The probabilistic model's view of each customer, fitted on the training rows. Linear
         # models only: ONNX computes these in float32, and a tree would send a value that
         # lands on the other side of a split threshold down another branch (no parity).
@@ -210,11 +190,6 @@ def preprocessor(spec: ModelSpec, inputs: Inputs, btyd: BTYDFeatures | None = No
         if inputs not in _AS_IS_INPUTS:
             steps.append(("scale", StandardScaler()))
         transformers.append((BTYD_STEP, Pipeline(steps), list(columns)))
-    if recent:
-        beside = [c for c in spec.btyd_recent_columns or [] if c in spec.features.numeric]
-        if beside:
-            transformers.append(("recent", StandardScaler(), beside))
-        return ColumnTransformer(transformers)
     if only_btyd:
         return ColumnTransformer(transformers)
     if inputs == "native" and spec.features.categorical:
@@ -235,8 +210,6 @@ def make_pipeline(spec: ModelSpec, name: str, btyd: BTYDFeatures | None = None) 
     the BG/NBD (and Gamma-Gamma) behind the features of ``spec.btyd_columns``, fitted on the
     latest snapshot (else they are fitted with the rest, on the training rows)."""
     factory, inputs = ESTIMATORS[name]
-    if name in NEEDS_BTYD and not (
-        spec.btyd_columns and set(spec.btyd_columns) <= set(spec.features.numeric)
-    ):
+    if name in BTYD_ONLY and not (spec.btyd_columns and set(spec.btyd_columns) <= set(spec.features.numeric)):
         raise ValueError(f"{spec.name}: candidate {name} needs btyd_columns among the features")
     return Pipeline([("preprocess", preprocessor(spec, inputs, btyd)), ("estimator", factory(spec))])

@@ -6,9 +6,6 @@ scikit-learn's metrics are imported where they are used: the registry and the CL
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
-
 import numpy as np
 import numpy.typing as npt
 
@@ -209,51 +206,3 @@ def coverage_by_band(y: F64, forecast: F64, inside: npt.NDArray[np.bool_], bands
         return []
     band = level_bands(forecast, bands)
     return [float(inside[band == b].mean()) if (band == b).any() else float("nan") for b in range(bands)]
-
-
-class PairedGain(NamedTuple):
-    """One ranking's metric minus another's on the same rows, with a bootstrap interval."""
-
-    gain: float
-    low: float
-    high: float
-
-    def __str__(self) -> str:
-        return f"{self.gain:+.4f} [{self.low:+.4f}, {self.high:+.4f}]"
-
-
-def paired_gain(
-    metric: Callable[[F64, F64], float],
-    y: F64,
-    challenger: F64,
-    incumbent: F64,
-    groups: npt.ArrayLike,
-    level: float = 0.9,
-    draws: int = 200,
-) -> PairedGain:
-    """``metric(y, challenger) - metric(y, incumbent)`` and its two-sided ``level`` bootstrap
-    interval, resampling whole groups (a customer's rows on several as-of dates move
-    together, so resampling rows would read their repeats as independent evidence)."""
-    codes = np.unique(np.asarray(groups), return_inverse=True)[1]
-    rows_of = np.split(np.argsort(codes, kind="stable"), np.cumsum(np.bincount(codes))[:-1])
-    rng = np.random.default_rng(0)
-    gains = []
-    for _ in range(draws):
-        rows = np.concatenate([rows_of[g] for g in rng.integers(0, len(rows_of), len(rows_of))])
-        gains.append(metric(y[rows], challenger[rows]) - metric(y[rows], incumbent[rows]))
-    tail = (1 - level) / 2
-    low, high = np.nanquantile(gains, [tail, 1 - tail])
-    return PairedGain(metric(y, challenger) - metric(y, incumbent), float(low), float(high))
-
-
-def ranking_metric(task: str) -> tuple[str, Callable[[F64, F64], float]]:
-    """The metric that judges a task's order of the rows and not their level: AUC for a
-    probability, the normalized Gini for an amount."""
-    from sklearn import metrics as skm
-
-    if task == "binary":
-        return (
-            "roc_auc",
-            lambda y, p: float(skm.roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan"),
-        )
-    return "gini", normalized_gini

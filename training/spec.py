@@ -28,7 +28,6 @@ Estimator = Literal[
     "logistic_regression",
     "bg_nbd",
     "bg_nbd_probability",
-    "bg_nbd_recent",
     "hist_gradient_boosting_classifier",
     "ridge",
     "poisson_glm",
@@ -38,18 +37,14 @@ Estimator = Literal[
     "hist_gradient_boosting_log1p",
     "hist_gradient_boosting_blend",
     "bg_nbd_spend",
-    "bg_nbd_spend_recent",
     "bg_nbd_gamma_gamma",
 ]
 BINARY_ESTIMATORS: set[str] = {
     "logistic_regression",
     "bg_nbd",
     "bg_nbd_probability",
-    "bg_nbd_recent",
     "hist_gradient_boosting_classifier",
 }
-#: Candidates that read BG/NBD's quantities and the spec's btyd_recent_columns.
-BTYD_RECENT_ESTIMATORS: set[str] = {"bg_nbd_recent", "bg_nbd_spend_recent"}
 Metric = Literal[
     "roc_auc", "pr_auc", "brier", "log_loss", "mae", "rmse", "wape", "wape_bias", "poisson_deviance", "gini"
 ]
@@ -190,12 +185,6 @@ class ModelSpec(BaseModel):
         "bg_nbd_gamma_gamma) are held to the rate of those days: the orders the customers placed over "
         "those BG/NBD, fitted on them when the days began, expected",
     )
-    btyd_recent_columns: list[str] | None = Field(
-        default=None,
-        description="customer models with btyd_columns: each customer's recent activity (the logs of their "
-        "orders and spend in the last 90 days), which the bg_nbd_recent candidates read beside BG/NBD's "
-        "quantities: BG/NBD weighs every order of a customer's history alike",
-    )
     recent_days: int = Field(
         default=90, gt=0, description="the days recent_column sums (its window before the as-of date)"
     )
@@ -206,8 +195,7 @@ class ModelSpec(BaseModel):
         description="customer models with btyd_columns: when more than this share of the latest customers "
         "are older than every customer with a matured label, only the candidates built on BG/NBD, which "
         "extrapolate in age, are considered (trees cannot); of those, only the ones that learn nothing from "
-        "the labels when there are any (bg_nbd_probability, bg_nbd_gamma_gamma), and beside them the "
-        "bg_nbd_recent ones, chosen only if they order the validation customers better beyond chance",
+        "the labels when there are any (bg_nbd_gamma_gamma)",
     )
     max_champion_bias: float | None = Field(
         default=None,
@@ -243,12 +231,6 @@ class ModelSpec(BaseModel):
             raise ValueError(
                 "candidate bg_nbd_gamma_gamma predicts Gamma-Gamma's expected spend: btyd_columns needs "
                 "a fourth column, the mean order value"
-            )
-        recent_candidates = sorted(chosen & BTYD_RECENT_ESTIMATORS)
-        if recent_candidates and not self.btyd_recent_columns:
-            raise ValueError(
-                f"candidate {recent_candidates[0]} reads the customers' recent activity beside BG/NBD's "
-                "quantities: name those columns in btyd_recent_columns"
             )
         if self.recent_column and not self.btyd_columns:
             raise ValueError(

@@ -29,13 +29,7 @@ from storecast.training import drift
 from storecast.training import metrics as m
 from storecast.training.baselines import BASELINES
 from storecast.training.blend import MeanRegressor
-from storecast.training.btyd import (
-    EXPECTED_SPEND_COLUMN,
-    PURCHASE_COLUMN,
-    BTYDFeatures,
-    ExpectedSpend,
-    recent_level,
-)
+from storecast.training.btyd import PURCHASE_COLUMN, BTYDFeatures, ExpectedSpend, recent_level
 from storecast.training.data import (
     FeatureReader,
     Frame,
@@ -44,14 +38,7 @@ from storecast.training.data import (
     time_counts,
 )
 from storecast.training.errors import FeatureError, ParityError, TrainingError
-from storecast.training.estimators import (
-    BLENDS,
-    BTYD_AS_IS,
-    BTYD_ONLY,
-    BTYD_RECENT,
-    NEEDS_BTYD,
-    make_pipeline,
-)
+from storecast.training.estimators import BLENDS, BTYD_AS_IS, BTYD_ONLY, make_pipeline
 from storecast.training.explain import export_explainer
 from storecast.training.export import (
     OPSET,
@@ -202,30 +189,6 @@ def _held_to_recent_rate(conn: Conn, spec: ModelSpec, latest: LatestCustomers, p
     )
 
 
-def _spend_held_to_recent_rate(
-    conn: Conn, spec: ModelSpec, latest: LatestCustomers, pipeline: Pipeline
-) -> str:
-    """Scale a log-link spend model so that today's customers' total is BG/NBD + Gamma-Gamma's
-    at the rate of their recent orders (:func:`_recent_level`), and say so: the model keeps
-    its order of the customers, and the level is not that of the younger labelled ones."""
-    level, note = _recent_level(conn, spec, latest.on)
-    if level is None:
-        return note
-    assert spec.btyd_columns is not None
-    today = FeatureReader(conn, spec, [latest.on], with_label=False).read()
-    learnt = float(pipeline.predict(today.features[spec.feature_columns]).sum())
-    expected = level * float(
-        latest.btyd.transform(today.features[spec.btyd_columns])[:, EXPECTED_SPEND_COLUMN].sum()
-    )
-    factor = expected / learnt if learnt > 0 and expected > 0 else 1.0
-    # A log link: a constant factor is a shift of the intercept, which the ONNX graph carries.
-    pipeline.named_steps["estimator"].intercept_ += math.log(factor)
-    return (
-        f"{note}; today's {len(today):,} customers' spend {learnt:,.0f} as learnt, {expected:,.0f} at that "
-        f"rate (times {factor:.3f})"
-    )
-
-
 class LatestCustomers(NamedTuple):
     """The customers as they stand on the latest as-of date (no label needed)."""
 
@@ -262,62 +225,24 @@ def _extrapolating_candidates(
     that learn nothing from the labels when there are any: a level learned from matured
     labels is that of younger customers, while BG/NBD's own is fitted on today's, and the
     validation window, younger too, cannot tell the two apart. For a probability that
-    means BG/NBD's own order of the customers, its level calibrated like any classifier's.
-    Beside them stay the candidates that read the customers' recent activity with BG/NBD
-    (when the level can be held to the recent rate, ``recent_column``): linear, so they
-    extrapolate in age too, and chosen only by :func:`_beyond_chance`."""
+    means BG/NBD's own order of the customers, its level calibrated like any classifier's."""
     assert spec.btyd_columns is not None
     age = spec.btyd_columns[2]
     oldest = max(float(np.nanmax(f.features[age].to_numpy(dtype=float))) for f in labelled)
     share = float(np.mean(latest_ages > oldest)) if len(latest_ages) else 0.0
-    extrapolating = [c for c in candidates if c in BTYD_ONLY or c in BTYD_RECENT]
+    extrapolating = [c for c in candidates if c in BTYD_ONLY]
     if share <= spec.age_extrapolation_share or not extrapolating:
         return candidates, ""
     as_is = [c for c in extrapolating if c in BTYD_AS_IS]
-    challengers = [c for c in extrapolating if c in BTYD_RECENT] if as_is and spec.recent_column else []
     # A probability keeps BG/NBD's order, a spend BG/NBD's expected spend; the level of
     # either comes from the rate of the customers' recent orders (_recent_level), not the labels.
     kept_as_is = "in BG/NBD's own order" if spec.task == "binary" else "with no level learned from the labels"
-    kept = [*as_is, *challengers] if as_is else extrapolating
+    kept = as_is or extrapolating
     return kept, (
         f"{share:.0%} of the latest customers are older than every customer with a matured label "
         f"({age} > {oldest:.0f}; age_extrapolation_share {spec.age_extrapolation_share}): "
         f"only {', '.join(kept)} considered, which extrapolate in age"
-        + (f", {', '.join(as_is)} {kept_as_is}, fitted on today's customers" if as_is else "")
-        + (
-            f"; {', '.join(challengers)} only if it orders the validation customers better beyond chance"
-            if challengers
-            else ""
-        )
-    )
-
-
-def _beyond_chance(spec: ModelSpec, validation: Frame, predictions: dict[str, F64]) -> tuple[str, str] | None:
-    """Between BG/NBD as it is and the candidates that read the customers' recent activity
-    beside it, when today's customers are older than every labelled one: a challenger
-    replaces BG/NBD only when its order of the validation customers (AUC, or Gini for an
-    amount: the level is held to the recent rate either way, so it is not judged) is
-    better with the whole 90 % bootstrap interval over customers above 0. BG/NBD weighs a
-    customer's whole history alike; a base whose last months say more shows it on the
-    younger customers of the validation window too, and one that does not keeps BG/NBD's
-    order instead of a fit to noise. None when there is no such choice."""
-    incumbent = next((c for c in predictions if c in BTYD_AS_IS), None)
-    challengers = [c for c in predictions if c in BTYD_RECENT]
-    if incumbent is None or not challengers:
-        return None
-    assert validation.label is not None
-    name, metric = m.ranking_metric(spec.task)
-    entity = [k for k in spec.keys if k != spec.time_column]
-    groups = validation.keys[entity[0]].to_numpy()
-    y = validation.label.astype(float)
-    gains = {c: m.paired_gain(metric, y, predictions[c], predictions[incumbent], groups) for c in challengers}
-    best = max(gains, key=lambda c: gains[c].low)
-    said = ", ".join(f"{c} {name} {gains[c]} against {incumbent}" for c in challengers)
-    if gains[best].low > 0:
-        return best, f"{said} on validation (90 % interval over customers): {best} chosen"
-    return (
-        incumbent,
-        f"{said} on validation (90 % interval over customers): not better beyond chance, {incumbent} kept",
+        + (f" {kept_as_is}, fitted on today's customers" if as_is else "")
     )
 
 
@@ -568,7 +493,7 @@ def train_model(
     latest = _latest_btyd(conn, spec, as_of)
     btyd = None if latest is None else latest.btyd
     scored: dict[str, tuple[float, Pipeline]] = {}
-    usable = [c for c in spec.candidates if c not in NEEDS_BTYD or btyd is not None]
+    usable = [c for c in spec.candidates if c not in BTYD_ONLY or btyd is not None]
     if not usable:
         raise TrainingError(f"{spec.name}: its only candidates need {spec.btyd_columns}, which were left out")
     selection_note = ""
@@ -577,7 +502,6 @@ def train_model(
         if selection_note:
             say(f"{spec.name}: {selection_note}")
     fitted: dict[str, Pipeline] = {}
-    predictions: dict[str, F64] = {}
     # Members first: a blend reuses the candidates it averages, fitted on the same rows.
     for name in sorted(usable, key=lambda candidate: candidate in BLENDS):
         pipeline = (
@@ -586,19 +510,12 @@ def train_model(
             else _fit(spec, name, train, btyd, say)
         )
         fitted[name] = pipeline
-        predictions[name] = _predict(pipeline, spec, validation)
-        value = _evaluate(spec, validation, predictions[name])[spec.selection_metric]
+        value = _evaluate(spec, validation, _predict(pipeline, spec, validation))[spec.selection_metric]
         scored[name] = (float(value), pipeline)
         say(f"{spec.name}: {name} {spec.selection_metric} on validation = {value:.4f}")
     best = max(
         scored, key=lambda k: scored[k][0] if m.HIGHER_IS_BETTER[spec.selection_metric] else -scored[k][0]
     )
-    extrapolating = bool(selection_note)
-    challenged = _beyond_chance(spec, validation, predictions) if extrapolating else None
-    if challenged is not None:
-        best, challenge_note = challenged
-        selection_note += "; " + challenge_note
-        say(f"{spec.name}: {challenge_note}")
     pipeline = scored[best][1]
 
     calibration: str | None = None
@@ -607,15 +524,8 @@ def train_model(
     if spec.task == "forecast":
         # From the model that has not seen the validation window, so the residuals are out of sample.
         intervals = _conformal(spec, pipeline, validation)
-    # BG/NBD taken as it is, or read beside the recent activity of customers older than every
-    # labelled one: its level held to the rate of today's customers' recent orders.
-    held = (
-        latest
-        if latest is not None
-        and spec.recent_column is not None
-        and (best in BTYD_AS_IS or (extrapolating and best in BTYD_RECENT))
-        else None
-    )
+    # BG/NBD taken as it is: its level held to the rate of today's customers' recent orders.
+    held = latest if latest is not None and spec.recent_column is not None and best in BTYD_AS_IS else None
     if spec.task == "binary":
         # A sigmoid's log odds can be shifted to that level; an isotonic step function's cannot.
         methods = ("sigmoid",) if held is not None else ("sigmoid", "isotonic")
@@ -640,9 +550,6 @@ def train_model(
     if held is not None and isinstance(estimator, ExpectedSpend):
         level, calibration_note = _recent_level(conn, spec, held.on)
         estimator.at_level(1.0 if level is None else level)
-        say(f"{spec.name}: {calibration_note}")
-    elif held is not None and spec.task == "regression":
-        calibration_note = _spend_held_to_recent_rate(conn, spec, held, pipeline)
         say(f"{spec.name}: {calibration_note}")
 
     onnx = export(pipeline, spec)

@@ -77,12 +77,10 @@ CASES = [
     ("regression", "tweedie_glm", False),
     ("regression", "bg_nbd_spend", False),
     ("regression", "bg_nbd_gamma_gamma", False),
-    ("regression", "bg_nbd_spend_recent", False),
     ("binary", "hist_gradient_boosting_classifier", True),
     ("binary", "logistic_regression", True),
     ("binary", "bg_nbd", False),
     ("binary", "bg_nbd_probability", True),
-    ("binary", "bg_nbd_recent", True),
 ]
 
 
@@ -94,7 +92,6 @@ def _spec(task: str, candidate: str) -> ModelSpec:
         # 300 stores: coded for the trees, left out by the linear models.
         features={"numeric": NUMERIC, "categorical": CATEGORICAL, "native_only": ["store"]},
         btyd_columns=BTYD if task != "forecast" else None,
-        btyd_recent_columns=["discount"] if task != "forecast" else None,
     )
 
 
@@ -131,10 +128,7 @@ def test_contributions_and_base_add_up_to_the_raw_score(task: str, candidate: st
     # Contributions are reported per input column: one-hot columns summed back, BG/NBD's
     # quantities credited to the customer columns they are computed from.
     assert set(explainer.names) <= {*NUMERIC, *CATEGORICAL}
-    if candidate.endswith("_recent"):
-        # The recent activity beside BG/NBD's quantities, credited to its own column.
-        assert set(explainer.names) == {*BTYD, "discount"}
-    elif candidate.startswith("bg_nbd"):
+    if candidate.startswith("bg_nbd"):
         assert set(explainer.names) == set(BTYD)
     if candidate.startswith("hist_"):
         # The discount drives the target, so the trees give it credit.

@@ -125,16 +125,3 @@ def test_a_level_band_no_forecast_fell_in_has_no_coverage_and_stores_as_null() -
     # JSON has no NaN (Postgres rejects Python's): the registry stores null.
     stored = json.loads(json.dumps(json_safe({"by_band": coverage, "bias": float("inf")}), allow_nan=False))
     assert stored == {"by_band": [None, None, pytest.approx(2 / 3), 1.0], "bias": None}
-
-
-def test_a_paired_gain_resamples_whole_customers() -> None:
-    rng = np.random.default_rng(0)
-    groups = np.repeat(np.arange(500), 3)
-    y = rng.normal(size=len(groups))
-    better, worse = y + 0.5 * rng.normal(size=len(y)), y + 2.0 * rng.normal(size=len(y))
-    gain = m.paired_gain(lambda a, b: float(np.corrcoef(a, b)[0, 1]), y, better, worse, groups)
-    assert gain.low > 0
-    assert gain.low < gain.gain < gain.high
-    same = m.paired_gain(m.normalized_gini, np.abs(y), better, better, groups)
-    assert (same.gain, same.low, same.high) == (0.0, 0.0, 0.0)
-    assert str(gain).startswith(f"{gain.gain:+.4f} [")

@@ -246,8 +246,6 @@ final as (
             / nullif(purchase_intervals.interpurchase_days_mean, 0))::double precision as purchase_irregularity,
         ln(1 + (rfm.as_of_date - rfm.last_order_date))::double precision as log_recency_days,
         ln(1 + (rfm.as_of_date - rfm.first_order_date))::double precision as log_customer_age_days,
-        ln(1 + rfm.frequency_90d)::double precision as log_frequency_90d,
-        ln(1 + greatest(rfm.monetary_90d, 0))::double precision as log_monetary_90d,
         rfm.avg_basket_value,
         rfm.avg_basket_units::double precision as avg_basket_units,
         purchase_intervals.interpurchase_days_mean::double precision as interpurchase_days_mean,
