@@ -3,10 +3,11 @@
 The textbook probabilistic customer-base models (Fader, Hardie and Lee 2005): while
 alive a customer buys at a Gamma-distributed Poisson rate, and after each purchase
 drops out with a Beta-distributed probability; the value of a purchase varies around
-a customer-specific mean (Gamma-Gamma). Both are fitted by maximum likelihood on one
-summary per customer, need no features, and extrapolate in customer age by
-construction, which is why they are the baseline a retailer compares a learned
-customer model with, and are used here as such.
+a customer-specific mean (Gamma-Gamma; where its likelihood has no maximum, a
+credibility estimator fitted by moments). Both are fitted on one summary per customer,
+need no features, and extrapolate in customer age by construction, which is why they
+are the baseline a retailer compares a learned customer model with, and are used here
+as such.
 
 Inputs per customer, in days, as of a date ``T`` after the first purchase:
 ``x`` repeat purchases (purchase days after the first), ``t_x`` the age at the last
@@ -16,6 +17,8 @@ purchase, ``T`` the age now; for spend, ``m`` the mean value of the repeat purch
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +29,9 @@ from scipy.special import betaln, gammaln, hyp2f1
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 
 F64 = npt.NDArray[np.float64]
+#: ONNX graph builders the value models take: an operator on named tensors, a float constant.
+Node = Callable[..., str]
+Const = Callable[[float], str]
 # Bounds the ONNX graph of the expectation (one handful of operators per term): a purchase
 # rate scale ``alpha`` under about 1 % of the horizon would need more.
 MAX_SERIES_TERMS = 1500
@@ -159,6 +165,110 @@ class GammaGamma:
         shrunk = (self.gamma + m * x) * self.p / np.maximum(self.p * x + self.q - 1, 1e-12)
         return np.asarray(np.where(x > 0, shrunk, self.population_value), dtype=np.float64)
 
+    @property
+    def at_boundary(self) -> bool:
+        """Whether the fit ran off to no spread within customers (``p`` without bound):
+        then it shrinks nobody, and takes a one-time buyer's order for their value."""
+        return self.p > MAX_GAMMA_GAMMA_P
+
+    def onnx_value(self, x: str, m: str, node: Node, const: Const) -> str:
+        """:meth:`expected_value` as ONNX operators on the ``x`` and ``m`` tensors."""
+        p, q, g = self.p, self.q, self.gamma
+        shrunk = node(
+            "Div",
+            [
+                node("Mul", [node("Add", [const(g), node("Mul", [m, x])]), const(p)]),
+                node("Max", [node("Add", [node("Mul", [x, const(p)]), const(q - 1.0)]), const(1e-12)]),
+            ],
+        )
+        return node("Where", [node("Greater", [x, const(0.0)]), shrunk, const(self.population_value)])
+
+
+@dataclass(frozen=True)
+class CredibleValue:
+    """A customer's mean order value shrunk toward the population's by credibility weights.
+
+    Where Gamma-Gamma runs to its boundary (:attr:`GammaGamma.at_boundary`: one product at
+    one price, so that many customers' orders are all worth the same and its likelihood
+    grows without bound), an estimator fitted by moments, which point masses do not break.
+    On logs of the mean order values ``l`` over ``n`` orders: across customers
+    ``(l - mu) ** 2`` is ``between + within / n`` on average, so a least-squares fit on
+    ``1 / n`` gives both variances, and each customer's log value is shrunk to
+    ``mu + n / (n + k) * (l - mu)`` with ``k = within / between`` (Buhlmann credibility).
+    ``scale`` maps the back-transformed values to money: the orders' total over what the
+    shrunk values give the same orders."""
+
+    mu: float
+    k: float
+    scale: float
+
+    @classmethod
+    def fit(cls, n: F64, m: F64) -> CredibleValue:
+        """Moments from the customers with an order of positive value."""
+        keep = (n > 0) & (m > 0)
+        n, m = n[keep], m[keep]
+        logs = np.log(m)
+        mu = float(logs.mean()) if len(logs) else 0.0
+        k = 0.0
+        # One order count for everyone leaves the two variances apart unknown: no shrinkage.
+        if len(n) > 2 and np.ptp(n) > 0:
+            (between, within), *_ = np.linalg.lstsq(
+                np.column_stack([np.ones(len(n)), 1.0 / n]), (logs - mu) ** 2, rcond=None
+            )
+            k = float(max(within, 0.0) / max(between, 1e-12))
+        shrunk = np.exp(mu + n / (n + k) * (logs - mu))
+        scale = float((n * m).sum() / (n * shrunk).sum()) if len(n) else 1.0
+        return cls(mu, k, scale)
+
+    @property
+    def population_value(self) -> float:
+        """The value of a customer without an order of positive value."""
+        return self.scale * math.exp(self.mu)
+
+    def expected_value(self, x: F64, m: F64) -> F64:
+        """Each customer's value of an order, from ``m`` over ``x`` orders, shrunk."""
+        known = (x > 0) & (m > 0)
+        logs = np.log(np.where(known, m, 1.0))
+        shrunk = self.scale * np.exp(self.mu + x / (x + self.k + 1e-12) * (logs - self.mu))
+        return np.asarray(np.where(known, shrunk, self.population_value), dtype=np.float64)
+
+    def onnx_value(self, x: str, m: str, node: Node, const: Const) -> str:
+        """:meth:`expected_value` as ONNX operators on the ``x`` and ``m`` tensors."""
+        zero = const(0.0)
+        known = node("And", [node("Greater", [x, zero]), node("Greater", [m, zero])])
+        logs = node("Log", [node("Where", [known, m, const(1.0)])])
+        weight = node("Div", [x, node("Add", [x, const(self.k + 1e-12)])])
+        shrunk = node(
+            "Mul",
+            [
+                const(self.scale),
+                node(
+                    "Exp",
+                    [
+                        node(
+                            "Add",
+                            [const(self.mu), node("Mul", [weight, node("Sub", [logs, const(self.mu)])])],
+                        )
+                    ],
+                ),
+            ],
+        )
+        return node("Where", [known, shrunk, const(self.population_value)])
+
+
+#: A mean order value's model: Gamma-Gamma, or where it runs to its boundary, credibility.
+ValueModel = GammaGamma | CredibleValue
+#: Gamma-Gamma's ``p`` beyond which its fit has run to the boundary: fits that converge
+#: put it at 1-25 on every base tried; those that do not, at 5e6 and above.
+MAX_GAMMA_GAMMA_P = 1e4
+
+
+def _value_model(data: F64) -> ValueModel:
+    """Gamma-Gamma on every order and its mean, or credibility where it runs to its boundary."""
+    orders, values = BTYDFeatures._orders(data), np.nan_to_num(data[:, 3])
+    fitted = GammaGamma.fit(orders, values)
+    return CredibleValue.fit(orders, values) if fitted.at_boundary else fitted
+
 
 class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     """BG/NBD quantities as features, inside the exported pipeline.
@@ -172,7 +282,8 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     Gamma-Gamma counts every order: counting the repeat ones only would take a mean of two
     orders for the mean of one, so that the fit sees almost no spread within customers (p
     in the millions: no shrinkage) and gives every one-time buyer the population's value,
-    whatever their order was worth (docs/benchmark-notes.md).
+    whatever their order was worth (docs/benchmark-notes.md). Where the fit still runs to
+    its boundary (:attr:`GammaGamma.at_boundary`), the value is :class:`CredibleValue`'s.
     ``fitted`` is a BG/NBD fitted elsewhere (training fits it on the customers as they
     stand on the latest as-of date, which needs no label, rather than on the older rows
     whose labels have matured). The expected purchases are the exact conditional
@@ -188,7 +299,7 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         horizon_days: int = 30,
         max_fit_rows: int = 50_000,
         fitted: BGNBD | None = None,
-        fitted_value: GammaGamma | None = None,
+        fitted_value: ValueModel | None = None,
         outputs: tuple[int, ...] | None = None,
     ) -> None:
         self.horizon_days = horizon_days
@@ -218,13 +329,9 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
             data = data[np.random.default_rng(0).choice(len(data), self.max_fit_rows, replace=False)]
         x, t_x, age = self._summaries(data)
         self.model_ = self.fitted if self.fitted is not None else BGNBD.fit(x, t_x, age)
-        self.value_model_: GammaGamma | None = None
+        self.value_model_: ValueModel | None = None
         if data.shape[1] > 3:
-            self.value_model_ = (
-                self.fitted_value
-                if self.fitted_value is not None
-                else GammaGamma.fit(self._orders(data), np.nan_to_num(data[:, 3]))
-            )
+            self.value_model_ = self.fitted_value if self.fitted_value is not None else _value_model(data)
         return self
 
     def transform(self, features: npt.ArrayLike) -> F64:
@@ -349,7 +456,7 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
     from onnx import TensorProto
 
     model: BGNBD = operator.raw_operator.model_
-    value_model: GammaGamma | None = operator.raw_operator.value_model_
+    value_model: ValueModel | None = operator.raw_operator.value_model_
     h = float(operator.raw_operator.horizon_days)
     names = [i.full_name for i in operator.inputs]
     n = itertools.count()
@@ -409,19 +516,7 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
         expected = _expected_purchases(model, h, x, age, alive, node, container, name)
         outputs.append(expected)
         if value_model is not None:
-            p, q, g = value_model.p, value_model.q, value_model.gamma
-            shrunk = node(
-                "Div",
-                [
-                    node("Mul", [node("Add", [const(g), node("Mul", [value[0], orders])]), const(p)]),
-                    node(
-                        "Max", [node("Add", [node("Mul", [orders, const(p)]), const(q - 1.0)]), const(1e-12)]
-                    ),
-                ],
-            )
-            purchase_value = node(
-                "Where", [node("Greater", [orders, zero]), shrunk, const(value_model.population_value)]
-            )
+            purchase_value = value_model.onnx_value(orders, value[0], node, const)
             spend = node("Mul", [expected, purchase_value])
             outputs += [spend, node("Log", [node("Add", [spend, const(1.0)])])]
     if features.outputs is not None:

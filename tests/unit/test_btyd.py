@@ -103,9 +103,9 @@ def test_bg_nbd_features_count_every_order_the_mean_order_value_is_over() -> Non
     )
     features = np.column_stack([orders, 365.0 - t_x, age, mean_value])
     btyd = BTYDFeatures(horizon_days=181).fit(features)
-    assert btyd.value_model_ is not None
     # The fit sees the spread within customers (5 purchases' worth of shape: p near 5), not
     # the near-none a mean of k + 1 orders taken for one of k would show (p in the millions).
+    assert isinstance(btyd.value_model_, GammaGamma)
     assert 2.0 < btyd.value_model_.p < 12.0
     out = btyd.transform(features)
     value = out[:, EXPECTED_SPEND_COLUMN] / np.maximum(out[:, 2], 1e-12)
@@ -322,3 +322,50 @@ def test_extrapolating_spend_keeps_bg_nbd_at_its_own_level_over_a_learned_one() 
         spec.candidates,
         "",
     )
+
+
+def test_where_gamma_gamma_runs_to_its_boundary_credibility_shrinks_the_order_value() -> None:
+    from numpy.testing import assert_allclose
+
+    from storecast.training.btyd import EXPECTED_SPEND_COLUMN, BTYDFeatures, CredibleValue
+    from storecast.training.estimators import make_pipeline
+    from storecast.training.export import export, onnx_inputs, predict_onnx
+
+    # One product at 10 $: most orders are one unit, so many customers' orders are all
+    # worth the same, and Gamma-Gamma's likelihood grows without bound in p.
+    rng = np.random.default_rng(21)
+    n = 3000
+    x, t_x, age, _ = _simulate(n, 365.0, 22)
+    orders = x + 1
+    # A customer's usual extra units: none for a fifth of them.
+    appetite = np.where(rng.random(n) < 0.2, 0.0, rng.gamma(2.0, 0.5, n))
+    mean_value = np.array(
+        [10.0 * (1 + rng.poisson(appetite[i], int(k))).mean() for i, k in enumerate(orders)]
+    )
+    assert GammaGamma.fit(orders, mean_value).at_boundary
+    columns = ["orders", "recency_days", "age_days", "basket"]
+    frame = pd.DataFrame(
+        {"orders": orders, "recency_days": 365.0 - t_x, "age_days": age, "basket": mean_value}
+    ).astype(np.float32)
+    spec = spec_for("regression", columns, ["bg_nbd_gamma_gamma"], btyd_columns=columns)
+    btyd = BTYDFeatures(horizon_days=spec.horizon_days).fit(frame)
+    model = btyd.value_model_
+    assert isinstance(model, CredibleValue)
+    assert model.k > 0
+    value = model.expected_value(orders, mean_value)
+    # Shrunk toward the population's, the fewer orders the more: a one-time buyer's value
+    # follows their order, within a narrower range; a frequent buyer's stays near their own.
+    once, often = orders == 1, orders >= 5
+    assert np.corrcoef(value[once], mean_value[once])[0, 1] > 0.9
+    assert np.ptp(value[once]) < np.ptp(mean_value[once])
+    assert np.mean(np.abs(np.log(value[often] / mean_value[often]))) < np.mean(
+        np.abs(np.log(value[once] / mean_value[once]))
+    )
+    # In money: the orders' total is kept.
+    assert (orders * value).sum() == pytest.approx((orders * mean_value).sum(), rel=1e-9)
+    # And in ONNX as in scikit-learn.
+    pipeline = make_pipeline(spec, "bg_nbd_gamma_gamma", btyd).fit(frame, np.zeros(n))
+    expected = btyd.transform(frame)[:, EXPECTED_SPEND_COLUMN]
+    assert_allclose(pipeline.predict(frame), expected, rtol=1e-12)
+    onnx_pred = predict_onnx(export(pipeline, spec), "regression", onnx_inputs(frame, columns, []))
+    assert_allclose(onnx_pred, expected, rtol=1e-3, atol=1e-3 * float(expected.max()))
