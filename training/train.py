@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from storecast.training import drift
 from storecast.training import metrics as m
 from storecast.training.baselines import BASELINES
 from storecast.training.blend import MeanRegressor
-from storecast.training.btyd import PURCHASE_COLUMN, BTYDFeatures, ExpectedSpend, recent_level
+from storecast.training.btyd import PURCHASE_COLUMN, BTYDFeatures, CredibleValue, ExpectedSpend, recent_level
 from storecast.training.data import (
     FeatureReader,
     Frame,
@@ -358,15 +357,6 @@ def _conformal(spec: ModelSpec, pipeline: Pipeline, validation: Frame) -> dict[s
     )
 
 
-def _finite(value: Any) -> Any:
-    """JSON-safe copy: NaN and infinities become null."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _library_versions() -> dict[str, str]:
     return {p: package_version(p) for p in ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy")}
 
@@ -499,6 +489,18 @@ def train_model(
     selection_note = ""
     if latest is not None:
         usable, selection_note = _extrapolating_candidates(spec, usable, latest.ages, [train, validation])
+        value_model = latest.btyd.value_model_
+        if isinstance(value_model, CredibleValue):
+            selection_note = "; ".join(
+                note
+                for note in (
+                    selection_note,
+                    "Gamma-Gamma's fit ran to its boundary (no spread of order values within customers to "
+                    f"shrink by): an order's value is a credibility estimate instead (k = {value_model.k:.2f}, "
+                    "training.btyd.CredibleValue)",
+                )
+                if note
+            )
         if selection_note:
             say(f"{spec.name}: {selection_note}")
     fitted: dict[str, Pipeline] = {}
@@ -636,16 +638,15 @@ def train_model(
         "onnx_sha256": sha256(onnx),
         "onnx_opset": OPSET,
         "explainer": export_explainer(pipeline, spec, train.features[spec.feature_columns]),
-        "metrics": _finite(
-            dict(
-                metrics,
-                selection={k: v for k, (v, _) in scored.items()},
-                selection_note=selection_note,
-                calibration_note=calibration_note,
-                split_note=split.note,
-            )
+        # NaN (a metric of one class, a level band without rows) is stored as null: registry.json_safe.
+        "metrics": dict(
+            metrics,
+            selection={k: v for k, (v, _) in scored.items()},
+            selection_note=selection_note,
+            calibration_note=calibration_note,
+            split_note=split.note,
         ),
-        "baseline_metrics": _finite(baseline_metrics),
+        "baseline_metrics": baseline_metrics,
         "selection_metric": spec.selection_metric,
         "parity_max_abs_diff": parity_diff,
         "intervals": intervals,

@@ -76,6 +76,10 @@ def test_a_one_cohort_base_trains_and_scores_with_settings_only(cohort: tuple[Sh
     )
     assert chosen == "bg_nbd_gamma_gamma"
     assert "with no level learned from the labels" in str(note)
+    # One product at one price: many customers' orders are all worth the same, Gamma-Gamma's
+    # likelihood has no maximum, and the order value is a credibility estimate, said so.
+    assert "Gamma-Gamma's fit ran to its boundary" in str(note)
+    assert "Gamma-Gamma's fit ran to its boundary" in output
     assert "times in the 90 days to" in str(spend_level)
     assert "times what BG/NBD fitted on them then expected" in str(spend_level)
     # Purchase keeps BG/NBD's own order of the customers (a monotone map of its probability),
