@@ -35,6 +35,8 @@ Const = Callable[[float], str]
 # Bounds the ONNX graph of the expectation (one handful of operators per term): a purchase
 # rate scale ``alpha`` under about 1 % of the horizon would need more.
 MAX_SERIES_TERMS = 1500
+#: Largest dropout shape (a, b) BG/NBD is fitted with (:meth:`BGNBD.fit`).
+MAX_DROPOUT_SHAPE = 1e3
 # ``a = 1`` is a removable singularity of the expectation; keep the estimate off it.
 _A_OFF_ONE = 1e-4
 
@@ -69,8 +71,21 @@ class BGNBD:
             return -float(cls.log_likelihood(np.exp(log_params), x, t_x, age).mean())
 
         start = np.log([1.0, max(float(np.mean(age)), 1.0), 1.0, 1.0])
+        # The dropout's a and b bounded: on a few dozen customers the fit can run off to a
+        # Beta of no spread (a and b in the millions, their ratio fixed), whose expected
+        # purchases overflow; a Beta with a + b in the thousands is already that point.
+        bounds = [
+            (None, None),
+            (None, None),
+            (None, math.log(MAX_DROPOUT_SHAPE)),
+            (None, math.log(MAX_DROPOUT_SHAPE)),
+        ]
         result = minimize(
-            loss, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-9}
+            loss,
+            start,
+            method="Nelder-Mead",
+            bounds=bounds,
+            options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-9},
         )
         r, alpha, a, b = np.exp(result.x)
         if abs(a - 1.0) < _A_OFF_ONE:

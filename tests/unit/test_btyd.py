@@ -369,3 +369,18 @@ def test_where_gamma_gamma_runs_to_its_boundary_credibility_shrinks_the_order_va
     assert_allclose(pipeline.predict(frame), expected, rtol=1e-12)
     onnx_pred = predict_onnx(export(pipeline, spec), "regression", onnx_inputs(frame, columns, []))
     assert_allclose(onnx_pred, expected, rtol=1e-3, atol=1e-3 * float(expected.max()))
+
+
+@pytest.mark.parametrize(("customers", "seed"), [(10, 1), (10, 4), (20, 4), (20, 9), (50, 8)])
+def test_a_few_dozen_customers_give_finite_bg_nbd_quantities(customers: int, seed: int) -> None:
+    from storecast.training.btyd import MAX_DROPOUT_SHAPE, BTYDFeatures
+
+    # Bases on which the unbounded fit ran off to dropout shapes in the millions and the
+    # expected purchases and spend came out NaN (a user trying storecast on an extract).
+    x, t_x, age, _ = _simulate(customers, 365.0, seed)
+    features = np.column_stack(
+        [x + 1, age - t_x, age, np.random.default_rng(seed).gamma(4.0, 10.0, customers)]
+    )
+    btyd = BTYDFeatures(horizon_days=181).fit(features)
+    assert max(btyd.model_.a, btyd.model_.b) <= MAX_DROPOUT_SHAPE * (1 + 1e-9)
+    assert np.isfinite(btyd.transform(features)).all()
