@@ -231,7 +231,7 @@ class CredibleValue:
                 np.column_stack([np.ones(len(n)), 1.0 / n]), (logs - mu) ** 2, rcond=None
             )
             k = float(max(within, 0.0) / max(between, 1e-12))
-        shrunk = np.exp(mu + n / (n + k) * (logs - mu))
+        shrunk = cls(mu, k, 1.0).expected_value(n, m)
         scale = float((n * m).sum() / (n * shrunk).sum()) if len(n) else 1.0
         return cls(mu, k, scale)
 
@@ -278,9 +278,8 @@ ValueModel = GammaGamma | CredibleValue
 MAX_GAMMA_GAMMA_P = 1e4
 
 
-def _value_model(data: F64) -> ValueModel:
+def _value_model(orders: F64, values: F64) -> ValueModel:
     """Gamma-Gamma on every order and its mean, or credibility where it runs to its boundary."""
-    orders, values = BTYDFeatures._orders(data), np.nan_to_num(data[:, 3])
     fitted = GammaGamma.fit(orders, values)
     return CredibleValue.fit(orders, values) if fitted.at_boundary else fitted
 
@@ -346,7 +345,11 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         self.model_ = self.fitted if self.fitted is not None else BGNBD.fit(x, t_x, age)
         self.value_model_: ValueModel | None = None
         if data.shape[1] > 3:
-            self.value_model_ = self.fitted_value if self.fitted_value is not None else _value_model(data)
+            self.value_model_ = (
+                self.fitted_value
+                if self.fitted_value is not None
+                else _value_model(self._orders(data), np.nan_to_num(data[:, 3]))
+            )
         return self
 
     def transform(self, features: npt.ArrayLike) -> F64:

@@ -491,16 +491,12 @@ def train_model(
         usable, selection_note = _extrapolating_candidates(spec, usable, latest.ages, [train, validation])
         value_model = latest.btyd.value_model_
         if isinstance(value_model, CredibleValue):
-            selection_note = "; ".join(
-                note
-                for note in (
-                    selection_note,
-                    "Gamma-Gamma's fit ran to its boundary (no spread of order values within customers to "
-                    f"shrink by): an order's value is a credibility estimate instead (k = {value_model.k:.2f}, "
-                    "training.btyd.CredibleValue)",
-                )
-                if note
+            value_note = (
+                "Gamma-Gamma's fit ran to its boundary (no spread of order values within customers to "
+                f"shrink by): an order's value is a credibility estimate instead (k = {value_model.k:.2f}, "
+                "training.btyd.CredibleValue)"
             )
+            selection_note = "; ".join(filter(None, [selection_note, value_note]))
         if selection_note:
             say(f"{spec.name}: {selection_note}")
     fitted: dict[str, Pipeline] = {}
