@@ -35,8 +35,10 @@ Const = Callable[[float], str]
 # Bounds the ONNX graph of the expectation (one handful of operators per term): a purchase
 # rate scale ``alpha`` under about 1 % of the horizon would need more.
 MAX_SERIES_TERMS = 1500
-#: Largest dropout shape (a, b) BG/NBD is fitted with (:meth:`BGNBD.fit`).
-MAX_DROPOUT_SHAPE = 1e3
+#: Terms summed past the point where the rest is bounded below the tolerance.
+SPARE_SERIES_TERMS = 20
+#: Range of the shapes (r, a, b) BG/NBD is fitted within (:meth:`BGNBD.fit`).
+SHAPE_BOUNDS = (1e-3, 1e3)
 # ``a = 1`` is a removable singularity of the expectation; keep the estimate off it.
 _A_OFF_ONE = 1e-4
 
@@ -64,33 +66,40 @@ class BGNBD:
         return np.asarray(common + np.logaddexp(stayed, dropped), dtype=np.float64)
 
     @classmethod
-    def fit(cls, x: F64, t_x: F64, age: F64) -> BGNBD:
-        """Maximum-likelihood parameters (optimised on their logarithms)."""
+    def fit(cls, x: F64, t_x: F64, age: F64, horizon: float | None = None) -> BGNBD:
+        """Maximum-likelihood parameters (optimised on their logarithms). With a
+        ``horizon``, the dropout shape ``a`` is held down until the expected purchases over
+        it fit in :data:`MAX_SERIES_TERMS` terms (:meth:`series_terms`), so that they score
+        alike in ONNX; converged fits on a few hundred customers or more never need it."""
 
         def loss(log_params: F64) -> float:
             return -float(cls.log_likelihood(np.exp(log_params), x, t_x, age).mean())
 
         start = np.log([1.0, max(float(np.mean(age)), 1.0), 1.0, 1.0])
-        # The dropout's a and b bounded: on a few dozen customers the fit can run off to a
-        # Beta of no spread (a and b in the millions, their ratio fixed), whose expected
-        # purchases overflow; a Beta with a + b in the thousands is already that point.
-        bounds = [
-            (None, None),
-            (None, None),
-            (None, math.log(MAX_DROPOUT_SHAPE)),
-            (None, math.log(MAX_DROPOUT_SHAPE)),
-        ]
-        result = minimize(
-            loss,
-            start,
-            method="Nelder-Mead",
-            bounds=bounds,
-            options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-9},
-        )
-        r, alpha, a, b = np.exp(result.x)
-        if abs(a - 1.0) < _A_OFF_ONE:
-            a = 1.0 + _A_OFF_ONE
-        return cls(float(r), float(alpha), float(a), float(b))
+        # The shapes bounded: on a few dozen customers, or customers all alike, the fit runs
+        # off to a Gamma or a Beta of no spread (a shape in the millions, its ratio to the
+        # scale fixed) or to a dropout that never happens (a near 0), and the expected
+        # purchases come out NaN. A shape of a thousand is no spread already.
+        low, high = (math.log(bound) for bound in SHAPE_BOUNDS)
+        max_a = high
+        while True:
+            result = minimize(
+                loss,
+                start,
+                method="Nelder-Mead",
+                bounds=[(low, high), (None, None), (low, max_a), (low, high)],
+                options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-9},
+            )
+            r, alpha, a, b = np.exp(result.x)
+            if abs(a - 1.0) < _A_OFF_ONE:
+                a = 1.0 + _A_OFF_ONE
+            model = cls(float(r), float(alpha), float(a), float(b))
+            # On a few dozen customers a can run to the hundreds, and the series' terms
+            # grow by about z * a each before they shrink: tens of thousands of them.
+            if horizon is None or model.series_terms(horizon) <= MAX_SERIES_TERMS or max_a <= low:
+                return model
+            max_a = max(math.log(a / 2.0), low)
+            start = np.minimum(result.x, max_a)
 
     def p_alive(self, x: F64, t_x: F64, age: F64) -> F64:
         """Probability that the customer has not dropped out by ``age``."""
@@ -126,9 +135,25 @@ class BGNBD:
 
     def series_terms(self, horizon: float, tolerance: float = 1e-10) -> int:
         """Terms of the transformed series that bring its remainder under ``tolerance``
-        for every customer (the slowest is one whose age is 0, where ``z`` is largest)."""
-        z_max = horizon / (self.alpha + horizon)
-        return int(min(MAX_SERIES_TERMS, np.ceil(np.log(tolerance) / np.log(z_max)) + 20))
+        (relative to its sum) for every customer, ``MAX_SERIES_TERMS + 1`` when more.
+
+        The slowest customer has no repeat purchase and an age of 0 (``z`` largest, ``C``
+        smallest). Its series is run term by term until the rest is bounded: each later
+        term is the last times ``z (A + j) (B + j) / ((j + 1) (C + j))``, at most ``q`` times
+        it, so what remains is at most ``term * q / (1 - q)``.
+        """
+        z = horizon / (self.alpha + horizon)
+        big_a, big_b = self.a + self.b - 1.0 - self.r, self.a - 1.0
+        c = self.a + self.b - 1.0
+        term = total = 1.0
+        for k in range(MAX_SERIES_TERMS):
+            term *= z * (big_a + k) * (big_b + k) / ((k + 1.0) * (c + k))
+            total += term
+            j = k + 1.0
+            q = z * max(1.0, abs(big_a + j) / (c + j)) * max(1.0, abs(big_b + j) / (j + 1.0))
+            if q < 1.0 and abs(term) * q / (1.0 - q) <= tolerance * abs(total):
+                return min(k + 1 + SPARE_SERIES_TERMS, MAX_SERIES_TERMS)
+        return MAX_SERIES_TERMS + 1
 
 
 @dataclass(frozen=True)
@@ -342,7 +367,9 @@ class BTYDFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         if len(data) > self.max_fit_rows:
             data = data[np.random.default_rng(0).choice(len(data), self.max_fit_rows, replace=False)]
         x, t_x, age = self._summaries(data)
-        self.model_ = self.fitted if self.fitted is not None else BGNBD.fit(x, t_x, age)
+        self.model_ = (
+            self.fitted if self.fitted is not None else BGNBD.fit(x, t_x, age, float(self.horizon_days))
+        )
         self.value_model_: ValueModel | None = None
         if data.shape[1] > 3:
             self.value_model_ = (
@@ -569,7 +596,7 @@ def _expected_purchases(
     c = node("Add", [x64, const(a + b - 1.0)])
     term = node("Add", [node("Mul", [x64, const(0.0)]), const(1.0)])
     total = term
-    for k in range(model.series_terms(h)):
+    for k in range(min(model.series_terms(h), MAX_SERIES_TERMS)):
         factor = (big_a + k) * (big_b + k) / (k + 1.0)
         term = node(
             "Div", [node("Mul", [node("Mul", [term, z]), const(factor)]), node("Add", [c, const(float(k))])]

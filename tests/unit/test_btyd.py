@@ -371,16 +371,67 @@ def test_where_gamma_gamma_runs_to_its_boundary_credibility_shrinks_the_order_va
     assert_allclose(onnx_pred, expected, rtol=1e-3, atol=1e-3 * float(expected.max()))
 
 
-@pytest.mark.parametrize(("customers", "seed"), [(10, 1), (10, 4), (20, 4), (20, 9), (50, 8)])
+@pytest.mark.parametrize(("customers", "seed"), [(10, 1), (10, 4), (10, 5), (20, 4), (20, 9), (50, 8)])
 def test_a_few_dozen_customers_give_finite_bg_nbd_quantities(customers: int, seed: int) -> None:
-    from storecast.training.btyd import MAX_DROPOUT_SHAPE, BTYDFeatures
+    from numpy.testing import assert_allclose
+
+    from storecast.training.btyd import EXPECTED_SPEND_COLUMN, SHAPE_BOUNDS, BTYDFeatures
+    from storecast.training.estimators import make_pipeline
+    from storecast.training.export import export, onnx_inputs, predict_onnx
 
     # Bases on which the unbounded fit ran off to dropout shapes in the millions and the
-    # expected purchases and spend came out NaN (a user trying storecast on an extract).
+    # expected purchases and spend came out NaN (a user trying storecast on an extract);
+    # bounded, a ran to the hundreds on (20, 9) and (50, 8), where the ONNX series stopped
+    # thousands of terms short of its sum.
     x, t_x, age, _ = _simulate(customers, 365.0, seed)
-    features = np.column_stack(
-        [x + 1, age - t_x, age, np.random.default_rng(seed).gamma(4.0, 10.0, customers)]
-    )
-    btyd = BTYDFeatures(horizon_days=181).fit(features)
-    assert max(btyd.model_.a, btyd.model_.b) <= MAX_DROPOUT_SHAPE * (1 + 1e-9)
-    assert np.isfinite(btyd.transform(features)).all()
+    columns = ["orders", "recency_days", "age_days", "basket"]
+    frame = pd.DataFrame(
+        np.column_stack([x + 1, age - t_x, age, np.random.default_rng(seed).gamma(4.0, 10.0, customers)]),
+        columns=columns,
+    ).astype(np.float32)
+    spec = spec_for("regression", columns, ["bg_nbd_gamma_gamma"], btyd_columns=columns)
+    btyd = BTYDFeatures(horizon_days=spec.horizon_days).fit(frame)
+    assert max(btyd.model_.a, btyd.model_.b) <= SHAPE_BOUNDS[1] * (1 + 1e-9)
+    assert np.isfinite(btyd.transform(frame)).all()
+    pipeline = make_pipeline(spec, "bg_nbd_gamma_gamma", btyd).fit(frame, np.zeros(customers))
+    expected = btyd.transform(frame)[:, EXPECTED_SPEND_COLUMN]
+    onnx_pred = predict_onnx(export(pipeline, spec), "regression", onnx_inputs(frame, columns, []))
+    assert_allclose(onnx_pred, expected, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("customers", [1, 2, 3])
+def test_one_to_three_customers_or_customers_all_alike_give_finite_bg_nbd_quantities(
+    customers: int,
+) -> None:
+    from numpy.testing import assert_allclose
+
+    from storecast.training.btyd import EXPECTED_SPEND_COLUMN, BTYDFeatures
+    from storecast.training.estimators import make_pipeline
+    from storecast.training.export import export, onnx_inputs, predict_onnx
+
+    # On one customer, or on many with the same history, the unbounded fit ran off to r in
+    # the millions and a near 0, and the expected purchases and spend came out NaN.
+    rng = np.random.default_rng(customers)
+    columns = ["orders", "recency_days", "age_days", "basket"]
+    age = rng.integers(50, 300, customers).astype(float)
+    bases = {
+        "few": np.column_stack(
+            [
+                rng.integers(1, 5, customers),
+                (age * rng.random(customers)).round(),
+                age,
+                rng.gamma(2.0, 20.0, customers),
+            ]
+        ),
+        "alike": np.tile([3.0, 20.0, 200.0, 30.0], (customers * 20, 1)),
+    }
+    spec = spec_for("regression", columns, ["bg_nbd_gamma_gamma"], btyd_columns=columns)
+    for name, data in bases.items():
+        frame = pd.DataFrame(data, columns=columns).astype(np.float32)
+        btyd = BTYDFeatures(horizon_days=spec.horizon_days).fit(frame)
+        assert np.isfinite(btyd.transform(frame)).all(), name
+        # The bounded fit scores alike in ONNX.
+        pipeline = make_pipeline(spec, "bg_nbd_gamma_gamma", btyd).fit(frame, np.zeros(len(frame)))
+        expected = btyd.transform(frame)[:, EXPECTED_SPEND_COLUMN]
+        onnx_pred = predict_onnx(export(pipeline, spec), "regression", onnx_inputs(frame, columns, []))
+        assert_allclose(onnx_pred, expected, rtol=1e-3, atol=1e-6, err_msg=name)
