@@ -126,22 +126,20 @@ def _latest_time(conn: Conn, spec: ModelSpec, on_or_before: date | None) -> date
     return latest if isinstance(latest, date) else None
 
 
-def _recent_level(conn: Conn, spec: ModelSpec, latest: date) -> tuple[float | None, str]:
+def _recent_level(conn: Conn, spec: ModelSpec, latest: LatestCustomers) -> tuple[float | None, str]:
     """:func:`~storecast.training.btyd.recent_level` of the customers on the latest as-of date
-    at least ``recent_days`` before ``latest``, from their orders in ``recent_column`` on
-    ``latest``, and a note saying so; None without such a date. A probability and a spend
-    are held to the same rate of orders."""
+    at least ``recent_days`` before ``latest``'s, from their orders in ``recent_column`` on
+    it, and a note saying so; None without such a date. A probability and a spend are held
+    to the same rate of orders."""
     assert spec.recent_column is not None
     assert spec.btyd_columns is not None
     columns = spec.btyd_columns[:3]
     window = spec.recent_days
-    start = _latest_time(conn, spec, latest - timedelta(days=window))
+    start = _latest_time(conn, spec, latest.on - timedelta(days=window))
     if start is None:
         return None, f"level not held to the last {window} days: no as-of date that long before the latest"
     before = FeatureReader(conn, spec, [start], with_label=False, numeric=columns, categorical=[]).read()
-    now = FeatureReader(
-        conn, spec, [latest], with_label=False, numeric=[spec.recent_column], categorical=[]
-    ).read()
+    now = latest.frame
     entity = [k for k in spec.keys if k != spec.time_column]
     # A customer absent from the latest date (nothing in the lookback) did nothing since.
     recent = (
@@ -151,10 +149,10 @@ def _recent_level(conn: Conn, spec: ModelSpec, latest: date) -> tuple[float | No
         .fillna(0.0)
         .to_numpy(dtype=float)
     )
-    level = recent_level(before.features[columns], recent, (latest - start).days, window)
+    level = recent_level(before.features[columns], recent, (latest.on - start).days, window)
     return level, (
         f"level {level:.3f}: the {len(recent):,} customers of {start} ordered {recent.sum():,.0f} times in the "
-        f"{window} days to {latest} ({spec.recent_column}), {level:.3f} times what BG/NBD fitted on them then "
+        f"{window} days to {latest.on} ({spec.recent_column}), {level:.3f} times what BG/NBD fitted on them then "
         "expected"
     )
 
@@ -166,10 +164,10 @@ def _held_to_recent_rate(conn: Conn, spec: ModelSpec, latest: LatestCustomers, p
     The level is a rate: a customer buying ``level`` times as often as BG/NBD expects has
     ``(1 - p) ** level`` as the chance of no purchase in the horizon. The calibration on
     the validation window, whose customers are younger, keeps the shape of the map."""
-    level, note = _recent_level(conn, spec, latest.on)
+    level, note = _recent_level(conn, spec, latest)
     if level is None:
         return note
-    today = FeatureReader(conn, spec, [latest.on], with_label=False).read()
+    today = latest.frame
     calibrated = pipeline.predict_proba(today.features[spec.feature_columns])[:, 1]
     assert spec.btyd_columns is not None
     bg_nbd = latest.btyd.transform(today.features[spec.btyd_columns])[:, PURCHASE_COLUMN]
@@ -189,8 +187,10 @@ def _held_to_recent_rate(conn: Conn, spec: ModelSpec, latest: LatestCustomers, p
 
 
 class LatestCustomers(NamedTuple):
-    """The customers as they stand on the latest as-of date (no label needed)."""
+    """The customers as they stand on the latest as-of date (no label needed), read once
+    for BG/NBD's fit, the age guard and the level."""
 
+    frame: Frame  #: their features, and ``recent_column`` when the spec has one
     btyd: BTYDFeatures  #: BG/NBD (and Gamma-Gamma) fitted on them
     ages: F64  #: days since each one's first order
     on: date  #: that as-of date
@@ -204,12 +204,11 @@ def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> LatestCusto
     latest_date = _latest_time(conn, spec, as_of)
     if latest_date is None:
         return None
-    latest = FeatureReader(
-        conn, spec, [latest_date], with_label=False, numeric=spec.btyd_columns, categorical=[]
-    ).read()
+    recent = [] if spec.recent_column is None else [spec.recent_column]
+    latest = FeatureReader(conn, spec, [latest_date], with_label=False, extra_numeric=recent).read()
     ages = latest.features[spec.btyd_columns[2]].to_numpy(dtype=float)
     btyd = BTYDFeatures(horizon_days=spec.horizon_days).fit(latest.features[spec.btyd_columns])
-    return LatestCustomers(btyd, ages, latest_date)
+    return LatestCustomers(latest, btyd, ages, latest_date)
 
 
 def _extrapolating_candidates(
@@ -546,7 +545,7 @@ def train_model(
 
     estimator = pipeline.named_steps.get("estimator")
     if held is not None and isinstance(estimator, ExpectedSpend):
-        level, calibration_note = _recent_level(conn, spec, held.on)
+        level, calibration_note = _recent_level(conn, spec, held)
         estimator.at_level(1.0 if level is None else level)
         say(f"{spec.name}: {calibration_note}")
 
