@@ -33,7 +33,8 @@ F64 = npt.NDArray[np.float64]
 Node = Callable[..., str]
 Const = Callable[[float], str]
 # Bounds the ONNX graph of the expectation (one handful of operators per term): a purchase
-# rate scale ``alpha`` under about 1 % of the horizon would need more.
+# rate scale ``alpha`` under about 1 % of the horizon, or a dropout shape ``a`` in the
+# hundreds, would need more (:meth:`BGNBD.series_terms`).
 MAX_SERIES_TERMS = 1500
 #: Terms summed past the point where the rest is bounded below the tolerance.
 SPARE_SERIES_TERMS = 20
@@ -99,7 +100,8 @@ class BGNBD:
             if horizon is None or model.series_terms(horizon) <= MAX_SERIES_TERMS or max_a <= low:
                 return model
             max_a = max(math.log(a / 2.0), low)
-            start = np.minimum(result.x, max_a)
+            start = result.x.copy()
+            start[2] = max_a
 
     def p_alive(self, x: F64, t_x: F64, age: F64) -> F64:
         """Probability that the customer has not dropped out by ``age``."""
