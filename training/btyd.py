@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,9 @@ Const = Callable[[float], str]
 MAX_SERIES_TERMS = 1500
 #: Terms summed past the point where the rest is bounded below the tolerance.
 SPARE_SERIES_TERMS = 20
+#: Most the expected purchases may lose to the series' truncation, in purchases (parity
+#: asks 1e-3 of a spend or a count, relative).
+MAX_TRUNCATION_ERROR = 1e-6
 #: Range of the shapes (r, a, b) BG/NBD is fitted within (:meth:`BGNBD.fit`).
 SHAPE_BOUNDS = (1e-3, 1e3)
 # ``a = 1`` is a removable singularity of the expectation; keep the estimate off it.
@@ -70,8 +73,10 @@ class BGNBD:
     def fit(cls, x: F64, t_x: F64, age: F64, horizon: float | None = None) -> BGNBD:
         """Maximum-likelihood parameters (optimised on their logarithms). With a
         ``horizon``, the dropout shape ``a`` is held down until the expected purchases over
-        it fit in :data:`MAX_SERIES_TERMS` terms (:meth:`series_terms`), so that they score
-        alike in ONNX; converged fits on a few hundred customers or more never need it."""
+        it lose at most :data:`MAX_TRUNCATION_ERROR` in :data:`MAX_SERIES_TERMS` terms
+        (:meth:`truncation_error`), so that they score alike in ONNX: on a few dozen
+        customers ``a`` can run to the hundreds; converged fits on a few hundred or more
+        never need it."""
 
         def loss(log_params: F64) -> float:
             return -float(cls.log_likelihood(np.exp(log_params), x, t_x, age).mean())
@@ -97,7 +102,7 @@ class BGNBD:
             model = cls(float(r), float(alpha), float(a), float(b))
             # On a few dozen customers a can run to the hundreds, and the series' terms
             # grow by about z * a each before they shrink: tens of thousands of them.
-            if horizon is None or model.series_terms(horizon) <= MAX_SERIES_TERMS or max_a <= low:
+            if horizon is None or model.truncation_error(horizon) <= MAX_TRUNCATION_ERROR or max_a <= low:
                 return model
             max_a = max(math.log(a / 2.0), low)
             start = result.x.copy()
@@ -135,14 +140,13 @@ class BGNBD:
             (a + b + x - 1.0) / (a - 1.0) * (1.0 - tail) * self.p_alive(x, t_x, age), dtype=np.float64
         )
 
-    def series_terms(self, horizon: float, tolerance: float = 1e-10) -> int:
-        """Terms of the transformed series that bring its remainder under ``tolerance``
-        (relative to its sum) for every customer, ``MAX_SERIES_TERMS + 1`` when more.
+    def _slowest_series(self, horizon: float) -> Iterator[tuple[int, float, float]]:
+        """The transformed series of the slowest customer, term by term: how many terms,
+        their sum, and a bound on the rest (infinite while the terms may still grow).
 
         The slowest customer has no repeat purchase and an age of 0 (``z`` largest, ``C``
-        smallest). Its series is run term by term until the rest is bounded: each later
-        term is the last times ``z (A + j) (B + j) / ((j + 1) (C + j))``, at most ``q`` times
-        it, so what remains is at most ``term * q / (1 - q)``.
+        smallest). Each later term is the last times ``z (A + j) (B + j) / ((j + 1) (C +
+        j))``, at most ``q`` times it, so what remains is at most ``term * q / (1 - q)``.
         """
         z = horizon / (self.alpha + horizon)
         big_a, big_b = self.a + self.b - 1.0 - self.r, self.a - 1.0
@@ -153,9 +157,22 @@ class BGNBD:
             total += term
             j = k + 1.0
             q = z * max(1.0, abs(big_a + j) / (c + j)) * max(1.0, abs(big_b + j) / (j + 1.0))
-            if q < 1.0 and abs(term) * q / (1.0 - q) <= tolerance * abs(total):
-                return min(k + 1 + SPARE_SERIES_TERMS, MAX_SERIES_TERMS)
-        return MAX_SERIES_TERMS + 1
+            yield k + 1, total, abs(term) * q / (1.0 - q) if q < 1.0 else math.inf
+
+    def series_terms(self, horizon: float, tolerance: float = 1e-10) -> int:
+        """Terms of the transformed series that bring its remainder under ``tolerance``
+        (relative to its sum) for every customer, at most :data:`MAX_SERIES_TERMS`."""
+        for terms, total, rest in self._slowest_series(horizon):
+            if rest <= tolerance * abs(total):
+                return min(terms + SPARE_SERIES_TERMS, MAX_SERIES_TERMS)
+        return MAX_SERIES_TERMS
+
+    def truncation_error(self, horizon: float) -> float:
+        """A bound on what the expected purchases of the slowest customer lose when the
+        series stops at :data:`MAX_SERIES_TERMS` terms, in purchases."""
+        *_, (_, _, rest) = self._slowest_series(horizon)
+        z = horizon / (self.alpha + horizon)
+        return float(abs((self.a + self.b - 1.0) / (self.a - 1.0)) * (1.0 - z) ** (self.a - 1.0) * rest)
 
 
 @dataclass(frozen=True)
@@ -598,7 +615,7 @@ def _expected_purchases(
     c = node("Add", [x64, const(a + b - 1.0)])
     term = node("Add", [node("Mul", [x64, const(0.0)]), const(1.0)])
     total = term
-    for k in range(min(model.series_terms(h), MAX_SERIES_TERMS)):
+    for k in range(model.series_terms(h)):
         factor = (big_a + k) * (big_b + k) / (k + 1.0)
         term = node(
             "Div", [node("Mul", [node("Mul", [term, z]), const(factor)]), node("Add", [c, const(float(k))])]
