@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,12 +49,14 @@ _A_OFF_ONE = 1e-4
 
 @dataclass(frozen=True)
 class BGNBD:
-    """Fitted BG/NBD parameters: purchase rate Gamma(r, alpha), dropout Beta(a, b)."""
+    """Fitted BG/NBD parameters: purchase rate Gamma(r, alpha), dropout Beta(a, b).
+    ``held`` says the fit held ``a`` below its maximum-likelihood value (:meth:`fit`)."""
 
     r: float
     alpha: float
     a: float
     b: float
+    held: bool = field(default=False, compare=False)
 
     @staticmethod
     def log_likelihood(params: F64, x: F64, t_x: F64, age: F64) -> F64:
@@ -99,7 +101,7 @@ class BGNBD:
             r, alpha, a, b = np.exp(result.x)
             if abs(a - 1.0) < _A_OFF_ONE:
                 a = 1.0 + _A_OFF_ONE
-            model = cls(float(r), float(alpha), float(a), float(b))
+            model = cls(float(r), float(alpha), float(a), float(b), held=max_a < high)
             # On a few dozen customers a can run to the hundreds, and the series' terms
             # grow by about z * a each before they shrink: tens of thousands of them.
             if horizon is None or model.truncation_error(horizon) <= MAX_TRUNCATION_ERROR or max_a <= low:
@@ -173,6 +175,28 @@ class BGNBD:
         *_, (_, _, rest) = self._slowest_series(horizon)
         z = horizon / (self.alpha + horizon)
         return float(abs((self.a + self.b - 1.0) / (self.a - 1.0)) * (1.0 - z) ** (self.a - 1.0) * rest)
+
+    def fit_note(self) -> str:
+        """What the customers did not tell the fit, for the training output: shapes at the
+        ends of :data:`SHAPE_BOUNDS`, ``a`` held down; empty when neither."""
+        low, high = SHAPE_BOUNDS
+        bounded = [
+            f"{name} = {value:g}"
+            for name, value in (("r", self.r), ("a", self.a), ("b", self.b))
+            if not low * 1.001 < value < high / 1.001
+        ]
+        notes = []
+        if bounded:
+            notes.append(
+                f"BG/NBD's fit reached the bounds of its shapes ({', '.join(bounded)}): too few customers, "
+                "or customers too alike, to tell their purchase rates or dropout apart"
+            )
+        if self.held:
+            notes.append(
+                f"BG/NBD's dropout shape held at a = {self.a:.3g} so that its expected purchases fit the "
+                f"ONNX graph ({MAX_SERIES_TERMS:,} terms)"
+            )
+        return "; ".join(notes)
 
 
 @dataclass(frozen=True)

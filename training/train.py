@@ -489,13 +489,14 @@ def train_model(
     if latest is not None:
         usable, selection_note = _extrapolating_candidates(spec, usable, latest.ages, [train, validation])
         value_model = latest.btyd.value_model_
-        if isinstance(value_model, CredibleValue):
-            value_note = (
-                "Gamma-Gamma's fit ran to its boundary (no spread of order values within customers to "
-                f"shrink by): an order's value is a credibility estimate instead (k = {value_model.k:.2f}, "
-                "training.btyd.CredibleValue)"
-            )
-            selection_note = "; ".join(filter(None, [selection_note, value_note]))
+        value_note = (
+            "Gamma-Gamma's fit ran to its boundary (no spread of order values within customers to "
+            f"shrink by): an order's value is a credibility estimate instead (k = {value_model.k:.2f}, "
+            "training.btyd.CredibleValue)"
+            if isinstance(value_model, CredibleValue)
+            else ""
+        )
+        selection_note = "; ".join(filter(None, [selection_note, value_note, latest.btyd.model_.fit_note()]))
         if selection_note:
             say(f"{spec.name}: {selection_note}")
     fitted: dict[str, Pipeline] = {}

@@ -39,7 +39,9 @@ def _simulate(
 
 def test_bgnbd_recovers_simulated_parameters_and_predicts_purchases() -> None:
     x, t_x, age, future = _simulate(6000, 365.0, 0)
-    model = BGNBD.fit(x, t_x, age)
+    model = BGNBD.fit(x, t_x, age, 180.0)
+    # Within its bounds and not held: nothing for training to say.
+    assert model.fit_note() == ""
     assert model.r == pytest.approx(TRUE.r, rel=0.25)
     assert model.alpha == pytest.approx(TRUE.alpha, rel=0.35)
     p = model.p_purchase(x, t_x, age, 180.0)
@@ -394,6 +396,8 @@ def test_a_few_dozen_customers_give_finite_bg_nbd_quantities(customers: int, see
     spec = spec_for("regression", columns, ["bg_nbd_gamma_gamma"], btyd_columns=columns)
     btyd = BTYDFeatures(horizon_days=spec.horizon_days).fit(frame)
     assert max(btyd.model_.a, btyd.model_.b) <= SHAPE_BOUNDS[1] * (1 + 1e-9)
+    # Training says what the customers could not tell the fit.
+    assert "BG/NBD's" in btyd.model_.fit_note()
     assert np.isfinite(btyd.transform(frame)).all()
     pipeline = make_pipeline(spec, "bg_nbd_gamma_gamma", btyd).fit(frame, np.zeros(customers))
     expected = btyd.transform(frame)[:, EXPECTED_SPEND_COLUMN]
@@ -432,6 +436,8 @@ def test_one_to_three_customers_or_customers_all_alike_give_finite_bg_nbd_quanti
         frame = pd.DataFrame(data, columns=columns).astype(np.float32)
         btyd = BTYDFeatures(horizon_days=spec.horizon_days).fit(frame)
         assert np.isfinite(btyd.transform(frame)).all(), name
+        if name == "alike":
+            assert "reached the bounds of its shapes (r = 1000" in btyd.model_.fit_note()
         # The bounded fit scores alike in ONNX.
         pipeline = make_pipeline(spec, "bg_nbd_gamma_gamma", btyd).fit(frame, np.zeros(len(frame)))
         expected = btyd.transform(frame)[:, EXPECTED_SPEND_COLUMN]
