@@ -6,17 +6,15 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from psycopg import sql
-from scipy.optimize import brentq
-from scipy.special import expit, logit
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
@@ -28,7 +26,14 @@ from storecast.training import drift
 from storecast.training import metrics as m
 from storecast.training.baselines import BASELINES
 from storecast.training.blend import MeanRegressor
-from storecast.training.btyd import PURCHASE_COLUMN, BTYDFeatures, CredibleValue, ExpectedSpend, recent_level
+from storecast.training.btyd import BTYDFeatures, ExpectedSpend
+from storecast.training.customers import (
+    extrapolating_candidates,
+    fit_notes,
+    hold_to_recent_rate,
+    latest_customers,
+    recent_order_level,
+)
 from storecast.training.data import (
     FeatureReader,
     Frame,
@@ -54,7 +59,7 @@ from storecast.training.grain import grain_hint
 from storecast.training.intervals import bounds, min_calibration_rows
 from storecast.training.intervals import fit as fit_intervals
 from storecast.training.registry import champion, register
-from storecast.training.spec import Estimator, Features, ModelSpec, stored_spec
+from storecast.training.spec import Features, ModelSpec, stored_spec
 from storecast.training.split import SplitError, TimeSplit, split_times
 
 F64 = npt.NDArray[np.float64]
@@ -112,136 +117,6 @@ def _evaluation_columns(spec: ModelSpec) -> list[str]:
     """Columns read besides a version's features: a forecast's metrics and baseline read the
     horizon and the seasonal naive forecast (MASE's scale), whatever the version uses."""
     return ["horizon", "units_seasonal_naive"] if spec.task == "forecast" else []
-
-
-def _latest_time(conn: Conn, spec: ModelSpec, on_or_before: date | None) -> date | None:
-    """The spec's latest as-of date on or before ``on_or_before`` (any when None)."""
-    row = conn.execute(
-        sql.SQL("select max({t}) from {rel} where %s::date is null or {t} <= %s").format(
-            t=sql.Identifier(spec.time_column), rel=sql.Identifier(*spec.relation.split(".", 1))
-        ),
-        [on_or_before, on_or_before],
-    ).fetchone()
-    latest = None if row is None else row[0]
-    return latest if isinstance(latest, date) else None
-
-
-def _recent_level(conn: Conn, spec: ModelSpec, latest: LatestCustomers) -> tuple[float | None, str]:
-    """:func:`~storecast.training.btyd.recent_level` of the customers on the latest as-of date
-    at least ``recent_days`` before ``latest``'s, from their orders in ``recent_column`` on
-    it, and a note saying so; None without such a date. A probability and a spend are held
-    to the same rate of orders."""
-    assert spec.recent_column is not None
-    assert spec.btyd_columns is not None
-    columns = spec.btyd_columns[:3]
-    window = spec.recent_days
-    start = _latest_time(conn, spec, latest.on - timedelta(days=window))
-    if start is None:
-        return None, f"level not held to the last {window} days: no as-of date that long before the latest"
-    before = FeatureReader(conn, spec, [start], with_label=False, numeric=columns, categorical=[]).read()
-    now = latest.frame
-    entity = [k for k in spec.keys if k != spec.time_column]
-    # A customer absent from the latest date (nothing in the lookback) did nothing since.
-    recent = (
-        now.features[spec.recent_column]
-        .set_axis(pd.MultiIndex.from_frame(now.keys[entity]))
-        .reindex(pd.MultiIndex.from_frame(before.keys[entity]))
-        .fillna(0.0)
-        .to_numpy(dtype=float)
-    )
-    level = recent_level(before.features[columns], recent, (latest.on - start).days, window)
-    return level, (
-        f"level {level:.3f}: the {len(recent):,} customers of {start} ordered {recent.sum():,.0f} times in the "
-        f"{window} days to {latest.on} ({spec.recent_column}), {level:.3f} times what BG/NBD fitted on them then "
-        "expected"
-    )
-
-
-def _held_to_recent_rate(conn: Conn, spec: ModelSpec, latest: LatestCustomers, pipeline: Pipeline) -> str:
-    """Shift a calibrated BG/NBD probability's log odds so that today's customers' mean is
-    BG/NBD's at the rate of their recent orders (:func:`_recent_level`), and say so.
-
-    The level is a rate: a customer buying ``level`` times as often as BG/NBD expects has
-    ``(1 - p) ** level`` as the chance of no purchase in the horizon. The calibration on
-    the validation window, whose customers are younger, keeps the shape of the map."""
-    level, note = _recent_level(conn, spec, latest)
-    if level is None:
-        return note
-    today = latest.frame
-    calibrated = pipeline.predict_proba(today.features[spec.feature_columns])[:, 1]
-    assert spec.btyd_columns is not None
-    bg_nbd = latest.btyd.transform(today.features[spec.btyd_columns])[:, PURCHASE_COLUMN]
-    none = (1.0 - bg_nbd) ** level
-    # A churn model's positive class is no purchase: its probability falls as BG/NBD's rises.
-    with np.errstate(invalid="ignore"):  # a constant column has no correlation: purchase, then
-        purchase = not bool(np.corrcoef(calibrated, bg_nbd)[0, 1] < 0)
-    target = float(np.clip(np.mean(1.0 - none if purchase else none), 1e-6, 1 - 1e-6))
-    odds = logit(np.clip(calibrated, 1e-9, 1 - 1e-9))
-    shift = float(brentq(lambda d: float(np.mean(expit(odds + d))) - target, -30.0, 30.0))
-    sigmoid = pipeline.named_steps["calibrate"].calibrated_classifiers_[0].calibrators[0]
-    sigmoid.b_ -= shift  # its probability is expit(-(a * f + b))
-    return (
-        f"{note}; today's {len(calibrated):,} customers' mean probability {calibrated.mean():.3f} as "
-        f"calibrated on validation, {target:.3f} at that rate (log odds {shift:+.3f})"
-    )
-
-
-class LatestCustomers(NamedTuple):
-    """The customers as they stand on the latest as-of date (no label needed), read once
-    for BG/NBD's fit, the age guard and the level."""
-
-    frame: Frame  #: their features, and ``recent_column`` when the spec has one
-    btyd: BTYDFeatures  #: BG/NBD (and Gamma-Gamma) fitted on them
-    ages: F64  #: days since each one's first order
-    on: date  #: that as-of date
-
-
-def _latest_btyd(conn: Conn, spec: ModelSpec, as_of: date | None) -> LatestCustomers | None:
-    """BG/NBD fitted on the customers as they stand on the latest as-of date, for the models
-    with ``btyd_columns``, with those customers' ages and the date."""
-    if not spec.btyd_columns or not set(spec.btyd_columns) <= set(spec.features.numeric):
-        return None
-    latest_date = _latest_time(conn, spec, as_of)
-    if latest_date is None:
-        return None
-    recent = [] if spec.recent_column is None else [spec.recent_column]
-    latest = FeatureReader(conn, spec, [latest_date], with_label=False, extra_numeric=recent).read()
-    ages = latest.features[spec.btyd_columns[2]].to_numpy(dtype=float)
-    btyd = BTYDFeatures(horizon_days=spec.horizon_days).fit(latest.features[spec.btyd_columns])
-    return LatestCustomers(latest, btyd, ages, latest_date)
-
-
-def _extrapolating_candidates(
-    spec: ModelSpec, candidates: list[Estimator], latest_ages: F64, labelled: list[Frame]
-) -> tuple[list[Estimator], str]:
-    """The candidates to consider when today's customers are older than those with labels.
-
-    Trees predict for an age beyond every training age what they predict at the oldest
-    one; a single acquisition cohort scored long after its labels matured lies entirely
-    there. Past ``age_extrapolation_share`` only the candidates built on BG/NBD, whose
-    quantities follow age, are kept (when the spec has any); and of those only the ones
-    that learn nothing from the labels when there are any: a level learned from matured
-    labels is that of younger customers, while BG/NBD's own is fitted on today's, and the
-    validation window, younger too, cannot tell the two apart. For a probability that
-    means BG/NBD's own order of the customers, its level calibrated like any classifier's."""
-    assert spec.btyd_columns is not None
-    age = spec.btyd_columns[2]
-    oldest = max(float(np.nanmax(f.features[age].to_numpy(dtype=float))) for f in labelled)
-    share = float(np.mean(latest_ages > oldest)) if len(latest_ages) else 0.0
-    extrapolating = [c for c in candidates if c in BTYD_ONLY]
-    if share <= spec.age_extrapolation_share or not extrapolating:
-        return candidates, ""
-    as_is = [c for c in extrapolating if c in BTYD_AS_IS]
-    # A probability keeps BG/NBD's order, a spend BG/NBD's expected spend; the level of
-    # either comes from the rate of the customers' recent orders (_recent_level), not the labels.
-    kept_as_is = "in BG/NBD's own order" if spec.task == "binary" else "with no level learned from the labels"
-    kept = as_is or extrapolating
-    return kept, (
-        f"{share:.0%} of the latest customers are older than every customer with a matured label "
-        f"({age} > {oldest:.0f}; age_extrapolation_share {spec.age_extrapolation_share}): "
-        f"only {', '.join(kept)} considered, which extrapolate in age"
-        + (f" {kept_as_is}, fitted on today's customers" if as_is else "")
-    )
 
 
 def _fit(
@@ -479,7 +354,7 @@ def train_model(
         )
         spec = _without(spec, dropped)
 
-    latest = _latest_btyd(conn, spec, as_of)
+    latest = latest_customers(conn, spec, as_of)
     btyd = None if latest is None else latest.btyd
     scored: dict[str, tuple[float, Pipeline]] = {}
     usable = [c for c in spec.candidates if c not in BTYD_ONLY or btyd is not None]
@@ -487,16 +362,8 @@ def train_model(
         raise TrainingError(f"{spec.name}: its only candidates need {spec.btyd_columns}, which were left out")
     selection_note = ""
     if latest is not None:
-        usable, selection_note = _extrapolating_candidates(spec, usable, latest.ages, [train, validation])
-        value_model = latest.btyd.value_model_
-        value_note = (
-            "Gamma-Gamma's fit ran to its boundary (no spread of order values within customers to "
-            f"shrink by): an order's value is a credibility estimate instead (k = {value_model.k:.2f}, "
-            "training.btyd.CredibleValue)"
-            if isinstance(value_model, CredibleValue)
-            else ""
-        )
-        selection_note = "; ".join(filter(None, [selection_note, value_note, latest.btyd.model_.fit_note()]))
+        usable, selection_note = extrapolating_candidates(spec, usable, latest.ages, [train, validation])
+        selection_note = "; ".join(filter(None, [selection_note, fit_notes(latest)]))
         if selection_note:
             say(f"{spec.name}: {selection_note}")
     fitted: dict[str, Pipeline] = {}
@@ -529,7 +396,7 @@ def train_model(
         methods = ("sigmoid",) if held is not None else ("sigmoid", "isotonic")
         pipeline, calibration, calibration_note = _calibrate(spec, pipeline, validation, test, methods)
         if held is not None and calibration == "sigmoid":
-            calibration_note += "; " + _held_to_recent_rate(conn, spec, held, pipeline)
+            calibration_note += "; " + hold_to_recent_rate(conn, spec, held, pipeline)
             say(f"{spec.name}: {calibration_note}")
     elif spec.refit_before_test:
         assert gap is not None
@@ -546,7 +413,7 @@ def train_model(
 
     estimator = pipeline.named_steps.get("estimator")
     if held is not None and isinstance(estimator, ExpectedSpend):
-        level, calibration_note = _recent_level(conn, spec, held)
+        level, calibration_note = recent_order_level(conn, spec, held)
         estimator.at_level(1.0 if level is None else level)
         say(f"{spec.name}: {calibration_note}")
 

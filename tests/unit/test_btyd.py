@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from storecast.training.btyd import BGNBD, GammaGamma, recent_level
+from storecast.training.customers import extrapolating_candidates
 from storecast.training.data import Frame
-from storecast.training.train import _extrapolating_candidates
 from tests.unit.specs import spec_for
 
 TRUE = BGNBD(r=0.8, alpha=40.0, a=0.9, b=3.0)
@@ -245,7 +245,7 @@ def test_only_candidates_that_extrapolate_in_age_are_kept_when_most_customers_ar
         btyd_columns=["orders", "recency", "age"],
     )
     labelled = [_frame([10, 50, 103]), _frame([20, 100])]
-    chosen, note = _extrapolating_candidates(spec, list(spec.candidates), np.array(latest_ages), labelled)
+    chosen, note = extrapolating_candidates(spec, list(spec.candidates), np.array(latest_ages), labelled)
     # One cohort scored long after its labels matured: 4 of 5 customers are older than 103 days.
     # Of the BG/NBD candidates, the one whose order the labels cannot change is preferred.
     assert chosen == (kept or spec.candidates)
@@ -315,14 +315,14 @@ def test_extrapolating_spend_keeps_bg_nbd_at_its_own_level_over_a_learned_one() 
         btyd_columns=columns,
     )
     labelled = [_frame([10, 50, 103])]
-    candidates, note = _extrapolating_candidates(
+    candidates, note = extrapolating_candidates(
         spec, list(spec.candidates), np.array([500, 600, 700, 800, 90]), labelled
     )
     # The GLM's level comes from the younger matured customers; BG/NBD's from today's.
     assert candidates == ["bg_nbd_gamma_gamma"]
     assert "with no level learned from the labels" in note
     # Ages that overlap the labelled ones: every candidate competes on validation.
-    assert _extrapolating_candidates(spec, list(spec.candidates), np.array([50, 90]), labelled) == (
+    assert extrapolating_candidates(spec, list(spec.candidates), np.array([50, 90]), labelled) == (
         spec.candidates,
         "",
     )
