@@ -470,3 +470,23 @@ def test_frequent_buyers_over_a_year_keep_their_fit_and_score_alike_in_onnx() ->
     pipeline = make_pipeline(spec, "bg_nbd_gamma_gamma", btyd).fit(frame, np.zeros(len(frame)))
     onnx_pred = predict_onnx(export(pipeline, spec), "regression", onnx_inputs(frame, columns, []))
     assert_allclose(onnx_pred, pipeline.predict(frame), rtol=1e-4, atol=1e-6)
+
+
+def test_training_notes_a_bg_nbd_fit_at_its_bounds() -> None:
+    from datetime import date
+
+    from storecast.training.btyd import BTYDFeatures
+    from storecast.training.customers import LatestCustomers, fit_notes
+
+    # Forty customers with the same history: BG/NBD's shapes run to their bounds, and
+    # training says so beside the selection (the cohort integration test sees the note on
+    # a credibility estimate come through the same way).
+    alike = np.tile([3.0, 20.0, 200.0, 30.0], (40, 1))
+    btyd = BTYDFeatures(horizon_days=180).fit(alike)
+    latest = LatestCustomers(_frame([200.0] * 40), btyd, alike[:, 2], date(2026, 1, 5))
+    assert "BG/NBD's fit reached the bounds of its shapes (r = 1000" in fit_notes(latest)
+    # A base as BG/NBD assumes, of a few thousand customers: nothing to say.
+    x, t_x, age, _ = _simulate(3000, 365.0, 2)
+    usual = np.column_stack([x + 1, age - t_x, age, np.random.default_rng(2).gamma(4.0, 10.0, len(x))])
+    btyd = BTYDFeatures(horizon_days=180).fit(usual)
+    assert fit_notes(LatestCustomers(_frame(list(age)), btyd, age, date(2026, 1, 5))) == ""
