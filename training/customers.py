@@ -47,8 +47,9 @@ class LatestCustomers(NamedTuple):
 
 
 def latest_customers(conn: Conn, spec: ModelSpec, as_of: date | None) -> LatestCustomers | None:
-    """BG/NBD fitted on the customers as they stand on the latest as-of date, for the models
-    with ``btyd_columns``, with those customers' ages and the date."""
+    """The customers as they stand on the latest as-of date on or before ``as_of`` (their
+    features, ages and the date) and BG/NBD fitted on them, for the models with
+    ``btyd_columns``; None for the others or without such a date."""
     if not spec.btyd_columns or not set(spec.btyd_columns) <= set(spec.features.numeric):
         return None
     latest_date = _latest_time(conn, spec, as_of)
