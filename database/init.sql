@@ -115,7 +115,7 @@ create table if not exists raw.order_items (
     order_id        bigint not null references raw.orders (order_id),
     line_no         integer not null check (line_no >= 1),
     product_id      integer not null references raw.products (product_id),
-    quantity        integer not null check (quantity > 0),
+    quantity        integer not null check (quantity >= 0),
     unit_price      numeric(12, 2) not null check (unit_price >= 0),
     discount_amount numeric(12, 2) not null default 0 check (discount_amount >= 0),
     promo_flag      boolean not null default false,
@@ -125,7 +125,22 @@ comment on table raw.order_items is 'One row per order line.';
 comment on column raw.order_items.order_id is 'Order the line belongs to.';
 comment on column raw.order_items.line_no is 'Line number within the order, from 1.';
 comment on column raw.order_items.product_id is 'Product sold.';
-comment on column raw.order_items.quantity is 'Units sold (returns are not in this table).';
+comment on column raw.order_items.quantity is 'Units sold (returns are not in this table); 0 records a period the product was on sale and sold none (observed, under demand_missing_periods = unobserved).';
+-- v10: a line of 0 units is an observed zero (a scanner panel''s week on the shelf without
+-- a sale), told apart from a period without a line. Changed once, where the old check stands.
+do $$
+begin
+    if exists (
+        select 1 from pg_constraint
+        where conrelid = 'raw.order_items'::regclass
+            and conname = 'order_items_quantity_check'
+            and pg_get_constraintdef(oid) like '%quantity > 0%'
+    ) then
+        alter table raw.order_items drop constraint order_items_quantity_check;
+        alter table raw.order_items add constraint order_items_quantity_check check (quantity >= 0);
+    end if;
+end
+$$;
 comment on column raw.order_items.unit_price is 'Shelf price per unit at the time of sale, before discounts.';
 comment on column raw.order_items.discount_amount is 'Total discount on the line (promotion and personal offer), in the shop currency.';
 comment on column raw.order_items.promo_flag is 'Whether a store promotion applied to the line.';
@@ -768,4 +783,7 @@ values (8, 'ml.model_versions.explainer and the reasons columns of the score tab
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (9, 'raw.overrides (labels and projections overridden by people, with history), ml.model_versions.overridden_labels and the storecast_service role')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (10, 'raw.order_items.quantity may be 0: an observed period without a sale')
 on conflict (version) do nothing;

@@ -148,17 +148,19 @@ def test_bad_rows_are_rejected_with_their_reason_and_the_rest_load(
 def test_negative_quantity_and_unknown_product_are_rejected(
     conn: Conn, tmp_path: Path, tiny: SampleData
 ) -> None:
+    # A line of 0 units is an observed period without a sale, and loads.
     data = (
         "order_id,line_no,product_id,quantity,unit_price\n"
         "1,901,1,-3,2.50\n"
         "1,902,999999,1,2.50\n"
         "1,903,1,2,2.50\n"
+        "1,904,1,0,2.50\n"
     )
     result = load_csv(conn, "order_items", _file(tmp_path, data))
     reasons = {line: reason for line, _, reason in _rejects(conn, result)}
-    assert reasons[2] == "violates order_items_quantity_check ((quantity > 0)): quantity=-3"
+    assert reasons[2] == "violates order_items_quantity_check ((quantity >= 0)): quantity=-3"
     assert reasons[3] == "product_id=999999 not found in raw.products (product_id)"
-    assert result.rows_loaded == 1
+    assert result.rows_loaded == 2
     row = conn.execute(
         "select discount_amount, promo_flag from raw.order_items where order_id = 1 and line_no = 903"
     ).fetchone()

@@ -131,6 +131,29 @@ def test_version_3_score_tables_are_moved_into_partitions(conn: Conn) -> None:
         assert conn.execute("select to_regclass('scores.sell_through_v3')").fetchone() == (None,)
 
 
+def test_version_9_order_lines_take_zero_units_after_init(conn: Conn) -> None:
+    # Up to version 9 a line had to hold at least one unit; a line of 0 units now records
+    # a period on sale without a sale (a scanner panel's observed zero).
+    def definition() -> object:
+        row = conn.execute(
+            "select pg_get_constraintdef(oid) from pg_constraint "
+            "where conrelid = 'raw.order_items'::regclass and conname = 'order_items_quantity_check'"
+        ).fetchone()
+        return None if row is None else row[0]
+
+    with conn.transaction(force_rollback=True):
+        conn.execute("alter table raw.order_items drop constraint order_items_quantity_check")
+        conn.execute(
+            "alter table raw.order_items add constraint order_items_quantity_check check (quantity > 0)"
+        )
+        assert definition() == "CHECK ((quantity > 0))"
+        assert apply_schema(conn) == latest_version()
+        assert definition() == "CHECK ((quantity >= 0))"
+        # Applied again, the check stands as it is.
+        assert apply_schema(conn) == latest_version()
+        assert definition() == "CHECK ((quantity >= 0))"
+
+
 def test_verbs_run_schema_ddl_only_when_the_database_is_behind(pg_settings: Settings) -> None:
     from storecast.database.schema import ensure_schema, latest_version
     from tests.integration.shell import fresh_database

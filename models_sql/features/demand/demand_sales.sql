@@ -16,8 +16,12 @@ final as (
         orders.store_id,
         {{ period_start('orders.order_date') }} as period_start,
         sum(order_items.quantity)::integer as units,
-        -- Shelf price before discounts, per unit sold (above list price where the shop charged more).
-        (sum(order_items.gross_amount) / sum(order_items.quantity))::double precision as shelf_price,
+        -- Shelf price before discounts, per unit sold (above list price where the shop charged
+        -- more); in a period of only 0-unit lines (on sale, none sold), the lines' price.
+        coalesce(
+            sum(order_items.gross_amount) / nullif(sum(order_items.quantity), 0),
+            avg(order_items.unit_price)
+        )::double precision as shelf_price,
         bool_or(order_items.is_promo) as had_promotion
     from orders
     inner join order_items on order_items.order_id = orders.order_id
