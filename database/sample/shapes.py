@@ -16,9 +16,10 @@ whole path (load, build, train, score) can be tested on it:
     product, promotion and offer is removed.
 ``weekly``
     A weekly store x product panel (scanner data): one anonymous order per store
-    and week, dated on the week's Monday, with one line per product sold that week;
-    about a tenth of the product x store x weeks are missing, as in a panel where
-    a week was not reported. No customers' orders and no offers.
+    and week, dated on the week's Monday, with one line per product on the shelf
+    that week (from the pair's first sale to its last), of 0 units where it sold
+    none; about a tenth of the product x store x weeks are missing, as in a panel
+    where a week was not reported. No customers' orders and no offers.
 ``above-list``
     Shelf prices above list price: a fifth of the products sell 5-25 % above their
     list price from the middle of the history on.
@@ -136,6 +137,37 @@ def one_product(data: SampleData, rng: np.random.Generator) -> SampleData:
     return data
 
 
+def _on_the_shelf(
+    cells: npt.NDArray[np.int64], quantity: npt.NDArray[np.int64], revenue: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Every (store, week, product) cell from a pair's first sale to its last, as scanner
+    data records the weeks a product was on the shelf: 0 units where it sold none, at the
+    pair's mean price; the cells sorted by store, week and product, with units and price."""
+    pairs, pair_of = np.unique(cells[:, [0, 2]], axis=0, return_inverse=True)
+    pair_of = pair_of.ravel()
+    first = np.full(len(pairs), np.iinfo(np.int64).max)
+    last = np.full(len(pairs), np.iinfo(np.int64).min)
+    np.minimum.at(first, pair_of, cells[:, 1])
+    np.maximum.at(last, pair_of, cells[:, 1])
+    spans = (last - first) // 7 + 1
+    pair = np.repeat(np.arange(len(pairs)), spans)
+    week = first[pair] + 7 * (np.arange(spans.sum()) - np.repeat(np.cumsum(spans) - spans, spans))
+    shelf = np.stack([pairs[pair, 0], week, pairs[pair, 1]], axis=1)
+    shelf = shelf[np.lexsort((shelf[:, 2], shelf[:, 1], shelf[:, 0]))]
+
+    def key(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        return (rows[:, 0] * 100_000 + rows[:, 1]) * 100_000 + rows[:, 2]
+
+    sold = np.searchsorted(key(shelf), key(cells))
+    units = np.zeros(len(shelf), dtype=np.int64)
+    units[sold] = quantity
+    mean_price = np.bincount(pair_of, weights=revenue) / np.bincount(pair_of, weights=quantity)
+    shelf_pair = np.searchsorted(pairs[:, 0] * 100_000 + pairs[:, 1], shelf[:, 0] * 100_000 + shelf[:, 2])
+    price = mean_price[shelf_pair]
+    price[sold] = revenue / quantity
+    return shelf, units, price
+
+
 def weekly(data: SampleData, rng: np.random.Generator) -> SampleData:
     """Aggregate every sale into one anonymous order per store and week, with missing weeks."""
     no_offers(data, rng)
@@ -153,9 +185,10 @@ def weekly(data: SampleData, rng: np.random.Generator) -> SampleData:
     quantity = np.bincount(inverse, weights=_get(data, "order_items", "quantity")).astype(np.int64)
     revenue = np.bincount(
         inverse, weights=_get(data, "order_items", "quantity") * _get(data, "order_items", "unit_price")
-    )
+    ).astype(np.float64)
+    cells, quantity, price = _on_the_shelf(cells, quantity, revenue)
     reported = rng.random(len(cells)) >= 0.1
-    cells, quantity, revenue = cells[reported], quantity[reported], revenue[reported]
+    cells, quantity, price = cells[reported], quantity[reported], price[reported]
     baskets, basket_of = np.unique(cells[:, :2], axis=0, return_inverse=True)
     basket_of = basket_of.ravel()
     # Cells are sorted by store, week and product, so each basket's lines are contiguous.
@@ -173,7 +206,7 @@ def weekly(data: SampleData, rng: np.random.Generator) -> SampleData:
         Column("line_no", "int4", line_no),
         Column("product_id", "int4", cells[:, 2]),
         Column("quantity", "int4", quantity),
-        Column("unit_price", "numeric", np.round(revenue / quantity, 2)),
+        Column("unit_price", "numeric", np.round(price, 2)),
         Column("discount_amount", "numeric", np.zeros(len(cells))),
         Column("promo_flag", "bool", np.zeros(len(cells), dtype=bool)),
     ]

@@ -136,6 +136,11 @@ def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell,
         """
     )
     assert unlabelled_gaps == 0
+    # So a week labelled 0 had a line: of 0 units, a week on the shelf without a sale.
+    observed_zeros = sh.one(
+        "select count(*) from features.demand_features where units = 0 and target_date < %s", [AS_OF]
+    )
+    assert int(str(observed_zeros)) > 0
     gaps = sh.one(
         "select count(*) from features.demand_features where units is null and target_date < %s", [AS_OF]
     )
