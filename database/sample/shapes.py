@@ -153,7 +153,8 @@ def _on_the_shelf(
     pair = np.repeat(np.arange(len(pairs)), spans)
     week = first[pair] + 7 * (np.arange(spans.sum()) - np.repeat(np.cumsum(spans) - spans, spans))
     shelf = np.stack([pairs[pair, 0], week, pairs[pair, 1]], axis=1)
-    shelf = shelf[np.lexsort((shelf[:, 2], shelf[:, 1], shelf[:, 0]))]
+    order = np.lexsort((shelf[:, 2], shelf[:, 1], shelf[:, 0]))
+    shelf, pair = shelf[order], pair[order]
 
     def key(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         return (rows[:, 0] * 100_000 + rows[:, 1]) * 100_000 + rows[:, 2]
@@ -162,8 +163,7 @@ def _on_the_shelf(
     units = np.zeros(len(shelf), dtype=np.int64)
     units[sold] = quantity
     mean_price = np.bincount(pair_of, weights=revenue) / np.bincount(pair_of, weights=quantity)
-    shelf_pair = np.searchsorted(pairs[:, 0] * 100_000 + pairs[:, 1], shelf[:, 0] * 100_000 + shelf[:, 2])
-    price = mean_price[shelf_pair]
+    price = mean_price[pair]
     price[sold] = revenue / quantity
     return shelf, units, price
 
