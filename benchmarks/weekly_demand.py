@@ -1,6 +1,6 @@
-"""Weekly demand: storecast beside the forecasts a user would try first, measured in the same run.
+"""Weekly (and monthly) demand: storecast beside the forecasts a user would try first, measured in the same run.
 
-Four panels, each loaded into a throwaway embedded server the way a user would and run
+Five panels, each loaded into a throwaway embedded server the way a user would and run
 with settings only (``--var``), never an edited file:
 
 * ``real``: ``../shared/data/walmart_store1_dept_weekly.csv.gz`` (one Walmart store, 7
@@ -13,18 +13,21 @@ with settings only (``--var``), never an edited file:
   ``exp(g)`` a year, ``g`` drawn per series with a spread of 0.3 (what the stationary
   panel lacks: products and stores that grow or decline);
 * ``sample``: the sample generator's weekly shape (``storecast sample --shape weekly``:
-  one till total per store, product and week, a tenth of the cells unreported).
+  one till total per store, product and week, a tenth of the cells unreported);
+* ``monthly``: the real set by calendar month (``demand_grain=month``), each week's sales
+  spread evenly over its seven days, dated on the month's first day; 33 months.
 
-For each of the last ``--origins`` weeks storecast trains as of that week (labels matured
-by then only), scores it and is compared with what was sold. The baselines see the same
-history at each origin: seasonal naive (52 weeks), a 4-week moving average, a plain
-global gradient-boosting model on lags, and the same model given the target week's deal
-and feature ad. On the simulated panel the expected units it was drawn from are printed
-too (``true mean``): not a baseline but the floor, so the gap to it is what is left to gain.
+For each of the last ``--origins`` periods storecast trains as of that period (labels
+matured by then only), scores it and is compared with what was sold. The baselines see
+the same history at each origin: seasonal naive (52 weeks, or 12 months), a moving
+average of the last 4 weeks (3 months), a plain global gradient-boosting model on lags,
+and the same model given the target period's deal and feature ad. On the simulated panel
+the expected units it was drawn from are printed too (``true mean``): not a baseline but
+the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|sample] [--origins N]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|sample|monthly] [--origins N]
 
-Prints WAPE, MASE (against a 52-week seasonal naive on each series' history), bias (sum
+Prints WAPE, MASE (against a seasonal naive on each series' history), bias (sum
 of errors over sum of actuals) and the coverage of the 80 % interval per horizon; against
 each baseline, on how many origins storecast's WAPE is lower and the mean difference with
 two standard errors; the coverage by quartile of the forecast, and the build and training
@@ -62,8 +65,40 @@ from storecast.training.spec import model_specs
 from storecast.training.train import train_model
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "walmart_store1_dept_weekly.csv.gz"
-HORIZONS = 4
 Loader = Callable[[CliRunner, dict[str, str], Path], None]
+
+
+@dataclass(frozen=True)
+class Periods:
+    """A panel's grain: how its dates step, and how far the forecasts and baselines look."""
+
+    name: str
+    #: Periods forecast ahead.
+    horizons: int
+    #: Periods in a year: seasonal naive's step back, and MASE's.
+    season: int
+    #: Periods the moving average (and the GB baseline's mean) covers.
+    recent: int
+    #: The GB baseline's lags, in periods before the origin.
+    lags: tuple[int, ...]
+
+    def step(self, day: date, periods: int) -> date:
+        """The period start ``periods`` periods after ``day``'s (before it when negative)."""
+        if self.name == "month":
+            return (pd.Timestamp(day) + pd.DateOffset(months=periods)).date()
+        return day + timedelta(weeks=periods)
+
+    def of_year(self, day: date) -> int:
+        """The week (ISO) or month of the year: the GB baseline's season."""
+        return day.month if self.name == "month" else day.isocalendar()[1]
+
+    def settings(self) -> list[str]:
+        """The settings that give storecast this grain and horizon."""
+        return [f"demand_grain={self.name}", f"demand_horizon={self.horizons}"]
+
+
+WEEKS = Periods("week", horizons=4, season=52, recent=4, lags=(1, 2, 4))
+MONTHS = Periods("month", horizons=3, season=12, recent=3, lags=(1, 2, 3))
 
 
 @dataclass(frozen=True)
@@ -75,6 +110,7 @@ class Source:
     settings: list[str]
     origins: int
     floor: Callable[[list[date]], Forecasts] | None = None
+    periods: Periods = WEEKS
 
 
 def _week_start(friday: date) -> date:
@@ -89,8 +125,26 @@ def _load_files(runner: CliRunner, env: dict[str, str], files: dict[str, Path]) 
         print(f"  storecast load {table}: {result.output.strip().splitlines()[0]}")
 
 
-def _write_real_csvs(sales: pd.DataFrame, folder: Path) -> dict[str, Path]:
-    """The raw tables storecast loads, as CSV files a user would write."""
+def _by_month(sales: pd.DataFrame) -> pd.DataFrame:
+    """Weekly sales (dated by the Friday ending each week) as sales per calendar month,
+    dated on its first day: each week's spread evenly over its seven days, and only the
+    months whose every day lies in a reported week."""
+    days = sales.loc[sales.index.repeat(7), ["Date", "Dept", "Weekly_Sales"]].reset_index(drop=True)
+    days["Date"] = [friday - timedelta(days=k % 7) for k, friday in enumerate(days["Date"])]
+    days["Weekly_Sales"] /= 7
+    days["month"] = [d.replace(day=1) for d in days["Date"]]
+    covered = days.groupby("month")["Date"].nunique()
+    length = pd.Series({m: (MONTHS.step(m, 1) - m).days for m in covered.index})
+    whole = covered.index[covered.to_numpy() == length[covered.index].to_numpy()]
+    months = days[days["month"].isin(whole)].groupby(["month", "Dept"])["Weekly_Sales"].sum().reset_index()
+    return pd.DataFrame(
+        {"Date": months["month"], "Dept": months["Dept"], "Weekly_Sales": months["Weekly_Sales"]}
+    )
+
+
+def _write_real_csvs(sales: pd.DataFrame, folder: Path, periods: Periods = WEEKS) -> dict[str, Path]:
+    """The raw tables storecast loads, as CSV files a user would write: one order per
+    week, or per month (dated on its first day) with ``periods`` MONTHS."""
     files = RawFiles(folder)
     first = min(sales["Date"])
     files.write("stores", [[1, "Store 1", "US", "hypermarket", first]])
@@ -102,13 +156,14 @@ def _write_real_csvs(sales: pd.DataFrame, folder: Path) -> dict[str, Path]:
             for d in depts
         ],
     )
-    weeks = sorted(sales["Date"].unique())
+    totals = _by_month(sales) if periods is MONTHS else sales
+    dates = sorted(totals["Date"].unique())
     files.write(
         "orders",
-        [[i + 1, 1, f"{w}T12:00:00Z", "store"] for i, w in enumerate(weeks)],
+        [[i + 1, 1, f"{w}T12:00:00Z", "store"] for i, w in enumerate(dates)],
     )
-    order_of = {w: i + 1 for i, w in enumerate(weeks)}
-    sold = sales[sales["Weekly_Sales"] >= 1]
+    order_of = {w: i + 1 for i, w in enumerate(dates)}
+    sold = totals[totals["Weekly_Sales"] >= 1]
     files.write(
         "order_items",
         [
@@ -142,8 +197,8 @@ def _read_real(path: Path) -> pd.DataFrame:
     return sales
 
 
-def _load_real(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
-    _load_files(runner, env, _write_real_csvs(_read_real(REAL_DATA), folder))
+def _load_real(runner: CliRunner, env: dict[str, str], folder: Path, periods: Periods = WEEKS) -> None:
+    _load_files(runner, env, _write_real_csvs(_read_real(REAL_DATA), folder, periods))
 
 
 def _load_panel(runner: CliRunner, env: dict[str, str], folder: Path, growth: float = 0.0) -> None:
@@ -159,8 +214,8 @@ def _true_means(origins: list[date], growth: float = 0.0) -> Forecasts:
     series = _series(pd.Series(store.ravel()), pd.Series(product.ravel()))
     frames = []
     for origin in origins:
-        for h in range(1, HORIZONS + 1):
-            target = origin + timedelta(weeks=h - 1)
+        for h in range(1, WEEKS.horizons + 1):
+            target = WEEKS.step(origin, h - 1)
             week = (target - FIRST_WEEK).days // 7
             if 0 <= week < weeks:
                 frames.append(
@@ -187,7 +242,7 @@ def _load_sample(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
     print("  storecast sample --scale small --shape weekly")
 
 
-WEEKLY = ["demand_grain=week", f"demand_horizon={HORIZONS}"]
+WEEKLY = WEEKS.settings()
 #: The trend panel's spread of yearly log growth across series.
 TREND = 0.3
 SOURCES: dict[str, Source] = {
@@ -203,6 +258,13 @@ SOURCES: dict[str, Source] = {
         partial(_load_panel, growth=TREND), WEEKLY, origins=4, floor=partial(_true_means, growth=TREND)
     ),
     "sample": Source(_load_sample, [*WEEKLY, "demand_missing_periods=unobserved"], origins=4),
+    # The real set by calendar month: a user's monthly extract.
+    "monthly": Source(
+        partial(_load_real, periods=MONTHS),
+        [*MONTHS.settings(), "demand_missing_periods=unobserved", "history_weeks=156"],
+        origins=6,
+        periods=MONTHS,
+    ),
 }
 
 
@@ -228,16 +290,19 @@ def _series(store: pd.Series, product: pd.Series) -> pd.Series:
 
 @dataclass
 class Panel:
-    """Units per week (rows) and series (columns); NaN where unobserved.
-    ``deal`` and ``feature`` hold the promotions planned per week and series (0 without)."""
+    """Units per period (rows) and series (columns); NaN where unobserved.
+    ``deal`` and ``feature`` hold the promotions planned per period and series (0 without)."""
 
     units: pd.DataFrame
     deal: pd.DataFrame
     feature: pd.DataFrame
+    periods: Periods
 
 
-def _read_panel(conn: psycopg.Connection[tuple[object, ...]], missing_is_zero: bool) -> Panel:
-    """The panel as storecast sees it after the build: weekly units from features.demand_sales."""
+def _read_panel(
+    conn: psycopg.Connection[tuple[object, ...]], missing_is_zero: bool, periods: Periods
+) -> Panel:
+    """The panel as storecast sees it after the build: units per period from features.demand_sales."""
     sales = pd.DataFrame(
         conn.execute(
             "select store_id, product_id, period_start, units from features.demand_sales"
@@ -245,15 +310,14 @@ def _read_panel(conn: psycopg.Connection[tuple[object, ...]], missing_is_zero: b
         columns=["store", "product", "week", "units"],
     )
     sales["series"] = _series(sales["store"], sales["product"])
-    weeks = pd.Index(
-        [
-            min(sales["week"]) + timedelta(weeks=k)
-            for k in range((max(sales["week"]) - min(sales["week"])).days // 7 + 1)
-        ]
+    starts = [min(sales["week"])]
+    while starts[-1] < max(sales["week"]):
+        starts.append(periods.step(starts[-1], 1))
+    units = (
+        sales.pivot(index="week", columns="series", values="units").reindex(pd.Index(starts)).astype(float)
     )
-    units = sales.pivot(index="week", columns="series", values="units").reindex(weeks).astype(float)
     if missing_is_zero:
-        # A week without a sales row sold nothing, from the series' first sale on.
+        # A period without a sales row sold nothing, from the series' first sale on.
         started = units.notna().cummax()
         units = units.fillna(0).where(started)
     # The promotions planned per store, product and week, as the build spread them.
@@ -270,11 +334,11 @@ def _read_panel(conn: psycopg.Connection[tuple[object, ...]], missing_is_zero: b
         table = promotions.pivot(index="week", columns="series", values=column)
         return table.reindex(index=units.index, columns=units.columns).fillna(0.0)
 
-    return Panel(units, planned("deal"), planned("feature"))
+    return Panel(units, planned("deal"), planned("feature"), periods)
 
 
 def _histories(panel: Panel, origins: list[date]) -> Iterator[tuple[date, int, pd.Series, pd.Series]]:
-    """Per origin and series with an observed week before it: the weeks before the origin
+    """Per origin and series with an observed period before it: the periods before the origin
     (NaN where unobserved) and the observed ones."""
     for origin in origins:
         history = panel.units[panel.units.index < origin]
@@ -285,55 +349,58 @@ def _histories(panel: Panel, origins: list[date]) -> Iterator[tuple[date, int, p
 
 
 def _seasonal_naive(panel: Panel, origins: list[date]) -> Forecasts:
-    """The same week a year earlier; the latest observed week where that was not observed."""
-    rows = []
+    """The same period a year earlier; the latest observed one where that was not observed."""
+    rows, periods = [], panel.periods
     for origin, series, history, observed in _histories(panel, origins):
-        for h in range(1, HORIZONS + 1):
-            target = origin + timedelta(weeks=h - 1)
-            value = history.get(target - timedelta(weeks=52), np.nan)
+        for h in range(1, periods.horizons + 1):
+            target = periods.step(origin, h - 1)
+            value = history.get(periods.step(target, -periods.season), np.nan)
             if np.isnan(value):
                 value = observed.iloc[-1]
             rows.append([series, origin, h, target, value, np.nan, np.nan])
     return Forecasts(pd.DataFrame(rows, columns=COLUMNS))
 
 
-def _moving_average(panel: Panel, origins: list[date], weeks: int = 4) -> Forecasts:
-    """The mean of the last ``weeks`` observed weeks, for every horizon."""
-    rows = []
+def _moving_average(panel: Panel, origins: list[date]) -> Forecasts:
+    """The mean of the last ``periods.recent`` observed periods, for every horizon."""
+    rows, periods = [], panel.periods
     for origin, series, _, observed in _histories(panel, origins):
-        value = float(observed.iloc[-weeks:].mean())
-        for h in range(1, HORIZONS + 1):
-            rows.append([series, origin, h, origin + timedelta(weeks=h - 1), value, np.nan, np.nan])
+        value = float(observed.iloc[-periods.recent :].mean())
+        for h in range(1, periods.horizons + 1):
+            rows.append([series, origin, h, periods.step(origin, h - 1), value, np.nan, np.nan])
     return Forecasts(pd.DataFrame(rows, columns=COLUMNS))
 
 
+#: The GB baseline's features: store, product, horizon, the lags and the recent mean
+#: (the Periods' own), the target period a year back and the period of the year.
 LAG_FEATURES = [
     "store",
     "product",
     "horizon",
-    "lag_1",
-    "lag_2",
-    "lag_4",
-    "mean_4",
+    "lag_a",
+    "lag_b",
+    "lag_c",
+    "mean_recent",
     "last_year",
-    "week_of_year",
+    "period_of_year",
 ]
 PROMOTION_FEATURES = ["deal", "feature_ad"]
 
 
 def _gbm_rows(panel: Panel, origin: date) -> pd.DataFrame:
-    """Direct multi-horizon rows as of ``origin``: lags 1-4 and 52 weeks before the target,
-    week of year, and the deal and feature ad planned for the target week."""
-    units = panel.units
+    """Direct multi-horizon rows as of ``origin``: the Periods' lags before it (by week:
+    1, 2, 4), the mean of its recent periods, the target period a year back, the period of
+    the year, and the deal and feature ad planned for the target period."""
+    units, periods = panel.units, panel.periods
     before = units[units.index < origin]
-    lags = {
-        k: before.iloc[-k] if len(before) >= k else pd.Series(np.nan, index=units.columns) for k in (1, 2, 4)
-    }
-    mean_4 = before.iloc[-4:].mean()
+    lags = [
+        before.iloc[-k] if len(before) >= k else pd.Series(np.nan, index=units.columns) for k in periods.lags
+    ]
+    mean_recent = before.iloc[-periods.recent :].mean()
     frames = []
-    for h in range(1, HORIZONS + 1):
-        target = origin + timedelta(weeks=h - 1)
-        year_ago = target - timedelta(weeks=52)
+    for h in range(1, periods.horizons + 1):
+        target = periods.step(origin, h - 1)
+        year_ago = periods.step(target, -periods.season)
         frames.append(
             pd.DataFrame(
                 {
@@ -343,12 +410,12 @@ def _gbm_rows(panel: Panel, origin: date) -> pd.DataFrame:
                     "origin": origin,
                     "horizon": h,
                     "target": target,
-                    "lag_1": lags[1].to_numpy(),
-                    "lag_2": lags[2].to_numpy(),
-                    "lag_4": lags[4].to_numpy(),
-                    "mean_4": mean_4.to_numpy(),
+                    "lag_a": lags[0].to_numpy(),
+                    "lag_b": lags[1].to_numpy(),
+                    "lag_c": lags[2].to_numpy(),
+                    "mean_recent": mean_recent.to_numpy(),
                     "last_year": units.loc[year_ago].to_numpy() if year_ago in units.index else np.nan,
-                    "week_of_year": target.isocalendar()[1],
+                    "period_of_year": periods.of_year(target),
                     "deal": panel.deal.loc[target].to_numpy() if target in units.index else 0.0,
                     "feature_ad": panel.feature.loc[target].to_numpy() if target in units.index else 0.0,
                     "y": units.loc[target].to_numpy() if target in units.index else np.nan,
@@ -356,17 +423,17 @@ def _gbm_rows(panel: Panel, origin: date) -> pd.DataFrame:
             )
         )
     rows = pd.concat(frames, ignore_index=True)
-    return rows[rows["mean_4"].notna()]
+    return rows[rows["mean_recent"].notna()]
 
 
 def _gradient_boosting(panel: Panel, origins: list[date], features: list[str]) -> Forecasts:
-    """A global gradient-boosting model on ``features``, refit at each origin on the weeks before it."""
-    weeks = list(panel.units.index)
-    all_rows = {w: _gbm_rows(panel, w) for w in weeks[5:]}
+    """A global gradient-boosting model on ``features``, refit at each origin on the periods before it."""
+    starts = list(panel.units.index)
+    all_rows = {w: _gbm_rows(panel, w) for w in starts[max(panel.periods.lags) + 1 :]}
     out = []
     for origin in origins:
         train = pd.concat([r for w, r in all_rows.items() if w < origin])
-        matured = np.array([t + timedelta(days=7) <= origin for t in train["target"]])
+        matured = np.array([panel.periods.step(t, 1) <= origin for t in train["target"]])
         train = train[matured & train["y"].notna().to_numpy()]
         # Store and product as categories where scikit-learn allows (up to 255 values).
         categorical = [i for i, f in enumerate(features[:2]) if train[f].nunique() <= 255]
@@ -392,11 +459,13 @@ def _storecast(source: Source, count: int) -> tuple[Forecasts, Panel, list[date]
         timings["build"] = time.perf_counter() - started
         rows = []
         with psycopg.connect(settings.conninfo, autocommit=True) as conn:
-            panel = _read_panel(conn, config.values["demand_missing_periods"] == "zero")
+            panel = _read_panel(conn, config.values["demand_missing_periods"] == "zero", source.periods)
             apply_schema(conn)
-            # The last origins whose forecast weeks all lie in the data.
+            # The last origins whose forecast periods all lie in the data.
             last = max(panel.units.index)
-            origins = [last - timedelta(weeks=HORIZONS - 1 + k) for k in range(count)][::-1]
+            origins = [source.periods.step(last, -(source.periods.horizons - 1 + k)) for k in range(count)][
+                ::-1
+            ]
             started = time.perf_counter()
             for origin in origins:
                 trained = train_model(conn, specs["demand"], settings.models_dir, origin)
@@ -426,7 +495,7 @@ def _storecast(source: Source, count: int) -> tuple[Forecasts, Panel, list[date]
 
 
 def _joined(forecasts: Forecasts, panel: Panel) -> pd.DataFrame:
-    # Unobserved weeks (NaN) are not scored against (pandas 3 keeps NaN when stacking).
+    # Unobserved periods (NaN) are not scored against (pandas 3 keeps NaN when stacking).
     actual = panel.units.stack().dropna().reset_index()
     actual.columns = pd.Index(["target", "series", "y"])
     return forecasts.frame.merge(actual, on=["series", "target"], how="inner")
@@ -435,7 +504,7 @@ def _joined(forecasts: Forecasts, panel: Panel) -> pd.DataFrame:
 def _metrics(forecasts: Forecasts, panel: Panel, first_origin: date) -> pd.DataFrame:
     joined = _joined(forecasts, panel)
     history = panel.units[panel.units.index < first_origin]
-    scale = (history - history.shift(52)).abs().mean().replace(0, np.nan)
+    scale = (history - history.shift(panel.periods.season)).abs().mean().replace(0, np.nan)
     out = []
     for h, group in joined.groupby("horizon"):
         error = group["forecast"] - group["y"]
@@ -485,7 +554,7 @@ def _paired(ours: Forecasts, theirs: Forecasts, panel: Panel) -> str:
 def _coverage_by_level(forecasts: Forecasts, panel: Panel) -> str:
     """80 % coverage per quartile of the point forecast, as the registry reports it, each
     with two standard errors over origins (the quartiles of a few series are a few series,
-    and their weeks move together)."""
+    and their periods move together)."""
     joined = _joined(forecasts, panel)
     inside = ((joined["y"] >= joined["lower_80"]) & (joined["y"] <= joined["upper_80"])).to_numpy()
     forecast = joined["forecast"].to_numpy(dtype=float)
@@ -502,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", choices=list(SOURCES), default="real")
     parser.add_argument(
-        "--origins", type=int, default=None, help="weekly forecast origins, the latest first back"
+        "--origins", type=int, default=None, help="forecast origins (weeks, or months), the latest first back"
     )
     args = parser.parse_args(argv)
     source = SOURCES[args.data]
@@ -511,13 +580,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     ours, panel, origins, timings = _storecast(source, args.origins or source.origins)
     observed = panel.units.notna()
     print(
-        f"{panel.units.shape[1]} series x {len(panel.units)} weeks, {int((~observed).sum().sum())} cells unobserved "
+        f"{panel.units.shape[1]} series x {len(panel.units)} {panel.periods.name}s, "
+        f"{int((~observed).sum().sum())} cells unobserved "
         f"or before a series' first sale; origins {origins[0]}..{origins[-1]}"
     )
     methods = {
         "storecast": ours,
-        "seasonal naive (52 weeks)": _seasonal_naive(panel, origins),
-        "moving average (4 weeks)": _moving_average(panel, origins),
+        f"seasonal naive ({panel.periods.season} {panel.periods.name}s)": _seasonal_naive(panel, origins),
+        f"moving average ({panel.periods.recent} {panel.periods.name}s)": _moving_average(panel, origins),
         "gradient boosting on lags": _gradient_boosting(panel, origins, LAG_FEATURES),
     }
     if (panel.deal.to_numpy() > 0).any():
@@ -542,7 +612,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     overall = result.groupby("method", sort=False)[["WAPE", "MASE", "bias"]].mean()
     print()
-    print(f"mean over horizons 1-{HORIZONS}:")
+    print(f"mean over horizons 1-{panel.periods.horizons}:")
     for method, wape, mase, bias in zip(
         overall.index, overall["WAPE"], overall["MASE"], overall["bias"], strict=True
     ):

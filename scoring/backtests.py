@@ -61,7 +61,7 @@ def _due(conn: Conn, family: Family, output: Output, spec: ModelSpec, as_of: dat
         """
         select distinct s.as_of_date, s.{version} as model_version
         from {table} as s
-        where {of_model} and s.{version} is not null and s.as_of_date + %s <= %s
+        where {of_model} and s.{version} is not null and s.as_of_date + %s::interval <= %s
           and not exists (
               select 1 from ml.backtests as b
               where b.model_name = %s and b.model_version = s.{version} and b.as_of_date = s.as_of_date
@@ -71,7 +71,7 @@ def _due(conn: Conn, family: Family, output: Output, spec: ModelSpec, as_of: dat
     ).format(version=version, table=sql.Identifier(*family.table.split(".", 1)), of_model=of_model)
     cursor = conn.cursor(row_factory=class_row(_Scored))
     # Candidates' labels come from events up to a horizon later, each with its own window.
-    wait = spec.horizon_days * (2 if _from_events(spec) else 1)
+    wait = f"{spec.horizon_days * 2} days" if _from_events(spec) else spec.horizon_interval
     return cursor.execute(query, [wait, as_of, output.model]).fetchall()
 
 

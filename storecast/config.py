@@ -32,14 +32,18 @@ CONFIG_FILE = "storecast.yml"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 #: Vars whose values come from a fixed set (dbt checks them too, where it uses them).
 CHOICES: dict[str, tuple[str, ...]] = {
-    "demand_grain": ("day", "week"),
+    "demand_grain": ("day", "week", "month"),
     "demand_missing_periods": ("zero", "unobserved"),
     "week_start": WEEKDAYS,
 }
-#: Days in one demand period, by grain.
-PERIOD_DAYS = {"day": 1, "week": 7}
-#: Vars counted in demand periods whose default is a number of days: at week grain,
-#: left at the default, they keep the same span in weeks (28 days ahead: 4 weeks, not 28).
+#: Days in one demand period, by grain: at month grain the most a month holds, an upper
+#: bound for spans counted in days (the embargo before a held-out window).
+PERIOD_DAYS = {"day": 1, "week": 7, "month": 31}
+#: One demand period as a Postgres interval, by grain: what a label window adds to its start.
+PERIOD_INTERVALS = {"day": "1 day", "week": "7 days", "month": "1 month"}
+#: Vars counted in demand periods whose default is a number of days: at week or month grain,
+#: left at the default, they keep the same span in weeks (28 days ahead: 4 weeks, not 28),
+#: or months (1 month).
 DAYS_BY_DEFAULT = frozenset({"demand_horizon"})
 #: Vars that are dates (their default is null: "derived from the data").
 DATE_VARS = frozenset({"as_of_date"})
@@ -72,7 +76,7 @@ class ProjectConfig:
 
     @property
     def period_days(self) -> int:
-        """Days in one demand period (1 at day grain, 7 at week grain)."""
+        """Days in one demand period (1 at day grain, 7 at week grain, at most 31 at month grain)."""
         return PERIOD_DAYS[str(self.values["demand_grain"])]
 
     def with_as_of(self, as_of: date | None, source: str = "--as-of") -> ProjectConfig:
@@ -223,9 +227,17 @@ def _type_problem(name: str, value: Any, default: Any) -> str | None:
 
 
 def _check_week_alignment(config: ProjectConfig) -> None:
-    """At week grain a scoring date must start a period, or the demand rows would be empty."""
+    """At week or month grain a scoring date must start a period, or the demand rows would be empty."""
     as_of = config.as_of
-    if as_of is None or config.values["demand_grain"] != "week":
+    grain = config.values["demand_grain"]
+    if as_of is None or grain == "day":
+        return
+    if grain == "month":
+        if as_of.day != 1:
+            raise ConfigError(
+                f"as-of date {as_of} is not a month's first day, but with demand_grain month periods "
+                f"are calendar months; use {as_of.replace(day=1)}"
+            )
         return
     start = str(config.values["week_start"])
     if WEEKDAYS[as_of.weekday()] != start:

@@ -226,7 +226,8 @@ def print_version(r: dict[str, Any], calibration: list[tuple[object, ...]]) -> N
 def horizon(spec: dict[str, object]) -> str:
     """A version's label horizon as its spec recorded it, in the unit it was set in."""
     periods, days, var = spec.get("horizon_periods"), spec.get("horizon_days"), spec.get("horizon_var")
-    text = f"{periods} periods of {spec.get('period_days')} days" if periods else f"{days} days"
+    period = spec.get("period") or f"{spec.get('period_days')} days"
+    text = f"{periods} periods of {period}" if periods else f"{days} days"
     return f"{text} (setting {var})" if var else text
 
 

@@ -301,7 +301,10 @@ def matured(spec: ModelSpec, by: date) -> tuple[sql.Composable, list[Any]]:
     """
     time = sql.Identifier(spec.time_column)
     if spec.task == "forecast":
-        return sql.SQL("{} + target_offset_days + %s <= %s").format(time), [spec.period_days, by]
+        return sql.SQL("{} + target_offset_days + %s::interval <= %s").format(time), [
+            spec.period_interval,
+            by,
+        ]
     return sql.SQL("{} + %s <= %s").format(time), [spec.horizon_days, by]
 
 

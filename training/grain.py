@@ -1,5 +1,5 @@
 """What the data says about the demand grain: weekly data forecast by day, monthly data
-forecast by day or week."""
+forecast by day or week. Each hint names the settings that fit the data."""
 
 from __future__ import annotations
 
@@ -36,21 +36,19 @@ def grain_hint(spec: ModelSpec, frame: Frame) -> str:
 
 
 def monthly_data_hint(spec: ModelSpec, dates: npt.NDArray[np.int64]) -> str:
-    """A hint when the periods with a sale (``dates``, days since the epoch) are a month
-    apart on at least :data:`MIN_DATES` of them: monthly data forecast by day or week puts
-    each month's sales on one period and nothing on the others, and there is no monthly
-    grain to set."""
+    """At day or week grain, a hint when the periods with a sale (``dates``, days since the
+    epoch) are a month apart on at least :data:`MIN_DATES` of them: monthly data forecast
+    by day or week puts each month's sales on one period and nothing on the others."""
     gaps = np.diff(dates)
     low, high = MONTH_GAP_DAYS
-    if len(dates) < MIN_DATES or not ((gaps >= low) & (gaps <= high)).all():
+    if spec.period_days not in (1, 7) or len(dates) < MIN_DATES or not ((gaps >= low) & (gaps <= high)).all():
         return ""
     period = next(grain for grain, days in PERIOD_DAYS.items() if days == spec.period_days)
     first, last = (str(np.datetime64(int(d), "D")) for d in (dates[0], dates[-1]))
     return (
         f"the training window has sales in one {period} a month only ({len(dates)} {period}s, "
-        f"{first}..{last}): if the data is monthly, storecast has no monthly grain (demand_grain is "
-        f"{' or '.join(PERIOD_DAYS)}), so each month's units stand in one {period} and none in the others, and the "
-        "forecasts mean little"
+        f"{first}..{last}): if the data is monthly, set --var demand_grain=month (periods are then "
+        f"calendar months); as it is, each month's units stand in one {period} and none in the others"
     )
 
 

@@ -19,7 +19,7 @@ import numpy.typing as npt
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from storecast.config import PERIOD_DAYS
+from storecast.config import PERIOD_DAYS, PERIOD_INTERVALS
 
 SPEC_DIR = Path(__file__).parent / "specs"
 
@@ -134,7 +134,14 @@ class ModelSpec(BaseModel):
     horizon_periods: int | None = Field(
         default=None, gt=0, description="forecasts: how many periods ahead are forecast"
     )
-    period_days: int = Field(default=1, gt=0, description="days in one period of the time column")
+    period_days: int = Field(
+        default=1, gt=0, description="days in one period of the time column (the most, for calendar months)"
+    )
+    period: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]+ (day|days|month)$",
+        description="one period as a Postgres interval ('7 days', '1 month'); default period_days days",
+    )
     embargo_days: int | None = Field(
         default=None,
         ge=0,
@@ -275,6 +282,21 @@ class ModelSpec(BaseModel):
         return self.horizon_days if self.embargo_days is None else self.embargo_days
 
     @property
+    def period_interval(self) -> str:
+        """One period of the time column as a Postgres interval: what a forecast's target
+        period adds to its start to end its label window."""
+        return self.period or f"{self.period_days} days"
+
+    @property
+    def horizon_interval(self) -> str:
+        """The label window as a Postgres interval: ``horizon_periods`` periods of a forecast
+        (3 months are 89-92 days, not 3 x 31), else ``horizon_days`` days."""
+        if self.horizon_periods is None:
+            return f"{self.horizon_days} days"
+        count, unit = self.period_interval.split(" ", 1)
+        return f"{int(count) * self.horizon_periods} {unit}"
+
+    @property
     def feature_columns(self) -> list[str]:
         """Feature columns in ONNX input order."""
         return self.features.columns
@@ -305,6 +327,7 @@ def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> 
         if data.get("horizon_unit") == "period":
             data["horizon_periods"] = value
             data["period_days"] = period
+            data["period"] = PERIOD_INTERVALS[str(variables["demand_grain"])]
             # Buckets of horizons for metrics and intervals: the first quarter, the first half, all.
             data.setdefault("horizon_buckets", sorted({math.ceil(value / 4), math.ceil(value / 2), value}))
     # Whether BG/NBD taken as it is is held to the customers' recent level: a setting.
@@ -331,7 +354,7 @@ def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> 
             raise SpecError(f"{path}: give level_column_by_grain or level_column, not both")
         by_grain = data.pop("level_column_by_grain")
         if not isinstance(by_grain, dict):
-            raise SpecError(f"{path}: level_column_by_grain maps a grain (day, week) to a column")
+            raise SpecError(f"{path}: level_column_by_grain maps a grain (day, week, month) to a column")
         data["level_column"] = by_grain.get(str(variables["demand_grain"]))
     return data
 

@@ -20,6 +20,9 @@ whole path (load, build, train, score) can be tested on it:
     that week (from the pair's first sale to its last), of 0 units where it sold
     none; about a tenth of the product x store x weeks are missing, as in a panel
     where a week was not reported. No customers' orders and no offers.
+``monthly``
+    A monthly store x product report: as ``weekly``, by calendar month (one order per
+    store and month, dated on its first day), every month reported.
 ``above-list``
     Shelf prices above list price: a fifth of the products sell 5-25 % above their
     list price from the middle of the history on.
@@ -140,19 +143,20 @@ def one_product(data: SampleData, rng: np.random.Generator) -> SampleData:
 def _on_the_shelf(
     cells: npt.NDArray[np.int64], quantity: npt.NDArray[np.int64], revenue: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Every (store, week, product) cell from a pair's first sale to its last, as scanner
-    data records the weeks a product was on the shelf: 0 units where it sold none, at the
-    pair's mean price; the cells sorted by store, week and product, with units and price."""
+    """Every (store, period, product) cell from a pair's first sale to its last, as scanner
+    data records the periods a product was on the shelf: 0 units where it sold none, at the
+    pair's mean price; the cells sorted by store, period and product, with units and price.
+    Periods are numbered (weeks or months since the epoch), one apart."""
     pairs, pair_of = np.unique(cells[:, [0, 2]], axis=0, return_inverse=True)
     pair_of = pair_of.ravel()
     first = np.full(len(pairs), np.iinfo(np.int64).max)
     last = np.full(len(pairs), np.iinfo(np.int64).min)
     np.minimum.at(first, pair_of, cells[:, 1])
     np.maximum.at(last, pair_of, cells[:, 1])
-    spans = (last - first) // 7 + 1
+    spans = last - first + 1
     pair = np.repeat(np.arange(len(pairs)), spans)
-    week = first[pair] + 7 * (np.arange(spans.sum()) - np.repeat(np.cumsum(spans) - spans, spans))
-    shelf = np.stack([pairs[pair, 0], week, pairs[pair, 1]], axis=1)
+    period = first[pair] + np.arange(spans.sum()) - np.repeat(np.cumsum(spans) - spans, spans)
+    shelf = np.stack([pairs[pair, 0], period, pairs[pair, 1]], axis=1)
     order = np.lexsort((shelf[:, 2], shelf[:, 1], shelf[:, 0]))
     shelf, pair = shelf[order], pair[order]
 
@@ -168,18 +172,51 @@ def _on_the_shelf(
     return shelf, units, price
 
 
+def _week_number(day: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    # 1970-01-01 was a Thursday: shift by 3 days so that weeks start on Mondays.
+    return (day + 3) // 7
+
+
+def _week_start(week: npt.NDArray[np.int64]) -> npt.NDArray[np.datetime64]:
+    return (week * 7 - 3).astype("datetime64[D]")
+
+
+def _month_number(day: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    return day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+
+
+def _month_start(month: npt.NDArray[np.int64]) -> npt.NDArray[np.datetime64]:
+    return month.astype("datetime64[M]").astype("datetime64[D]")
+
+
 def weekly(data: SampleData, rng: np.random.Generator) -> SampleData:
     """Aggregate every sale into one anonymous order per store and week, with missing weeks."""
+    return _panel(data, rng, _week_number, _week_start, unreported=0.1)
+
+
+def monthly(data: SampleData, rng: np.random.Generator) -> SampleData:
+    """Aggregate every sale into one anonymous order per store and calendar month."""
+    return _panel(data, rng, _month_number, _month_start, unreported=0.0)
+
+
+def _panel(
+    data: SampleData,
+    rng: np.random.Generator,
+    number: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.int64]],
+    start: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.datetime64]],
+    unreported: float,
+) -> SampleData:
+    """One anonymous order per store and period (``number`` of a day since the epoch, dated on
+    ``start`` of the number), a line per product on the shelf, ``unreported`` of them dropped."""
     no_offers(data, rng)
     order_ids = _get(data, "orders", "order_id")
     by_id = np.argsort(order_ids)
     line_order = by_id[np.searchsorted(order_ids, _get(data, "order_items", "order_id"), sorter=by_id)]
     day = _get(data, "orders", "ordered_at").astype("datetime64[D]").astype(np.int64)[line_order]
-    # 1970-01-01 was a Thursday: shift by 3 days so that weeks start on Mondays.
-    week = ((day + 3) // 7) * 7 - 3
+    period = number(day)
     store = _get(data, "orders", "store_id").astype(np.int64)[line_order]
     product = _get(data, "order_items", "product_id").astype(np.int64)
-    keys = np.stack([store, week, product], axis=1)
+    keys = np.stack([store, period, product], axis=1)
     cells, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.ravel()
     quantity = np.bincount(inverse, weights=_get(data, "order_items", "quantity")).astype(np.int64)
@@ -187,7 +224,7 @@ def weekly(data: SampleData, rng: np.random.Generator) -> SampleData:
         inverse, weights=_get(data, "order_items", "quantity") * _get(data, "order_items", "unit_price")
     ).astype(np.float64)
     cells, quantity, price = _on_the_shelf(cells, quantity, revenue)
-    reported = rng.random(len(cells)) >= 0.1
+    reported = rng.random(len(cells)) >= unreported
     cells, quantity, price = cells[reported], quantity[reported], price[reported]
     baskets, basket_of = np.unique(cells[:, :2], axis=0, return_inverse=True)
     basket_of = basket_of.ravel()
@@ -198,7 +235,7 @@ def weekly(data: SampleData, rng: np.random.Generator) -> SampleData:
         Column("order_id", "int8", np.arange(1, n + 1)),
         Column("customer_id", "int8", np.zeros(n, dtype=np.int64), null=np.ones(n, dtype=bool)),
         Column("store_id", "int4", baskets[:, 0]),
-        Column("ordered_at", "timestamptz", baskets[:, 1].astype("datetime64[D]").astype("datetime64[us]")),
+        Column("ordered_at", "timestamptz", start(baskets[:, 1]).astype("datetime64[us]")),
         Column("channel", "text", np.full(n, "store")),
     ]
     data.tables["order_items"] = [
@@ -267,6 +304,7 @@ SHAPES: dict[str, Callable[[SampleData, np.random.Generator], SampleData]] = {
     "no-offers": no_offers,
     "one-product": one_product,
     "weekly": weekly,
+    "monthly": monthly,
     "above-list": above_list,
     "fading": fading,
     "drifting": drifting,

@@ -10,9 +10,9 @@ data_bounds as (
     select
         min(order_date) as first_order_date,
         -- The first day with no data yet: label windows must end on or before it. At week
-        -- grain an order stands for its whole period (weekly data is dated on one day of
-        -- the week), so the last loaded period counts as observed.
-        {{ period_start('max(order_date)') }} + {{ demand_calendar()['period_days'] }} as data_observed_until
+        -- and month grain an order stands for its whole period (weekly or monthly data is
+        -- dated on one day of it), so the last loaded period counts as observed.
+        {{ period_shift(period_start('max(order_date)'), 1) }} as data_observed_until
     from orders
 ),
 
@@ -39,6 +39,20 @@ weekly_history as (
     cross join generate_series(0, {{ var('history_weeks') }} - 1) as weeks_back
 ),
 
+{%- if demand_calendar()['months'] %}
+
+monthly_history as (
+    -- At month grain, the first days of the months in the same span: demand's as-of dates
+    -- (a week start is seldom a month's first day).
+    select
+        (date_trunc('month', s.as_of_date - 1) - months_back * interval '1 month')::date as as_of_date,
+        s.first_order_date,
+        s.data_observed_until
+    from scoring_date as s
+    cross join generate_series(0, ceil({{ var('history_weeks') }} * 7 / 30.4375)::integer - 1) as months_back
+),
+{%- endif %}
+
 final as (
     select as_of_date, true as is_scoring_date, data_observed_until
     from scoring_date
@@ -47,6 +61,13 @@ final as (
     from weekly_history
     where as_of_date > first_order_date
         and as_of_date not in (select as_of_date from scoring_date)
+    {%- if demand_calendar()['months'] %}
+    union
+    select as_of_date, false as is_scoring_date, data_observed_until
+    from monthly_history
+    where as_of_date > first_order_date
+        and as_of_date not in (select as_of_date from scoring_date)
+    {%- endif %}
 )
 
 select * from final

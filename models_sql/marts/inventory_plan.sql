@@ -1,5 +1,4 @@
 {#- Forecasts are per period of demand_grain; the lead time and review period are in days. -#}
-{%- set period_days = demand_calendar()['period_days'] -%}
 {%- set lead_time = var('lead_time_days') -%}
 {%- set review = var('review_period_days') -%}
 
@@ -21,17 +20,22 @@ latest_stock as (
 
 period_days as (
     -- Days of each forecast period that fall within the lead time, and within the review
-    -- period after it (a 7-day lead time is one weekly period, or seven daily ones).
+    -- period after it (a 7-day lead time is one weekly period, or seven daily ones, or
+    -- 7 of a month's 28 to 31 days), from the as-of date's start and end of the period.
     select
         *,
-        greatest(least({{ lead_time }}, horizon * {{ period_days }}) - (horizon - 1) * {{ period_days }}, 0)
-            as lead_time_days_in_period,
+        greatest(least({{ lead_time }}, period_end_day) - period_start_day, 0) as lead_time_days_in_period,
         greatest(
-            least({{ lead_time + review }}, horizon * {{ period_days }})
-            - greatest({{ lead_time }}, (horizon - 1) * {{ period_days }}),
+            least({{ lead_time + review }}, period_end_day) - greatest({{ lead_time }}, period_start_day),
             0
         ) as review_days_in_period
-    from forecasts
+    from (
+        select
+            *,
+            target_date - as_of_date as period_start_day,
+            {{ period_shift('target_date', 1) }} - as_of_date as period_end_day
+        from forecasts
+    ) as forecast_periods
 ),
 
 lead_time as (
@@ -42,12 +46,13 @@ lead_time as (
         product_id,
         store_id,
         as_of_date,
-        max(horizon) * {{ period_days }} as forecast_days,
-        sum(forecast_units * lead_time_days_in_period / {{ period_days }}) as lead_time_demand,
+        max(period_end_day) as forecast_days,
+        sum(forecast_units * lead_time_days_in_period / (period_end_day - period_start_day)) as lead_time_demand,
         sqrt(sum(
-            power((upper_95 - lower_95) / (2 * 1.96), 2) * lead_time_days_in_period / {{ period_days }}
+            power((upper_95 - lower_95) / (2 * 1.96), 2) * lead_time_days_in_period
+            / (period_end_day - period_start_day)
         )) as lead_time_demand_std,
-        sum(forecast_units * review_days_in_period / {{ period_days }}) as review_period_demand
+        sum(forecast_units * review_days_in_period / (period_end_day - period_start_day)) as review_period_demand
     from period_days
     group by product_id, store_id, as_of_date
 ),

@@ -1,7 +1,8 @@
 """Real-data shapes end to end, with settings only: a one-cohort customer base with a
-181-day horizon, and a weekly store x product panel with missing weeks, forecast 4 weeks
-ahead. Each runs load -> build --as-of -> train --as-of -> score --as-of through the CLI
-in a database of its own on the session server, and no project file is edited."""
+181-day horizon, a weekly store x product panel with missing weeks, forecast 4 weeks
+ahead, and a monthly report forecast 3 calendar months ahead. Each runs load -> build
+--as-of -> train --as-of -> score --as-of through the CLI in a database of its own on the
+session server, and no project file is edited."""
 
 from __future__ import annotations
 
@@ -52,6 +53,24 @@ def panel(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> tu
     sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
     trained = sh.ok("train", "--as-of", AS_OF)
     return sh, trained + sh.ok("score", "--as-of", AS_OF)
+
+
+#: The first of the month holding the tiny sample's last orders: a monthly scoring date.
+MONTH_AS_OF = "2026-11-01"
+
+
+@pytest.fixture(scope="module")
+def months(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[Shell, str]:
+    """A monthly store x product report, 3 calendar months ahead, reorders planned from it."""
+    settings_file = tmp_path_factory.mktemp("months") / "storecast.yml"
+    settings_file.write_text("vars:\n  demand_grain: month\n  demand_horizon: 3\n")
+    sh = Shell(pg_settings, "shapes_months", settings_file)
+    sh.ok("sample", "--scale", "tiny", "--shape", "monthly")
+    sh.ok("build", "--as-of", MONTH_AS_OF, "--select", "+demand_features")
+    trained = sh.ok("train", "demand", "--as-of", MONTH_AS_OF)
+    scored = sh.ok("score", "demand", "--as-of", MONTH_AS_OF)
+    sh.ok("build", "--as-of", MONTH_AS_OF, "--select", "+inventory_plan")
+    return sh, trained + scored
 
 
 def test_a_one_cohort_base_trains_and_scores_with_settings_only(cohort: tuple[Shell, str]) -> None:
@@ -150,6 +169,52 @@ def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell,
     assert int(str(above)) > 0
     assert "trained as of  2026-11-23" in sh.ok("models", "show", "demand")
     assert "4 periods of 7 days (setting demand_horizon)" in sh.ok("models", "show", "demand")
+
+
+def test_a_monthly_report_forecasts_calendar_months(months: tuple[Shell, str]) -> None:
+    sh, output = months
+    assert "demand: version 1 is champion" in output
+    # Horizon h is the calendar month h - 1 months after the as-of date's.
+    targets = sh.rows(
+        "select distinct horizon, target_date from scores.demand_forecast where as_of_date = %s order by 1",
+        [date.fromisoformat(MONTH_AS_OF)],
+    )
+    assert targets == [(1, date(2026, 11, 1)), (2, date(2026, 12, 1)), (3, date(2027, 1, 1))]
+    # Every as-of date of the features is a month's first day, and so is every target.
+    assert (
+        sh.one(
+            "select count(*) from features.demand_features "
+            "where extract(day from as_of_date) <> 1 or extract(day from target_date) <> 1"
+        )
+        == 0
+    )
+    assert int(str(sh.one("select count(distinct as_of_date) from features.demand_features"))) >= 12
+    # A label is the month's units: the lines of the order dated on its first day.
+    wrong = sh.one(
+        """
+        select count(*) from features.demand_features f
+        where f.units is distinct from (
+            select sum(i.quantity) from staging.stg_raw__orders o
+            join staging.stg_raw__order_items i using (order_id)
+            where i.product_id = f.product_id and o.store_id = f.store_id
+                and date_trunc('month', o.order_date) = f.target_date)
+            and f.target_date < %s
+            and exists (
+                select from staging.stg_raw__orders o join staging.stg_raw__order_items i using (order_id)
+                where i.product_id = f.product_id and o.store_id = f.store_id
+                    and date_trunc('month', o.order_date) = f.target_date)
+        """,
+        [MONTH_AS_OF],
+    )
+    assert wrong == 0
+    # A year back is 12 months back, for the feature the monthly model reads.
+    last_year = sh.one(
+        "select count(*) from features.demand_features where units_same_period_last_year is not null"
+    )
+    assert int(str(last_year)) > 0
+    # The reorder plan counts the lead time in days of the months it falls in.
+    assert int(str(sh.one("select count(*) from marts.inventory_plan"))) > 0
+    assert "3 periods of 1 month (setting demand_horizon)" in sh.ok("models", "show", "demand")
 
 
 def test_training_as_of_a_past_date_reads_no_label_from_after_it(cohort: tuple[Shell, str]) -> None:

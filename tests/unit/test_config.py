@@ -53,7 +53,7 @@ def test_storecast_yml_in_the_working_directory_is_read(
             ["purchase_horizon=30"],
             r"--var purchase_horizon: unknown setting; did you mean purchase_horizon_days",
         ),
-        (["demand_grain=month"], r"demand_grain \(from --var\): expected one of day, week, got 'month'"),
+        (["demand_grain=year"], r"demand_grain \(from --var\): expected one of day, week, month, got 'year'"),
         (["demand_horizon=four"], r"demand_horizon \(from --var\): expected a whole number, got 'four'"),
         (["demand_horizon=0"], r"expected a number above 0, got 0"),
         (["service_level=high"], r"service_level \(from --var\): expected a number"),
@@ -89,6 +89,13 @@ def test_a_weekly_as_of_date_must_start_a_week() -> None:
         config.with_as_of(date(2012, 10, 30))
     sundays = load_config(["demand_grain=week", "week_start=sunday"], environ={})
     assert sundays.with_as_of(date(2012, 10, 28)).sources["as_of_date"] == "--as-of"
+
+
+def test_a_monthly_as_of_date_must_be_a_first_of_the_month() -> None:
+    config = load_config(["demand_grain=month"], environ={})
+    assert config.with_as_of(date(2012, 10, 1)).as_of == date(2012, 10, 1)
+    with pytest.raises(ConfigError, match=r"2012-10-29 is not a month's first day.*use 2012-10-01"):
+        config.with_as_of(date(2012, 10, 29))
 
 
 def test_the_default_horizon_keeps_its_span_in_weeks(tmp_path: Path) -> None:

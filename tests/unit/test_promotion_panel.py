@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.promotion_panel import simulate, write_panel
-from benchmarks.weekly_demand import HORIZONS, SERIES_STORE, _true_means
+from benchmarks.weekly_demand import SERIES_STORE, WEEKS, _true_means
 
 
 def test_the_files_hold_the_simulated_units(tmp_path: Path) -> None:
@@ -35,13 +35,13 @@ def test_the_units_are_drawn_around_the_true_mean() -> None:
 
 def test_the_true_mean_row_forecasts_each_series_and_horizon_with_its_mean() -> None:
     panel = simulate()
-    origin = panel.weeks[-HORIZONS]
+    origin = panel.weeks[-WEEKS.horizons]
     frame = _true_means([origin]).frame
     stores, _, products = panel.mean.shape
-    assert len(frame) == stores * products * HORIZONS
+    assert len(frame) == stores * products * WEEKS.horizons
     row = frame[(frame["series"] == 3 * SERIES_STORE + 5) & (frame["horizon"] == 2)].iloc[0]
     assert row["target"] == origin + timedelta(weeks=1)
-    assert row["forecast"] == panel.mean[2, len(panel.weeks) - HORIZONS + 1, 4]
+    assert row["forecast"] == panel.mean[2, len(panel.weeks) - WEEKS.horizons + 1, 4]
     assert pd.isna(row["lower_80"])
 
 

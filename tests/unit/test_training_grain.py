@@ -57,11 +57,11 @@ def test_daily_sales_or_too_few_dates_say_nothing() -> None:
     assert grain_hint(weekly, _rows(date(2026, 1, 1), 7 * MIN_DATES + 3, sold_on={4})) == ""
 
 
-def test_sales_once_a_month_say_there_is_no_monthly_grain() -> None:
+def test_sales_once_a_month_name_the_monthly_grain() -> None:
     daily = spec_for("forecast", ["horizon"], ["ridge"])
     hint = grain_hint(daily, _rows(date(2025, 1, 1), 365, monthly=True))
     assert "sales in one day a month only (13 days, 2025-01-01..2026-01-01)" in hint
-    assert "no monthly grain" in hint
+    assert "set --var demand_grain=month" in hint
     weekly = spec_for("forecast", ["horizon"], ["ridge"], period_days=7)
     # Weeks from Monday 2024-12-30: the week holding each month's 1st, 4 or 5 weeks apart.
     hint = grain_hint(weekly, _rows(date(2024, 12, 30), 364, period=7, monthly=True))
@@ -69,3 +69,6 @@ def test_sales_once_a_month_say_there_is_no_monthly_grain() -> None:
     # Weekly sales at weekly grain, and too few months, say nothing.
     assert grain_hint(weekly, _rows(date(2024, 12, 30), 364, period=7)) == ""
     assert grain_hint(daily, _rows(date(2025, 1, 1), 31 * (MIN_DATES - 2), monthly=True)) == ""
+    # At month grain a month apart is every period.
+    monthly = spec_for("forecast", ["horizon"], ["ridge"], period_days=31, period="1 month")
+    assert grain_hint(monthly, _rows(date(2025, 1, 1), 365, monthly=True)) == ""

@@ -151,6 +151,24 @@ def test_weekly_grain_gives_the_demand_spec_periods_and_weekly_features() -> Non
     assert weekly.level_column in weekly.features.numeric
 
 
+def test_monthly_grain_steps_by_calendar_months() -> None:
+    config = load_config(["demand_grain=month", "demand_horizon=3"])
+    monthly = model_specs(config.values)["demand"]
+    # Days are an upper bound (the embargo); label windows end a calendar month on.
+    assert (monthly.horizon_days, monthly.horizon_periods, monthly.period_days) == (93, 3, 31)
+    assert (monthly.period_interval, monthly.horizon_interval) == ("1 month", "3 month")
+    daily = model_specs(load_config().values)["demand"]
+    assert (daily.period_interval, daily.horizon_interval) == ("1 day", "28 day")
+    weekly = model_specs(load_config(["demand_grain=week"]).values)["demand"]
+    assert weekly.horizon_interval == "28 days"
+    assert model_specs(load_config().values)["purchase_30d"].horizon_interval == "30 days"
+    assert {"units_same_period_last_year", "units_mean_3", "promo_log_lift"} <= set(monthly.feature_columns)
+    assert not {"units_lag_52", "target_day_of_week"} & set(monthly.feature_columns)
+    assert monthly.level_column == "units_mean_3"
+    # Left at its default of 28 days, the horizon keeps its span: one month.
+    assert model_specs(load_config(["demand_grain=month"]).values)["demand"].horizon_periods == 1
+
+
 def test_a_horizon_var_that_is_not_a_setting_is_named(tmp_path: Path) -> None:
     path = _write(tmp_path, "m", horizon_var="purchase_horizon")
     with pytest.raises(SpecError, match=r"horizon_var names 'purchase_horizon', which is not a setting"):

@@ -15,8 +15,10 @@
 {%- set period = calendar['period_days'] %}
 {%- set season = calendar['season'] %}
 {%- set missing_is_zero = var('demand_missing_periods') == 'zero' %}
-{#- One year back, in whole periods: 364 days (the same weekday) or 52 weeks. -#}
-{%- set year_back_days = 364 %}
+{#- The start of the period after the target one (its label window's end), and of the
+    target period one year earlier: 364 days (the same weekday), 52 weeks or 12 months. -#}
+{%- set after_target = period_shift('targets.target_date', 1) %}
+{%- set year_before_target = period_shift('targets.target_date', -calendar['year_back']) %}
 {#- The time of year as a few sine and cosine pairs rather than month and week numbers: a
     smooth season the trees cannot fit to one year's weeks, while the last-year features
     carry holidays and other sharp annual peaks. -#}
@@ -79,14 +81,15 @@ rows_to_build as (
     {% if is_incremental() -%}
     where history.as_of_date in (
         {{ as_of_dates_to_build(
-            [var('demand_horizon') * period],
-            "select distinct as_of_date from " ~ ref('demand_history')
+            [var('demand_horizon')],
+            "select distinct as_of_date from " ~ ref('demand_history'),
+            window_end=period_shift('built.as_of_date', 'horizon.days')
         ) }}
     )
     -- An overridden period (or a withdrawn override) changes labels already built: the
     -- as-of dates whose horizons reach it are built again.
     or history.as_of_date in (
-        select overrides.period_start - (horizon - 1) * {{ period }}
+        select {{ period_shift('overrides.period_start', '1 - horizon') }}
         from overrides
         cross join generate_series(1, {{ var('demand_horizon') }}) as horizon
     )
@@ -101,7 +104,7 @@ targets as materialized (
     select
         rows_to_build.*,
         horizon,
-        (rows_to_build.as_of_date + (horizon - 1) * {{ period }}) as target_date
+        {{ period_shift('rows_to_build.as_of_date', 'horizon - 1') }} as target_date
     from rows_to_build
     cross join generate_series(1, {{ var('demand_horizon') }}) as horizon
 ),
@@ -169,12 +172,12 @@ final as (
             {%- endfor %}
         end as units_mean_same_weekday,
         {%- else %}
-        targets.units_mean_13_last_year,
+        targets.units_mean_{{ calendar['last_year'] }}_last_year,
         {%- endif %}
         -- The target period one year earlier (known once the horizon is within a year).
         case
-            when targets.target_date - {{ year_back_days }} >= observed.data_starts
-                and targets.target_date - {{ year_back_days }} < targets.as_of_date
+            when {{ year_before_target }} >= observed.data_starts
+                and {{ year_before_target }} < targets.as_of_date
             then {% if missing_is_zero %}coalesce(last_year.units, 0){% else %}last_year.units{% endif %}
         end as units_same_period_last_year,
         -- Seasonal naive: the same period one season earlier, stepping back whole seasons
@@ -186,11 +189,11 @@ final as (
         coalesce(seasonal.units, targets.units_last_observed, 0) as units_seasonal_naive,
         {%- endif %}
         -- A person's override of the period's units wins over the orders (and is marked).
-        {{ window_label('targets.target_date', period, 'observed.observed_until',
+        {{ window_label('targets.target_date', '(' ~ after_target ~ ' - targets.target_date)', 'observed.observed_until',
             'coalesce(round(overridden.override_value)::integer, ' ~ ('coalesce(sales.units, 0)' if missing_is_zero else 'sales.units') ~ ')') }}
             as units,
         overridden.override_value is not null
-            and targets.target_date + {{ period }} <= observed.observed_until as label_overridden,
+            and {{ after_target }} <= observed.observed_until as label_overridden,
         observed.observed_until,
         targets.last_event_date
     from targets
@@ -216,12 +219,13 @@ final as (
     left join sales as last_year
         on last_year.product_id = targets.product_id
         and last_year.store_id = targets.store_id
-        and last_year.period_start = targets.target_date - {{ year_back_days }}
+        and last_year.period_start = {{ year_before_target }}
     left join sales as seasonal
         on seasonal.product_id = targets.product_id
         and seasonal.store_id = targets.store_id
-        and seasonal.period_start = targets.target_date
-            - {{ season * period }} * ceil(targets.horizon / {{ season }}.0)::integer
+        and seasonal.period_start = {{ period_shift(
+            'targets.target_date', '-' ~ season ~ ' * ceil(targets.horizon / ' ~ season ~ '.0)::integer'
+        ) }}
     window category_period as (partition by targets.store_id, products.category, targets.as_of_date, targets.horizon)
 )
 

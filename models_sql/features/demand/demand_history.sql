@@ -26,7 +26,8 @@ sales as (
 history_weeks as (
     -- Weeks of as-of dates to keep: var demand_history_weeks (two years: a full season
     -- plus the longest lag, or all the data when there is less), fewer when the series
-    -- active in the last year times the horizons would pass var demand_max_rows a week.
+    -- active in the last year times the horizons would pass var demand_max_rows a week
+    -- (at month grain, with an as-of date a month, the rows stay well within it).
     select least(
         {{ var('demand_history_weeks') }},
         greatest(1, floor({{ var('demand_max_rows') }}::numeric / greatest(1, count(*) * {{ var('demand_horizon') }})))
@@ -104,7 +105,7 @@ series_periods as materialized (
         active_series.product_id,
         active_series.store_id,
         periods_back,
-        (active_series.as_of_date - periods_back * {{ period }}) as period_start
+        {{ period_shift('active_series.as_of_date', '-periods_back') }} as period_start
     from active_series
     cross join generate_series(1, {{ calendar['history'] }}) as periods_back
 ),
@@ -144,8 +145,10 @@ period_statistics as (
         avg(units) filter (where date_part('isodow', period_start) = {{ weekday }}) as units_mean_isodow_{{ weekday }},
         {%- endfor %}
         {%- else %}
-        -- The same 13 weeks one year earlier: the level a year ago, for year-over-year change.
-        avg(units) filter (where periods_back between 53 and 65) as units_mean_13_last_year,
+        -- The same periods one year earlier: the level a year ago, for year-over-year change.
+        avg(units) filter (
+            where periods_back between {{ calendar['year_back'] + 1 }} and {{ calendar['year_back'] + calendar['last_year'] }}
+        ) as units_mean_{{ calendar['last_year'] }}_last_year,
         {%- endif %}
         (array_agg(units order by periods_back) filter (where units is not null))[1] as units_last_observed,
         -- The regular shelf price: the median over the longest window's periods without a
@@ -178,7 +181,7 @@ final as (
         units_mean_isodow_{{ weekday }}::double precision as units_mean_isodow_{{ weekday }},
         {%- endfor %}
         {%- else %}
-        units_mean_13_last_year::double precision as units_mean_13_last_year,
+        units_mean_{{ calendar['last_year'] }}_last_year::double precision as units_mean_{{ calendar['last_year'] }}_last_year,
         {%- endif %}
         units_last_observed::integer as units_last_observed,
         regular_price::double precision as regular_price,
