@@ -217,6 +217,47 @@ def test_a_monthly_report_forecasts_calendar_months(months: tuple[Shell, str]) -
     assert "3 periods of 1 month (setting demand_horizon)" in sh.ok("models", "show", "demand")
 
 
+def test_a_new_month_completes_the_labels_whose_window_it_closes(
+    pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    settings_file = tmp_path_factory.mktemp("new_month") / "storecast.yml"
+    settings_file.write_text("vars:\n  demand_grain: month\n  demand_horizon: 3\n")
+    sh = Shell(pg_settings, "shapes_new_month", settings_file)
+    sh.ok("sample", "--scale", "tiny", "--shape", "monthly")
+    with psycopg.connect(sh.conninfo, autocommit=True) as conn:
+        # Hold back September's and later orders: the data ends with August.
+        conn.execute("create table held_orders as select * from raw.orders where ordered_at >= '2026-09-01'")
+        conn.execute(
+            "create table held_items as select * from raw.order_items "
+            "where order_id in (select order_id from held_orders)"
+        )
+        conn.execute("delete from raw.order_items where order_id in (select order_id from held_orders)")
+        conn.execute("delete from raw.orders where order_id in (select order_id from held_orders)")
+    sh.ok("build", "--select", "+demand_features")
+    label = "select units from features.demand_features where as_of_date = '2026-07-01' and horizon = 3"
+    assert {row[0] for row in sh.rows(label)} == {None}  # September is not observed yet
+    with psycopg.connect(sh.conninfo, autocommit=True) as conn:
+        conn.execute("insert into raw.orders select * from held_orders where ordered_at < '2026-10-01'")
+        conn.execute(
+            "insert into raw.order_items select * from held_items "
+            "where order_id in (select order_id from raw.orders)"
+        )
+    # September closes July's third month, 92 days on (a rule of 3 x 31 days would wait
+    # for 93, and the next month's data, to rebuild it).
+    sh.ok("build", "--select", "+demand_features")
+    september = sh.rows(
+        """
+        select f.units, coalesce(sum(i.quantity), 0)
+        from features.demand_features f
+        left join staging.stg_raw__orders o on o.store_id = f.store_id and o.order_date = '2026-09-01'
+        left join staging.stg_raw__order_items i on i.order_id = o.order_id and i.product_id = f.product_id
+        where f.as_of_date = '2026-07-01' and f.horizon = 3
+        group by f.product_id, f.store_id, f.units
+        """
+    )
+    assert september and all(units == sold for units, sold in september)
+
+
 def test_training_as_of_a_past_date_reads_no_label_from_after_it(cohort: tuple[Shell, str]) -> None:
     sh, _ = cohort
     as_of = date(2026, 9, 7)
