@@ -15,7 +15,8 @@ with settings only (``--var``), never an edited file:
 * ``sample``: the sample generator's weekly shape (``storecast sample --shape weekly``:
   one till total per store, product and week, a tenth of the cells unreported);
 * ``monthly``: the real set by calendar month (``demand_grain=month``), each week's sales
-  spread evenly over its seven days, dated on the month's first day; 33 months.
+  spread evenly over its seven days, dated on the month's first day; 32 whole months;
+* ``sample-monthly``: the sample generator's monthly shape (``--shape monthly``).
 
 For each of the last ``--origins`` periods storecast trains as of that period (labels
 matured by then only), scores it and is compared with what was sold. The baselines see
@@ -25,7 +26,7 @@ and the same model given the target period's deal and feature ad. On the simulat
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|sample|monthly] [--origins N]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|sample|monthly|sample-monthly] [--origins N]
 
 Prints WAPE, MASE (against a seasonal naive on each series' history), bias (sum
 of errors over sum of actuals) and the coverage of the 80 % interval per horizon; against
@@ -235,11 +236,11 @@ def _true_means(origins: list[date], growth: float = 0.0) -> Forecasts:
     return Forecasts(pd.concat(frames, ignore_index=True)[COLUMNS])
 
 
-def _load_sample(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
-    result = runner.invoke(app, ["sample", "--scale", "small", "--shape", "weekly"], env=env)
+def _load_sample(runner: CliRunner, env: dict[str, str], folder: Path, shape: str = "weekly") -> None:
+    result = runner.invoke(app, ["sample", "--scale", "small", "--shape", shape], env=env)
     if result.exit_code != 0:
         raise SystemExit(f"storecast sample failed:\n{result.output}")
-    print("  storecast sample --scale small --shape weekly")
+    print(f"  storecast sample --scale small --shape {shape}")
 
 
 WEEKLY = WEEKS.settings()
@@ -264,6 +265,10 @@ SOURCES: dict[str, Source] = {
         [*MONTHS.settings(), "demand_missing_periods=unobserved", "history_weeks=156"],
         origins=6,
         periods=MONTHS,
+    ),
+    # The sample generator's monthly shape: 658 store x product series by calendar month.
+    "sample-monthly": Source(
+        partial(_load_sample, shape="monthly"), MONTHS.settings(), origins=4, periods=MONTHS
     ),
 }
 

@@ -22,7 +22,8 @@ whole path (load, build, train, score) can be tested on it:
     where a week was not reported. No customers' orders and no offers.
 ``monthly``
     A monthly store x product report: as ``weekly``, by calendar month (one order per
-    store and month, dated on its first day), every month reported.
+    store and month, dated on its first day), every month reported; only the months the
+    history covers whole.
 ``above-list``
     Shelf prices above list price: a fifth of the products sell 5-25 % above their
     list price from the middle of the history on.
@@ -191,12 +192,12 @@ def _month_start(month: npt.NDArray[np.int64]) -> npt.NDArray[np.datetime64]:
 
 def weekly(data: SampleData, rng: np.random.Generator) -> SampleData:
     """Aggregate every sale into one anonymous order per store and week, with missing weeks."""
-    return _panel(data, rng, _week_number, _week_start, unreported=0.1)
+    return _panel(data, rng, _week_number, _week_start, unreported=0.1, whole_only=False)
 
 
 def monthly(data: SampleData, rng: np.random.Generator) -> SampleData:
     """Aggregate every sale into one anonymous order per store and calendar month."""
-    return _panel(data, rng, _month_number, _month_start, unreported=0.0)
+    return _panel(data, rng, _month_number, _month_start, unreported=0.0, whole_only=True)
 
 
 def _panel(
@@ -205,9 +206,11 @@ def _panel(
     number: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.int64]],
     start: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.datetime64]],
     unreported: float,
+    whole_only: bool,
 ) -> SampleData:
     """One anonymous order per store and period (``number`` of a day since the epoch, dated on
-    ``start`` of the number), a line per product on the shelf, ``unreported`` of them dropped."""
+    ``start`` of the number), a line per product on the shelf, ``unreported`` of them
+    dropped; with ``whole_only`` only the periods the history covers whole."""
     no_offers(data, rng)
     order_ids = _get(data, "orders", "order_id")
     by_id = np.argsort(order_ids)
@@ -223,6 +226,12 @@ def _panel(
     revenue = np.bincount(
         inverse, weights=_get(data, "order_items", "quantity") * _get(data, "order_items", "unit_price")
     ).astype(np.float64)
+    if whole_only:
+        # A month the history covers in part would read as a drop of up to 97 % (a week cut
+        # short at the start of a weekly panel is one of a hundred, and left as it was).
+        first, last = (np.datetime64(int(d), "D") for d in (day.min(), day.max()))
+        whole = (start(cells[:, 1]) >= first) & (start(cells[:, 1] + 1) <= last + 1)
+        cells, quantity, revenue = cells[whole], quantity[whole], revenue[whole]
     cells, quantity, price = _on_the_shelf(cells, quantity, revenue)
     reported = rng.random(len(cells)) >= unreported
     cells, quantity, price = cells[reported], quantity[reported], price[reported]

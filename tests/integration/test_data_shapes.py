@@ -255,7 +255,8 @@ def test_a_new_month_completes_the_labels_whose_window_it_closes(
         group by f.product_id, f.store_id, f.units
         """
     )
-    assert september and all(units == sold for units, sold in september)
+    assert september
+    assert all(units == sold for units, sold in september)
 
 
 def test_training_as_of_a_past_date_reads_no_label_from_after_it(cohort: tuple[Shell, str]) -> None:
