@@ -165,6 +165,7 @@ final as (
         targets.units_std_{{ window }},
         {%- endfor %}
         targets.zero_share_{{ calendar['intermittency'] }},
+        targets.units_last_observed,
         {%- if period == 1 %}
         case date_part('isodow', targets.target_date)::integer
             {%- for weekday in range(1, 8) %}
