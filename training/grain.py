@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from storecast.config import PERIOD_DAYS, WEEKDAYS
+from storecast.config import PERIOD_DAYS, PERIOD_INTERVALS, WEEKDAYS
 from storecast.training.data import Frame
 from storecast.training.spec import ModelSpec
 
@@ -41,7 +41,8 @@ def monthly_data_hint(spec: ModelSpec, dates: npt.NDArray[np.int64]) -> str:
     by day or week puts each month's sales on one period and nothing on the others."""
     gaps = np.diff(dates)
     low, high = MONTH_GAP_DAYS
-    if spec.period_days not in (1, 7) or len(dates) < MIN_DATES or not ((gaps >= low) & (gaps <= high)).all():
+    at_month_grain = spec.period_interval == PERIOD_INTERVALS["month"]
+    if at_month_grain or len(dates) < MIN_DATES or not ((gaps >= low) & (gaps <= high)).all():
         return ""
     period = next(grain for grain, days in PERIOD_DAYS.items() if days == spec.period_days)
     first, last = (str(np.datetime64(int(d), "D")) for d in (dates[0], dates[-1]))
