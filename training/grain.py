@@ -1,7 +1,11 @@
 """What the data says about the demand grain: weekly data forecast by day, monthly data
-forecast by day or week. Each hint names the settings that fit the data."""
+forecast by day or week, a last week or month cut short. Each hint names the settings
+that fit the data."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -69,4 +73,34 @@ def weekly_data_hint(spec: ModelSpec, dates: npt.NDArray[np.int64]) -> str:
         f"every sale in the training window is dated on a {day} ({len(dates)} dates): if the data is "
         f"weekly, set --var demand_grain=week and --var week_start to the first day of its weeks "
         f"({day} if each date starts its week, {after} if it ends it)"
+    )
+
+
+@dataclass(frozen=True)
+class LastPeriod:
+    """The last loaded demand period (``features.as_of_dates``): its first day, the latest
+    order, the days with orders in it, and the first day counted as not yet observed."""
+
+    start: date
+    last_order: date
+    order_days: int
+    observed_until: date
+
+
+def partial_period_hint(spec: ModelSpec, as_of: date, last: LastPeriod) -> str:
+    """At week or month grain, a hint when the last loaded period looks cut short: it counts
+    as observed (an order stands for its period), but its orders fall on several days
+    (transactions, not an extract dated once a period) and stop before its last day. Its
+    units, too few, are then a label of a training run as of its end or later, and the
+    latest lag of a forecast from there. Empty otherwise."""
+    end = last.observed_until - timedelta(days=1)
+    if spec.task != "forecast" or spec.period_days == 1 or last.order_days <= 1 or last.last_order >= end:
+        return ""
+    if as_of < last.observed_until:
+        return ""
+    period = "month" if spec.period_interval == PERIOD_INTERVALS["month"] else "week"
+    return (
+        f"the last loaded {period} ({last.start}..{end}) has orders up to {last.last_order} only, on "
+        f"{last.order_days} days, and counts as observed: if it is not complete, its units are too few as a "
+        f"label and as the latest lag; train and score as of {last.start} (--as-of {last.start})"
     )

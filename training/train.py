@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from psycopg import sql
+from psycopg.rows import class_row
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
@@ -55,7 +56,7 @@ from storecast.training.export import (
     sha256,
 )
 from storecast.training.fingerprint import trained_with, training_fingerprint
-from storecast.training.grain import grain_hint
+from storecast.training.grain import LastPeriod, grain_hint, partial_period_hint
 from storecast.training.intervals import bounds, min_calibration_rows
 from storecast.training.intervals import fit as fit_intervals
 from storecast.training.registry import champion, register
@@ -266,10 +267,32 @@ def _without(spec: ModelSpec, dropped: list[str]) -> ModelSpec:
     return spec.model_copy(update={"features": features, "dropped_features": dropped, "level_column": level})
 
 
-def _trained_as_of(conn: Conn, as_of: date | None, counts: list[tuple[date, int]]) -> date:
+def _last_period(conn: Conn) -> LastPeriod | None:
+    """The last loaded demand period, as the latest feature build saw it (None before one,
+    or before a build added these columns)."""
+    if "last_period_start" not in relation_columns(conn, "features.as_of_dates"):
+        return None
+    row = (
+        conn.cursor(row_factory=class_row(LastPeriod))
+        .execute(
+            "select max(last_period_start) as start, max(last_order_date) as last_order, "
+            "max(last_period_order_days) as order_days, max(data_observed_until) as observed_until "
+            "from features.as_of_dates"
+        )
+        .fetchone()
+    )
+    # An empty table gives one row of NULLs.
+    return row if row is not None and row.start is not None else None
+
+
+def _trained_as_of(
+    conn: Conn, last: LastPeriod | None, as_of: date | None, counts: list[tuple[date, int]]
+) -> date:
     """The date a version is trained as of: the one given, else the first day without data."""
     if as_of is not None:
         return as_of
+    if last is not None:
+        return last.observed_until
     row = conn.execute("select max(data_observed_until) from features.as_of_dates").fetchone()
     return row[0] if row and row[0] else max(t for t, _ in counts)  # type: ignore[return-value]
 
@@ -310,6 +333,11 @@ def train_model(
         ) from None
     if split.note:
         say(f"warning: {spec.name}: {split.note}")
+    last = _last_period(conn)
+    trained_as_of = _trained_as_of(conn, last, as_of, counts)
+    partial = partial_period_hint(spec, trained_as_of, last) if last is not None else ""
+    if partial:
+        say(f"warning: {spec.name}: {partial}")
     say(
         f"{spec.name}: train {split.train[0]}..{split.train[-1]}, validate {split.validation[0]}..{split.validation[-1]}, "
         f"test {split.test[0]}..{split.test[-1]}" + (" (sampled)" if split.sampling else "")
@@ -482,7 +510,7 @@ def train_model(
     record: dict[str, Any] = {
         "model_name": spec.name,
         "fingerprint": fingerprint,
-        "trained_as_of": _trained_as_of(conn, as_of, counts),
+        "trained_as_of": trained_as_of,
         "train_start": split.train[0],
         "train_end": split.train[-1],
         "validation_start": split.validation[0],

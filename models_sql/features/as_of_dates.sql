@@ -9,11 +9,25 @@ orders as (
 data_bounds as (
     select
         min(order_date) as first_order_date,
+        max(order_date) as last_order_date,
+        {{ period_start('max(order_date)') }} as last_period_start,
         -- The first day with no data yet: label windows must end on or before it. At week
         -- and month grain an order stands for its whole period (weekly or monthly data is
         -- dated on one day of it), so the last loaded period counts as observed.
         {{ period_shift(period_start('max(order_date)'), 1) }} as data_observed_until
     from orders
+),
+
+last_period as (
+    -- How the last loaded period was dated: on one day (a weekly or monthly extract) or
+    -- on several (transactions), so that training can say when it looks cut short.
+    select
+        data_bounds.last_period_start,
+        data_bounds.last_order_date,
+        count(distinct orders.order_date)::integer as last_period_order_days
+    from data_bounds
+    inner join orders on orders.order_date >= data_bounds.last_period_start
+    group by data_bounds.last_period_start, data_bounds.last_order_date
 ),
 
 scoring_date as (
@@ -53,7 +67,7 @@ monthly_history as (
 ),
 {%- endif %}
 
-final as (
+dates as (
     select as_of_date, true as is_scoring_date, data_observed_until
     from scoring_date
     union
@@ -68,6 +82,12 @@ final as (
     where as_of_date > first_order_date
         and as_of_date not in (select as_of_date from scoring_date)
     {%- endif %}
+),
+
+final as (
+    select dates.*, last_period.last_period_start, last_period.last_order_date, last_period.last_period_order_days
+    from dates
+    cross join last_period
 )
 
 select * from final

@@ -174,6 +174,8 @@ def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell,
 def test_a_monthly_report_forecasts_calendar_months(months: tuple[Shell, str]) -> None:
     sh, output = months
     assert "demand: version 1 is champion" in output
+    # A monthly extract, dated once a month: no last month said to be cut short.
+    assert "has orders up to" not in output
     # Horizon h is the calendar month h - 1 months after the as-of date's.
     targets = sh.rows(
         "select distinct horizon, target_date from scores.demand_forecast where as_of_date = %s order by 1",
@@ -215,6 +217,22 @@ def test_a_monthly_report_forecasts_calendar_months(months: tuple[Shell, str]) -
     # The reorder plan counts the lead time in days of the months it falls in.
     assert int(str(sh.one("select count(*) from marts.inventory_plan"))) > 0
     assert "3 periods of 1 month (setting demand_horizon)" in sh.ok("models", "show", "demand")
+
+
+def test_a_last_month_of_transactions_cut_short_is_said_when_training(
+    pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # The daily sample by month: its history ends on 22 November, within the month.
+    settings_file = tmp_path_factory.mktemp("daily_by_month") / "storecast.yml"
+    settings_file.write_text("vars:\n  demand_grain: month\n  demand_horizon: 3\n")
+    sh = Shell(pg_settings, "shapes_daily_by_month", settings_file)
+    sh.ok("sample", "--scale", "tiny", "--shape", "one-product")
+    sh.ok("build", "--select", "+demand_features")
+    output = sh.ok("train", "demand")
+    assert "the last loaded month (2026-11-01..2026-11-30) has orders up to 2026-11-22 only" in output
+    assert "(--as-of 2026-11-01)" in output
+    # As of that month's first day, nothing is said.
+    assert "has orders up to" not in sh.ok("train", "demand", "--as-of", MONTH_AS_OF, "--retrain")
 
 
 def test_a_new_month_completes_the_labels_whose_window_it_closes(

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from storecast.training.data import Frame
-from storecast.training.grain import MIN_DATES, grain_hint
+from storecast.training.grain import MIN_DATES, LastPeriod, grain_hint, partial_period_hint
 from tests.unit.specs import spec_for
 
 
@@ -72,3 +72,31 @@ def test_sales_once_a_month_name_the_monthly_grain() -> None:
     # At month grain a month apart is every period.
     monthly = spec_for("forecast", ["horizon"], ["ridge"], period_days=31, period="1 month")
     assert grain_hint(monthly, _rows(date(2025, 1, 1), 365, monthly=True)) == ""
+
+
+def test_a_last_month_of_transactions_cut_short_is_named_with_the_date_to_score_as_of() -> None:
+    monthly = spec_for("forecast", ["horizon"], ["ridge"], period_days=31, period="1 month")
+    cut = LastPeriod(date(2026, 11, 1), date(2026, 11, 22), 22, date(2026, 12, 1))
+    hint = partial_period_hint(monthly, date(2026, 12, 1), cut)
+    assert (
+        "the last loaded month (2026-11-01..2026-11-30) has orders up to 2026-11-22 only, on 22 days" in hint
+    )
+    assert "(--as-of 2026-11-01)" in hint
+    weekly = spec_for("forecast", ["horizon"], ["ridge"], period_days=7)
+    week = LastPeriod(date(2026, 11, 16), date(2026, 11, 20), 5, date(2026, 11, 23))
+    assert "the last loaded week (2026-11-16..2026-11-22)" in partial_period_hint(
+        weekly, date(2026, 11, 23), week
+    )
+    # Trained as of the month's start, its units are neither a label nor a lag.
+    assert partial_period_hint(monthly, date(2026, 11, 1), cut) == ""
+    # An extract dated once a month, a month sold to its last day, and day grain say nothing.
+    assert (
+        partial_period_hint(
+            monthly, date(2026, 12, 1), LastPeriod(cut.start, cut.start, 1, cut.observed_until)
+        )
+        == ""
+    )
+    full = LastPeriod(cut.start, date(2026, 11, 30), 30, cut.observed_until)
+    assert partial_period_hint(monthly, date(2026, 12, 1), full) == ""
+    daily = spec_for("forecast", ["horizon"], ["ridge"])
+    assert partial_period_hint(daily, date(2026, 12, 1), cut) == ""
