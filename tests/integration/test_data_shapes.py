@@ -59,12 +59,17 @@ def panel(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> tu
 MONTH_AS_OF = "2026-11-01"
 
 
+def _by_month(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory, database: str) -> Shell:
+    """A shell on a database of its own whose settings forecast 3 calendar months ahead."""
+    settings_file = tmp_path_factory.mktemp(database) / "storecast.yml"
+    settings_file.write_text("vars:\n  demand_grain: month\n  demand_horizon: 3\n")
+    return Shell(pg_settings, database, settings_file)
+
+
 @pytest.fixture(scope="module")
 def months(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[Shell, str]:
     """A monthly store x product report, 3 calendar months ahead, reorders planned from it."""
-    settings_file = tmp_path_factory.mktemp("months") / "storecast.yml"
-    settings_file.write_text("vars:\n  demand_grain: month\n  demand_horizon: 3\n")
-    sh = Shell(pg_settings, "shapes_months", settings_file)
+    sh = _by_month(pg_settings, tmp_path_factory, "shapes_months")
     sh.ok("sample", "--scale", "tiny", "--shape", "monthly")
     sh.ok("build", "--as-of", MONTH_AS_OF, "--select", "+demand_features")
     trained = sh.ok("train", "demand", "--as-of", MONTH_AS_OF)
@@ -223,9 +228,7 @@ def test_a_last_month_of_transactions_cut_short_is_said_when_training(
     pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     # The daily sample by month: its history ends on 22 November, within the month.
-    settings_file = tmp_path_factory.mktemp("daily_by_month") / "storecast.yml"
-    settings_file.write_text("vars:\n  demand_grain: month\n  demand_horizon: 3\n")
-    sh = Shell(pg_settings, "shapes_daily_by_month", settings_file)
+    sh = _by_month(pg_settings, tmp_path_factory, "shapes_daily_by_month")
     sh.ok("sample", "--scale", "tiny", "--shape", "one-product")
     sh.ok("build", "--select", "+demand_features")
     output = sh.ok("train", "demand")
@@ -238,9 +241,7 @@ def test_a_last_month_of_transactions_cut_short_is_said_when_training(
 def test_a_new_month_completes_the_labels_whose_window_it_closes(
     pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    settings_file = tmp_path_factory.mktemp("new_month") / "storecast.yml"
-    settings_file.write_text("vars:\n  demand_grain: month\n  demand_horizon: 3\n")
-    sh = Shell(pg_settings, "shapes_new_month", settings_file)
+    sh = _by_month(pg_settings, tmp_path_factory, "shapes_new_month")
     sh.ok("sample", "--scale", "tiny", "--shape", "monthly")
     with psycopg.connect(sh.conninfo, autocommit=True) as conn:
         # Hold back September's and later orders: the data ends with August.
