@@ -224,6 +224,22 @@ def test_a_monthly_report_forecasts_calendar_months(months: tuple[Shell, str]) -
     assert "3 periods of 1 month (setting demand_horizon)" in sh.ok("models", "show", "demand")
 
 
+def test_the_daily_job_runs_at_month_grain(months: tuple[Shell, str]) -> None:
+    # Last of the monthly report's tests: the run rebuilds and rescores its database.
+    sh, _ = months
+    sh.ok("run")
+    steps = sh.rows(
+        "select step, status from ml.pipeline_runs where run_id = (select max(run_id) from ml.pipeline_runs)"
+    )
+    assert steps
+    assert {status for _, status in steps} == {"succeeded"}, steps
+    # Its default date is the first day after the data: the next month's first.
+    assert sh.rows(
+        "select distinct target_date from scores.demand_forecast where as_of_date = '2026-11-01' order by 1"
+    ) == [(date(2026, 11, 1),), (date(2026, 12, 1),), (date(2027, 1, 1),)]
+    assert int(str(sh.one("select count(*) from marts.inventory_plan where as_of_date = '2026-11-01'"))) > 0
+
+
 def test_a_last_month_of_transactions_cut_short_is_said_when_training(
     pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
