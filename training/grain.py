@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from storecast.config import PERIOD_DAYS, PERIOD_INTERVALS, WEEKDAYS
+from storecast.config import PERIOD_DAYS, WEEKDAYS
 from storecast.training.data import Frame
 from storecast.training.spec import ModelSpec
 
@@ -39,16 +39,20 @@ def grain_hint(spec: ModelSpec, frame: Frame) -> str:
     return monthly_data_hint(spec, dates) or weekly_data_hint(spec, dates)
 
 
+def _grain(spec: ModelSpec) -> str:
+    """The grain a spec forecasts at (day, week, month), named from its days per period."""
+    return next((grain for grain, days in PERIOD_DAYS.items() if days == spec.period_days), "period")
+
+
 def monthly_data_hint(spec: ModelSpec, dates: npt.NDArray[np.int64]) -> str:
     """At day or week grain, a hint when the periods with a sale (``dates``, days since the
     epoch) are a month apart on at least :data:`MIN_DATES` of them: monthly data forecast
     by day or week puts each month's sales on one period and nothing on the others."""
     gaps = np.diff(dates)
     low, high = MONTH_GAP_DAYS
-    at_month_grain = spec.period_interval == PERIOD_INTERVALS["month"]
-    if at_month_grain or len(dates) < MIN_DATES or not ((gaps >= low) & (gaps <= high)).all():
+    period = _grain(spec)
+    if period == "month" or len(dates) < MIN_DATES or not ((gaps >= low) & (gaps <= high)).all():
         return ""
-    period = next(grain for grain, days in PERIOD_DAYS.items() if days == spec.period_days)
     first, last = (str(np.datetime64(int(d), "D")) for d in (dates[0], dates[-1]))
     return (
         f"the training window has sales in one {period} a month only ({len(dates)} {period}s, "
@@ -94,11 +98,11 @@ def partial_period_hint(spec: ModelSpec, as_of: date, last: LastPeriod) -> str:
     units, too few, are then a label of a training run as of its end or later, and the
     latest lag of a forecast from there. Empty otherwise."""
     end = last.observed_until - timedelta(days=1)
-    if spec.task != "forecast" or spec.period_days == 1 or last.order_days <= 1 or last.last_order >= end:
+    period = _grain(spec)
+    if spec.task != "forecast" or period == "day" or last.order_days <= 1 or last.last_order >= end:
         return ""
     if as_of < last.observed_until:
         return ""
-    period = "month" if spec.period_interval == PERIOD_INTERVALS["month"] else "week"
     return (
         f"the last loaded {period} ({last.start}..{end}) has orders up to {last.last_order} only, on "
         f"{last.order_days} days, and counts as observed: if it is not complete, its units are too few as a "

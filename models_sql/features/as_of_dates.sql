@@ -59,7 +59,7 @@ monthly_history as (
     -- At month grain, the first days of the months in the same span: demand's as-of dates
     -- (a week start is seldom a month's first day).
     select
-        (date_trunc('month', s.as_of_date - 1) - months_back * interval '1 month')::date as as_of_date,
+        {{ period_shift(period_start('s.as_of_date - 1'), '-months_back') }} as as_of_date,
         s.first_order_date,
         s.data_observed_until
     from scoring_date as s

@@ -24,6 +24,7 @@ period_days as (
     -- 7 of a month's 28 to 31 days), from the as-of date's start and end of the period.
     select
         *,
+        period_end_day - period_start_day as days_in_period,
         greatest(least({{ lead_time }}, period_end_day) - period_start_day, 0) as lead_time_days_in_period,
         greatest(
             least({{ lead_time + review }}, period_end_day) - greatest({{ lead_time }}, period_start_day),
@@ -47,12 +48,11 @@ lead_time as (
         store_id,
         as_of_date,
         max(period_end_day) as forecast_days,
-        sum(forecast_units * lead_time_days_in_period / (period_end_day - period_start_day)) as lead_time_demand,
+        sum(forecast_units * lead_time_days_in_period / days_in_period) as lead_time_demand,
         sqrt(sum(
-            power((upper_95 - lower_95) / (2 * 1.96), 2) * lead_time_days_in_period
-            / (period_end_day - period_start_day)
+            power((upper_95 - lower_95) / (2 * 1.96), 2) * lead_time_days_in_period / days_in_period
         )) as lead_time_demand_std,
-        sum(forecast_units * review_days_in_period / (period_end_day - period_start_day)) as review_period_demand
+        sum(forecast_units * review_days_in_period / days_in_period) as review_period_demand
     from period_days
     group by product_id, store_id, as_of_date
 ),
