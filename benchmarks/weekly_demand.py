@@ -250,7 +250,7 @@ SOURCES: dict[str, Source] = {
     # The data dates each week by the Friday that ends it; weeks without sales were not reported.
     "real": Source(
         _load_real,
-        [*WEEKLY, "week_start=saturday", "demand_missing_periods=unobserved", "history_weeks=156"],
+        [*WEEKLY, "week_start=saturday", "demand_missing_periods=unobserved"],
         origins=12,
     ),
     "panel": Source(_load_panel, WEEKLY, origins=4, floor=_true_means),
@@ -262,7 +262,7 @@ SOURCES: dict[str, Source] = {
     # The real set by calendar month: a user's monthly extract.
     "monthly": Source(
         partial(_load_real, periods=MONTHS),
-        [*MONTHS.settings(), "demand_missing_periods=unobserved", "history_weeks=156"],
+        [*MONTHS.settings(), "demand_missing_periods=unobserved"],
         origins=6,
         periods=MONTHS,
     ),
