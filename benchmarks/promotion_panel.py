@@ -9,7 +9,10 @@ on deal, with negative-binomial noise. Regular shelf prices differ by store (som
 list) and step once during the history; deals run chain-wide (no store) or in one store.
 With ``growth`` every series also trends: its level changes by a factor ``exp(g)`` a year,
 ``g`` drawn per series from a normal with that spread (what a real panel has and this
-stationary process lacks: products and stores that grow or decline).
+stationary process lacks: products and stores that grow or decline). With ``shift`` the
+whole chain's demand steps by that factor :data:`SHIFT_WEEKS` before the end (a relaunch,
+a competitor closing, a price level that moved): a model that learnt the levels of the
+history and not of the last weeks under-forecasts every series after it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ PRODUCTS = 11
 CATEGORIES = 3
 WEEKS = 117  # two years and a quarter
 FIRST_WEEK = date(2024, 1, 1)  # a Monday
+#: With ``shift``: the weeks before the end from which the chain's demand has stepped.
+SHIFT_WEEKS = 24
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,8 @@ class Simulated:
     promotions: list[list[object]]  # product, store (None: every store), first day, last day, depth, ad
 
 
-def simulate(seed: int = 7, growth: float = 0.0) -> Simulated:
-    """Draw the panel (the same for the same seed and growth)."""
+def simulate(seed: int = 7, growth: float = 0.0, shift: float = 1.0) -> Simulated:
+    """Draw the panel (the same for the same seed, growth and shift)."""
     rng = np.random.default_rng(seed)
     weeks = [FIRST_WEEK + timedelta(weeks=w) for w in range(WEEKS)]
     category = np.arange(PRODUCTS) % CATEGORIES
@@ -109,14 +114,15 @@ def simulate(seed: int = 7, growth: float = 0.0) -> Simulated:
         # Its own draw, so that the stationary panel stays what it was.
         rate = np.random.default_rng(seed + 1000).normal(0.0, growth, (STORES, 1, PRODUCTS))
         mean = mean * np.exp(rate * (week_index[None, :, None] - WEEKS) / 52.18)
+    mean = mean * np.where(week_index[None, :, None] >= WEEKS - SHIFT_WEEKS, shift, 1.0)
     dispersion = 4.0
     units = rng.negative_binomial(dispersion, dispersion / (dispersion + mean))
     return Simulated(weeks, category, list_price, price, mean, units, promotions)
 
 
-def write_panel(folder: Path, seed: int = 7, growth: float = 0.0) -> dict[str, Path]:
+def write_panel(folder: Path, seed: int = 7, growth: float = 0.0, shift: float = 1.0) -> dict[str, Path]:
     """Write stores, products, orders, order_items and promotions CSVs for ``storecast load``."""
-    panel = simulate(seed, growth)
+    panel = simulate(seed, growth, shift)
     weeks = panel.weeks
     files = RawFiles(folder)
     files.write(

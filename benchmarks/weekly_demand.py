@@ -26,7 +26,7 @@ and the same model given the target period's deal and feature ad. On the simulat
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|sample|monthly|sample-monthly] [--origins N]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|sample|monthly|sample-monthly] [--origins N]
 
 Prints WAPE, MASE (against a seasonal naive on each series' history), bias (sum
 of errors over sum of actuals) and the coverage of the 80 % interval per horizon; against
@@ -202,14 +202,16 @@ def _load_real(runner: CliRunner, env: dict[str, str], folder: Path, periods: Pe
     _load_files(runner, env, _write_real_csvs(_read_real(REAL_DATA), folder, periods))
 
 
-def _load_panel(runner: CliRunner, env: dict[str, str], folder: Path, growth: float = 0.0) -> None:
-    _load_files(runner, env, write_panel(folder, growth=growth))
+def _load_panel(
+    runner: CliRunner, env: dict[str, str], folder: Path, growth: float = 0.0, shift: float = 1.0
+) -> None:
+    _load_files(runner, env, write_panel(folder, growth=growth, shift=shift))
 
 
-def _true_means(origins: list[date], growth: float = 0.0) -> Forecasts:
+def _true_means(origins: list[date], growth: float = 0.0, shift: float = 1.0) -> Forecasts:
     """The promotion panel's expected units, before its noise: what no forecast of the mean
     can beat on average, so the gap to it is what is left to gain."""
-    panel = simulate(growth=growth)
+    panel = simulate(growth=growth, shift=shift)
     stores, weeks, products = panel.mean.shape
     store, product = np.meshgrid(np.arange(1, stores + 1), np.arange(1, products + 1), indexing="ij")
     series = _series(pd.Series(store.ravel()), pd.Series(product.ravel()))
@@ -246,6 +248,8 @@ def _load_sample(runner: CliRunner, env: dict[str, str], folder: Path, shape: st
 WEEKLY = WEEKS.settings()
 #: The trend panel's spread of yearly log growth across series.
 TREND = 0.3
+#: The shifted panel's step in the whole chain's demand, SHIFT_WEEKS before its end.
+SHIFT = 1.3
 SOURCES: dict[str, Source] = {
     # The data dates each week by the Friday that ends it; weeks without sales were not reported.
     "real": Source(
@@ -257,6 +261,10 @@ SOURCES: dict[str, Source] = {
     # The same panel with every series trending (a year's change exp(g), g ~ N(0, TREND)).
     "trend": Source(
         partial(_load_panel, growth=TREND), WEEKLY, origins=4, floor=partial(_true_means, growth=TREND)
+    ),
+    # The same panel with the whole chain's demand up by SHIFT over its last SHIFT_WEEKS weeks.
+    "shift": Source(
+        partial(_load_panel, shift=SHIFT), WEEKLY, origins=4, floor=partial(_true_means, shift=SHIFT)
     ),
     "sample": Source(_load_sample, [*WEEKLY, "demand_missing_periods=unobserved"], origins=4),
     # The real set by calendar month: a user's monthly extract.

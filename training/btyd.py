@@ -142,6 +142,10 @@ class BGNBD:
             (a + b + x - 1.0) / (a - 1.0) * (1.0 - tail) * self.p_alive(x, t_x, age), dtype=np.float64
         )
 
+    def _slowest_z(self, horizon: float) -> float:
+        """``z`` of the slowest customer, age 0: the largest any customer has."""
+        return horizon / (self.alpha + horizon)
+
     def _slowest_series(self, horizon: float) -> Iterator[tuple[int, float, float]]:
         """The transformed series of the slowest customer, term by term: how many terms,
         their sum, and a bound on the rest (infinite while the terms may still grow).
@@ -150,7 +154,7 @@ class BGNBD:
         smallest). Each later term is the last times ``z (A + j) (B + j) / ((j + 1) (C +
         j))``, at most ``q`` times it, so what remains is at most ``term * q / (1 - q)``.
         """
-        z = horizon / (self.alpha + horizon)
+        z = self._slowest_z(horizon)
         big_a, big_b = self.a + self.b - 1.0 - self.r, self.a - 1.0
         c = self.a + self.b - 1.0
         term = total = 1.0
@@ -173,7 +177,7 @@ class BGNBD:
         """A bound on what the expected purchases of the slowest customer lose when the
         series stops at :data:`MAX_SERIES_TERMS` terms, in purchases."""
         *_, (_, _, rest) = self._slowest_series(horizon)
-        z = horizon / (self.alpha + horizon)
+        z = self._slowest_z(horizon)
         return float(abs((self.a + self.b - 1.0) / (self.a - 1.0)) * (1.0 - z) ** (self.a - 1.0) * rest)
 
     def fit_note(self) -> str:

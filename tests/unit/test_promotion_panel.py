@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.promotion_panel import simulate, write_panel
+from benchmarks.promotion_panel import SHIFT_WEEKS, simulate, write_panel
 from benchmarks.weekly_demand import SERIES_STORE, WEEKS, _true_means
 
 
@@ -57,3 +57,14 @@ def test_the_trend_panel_grows_and_declines_series_and_leaves_the_stationary_one
     # Growers and decliners alike.
     assert (change > 0.3).mean() > 0.1
     assert (change < -0.3).mean() > 0.1
+
+
+def test_the_shifted_panel_steps_the_whole_chain_in_its_last_weeks_only() -> None:
+    flat, shifted = simulate(), simulate(shift=1.3)
+    before, after = slice(None, -SHIFT_WEEKS), slice(-SHIFT_WEEKS, None)
+    np.testing.assert_array_equal(shifted.mean[:, before, :], flat.mean[:, before, :])
+    np.testing.assert_allclose(shifted.mean[:, after, :], 1.3 * flat.mean[:, after, :])
+    # The units follow: the last weeks sell about 30 % more, every store alike.
+    by_store = shifted.units[:, after, :].sum(axis=(1, 2)) / flat.units[:, after, :].sum(axis=(1, 2))
+    assert 1.2 < np.median(by_store) < 1.4
+    assert (by_store > 1.0).mean() > 0.9
