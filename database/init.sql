@@ -25,7 +25,7 @@ comment on column raw.schema_versions.description is 'What this version added.';
 
 -- ---------------------------------------------------------------- reference data
 create table if not exists raw.stores (
-    store_id   integer primary key,
+    store_id   bigint primary key,
     store_name text not null,
     region     text not null,
     format     text not null check (format in ('hypermarket', 'supermarket', 'convenience', 'online')),
@@ -57,7 +57,7 @@ comment on column raw.customers.is_loyalty_member is 'Whether the customer is en
 comment on column raw.customers.email_opt_in is 'Whether the customer accepts marketing e-mail.';
 
 create table if not exists raw.products (
-    product_id              integer primary key,
+    product_id              bigint primary key,
     title                   text not null,
     brand                   text not null,
     category                text not null,
@@ -85,7 +85,7 @@ comment on column raw.products.launched_at is 'Date the product was first offere
 comment on column raw.products.initial_stock is 'Units bought in for the launch (the denominator of sell-through).';
 
 create table if not exists raw.product_embeddings (
-    product_id      integer primary key references raw.products (product_id),
+    product_id      bigint primary key references raw.products (product_id),
     embedding       vector(768) not null,
     embedding_model text not null,
     created_at      timestamptz not null default now()
@@ -100,7 +100,7 @@ comment on column raw.product_embeddings.created_at is 'When the embedding was c
 create table if not exists raw.orders (
     order_id    bigint primary key,
     customer_id bigint references raw.customers (customer_id),
-    store_id    integer not null references raw.stores (store_id),
+    store_id    bigint not null references raw.stores (store_id),
     ordered_at  timestamptz not null,
     channel     text not null check (channel in ('store', 'web', 'app'))
 );
@@ -114,7 +114,7 @@ comment on column raw.orders.channel is 'store (till), web or app.';
 create table if not exists raw.order_items (
     order_id        bigint not null references raw.orders (order_id),
     line_no         integer not null check (line_no >= 1),
-    product_id      integer not null references raw.products (product_id),
+    product_id      bigint not null references raw.products (product_id),
     quantity        integer not null check (quantity >= 0),
     unit_price      numeric(12, 2) not null check (unit_price >= 0),
     discount_amount numeric(12, 2) not null default 0 check (discount_amount >= 0),
@@ -147,9 +147,9 @@ comment on column raw.order_items.promo_flag is 'Whether a store promotion appli
 
 -- ---------------------------------------------------------------- promotions and offers
 create table if not exists raw.promotions (
-    promotion_id integer primary key,
-    product_id   integer not null references raw.products (product_id),
-    store_id     integer references raw.stores (store_id),
+    promotion_id bigint primary key,
+    product_id   bigint not null references raw.products (product_id),
+    store_id     bigint references raw.stores (store_id),
     start_date   date not null,
     end_date     date not null,
     discount_pct numeric(5, 4) not null check (discount_pct > 0 and discount_pct < 1),
@@ -166,8 +166,8 @@ comment on column raw.promotions.discount_pct is 'Price reduction as a fraction 
 comment on column raw.promotions.feature_ad is 'Whether the promotion was featured in advertising.';
 
 create table if not exists raw.offers (
-    offer_id       integer primary key,
-    product_id     integer references raw.products (product_id),
+    offer_id       bigint primary key,
+    product_id     bigint references raw.products (product_id),
     category       text,
     discount_depth numeric(5, 4) not null check (discount_depth > 0 and discount_depth < 1),
     margin_impact  numeric(12, 2) not null,
@@ -190,7 +190,7 @@ comment on column raw.offers.is_own_brand is 'Whether the offer promotes an own-
 create table if not exists raw.impressions (
     impression_id bigint primary key,
     customer_id   bigint not null references raw.customers (customer_id),
-    offer_id      integer not null references raw.offers (offer_id),
+    offer_id      bigint not null references raw.offers (offer_id),
     shown_at      timestamptz not null
 );
 comment on table raw.impressions is 'One row per time an offer was shown to a customer.';
@@ -213,8 +213,8 @@ comment on column raw.redemptions.order_id is 'Order the offer was redeemed in; 
 
 create table if not exists raw.inventory_snapshots (
     snapshot_date date not null,
-    product_id    integer not null references raw.products (product_id),
-    store_id      integer not null references raw.stores (store_id),
+    product_id    bigint not null references raw.products (product_id),
+    store_id      bigint not null references raw.stores (store_id),
     on_hand       integer not null check (on_hand >= 0),
     primary key (snapshot_date, product_id, store_id)
 );
@@ -534,7 +534,7 @@ comment on column scores.customer.scored_at is 'When the row was written.';
 create table if not exists scores.offer_redemption (
     as_of_date    date not null,
     customer_id   bigint not null,
-    offer_id      integer not null,
+    offer_id      bigint not null,
     probability   double precision not null check (probability between 0 and 1),
     model_name    text not null,
     model_version integer not null,
@@ -554,7 +554,7 @@ comment on column scores.offer_redemption.scored_at is 'When the row was written
 
 create table if not exists scores.sell_through (
     as_of_date    date not null,
-    product_id    integer not null,
+    product_id    bigint not null,
     probability   double precision not null check (probability between 0 and 1),
     model_name    text not null,
     model_version integer not null,
@@ -573,8 +573,8 @@ comment on column scores.sell_through.scored_at is 'When the row was written.';
 
 create table if not exists scores.demand_forecast (
     as_of_date    date not null,
-    product_id    integer not null,
-    store_id      integer not null,
+    product_id    bigint not null,
+    store_id      bigint not null,
     horizon       integer not null check (horizon >= 1),
     target_date   date not null,
     units         double precision not null,
@@ -716,8 +716,8 @@ alter default privileges in schema marts grant select on tables to storecast_ana
 create table if not exists raw.overrides (
     override_id  bigint generated always as identity primary key,
     kind         text not null check (kind in ('sell_through', 'demand')),
-    product_id   integer not null references raw.products (product_id),
-    store_id     integer references raw.stores (store_id),
+    product_id   bigint not null references raw.products (product_id),
+    store_id     bigint references raw.stores (store_id),
     period_start date,
     value        double precision check (value >= 0),
     author       text not null check (length(trim(author)) > 0),
@@ -757,6 +757,44 @@ grant usage on all sequences in schema raw to storecast_service;
 alter table ml.model_versions add column if not exists overridden_labels bigint;
 comment on column ml.model_versions.overridden_labels is 'Rows of the training, validation and test windows whose label came from an override (raw.overrides) rather than the data; NULL for a feature table without overrides.';
 
+-- ---------------------------------------------------------------- v11: product and store keys as bigint
+-- Retailers key products by their barcode (a GTIN: EAN-13 and UPC-A numbers pass
+-- integer's 2,147,483,647) and stores, promotions and offers by codes of their own; the
+-- keys were integer before version 11. The feature and mart tables built from them
+-- change too (an incremental build only appends to a feature table). dbt's staging views
+-- read these columns, so they go first; `storecast build` creates them again.
+do $$
+declare
+    key record;
+    staging_view text;
+begin
+    if exists (
+        select from pg_attribute a
+        join pg_class c on c.oid = a.attrelid
+        join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname in ('raw', 'scores', 'features', 'marts') and c.relkind in ('r', 'p') and not a.attisdropped
+            and a.attname in ('product_id', 'store_id', 'promotion_id', 'offer_id')
+            and a.atttypid = 'integer'::regtype
+    ) then
+        for staging_view in select table_name from information_schema.views where table_schema = 'staging' loop
+            execute format('drop view if exists staging.%I cascade', staging_view);
+        end loop;
+        for key in
+            select n.nspname as schema_name, c.relname as table_name, a.attname as column_name
+            from pg_attribute a
+            join pg_class c on c.oid = a.attrelid
+            join pg_namespace n on n.oid = c.relnamespace
+            -- A partition follows its partitioned table, and cannot be altered on its own.
+            where n.nspname in ('raw', 'scores', 'features', 'marts') and c.relkind in ('r', 'p') and not c.relispartition
+                and not a.attisdropped
+                and a.attname in ('product_id', 'store_id', 'promotion_id', 'offer_id')
+                and a.atttypid = 'integer'::regtype
+        loop
+            execute format('alter table %I.%I alter column %I type bigint', key.schema_name, key.table_name, key.column_name);
+        end loop;
+    end if;
+end $$;
+
 insert into raw.schema_versions (version, description)
 values (1, 'raw schema: stores, customers, products, embeddings, orders, promotions, offers, loads')
 on conflict (version) do nothing;
@@ -786,4 +824,7 @@ values (9, 'raw.overrides (labels and projections overridden by people, with his
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (10, 'raw.order_items.quantity may be 0: an observed period without a sale')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (11, 'product, store, promotion and offer keys as bigint (barcodes, store codes)')
 on conflict (version) do nothing;

@@ -258,8 +258,8 @@ def sample(
     shape: Annotated[
         list[str] | None,
         typer.Option(
-            help=f"Reshape the retailer like real data (repeatable, applied in order): {', '.join(SHAPES)}; "
-            "see docs/sample-data.md."
+            help=f"Reshape the retailer like real data (repeatable, applied in order, barcodes last): "
+            f"{', '.join(SHAPES)}; see docs/sample-data.md."
         ),
     ] = None,
 ) -> None:

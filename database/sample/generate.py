@@ -433,7 +433,7 @@ def _tables(
 
     tables: dict[str, list[Column]] = {
         "stores": [
-            Column("store_id", "int4", np.arange(1, n_stores + 1)),
+            Column("store_id", "int8", np.arange(1, n_stores + 1)),
             Column("store_name", "text", store_name),
             Column("region", "text", cat.store_region),
             Column("format", "text", cat.store_format),
@@ -449,7 +449,7 @@ def _tables(
             Column("email_opt_in", "bool", customers["email"]),
         ],
         "products": [
-            Column("product_id", "int4", np.arange(1, n_products + 1)),
+            Column("product_id", "int8", np.arange(1, n_products + 1)),
             Column("title", "text", cat.title),
             Column("brand", "text", cat.brand),
             Column("category", "text", cat.product_category),
@@ -463,7 +463,7 @@ def _tables(
             Column("initial_stock", "int4", cat.initial_stock),
         ],
         "product_embeddings": [
-            Column("product_id", "int4", np.arange(1, n_products + 1)),
+            Column("product_id", "int8", np.arange(1, n_products + 1)),
             Column("embedding", "vector", cat.embedding),
             Column("embedding_model", "text", np.full(n_products, EMBEDDING_MODEL)),
             Column(
@@ -480,25 +480,25 @@ def _tables(
                 orders.customer[order_rank] + 1,
                 null=orders.customer[order_rank] < 0,
             ),
-            Column("store_id", "int4", orders.store[order_rank] + 1),
+            Column("store_id", "int8", orders.store[order_rank] + 1),
             Column("ordered_at", "timestamptz", ts[order_rank]),
             Column("channel", "text", orders.channel[order_rank]),
         ],
         "order_items": [
             Column("order_id", "int8", line_oid),
             Column("line_no", "int4", line_no),
-            Column("product_id", "int4", product + 1),
+            Column("product_id", "int8", product + 1),
             Column("quantity", "int4", quantity),
             Column("unit_price", "numeric", price),
             Column("discount_amount", "numeric", discount),
             Column("promo_flag", "bool", promo > 0),
         ],
         "promotions": [
-            Column("promotion_id", "int4", cat.promotions["promotion_id"]),
-            Column("product_id", "int4", cat.promotions["product_id"]),
+            Column("promotion_id", "int8", cat.promotions["promotion_id"]),
+            Column("product_id", "int8", cat.promotions["product_id"]),
             Column(
                 "store_id",
-                "int4",
+                "int8",
                 cat.promotions["store_id"],
                 null=np.asarray(cat.promotions["store_null"], bool),
             ),
@@ -508,8 +508,8 @@ def _tables(
             Column("feature_ad", "bool", cat.promotions["feature_ad"]),
         ],
         "offers": [
-            Column("offer_id", "int4", np.arange(1, len(offers["depth"]) + 1)),
-            Column("product_id", "int4", offers["product"] + 1, null=offers["product"] < 0),
+            Column("offer_id", "int8", np.arange(1, len(offers["depth"]) + 1)),
+            Column("product_id", "int8", offers["product"] + 1, null=offers["product"] < 0),
             Column("category", "text", category_names[offers["category"]]),
             Column("discount_depth", "numeric", offers["depth"], scale=4),
             Column("margin_impact", "numeric", offers["margin"]),
@@ -520,7 +520,7 @@ def _tables(
         "impressions": [
             Column("impression_id", "int8", np.arange(1, len(impressions["offer"]) + 1)),
             Column("customer_id", "int8", impressions["customer"] + 1),
-            Column("offer_id", "int4", impressions["offer"] + 1),
+            Column("offer_id", "int8", impressions["offer"] + 1),
             Column("shown_at", "timestamptz", fractional_day(impressions["when"])),
         ],
         "redemptions": [
@@ -548,8 +548,8 @@ def _inventory(tables: dict[str, list[Column]], rng: np.random.Generator) -> lis
     n = pairs.shape[1]
     return [
         Column("snapshot_date", "date", np.full(n, last_day)),
-        Column("product_id", "int4", pairs[0]),
-        Column("store_id", "int4", pairs[1]),
+        Column("product_id", "int8", pairs[0]),
+        Column("store_id", "int8", pairs[1]),
         Column("on_hand", "int4", on_hand),
     ]
 

@@ -38,8 +38,13 @@ whole path (load, build, train, score) can be tested on it:
     0-1) at the start of each spell, spells lasting a random 120 days on average.
     BG/NBD takes a customer's rate as steady; here the last months say more about
     the next ones than the whole history does.
+``barcodes``
+    Keys as retailers keep them: products by a 13-digit barcode (EAN-13 numbers,
+    from 4006381000001), stores, promotions and offers by codes of 10 digits, every
+    one past integer's 2,147,483,647.
 
-Shapes apply in the order given; each keeps every foreign key valid.
+Shapes apply in the order given, ``barcodes`` last wherever it is named (the others
+index arrays by key); each keeps every foreign key valid.
 """
 
 from __future__ import annotations
@@ -243,14 +248,14 @@ def _panel(
     data.tables["orders"] = [
         Column("order_id", "int8", np.arange(1, n + 1)),
         Column("customer_id", "int8", np.zeros(n, dtype=np.int64), null=np.ones(n, dtype=bool)),
-        Column("store_id", "int4", baskets[:, 0]),
+        Column("store_id", "int8", baskets[:, 0]),
         Column("ordered_at", "timestamptz", start(baskets[:, 1]).astype("datetime64[us]")),
         Column("channel", "text", np.full(n, "store")),
     ]
     data.tables["order_items"] = [
         Column("order_id", "int8", basket_of + 1),
         Column("line_no", "int4", line_no),
-        Column("product_id", "int4", cells[:, 2]),
+        Column("product_id", "int8", cells[:, 2]),
         Column("quantity", "int4", quantity),
         Column("unit_price", "numeric", np.round(price, 2)),
         Column("discount_amount", "numeric", np.zeros(len(cells))),
@@ -307,6 +312,29 @@ def drifting(data: SampleData, rng: np.random.Generator) -> SampleData:
     return data
 
 
+#: ``barcodes``: what each key column's values are moved up by.
+KEY_CODES = {
+    "product_id": 4_006_381_000_000,
+    "store_id": 9_000_000_000,
+    "promotion_id": 3_000_000_000,
+    "offer_id": 5_000_000_000,
+}
+
+
+def barcodes(data: SampleData, rng: np.random.Generator) -> SampleData:
+    """Every product, store, promotion and offer key moved past integer's range."""
+    data.tables = {
+        table: [
+            dataclasses.replace(c, values=c.values.astype(np.int64) + KEY_CODES[c.name])
+            if c.name in KEY_CODES
+            else c
+            for c in columns
+        ]
+        for table, columns in data.tables.items()
+    }
+    return data
+
+
 #: Shapes by name, in the order ``storecast sample --shape`` documents them.
 SHAPES: dict[str, Callable[[SampleData, np.random.Generator], SampleData]] = {
     "one-cohort": one_cohort,
@@ -317,7 +345,10 @@ SHAPES: dict[str, Callable[[SampleData, np.random.Generator], SampleData]] = {
     "above-list": above_list,
     "fading": fading,
     "drifting": drifting,
+    "barcodes": barcodes,
 }
+#: Shapes applied after the others wherever they are named: they renumber keys.
+LAST_SHAPES = ("barcodes",)
 
 
 def reshape(data: SampleData, shapes: Sequence[str], seed: int = 42) -> SampleData:
@@ -327,6 +358,6 @@ def reshape(data: SampleData, shapes: Sequence[str], seed: int = 42) -> SampleDa
         raise ValueError(f"unknown shape(s) {', '.join(unknown)}; choose from {', '.join(SHAPES)}")
     out = SampleData(tables=dict(data.tables), truth=data.truth)
     rng = np.random.default_rng(seed)
-    for shape in shapes:
+    for shape in [s for s in shapes if s not in LAST_SHAPES] + [s for s in shapes if s in LAST_SHAPES]:
         out = SHAPES[shape](out, rng)
     return out

@@ -41,14 +41,14 @@ def cohort(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> t
 
 @pytest.fixture(scope="module")
 def panel(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[Shell, str]:
-    """A weekly store x product panel with missing weeks and prices above list, 4 weeks ahead
-    (the default horizon's 28 days, at week grain: not set here)."""
+    """A weekly store x product panel with missing weeks, prices above list and barcodes for
+    product keys, 4 weeks ahead (the default horizon's 28 days, at week grain: not set here)."""
     settings_file = tmp_path_factory.mktemp("panel") / "storecast.yml"
     settings_file.write_text(
         "vars:\n  demand_grain: week\n  demand_missing_periods: unobserved\n  demand_history_weeks: 60\n"
     )
     sh = Shell(pg_settings, "shapes_panel", settings_file)
-    sh.ok("sample", "--scale", "tiny", "--shape", "weekly", "--shape", "above-list")
+    sh.ok("sample", "--scale", "tiny", "--shape", "weekly", "--shape", "above-list", "--shape", "barcodes")
     # Only the demand models: --select works on a database where nothing else was built.
     sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
     trained = sh.ok("train", "--as-of", AS_OF)
@@ -148,6 +148,15 @@ def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell,
         [date.fromisoformat(AS_OF)],
     )
     assert horizons == [1, 2, 3, 4]
+    # Barcodes and store codes past integer's range are keys like any other, raw to scores.
+    smallest = sh.rows("select min(product_id), min(store_id) from scores.demand_forecast")[0]
+    assert min(int(str(key)) for key in smallest) > 2**31
+    unknown = sh.one(
+        "select count(*) from scores.demand_forecast f where not exists "
+        "(select from raw.products p join raw.stores s on true where p.product_id = f.product_id "
+        "and s.store_id = f.store_id)"
+    )
+    assert unknown == 0
     offsets = sh.one("select array_agg(distinct target_date - as_of_date) from scores.demand_forecast")
     assert sorted(offsets) == [0, 7, 14, 21]  # type: ignore[call-overload]
     # Missing weeks are unobserved: no label where a week has no sales row.

@@ -74,7 +74,7 @@ def test_a_failed_load_leaves_the_previous_data_and_constraints(conn: Conn, tiny
     fks = _foreign_keys(conn)
     broken = SampleData(tables=dict(tiny.tables))
     items = tiny.tables["order_items"]
-    bad_product = Column("product_id", "int4", np.full(len(items[0].values), 999_999))
+    bad_product = Column("product_id", "int8", np.full(len(items[0].values), 999_999))
     broken.tables["order_items"] = [bad_product if c.name == "product_id" else c for c in items]
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
         load_sample(conn, broken, source="tests: broken")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from storecast.database import server
 from storecast.database.schema import apply_schema, latest_version, server_info
@@ -213,3 +214,43 @@ def test_a_server_killed_outright_and_left_a_zombie_starts_again(server_home: Ca
         parent.kill()
         parent.wait()
         server.stop(settings)
+
+
+def test_version_10_integer_keys_become_bigint_after_init(conn: Conn) -> None:
+    # Up to version 10 product, store, promotion and offer keys were integer: a barcode
+    # (EAN-13) did not fit. dbt's staging views read the keys, so init drops them for the
+    # next build to create again.
+    def key_types() -> set[object]:
+        rows = conn.execute(
+            "select data_type from information_schema.columns where (table_schema, table_name, column_name) in "
+            "(('raw', 'promotions', 'store_id'), ('raw', 'products', 'product_id'), "
+            "('raw', 'order_items', 'product_id'), ('scores', 'demand_forecast', 'product_id'), "
+            "('features', 'keys_before_v11', 'store_id'))"
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    with conn.transaction(force_rollback=True):
+        # The keys as they were: views on them must go first, as init's own migration does.
+        views = conn.execute("select table_name from information_schema.views where table_schema = 'staging'")
+        for (view,) in views.fetchall():
+            conn.execute(sql.SQL("drop view if exists staging.{} cascade").format(sql.Identifier(str(view))))
+        for table, column in [
+            ("order_items", "product_id"),
+            ("products", "product_id"),
+            ("promotions", "store_id"),
+        ]:
+            conn.execute(
+                sql.SQL("alter table raw.{} alter column {} type integer").format(
+                    sql.Identifier(table), sql.Identifier(column)
+                )
+            )
+        conn.execute("alter table scores.demand_forecast alter column product_id type integer")
+        # A feature table built before (an incremental build would only append to it).
+        conn.execute("create schema if not exists features")
+        conn.execute("create table features.keys_before_v11 (product_id integer, store_id integer)")
+        conn.execute("create schema if not exists staging")
+        conn.execute("create view staging.keys_before_v11 as select product_id from raw.products")
+        assert key_types() == {"integer"}
+        assert apply_schema(conn) == latest_version()
+        assert key_types() == {"bigint"}
+        assert conn.execute("select to_regclass('staging.keys_before_v11')").fetchone() == (None,)

@@ -314,3 +314,27 @@ def test_drifting_customers_keep_their_first_order_and_buy_in_spells(small: Samp
     pairs = pairs[~np.isnan(pairs).any(axis=1)]
     assert np.corrcoef(pairs.T)[0, 1] > 0.2
     assert np.isin(table(drifted, "order_items")["order_id"], after["order_id"]).all()
+
+
+def test_barcodes_move_every_key_past_integer_whatever_their_place_among_the_shapes(
+    small: SampleData,
+) -> None:
+    from storecast.database.sample.shapes import reshape
+
+    # Named first, it still applies last: one-product finds the best seller by indexing on keys.
+    coded = reshape(small, ["barcodes", "one-product"])
+    plain = reshape(small, ["one-product"])
+    for name in ("products", "order_items", "promotions", "inventory_snapshots"):
+        assert (table(coded, name)["product_id"] > 2**31).all()
+        np.testing.assert_array_equal(
+            table(coded, name)["product_id"] - table(plain, name)["product_id"], 4_006_381_000_000
+        )
+    stores = table(coded, "stores")["store_id"]
+    assert (stores > 2**31).all()
+    assert np.isin(table(coded, "orders")["store_id"], stores).all()
+    promotions = table(coded, "promotions")
+    assert np.isin(promotions["store_id"][~promotions["store_id_null"]], stores).all()
+    # Only keys move: every other column is as it was.
+    np.testing.assert_array_equal(
+        table(coded, "order_items")["quantity"], table(plain, "order_items")["quantity"]
+    )
