@@ -39,8 +39,8 @@ whole path (load, build, train, score) can be tested on it:
     BG/NBD takes a customer's rate as steady; here the last months say more about
     the next ones than the whole history does.
 ``barcodes``
-    Keys as retailers keep them: products by a 13-digit barcode (EAN-13 numbers,
-    from 4006381000001), stores, promotions and offers by codes of 10 digits, every
+    Keys as retailers keep them: products by 13-digit numbers like EAN-13 barcodes
+    (from 4006381000001), stores, promotions and offers by codes of 10 digits, every
     one past integer's 2,147,483,647.
 
 Shapes apply in the order given, ``barcodes`` last wherever it is named (the others
