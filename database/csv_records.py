@@ -152,6 +152,9 @@ class CsvFormat:
     #: A PostgreSQL ``to_timestamp`` pattern for date and time columns, e.g. ``DD/MM/YYYY``;
     #: ``None`` reads ISO 8601 only.
     date_format: str | None = None
+    #: Numbers are written with a decimal comma (``1.234,56``): a comma marks the decimals,
+    #: a point groups thousands.
+    decimal_comma: bool = False
 
     def records(self, path: Path, n_fields: int | None) -> Generator[Record, None, None]:
         """The file's records, parsed with this format."""

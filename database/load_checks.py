@@ -60,6 +60,10 @@ def _is_floating(type_name: str) -> bool:
     return type_name.startswith(("numeric", "real", "double precision", "decimal"))
 
 
+def _is_integer(type_name: str) -> bool:
+    return type_name in ("smallint", "integer", "bigint")
+
+
 def _apply_date_format(
     conn: psycopg.Connection[tuple[object, ...]],
     info: TableInfo,
@@ -100,6 +104,45 @@ def _apply_date_format(
             sql.SQL(
                 "update _load_stage set {v} = coalesce(pg_temp.storecast_to_iso({v}, {p}), {v}) where {v} is not null"
             ).format(v=value, p=sql.Literal(date_format))
+        )
+
+
+#: A number written with a decimal comma: points group thousands (1.234,56) or are absent (1234,56).
+DECIMAL_COMMA = r"^\s*[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?\s*$"
+
+
+def _apply_decimal_comma(
+    conn: psycopg.Connection[tuple[object, ...]],
+    info: TableInfo,
+    columns: list[str],
+    staged: Callable[[str], sql.Composable],
+) -> None:
+    """Rewrite staged numbers written with a decimal comma (``1.234,56``) as Postgres reads
+    them (``1234.56``), rejecting a number whose points and commas fit neither form: with a
+    decimal comma ``1.5`` is no number (a point only groups thousands)."""
+    for name in columns:
+        if not (_is_floating(info.column(name).type) or _is_integer(info.column(name).type)):
+            continue
+        value = staged(name)
+        separated = sql.SQL("{v} ~ '[.,]'").format(v=value)
+        conn.execute(
+            sql.SQL(
+                "insert into _load_rejects select _storecast_line_no, format({fmt}, left({v}, 80)) from _load_stage "
+                "where {separated} and {v} !~ {pattern}"
+            ).format(
+                v=value,
+                separated=separated,
+                pattern=sql.Literal(DECIMAL_COMMA),
+                fmt=sql.Literal(
+                    f"{name}: expected a number with a decimal comma (--decimal-comma), e.g. 1.234,56, got %L"
+                ),
+            )
+        )
+        conn.execute(
+            sql.SQL(
+                "update _load_stage set {v} = replace(replace({v}, '.', ''), ',', '.') "
+                "where {separated} and {v} ~ {pattern}"
+            ).format(v=value, separated=separated, pattern=sql.Literal(DECIMAL_COMMA))
         )
 
 
@@ -146,6 +189,19 @@ def _parse_reasons(
             # The CHECK constraints pass NaN ('NaN' > 0 is true in Postgres) and it would
             # flow into every sum downstream.
             whens.append(_one_of(value, NOT_FINITE_WORDS, f"{name}: expected a finite number, got %L"))
+        if _is_floating(col.type) or _is_integer(col.type):
+            # 2,50 is two and a half in much of Europe and no number to Postgres; 1,234 is a
+            # thousand in the US: neither is guessed.
+            whens.append(
+                sql.SQL("when {v} ~ ',' and {v} ~ {pattern} then format({fmt}, left({v}, 80))").format(
+                    v=value,
+                    pattern=sql.Literal(DECIMAL_COMMA),
+                    fmt=sql.Literal(
+                        f"{name}: expected {col.type}, got %L: a comma is read neither as decimals nor as "
+                        "thousands; for a decimal comma load the file with --decimal-comma"
+                    ),
+                )
+            )
         whens.append(
             sql.SQL("when {err} is not null then format({fmt}, {err}, left({v}, 80))").format(
                 v=value,
@@ -171,6 +227,7 @@ def check_rows(
     mode: Mode,
     input_error: Callable[[sql.Composable, str], sql.Composable],
     date_format: str | None = None,
+    decimal_comma: bool = False,
 ) -> None:
     """Fill ``_load_rejects`` and build ``_load_typed`` from the staged text rows."""
     position = {name: i for i, name in enumerate(columns)}
@@ -181,6 +238,9 @@ def check_rows(
     # 0. Dates in another order than ISO 8601, when the user named it.
     if date_format:
         _apply_date_format(conn, info, columns, staged, date_format)
+    # 0b. Numbers with a decimal comma, when the user said so.
+    if decimal_comma:
+        _apply_decimal_comma(conn, info, columns, staged)
 
     # 1. Required values and type parsing, reported for every failing column.
     conn.execute(

@@ -56,6 +56,7 @@ def load_csv(
     progress: Callable[[int, int], None] | None = None,
     date_format: str | None = None,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    decimal_comma: bool = False,
 ) -> LoadResult:
     """Load ``path`` into ``raw.<table>``.
 
@@ -83,6 +84,9 @@ def load_csv(
         is rejected rather than guessed.
     max_record_bytes:
         Reject, unread, a record longer than this.
+    decimal_comma:
+        Numbers are written with a decimal comma (``1.234,56``, ``0,95``); without it a
+        comma in a number is rejected rather than guessed.
 
     Returns
     -------
@@ -101,7 +105,7 @@ def load_csv(
     info = table_info(conn, table)
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
-    fmt = CsvFormat(delimiter, max_field_chars, max_record_bytes, date_format)
+    fmt = CsvFormat(delimiter, max_field_chars, max_record_bytes, date_format, decimal_comma)
     result = LoadResult(load_id=0, table=f"{RAW_SCHEMA}.{table}", source_file=str(path), mode=mode)
     abandon_dead_loads(conn)
     start(conn, result, all_or_nothing)
@@ -196,7 +200,7 @@ def _load(
         progress(total_bytes, total_bytes)
     result.rows_in = rows_in
 
-    check_rows(conn, info, columns, mode, input_error, fmt.date_format)
+    check_rows(conn, info, columns, mode, input_error, fmt.date_format, fmt.decimal_comma)
 
     rejects.update(
         conn.cursor(row_factory=args_row(lambda line, reason: (int(line), str(reason))))

@@ -286,6 +286,14 @@ def load(
             "or MM/DD/YYYY HH24:MI (default: ISO 8601 only; anything else is rejected, never guessed)."
         ),
     ] = None,
+    decimal_comma: Annotated[
+        bool,
+        typer.Option(
+            "--decimal-comma",
+            help="Numbers are written with a decimal comma, a point grouping thousands (1.234,56); "
+            "usually with --delimiter ';'.",
+        ),
+    ] = False,
 ) -> None:
     """Load a CSV file into a raw table; rejected rows go to raw.load_rejects with a reason.
 
@@ -314,6 +322,7 @@ def load(
                 delimiter=delimiter.replace("\\t", "\t"),
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 date_format=date_format,
+                decimal_comma=decimal_comma,
             )
     print_load_result(result)
     if result.status in ("rejected", "failed"):

@@ -274,6 +274,7 @@ def create_app(
         all_or_nothing: bool = False,
         delimiter: Annotated[str, Query(min_length=1, max_length=2)] = ",",
         date_format: str | None = None,
+        decimal_comma: bool = False,
     ) -> JSONResponse:
         def check_table() -> None:
             with pool.connection() as conn:
@@ -302,6 +303,7 @@ def create_app(
                         all_or_nothing=all_or_nothing,
                         delimiter=delimiter.replace("\\t", "\t"),
                         date_format=date_format,
+                        decimal_comma=decimal_comma,
                     )
 
             try:

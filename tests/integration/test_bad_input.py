@@ -254,6 +254,27 @@ CASES = [
         loaded=1,
     ),
     Case(
+        "number with a decimal comma",
+        "row rejected, never guessed: --decimal-comma named",
+        "products",
+        PRODUCTS + _product("{id}") + _product("{id2}", list_price='"2,50"'),
+        2,
+        r"list_price: expected numeric\(12,2\), got '2,50': .* load the file with --decimal-comma",
+        loaded=1,
+    ),
+    Case(
+        "point in a number with --decimal-comma",
+        "row rejected: a decimal comma expected",
+        "products",
+        PRODUCTS
+        + _product("{id}", list_price='"2,50"', unit_cost='"1,00"')
+        + _product("{id2}", list_price="1.5", unit_cost='"1,00"'),
+        2,
+        r"list_price: expected a number with a decimal comma \(--decimal-comma\), e\.g\. 1\.234,56, got '1\.5'",
+        args=("--decimal-comma",),
+        loaded=1,
+    ),
+    Case(
         "value outside a CHECK constraint",
         "row rejected: the constraint and the values",
         "customers",
@@ -442,6 +463,16 @@ CASES = [
         loaded=1,
     ),
     Case(
+        "decimal commas with --decimal-comma",
+        "accepted as those numbers",
+        "products",
+        PRODUCTS + _product("{id}", list_price='"1.234,50"', unit_cost='"0,95"'),
+        0,
+        r"loaded: 1 of 1",
+        args=("--decimal-comma",),
+        loaded=1,
+    ),
+    Case(
         "day/month dates with --date-format DD/MM/YYYY",
         "accepted in that order",
         "customers",
@@ -528,6 +559,21 @@ def test_day_month_dates_load_as_the_named_order(sh: Shell, tmp_path: Path) -> N
     result = sh("load", "customers", str(path), "--date-format", "DD/MM/YYYY")
     assert result.exit_code == 0, result.output
     assert str(sh.one("select signup_date from raw.customers where customer_id = %s", [key])) == "2026-02-01"
+
+
+def test_decimal_commas_load_as_the_numbers_they_write(sh: Shell, tmp_path: Path) -> None:
+    key = 999_002  # beyond the cases' keys: this test loads its own row
+    path = tmp_path / "decimal_comma.csv"
+    path.write_text(
+        PRODUCTS.replace(",", ";") + f"{key};Mug;Acme;kitchen;store;1.234,50;0,95;2024-01-01;10\n"
+    )
+    result = sh("load", "products", str(path), "--delimiter", ";", "--decimal-comma")
+    assert result.exit_code == 0, result.output
+    row = sh.rows(
+        "select list_price::text, unit_cost::text, initial_stock from raw.products where product_id = %s",
+        [key],
+    )
+    assert row == [("1234.50", "0.95", 10)]
 
 
 def test_the_readme_table_lists_every_kind_with_what_storecast_does() -> None:
