@@ -26,6 +26,8 @@ ISO_8601 = (
     r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}"
     r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?\s*$"
 )
+#: A number written with a decimal comma: points group thousands (1.234,56) or are absent (1234,56).
+DECIMAL_COMMA = r"^\s*[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?\s*$"
 
 
 def input_error_sql(
@@ -64,6 +66,30 @@ def _is_integer(type_name: str) -> bool:
     return type_name in ("smallint", "integer", "bigint")
 
 
+def _reject_then_rewrite(
+    conn: psycopg.Connection[tuple[object, ...]],
+    value: sql.Composable,
+    invalid: sql.Composable,
+    valid: sql.Composable,
+    rewritten: sql.Composable,
+    message: str,
+) -> None:
+    """Keep the staged rows whose ``value`` is ``invalid`` as rejects with ``message`` (``%L``
+    is the value), then rewrite the ``valid`` values as ``rewritten``: a format the user
+    named, turned into the one Postgres reads before the types are checked."""
+    conn.execute(
+        sql.SQL(
+            "insert into _load_rejects select _storecast_line_no, format({fmt}, left({v}, 80)) from _load_stage "
+            "where {invalid}"
+        ).format(fmt=sql.Literal(message), v=value, invalid=invalid)
+    )
+    conn.execute(
+        sql.SQL("update _load_stage set {v} = {rewritten} where {valid}").format(
+            v=value, rewritten=rewritten, valid=valid
+        )
+    )
+
+
 def _apply_date_format(
     conn: psycopg.Connection[tuple[object, ...]],
     info: TableInfo,
@@ -88,27 +114,15 @@ def _apply_date_format(
         if not _is_temporal(info.column(name).type):
             continue
         value = staged(name)
-        conn.execute(
-            sql.SQL(
-                "insert into _load_rejects select _storecast_line_no, format({fmt}, left({v}, 80)) from _load_stage "
-                "where {v} is not null and pg_temp.storecast_to_iso({v}, {p}) is null"
-            ).format(
-                v=value,
-                p=sql.Literal(date_format),
-                fmt=sql.Literal(
-                    f"{name}: expected a date in the format {date_format} (--date-format), got %L"
-                ),
-            )
+        as_iso = sql.SQL("pg_temp.storecast_to_iso({v}, {p})").format(v=value, p=sql.Literal(date_format))
+        _reject_then_rewrite(
+            conn,
+            value,
+            invalid=sql.SQL("{v} is not null and {iso} is null").format(v=value, iso=as_iso),
+            valid=sql.SQL("{v} is not null").format(v=value),
+            rewritten=sql.SQL("coalesce({iso}, {v})").format(iso=as_iso, v=value),
+            message=f"{name}: expected a date in the format {date_format} (--date-format), got %L",
         )
-        conn.execute(
-            sql.SQL(
-                "update _load_stage set {v} = coalesce(pg_temp.storecast_to_iso({v}, {p}), {v}) where {v} is not null"
-            ).format(v=value, p=sql.Literal(date_format))
-        )
-
-
-#: A number written with a decimal comma: points group thousands (1.234,56) or are absent (1234,56).
-DECIMAL_COMMA = r"^\s*[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?\s*$"
 
 
 def _apply_decimal_comma(
@@ -125,24 +139,14 @@ def _apply_decimal_comma(
             continue
         value = staged(name)
         separated = sql.SQL("{v} ~ '[.,]'").format(v=value)
-        conn.execute(
-            sql.SQL(
-                "insert into _load_rejects select _storecast_line_no, format({fmt}, left({v}, 80)) from _load_stage "
-                "where {separated} and {v} !~ {pattern}"
-            ).format(
-                v=value,
-                separated=separated,
-                pattern=sql.Literal(DECIMAL_COMMA),
-                fmt=sql.Literal(
-                    f"{name}: expected a number with a decimal comma (--decimal-comma), e.g. 1.234,56, got %L"
-                ),
-            )
-        )
-        conn.execute(
-            sql.SQL(
-                "update _load_stage set {v} = replace(replace({v}, '.', ''), ',', '.') "
-                "where {separated} and {v} ~ {pattern}"
-            ).format(v=value, separated=separated, pattern=sql.Literal(DECIMAL_COMMA))
+        pattern = sql.Literal(DECIMAL_COMMA)
+        _reject_then_rewrite(
+            conn,
+            value,
+            invalid=sql.SQL("{s} and {v} !~ {p}").format(s=separated, v=value, p=pattern),
+            valid=sql.SQL("{s} and {v} ~ {p}").format(s=separated, v=value, p=pattern),
+            rewritten=sql.SQL("replace(replace({v}, '.', ''), ',', '.')").format(v=value),
+            message=f"{name}: expected a number with a decimal comma (--decimal-comma), e.g. 1.234,56, got %L",
         )
 
 
