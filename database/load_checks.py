@@ -150,6 +150,13 @@ def _apply_decimal_comma(
         )
 
 
+def _when(value: sql.Composable, condition: sql.Composable, message: str) -> sql.Composable:
+    """A CASE branch giving ``message`` (``%L`` is the value, cut to 80 characters) when ``condition`` holds."""
+    return sql.SQL("when {c} then format({fmt}, left({v}, 80))").format(
+        c=condition, fmt=sql.Literal(message), v=value
+    )
+
+
 def _one_of(value: sql.Composable, words: tuple[str, ...], message: str) -> sql.Composable:
     """A CASE branch giving ``message`` (``%L`` is the value) when the value is one of ``words``."""
     return sql.SQL("when lower(trim({v})) = any({words}) then format({fmt}, {v})").format(
@@ -180,13 +187,11 @@ def _parse_reasons(
             # Postgres would read 01/02/2026 as 2 January (DateStyle MDY) and reject
             # 13/02/2026: half a European file would load wrong without a word.
             whens.append(
-                sql.SQL("when {v} !~ {iso} then format({fmt}, left({v}, 80))").format(
-                    v=value,
-                    iso=sql.Literal(ISO_8601),
-                    fmt=sql.Literal(
-                        f"{name}: expected an ISO 8601 date (YYYY-MM-DD, optionally with a time and offset), "
-                        "got %L; name another order with --date-format, e.g. DD/MM/YYYY"
-                    ),
+                _when(
+                    value,
+                    sql.SQL("{v} !~ {iso}").format(v=value, iso=sql.Literal(ISO_8601)),
+                    f"{name}: expected an ISO 8601 date (YYYY-MM-DD, optionally with a time and offset), "
+                    "got %L; name another order with --date-format, e.g. DD/MM/YYYY",
                 )
             )
         if _is_floating(col.type):
@@ -197,13 +202,11 @@ def _parse_reasons(
             # 2,50 is two and a half in much of Europe and no number to Postgres; 1,234 is a
             # thousand in the US: neither is guessed.
             whens.append(
-                sql.SQL("when {v} ~ ',' and {v} ~ {pattern} then format({fmt}, left({v}, 80))").format(
-                    v=value,
-                    pattern=sql.Literal(DECIMAL_COMMA),
-                    fmt=sql.Literal(
-                        f"{name}: expected {col.type}, got %L: a comma is read neither as decimals nor as "
-                        "thousands; for a decimal comma load the file with --decimal-comma"
-                    ),
+                _when(
+                    value,
+                    sql.SQL("{v} ~ ',' and {v} ~ {p}").format(v=value, p=sql.Literal(DECIMAL_COMMA)),
+                    f"{name}: expected {col.type}, got %L: a comma is read neither as decimals nor as "
+                    "thousands; for a decimal comma load the file with --decimal-comma",
                 )
             )
         whens.append(
