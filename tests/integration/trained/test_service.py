@@ -173,6 +173,25 @@ def test_an_upload_loads_its_rows_and_keeps_the_rejects_with_their_reasons(servi
     assert scalar(conn, "select count(*) from raw.orders where order_id >= %s", [first_id]) == 3
 
 
+def test_an_upload_with_decimal_commas_loads_the_numbers_it_writes(service: str, conn: Conn) -> None:
+    key = int(str(scalar(conn, "select coalesce(max(product_id), 0) + 1000 from raw.products")))
+    body = (
+        "product_id;title;brand;category;platform;list_price;unit_cost;launched_at;initial_stock\n"
+        f"{key};Mug;Acme;kitchen;store;1.234,50;0,95;2024-01-01;10\n"
+    )
+    response = httpx.post(
+        f"{service}/uploads/products?delimiter=;&decimal_comma=true",
+        content=body,
+        headers={"Content-Type": "text/csv"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["rows_loaded"] == 1
+    row = conn.execute(
+        "select list_price::text, unit_cost::text from raw.products where product_id = %s", [key]
+    ).fetchone()
+    assert row == ("1234.50", "0.95")
+
+
 def test_bad_uploads_get_a_clear_4xx_and_load_nothing(service: str, conn: Conn, tmp_path: Path) -> None:
     before = scalar(conn, "select count(*) from raw.orders")
     body, _ = new_orders_csv(conn, 2)
