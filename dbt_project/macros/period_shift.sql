@@ -4,7 +4,7 @@
         grain (a period start is a month's first day, so no month end is clipped). -#}
     {%- set calendar = demand_calendar() -%}
     {%- if calendar['months'] -%}
-        ({{ date_expression }} + ({{ periods }}) * interval '1 month')::date
+        ({{ date_expression }} + ({{ periods }}) * {{ period_interval() }})::date
     {%- else -%}
         ({{ date_expression }} + ({{ periods }}) * {{ calendar['period_days'] }})
     {%- endif -%}

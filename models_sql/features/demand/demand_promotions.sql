@@ -1,8 +1,5 @@
 {{ config(indexes=[{'columns': ['product_id', 'store_id', 'period_start'], 'unique': true}]) }}
 
-{%- set calendar = demand_calendar() %}
-{%- set step = "interval '1 month'" if calendar['months'] else "interval '" ~ calendar['period_days'] ~ " days'" %}
-
 with
 
 promotions as (
@@ -37,7 +34,7 @@ final as (
         bool_or(promotion_stores.is_feature_ad) as promo_feature_ad
     from promotion_stores
     cross join lateral generate_series(
-        {{ period_start('promotion_stores.start_date') }}, promotion_stores.end_date, {{ step }}
+        {{ period_start('promotion_stores.start_date') }}, promotion_stores.end_date, {{ period_interval() }}
     ) as periods (period_start)
     group by promotion_stores.product_id, promotion_stores.applies_to, periods.period_start
 )
