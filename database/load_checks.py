@@ -62,8 +62,9 @@ def _is_floating(type_name: str) -> bool:
     return type_name.startswith(("numeric", "real", "double precision", "decimal"))
 
 
-def _is_integer(type_name: str) -> bool:
-    return type_name in ("smallint", "integer", "bigint")
+def _is_number(type_name: str) -> bool:
+    """Whether the type holds numbers, written with digits, a point and perhaps a comma."""
+    return _is_floating(type_name) or type_name in ("smallint", "integer", "bigint")
 
 
 def _reject_then_rewrite(
@@ -135,7 +136,7 @@ def _apply_decimal_comma(
     them (``1234.56``), rejecting a number whose points and commas fit neither form: with a
     decimal comma ``1.5`` is no number (a point only groups thousands)."""
     for name in columns:
-        if not (_is_floating(info.column(name).type) or _is_integer(info.column(name).type)):
+        if not _is_number(info.column(name).type):
             continue
         value = staged(name)
         separated = sql.SQL("{v} ~ '[.,]'").format(v=value)
@@ -198,7 +199,7 @@ def _parse_reasons(
             # The CHECK constraints pass NaN ('NaN' > 0 is true in Postgres) and it would
             # flow into every sum downstream.
             whens.append(_one_of(value, NOT_FINITE_WORDS, f"{name}: expected a finite number, got %L"))
-        if _is_floating(col.type) or _is_integer(col.type):
+        if _is_number(col.type):
             # 2,50 is two and a half in much of Europe and no number to Postgres; 1,234 is a
             # thousand in the US: neither is guessed.
             whens.append(
