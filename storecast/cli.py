@@ -20,6 +20,7 @@ import numpy as np
 import psycopg
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from storecast.build import BuildError, build
 from storecast.config import ConfigError, ProjectConfig, config_path, load_config
@@ -36,6 +37,7 @@ from storecast.render import (
     out,
     print_champion_scores,
     print_config,
+    print_error,
     print_load_result,
     print_loaded,
     print_rows,
@@ -104,7 +106,7 @@ def _friendly(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except USER_ERRORS as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            print_error(exc)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -115,7 +117,7 @@ def _step(message: str) -> Iterator[None]:
     started = time.perf_counter()
     with err.status(message):
         yield
-    err.print(f"[green]✓[/] {message} ({time.perf_counter() - started:.1f}s)")
+    err.print(Text("✓", style="green"), f"{message} ({time.perf_counter() - started:.1f}s)", highlight=False)
 
 
 # ------------------------------------------------------------------ db
@@ -305,7 +307,7 @@ def load(
     with connect(settings) as conn:
         ensure_schema(conn)
         with Progress(
-            TextColumn("staging {task.description}"),
+            TextColumn("staging {task.description}", markup=False),
             BarColumn(),
             DownloadColumn(),
             TimeRemainingColumn(),
@@ -414,9 +416,9 @@ def build_command(
                 config,
                 select=selectors,
                 full_refresh=full_refresh,
-                say=lambda s: err.print(f"[yellow]{s}[/]", highlight=False),
+                say=lambda s: err.print(Text(s, style="yellow"), highlight=False),
             )
-    err.print(f"[green]✓[/] dbt build finished in {time.perf_counter() - started:.1f}s")
+    err.print(Text("✓", style="green"), f"dbt build finished in {time.perf_counter() - started:.1f}s")
 
 
 # ------------------------------------------------------------------ training

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from storecast.config import ProjectConfig
 from storecast.database.load_ledger import LoadResult
@@ -25,13 +26,22 @@ if TYPE_CHECKING:
 
 def _console(stderr: bool) -> Console:
     """soft_wrap: never break a URL or a SQL line that someone will copy. Piped into a file or
-    a CI log there is no terminal width to fit, so tables print whole instead of at 80 columns."""
+    a CI log there is no terminal width to fit, so tables print whole instead of at 80 columns.
+    No markup or emoji codes: what is printed quotes the user's data (a rejected value
+    ``[/b]`` or ``:x:``), which must print as it is; colour is given as :class:`Text` styles."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 10_000)
+    return Console(
+        stderr=stderr, soft_wrap=True, width=None if stream.isatty() else 10_000, markup=False, emoji=False
+    )
 
 
 out = _console(stderr=False)
 err = _console(stderr=True)
+
+
+def print_error(message: object) -> None:
+    """``error: message`` on stderr, the message as it is."""
+    err.print(Text("error:", style="bold red"), str(message), highlight=False)
 
 
 def print_rows(rows: list[tuple[str, str]]) -> None:
@@ -53,8 +63,10 @@ def print_loaded(loaded: list[LoadedTable], seconds: float) -> None:
 def print_load_result(result: LoadResult) -> None:
     colour = {"loaded": "green", "partial": "yellow"}.get(result.status, "red")
     out.print(
-        f"[{colour}]{result.status}[/]: {result.rows_loaded:,} of {result.rows_in:,} rows into {result.table}, "
+        Text(result.status, style=colour),
+        f": {result.rows_loaded:,} of {result.rows_in:,} rows into {result.table}, "
         f"{result.rows_rejected:,} rejected ({result.seconds:.1f}s, load {result.load_id})",
+        sep="",
         highlight=False,
     )
     for line, reason in result.first_rejects:
@@ -100,12 +112,12 @@ def print_training(results: list[TrainResult], failures: dict[str, str], skipped
             f"{r.seconds:.1f}",
         )
     for name in failures:
-        table.add_row(name, "", "[red]failed[/]", *[""] * 8)
+        table.add_row(name, "", Text("failed", style="red"), *[""] * 8)
     for name in skipped:
         table.add_row(name, "", "skipped", *[""] * 8)
     out.print(table)
     for message in failures.values():
-        err.print(f"[bold red]error:[/] {message}", highlight=False)
+        print_error(message)
 
 
 def lift(metric: str, value: float, baseline: float) -> str:
@@ -126,7 +138,7 @@ def print_config(config: ProjectConfig) -> None:
         table.add_row(
             name,
             "null" if value is None else str(value),
-            source if source == "default" else f"[bold]{source}[/]",
+            Text(source, style="" if source == "default" else "bold"),
             "null" if config.defaults[name] is None else str(config.defaults[name]),
         )
     out.print(table)
@@ -155,7 +167,7 @@ def print_versions(rows: list[dict[str, Any]]) -> None:
         table.add_row(
             str(r["model_name"]),
             str(r["version"]),
-            ("[bold green]champion[/]" if r["status"] == "champion" else str(r["status"])),
+            Text(str(r["status"]), style="bold green" if r["status"] == "champion" else ""),
             str(r["trained_as_of"]),
             str(r["estimator"]),
             metric,
@@ -242,7 +254,7 @@ def print_runs(rows: list[tuple[object, ...]]) -> None:
             str(run_id),
             str(as_of_date),
             str(step_name),
-            f"[{colour}]{status}[/]",
+            Text(str(status), style=colour),
             f"{started:%Y-%m-%d %H:%M:%S}",
             f"{took.total_seconds():.1f}s" if isinstance(took, timedelta) else "",
             "" if n is None else f"{n:,}",
@@ -264,14 +276,18 @@ def print_champion_scores(scores: list[ChampionScore]) -> None:
             f"{s.value:.4f}",
             s.baseline,
             f"{s.baseline_value:.4f}",
-            "[green]beats it[/]" if s.beats_baseline else "[bold red]does NOT beat it[/]",
+            Text("beats it", style="green")
+            if s.beats_baseline
+            else Text("does NOT beat it", style="bold red"),
         )
     out.print(table)
     for s in scores:
         if not s.beats_baseline:
             out.print(
-                f"[bold red]{s.model_name}[/] v{s.version} does not beat the {s.baseline} baseline on its own test "
+                Text(s.model_name, style="bold red"),
+                f" v{s.version} does not beat the {s.baseline} baseline on its own test "
                 f"window ({s.metric} {s.value:.4f} against {s.baseline_value:.4f}): read its scores as a "
                 "demonstration of the path on sample data, not as predictions to act on.",
+                sep="",
                 highlight=False,
             )

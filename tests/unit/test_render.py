@@ -1,0 +1,36 @@
+"""What the CLI prints quotes the user's data as it is: no markup, no emoji codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from storecast.database.load_ledger import LoadResult
+from storecast.render import print_error, print_load_result
+
+#: Values a file may hold that a console reading markup or emoji codes would eat or fail on.
+AS_WRITTEN = ("[/b]", "[bold]SKU[/bold]", "[product_id, store_id]", ":thumbs_up:")
+
+
+@pytest.mark.parametrize("value", AS_WRITTEN)
+def test_a_rejected_value_prints_as_the_file_wrote_it(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    reason = f"quantity: expected integer, got '{value}'"
+    result = LoadResult(
+        load_id=7,
+        table=f"raw.order_items{value}",
+        source_file="items.csv",
+        mode="append",
+        rows_in=1,
+        rows_rejected=1,
+        status="rejected",
+        first_rejects=[(2, reason)],
+    )
+    print_load_result(result)
+    printed = capsys.readouterr().out
+    assert f"line 2: {reason}" in printed
+    assert f"rejected: 0 of 1 rows into raw.order_items{value}," in printed
+
+
+@pytest.mark.parametrize("value", AS_WRITTEN)
+def test_an_error_prints_its_message_as_it_is(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    print_error(f"setting coded_keys: expected a list of names, e.g. {value}")
+    assert f"error: setting coded_keys: expected a list of names, e.g. {value}" in capsys.readouterr().err
