@@ -281,6 +281,23 @@ comment on column raw.load_rejects.raw_line is 'The row as it stood in the file 
 comment on column raw.load_rejects.reason is 'Why the row was rejected, naming the column and what was expected.';
 comment on column raw.load_rejects.rejected_at is 'When the row was rejected.';
 
+-- v12: keys written as codes (SKU 85123A, store S01) under the coded_keys setting. The
+-- loader gives each code a number of its own the first time the table it keys loads it
+-- (products for product_id), and reads every other file's codes through this table.
+create table if not exists raw.key_codes (
+    key_column  text not null,
+    code        text not null,
+    key_value   bigint not null,
+    first_load  bigint references raw.loads (load_id),
+    primary key (key_column, code),
+    unique (key_column, key_value)
+);
+comment on table raw.key_codes is 'One row per code of a coded key (setting coded_keys): the number the raw tables hold for it.';
+comment on column raw.key_codes.key_column is 'The key the code is a value of: product_id, store_id, customer_id, ...';
+comment on column raw.key_codes.code is 'The key as the files write it (SKU-123, 85123A, S01).';
+comment on column raw.key_codes.key_value is 'The number the raw tables, features, scores and marts hold for the code; numbered from one past the highest key already loaded.';
+comment on column raw.key_codes.first_load is 'The load that first numbered the code.';
+
 -- ---------------------------------------------------------------- indexes for the feature layer
 create index if not exists orders_customer_ordered_at_idx on raw.orders (customer_id, ordered_at);
 create index if not exists orders_ordered_at_idx on raw.orders (ordered_at);
@@ -827,4 +844,7 @@ values (10, 'raw.order_items.quantity may be 0: an observed period without a sal
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (11, 'product, store, promotion and offer keys as bigint (barcodes, store codes)')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (12, 'raw.key_codes: keys written as codes (setting coded_keys)')
 on conflict (version) do nothing;

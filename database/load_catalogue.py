@@ -13,7 +13,7 @@ import psycopg
 from storecast.database.bulk import RAW_SCHEMA
 
 #: Tables the loader may write; the bookkeeping tables are written by storecast only.
-NOT_LOADABLE = frozenset({"loads", "load_rejects", "schema_versions", "overrides"})
+NOT_LOADABLE = frozenset({"loads", "load_rejects", "schema_versions", "overrides", "key_codes"})
 _LIKELY_DELIMITERS = (";", "\t", "|")
 
 

@@ -1,5 +1,5 @@
 """The loader's checks in SQL, over the whole staged file at once: required values,
-types (finite numbers, ISO 8601 or a named date format), CHECK constraints, the
+types (finite numbers, ISO 8601 or a named date format, keys written as codes), CHECK constraints, the
 primary key, UNIQUE and exclusion constraints, and foreign keys. Each failing row gets
 a reason naming the column (or constraint) and what was expected in ``_load_rejects``."""
 
@@ -11,6 +11,7 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
+from storecast.database import key_codes
 from storecast.database.bulk import RAW_SCHEMA, raw_table
 from storecast.database.load_catalogue import TableInfo
 
@@ -165,58 +166,76 @@ def _one_of(value: sql.Composable, words: tuple[str, ...], message: str) -> sql.
     )
 
 
+def _type_reasons(
+    name: str,
+    type_name: str,
+    value: sql.Composable,
+    input_error: Callable[[sql.Composable, str], sql.Composable],
+) -> list[sql.Composable]:
+    """CASE branches giving the reason a staged text ``value`` is not of ``type_name``."""
+    whens: list[sql.Composable] = []
+    if _is_temporal(type_name):
+        # Postgres reads 'yesterday' or 'now' relative to the load time:
+        # a raw file must say which day it means, so the load is reproducible.
+        for words, what in (
+            (RELATIVE_DATE_WORDS, "is relative to the load time"),
+            (SPECIAL_DATE_WORDS, "is not a calendar date"),
+        ):
+            whens.append(_one_of(value, words, f"{name}: %L {what}; write the date itself"))
+        # Postgres would read 01/02/2026 as 2 January (DateStyle MDY) and reject
+        # 13/02/2026: half a European file would load wrong without a word.
+        whens.append(
+            _when(
+                value,
+                sql.SQL("{v} !~ {iso}").format(v=value, iso=sql.Literal(ISO_8601)),
+                f"{name}: expected an ISO 8601 date (YYYY-MM-DD, optionally with a time and offset), "
+                "got %L; name another order with --date-format, e.g. DD/MM/YYYY",
+            )
+        )
+    if _is_floating(type_name):
+        # The CHECK constraints pass NaN ('NaN' > 0 is true in Postgres) and it would
+        # flow into every sum downstream.
+        whens.append(_one_of(value, NOT_FINITE_WORDS, f"{name}: expected a finite number, got %L"))
+    if _is_number(type_name):
+        # 2,50 is two and a half in much of Europe and no number to Postgres; 1,234 is a
+        # thousand in the US: neither is guessed.
+        whens.append(
+            _when(
+                value,
+                sql.SQL("{v} ~ ',' and {v} ~ {p}").format(v=value, p=sql.Literal(DECIMAL_COMMA)),
+                f"{name}: expected {type_name}, got %L: a comma is read neither as decimals nor as "
+                "thousands; for a decimal comma load the file with --decimal-comma",
+            )
+        )
+    # A key written with letters is a code: say how to load it as one.
+    codes = f"; for keys written as codes set coded_keys: [{name}]" if name in key_codes.KEY_COLUMNS else ""
+    whens.append(
+        sql.SQL("when {err} is not null then format({fmt}, {err}, left({v}, 80))").format(
+            v=value,
+            err=input_error(value, type_name),
+            fmt=sql.Literal(f"{name}: expected {type_name}, got %2$L (%1$s){codes}"),
+        )
+    )
+    return whens
+
+
 def _parse_reasons(
     info: TableInfo,
     columns: list[str],
     staged: Callable[[str], sql.Composable],
     input_error: Callable[[sql.Composable, str], sql.Composable],
+    coded: dict[str, str],
 ) -> list[sql.Composable]:
     """Per column, the reason a staged text value cannot become the column's value, or NULL."""
     reasons: list[sql.Composable] = []
     for name in columns:
         col = info.column(name)
         value = staged(name)
-        whens: list[sql.Composable] = []
-        if _is_temporal(col.type):
-            # Postgres reads 'yesterday' or 'now' relative to the load time:
-            # a raw file must say which day it means, so the load is reproducible.
-            for words, what in (
-                (RELATIVE_DATE_WORDS, "is relative to the load time"),
-                (SPECIAL_DATE_WORDS, "is not a calendar date"),
-            ):
-                whens.append(_one_of(value, words, f"{name}: %L {what}; write the date itself"))
-            # Postgres would read 01/02/2026 as 2 January (DateStyle MDY) and reject
-            # 13/02/2026: half a European file would load wrong without a word.
-            whens.append(
-                _when(
-                    value,
-                    sql.SQL("{v} !~ {iso}").format(v=value, iso=sql.Literal(ISO_8601)),
-                    f"{name}: expected an ISO 8601 date (YYYY-MM-DD, optionally with a time and offset), "
-                    "got %L; name another order with --date-format, e.g. DD/MM/YYYY",
-                )
-            )
-        if _is_floating(col.type):
-            # The CHECK constraints pass NaN ('NaN' > 0 is true in Postgres) and it would
-            # flow into every sum downstream.
-            whens.append(_one_of(value, NOT_FINITE_WORDS, f"{name}: expected a finite number, got %L"))
-        if _is_number(col.type):
-            # 2,50 is two and a half in much of Europe and no number to Postgres; 1,234 is a
-            # thousand in the US: neither is guessed.
-            whens.append(
-                _when(
-                    value,
-                    sql.SQL("{v} ~ ',' and {v} ~ {p}").format(v=value, p=sql.Literal(DECIMAL_COMMA)),
-                    f"{name}: expected {col.type}, got %L: a comma is read neither as decimals nor as "
-                    "thousands; for a decimal comma load the file with --decimal-comma",
-                )
-            )
-        whens.append(
-            sql.SQL("when {err} is not null then format({fmt}, {err}, left({v}, 80))").format(
-                v=value,
-                err=input_error(value, col.type),
-                fmt=sql.Literal(f"{name}: expected {col.type}, got %2$L (%1$s)"),
-            )
-        )
+        if name in coded:
+            unknown, message = key_codes.unknown_code(name, value, coded[name])
+            whens = [_when(value, unknown, message)]
+        else:
+            whens = _type_reasons(name, col.type, value, input_error)
         null = (
             sql.SQL("when {v} is null then {msg}").format(
                 v=value, msg=sql.Literal(f"{name}: a value is required")
@@ -236,12 +255,20 @@ def check_rows(
     input_error: Callable[[sql.Composable, str], sql.Composable],
     date_format: str | None = None,
     decimal_comma: bool = False,
+    coded: dict[str, str] | None = None,
 ) -> None:
-    """Fill ``_load_rejects`` and build ``_load_typed`` from the staged text rows."""
+    """Fill ``_load_rejects`` and build ``_load_typed`` from the staged text rows; ``coded``
+    names the columns read as codes (:func:`storecast.database.key_codes.coded_columns`)."""
     position = {name: i for i, name in enumerate(columns)}
+    coded = coded or {}
 
     def staged(name: str) -> sql.Composable:
         return sql.Identifier(f"c{position[name]}")
+
+    def typed(name: str) -> sql.Composable:
+        if name in coded:
+            return key_codes.number_of(name, staged(name))
+        return sql.SQL("{}::{}").format(staged(name), sql.SQL(info.column(name).type))
 
     # 0. Dates in another order than ISO 8601, when the user named it.
     if date_format:
@@ -249,24 +276,21 @@ def check_rows(
     # 0b. Numbers with a decimal comma, when the user said so.
     if decimal_comma:
         _apply_decimal_comma(conn, info, columns, staged)
+    # 0c. Keys written as codes: their numbers, the table's own new codes numbered.
+    key_codes.stage_codes(conn, info, coded, staged)
 
     # 1. Required values and type parsing, reported for every failing column.
     conn.execute(
         sql.SQL(
             "insert into _load_rejects select _storecast_line_no, reason from ("
             "select _storecast_line_no, unnest(array[{}]) as reason from _load_stage) r where reason is not null"
-        ).format(sql.SQL(", ").join(_parse_reasons(info, columns, staged, input_error)))
+        ).format(sql.SQL(", ").join(_parse_reasons(info, columns, staged, input_error, coded)))
     )
     conn.execute(
         sql.SQL(
             "create temp table _load_typed on commit drop as select s._storecast_line_no, {} from _load_stage s "
             "where not exists (select 1 from _load_rejects r where r._storecast_line_no = s._storecast_line_no)"
-        ).format(
-            sql.SQL(", ").join(
-                sql.SQL("{}::{} as {}").format(staged(n), sql.SQL(info.column(n).type), sql.Identifier(n))
-                for n in columns
-            )
-        )
+        ).format(sql.SQL(", ").join(sql.SQL("{} as {}").format(typed(n), sql.Identifier(n)) for n in columns))
     )
 
     # 2. The table's own CHECK constraints, evaluated on the typed rows.

@@ -11,7 +11,8 @@ that names the column and what was expected, and every load is recorded in
 This module runs a load; its parts have modules of their own:
 :mod:`storecast.database.load_catalogue` (what the table is, whether the header fits it),
 :mod:`storecast.database.csv_records` (reading records in bounded memory),
-:mod:`storecast.database.load_checks` (the SQL checks) and :mod:`storecast.database.load_ledger`
+:mod:`storecast.database.load_checks` (the SQL checks), :mod:`storecast.database.key_codes`
+(keys written as codes, the setting ``coded_keys``) and :mod:`storecast.database.load_ledger`
 (``raw.loads`` and ``raw.load_rejects``).
 
 Conventions: comma-separated, first line is the header, UTF-8 (a BOM is
@@ -21,13 +22,14 @@ allowed), an empty field is NULL.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import args_row
 
+from storecast.database import key_codes
 from storecast.database.bulk import RAW_SCHEMA, raw_table
 from storecast.database.csv_records import DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_RECORD_BYTES, CsvFormat
 from storecast.database.load_catalogue import LoadError, TableInfo, check_header, table_info
@@ -57,6 +59,7 @@ def load_csv(
     date_format: str | None = None,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     decimal_comma: bool = False,
+    coded_keys: Sequence[str] = (),
 ) -> LoadResult:
     """Load ``path`` into ``raw.<table>``.
 
@@ -87,6 +90,9 @@ def load_csv(
     decimal_comma:
         Numbers are written with a decimal comma (``1.234,56``, ``0,95``); without it a
         comma in a number is rejected rather than guessed.
+    coded_keys:
+        Keys written as codes (the setting ``coded_keys``): their values are read through
+        ``raw.key_codes`` (:mod:`storecast.database.key_codes`).
 
     Returns
     -------
@@ -111,7 +117,7 @@ def load_csv(
     start(conn, result, all_or_nothing)
     try:
         with conn.transaction():
-            _load(conn, info, path, mode, all_or_nothing, fmt, progress, result)
+            _load(conn, info, path, mode, all_or_nothing, fmt, progress, result, coded_keys)
     except BaseException as exc:
         result.status = "failed"
         result.message = str(exc) if isinstance(exc, LoadError) else f"{type(exc).__name__}: {exc}"
@@ -159,9 +165,11 @@ def _load(
     fmt: CsvFormat,
     progress: Callable[[int, int], None] | None,
     result: LoadResult,
+    coded_keys: Sequence[str],
 ) -> None:
     total_bytes = path.stat().st_size
     columns = _header(path, info, fmt)
+    coded = key_codes.coded_columns(info, columns, coded_keys)
     if mode == "upsert" and not set(info.primary_key) <= set(columns):
         raise LoadError(
             f"{path}: --mode upsert needs the key columns {', '.join(info.primary_key)} in the header"
@@ -200,7 +208,7 @@ def _load(
         progress(total_bytes, total_bytes)
     result.rows_in = rows_in
 
-    check_rows(conn, info, columns, mode, input_error, fmt.date_format, fmt.decimal_comma)
+    check_rows(conn, info, columns, mode, input_error, fmt.date_format, fmt.decimal_comma, coded)
 
     rejects.update(
         conn.cursor(row_factory=args_row(lambda line, reason: (int(line), str(reason))))
@@ -225,6 +233,7 @@ def _load(
             result.status = "partial" if rejects else "loaded"
             result.message = f"{result.rows_loaded} of {rows_in} rows loaded, {len(rejects)} rejected"
 
+    key_codes.keep_loaded_codes(conn, info, coded, result.load_id)
     if rejects:
         # The rejected text is read again here, so memory does not grow with its size.
         again = fmt.records(path, len(columns))

@@ -296,13 +296,16 @@ def load(
             "usually with --delimiter ';'.",
         ),
     ] = False,
+    variables: Annotated[list[str] | None, _var_option()] = None,
 ) -> None:
     """Load a CSV file into a raw table; rejected rows go to raw.load_rejects with a reason.
 
+    Keys named in the setting coded_keys are read as codes (raw.key_codes).
     Exit status: 0 all rows loaded, 2 loaded with some rows rejected, 1 nothing loaded.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    config = _config(variables)
     settings = get_settings()
     with connect(settings) as conn:
         ensure_schema(conn)
@@ -325,6 +328,7 @@ def load(
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 date_format=date_format,
                 decimal_comma=decimal_comma,
+                coded_keys=config.values["coded_keys"],
             )
     print_load_result(result)
     if result.status in ("rejected", "failed"):

@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from storecast.database.key_codes import KEY_COLUMNS
+
 #: The dbt project (dbt_project.yml, profiles.yml, models_sql/, dbt_project/), shipped in
 #: the package; in a checkout its entries link to the repository root's.
 PROJECT_DIR = Path(os.environ.get("STORECAST_PROJECT_DIR") or Path(__file__).resolve().parent / "dbt")
@@ -36,6 +38,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "demand_missing_periods": ("zero", "unobserved"),
     "week_start": WEEKDAYS,
 }
+#: Vars that list values from a fixed set.
+LIST_CHOICES: dict[str, tuple[str, ...]] = {"coded_keys": KEY_COLUMNS}
 #: Days in one demand period, by grain: at month grain the most a month holds, an upper
 #: bound for spans counted in days (the embargo before a held-out window).
 PERIOD_DAYS = {"day": 1, "week": 7, "month": 31}
@@ -207,6 +211,12 @@ def _type_problem(name: str, value: Any, default: Any) -> str | None:
         except ValueError:
             return f"expected a date as YYYY-MM-DD, got {value!r}"
         return None
+    if name in LIST_CHOICES:
+        allowed = LIST_CHOICES[name]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f"expected a list of names, e.g. [{allowed[0]}, {allowed[1]}], got {value!r}"
+        unknown = [v for v in value if v not in allowed]
+        return f"unknown {', '.join(unknown)}; expected names among {', '.join(allowed)}" if unknown else None
     if name in CHOICES:
         return (
             None if value in CHOICES[name] else f"expected one of {', '.join(CHOICES[name])}, got {value!r}"

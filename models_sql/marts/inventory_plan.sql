@@ -46,6 +46,8 @@ lead_time as (
     select
         product_id,
         store_id,
+        product_code,
+        store_code,
         as_of_date,
         max(period_end_day) as forecast_days,
         sum(forecast_units * lead_time_days_in_period / days_in_period) as lead_time_demand,
@@ -54,7 +56,7 @@ lead_time as (
         )) as lead_time_demand_std,
         sum(forecast_units * review_days_in_period / days_in_period) as review_period_demand
     from period_days
-    group by product_id, store_id, as_of_date
+    group by product_id, store_id, product_code, store_code, as_of_date
 ),
 
 policy as (
@@ -92,6 +94,8 @@ final as (
     select
         product_id,
         store_id,
+        product_code,
+        store_code,
         on_hand,
         stock_counted_on,
         stock_status,

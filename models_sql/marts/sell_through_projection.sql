@@ -10,6 +10,10 @@ products as (
     select * from {{ ref('stg_raw__products') }}
 ),
 
+key_codes as (
+    select * from {{ ref('stg_raw__key_codes') }}
+),
+
 outcomes as (
     select * from {{ ref('item_outcomes') }}
 ),
@@ -61,6 +65,8 @@ similar_items as (
 final as (
     select
         scored_items.product_id,
+        -- The key as the files write it: a code under coded_keys, else the number.
+        coalesce(product_codes.key_code, scored_items.product_id::text) as product_code,
         products.title,
         products.category,
         products.launched_date,
@@ -76,6 +82,8 @@ final as (
     from scored_items
     inner join products on products.product_id = scored_items.product_id
     left join similar_items on similar_items.product_id = scored_items.product_id
+    left join key_codes as product_codes
+        on product_codes.key_column = 'product_id' and product_codes.key_value = scored_items.product_id
 )
 
 select * from final

@@ -249,7 +249,8 @@ def create_app(
             "The body is multipart/form-data with the file in field `file` (`curl -F file=@orders.csv`), "
             "or the CSV itself as text/csv. It is streamed to disk within the limit `service_upload_max_mb`, "
             "then loaded in one transaction by the same loader as `storecast load`: rejected rows are kept in "
-            "raw.load_rejects with their reason; with `all_or_nothing` one reject loads nothing."
+            "raw.load_rejects with their reason; with `all_or_nothing` one reject loads nothing. "
+            "Keys named in the setting `coded_keys` are read as codes, as by `storecast load`."
         ),
         openapi_extra={
             "requestBody": {
@@ -284,7 +285,8 @@ def create_app(
             await run_in_threadpool(check_table)
         except LoadError as exc:
             raise HTTPException(404, str(exc)) from None
-        limit = int(float(config().values["service_upload_max_mb"]) * 1_048_576)
+        settings = config().values
+        limit = int(float(settings["service_upload_max_mb"]) * 1_048_576)
         with private_folder(upload_folder) as folder:
             try:
                 received = await receive_csv(
@@ -304,6 +306,7 @@ def create_app(
                         delimiter=delimiter.replace("\\t", "\t"),
                         date_format=date_format,
                         decimal_comma=decimal_comma,
+                        coded_keys=settings["coded_keys"],
                     )
 
             try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -53,6 +54,53 @@ def panel(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> tu
     sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
     trained = sh.ok("train", "--as-of", AS_OF)
     return sh, trained + sh.ok("score", "--as-of", AS_OF)
+
+
+#: The panel's tables written out as a user's files, with its product and store keys as codes.
+CODED_FILES = {
+    "stores": "select 'ST-' || store_id as store_id, store_name, region, format, opened_at from raw.stores",
+    "products": "select 'SKU-' || product_id as product_id, title, brand, category, platform, list_price, "
+    "unit_cost, is_own_brand, sustainability_score, is_verified_sustainable, launched_at, initial_stock "
+    "from raw.products",
+    "customers": "select * from raw.customers",
+    "orders": "select order_id, customer_id, 'ST-' || store_id as store_id, ordered_at, channel from raw.orders",
+    "order_items": "select order_id, line_no, 'SKU-' || product_id as product_id, quantity, unit_price, "
+    "discount_amount, promo_flag from raw.order_items",
+    "promotions": "select promotion_id, 'SKU-' || product_id as product_id, 'ST-' || store_id as store_id, "
+    "start_date, end_date, discount_pct, feature_ad from raw.promotions",
+    "inventory_snapshots": "select snapshot_date, 'SKU-' || product_id as product_id, 'ST-' || store_id as store_id, "
+    "on_hand from raw.inventory_snapshots",
+}
+
+
+@pytest.fixture(scope="module")
+def coded(
+    panel: tuple[Shell, str], pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Shell, str]:
+    """The weekly panel loaded from CSV files that write its product and store keys as codes
+    (SKU-..., ST-...), with the setting coded_keys, then built, trained and scored as the panel."""
+    source, _ = panel
+    folder = tmp_path_factory.mktemp("coded")
+    settings_file = folder / "storecast.yml"
+    settings_file.write_text(
+        "vars:\n  demand_grain: week\n  demand_missing_periods: unobserved\n  demand_history_weeks: 60\n"
+        "  coded_keys: [product_id, store_id]\n"
+    )
+    sh = Shell(pg_settings, "shapes_coded", settings_file)
+    with psycopg.connect(source.conninfo, autocommit=True) as conn:
+        for table, query in CODED_FILES.items():
+            with (
+                (folder / f"{table}.csv").open("wb") as out,
+                conn.cursor().copy(f"copy ({query}) to stdout with (format csv, header)") as copy,
+            ):
+                for block in copy:
+                    out.write(block)
+    loaded = "".join(sh.ok("load", table, str(folder / f"{table}.csv")) for table in CODED_FILES)
+    sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
+    trained = sh.ok("train", "--as-of", AS_OF)
+    sh.ok("score", "--as-of", AS_OF)
+    sh.ok("build", "--as-of", AS_OF, "--select", "+inventory_plan")
+    return sh, loaded + trained
 
 
 #: The first of the month holding the tiny sample's last orders: a monthly scoring date.
@@ -183,6 +231,70 @@ def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell,
     assert int(str(above)) > 0
     assert "trained as of  2026-11-23" in sh.ok("models", "show", "demand")
     assert "4 periods of 7 days (setting demand_horizon)" in sh.ok("models", "show", "demand")
+
+
+def test_keys_written_as_codes_load_forecast_and_read_back_as_codes(
+    panel: tuple[Shell, str], coded: tuple[Shell, str]
+) -> None:
+    numbered, _ = panel
+    sh, output = coded
+    assert output.count(", 0 rejected") == len(CODED_FILES)
+    assert "demand: version 1 is champion" in output
+    # Every product and store code has a number, the files' order from 1.
+    assert sh.rows(
+        "select key_column, count(*), min(key_value), max(key_value) from raw.key_codes group by 1 order by 1"
+    ) == [
+        (
+            "product_id",
+            numbered.one("select count(*) from raw.products"),
+            1,
+            numbered.one("select count(*) from raw.products"),
+        ),
+        (
+            "store_id",
+            numbered.one("select count(*) from raw.stores"),
+            1,
+            numbered.one("select count(*) from raw.stores"),
+        ),
+    ]
+    # The marts show the codes, and each code's forecast is the one its number had in the
+    # panel: codes only rename the keys.
+    as_coded = {
+        (str(p), str(s), h): float(str(u))
+        for p, s, h, u in sh.rows(
+            "select product_code, store_code, horizon, forecast_units from marts.demand_forecast "
+            "where as_of_date = %s",
+            [date.fromisoformat(AS_OF)],
+        )
+    }
+    as_numbered = {
+        (f"SKU-{p}", f"ST-{s}", h): float(str(u))
+        for p, s, h, u in numbered.rows(
+            "select product_id, store_id, horizon, units from scores.demand_forecast where as_of_date = %s",
+            [date.fromisoformat(AS_OF)],
+        )
+    }
+    assert as_coded.keys() == as_numbered.keys()
+    np.testing.assert_allclose(
+        [as_coded[k] for k in sorted(as_coded)], [as_numbered[k] for k in sorted(as_coded)], rtol=1e-6
+    )
+    codes = sh.rows("select distinct product_code, store_code from marts.inventory_plan")
+    assert codes
+    assert all(str(p).startswith("SKU-") and str(s).startswith("ST-") for p, s in codes)
+    # A later file naming a code no product has is rejected, naming the code and what to load.
+    late = sh("load", "promotions", str(_promotion_of(sh, "SKU-none")))
+    assert late.exit_code == 1
+    assert "product_id: no code 'SKU-none' in raw.products; load raw.products with it first" in late.output
+
+
+def _promotion_of(sh: Shell, product_code: str) -> Path:
+    path = Path(sh.env["STORECAST_CONFIG"]).with_name("late_promotion.csv")
+    store = sh.one("select key_code from staging.stg_raw__key_codes where key_column = 'store_id' limit 1")
+    path.write_text(
+        "promotion_id,product_id,store_id,start_date,end_date,discount_pct,feature_ad\n"
+        f"999999,{product_code},{store},2026-12-01,2026-12-07,0.1,false\n"
+    )
+    return path
 
 
 def test_a_monthly_report_forecasts_calendar_months(months: tuple[Shell, str]) -> None:

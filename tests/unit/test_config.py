@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from storecast.build import model_vars
-from storecast.config import ConfigError, load_config, project_defaults
+from storecast.config import LIST_CHOICES, ConfigError, load_config, project_defaults
 
 
 def _file(tmp_path: Path, text: str) -> dict[str, str]:
@@ -61,6 +61,11 @@ def test_storecast_yml_in_the_working_directory_is_read(
         (["demand_missing_periods=skip"], r"expected one of zero, unobserved"),
         (["week_start=mon"], r"expected one of monday, .*sunday, got 'mon'"),
         (["demand_grain"], r"expected NAME=VALUE"),
+        (
+            ["coded_keys=product_id"],
+            r"coded_keys \(from --var\): expected a list of names, e.g. \[product_id",
+        ),
+        (["coded_keys=[sku]"], r"coded_keys \(from --var\): unknown sku; expected names among product_id"),
     ],
 )
 def test_a_wrong_name_or_type_is_named(variables: list[str], message: str) -> None:
@@ -129,4 +134,4 @@ def test_a_model_reads_the_vars_of_its_upstream_models_and_macros() -> None:
 
 def test_every_default_has_a_checkable_type() -> None:
     for name, value in project_defaults().items():
-        assert value is None or isinstance(value, bool | int | float | str), name
+        assert value is None or isinstance(value, bool | int | float | str) or name in LIST_CHOICES, name
