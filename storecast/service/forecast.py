@@ -2,7 +2,8 @@
 series a filter selects, read from the marts in one SQL statement that also writes
 the JSON answer (building it row by row in Python cost most of a request's time).
 
-Every filter is a bound parameter. Product, store, category and region select series;
+Every filter is a bound parameter. Product, store (by key or as the files write it:
+``product_code``), category and region select series;
 horizon, price and discount select the periods of a series (a series without a
 matching period is left out). The inventory figures are those of
 ``marts.inventory_plan``, which plans over the whole lead time whatever the horizon
@@ -11,11 +12,15 @@ asked for.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 
 from storecast.db import Conn, scalar
 
+#: A key as a filter gives it: a number, or a code as the files write it.
+Key = TypeVar("Key", int, str)
 #: Columns of marts.inventory_plan returned per series.
 INVENTORY_COLUMNS = (
     "on_hand",
@@ -43,7 +48,16 @@ PERIOD_COLUMNS = (
     "model_forecast_units",
 )
 #: Columns of the series itself.
-SERIES_COLUMNS = ("product_id", "store_id", "product_title", "category", "store_name", "store_region")
+SERIES_COLUMNS = (
+    "product_id",
+    "store_id",
+    "product_code",
+    "store_code",
+    "product_title",
+    "category",
+    "store_name",
+    "store_region",
+)
 #: Stock statuses that are a warning in themselves (besides the plan's own warning text).
 STATUS_WARNINGS = {
     "no stock count": "no stock count: load raw.inventory_snapshots to plan orders",
@@ -67,8 +81,10 @@ QUERY = sql.SQL("""
 with periods as (
     select f.*
     from marts.demand_forecast f
-    where (%(products)s::integer[] is null or f.product_id = any(%(products)s))
-      and (%(stores)s::integer[] is null or f.store_id = any(%(stores)s))
+    where (%(products)s::bigint[] is null or f.product_id = any(%(products)s))
+      and (%(stores)s::bigint[] is null or f.store_id = any(%(stores)s))
+      and (%(product_codes)s::text[] is null or f.product_code = any(%(product_codes)s))
+      and (%(store_codes)s::text[] is null or f.store_code = any(%(store_codes)s))
       and (%(category)s::text is null or f.category = %(category)s)
       and (%(region)s::text is null or f.store_region = %(region)s)
       and (%(horizon)s::integer is null or f.horizon <= %(horizon)s)
@@ -142,6 +158,12 @@ class ForecastQuery(BaseModel):
 
     product: int | list[int] | None = Field(None, description="Product id, or a list of them.")
     store: int | list[int] | None = Field(None, description="Store id, or a list of them.")
+    product_code: str | list[str] | None = Field(
+        None, description="Product as the files write it (its code under the setting coded_keys), or a list."
+    )
+    store_code: str | list[str] | None = Field(
+        None, description="Store as the files write it (its code under the setting coded_keys), or a list."
+    )
     category: str | None = Field(None, description="Product category.")
     region: str | None = Field(None, description="Store region.")
     min_price: float | None = Field(None, ge=0, description="Lowest planned shelf price of a period.")
@@ -153,16 +175,18 @@ class ForecastQuery(BaseModel):
     limit: int = Field(200, ge=1, le=10_000, description="Most product x store series returned.")
 
 
-def _ids(value: int | list[int] | None) -> list[int] | None:
-    return None if value is None else [value] if isinstance(value, int) else list(value)
+def _listed(value: Key | list[Key] | None) -> list[Key] | None:
+    return None if value is None else list(value) if isinstance(value, list) else [value]
 
 
 def forecast(conn: Conn, query: ForecastQuery) -> str:
     """The series ``query`` selects, each with its periods, inventory plan and warnings,
     as a JSON document: ``{"as_of_date", "series": [...], "truncated"}``."""
     params = {
-        "products": _ids(query.product),
-        "stores": _ids(query.store),
+        "products": _listed(query.product),
+        "stores": _listed(query.store),
+        "product_codes": _listed(query.product_code),
+        "store_codes": _listed(query.store_code),
         "category": query.category,
         "region": query.region,
         "min_price": query.min_price,

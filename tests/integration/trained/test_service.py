@@ -338,6 +338,16 @@ def test_the_forecast_filters_and_its_inventory_figures_are_the_marts(
     assert period["model_forecast_units"] != 500
     assert period["lower_80"] <= 500 <= period["upper_80"]
     assert any("override" in w for w in series[0]["warnings"])
+    # The same series by the keys as the files write them (here numbers: codes without coded_keys).
+    assert series[0]["product_code"] == str(product)
+    by_code = httpx.post(
+        f"{service}/forecast", json={"product_code": str(product), "store_code": [str(store)]}
+    ).json()["series"]
+    assert by_code == series
+    # A barcode past integer's range is a key like any other: no series here, not an error.
+    barcode = httpx.post(f"{service}/forecast", json={"product": 4006381333931})
+    assert barcode.status_code == 200, barcode.text
+    assert barcode.json()["series"] == []
     # Filters are bound parameters: SQL in a value is just a value that matches nothing.
     injected = httpx.post(f"{service}/forecast", json={"category": "x' or '1'='1"})
     assert injected.status_code == 200
