@@ -120,8 +120,8 @@ def list_overrides(
                    recorded_at, latest and value is not null as in_force
             from ranked
             where (%(kind)s::text is null or kind = %(kind)s)
-              and (%(product_id)s::integer is null or product_id = %(product_id)s)
-              and (%(store_id)s::integer is null or store_id = %(store_id)s)
+              and (%(product_id)s::bigint is null or product_id = %(product_id)s)
+              and (%(store_id)s::bigint is null or store_id = %(store_id)s)
               and (%(since)s::timestamptz is null or recorded_at >= %(since)s)
             order by recorded_at desc, override_id desc
             limit %(limit)s

@@ -384,10 +384,15 @@ def test_overrides_keep_their_history_and_bad_ones_say_which_field(service: str,
         first.json()["override_id"],
     ]
     assert [h["in_force"] for h in history[:2]] == [False, False]
+    # A barcode-sized key (bigint) filters like any other: none recorded, no error.
+    barcode = httpx.get(f"{service}/overrides", params={"product_id": 4006381333931})
+    assert barcode.status_code == 200, barcode.text
+    assert barcode.json() == []
     bad = {
         "a demand override without its store": ({**key, "kind": "demand", "value": 3}, "store_id"),
         "a sell-through value of 7": ({**key, "value": 7}, "value"),
         "an unknown product": ({**key, "product_id": 987654321, "value": 1}, "product_id"),
+        "an unknown barcode": ({**key, "product_id": 4006381333931, "value": 1}, "product_id"),
         "no reason": ({**key, "value": 1, "author": "ana"}, "reason"),
     }
     for name, (body, field) in bad.items():
