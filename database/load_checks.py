@@ -27,6 +27,15 @@ ISO_8601 = (
     r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}"
     r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?\s*$"
 )
+#: What to do about a value a column rejects, where its type or CHECK constraint alone
+#: does not say: the mistakes real exports make (returns among sales, percentages for
+#: fractions), by table and column.
+VALUE_HINTS = {
+    ("order_items", "quantity"): "a negative quantity is a return: raw.order_items holds what was sold, "
+    "so leave returns out",
+    ("promotions", "discount_pct"): "a discount is a fraction of the price: 20 % is 0.2",
+    ("offers", "discount_depth"): "a discount is a fraction of the price: 20 % is 0.2",
+}
 #: A number written with a decimal comma: points group thousands (1.234,56) or are absent (1234,56).
 DECIMAL_COMMA = r"^\s*[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?\s*$"
 
@@ -166,11 +175,18 @@ def _one_of(value: sql.Composable, words: tuple[str, ...], message: str) -> sql.
     )
 
 
+def _hint(info: TableInfo, *columns: str) -> str:
+    """``; what to do`` about a value of these columns that is rejected, or nothing."""
+    hints = [VALUE_HINTS[info.name, c] for c in columns if (info.name, c) in VALUE_HINTS]
+    return "".join(f"; {h}" for h in hints)
+
+
 def _type_reasons(
     name: str,
     type_name: str,
     value: sql.Composable,
     input_error: Callable[[sql.Composable, str], sql.Composable],
+    hint: str = "",
 ) -> list[sql.Composable]:
     """CASE branches giving the reason a staged text ``value`` is not of ``type_name``."""
     whens: list[sql.Composable] = []
@@ -208,12 +224,13 @@ def _type_reasons(
             )
         )
     # A key written with letters is a code: say how to load it as one.
-    codes = f"; for keys written as codes set coded_keys: [{name}]" if name in key_codes.KEY_COLUMNS else ""
+    if name in key_codes.KEY_COLUMNS:
+        hint += f"; for keys written as codes set coded_keys: [{name}]"
     whens.append(
         sql.SQL("when {err} is not null then format({fmt}, {err}, left({v}, 80))").format(
             v=value,
             err=input_error(value, type_name),
-            fmt=sql.Literal(f"{name}: expected {type_name}, got %2$L (%1$s){codes}"),
+            fmt=sql.Literal(f"{name}: expected {type_name}, got %2$L (%1$s){hint.replace('%', '%%')}"),
         )
     )
     return whens
@@ -235,7 +252,7 @@ def _parse_reasons(
             unknown, message = key_codes.unknown_code(name, value, coded[name])
             whens = [_when(value, unknown, message)]
         else:
-            whens = _type_reasons(name, col.type, value, input_error)
+            whens = _type_reasons(name, col.type, value, input_error, _hint(info, name))
         null = (
             sql.SQL("when {v} is null then {msg}").format(
                 v=value, msg=sql.Literal(f"{name}: a value is required")
@@ -311,7 +328,12 @@ def check_rows(
         conn.execute(
             sql.SQL(
                 "insert into _load_rejects select _storecast_line_no, {} || {} from {} t where not ({})"
-            ).format(sql.Literal(f"violates {name} {expression}: "), shown, rows, sql.SQL(expression))
+            ).format(
+                sql.Literal(f"violates {name} {expression}: "),
+                sql.SQL("{} || {}").format(shown, sql.Literal(_hint(info, *check_columns))),
+                rows,
+                sql.SQL(expression),
+            )
         )
 
     # 3. Keys: the primary key and every UNIQUE constraint, within the file and against the table.

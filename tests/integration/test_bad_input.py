@@ -301,6 +301,23 @@ CASES = [
         loaded=1,
     ),
     Case(
+        "a return (negative quantity) among the sales",
+        "row rejected: says returns are left out",
+        "order_items",
+        "order_id,line_no,product_id,quantity,unit_price\n1,{id},1,-2,2.50\n",
+        1,
+        r"quantity=-2; a negative quantity is a return: raw.order_items holds what was sold, so leave returns out",
+    ),
+    Case(
+        "a discount written as a percentage",
+        "row rejected: says a discount is a fraction",
+        "promotions",
+        "promotion_id,product_id,store_id,start_date,end_date,discount_pct\n{id},1,,2026-01-01,2026-01-07,20\n",
+        1,
+        r"discount_pct: expected numeric\(5,4\), got '20' \(numeric field overflow\); "
+        r"a discount is a fraction of the price: 20 % is 0.2",
+    ),
+    Case(
         "empty required field",
         "row rejected: a value is required",
         "customers",
