@@ -33,13 +33,14 @@ def load_sample(
 
     All tables are truncated and reloaded in one transaction: a failure leaves
     the previous data as it was. Each table gets a ``raw.loads`` row with mode
-    ``replace``. Overrides of the replaced data (``raw.overrides``) go with it.
+    ``replace``. Overrides of the replaced data (``raw.overrides``) and the codes of its
+    keys (``raw.key_codes``: the sample's keys are numbers) go with it.
     """
     names = list(data.tables)
     done: list[LoadedTable] = []
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('storecast.raw_load'))")
-        replaced = [*names, "overrides"]
+        replaced = [*names, "overrides", "key_codes"]
         conn.execute(sql.SQL("truncate {}").format(sql.SQL(", ").join(raw_table(name) for name in replaced)))
         with foreign_keys_deferred_to_end(conn, names):
             for name in names:

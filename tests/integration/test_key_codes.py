@@ -9,6 +9,8 @@ import psycopg
 import pytest
 
 from storecast.database.loader import load_csv
+from storecast.database.sample import SampleData
+from storecast.database.sample.load import load_sample
 from storecast.database.schema import apply_schema
 from storecast.db import Conn
 from storecast.settings import Settings
@@ -123,4 +125,11 @@ def test_a_code_without_the_setting_is_rejected_naming_it(db: Conn, tmp_path: Pa
             "for keys written as codes set coded_keys: [product_id]",
         )
     ]
+    assert _codes(db, "product_id") == {}
+
+
+def test_the_sample_replaces_the_codes_with_the_rows(db: Conn, tmp_path: Path, tiny: SampleData) -> None:
+    load_csv(db, "products", _file(tmp_path, "a.csv", PRODUCTS + _product("SKU-1")), coded_keys=CODED)
+    load_sample(db, tiny, source="tests: sample over codes")
+    # The sample's product 1 is not SKU-1: no mart may show it under that code.
     assert _codes(db, "product_id") == {}
