@@ -239,18 +239,27 @@ def reliability(conn: Conn, champion: Serving) -> list[str]:
     return out
 
 
+def _shown(key: str) -> str:
+    """SQL for ``key`` as the files write it: its code in raw.key_codes, else the number."""
+    return (
+        f"coalesce((select k.code from raw.key_codes k where k.key_column = '{key}' "
+        f"and k.key_value = {key}), {key}::text)"
+    )
+
+
 def forecasts(conn: Conn, family: Family, as_of: date) -> list[str]:
     """For each of the largest series, its history and the forecast with its intervals."""
+    # Titled by the keys as the files write them (raw.key_codes: the setting coded_keys).
     series = _fetch(
         conn,
-        f"select product_id, store_id from {family.table} where as_of_date = %s "
-        f"group by 1, 2 order by sum(units) desc limit {FORECAST_SERIES}",
+        f"select product_id, store_id, {_shown('product_id')}, {_shown('store_id')} from {family.table} "
+        f"where as_of_date = %s group by 1, 2 order by sum(units) desc limit {FORECAST_SERIES}",
         [as_of],
     )
     if not series:
         return [charts.empty("forecast", "no forecast for this date", "forecast")]
     out = []
-    for product, store in series:
+    for product, store, product_shown, store_shown in series:
         history = _fetch(
             conn,
             "select period_start, units from features.demand_sales where product_id = %s and store_id = %s "
@@ -279,7 +288,7 @@ def forecasts(conn: Conn, family: Family, as_of: date) -> list[str]:
         days = sorted([r[0] for r in history] + [r[0] for r in ahead])
         out.append(
             charts.line_chart(
-                f"product {product}, store {store}: actual units and forecast",
+                f"product {product_shown}, store {store_shown}: actual units and forecast",
                 lines,
                 "period",
                 "units",

@@ -281,6 +281,12 @@ def test_keys_written_as_codes_load_forecast_and_read_back_as_codes(
     codes = sh.rows("select distinct product_code, store_code from marts.inventory_plan")
     assert codes
     assert all(str(p).startswith("SKU-") and str(s).startswith("ST-") for p, s in codes)
+    # The report titles its forecasts by the codes too.
+    report = Path(sh.env["STORECAST_CONFIG"]).with_name("report")
+    sh.ok("report", "--out", str(report))
+    assert re.search(
+        r"product SKU-\d+, store ST-\d+: actual units and forecast", (report / "report.html").read_text()
+    )
     # A later file naming a code no product has is rejected, naming the code and what to load.
     late = sh("load", "promotions", str(_promotion_of(sh, "SKU-none")))
     assert late.exit_code == 1
