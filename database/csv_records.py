@@ -152,9 +152,10 @@ class CsvFormat:
     #: A PostgreSQL ``to_timestamp`` pattern for date and time columns, e.g. ``DD/MM/YYYY``;
     #: ``None`` reads ISO 8601 only.
     date_format: str | None = None
-    #: Numbers are written with a decimal comma (``1.234,56``): a comma marks the decimals,
-    #: a point groups thousands.
-    decimal_comma: bool = False
+    #: How numbers are written when not as Postgres reads them: ``decimal_comma``
+    #: (``1.234,56``) or ``thousands_comma`` (``1,234.56``), a name of
+    #: :data:`storecast.database.load_checks.NUMBER_STYLES`; ``None``: ``1234.56`` only.
+    number_style: str | None = None
 
     def records(self, path: Path, n_fields: int | None) -> Generator[Record, None, None]:
         """The file's records, parsed with this format."""

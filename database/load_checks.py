@@ -6,6 +6,7 @@ a reason naming the column (or constraint) and what was expected in ``_load_reje
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import psycopg
@@ -38,6 +39,46 @@ VALUE_HINTS = {
 }
 #: A number written with a decimal comma: points group thousands (1.234,56) or are absent (1234,56).
 DECIMAL_COMMA = r"^\s*[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?\s*$"
+#: A number whose commas group thousands (1,234.56, 12,345).
+THOUSANDS_COMMA = r"^\s*[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?\s*$"
+
+
+@dataclass(frozen=True)
+class NumberStyle:
+    """A way of writing numbers other than Postgres's own (``1234.56``), named by the user."""
+
+    #: The option that names it.
+    flag: str
+    #: How a number is written in it, as the reason says (``with a decimal comma``).
+    described: str
+    example: str
+    #: A whole value written in it.
+    pattern: str
+    #: Characters that make a value need the rewrite (or be rejected).
+    marks: str
+    #: SQL turning ``{v}`` into Postgres's form.
+    rewrite: str
+
+
+#: Number styles by the name ``load_csv`` and the CSV format give them.
+NUMBER_STYLES = {
+    "decimal_comma": NumberStyle(
+        "--decimal-comma",
+        "with a decimal comma",
+        "1.234,56",
+        DECIMAL_COMMA,
+        "[.,]",
+        "replace(replace({v}, '.', ''), ',', '.')",
+    ),
+    "thousands_comma": NumberStyle(
+        "--thousands-comma",
+        "with commas grouping thousands",
+        "1,234.56",
+        THOUSANDS_COMMA,
+        ",",
+        "replace({v}, ',', '')",
+    ),
+}
 
 
 def input_error_sql(
@@ -136,28 +177,30 @@ def _apply_date_format(
         )
 
 
-def _apply_decimal_comma(
+def _apply_number_style(
     conn: psycopg.Connection[tuple[object, ...]],
     info: TableInfo,
     columns: list[str],
     staged: Callable[[str], sql.Composable],
+    style: NumberStyle,
 ) -> None:
-    """Rewrite staged numbers written with a decimal comma (``1.234,56``) as Postgres reads
-    them (``1234.56``), rejecting a number whose points and commas fit neither form: with a
-    decimal comma ``1.5`` is no number (a point only groups thousands)."""
+    """Rewrite staged numbers written in ``style`` (``1.234,56``, ``1,234.56``) as Postgres
+    reads them (``1234.56``), rejecting a number whose points and commas do not fit it: with
+    a decimal comma ``1.5`` is no number (a point only groups thousands), with commas
+    grouping thousands ``2,50`` is none."""
     for name in columns:
         if not _is_number(info.column(name).type):
             continue
         value = staged(name)
-        separated = sql.SQL("{v} ~ '[.,]'").format(v=value)
-        pattern = sql.Literal(DECIMAL_COMMA)
+        marked = sql.SQL("{v} ~ {m}").format(v=value, m=sql.Literal(style.marks))
+        pattern = sql.Literal(style.pattern)
         _reject_then_rewrite(
             conn,
             value,
-            invalid=sql.SQL("{s} and {v} !~ {p}").format(s=separated, v=value, p=pattern),
-            valid=sql.SQL("{s} and {v} ~ {p}").format(s=separated, v=value, p=pattern),
-            rewritten=sql.SQL("replace(replace({v}, '.', ''), ',', '.')").format(v=value),
-            message=f"{name}: expected a number with a decimal comma (--decimal-comma), e.g. 1.234,56, got %L",
+            invalid=sql.SQL("{m} and {v} !~ {p}").format(m=marked, v=value, p=pattern),
+            valid=sql.SQL("{m} and {v} ~ {p}").format(m=marked, v=value, p=pattern),
+            rewritten=sql.SQL(style.rewrite).format(v=value),
+            message=f"{name}: expected a number {style.described} ({style.flag}), e.g. {style.example}, got %L",
         )
 
 
@@ -215,12 +258,18 @@ def _type_reasons(
     if _is_number(type_name):
         # 2,50 is two and a half in much of Europe and no number to Postgres; 1,234 is a
         # thousand in the US: neither is guessed.
+        styles = NUMBER_STYLES.values()
         whens.append(
             _when(
                 value,
-                sql.SQL("{v} ~ ',' and {v} ~ {p}").format(v=value, p=sql.Literal(DECIMAL_COMMA)),
+                sql.SQL("{v} ~ ',' and ({fits})").format(
+                    v=value,
+                    fits=sql.SQL(" or ").join(
+                        sql.SQL("{v} ~ {p}").format(v=value, p=sql.Literal(st.pattern)) for st in styles
+                    ),
+                ),
                 f"{name}: expected {type_name}, got %L: a comma is read neither as decimals nor as "
-                "thousands; for a decimal comma load the file with --decimal-comma",
+                "thousands; load the file with " + " or ".join(f"{st.flag} ({st.example})" for st in styles),
             )
         )
     # A key written with letters is a code: say how to load it as one.
@@ -271,7 +320,7 @@ def check_rows(
     mode: Mode,
     input_error: Callable[[sql.Composable, str], sql.Composable],
     date_format: str | None = None,
-    decimal_comma: bool = False,
+    number_style: NumberStyle | None = None,
     coded: dict[str, str] | None = None,
 ) -> None:
     """Fill ``_load_rejects`` and build ``_load_typed`` from the staged text rows; ``coded``
@@ -290,9 +339,9 @@ def check_rows(
     # 0. Dates in another order than ISO 8601, when the user named it.
     if date_format:
         _apply_date_format(conn, info, columns, staged, date_format)
-    # 0b. Numbers with a decimal comma, when the user said so.
-    if decimal_comma:
-        _apply_decimal_comma(conn, info, columns, staged)
+    # 0b. Numbers with a decimal comma or commas grouping thousands, when the user said so.
+    if number_style is not None:
+        _apply_number_style(conn, info, columns, staged, number_style)
     # 0c. Keys written as codes: their numbers, the table's own new codes numbered.
     key_codes.stage_codes(conn, info, coded, staged)
 

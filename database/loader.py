@@ -33,7 +33,7 @@ from storecast.database import key_codes
 from storecast.database.bulk import RAW_SCHEMA, raw_table
 from storecast.database.csv_records import DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_RECORD_BYTES, CsvFormat
 from storecast.database.load_catalogue import LoadError, TableInfo, check_header, table_info
-from storecast.database.load_checks import Mode, check_rows, input_error_sql
+from storecast.database.load_checks import NUMBER_STYLES, Mode, check_rows, input_error_sql
 from storecast.database.load_ledger import (
     SUMMARY_REASONS,
     LoadResult,
@@ -60,6 +60,7 @@ def load_csv(
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     decimal_comma: bool = False,
     coded_keys: Sequence[str] = (),
+    thousands_comma: bool = False,
 ) -> LoadResult:
     """Load ``path`` into ``raw.<table>``.
 
@@ -88,8 +89,10 @@ def load_csv(
     max_record_bytes:
         Reject, unread, a record longer than this.
     decimal_comma:
-        Numbers are written with a decimal comma (``1.234,56``, ``0,95``); without it a
-        comma in a number is rejected rather than guessed.
+        Numbers are written with a decimal comma (``1.234,56``, ``0,95``); without it (or
+        ``thousands_comma``) a comma in a number is rejected rather than guessed.
+    thousands_comma:
+        Commas group the thousands of numbers (``1,234.56``, ``12,345``).
     coded_keys:
         Keys written as codes (the setting ``coded_keys``): their values are read through
         ``raw.key_codes`` (:mod:`storecast.database.key_codes`).
@@ -111,7 +114,13 @@ def load_csv(
     info = table_info(conn, table)
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
-    fmt = CsvFormat(delimiter, max_field_chars, max_record_bytes, date_format, decimal_comma)
+    if decimal_comma and thousands_comma:
+        raise LoadError(
+            "--decimal-comma (1.234,56) and --thousands-comma (1,234.56) exclude each other: "
+            "name the one the file is written in"
+        )
+    style = "decimal_comma" if decimal_comma else "thousands_comma" if thousands_comma else None
+    fmt = CsvFormat(delimiter, max_field_chars, max_record_bytes, date_format, style)
     result = LoadResult(load_id=0, table=f"{RAW_SCHEMA}.{table}", source_file=str(path), mode=mode)
     abandon_dead_loads(conn)
     start(conn, result, all_or_nothing)
@@ -208,7 +217,8 @@ def _load(
         progress(total_bytes, total_bytes)
     result.rows_in = rows_in
 
-    check_rows(conn, info, columns, mode, input_error, fmt.date_format, fmt.decimal_comma, coded)
+    style = None if fmt.number_style is None else NUMBER_STYLES[fmt.number_style]
+    check_rows(conn, info, columns, mode, input_error, fmt.date_format, style, coded)
 
     rejects.update(
         conn.cursor(row_factory=args_row(lambda line, reason: (int(line), str(reason))))

@@ -296,6 +296,13 @@ def load(
             "usually with --delimiter ';'.",
         ),
     ] = False,
+    thousands_comma: Annotated[
+        bool,
+        typer.Option(
+            "--thousands-comma",
+            help="Commas group the thousands of numbers, a point marks the decimals (1,234.56).",
+        ),
+    ] = False,
     variables: Annotated[list[str] | None, _var_option()] = None,
 ) -> None:
     """Load a CSV file into a raw table; rejected rows go to raw.load_rejects with a reason.
@@ -328,6 +335,7 @@ def load(
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 date_format=date_format,
                 decimal_comma=decimal_comma,
+                thousands_comma=thousands_comma,
                 coded_keys=config.values["coded_keys"],
             )
     print_load_result(result)

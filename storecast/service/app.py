@@ -276,6 +276,7 @@ def create_app(
         delimiter: Annotated[str, Query(min_length=1, max_length=2)] = ",",
         date_format: str | None = None,
         decimal_comma: bool = False,
+        thousands_comma: bool = False,
     ) -> JSONResponse:
         def check_table() -> None:
             with pool.connection() as conn:
@@ -306,6 +307,7 @@ def create_app(
                         delimiter=delimiter.replace("\\t", "\t"),
                         date_format=date_format,
                         decimal_comma=decimal_comma,
+                        thousands_comma=thousands_comma,
                         coded_keys=settings["coded_keys"],
                     )
 

@@ -272,12 +272,42 @@ CASES = [
     ),
     Case(
         "number with a decimal comma",
-        "row rejected, never guessed: --decimal-comma named",
+        "row rejected, never guessed: --decimal-comma and --thousands-comma named",
         "products",
         PRODUCTS + _product("{id}") + _product("{id2}", list_price='"2,50"'),
         2,
-        r"list_price: expected numeric\(12,2\), got '2,50': .* load the file with --decimal-comma",
+        r"list_price: expected numeric\(12,2\), got '2,50': .* load the file with --decimal-comma \(1\.234,56\) "
+        r"or --thousands-comma \(1,234\.56\)",
         loaded=1,
+    ),
+    Case(
+        "number with commas grouping thousands",
+        "row rejected, never guessed: --decimal-comma and --thousands-comma named",
+        "products",
+        PRODUCTS + _product("{id}") + _product("{id2}", list_price='"1,234.50"'),
+        2,
+        r"list_price: expected numeric\(12,2\), got '1,234.50': .* or --thousands-comma \(1,234\.56\)",
+        loaded=1,
+    ),
+    Case(
+        "comma not grouping thousands with --thousands-comma",
+        "row rejected: commas grouping thousands expected",
+        "products",
+        PRODUCTS + _product("{id}", list_price='"1,234.50"') + _product("{id2}", list_price='"2,50"'),
+        2,
+        r"list_price: expected a number with commas grouping thousands \(--thousands-comma\), e\.g\. 1,234\.56, "
+        r"got '2,50'",
+        args=("--thousands-comma",),
+        loaded=1,
+    ),
+    Case(
+        "--decimal-comma with --thousands-comma",
+        "nothing loaded; says they exclude each other",
+        "products",
+        PRODUCTS + _product("{id}"),
+        1,
+        r"--decimal-comma \(1\.234,56\) and --thousands-comma \(1,234\.56\) exclude each other",
+        args=("--decimal-comma", "--thousands-comma"),
     ),
     Case(
         "point in a number with --decimal-comma",
@@ -507,6 +537,16 @@ CASES = [
         loaded=1,
     ),
     Case(
+        "thousands commas with --thousands-comma",
+        "accepted as those numbers",
+        "products",
+        PRODUCTS + _product("{id}", list_price='"1,234.50"', unit_cost='"1,000"'),
+        0,
+        r"loaded: 1 of 1",
+        args=("--thousands-comma",),
+        loaded=1,
+    ),
+    Case(
         "keys written as codes under coded_keys",
         "accepted; each new code numbered in raw.key_codes",
         "products",
@@ -617,6 +657,19 @@ def test_decimal_commas_load_as_the_numbers_they_write(sh: Shell, tmp_path: Path
         [key],
     )
     assert row == [("1234.50", "0.95", 10)]
+
+
+def test_thousands_commas_load_as_the_numbers_they_write(sh: Shell, tmp_path: Path) -> None:
+    key = 999_003  # beyond the cases' keys: this test loads its own row
+    path = tmp_path / "thousands_comma.csv"
+    path.write_text(PRODUCTS + f'{key},Mug,Acme,kitchen,store,"1,234.50",0.95,2024-01-01,"12,000"\n')
+    result = sh("load", "products", str(path), "--thousands-comma")
+    assert result.exit_code == 0, result.output
+    row = sh.rows(
+        "select list_price::text, unit_cost::text, initial_stock from raw.products where product_id = %s",
+        [key],
+    )
+    assert row == [("1234.50", "0.95", 12000)]
 
 
 def test_the_readme_table_lists_every_kind_with_what_storecast_does() -> None:
