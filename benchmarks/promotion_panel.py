@@ -127,22 +127,12 @@ def write_panel(folder: Path, seed: int = 7, growth: float = 0.0, shift: float =
     files = RawFiles(folder)
     files.write(
         "stores",
-        [[s + 1, f"Store {s + 1}", f"zone {s % 4}", "supermarket", weeks[0]] for s in range(STORES)],
+        [[s + 1, f"Store {s + 1}", f"zone {s % 4}"] for s in range(STORES)],
     )
     files.write(
         "products",
         [
-            [
-                p + 1,
-                f"Product {p + 1}",
-                f"brand {p % 4}",
-                f"category {panel.category[p]}",
-                "store",
-                panel.list_price[p],
-                round(panel.list_price[p] * 0.6, 2),
-                weeks[0],
-                0,
-            ]
+            [p + 1, f"Product {p + 1}", f"category {panel.category[p]}", panel.list_price[p]]
             for p in range(PRODUCTS)
         ],
     )

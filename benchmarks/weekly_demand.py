@@ -147,16 +147,9 @@ def _write_real_csvs(sales: pd.DataFrame, folder: Path, periods: Periods = WEEKS
     """The raw tables storecast loads, as CSV files a user would write: one order per
     week, or per month (dated on its first day) with ``periods`` MONTHS."""
     files = RawFiles(folder)
-    first = min(sales["Date"])
-    files.write("stores", [[1, "Store 1", "US", "hypermarket", first]])
+    files.write("stores", [[1, "Store 1", "US"]])
     depts = sorted(sales["Dept"].unique())
-    files.write(
-        "products",
-        [
-            [d, f"Department {d}", "Walmart", f"department {d}", "store", "1.00", "0.70", first, 0]
-            for d in depts
-        ],
-    )
+    files.write("products", [[d, f"Department {d}", f"department {d}", "1.00"] for d in depts])
     totals = _by_month(sales) if periods is MONTHS else sales
     dates = sorted(totals["Date"].unique())
     files.write(

@@ -27,16 +27,16 @@ comment on column raw.schema_versions.description is 'What this version added.';
 create table if not exists raw.stores (
     store_id   bigint primary key,
     store_name text not null,
-    region     text not null,
-    format     text not null check (format in ('hypermarket', 'supermarket', 'convenience', 'online')),
-    opened_at  date not null
+    region     text,
+    format     text check (format in ('hypermarket', 'supermarket', 'convenience', 'online')),
+    opened_at  date
 );
 comment on table raw.stores is 'One row per store; the online shop is a store with format ''online''.';
 comment on column raw.stores.store_id is 'Store key.';
 comment on column raw.stores.store_name is 'Display name of the store.';
-comment on column raw.stores.region is 'Sales region the store belongs to.';
-comment on column raw.stores.format is 'Store format: hypermarket, supermarket, convenience or online.';
-comment on column raw.stores.opened_at is 'Date the store opened.';
+comment on column raw.stores.region is 'Sales region the store belongs to; NULL when not known.';
+comment on column raw.stores.format is 'Store format: hypermarket, supermarket, convenience or online; NULL when not known.';
+comment on column raw.stores.opened_at is 'Date the store opened; NULL when not known.';
 
 create table if not exists raw.customers (
     customer_id    bigint primary key,
@@ -59,30 +59,42 @@ comment on column raw.customers.email_opt_in is 'Whether the customer accepts ma
 create table if not exists raw.products (
     product_id              bigint primary key,
     title                   text not null,
-    brand                   text not null,
+    brand                   text,
     category                text not null,
-    platform                text not null check (platform in ('store', 'online', 'marketplace')),
+    platform                text check (platform in ('store', 'online', 'marketplace')),
     list_price              numeric(12, 2) not null check (list_price > 0),
-    unit_cost               numeric(12, 2) not null check (unit_cost >= 0),
+    unit_cost               numeric(12, 2) check (unit_cost >= 0),
     is_own_brand            boolean not null default false,
     sustainability_score    numeric(5, 2) check (sustainability_score between 0 and 100),
     is_verified_sustainable boolean not null default false,
-    launched_at             date not null,
-    initial_stock           integer not null check (initial_stock >= 0)
+    launched_at             date,
+    initial_stock           integer check (initial_stock >= 0)
 );
 comment on table raw.products is 'One row per product or design listing.';
 comment on column raw.products.product_id is 'Product key.';
 comment on column raw.products.title is 'Product title as listed.';
-comment on column raw.products.brand is 'Brand name.';
+comment on column raw.products.brand is 'Brand name; NULL when not known.';
 comment on column raw.products.category is 'Merchandise category.';
-comment on column raw.products.platform is 'Where the product is sold: store (all stores and online), online (own web shop only) or marketplace (third-party marketplace, fulfilled by the online store).';
+comment on column raw.products.platform is 'Where the product is sold: store (all stores and online), online (own web shop only) or marketplace (third-party marketplace, fulfilled by the online store); NULL when not known.';
 comment on column raw.products.list_price is 'Regular shelf price per unit, in the shop currency.';
-comment on column raw.products.unit_cost is 'Purchase cost per unit, in the shop currency.';
+comment on column raw.products.unit_cost is 'Purchase cost per unit, in the shop currency; NULL when not known.';
 comment on column raw.products.is_own_brand is 'Whether the product is the retailer''s own brand.';
 comment on column raw.products.sustainability_score is 'Supplier sustainability score, 0 (worst) to 100 (best); NULL when not rated.';
 comment on column raw.products.is_verified_sustainable is 'Whether the sustainability claim is independently verified.';
-comment on column raw.products.launched_at is 'Date the product was first offered for sale.';
-comment on column raw.products.initial_stock is 'Units bought in for the launch (the denominator of sell-through).';
+comment on column raw.products.launched_at is 'Date the product was first offered for sale; NULL when not known (the product is then no sell-through item).';
+comment on column raw.products.initial_stock is 'Units bought in for the launch (the denominator of sell-through); NULL (or 0) when not known: the item then has no sell-through label.';
+-- v13: what only describes a product or a store, or only the sell-through model reads, may
+-- be left out of a file (NULL): a demand-only retailer need not make it up.
+alter table raw.products
+    alter column brand drop not null,
+    alter column platform drop not null,
+    alter column unit_cost drop not null,
+    alter column launched_at drop not null,
+    alter column initial_stock drop not null;
+alter table raw.stores
+    alter column region drop not null,
+    alter column format drop not null,
+    alter column opened_at drop not null;
 
 create table if not exists raw.product_embeddings (
     product_id      bigint primary key references raw.products (product_id),
@@ -847,4 +859,7 @@ values (11, 'product, store, promotion and offer keys as bigint (barcodes, store
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (12, 'raw.key_codes: keys written as codes (setting coded_keys)')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (13, 'product brand, platform, unit cost, launch date and initial stock, and store region, format and opening date may be NULL (not known)')
 on conflict (version) do nothing;

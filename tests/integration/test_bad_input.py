@@ -537,6 +537,23 @@ CASES = [
         loaded=1,
     ),
     Case(
+        "a product with only its key, title, category and list price",
+        "accepted; what it leaves out is NULL (not known) or its default",
+        "products",
+        "product_id,title,category,list_price\n{id},Mug,kitchen,2.50\n",
+        0,
+        r"loaded: 1 of 1",
+        loaded=1,
+    ),
+    Case(
+        "a store with only its key and name",
+        "accepted; what it leaves out is NULL (not known)",
+        "stores",
+        "store_id,store_name\n{id},Corner shop\n",
+        0,
+        r"loaded: 1 of 1",
+    ),
+    Case(
         "thousands commas with --thousands-comma",
         "accepted as those numbers",
         "products",

@@ -254,3 +254,42 @@ def test_version_10_integer_keys_become_bigint_after_init(conn: Conn) -> None:
         assert apply_schema(conn) == latest_version()
         assert key_types() == {"bigint"}
         assert conn.execute("select to_regclass('staging.keys_before_v11')").fetchone() == (None,)
+
+
+def test_version_12_required_descriptions_may_be_null_after_init(pg_settings: Settings) -> None:
+    # Up to version 12 a product's brand, platform, cost, launch date and initial stock,
+    # and a store's region, format and opening date, were required: a demand-only
+    # retailer had to make them up.
+    from tests.integration.shell import fresh_database
+
+    described = (
+        ("products", "brand"),
+        ("products", "platform"),
+        ("products", "unit_cost"),
+        ("products", "launched_at"),
+        ("products", "initial_stock"),
+        ("stores", "region"),
+        ("stores", "format"),
+        ("stores", "opened_at"),
+    )
+    with psycopg.connect(fresh_database(pg_settings, "schema_v12"), autocommit=True) as conn:
+
+        def nullable() -> set[object]:
+            rows = conn.execute(
+                "select is_nullable from information_schema.columns where table_schema = 'raw' "
+                "and (table_name, column_name) in (select * from unnest(%s::text[], %s::text[]))",
+                [[t for t, _ in described], [c for _, c in described]],
+            ).fetchall()
+            assert len(rows) == len(described)
+            return {r[0] for r in rows}
+
+        apply_schema(conn)
+        for table, column in described:
+            conn.execute(
+                sql.SQL("alter table raw.{} alter column {} set not null").format(
+                    sql.Identifier(table), sql.Identifier(column)
+                )
+            )
+        assert nullable() == {"NO"}
+        assert apply_schema(conn) == latest_version()
+        assert nullable() == {"YES"}

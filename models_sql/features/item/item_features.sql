@@ -38,22 +38,26 @@ items as (
         products.launched_date as as_of_date
     from products
     inner join outcomes on outcomes.product_id = products.product_id
+    -- A product without a launch date is no item (it is forecast as demand all the same).
+    where products.launched_date is not null
     {% if is_incremental() -%}
-    where products.launched_date in (
-        {{ as_of_dates_to_build(
-            [var('sell_through_horizon_days')],
-            "select distinct launched_date as as_of_date from " ~ ref('stg_raw__products')
-        ) }}
-    )
-    -- A new product, or one whose launch date was corrected, whatever its date.
-    or {{ not_built_as_of('product_id', 'products.product_id', 'products.launched_date') }}
-    -- An overridden label (or a withdrawn override) changes a row already built: its
-    -- launch date is built again.
-    or products.launched_date in (
-        select overridden.launched_date
-        from products as overridden
-        inner join overrides
-            on overrides.product_id = overridden.product_id and overrides.override_kind = 'sell_through'
+    and (
+        products.launched_date in (
+            {{ as_of_dates_to_build(
+                [var('sell_through_horizon_days')],
+                "select distinct launched_date as as_of_date from " ~ ref('stg_raw__products')
+            ) }}
+        )
+        -- A new product, or one whose launch date was corrected, whatever its date.
+        or {{ not_built_as_of('product_id', 'products.product_id', 'products.launched_date') }}
+        -- An overridden label (or a withdrawn override) changes a row already built: its
+        -- launch date is built again.
+        or products.launched_date in (
+            select overridden.launched_date
+            from products as overridden
+            inner join overrides
+                on overrides.product_id = overridden.product_id and overrides.override_kind = 'sell_through'
+        )
     )
     {%- endif %}
 ),

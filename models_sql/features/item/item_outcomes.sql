@@ -65,20 +65,22 @@ final as (
         products.category,
         embeddings.embedding,
         products.launched_date,
-        -- Known only for items launched inside the order history whose window has ended.
+        -- Known only for items launched inside the order history whose window has ended,
+        -- with an initial stock to sell through (none, or not known: no label).
         case
             when products.launched_date >= history.first_order_date
                 and products.launched_date + {{ var('sell_through_horizon_days') }} <= history.observed_until
                 then products.launched_date + {{ var('sell_through_horizon_days') }}
         end as outcome_known_date,
         {{ window_label('products.launched_date', var('sell_through_horizon_days'), 'history.observed_until',
-            'case when products.launched_date >= history.first_order_date
-                then coalesce(units_after_launch.units_in_horizon, 0)::double precision / nullif(products.initial_stock, 0) end') }}
+            'case when products.launched_date >= history.first_order_date and products.initial_stock > 0
+                then coalesce(units_after_launch.units_in_horizon, 0)::double precision / products.initial_stock end') }}
             as sell_through_share,
         -- A person's override wins over the orders (and is marked), once the window has
         -- closed like any label: before that it is a projection, shown by the marts.
         {{ window_label('products.launched_date', var('sell_through_horizon_days'), 'history.observed_until',
             'coalesce(overrides.override_value = 1, case when products.launched_date >= history.first_order_date
+                and products.initial_stock > 0
                 then coalesce(units_after_launch.units_in_horizon, 0) >= ' ~ var('sell_through_target_share') ~ ' * products.initial_stock end)') }}
             as sold_through,
         overrides.override_id is not null
