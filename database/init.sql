@@ -40,18 +40,18 @@ comment on column raw.stores.opened_at is 'Date the store opened; NULL when not 
 
 create table if not exists raw.customers (
     customer_id    bigint primary key,
-    signup_date    date not null,
-    region         text not null,
-    segment        text not null check (segment in ('household', 'business')),
+    signup_date    date,
+    region         text,
+    segment        text check (segment in ('household', 'business')),
     age_band       text check (age_band in ('18-24', '25-34', '35-44', '45-54', '55-64', '65+')),
     is_loyalty_member boolean not null default false,
     email_opt_in   boolean not null default false
 );
 comment on table raw.customers is 'One row per known (loyalty-identified) customer.';
 comment on column raw.customers.customer_id is 'Customer key.';
-comment on column raw.customers.signup_date is 'Date the customer first registered.';
-comment on column raw.customers.region is 'Home region of the customer.';
-comment on column raw.customers.segment is 'household or business.';
+comment on column raw.customers.signup_date is 'Date the customer first registered; NULL when not known.';
+comment on column raw.customers.region is 'Home region of the customer; NULL when not known.';
+comment on column raw.customers.segment is 'household or business; NULL when not known.';
 comment on column raw.customers.age_band is 'Self-declared age band; NULL when not given.';
 comment on column raw.customers.is_loyalty_member is 'Whether the customer is enrolled in the loyalty programme.';
 comment on column raw.customers.email_opt_in is 'Whether the customer accepts marketing e-mail.';
@@ -83,8 +83,8 @@ comment on column raw.products.sustainability_score is 'Supplier sustainability 
 comment on column raw.products.is_verified_sustainable is 'Whether the sustainability claim is independently verified.';
 comment on column raw.products.launched_at is 'Date the product was first offered for sale; NULL when not known (the product is then no sell-through item).';
 comment on column raw.products.initial_stock is 'Units bought in for the launch (the denominator of sell-through); NULL (or 0) when not known: the item then has no sell-through label.';
--- v13: what only describes a product or a store, or only the sell-through model reads, may
--- be left out of a file (NULL): a demand-only retailer need not make it up.
+-- v13: what only describes a product, a store or a customer, or only the sell-through model
+-- reads, may be left out of a file (NULL): a retailer need not make it up.
 alter table raw.products
     alter column brand drop not null,
     alter column platform drop not null,
@@ -95,6 +95,10 @@ alter table raw.stores
     alter column region drop not null,
     alter column format drop not null,
     alter column opened_at drop not null;
+alter table raw.customers
+    alter column signup_date drop not null,
+    alter column region drop not null,
+    alter column segment drop not null;
 
 create table if not exists raw.product_embeddings (
     product_id      bigint primary key references raw.products (product_id),
@@ -861,5 +865,5 @@ insert into raw.schema_versions (version, description)
 values (12, 'raw.key_codes: keys written as codes (setting coded_keys)')
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
-values (13, 'product brand, platform, unit cost, launch date and initial stock, and store region, format and opening date may be NULL (not known)')
+values (13, 'product brand, platform, unit cost, launch date and initial stock, store region, format and opening date, and customer signup date, region and segment may be NULL (not known)')
 on conflict (version) do nothing;

@@ -26,7 +26,8 @@ AS_OF = "2026-11-23"  # a Monday, the day after the tiny sample's history ends
 
 @pytest.fixture(scope="module")
 def cohort(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[Shell, str]:
-    """A one-cohort, one-product retailer without offers, modelled for 181 days ahead."""
+    """A one-cohort, one-product retailer without offers, which knows no customer's region or
+    segment, modelled for 181 days ahead."""
     settings_file = tmp_path_factory.mktemp("cohort") / "storecast.yml"
     settings_file.write_text(
         "vars:\n  purchase_horizon_days: 181\n  churn_horizon_days: 181\n  clv_horizon_days: 181\n"
@@ -35,6 +36,9 @@ def cohort(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> t
     sh.ok(
         "sample", "--scale", "tiny", "--shape", "one-cohort", "--shape", "one-product", "--shape", "no-offers"
     )
+    # An online shop knows its customers by an id and a signup date only.
+    with psycopg.connect(sh.conninfo, autocommit=True) as conn:
+        conn.execute("update raw.customers set region = null, segment = null")
     sh.ok("build", "--as-of", AS_OF)
     trained = sh.ok("train", "--as-of", AS_OF)
     return sh, trained + sh.ok("score", "--as-of", AS_OF)
@@ -137,7 +141,9 @@ def test_a_one_cohort_base_trains_and_scores_with_settings_only(cohort: tuple[Sh
     # One product, no offers: those features carry nothing and are left out, by name, and recorded.
     dropped = sh.one("select dropped_features from ml.model_versions where model_name = 'purchase_30d'")
     assert isinstance(dropped, list)
-    assert {"offer_redemption_rate_to_date", "high_price_tier_share"} <= set(dropped)
+    assert {"offer_redemption_rate_to_date", "high_price_tier_share", "segment", "customer_region"} <= set(
+        dropped
+    )
     assert "warning: purchase_30d: left out" in output
     assert "offer_redemption_7d: skipped" in output
     # Every customer is older than those with a matured label: spend is BG/NBD + Gamma-Gamma, not

@@ -258,8 +258,8 @@ def test_version_10_integer_keys_become_bigint_after_init(conn: Conn) -> None:
 
 def test_version_12_required_descriptions_may_be_null_after_init(pg_settings: Settings) -> None:
     # Up to version 12 a product's brand, platform, cost, launch date and initial stock,
-    # and a store's region, format and opening date, were required: a demand-only
-    # retailer had to make them up.
+    # a store's region, format and opening date, and a customer's signup date, region and
+    # segment were required: a retailer without them had to make them up.
     from tests.integration.shell import fresh_database
 
     described = (
@@ -271,6 +271,9 @@ def test_version_12_required_descriptions_may_be_null_after_init(pg_settings: Se
         ("stores", "region"),
         ("stores", "format"),
         ("stores", "opened_at"),
+        ("customers", "signup_date"),
+        ("customers", "region"),
+        ("customers", "segment"),
     )
     with psycopg.connect(fresh_database(pg_settings, "schema_v12"), autocommit=True) as conn:
 
