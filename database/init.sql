@@ -116,16 +116,20 @@ comment on column raw.product_embeddings.created_at is 'When the embedding was c
 create table if not exists raw.orders (
     order_id    bigint primary key,
     customer_id bigint references raw.customers (customer_id),
-    store_id    bigint not null references raw.stores (store_id),
+    store_id    bigint references raw.stores (store_id),
     ordered_at  timestamptz not null,
-    channel     text not null check (channel in ('store', 'web', 'app'))
+    channel     text check (channel in ('store', 'web', 'app'))
 );
 comment on table raw.orders is 'One row per order (basket); anonymous till sales have no customer.';
 comment on column raw.orders.order_id is 'Order key.';
 comment on column raw.orders.customer_id is 'Identified customer; NULL for anonymous till sales.';
-comment on column raw.orders.store_id is 'Store that took the order (the online store for web and app orders).';
+comment on column raw.orders.store_id is 'Store that took the order (the online store for web and app orders); NULL when not known: the order then counts for its customer, not for demand.';
 comment on column raw.orders.ordered_at is 'When the order was placed.';
-comment on column raw.orders.channel is 'store (till), web or app.';
+comment on column raw.orders.channel is 'store (till), web or app; NULL when not known.';
+-- v13: an online shop's customer orders need no store or channel made up for them.
+alter table raw.orders
+    alter column store_id drop not null,
+    alter column channel drop not null;
 
 create table if not exists raw.order_items (
     order_id        bigint not null references raw.orders (order_id),
@@ -865,5 +869,5 @@ insert into raw.schema_versions (version, description)
 values (12, 'raw.key_codes: keys written as codes (setting coded_keys)')
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
-values (13, 'product brand, platform, unit cost, launch date and initial stock, store region, format and opening date, and customer signup date, region and segment may be NULL (not known)')
+values (13, 'product brand, platform, unit cost, launch date and initial stock, store region, format and opening date, customer signup date, region and segment, and order store and channel may be NULL (not known)')
 on conflict (version) do nothing;

@@ -555,6 +555,15 @@ CASES = [
         loaded=1,
     ),
     Case(
+        "an order with only its key, customer and time",
+        "accepted; it counts for its customer, not for a store's demand",
+        "orders",
+        "order_id,customer_id,ordered_at\n{id},1,2026-01-05T10:00:00Z\n",
+        0,
+        r"loaded: 1 of 1",
+        loaded=1,
+    ),
+    Case(
         "a store with only its key and name",
         "accepted; what it leaves out is NULL (not known)",
         "stores",

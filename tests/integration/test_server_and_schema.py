@@ -258,8 +258,9 @@ def test_version_10_integer_keys_become_bigint_after_init(conn: Conn) -> None:
 
 def test_version_12_required_descriptions_may_be_null_after_init(pg_settings: Settings) -> None:
     # Up to version 12 a product's brand, platform, cost, launch date and initial stock,
-    # a store's region, format and opening date, and a customer's signup date, region and
-    # segment were required: a retailer without them had to make them up.
+    # a store's region, format and opening date, a customer's signup date, region and
+    # segment, and an order's store and channel were required: a retailer without them had
+    # to make them up.
     from tests.integration.shell import fresh_database
 
     described = (
@@ -274,6 +275,8 @@ def test_version_12_required_descriptions_may_be_null_after_init(pg_settings: Se
         ("customers", "signup_date"),
         ("customers", "region"),
         ("customers", "segment"),
+        ("orders", "store_id"),
+        ("orders", "channel"),
     )
     with psycopg.connect(fresh_database(pg_settings, "schema_v12"), autocommit=True) as conn:
 

@@ -25,6 +25,8 @@ final as (
         bool_or(order_items.is_promo) as had_promotion
     from orders
     inner join order_items on order_items.order_id = orders.order_id
+    -- An order without a store is a customer's, not a store's demand.
+    where orders.store_id is not null
     group by 1, 2, 3
 )
 
