@@ -386,7 +386,7 @@ def check_rows(
         )
 
     # 3. Keys: the primary key and every UNIQUE constraint, within the file and against the table.
-    _check_keys(conn, info, columns, mode)
+    _check_keys(conn, info, columns, mode, {name: staged(name) for name in coded})
     _check_exclusions(conn, info, columns, mode)
 
     # 4. Foreign keys: referenced rows must exist.
@@ -425,18 +425,31 @@ _ACCEPTED = sql.SQL(
 
 
 def _check_keys(
-    conn: psycopg.Connection[tuple[object, ...]], info: TableInfo, columns: list[str], mode: Mode
+    conn: psycopg.Connection[tuple[object, ...]],
+    info: TableInfo,
+    columns: list[str],
+    mode: Mode,
+    codes: dict[str, sql.Composable],
 ) -> None:
     """Reject duplicates of the primary key and of each UNIQUE constraint: within the file
     the first occurrence wins; against the table, append mode rejects an existing key and
-    upsert mode a UNIQUE value held by another row."""
+    upsert mode a UNIQUE value held by another row. A key read from a code (``codes``: its
+    staged column) is named by the code the file wrote."""
+
+    def shown(column: str) -> sql.Composable:
+        if column in codes:
+            return sql.SQL(
+                "(select s.{c} from _load_stage s where s._storecast_line_no = t._storecast_line_no)"
+            ).format(c=codes[column])
+        return sql.SQL("t.{}::text").format(sql.Identifier(column))
+
     pk = info.primary_key
     keys = ([("primary key", pk)] if pk else []) + [(f"unique constraint {n}", c) for n, c in info.unique]
     for what, key in keys:
         if not set(key) <= set(columns):
             continue  # the table fills a missing key column (identity) or leaves it NULL
         ids = sql.SQL(", ").join(sql.Identifier(k) for k in key)
-        text = sql.SQL(" || ', ' || ").join(sql.SQL("t.{}::text").format(sql.Identifier(k)) for k in key)
+        text = sql.SQL(" || ', ' || ").join(shown(k) for k in key)
         label = f"({', '.join(key)})"
         # NULLs never collide under UNIQUE, so only complete keys are compared.
         complete = sql.SQL(" and ").join(sql.SQL("t.{} is not null").format(sql.Identifier(k)) for k in key)

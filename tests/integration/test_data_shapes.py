@@ -27,7 +27,7 @@ AS_OF = "2026-11-23"  # a Monday, the day after the tiny sample's history ends
 @pytest.fixture(scope="module")
 def cohort(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[Shell, str]:
     """A one-cohort, one-product online retailer without offers, which knows no customer's
-    region or segment nor any order's store or channel, modelled for 181 days ahead."""
+    region or segment nor any order's channel, modelled for 181 days ahead."""
     settings_file = tmp_path_factory.mktemp("cohort") / "storecast.yml"
     settings_file.write_text(
         "vars:\n  purchase_horizon_days: 181\n  churn_horizon_days: 181\n  clv_horizon_days: 181\n"
@@ -37,10 +37,10 @@ def cohort(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> t
         "sample", "--scale", "tiny", "--shape", "one-cohort", "--shape", "one-product", "--shape", "no-offers"
     )
     # An online shop knows its customers by an id and a signup date only, and writes no
-    # store or channel on their orders.
+    # channel on their orders.
     with psycopg.connect(sh.conninfo, autocommit=True) as conn:
         conn.execute("update raw.customers set region = null, segment = null")
-        conn.execute("update raw.orders set store_id = null, channel = null")
+        conn.execute("update raw.orders set channel = null")
     sh.ok("build", "--as-of", AS_OF)
     trained = sh.ok("train", "--as-of", AS_OF)
     return sh, trained + sh.ok("score", "--as-of", AS_OF)
@@ -148,8 +148,6 @@ def test_a_one_cohort_base_trains_and_scores_with_settings_only(cohort: tuple[Sh
     )
     assert "warning: purchase_30d: left out" in output
     assert "offer_redemption_7d: skipped" in output
-    # No order names a store: there is no store's demand to forecast, and that is said.
-    assert "demand: skipped" in output
     # Every customer is older than those with a matured label: spend is BG/NBD + Gamma-Gamma, not
     # a level learned from the younger matured customers but the rate of their last 90 days' orders.
     ((chosen, note, spend_level),) = sh.rows(

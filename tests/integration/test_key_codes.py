@@ -133,3 +133,15 @@ def test_the_sample_replaces_the_codes_with_the_rows(db: Conn, tmp_path: Path, t
     load_sample(db, tiny, source="tests: sample over codes")
     # The sample's product 1 is not SKU-1: no mart may show it under that code.
     assert _codes(db, "product_id") == {}
+
+
+def test_a_key_written_twice_is_named_by_its_code(db: Conn, tmp_path: Path) -> None:
+    data = PRODUCTS + _product("SKU-1") + _product("SKU-1", price="3.00")
+    twice = load_csv(db, "products", _file(tmp_path, "a.csv", data), coded_keys=CODED)
+    assert twice.first_rejects == [
+        (3, "duplicate (product_id)=(SKU-1) within the file (primary key): first seen on line 2")
+    ]
+    again = load_csv(db, "products", _file(tmp_path, "b.csv", PRODUCTS + _product("SKU-1")), coded_keys=CODED)
+    assert again.first_rejects == [
+        (2, "key (product_id)=(SKU-1) already exists in raw.products; use --mode upsert to update it")
+    ]
