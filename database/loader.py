@@ -59,8 +59,8 @@ def load_csv(
     date_format: str | None = None,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     decimal_comma: bool = False,
-    coded_keys: Sequence[str] = (),
     thousands_comma: bool = False,
+    coded_keys: Sequence[str] = (),
 ) -> LoadResult:
     """Load ``path`` into ``raw.<table>``.
 
