@@ -37,6 +37,7 @@ similar_items as (
         jsonb_agg(
             jsonb_build_object(
                 'product_id', nearest.product_id,
+                'product_code', coalesce(nearest_codes.key_code, nearest.product_id::text),
                 'title', nearest.title,
                 'similarity', round(nearest.similarity::numeric, 3),
                 'sold_through', nearest.sold_through,
@@ -59,6 +60,9 @@ similar_items as (
         order by outcomes.embedding <=> scored_items.embedding
         limit {{ var('similar_items_shown') }}
     ) as nearest
+    -- Joined after the nearest are found, so the search stays on the HNSW index.
+    left join key_codes as nearest_codes
+        on nearest_codes.key_column = 'product_id' and nearest_codes.key_value = nearest.product_id
     group by scored_items.product_id
 ),
 
