@@ -63,6 +63,25 @@ def check_override(override: Override) -> None:
             raise OverrideError(f"{name} must not be empty: say who records the override and why")
 
 
+def key_of(conn: Conn, key_column: str, code: str) -> int:
+    """The key a person names as the files write it (the marts' ``product_code``): its
+    number in ``raw.key_codes``, or, for a key that no file wrote as a code, the number
+    itself. Raises :class:`OverrideError` naming the field for an unknown code."""
+    row = conn.execute(
+        "select key_value, exists (select 1 from raw.key_codes where key_column = %(k)s) from "
+        "(select 1) as one left join raw.key_codes on key_column = %(k)s and code = %(c)s",
+        {"k": key_column, "c": code},
+    ).fetchone()
+    assert row is not None
+    number, coded = row
+    if number is not None:
+        return int(str(number))
+    if not coded and code.strip().isdigit():
+        return int(code)
+    field = key_column.removesuffix("_id") + "_code"
+    raise OverrideError(f"{field}: no code {code!r} in raw.key_codes (setting coded_keys)")
+
+
 def record_override(conn: Conn, override: Override) -> dict[str, Any]:
     """Insert ``override`` into ``raw.overrides``; returns the row as stored.
 

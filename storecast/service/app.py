@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from storecast.config import ProjectConfig, load_config
 from storecast.database.load_catalogue import LoadError, loadable_tables, table_info
 from storecast.database.loader import load_csv
-from storecast.database.overrides import Override, OverrideError, list_overrides, record_override
+from storecast.database.overrides import Override, OverrideError, key_of, list_overrides, record_override
 from storecast.database.schema import ensure_schema
 from storecast.db import Conn
 from storecast.scoring.pipeline import check_models
@@ -78,8 +78,12 @@ class OverrideRequest(BaseModel):
     kind: Literal["sell_through", "demand"] = Field(
         description="sell_through: will the item sell through (value 1 or 0); demand: units in a period."
     )
-    product_id: int
-    store_id: int | None = Field(None, description="Store, for a demand override.")
+    product_id: int | None = Field(None, description="Product; or name it by product_code.")
+    product_code: str | None = Field(
+        None, description="The product as the files write it (its code under the setting coded_keys)."
+    )
+    store_id: int | None = Field(None, description="Store, for a demand override; or name it by store_code.")
+    store_code: str | None = Field(None, description="The store as the files write it.")
     period_start: date | None = Field(None, description="A day of the demand period, for a demand override.")
     value: float | None = Field(
         description="1 or 0 (sell_through), units (demand); null withdraws the override."
@@ -439,7 +443,16 @@ def create_app(
 
         def record() -> dict[str, Any]:
             with pool.connection() as conn, _as_service_role(conn):
-                return record_override(conn, Override(**body.model_dump()))
+                fields = body.model_dump()
+                for key in ("product_id", "store_id"):
+                    code = fields.pop(key.removesuffix("_id") + "_code")
+                    if code is not None and fields[key] is not None:
+                        raise OverrideError(f"give {key} or its code, not both")
+                    if code is not None:
+                        fields[key] = key_of(conn, key, code)
+                if fields["product_id"] is None:
+                    raise OverrideError("product_id (or product_code) is required")
+                return record_override(conn, Override(**fields))
 
         return await run_in_threadpool(record)
 

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from storecast.database.loader import load_csv
+from storecast.database.overrides import OverrideError, key_of
 from storecast.database.sample import SampleData
 from storecast.database.sample.load import load_sample
 from storecast.database.schema import apply_schema
@@ -145,3 +146,18 @@ def test_a_key_written_twice_is_named_by_its_code(db: Conn, tmp_path: Path) -> N
     assert again.first_rejects == [
         (2, "key (product_id)=(SKU-1) already exists in raw.products; use --mode upsert to update it")
     ]
+
+
+def test_an_override_names_a_product_by_its_code(db: Conn, tmp_path: Path) -> None:
+    load_csv(
+        db,
+        "products",
+        _file(tmp_path, "a.csv", PRODUCTS + _product("7") + _product("SKU-1")),
+        coded_keys=CODED,
+    )
+    assert key_of(db, "product_id", "SKU-1") == 2
+    # With codes, "1" is a code no product has, not the number 1; a key no file wrote as
+    # codes is named by its number.
+    with pytest.raises(OverrideError, match=r"product_code: no code '1' in raw\.key_codes"):
+        key_of(db, "product_id", "1")
+    assert key_of(db, "store_id", "5") == 5

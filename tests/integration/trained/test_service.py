@@ -388,7 +388,27 @@ def test_overrides_keep_their_history_and_bad_ones_say_which_field(service: str,
     barcode = httpx.get(f"{service}/overrides", params={"product_id": 4006381333931})
     assert barcode.status_code == 200, barcode.text
     assert barcode.json() == []
+    # A product named as the files write it: here a number, as no file wrote codes.
+    by_code = httpx.post(
+        f"{service}/overrides",
+        json={
+            "kind": "sell_through",
+            "product_code": str(product),
+            "value": 1,
+            "author": "ana",
+            "reason": "code",
+        },
+    )
+    assert by_code.status_code == 201, by_code.text
+    assert by_code.json()["product_id"] == product
+    withdrawn_again = {**key, "value": None, "author": "ana", "reason": "only a check"}
+    assert httpx.post(f"{service}/overrides", json=withdrawn_again).status_code == 201
     bad = {
+        "an unknown product code": (
+            {"kind": "sell_through", "product_code": "SKU-nope", "value": 1},
+            "product_code: no code 'SKU-nope'",
+        ),
+        "a product and its code": ({**key, "product_code": str(product), "value": 1}, "not both"),
         "a demand override without its store": ({**key, "kind": "demand", "value": 3}, "store_id"),
         "a sell-through value of 7": ({**key, "value": 7}, "value"),
         "an unknown product": ({**key, "product_id": 987654321, "value": 1}, "product_id"),
