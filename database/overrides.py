@@ -135,8 +135,15 @@ def list_overrides(
                        ) = 1 as latest
                 from raw.overrides
             )
-            select override_id, kind, product_id, store_id, period_start, value, author, reason,
-                   recorded_at, latest and value is not null as in_force
+            select override_id, kind, product_id, store_id,
+                   -- As the files write them (raw.key_codes: the setting coded_keys).
+                   coalesce((select k.code from raw.key_codes k
+                             where k.key_column = 'product_id' and k.key_value = product_id),
+                            product_id::text) as product_code,
+                   coalesce((select k.code from raw.key_codes k
+                             where k.key_column = 'store_id' and k.key_value = store_id),
+                            store_id::text) as store_code,
+                   period_start, value, author, reason, recorded_at, latest and value is not null as in_force
             from ranked
             where (%(kind)s::text is null or kind = %(kind)s)
               and (%(product_id)s::bigint is null or product_id = %(product_id)s)

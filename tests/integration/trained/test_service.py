@@ -384,6 +384,7 @@ def test_overrides_keep_their_history_and_bad_ones_say_which_field(service: str,
         first.json()["override_id"],
     ]
     assert [h["in_force"] for h in history[:2]] == [False, False]
+    assert history[0]["product_code"] == str(product)
     # A barcode-sized key (bigint) filters like any other: none recorded, no error.
     barcode = httpx.get(f"{service}/overrides", params={"product_id": 4006381333931})
     assert barcode.status_code == 200, barcode.text
@@ -490,9 +491,23 @@ def test_the_page_uploads_retrains_and_shows_the_result_in_a_real_browser(
         page.wait_for_selector("#forecast-chart", timeout=60_000)
         chart = page.locator("#forecast-chart").bounding_box()
         log = page.locator("#progress-log li").all_inner_texts()
+        # An override names its product as the files write it; an empty value records a
+        # withdrawal, which changes no label of the shared state.
+        product = str(scalar(conn, "select min(product_id) from raw.products"))
+        page.select_option("#o-kind", "sell_through")
+        page.fill("#o-product", product)
+        page.fill("#o-author", "ana")
+        page.fill("#o-reason", "a check from the browser")
+        page.click("#override-form button[type=submit]")
+        page.wait_for_selector("#override-result .ok", timeout=30_000)
+        page.wait_for_function(
+            "document.querySelector('#override-list tbody tr')?.innerText.includes('a check from the browser')"
+        )
+        listed = page.locator("#override-list tbody tr").first.inner_text()
         page.screenshot(path=str(tmp_path / "page.png"))
         browser.close()
     assert errors == []
+    assert f"sell_through\t{product}\t" in listed
     assert "2 of 2 rows" in summary
     assert champions == len(model_specs())
     assert any("[train]" in line for line in log), log
