@@ -41,24 +41,24 @@ items as (
     -- A product without a launch date is no item (it is forecast as demand all the same).
     where products.launched_date is not null
     {% if is_incremental() -%}
-    and (
-        products.launched_date in (
-            {{ as_of_dates_to_build(
-                [var('sell_through_horizon_days')],
-                "select distinct launched_date as as_of_date from " ~ ref('stg_raw__products')
-            ) }}
+        and (
+            products.launched_date in (
+                {{ as_of_dates_to_build(
+                    [var('sell_through_horizon_days')],
+                    "select distinct launched_date as as_of_date from " ~ ref('stg_raw__products')
+                ) }}
+            )
+            -- A new product, or one whose launch date was corrected, whatever its date.
+            or {{ not_built_as_of('product_id', 'products.product_id', 'products.launched_date') }}
+            -- An overridden label (or a withdrawn override) changes a row already built: its
+            -- launch date is built again.
+            or products.launched_date in (
+                select overridden.launched_date
+                from products as overridden
+                inner join overrides
+                    on overrides.product_id = overridden.product_id and overrides.override_kind = 'sell_through'
+            )
         )
-        -- A new product, or one whose launch date was corrected, whatever its date.
-        or {{ not_built_as_of('product_id', 'products.product_id', 'products.launched_date') }}
-        -- An overridden label (or a withdrawn override) changes a row already built: its
-        -- launch date is built again.
-        or products.launched_date in (
-            select overridden.launched_date
-            from products as overridden
-            inner join overrides
-                on overrides.product_id = overridden.product_id and overrides.override_kind = 'sell_through'
-        )
-    )
     {%- endif %}
 ),
 
