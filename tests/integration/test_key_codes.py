@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
+from storecast.config import load_config
 from storecast.database.loader import load_csv
 from storecast.database.overrides import OverrideError, key_of
 from storecast.database.sample import SampleData
 from storecast.database.sample.load import load_sample
 from storecast.database.schema import apply_schema
 from storecast.db import Conn
-from storecast.settings import Settings
+from storecast.service.app import create_app, serving
+from storecast.settings import Settings, get_settings
 from tests.integration.shell import fresh_database
 
 PRODUCTS = "product_id,title,brand,category,platform,list_price,unit_cost,launched_at,initial_stock\n"
@@ -161,3 +164,21 @@ def test_an_override_names_a_product_by_its_code(db: Conn, tmp_path: Path) -> No
     with pytest.raises(OverrideError, match=r"product_code: no code '1' in raw\.key_codes"):
         key_of(db, "product_id", "1")
     assert key_of(db, "store_id", "5") == 5
+
+
+def test_an_upload_to_the_service_reads_the_coded_keys_setting(
+    db: Conn, pg_settings: Settings, tmp_path: Path
+) -> None:
+    settings = get_settings({"STORECAST_HOME": str(pg_settings.home), "STORECAST_DATABASE_URL": db.info.dsn})
+    app = create_app(
+        settings, config=lambda: load_config(["coded_keys=[product_id]"]), upload_folder=tmp_path
+    )
+    with serving(app) as url:
+        response = httpx.post(
+            f"{url}/uploads/products",
+            content=PRODUCTS + _product("85123A"),
+            headers={"Content-Type": "text/csv"},
+        )
+    assert response.status_code == 200, response.text
+    assert response.json()["rows_loaded"] == 1
+    assert _codes(db, "product_id") == {"85123A": 1}
