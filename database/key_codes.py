@@ -45,6 +45,21 @@ KEY_COLUMNS = (
 KEY_CODES = sql.SQL("raw.key_codes")
 
 
+def code_field(key_column: str) -> str:
+    """The name a key takes as the files write it: ``product_code`` for ``product_id``."""
+    return key_column.removesuffix("_id") + "_code"
+
+
+def as_written(key_column: str, key: str = "") -> str:
+    """SQL for a key as the files write it: its code in ``raw.key_codes``, else the number as
+    text (``key`` is the SQL of the number, by default the column ``key_column`` itself)."""
+    key = key or key_column
+    return (
+        f"coalesce((select k.code from raw.key_codes k where k.key_column = '{key_column}' "
+        f"and k.key_value = {key}), {key}::text)"
+    )
+
+
 def coded_columns(info: TableInfo, columns: Sequence[str], coded_keys: Sequence[str]) -> dict[str, str]:
     """The file's columns read as codes, each with the table that numbers its codes (its
     own table for the table's key, the referenced table for a foreign key)."""

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import dict_row
 
+from storecast.database.key_codes import as_written, code_field
 from storecast.db import Conn
 
 Kind = Literal["sell_through", "demand"]
@@ -78,8 +79,22 @@ def key_of(conn: Conn, key_column: str, code: str) -> int:
         return int(str(number))
     if not coded and code.strip().isdigit():
         return int(code)
-    field = key_column.removesuffix("_id") + "_code"
-    raise OverrideError(f"{field}: no code {code!r} in raw.key_codes (setting coded_keys)")
+    raise OverrideError(f"{code_field(key_column)}: no code {code!r} in raw.key_codes (setting coded_keys)")
+
+
+def override_from(conn: Conn, fields: dict[str, Any]) -> Override:
+    """The override a request's ``fields`` describe, a product or store named by its number
+    (``product_id``) or as the files write it (``product_code``: :func:`key_of`)."""
+    fields = dict(fields)
+    for key in ("product_id", "store_id"):
+        code = fields.pop(code_field(key), None)
+        if code is not None and fields.get(key) is not None:
+            raise OverrideError(f"give {key} or its code, not both")
+        if code is not None:
+            fields[key] = key_of(conn, key, code)
+    if fields.get("product_id") is None:
+        raise OverrideError("product_id (or product_code) is required")
+    return Override(**fields)
 
 
 def record_override(conn: Conn, override: Override) -> dict[str, Any]:
@@ -126,7 +141,7 @@ def list_overrides(
     the latest of its key and not a withdrawal; every filter is optional."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            """
+            f"""
             with ranked as (
                 select *,
                        row_number() over (
@@ -136,13 +151,7 @@ def list_overrides(
                 from raw.overrides
             )
             select override_id, kind, product_id, store_id,
-                   -- As the files write them (raw.key_codes: the setting coded_keys).
-                   coalesce((select k.code from raw.key_codes k
-                             where k.key_column = 'product_id' and k.key_value = product_id),
-                            product_id::text) as product_code,
-                   coalesce((select k.code from raw.key_codes k
-                             where k.key_column = 'store_id' and k.key_value = store_id),
-                            store_id::text) as store_code,
+                   {as_written("product_id")} as product_code, {as_written("store_id")} as store_code,
                    period_start, value, author, reason, recorded_at, latest and value is not null as in_force
             from ranked
             where (%(kind)s::text is null or kind = %(kind)s)

@@ -20,6 +20,7 @@ from typing import Any
 
 import storecast.charts as charts
 from storecast.charts import Line
+from storecast.database.key_codes import as_written
 from storecast.db import Conn
 from storecast.scoring.families import FAMILIES, Family, Output
 
@@ -239,20 +240,12 @@ def reliability(conn: Conn, champion: Serving) -> list[str]:
     return out
 
 
-def _shown(key: str) -> str:
-    """SQL for ``key`` as the files write it: its code in raw.key_codes, else the number."""
-    return (
-        f"coalesce((select k.code from raw.key_codes k where k.key_column = '{key}' "
-        f"and k.key_value = {key}), {key}::text)"
-    )
-
-
 def forecasts(conn: Conn, family: Family, as_of: date) -> list[str]:
     """For each of the largest series, its history and the forecast with its intervals."""
     # Titled by the keys as the files write them (raw.key_codes: the setting coded_keys).
     series = _fetch(
         conn,
-        f"select product_id, store_id, {_shown('product_id')}, {_shown('store_id')} from {family.table} "
+        f"select product_id, store_id, {as_written('product_id')}, {as_written('store_id')} from {family.table} "
         f"where as_of_date = %s group by 1, 2 order by sum(units) desc limit {FORECAST_SERIES}",
         [as_of],
     )

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from storecast.config import ProjectConfig, load_config
 from storecast.database.load_catalogue import LoadError, loadable_tables, table_info
 from storecast.database.loader import load_csv
-from storecast.database.overrides import Override, OverrideError, key_of, list_overrides, record_override
+from storecast.database.overrides import OverrideError, list_overrides, override_from, record_override
 from storecast.database.schema import ensure_schema
 from storecast.db import Conn
 from storecast.scoring.pipeline import check_models
@@ -443,16 +443,7 @@ def create_app(
 
         def record() -> dict[str, Any]:
             with pool.connection() as conn, _as_service_role(conn):
-                fields = body.model_dump()
-                for key in ("product_id", "store_id"):
-                    code = fields.pop(key.removesuffix("_id") + "_code")
-                    if code is not None and fields[key] is not None:
-                        raise OverrideError(f"give {key} or its code, not both")
-                    if code is not None:
-                        fields[key] = key_of(conn, key, code)
-                if fields["product_id"] is None:
-                    raise OverrideError("product_id (or product_code) is required")
-                return record_override(conn, Override(**fields))
+                return record_override(conn, override_from(conn, body.model_dump()))
 
         return await run_in_threadpool(record)
 
