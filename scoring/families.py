@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 from psycopg import sql
 
+from storecast.database.key_codes import as_written
 from storecast.db import Conn
 from storecast.training.spec import ModelSpec
 
@@ -49,6 +50,8 @@ class Family:
     )
     #: Forecast tables also hold the target date and an interval per level (e.g. 80 -> lower_80, upper_80).
     interval_levels: tuple[int, ...] = ()
+    #: What scoring should tell about the rows it did not score ('' when nothing).
+    note: Callable[[Conn, date], str] = field(default=lambda conn, as_of: "", repr=False)
 
     def columns(self) -> list[str]:
         """The columns of the score table, as scoring writes them: the one definition that
@@ -74,6 +77,50 @@ def _launch_dates(conn: Conn, spec: ModelSpec, as_of: date) -> list[date]:
         [as_of - timedelta(days=spec.horizon_days)],
     ).fetchall()
     return [r[0] for r in rows]  # type: ignore[misc]
+
+
+#: Series named in the note on series off sale.
+OFF_SALE_SHOWN = 3
+
+
+def _series_off_sale(conn: Conn, as_of: date) -> str:
+    """The series with a sales row in the year before ``as_of`` that have no forecast row on
+    it: with demand_missing_periods 'unobserved', those not reported for demand_dormant_days
+    (off sale; 'zero' keeps every series of that year)."""
+    rows = conn.execute(
+        f"""
+        with recent as (
+            select product_id, store_id, max(period_start) as last_reported
+            from features.demand_sales
+            where period_start < %(as_of)s and period_start >= %(as_of)s - 365
+            group by product_id, store_id
+        )
+        select {as_written("product_id", "recent.product_id")}, {as_written("store_id", "recent.store_id")},
+            recent.last_reported
+        from recent
+        where not exists (
+            select 1 from features.demand_history as history
+            where history.as_of_date = %(as_of)s
+                and history.product_id = recent.product_id
+                and history.store_id = recent.store_id
+        )
+        order by recent.last_reported desc, recent.product_id, recent.store_id
+        """,
+        {"as_of": as_of},
+    ).fetchall()
+    if not rows:
+        return ""
+    # The value demand_history was built with, which may not be today's setting.
+    built = conn.execute(
+        "select settings ->> 'demand_dormant_days' from ml.build_settings where model = 'demand_history'"
+    ).fetchone()
+    days = f"{built[0]} days" if built and built[0] else "days"
+    shown = ", ".join(f"product {p} at store {s} (last reported {d})" for p, s, d in rows[:OFF_SALE_SHOWN])
+    more = f" and {len(rows) - OFF_SALE_SHOWN:,} more" if len(rows) > OFF_SALE_SHOWN else ""
+    return (
+        f"{len(rows):,} series off sale, not forecast: no sales row in the {days} before {as_of} "
+        f"(setting demand_dormant_days): {shown}{more}"
+    )
 
 
 #: The score tables, by family (explicit registry, one entry per table).
@@ -107,5 +154,6 @@ FAMILIES: dict[str, Family] = {
         ["product_id", "store_id", "horizon"],
         [Output("demand", "units")],
         interval_levels=(80, 95),
+        note=_series_off_sale,
     ),
 }

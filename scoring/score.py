@@ -301,9 +301,11 @@ def _score(
             say(f"{name}: failed: {exc}")
             continue
         missing = [o.model for o in family.outputs if o.model not in result.model_versions]
+        note = family.note(conn, as_of)
         say(
             f"{name}: {result.rows:,} rows for {as_of} in {result.seconds:.1f}s ({result.rows_per_second:,.0f} rows/s)"
             + (f"; no champion for {', '.join(missing)}, its columns are NULL" if missing else "")
+            + (f"; {note}" if note else "")
         )
         outcome.results.append(result)
     if failed:

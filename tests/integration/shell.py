@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import psycopg
@@ -44,13 +45,15 @@ class Shell:
         )
         return result.output
 
-    def one(self, query: str, params: list[object] | None = None) -> object:
+    def one(self, query: str, params: Sequence[object] | Mapping[str, object] | None = None) -> object:
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
             row = conn.execute(query, params).fetchone()
         assert row is not None
         return row[0]
 
-    def rows(self, query: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
+    def rows(
+        self, query: str, params: Sequence[object] | Mapping[str, object] | None = None
+    ) -> list[tuple[object, ...]]:
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
             return conn.execute(query, params).fetchall()
 

@@ -215,6 +215,22 @@ def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell,
     assert unknown == 0
     offsets = sh.one("select array_agg(distinct target_date - as_of_date) from scores.demand_forecast")
     assert sorted(offsets) == [0, 7, 14, 21]  # type: ignore[call-overload]
+    # A series that sold this year but has not been reported for demand_dormant_days (91)
+    # is off sale: scoring says how many and forecasts none of them.
+    said = re.search(
+        r"(\d+) series off sale, not forecast: no sales row in the 91 days before 2026-11-23", output
+    )
+    assert said, output
+    last_reported = """
+        select product_id, store_id from features.demand_sales
+        where period_start < %(as_of)s and period_start >= %(as_of)s::date - 365
+        group by product_id, store_id
+        having max(period_start) < %(as_of)s::date - 91
+    """
+    off_sale = sh.rows(last_reported, {"as_of": AS_OF})
+    assert len(off_sale) == int(said.group(1)) > 0
+    forecast = set(sh.rows("select distinct product_id, store_id from scores.demand_forecast"))
+    assert not forecast & set(off_sale)
     # Missing weeks are unobserved: no label where a week has no sales row.
     unlabelled_gaps = sh.one(
         """
@@ -316,6 +332,9 @@ def test_a_monthly_report_forecasts_calendar_months(months: tuple[Shell, str]) -
     assert "demand: version 1 is champion" in output
     # A monthly extract, dated once a month: no last month said to be cut short.
     assert "has orders up to" not in output
+    # A period without a sales row sold nothing here (demand_missing_periods zero), so no
+    # series goes off sale for want of rows.
+    assert "off sale" not in output
     # Horizon h is the calendar month h - 1 months after the as-of date's.
     targets = sh.rows(
         "select distinct horizon, target_date from scores.demand_forecast where as_of_date = %s order by 1",

@@ -12,6 +12,11 @@
 {%- set period = calendar['period_days'] %}
 {#- A period without a sales row: nothing sold ('zero'), or not observed ('unobserved'). #}
 {%- set missing_is_zero = var('demand_missing_periods') == 'zero' %}
+{#- How long after its latest sales row a series is still forecast: a year of periods that
+    sold nothing when a missing period is a zero, var demand_dormant_days when it is
+    unobserved (a series no longer reported is delisted or its store closed, and its last
+    level is no forecast of a shelf it is not on). #}
+{%- set active_days = 365 if missing_is_zero else var('demand_dormant_days') %}
 
 with
 
@@ -61,17 +66,17 @@ sales_gaps as (
 ),
 
 numbered_spells as (
-    -- A new spell starts at a series' first sale and after every gap of more than a year.
+    -- A new spell starts at a series' first sale and after every gap longer than it stays active.
     select
         *,
-        count(*) filter (where days_since_previous_sale is null or days_since_previous_sale > 365)
+        count(*) filter (where days_since_previous_sale is null or days_since_previous_sale > {{ active_days }})
             over (partition by product_id, store_id order by period_start) as spell
     from sales_gaps
 ),
 
 active_spells as (
-    -- The as-of dates on which a series had sold within the year before: the union of
-    -- (sale, sale + 365 days] over its sales, which is (first, last + 365 days] per spell.
+    -- The as-of dates on which a series had a sales row within active_days before: the
+    -- union of (sale, sale + active_days] over its rows, (first, last + active_days] per spell.
     -- Joined to the as-of dates per spell, not per sale, the build stays linear in the
     -- history's length (per sale, it compared every as-of date with every sale).
     select
@@ -84,7 +89,7 @@ active_spells as (
 ),
 
 active_series as (
-    -- Product x store pairs that sold in the year before the as-of date.
+    -- Product x store pairs with a sales row within active_days before the as-of date.
     select
         as_of_dates.as_of_date,
         active_spells.product_id,
@@ -92,7 +97,7 @@ active_series as (
     from as_of_dates
     inner join active_spells
         on as_of_dates.as_of_date > active_spells.first_sale
-        and as_of_dates.as_of_date <= active_spells.last_sale + 365
+        and as_of_dates.as_of_date <= active_spells.last_sale + {{ active_days }}
 ),
 
 series_periods as materialized (
