@@ -135,7 +135,7 @@ create table if not exists raw.order_items (
     order_id        bigint not null references raw.orders (order_id),
     line_no         integer not null check (line_no >= 1),
     product_id      bigint not null references raw.products (product_id),
-    quantity        integer not null check (quantity >= 0),
+    quantity        numeric(14, 3) not null check (quantity >= 0.0),
     unit_price      numeric(12, 2) not null check (unit_price >= 0),
     discount_amount numeric(12, 2) not null default 0 check (discount_amount >= 0),
     promo_flag      boolean not null default false,
@@ -145,7 +145,7 @@ comment on table raw.order_items is 'One row per order line.';
 comment on column raw.order_items.order_id is 'Order the line belongs to.';
 comment on column raw.order_items.line_no is 'Line number within the order, from 1.';
 comment on column raw.order_items.product_id is 'Product sold.';
-comment on column raw.order_items.quantity is 'Units sold (returns are not in this table); 0 records a period the product was on sale and sold none (observed, under demand_missing_periods = unobserved).';
+comment on column raw.order_items.quantity is 'Units sold: a count, or an amount for goods sold by weight or length (2.350 kg), to 3 decimals (returns are not in this table); 0 records a period the product was on sale and sold none (observed, under demand_missing_periods = unobserved).';
 -- v10: a line of 0 units is an observed zero (a scanner panel''s week on the shelf without
 -- a sale), told apart from a period without a line. Changed once, where the old check stands.
 do $$
@@ -154,10 +154,10 @@ begin
         select 1 from pg_constraint
         where conrelid = 'raw.order_items'::regclass
             and conname = 'order_items_quantity_check'
-            and pg_get_constraintdef(oid) like '%quantity > 0%'
+            and pg_get_constraintdef(oid) ~ 'quantity > \(?0'
     ) then
         alter table raw.order_items drop constraint order_items_quantity_check;
-        alter table raw.order_items add constraint order_items_quantity_check check (quantity >= 0);
+        alter table raw.order_items add constraint order_items_quantity_check check (quantity >= 0.0);
     end if;
 end
 $$;
@@ -235,14 +235,14 @@ create table if not exists raw.inventory_snapshots (
     snapshot_date date not null,
     product_id    bigint not null references raw.products (product_id),
     store_id      bigint not null references raw.stores (store_id),
-    on_hand       integer not null check (on_hand >= 0),
+    on_hand       numeric(14, 3) not null check (on_hand >= 0.0),
     primary key (snapshot_date, product_id, store_id)
 );
 comment on table raw.inventory_snapshots is 'Stock on hand per product and store at the end of a day, as counted by the stock system.';
 comment on column raw.inventory_snapshots.snapshot_date is 'Day the stock was counted (end of day).';
 comment on column raw.inventory_snapshots.product_id is 'Product.';
 comment on column raw.inventory_snapshots.store_id is 'Store holding the stock.';
-comment on column raw.inventory_snapshots.on_hand is 'Units on hand.';
+comment on column raw.inventory_snapshots.on_hand is 'Units on hand, in the unit raw.order_items.quantity sells them in (an amount to 3 decimals for goods sold by weight).';
 
 -- ---------------------------------------------------------------- load bookkeeping
 create table if not exists raw.loads (
@@ -832,6 +832,33 @@ begin
     end if;
 end $$;
 
+-- ---------------------------------------------------------------- v14: amounts, not only counts
+-- A grocer sells fruit by the kilogram and a hardware store rope by the metre: quantities
+-- and stock counts were whole numbers before version 14. dbt's staging views read these
+-- columns, so they go first; `storecast build` creates them again.
+do $$
+declare
+    staging_view text;
+begin
+    if exists (
+        select from information_schema.columns
+        where table_schema = 'raw'
+            and (table_name, column_name) in (('order_items', 'quantity'), ('inventory_snapshots', 'on_hand'))
+            and data_type = 'integer'
+    ) then
+        for staging_view in select table_name from information_schema.views where table_schema = 'staging' loop
+            execute format('drop view if exists staging.%I cascade', staging_view);
+        end loop;
+        alter table raw.order_items alter column quantity type numeric(14, 3);
+        alter table raw.inventory_snapshots alter column on_hand type numeric(14, 3);
+        -- The checks as a new table has them, on an amount.
+        alter table raw.order_items drop constraint order_items_quantity_check;
+        alter table raw.order_items add constraint order_items_quantity_check check (quantity >= 0.0);
+        alter table raw.inventory_snapshots drop constraint inventory_snapshots_on_hand_check;
+        alter table raw.inventory_snapshots add constraint inventory_snapshots_on_hand_check check (on_hand >= 0.0);
+    end if;
+end $$;
+
 insert into raw.schema_versions (version, description)
 values (1, 'raw schema: stores, customers, products, embeddings, orders, promotions, offers, loads')
 on conflict (version) do nothing;
@@ -870,4 +897,7 @@ values (12, 'raw.key_codes: keys written as codes (setting coded_keys)')
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (13, 'product brand, platform, unit cost, launch date and initial stock, store region, format and opening date, customer signup date, region and segment, and order store and channel may be NULL (not known)')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (14, 'raw.order_items.quantity and raw.inventory_snapshots.on_hand as amounts to 3 decimals (goods sold by weight or length)')
 on conflict (version) do nothing;

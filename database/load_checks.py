@@ -5,6 +5,7 @@ a reason naming the column (or constraint) and what was expected in ``_load_reje
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -282,6 +283,19 @@ def _type_reasons(
             fmt=sql.Literal(f"{name}: expected {type_name}, got %2$L (%1$s){hint.replace('%', '%%')}"),
         )
     )
+    scale = re.fullmatch(r"numeric\(\d+,\s*(\d+)\)", type_name)
+    if scale:
+        # Postgres rounds a value with more decimals than the column keeps without a word
+        # (1.799 a litre stored as 1.80): the file's value is not what would be kept.
+        whens.append(
+            _when(
+                value,
+                sql.SQL("{v}::numeric <> round({v}::numeric, {s})").format(
+                    v=value, s=sql.Literal(int(scale[1]))
+                ),
+                f"{name}: expected at most {scale[1]} decimals ({type_name}), got %L; round it in the file",
+            )
+        )
     return whens
 
 

@@ -488,7 +488,7 @@ def _tables(
             Column("order_id", "int8", line_oid),
             Column("line_no", "int4", line_no),
             Column("product_id", "int8", product + 1),
-            Column("quantity", "int4", quantity),
+            Column("quantity", "numeric", quantity, scale=0),
             Column("unit_price", "numeric", price),
             Column("discount_amount", "numeric", discount),
             Column("promo_flag", "bool", promo > 0),
@@ -550,7 +550,7 @@ def _inventory(tables: dict[str, list[Column]], rng: np.random.Generator) -> lis
         Column("snapshot_date", "date", np.full(n, last_day)),
         Column("product_id", "int8", pairs[0]),
         Column("store_id", "int8", pairs[1]),
-        Column("on_hand", "int4", on_hand),
+        Column("on_hand", "numeric", on_hand, scale=0),
     ]
 
 

@@ -256,7 +256,7 @@ def _panel(
         Column("order_id", "int8", basket_of + 1),
         Column("line_no", "int4", line_no),
         Column("product_id", "int8", cells[:, 2]),
-        Column("quantity", "int4", quantity),
+        Column("quantity", "numeric", quantity, scale=0),
         Column("unit_price", "numeric", np.round(price, 2)),
         Column("discount_amount", "numeric", np.zeros(len(cells))),
         Column("promo_flag", "bool", np.zeros(len(cells), dtype=bool)),

@@ -75,7 +75,7 @@ stock_status as (
     -- and a forecast that reaches over the whole lead time.
     select
         policy.*,
-        latest_stock.on_hand,
+        latest_stock.on_hand::double precision as on_hand,
         latest_stock.snapshot_date as stock_counted_on,
         case
             when latest_stock.on_hand is null then 'no stock count'
@@ -107,7 +107,7 @@ final as (
         case
             when stock_status = 'reorder now'
                 then greatest(
-                    ceil(lead_time_demand + safety_stock + coalesce(review_period_demand, 0))::integer - on_hand,
+                    ceil(lead_time_demand + safety_stock + coalesce(review_period_demand, 0)) - on_hand,
                     0
                 )
             when stock_status = 'ok' then 0

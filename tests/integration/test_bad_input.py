@@ -254,6 +254,15 @@ CASES = [
         loaded=1,
     ),
     Case(
+        "more decimals than the column keeps",
+        "row rejected, never rounded: the decimals the column keeps",
+        "products",
+        PRODUCTS + _product("{id}", list_price="1.50") + _product("{id2}", list_price="1.799"),
+        2,
+        r"list_price: expected at most 2 decimals \(numeric\(12,2\)\), got '1.799'; round it in the file",
+        loaded=1,
+    ),
+    Case(
         "key written as a code",
         "row rejected: the setting coded_keys named",
         "products",
@@ -336,7 +345,7 @@ CASES = [
         "order_items",
         "order_id,line_no,product_id,quantity,unit_price\n1,{id},1,-2,2.50\n",
         1,
-        r"quantity=-2; a negative quantity is a return: raw.order_items holds what was sold, so leave returns out",
+        r"quantity=-2.000; a negative quantity is a return: raw.order_items holds what was sold, so leave returns out",
     ),
     Case(
         "a discount written as a percentage",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -159,7 +160,7 @@ def test_negative_quantity_and_unknown_product_are_rejected(
     result = load_csv(conn, "order_items", _file(tmp_path, data))
     reasons = {line: reason for line, _, reason in _rejects(conn, result)}
     assert reasons[2] == (
-        "violates order_items_quantity_check ((quantity >= 0)): quantity=-3; "
+        "violates order_items_quantity_check ((quantity >= 0.0)): quantity=-3.000; "
         "a negative quantity is a return: raw.order_items holds what was sold, so leave returns out"
     )
     assert reasons[3] == "product_id=999999 not found in raw.products (product_id)"
@@ -170,6 +171,28 @@ def test_negative_quantity_and_unknown_product_are_rejected(
     assert row is not None
     assert (float(str(row[0])), row[1]) == (0.0, False)
     _assert_nothing_lost(conn, result)
+
+
+def test_goods_sold_by_weight_load_as_amounts(conn: Conn, tmp_path: Path, tiny: SampleData) -> None:
+    # A grocer sells apples by the kilogram: a line's quantity, and a stock count, is an
+    # amount to three decimals, kept as written; a fourth decimal is not rounded away.
+    data = "order_id,line_no,product_id,quantity,unit_price\n1,911,1,2.350,2.50\n1,912,1,0.125,2.50\n1,913,1,1.2345,2.50\n"
+    result = load_csv(conn, "order_items", _file(tmp_path, data))
+    reasons = {line: reason for line, _, reason in _rejects(conn, result)}
+    assert reasons == {
+        4: "quantity: expected at most 3 decimals (numeric(14,3)), got '1.2345'; round it in the file"
+    }
+    rows = conn.execute(
+        "select line_no, quantity from raw.order_items where order_id = 1 and line_no between 911 and 913 order by 1"
+    ).fetchall()
+    assert rows == [(911, Decimal("2.350")), (912, Decimal("0.125"))]
+    _assert_nothing_lost(conn, result)
+    stock = "snapshot_date,product_id,store_id,on_hand\n2026-01-05,1,1,12.5\n"
+    counted = load_csv(conn, "inventory_snapshots", _file(tmp_path, stock), mode="upsert")
+    assert counted.rows_loaded == 1
+    assert conn.execute(
+        "select on_hand from raw.inventory_snapshots where snapshot_date = '2026-01-05' and product_id = 1 and store_id = 1"
+    ).fetchone() == (Decimal("12.500"),)
 
 
 def test_duplicate_keys_in_the_file_keep_the_first_and_reject_the_rest(

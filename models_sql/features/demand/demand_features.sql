@@ -191,7 +191,7 @@ final as (
         {%- endif %}
         -- A person's override of the period's units wins over the orders (and is marked).
         {{ window_label('targets.target_date', '(' ~ after_target ~ ' - targets.target_date)', 'observed.observed_until',
-            'coalesce(round(overridden.override_value)::integer, ' ~ ('coalesce(sales.units, 0)' if missing_is_zero else 'sales.units') ~ ')') }}
+            'coalesce(overridden.override_value::double precision, ' ~ ('coalesce(sales.units, 0)' if missing_is_zero else 'sales.units') ~ ')') }}
             as units,
         overridden.override_value is not null
             and {{ after_target }} <= observed.observed_until as label_overridden,

@@ -174,7 +174,7 @@ final as (
         store_id,
         as_of_date,
         {%- for lag in calendar['lags'] %}
-        units_lag_{{ lag }}::integer as units_lag_{{ lag }},
+        units_lag_{{ lag }}::double precision as units_lag_{{ lag }},
         {%- endfor %}
         {%- for window in calendar['windows'] %}
         units_mean_{{ window }}::double precision as units_mean_{{ window }},
@@ -188,7 +188,7 @@ final as (
         {%- else %}
         units_mean_{{ calendar['last_year'] }}_last_year::double precision as units_mean_{{ calendar['last_year'] }}_last_year,
         {%- endif %}
-        units_last_observed::integer as units_last_observed,
+        units_last_observed::double precision as units_last_observed,
         regular_price::double precision as regular_price,
         last_event_date
     from period_statistics

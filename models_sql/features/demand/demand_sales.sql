@@ -15,7 +15,8 @@ final as (
         order_items.product_id,
         orders.store_id,
         {{ period_start('orders.order_date') }} as period_start,
-        sum(order_items.quantity)::integer as units,
+        -- A count, or an amount for goods sold by weight or length.
+        sum(order_items.quantity)::double precision as units,
         -- Shelf price before discounts, per unit sold (above list price where the shop charged
         -- more); in a period of only 0-unit lines (on sale, none sold), the lines' price.
         coalesce(
