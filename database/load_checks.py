@@ -24,6 +24,9 @@ RELATIVE_DATE_WORDS = ("now", "today", "tomorrow", "yesterday")
 SPECIAL_DATE_WORDS = ("epoch", "infinity", "+infinity", "-infinity", "allballs")
 #: Numeric inputs Postgres accepts that are not finite numbers.
 NOT_FINITE_WORDS = ("nan", "infinity", "+infinity", "-infinity", "inf", "+inf", "-inf")
+#: Relative difference below which a value's decimals beyond its column's scale are a
+#: binary float's last digits, not data (doubles hold about 16 significant digits).
+FLOAT_DIGITS_TOLERANCE = "1e-12"
 #: ISO 8601 dates, optionally with a time (``T`` or a space) and an offset.
 ISO_8601 = (
     r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}"
@@ -286,12 +289,16 @@ def _type_reasons(
     scale = re.fullmatch(r"numeric\(\d+,\s*(\d+)\)", type_name)
     if scale:
         # Postgres rounds a value with more decimals than the column keeps without a word
-        # (1.799 a litre stored as 1.80): the file's value is not what would be kept.
+        # (1.799 a litre stored as 1.80): the file's value is not what would be kept. A
+        # binary float's last digits (0.30000000000000004, as a program wrote 0.1 + 0.2)
+        # are no data, and round as they would.
         whens.append(
             _when(
                 value,
-                sql.SQL("{v}::numeric <> round({v}::numeric, {s})").format(
-                    v=value, s=sql.Literal(int(scale[1]))
+                sql.SQL(
+                    "abs({v}::numeric - round({v}::numeric, {s})) > {tolerance}::numeric * greatest(abs({v}::numeric), 1)"
+                ).format(
+                    v=value, s=sql.Literal(int(scale[1])), tolerance=sql.Literal(FLOAT_DIGITS_TOLERANCE)
                 ),
                 f"{name}: expected at most {scale[1]} decimals ({type_name}), got %L; round it in the file",
             )

@@ -176,16 +176,20 @@ def test_negative_quantity_and_unknown_product_are_rejected(
 def test_goods_sold_by_weight_load_as_amounts(conn: Conn, tmp_path: Path, tiny: SampleData) -> None:
     # A grocer sells apples by the kilogram: a line's quantity, and a stock count, is an
     # amount to three decimals, kept as written; a fourth decimal is not rounded away.
-    data = "order_id,line_no,product_id,quantity,unit_price\n1,911,1,2.350,2.50\n1,912,1,0.125,2.50\n1,913,1,1.2345,2.50\n"
+    # A float's last digits as a program wrote them (0.1 + 0.2) are no decimals of the data.
+    data = (
+        "order_id,line_no,product_id,quantity,unit_price\n"
+        "1,911,1,2.350,2.50\n1,912,1,0.125,2.50\n1,913,1,1.2345,2.50\n1,914,1,0.30000000000000004,2.50\n"
+    )
     result = load_csv(conn, "order_items", _file(tmp_path, data))
     reasons = {line: reason for line, _, reason in _rejects(conn, result)}
     assert reasons == {
         4: "quantity: expected at most 3 decimals (numeric(14,3)), got '1.2345'; round it in the file"
     }
     rows = conn.execute(
-        "select line_no, quantity from raw.order_items where order_id = 1 and line_no between 911 and 913 order by 1"
+        "select line_no, quantity from raw.order_items where order_id = 1 and line_no between 911 and 914 order by 1"
     ).fetchall()
-    assert rows == [(911, Decimal("2.350")), (912, Decimal("0.125"))]
+    assert rows == [(911, Decimal("2.350")), (912, Decimal("0.125")), (914, Decimal("0.300"))]
     _assert_nothing_lost(conn, result)
     stock = "snapshot_date,product_id,store_id,on_hand\n2026-01-05,1,1,12.5\n"
     counted = load_csv(conn, "inventory_snapshots", _file(tmp_path, stock), mode="upsert")
