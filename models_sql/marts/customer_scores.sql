@@ -8,10 +8,6 @@ customers as (
     select * from {{ ref('stg_raw__customers') }}
 ),
 
-key_codes as (
-    select * from {{ ref('stg_raw__key_codes') }}
-),
-
 latest as (
     select max(as_of_date) as as_of_date from scores
 ),
@@ -19,8 +15,7 @@ latest as (
 final as (
     select
         scores.customer_id,
-        -- The key as the files write it: a code under coded_keys, else the number.
-        coalesce(customer_codes.key_code, scores.customer_id::text) as customer_code,
+        {{ key_as_written('customer_id', 'scores.customer_id') }} as customer_code,
         customers.segment,
         customers.customer_region,
         scores.purchase_probability,
@@ -37,8 +32,6 @@ final as (
     from scores
     inner join latest on latest.as_of_date = scores.as_of_date
     inner join customers on customers.customer_id = scores.customer_id
-    left join key_codes as customer_codes
-        on customer_codes.key_column = 'customer_id' and customer_codes.key_value = scores.customer_id
 )
 
 select * from final

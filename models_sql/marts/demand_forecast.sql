@@ -21,10 +21,6 @@ overrides as (
     where override_kind = 'demand' and not is_withdrawn
 ),
 
-key_codes as (
-    select * from {{ ref('stg_raw__key_codes') }}
-),
-
 latest as (
     select max(as_of_date) as as_of_date from forecasts
 ),
@@ -50,9 +46,8 @@ final as (
     select
         overridden.product_id,
         overridden.store_id,
-        -- The keys as the files write them: a code under coded_keys, else the number.
-        coalesce(product_codes.key_code, overridden.product_id::text) as product_code,
-        coalesce(store_codes.key_code, overridden.store_id::text) as store_code,
+        {{ key_as_written('product_id', 'overridden.product_id') }} as product_code,
+        {{ key_as_written('store_id', 'overridden.store_id') }} as store_code,
         overridden.target_date,
         overridden.horizon,
         products.title as product_title,
@@ -76,10 +71,6 @@ final as (
     from overridden
     inner join products on products.product_id = overridden.product_id
     inner join stores on stores.store_id = overridden.store_id
-    left join key_codes as product_codes
-        on product_codes.key_column = 'product_id' and product_codes.key_value = overridden.product_id
-    left join key_codes as store_codes
-        on store_codes.key_column = 'store_id' and store_codes.key_value = overridden.store_id
     left join features
         on features.product_id = overridden.product_id
         and features.store_id = overridden.store_id

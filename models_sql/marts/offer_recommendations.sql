@@ -20,10 +20,6 @@ latest as (
     select max(as_of_date) as as_of_date from scores
 ),
 
-key_codes as (
-    select * from {{ ref('stg_raw__key_codes') }}
-),
-
 already_redeemed as (
     select distinct impressions.customer_id, impressions.offer_id
     from redemptions
@@ -48,11 +44,10 @@ ranked as (
 final as (
     select
         ranked.customer_id,
-        -- The keys as the files write them: a code under coded_keys, else the number.
-        coalesce(customer_codes.key_code, ranked.customer_id::text) as customer_code,
+        {{ key_as_written('customer_id', 'ranked.customer_id') }} as customer_code,
         ranked.rank::integer as rank,
         ranked.offer_id,
-        coalesce(offer_codes.key_code, ranked.offer_id::text) as offer_code,
+        {{ key_as_written('offer_id', 'ranked.offer_id') }} as offer_code,
         offers.category as offer_category,
         offers.product_id as offer_product_id,
         offers.discount_depth,
@@ -64,10 +59,6 @@ final as (
         ranked.as_of_date
     from ranked
     inner join offers on offers.offer_id = ranked.offer_id
-    left join key_codes as customer_codes
-        on customer_codes.key_column = 'customer_id' and customer_codes.key_value = ranked.customer_id
-    left join key_codes as offer_codes
-        on offer_codes.key_column = 'offer_id' and offer_codes.key_value = ranked.offer_id
     where ranked.rank <= {{ var('recommendations_k') }}
 )
 

@@ -10,10 +10,6 @@ products as (
     select * from {{ ref('stg_raw__products') }}
 ),
 
-key_codes as (
-    select * from {{ ref('stg_raw__key_codes') }}
-),
-
 outcomes as (
     select * from {{ ref('item_outcomes') }}
 ),
@@ -37,7 +33,7 @@ similar_items as (
         jsonb_agg(
             jsonb_build_object(
                 'product_id', nearest.product_id,
-                'product_code', coalesce(nearest_codes.key_code, nearest.product_id::text),
+                'product_code', {{ key_as_written('product_id', 'nearest.product_id') }},
                 'title', nearest.title,
                 'similarity', round(nearest.similarity::numeric, 3),
                 'sold_through', nearest.sold_through,
@@ -60,17 +56,13 @@ similar_items as (
         order by outcomes.embedding <=> scored_items.embedding
         limit {{ var('similar_items_shown') }}
     ) as nearest
-    -- Joined after the nearest are found, so the search stays on the HNSW index.
-    left join key_codes as nearest_codes
-        on nearest_codes.key_column = 'product_id' and nearest_codes.key_value = nearest.product_id
     group by scored_items.product_id
 ),
 
 final as (
     select
         scored_items.product_id,
-        -- The key as the files write it: a code under coded_keys, else the number.
-        coalesce(product_codes.key_code, scored_items.product_id::text) as product_code,
+        {{ key_as_written('product_id', 'scored_items.product_id') }} as product_code,
         products.title,
         products.category,
         products.launched_date,
@@ -86,8 +78,6 @@ final as (
     from scored_items
     inner join products on products.product_id = scored_items.product_id
     left join similar_items on similar_items.product_id = scored_items.product_id
-    left join key_codes as product_codes
-        on product_codes.key_column = 'product_id' and product_codes.key_value = scored_items.product_id
 )
 
 select * from final
