@@ -32,7 +32,7 @@ from storecast.training.data import FeatureReader, Frame, check_columns, relatio
 from storecast.training.errors import FeatureError
 from storecast.training.explain import TOP_REASONS, Explainer, reasons_json
 from storecast.training.export import onnx_inputs, sha256
-from storecast.training.intervals import bounds
+from storecast.training.intervals import bounds, series_names
 from storecast.training.registry import Champion, champion, champion_names
 from storecast.training.spec import ModelSpec, model_specs, stored_spec
 
@@ -208,7 +208,13 @@ def _prediction_columns(
         Column("target_date", "date", frame.keys["as_of_date"].to_numpy() + offsets.astype("timedelta64[D]")),
         Column(output.column, "float8", units),
     ]
-    ranges = bounds(model.intervals, units, horizon.astype(float), spec.horizon_buckets)
+    ranges = bounds(
+        model.intervals,
+        units,
+        horizon.astype(float),
+        spec.horizon_buckets,
+        series_names(frame.keys, spec.series_keys),
+    )
     for level in interval_levels:
         if f"{level / 100:g}" not in ranges:
             raise ScoringError(f"{model.model_name} v{model.version} has no {level} % interval; retrain it")

@@ -8,6 +8,7 @@ import sys
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -221,10 +222,20 @@ def print_version(r: dict[str, Any], calibration: list[tuple[object, ...]]) -> N
     if "by_horizon" in r["metrics"]:
         out.print("by horizon: " + json.dumps(r["metrics"]["by_horizon"], indent=1))
     if r["intervals"]:
+        # One spread per series: thousands on a large panel, so summarised rather than listed.
+        spreads = r["intervals"].get("series_spread") or {}
+        shown = {k: v for k, v in r["intervals"].items() if k != "series_spread"}
         out.print(
             "prediction intervals (scaled residual quantiles by horizon bucket and level band): "
-            + json.dumps(r["intervals"])
+            + json.dumps(shown)
         )
+        if spreads:
+            values = np.asarray(list(spreads.values()), dtype=float)
+            out.print(
+                f"series spread (width relative to the level's): {len(values):,} series, "
+                f"{int((values != 1.0).sum()):,} other than 1, from {values.min():.2f} to {values.max():.2f}, "
+                f"median {np.median(values):.2f}"
+            )
     if calibration:
         cal = Table(title="reliability (test window)", title_justify="left")
         for column in ("bin", "predicted", "observed", "rows"):

@@ -297,6 +297,11 @@ class ModelSpec(BaseModel):
         return f"{int(count) * self.horizon_periods} {unit}"
 
     @property
+    def series_keys(self) -> list[str]:
+        """A forecast's series: its keys without the as-of date and the horizon."""
+        return [k for k in self.keys if k not in (self.time_column, "horizon")]
+
+    @property
     def feature_columns(self) -> list[str]:
         """Feature columns in ONNX input order."""
         return self.features.columns

@@ -57,7 +57,7 @@ from storecast.training.export import (
 )
 from storecast.training.fingerprint import trained_with, training_fingerprint
 from storecast.training.grain import LastPeriod, grain_hint, partial_period_hint
-from storecast.training.intervals import bounds, min_calibration_rows
+from storecast.training.intervals import bounds, min_calibration_rows, series_names
 from storecast.training.intervals import fit as fit_intervals
 from storecast.training.registry import champion, register
 from storecast.training.spec import Features, ModelSpec, stored_spec
@@ -110,7 +110,13 @@ def _evaluate(
         return m.regression_metrics(y, predictions)
     naive = frame.features["units_seasonal_naive"].to_numpy(dtype=float)
     horizon = frame.features["horizon"].to_numpy(dtype=float)
-    ranges = None if intervals is None else bounds(intervals, predictions, horizon, spec.horizon_buckets)
+    ranges = (
+        None
+        if intervals is None
+        else bounds(
+            intervals, predictions, horizon, spec.horizon_buckets, series_names(frame.keys, spec.series_keys)
+        )
+    )
     return m.forecast_metrics(y, predictions, naive, horizon, spec.horizon_buckets, ranges)
 
 
@@ -229,6 +235,7 @@ def _conformal(spec: ModelSpec, pipeline: Pipeline, validation: Frame) -> dict[s
         validation.time,
         spec.horizon_buckets,
         spec.interval_levels,
+        series_names(validation.keys, spec.series_keys),
     )
 
 

@@ -117,3 +117,79 @@ def test_the_calibration_minimum_fills_the_first_bucket_s_bands() -> None:
         rows = min_calibration_rows(buckets)
         # Rows spread evenly over the horizons: the first bucket's share holds every band's minimum.
         assert rows * buckets[0] / buckets[-1] >= BANDS * MIN_BAND_ROWS
+
+
+def _two_kinds_of_series(
+    periods: int, seed: int, spreads: tuple[float, float] = (0.1, 0.4)
+) -> dict[str, Any]:
+    """200 series at levels 50-500, half missing by ``spreads[0]`` of their level and half
+    by ``spreads[1]``: the level alone cannot tell a steady series from a volatile one."""
+    rng = np.random.default_rng(seed)
+    level = np.exp(rng.uniform(np.log(50), np.log(500), 200))
+    noise = np.repeat(spreads, 100)
+    series = np.tile(np.arange(200).astype(str), periods)
+    forecast = np.tile(level, periods)
+    y = forecast * (1 + np.tile(noise, periods) * rng.standard_normal(200 * periods))
+    time = np.repeat(np.arange(periods), 200).astype("datetime64[D]")
+    return {
+        "y": y,
+        "forecast": forecast,
+        "series": series,
+        "time": time,
+        "volatile": np.tile(noise > 0.2, periods),
+    }
+
+
+def _kind_coverage(intervals: Mapping[str, Any], data: Mapping[str, Any], series: bool = True) -> list[float]:
+    forecast, y = data["forecast"], data["y"]
+    lower, upper = bounds(
+        dict(intervals), forecast, np.ones(len(y)), [1], data["series"] if series else None
+    )["0.8"]
+    inside = (y >= lower) & (y <= upper)
+    return [float(inside[~data["volatile"]].mean()), float(inside[data["volatile"]].mean())]
+
+
+def test_a_volatile_series_gets_a_wider_interval_than_a_steady_one_at_its_level() -> None:
+    past = _two_kinds_of_series(20, 8)
+    intervals = fit(past["y"], past["forecast"], np.ones(4000), past["time"], [1], [0.8], past["series"])
+    spread = np.array([intervals["series_spread"][str(s)] for s in range(200)])
+    # Noise four times as large: a spread about four times as large (the steady series' 0.4 of
+    # the mean, the volatile ones' 1.6), each estimated from 20 periods.
+    assert 0.3 < np.median(spread[:100]) < 0.5
+    assert 1.4 < np.median(spread[100:]) < 1.8
+    assert spread[:100].max() < spread[100:].min()
+    # On the same series' next periods, each kind is covered about 80 %...
+    fresh = _two_kinds_of_series(20, 9)
+    assert all(0.72 <= c <= 0.88 for c in _kind_coverage(intervals, fresh))
+    # ...where one width for both kinds at a level over-covers the steady and under-covers the volatile.
+    steady, volatile = _kind_coverage(intervals, fresh, series=False)
+    assert steady > 0.95
+    assert volatile < 0.7
+
+
+def test_series_that_differ_by_chance_alone_keep_a_spread_near_one() -> None:
+    past = _two_kinds_of_series(4, 10, spreads=(0.25, 0.25))
+    intervals = fit(past["y"], past["forecast"], np.ones(800), past["time"], [1], [0.8], past["series"])
+    assert all(0.9 <= s <= 1.1 for s in intervals["series_spread"].values())
+
+
+def test_a_series_without_a_spread_has_its_level_s_interval() -> None:
+    past = _two_kinds_of_series(20, 11)
+    intervals = fit(past["y"], past["forecast"], np.ones(4000), past["time"], [1], [0.8], past["series"])
+    forecast = np.array([100.0, 100.0])
+    known = bounds(intervals, forecast, np.ones(2), [1], np.array(["199", "new"]))["0.8"]
+    unnamed = bounds(intervals, forecast, np.ones(2), [1])["0.8"]
+    assert known[1][0] > unnamed[1][0]
+    np.testing.assert_allclose([known[0][1], known[1][1]], [unnamed[0][1], unnamed[1][1]])
+
+
+def test_a_series_that_missed_by_nothing_keeps_a_width() -> None:
+    # Series "1" sold nothing and was forecast 0 (clipped) on every validation day.
+    past = _two_kinds_of_series(10, 12)
+    idle = past["series"] == "1"
+    past["y"][idle], past["forecast"][idle] = 0.0, 0.0
+    intervals = fit(past["y"], past["forecast"], np.ones(2000), past["time"], [1], [0.8], past["series"])
+    assert 0 < intervals["series_spread"]["1"] < 0.5
+    lower, upper = bounds(intervals, np.array([0.0, 100.0]), np.ones(2), [1], np.array(["1", "1"]))["0.8"]
+    assert np.isfinite([*lower, *upper]).all()
+    assert upper[1] > 100.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -66,9 +67,44 @@ def test_every_scoring_row_gets_a_prediction(conn: Conn, scored: date) -> None:
 def test_forecast_intervals_are_ordered_and_dated(conn: Conn, scored: date) -> None:
     bad = conn.execute(
         "select count(*) from scores.demand_forecast where not (lower_95 <= lower_80 and lower_80 <= units "
-        "and units <= upper_80 and upper_80 <= upper_95) or target_date <> as_of_date + horizon - 1"
+        "and units <= upper_80 and upper_80 <= upper_95) or target_date <> as_of_date + horizon - 1 "
+        # NaN sorts above every number in Postgres, so the comparisons above would pass it.
+        "or greatest(lower_95, lower_80, units, upper_80, upper_95) = 'NaN'::float8"
     ).fetchone()
     assert bad == (0,)
+
+
+def _upper_reach(conn: Conn, scored: date) -> dict[tuple[str, int], float]:
+    rows = conn.execute(
+        "select product_id || '|' || store_id, horizon, upper_80 - units from scores.demand_forecast "
+        "where as_of_date = %s",
+        [scored],
+    ).fetchall()
+    return {(str(r[0]), int(str(r[1]))): float(str(r[2])) for r in rows}
+
+
+def test_forecast_intervals_take_each_series_spread_as_training_named_it(conn: Conn, scored: date) -> None:
+    model = champion(conn, "demand")
+    assert model is not None
+    assert model.intervals is not None
+    before = _upper_reach(conn, scored)
+    # Training named the series as scoring does: most scored series had validation rows.
+    spreads = model.intervals["series_spread"]
+    assert np.mean([name in spreads for name, _ in before]) > 0.9
+    widened = max(spreads, key=lambda name: sum(v for (n, _), v in before.items() if n == name))
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            "update ml.model_versions set intervals = jsonb_set(intervals, array['series_spread', %s], "
+            "to_jsonb(%s::float8)) where model_name = 'demand' and status = 'champion'",
+            [widened, 3 * spreads[widened]],
+        )
+        score_family(conn, FAMILIES["demand"], scored, run_id=0)
+        after = _upper_reach(conn, scored)
+    assert after.keys() == before.keys()
+    for key, reach in before.items():
+        np.testing.assert_allclose(
+            after[key], 3 * reach if key[0] == widened else reach, rtol=1e-6, atol=1e-9
+        )
 
 
 def test_rescoring_a_date_replaces_its_rows(conn: Conn, scored: date) -> None:
