@@ -124,8 +124,9 @@ def _two_kinds_of_series(
 ) -> dict[str, Any]:
     """200 series at levels 50-500, half missing by ``spreads[0]`` of their level and half
     by ``spreads[1]``: the level alone cannot tell a steady series from a volatile one."""
+    # The same series at the same levels whatever the seed: the seed draws their periods.
+    level = np.exp(np.random.default_rng(0).uniform(np.log(50), np.log(500), 200))
     rng = np.random.default_rng(seed)
-    level = np.exp(rng.uniform(np.log(50), np.log(500), 200))
     noise = np.repeat(spreads, 100)
     series = np.tile(np.arange(200).astype(str), periods)
     forecast = np.tile(level, periods)
@@ -153,14 +154,11 @@ def test_a_volatile_series_gets_a_wider_interval_than_a_steady_one_at_its_level(
     past = _two_kinds_of_series(20, 8)
     intervals = fit(past["y"], past["forecast"], np.ones(4000), past["time"], [1], [0.8], past["series"])
     spread = np.array([intervals["series_spread"][str(s)] for s in range(200)])
-    # Noise four times as large: a spread about four times as large (the steady series' 0.4 of
-    # the mean, the volatile ones' 1.6), each estimated from 20 periods.
-    assert 0.3 < np.median(spread[:100]) < 0.5
-    assert 1.4 < np.median(spread[100:]) < 1.8
-    assert spread[:100].max() < spread[100:].min()
+    # Noise four times as large: a spread about four times as large, each from 20 periods.
+    assert 3.0 < np.median(spread[100:]) / np.median(spread[:100]) < 5.0
     # On the same series' next periods, each kind is covered about 80 %...
     fresh = _two_kinds_of_series(20, 9)
-    assert all(0.72 <= c <= 0.88 for c in _kind_coverage(intervals, fresh))
+    assert all(0.75 <= c <= 0.85 for c in _kind_coverage(intervals, fresh))
     # ...where one width for both kinds at a level over-covers the steady and under-covers the volatile.
     steady, volatile = _kind_coverage(intervals, fresh, series=False)
     assert steady > 0.95
