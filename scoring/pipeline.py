@@ -287,7 +287,12 @@ def _run(
         )
         counters["reorder_warnings"] = _count(
             conn,
-            "select count(*) from marts.inventory_plan where as_of_date = %s and warning is not null",
+            "select count(*) from marts.inventory_plan where as_of_date = %s and stock_status = 'reorder now'",
+            as_of,
+        )
+        counters["stock_not_forecast"] = _count(
+            conn,
+            "select count(*) from marts.inventory_plan where as_of_date = %s and stock_status = 'not forecast'",
             as_of,
         )
         counters["rows"] = counters["recommendations_written"] + counters["forecasts_written"]

@@ -1,6 +1,7 @@
 {#- Forecasts are per period of demand_grain; the lead time and review period are in days. -#}
 {%- set lead_time = var('lead_time_days') -%}
 {%- set review = var('review_period_days') -%}
+{%- set last_sold_in = {'day': 'last sold on', 'week': 'last sold in the week from', 'month': 'last sold in the month from'} -%}
 
 with
 
@@ -10,6 +11,10 @@ forecasts as (
 
 snapshots as (
     select * from {{ ref('stg_raw__inventory_snapshots') }}
+),
+
+sales as (
+    select * from {{ ref('demand_sales') }}
 ),
 
 latest_stock as (
@@ -90,7 +95,7 @@ stock_status as (
         on latest_stock.product_id = policy.product_id and latest_stock.store_id = policy.store_id
 ),
 
-final as (
+forecast_plan as (
     select
         product_id,
         store_id,
@@ -126,6 +131,62 @@ final as (
         end as warning,
         as_of_date
     from stock_status
+),
+
+latest_forecast as (
+    select max(as_of_date) as as_of_date from forecasts
+),
+
+last_sold as (
+    select product_id, store_id, max(period_start) as last_sold_period
+    from sales
+    where units > 0
+    group by product_id, store_id
+),
+
+stock_without_forecast as (
+    -- Stock on hand where the latest forecast has no row: a series off sale (no sales row
+    -- in var demand_dormant_days under demand_missing_periods 'unobserved', a year under
+    -- 'zero') or one never sold. Nothing is ordered; the plan says what is left.
+    select
+        latest_stock.product_id,
+        latest_stock.store_id,
+        {{ key_as_written('product_id', 'latest_stock.product_id') }} as product_code,
+        {{ key_as_written('store_id', 'latest_stock.store_id') }} as store_code,
+        latest_stock.on_hand::double precision as on_hand,
+        latest_stock.snapshot_date as stock_counted_on,
+        'not forecast' as stock_status,
+        null::double precision as lead_time_demand,
+        null::double precision as safety_stock,
+        null::integer as reorder_point,
+        null::integer as min_level,
+        null::integer as max_level,
+        0::double precision as suggested_order_units,
+        format(
+            'not forecast: %s on hand (counted %s), %s',
+            latest_stock.on_hand::double precision,
+            latest_stock.snapshot_date,
+            coalesce('{{ last_sold_in[var('demand_grain')] }} ' || last_sold.last_sold_period, 'never sold here')
+        ) as warning,
+        latest_forecast.as_of_date
+    from latest_stock
+    cross join latest_forecast
+    left join last_sold
+        on last_sold.product_id = latest_stock.product_id and last_sold.store_id = latest_stock.store_id
+    where latest_stock.on_hand > 0
+        and latest_forecast.as_of_date is not null
+        and not exists (
+            select 1 from forecasts
+            where forecasts.product_id = latest_stock.product_id
+                and forecasts.store_id = latest_stock.store_id
+                and forecasts.as_of_date = latest_forecast.as_of_date
+        )
+),
+
+final as (
+    select * from forecast_plan
+    union all
+    select * from stock_without_forecast
 )
 
 select * from final

@@ -231,6 +231,47 @@ def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell,
     assert len(off_sale) == int(said.group(1)) > 0
     forecast = set(sh.rows("select distinct product_id, store_id from scores.demand_forecast"))
     assert not forecast & set(off_sale)
+    # The inventory plan lists the stock left where nothing is forecast, and orders none of it:
+    # here 7 units counted of an off-sale series.
+    product, store = off_sale[0]
+    counted = (product, store, date.fromisoformat(AS_OF) - timedelta(days=1))
+    sh.one(
+        "insert into raw.inventory_snapshots (snapshot_date, product_id, store_id, on_hand) values (%s, %s, %s, 7) returning 1",
+        [counted[2], product, store],
+    )
+    try:
+        sh.ok("build", "--as-of", AS_OF, "--select", "+inventory_plan")
+        stocked = set(
+            sh.rows(
+                "select product_id, store_id from (select distinct on (product_id, store_id) * "
+                "from raw.inventory_snapshots order by product_id, store_id, snapshot_date desc) latest "
+                "where on_hand > 0"
+            )
+        )
+        listed = {
+            (p, s): (units, warning)
+            for p, s, units, warning in sh.rows(
+                "select product_id, store_id, suggested_order_units, warning from marts.inventory_plan "
+                "where stock_status = 'not forecast'"
+            )
+        }
+        last_sold = sh.one(
+            "select max(period_start) from features.demand_sales "
+            "where product_id = %s and store_id = %s and units > 0",
+            [product, store],
+        )
+    finally:
+        sh.one(
+            "delete from raw.inventory_snapshots where (product_id, store_id, snapshot_date) = (%s, %s, %s) "
+            "returning 1",
+            [product, store, counted[2]],
+        )
+    assert set(listed) == stocked - forecast
+    assert listed[(product, store)] == (
+        0,
+        f"not forecast: 7 on hand (counted {counted[2]}), last sold in the week from {last_sold}",
+    )
+    assert all(units == 0 for units, _ in listed.values())
     # Missing weeks are unobserved: no label where a week has no sales row.
     unlabelled_gaps = sh.one(
         """
