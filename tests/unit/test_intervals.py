@@ -166,8 +166,14 @@ def test_a_volatile_series_gets_a_wider_interval_than_a_steady_one_at_its_level(
 
 
 def test_series_that_differ_by_chance_alone_keep_a_spread_near_one() -> None:
-    past = _two_kinds_of_series(4, 10, spreads=(0.25, 0.25))
-    intervals = fit(past["y"], past["forecast"], np.ones(800), past["time"], [1], [0.8], past["series"])
+    # 200 series alike at one level, over 8 periods: their mean misses differ by chance only.
+    rng = np.random.default_rng(10)
+    forecast = np.full(1600, 100.0)
+    y = forecast * (1 + 0.25 * rng.standard_normal(1600))
+    series = np.tile(np.arange(200).astype(str), 8)
+    time = np.repeat(np.arange(8), 200).astype("datetime64[D]")
+    intervals = fit(y, forecast, np.ones(1600), time, [1], [0.8], series)
+    assert len(intervals["series_spread"]) == 200
     assert all(0.9 <= s <= 1.1 for s in intervals["series_spread"].values())
 
 
@@ -191,3 +197,12 @@ def test_a_series_that_missed_by_nothing_keeps_a_width() -> None:
     lower, upper = bounds(intervals, np.array([0.0, 100.0]), np.ones(2), [1], np.array(["1", "1"]))["0.8"]
     assert np.isfinite([*lower, *upper]).all()
     assert upper[1] > 100.0
+
+
+def test_two_validation_weeks_are_too_few_to_tell_series_apart() -> None:
+    # A large panel validates on two weeks: a spread from one other week is mostly chance.
+    past = _two_kinds_of_series(2, 13)
+    intervals = fit(past["y"], past["forecast"], np.ones(400), past["time"], [1], [0.8], past["series"])
+    assert intervals["series_spread"] == {}
+    alike = fit(past["y"], past["forecast"], np.ones(400), past["time"], [1], [0.8])
+    assert intervals["quantiles"] == alike["quantiles"]
