@@ -221,21 +221,8 @@ def print_version(r: dict[str, Any], calibration: list[tuple[object, ...]]) -> N
     out.print(table)
     if "by_horizon" in r["metrics"]:
         out.print("by horizon: " + json.dumps(r["metrics"]["by_horizon"], indent=1))
-    if r["intervals"]:
-        # One spread per series: thousands on a large panel, so summarised rather than listed.
-        spreads = r["intervals"].get("series_spread") or {}
-        shown = {k: v for k, v in r["intervals"].items() if k != "series_spread"}
-        out.print(
-            "prediction intervals (scaled residual quantiles by horizon bucket and level band): "
-            + json.dumps(shown)
-        )
-        if spreads:
-            values = np.asarray(list(spreads.values()), dtype=float)
-            out.print(
-                f"series spread (width relative to the level's): {len(values):,} series, "
-                f"{int((values != 1.0).sum()):,} other than 1, from {values.min():.2f} to {values.max():.2f}, "
-                f"median {np.median(values):.2f}"
-            )
+    for line in interval_lines(r["intervals"]):
+        out.print(line)
     if calibration:
         cal = Table(title="reliability (test window)", title_justify="left")
         for column in ("bin", "predicted", "observed", "rows"):
@@ -244,6 +231,27 @@ def print_version(r: dict[str, Any], calibration: list[tuple[object, ...]]) -> N
             cal.add_row(str(bin_), f"{float(str(mean)):.3f}", f"{float(str(rate)):.3f}", str(n))
         out.print(cal)
     out.print("spec: " + json.dumps(r["spec"]))
+
+
+def interval_lines(intervals: dict[str, Any] | None) -> list[str]:
+    """A forecast version's stored intervals as ``models show`` prints them: the quantiles
+    as stored, and the series' spreads summarised (one per series: thousands on a large
+    panel)."""
+    if not intervals:
+        return []
+    spreads = intervals.get("series_spread") or {}
+    shown = {k: v for k, v in intervals.items() if k != "series_spread"}
+    lines = [
+        "prediction intervals (scaled residual quantiles by horizon bucket and level band): "
+        + json.dumps(shown)
+    ]
+    if spreads:
+        values = np.asarray(list(spreads.values()), dtype=float)
+        lines.append(
+            f"series spread (width relative to the level's): {len(values):,} series, "
+            f"from {values.min():.2f} to {values.max():.2f}, median {np.median(values):.2f}"
+        )
+    return lines
 
 
 def horizon(spec: dict[str, object]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from storecast.database.load_ledger import LoadResult
-from storecast.render import print_error, print_load_result
+from storecast.render import interval_lines, print_error, print_load_result
 
 #: Values a file may hold that a console reading markup or emoji codes would eat or fail on.
 AS_WRITTEN = ("[/b]", "[bold]SKU[/bold]", "[product_id, store_id]", ":thumbs_up:")
@@ -34,3 +34,15 @@ def test_a_rejected_value_prints_as_the_file_wrote_it(value: str, capsys: pytest
 def test_an_error_prints_its_message_as_it_is(value: str, capsys: pytest.CaptureFixture[str]) -> None:
     print_error(f"setting coded_keys: expected a list of names, e.g. {value}")
     assert f"error: setting coded_keys: expected a list of names, e.g. {value}" in capsys.readouterr().err
+
+
+def test_series_spreads_are_summarised_not_listed() -> None:
+    spreads = {f"{p}|1": 1.0 for p in range(5000)} | {"1|2": 0.5, "2|2": 2.25}
+    lines = interval_lines({"scale_power": 0.5, "quantiles": {}, "series_spread": spreads})
+    assert len(lines) == 2
+    assert '"scale_power": 0.5' in lines[0]
+    assert "series_spread" not in lines[0]
+    assert lines[1] == (
+        "series spread (width relative to the level's): 5,002 series, from 0.50 to 2.25, median 1.00"
+    )
+    assert interval_lines({"scale_power": 0.0, "quantiles": {}, "series_spread": {}})[1:] == []

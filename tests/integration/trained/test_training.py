@@ -133,8 +133,7 @@ def test_models_cli(pg_settings: Settings, trained: dict[str, TrainResult], cli_
     shown = runner.invoke(app, ["models", "show", "demand"], env={**cli_env, "COLUMNS": "250"})
     assert shown.exit_code == 0, shown.output
     assert "prediction intervals (scaled residual quantiles" in shown.output
-    # One spread per series, summarised, not listed.
-    assert "series spread (width relative to the level's):" in shown.output
+    # Spreads are summarised (tests/unit/test_render.py), never listed.
     assert "series_spread" not in shown.output
     assert "parity" in shown.output
     unknown = runner.invoke(app, ["train", "purchase_7d"], env=cli_env)
