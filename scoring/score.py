@@ -213,7 +213,8 @@ def _prediction_columns(
         units,
         horizon.astype(float),
         spec.horizon_buckets,
-        series_names(frame.keys, spec.series_keys),
+        # Named only where there are spreads to look up (a large panel has none).
+        series_names(frame.keys, spec.series_keys) if model.intervals.get("series_spread") else None,
     )
     for level in interval_levels:
         if f"{level / 100:g}" not in ranges:
