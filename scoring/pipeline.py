@@ -285,16 +285,15 @@ def _run(
         counters["forecasts_written"] = _count(
             conn, "select count(*) from marts.demand_forecast where as_of_date = %s", as_of
         )
-        counters["reorder_warnings"] = _count(
-            conn,
-            "select count(*) from marts.inventory_plan where as_of_date = %s and stock_status = 'reorder now'",
-            as_of,
-        )
-        counters["stock_not_forecast"] = _count(
-            conn,
-            "select count(*) from marts.inventory_plan where as_of_date = %s and stock_status = 'not forecast'",
-            as_of,
-        )
+        # One read of the plan for both of its counters.
+        plan = conn.execute(
+            "select count(*) filter (where stock_status = 'reorder now'), "
+            "count(*) filter (where stock_status = 'not forecast') "
+            "from marts.inventory_plan where as_of_date = %s",
+            [as_of],
+        ).fetchone()
+        assert plan is not None
+        counters["reorder_warnings"], counters["stock_not_forecast"] = int(str(plan[0])), int(str(plan[1]))
         counters["rows"] = counters["recommendations_written"] + counters["forecasts_written"]
         summary_counters = dict(counters)
     say(f"run {run_id}: marts built: {summary_counters}")

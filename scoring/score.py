@@ -32,7 +32,7 @@ from storecast.training.data import FeatureReader, Frame, check_columns, relatio
 from storecast.training.errors import FeatureError
 from storecast.training.explain import TOP_REASONS, Explainer, reasons_json
 from storecast.training.export import onnx_inputs, sha256
-from storecast.training.intervals import bounds, series_names
+from storecast.training.intervals import keyed_bounds
 from storecast.training.registry import Champion, champion, champion_names
 from storecast.training.spec import ModelSpec, model_specs, stored_spec
 
@@ -208,13 +208,8 @@ def _prediction_columns(
         Column("target_date", "date", frame.keys["as_of_date"].to_numpy() + offsets.astype("timedelta64[D]")),
         Column(output.column, "float8", units),
     ]
-    ranges = bounds(
-        model.intervals,
-        units,
-        horizon.astype(float),
-        spec.horizon_buckets,
-        # Named only where there are spreads to look up (a large panel has none).
-        series_names(frame.keys, spec.series_keys) if model.intervals.get("series_spread") else None,
+    ranges = keyed_bounds(
+        model.intervals, units, horizon.astype(float), spec.horizon_buckets, frame.keys, spec.series_keys
     )
     for level in interval_levels:
         if f"{level / 100:g}" not in ranges:

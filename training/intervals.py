@@ -192,6 +192,21 @@ def _edges(forecast: F64) -> list[float]:
     return [float(e) for e in np.unique(np.quantile(forecast, np.linspace(0, 1, BANDS + 1)[1:-1]))]
 
 
+def keyed_bounds(
+    intervals: dict[str, Any],
+    forecast: F64,
+    horizon: F64,
+    buckets: list[int],
+    keys: pd.DataFrame,
+    columns: list[str],
+) -> Bounds:
+    """:func:`bounds` for rows given by their keys: the series (``columns`` of ``keys``) are
+    named only when the version has spreads to look them up in (a large panel has none,
+    and naming a million rows takes a while)."""
+    named = series_names(keys, columns) if intervals.get("series_spread") else None
+    return bounds(intervals, forecast, horizon, buckets, named)
+
+
 def series_names(keys: pd.DataFrame, columns: list[str]) -> Series:
     """Each row's series as stored in ``series_spread``: its key columns' values joined by ``|``."""
     # Column by column: a row-wise join runs Python once per row (seconds on a million).
@@ -217,23 +232,24 @@ def _spreads(
     residual by a spread that its own period helped estimate would shrink it towards
     the others', and the intervals would under-cover (the sample's weekly shape: 0.75-0.78
     by quartile where they covered 0.79-0.81 without spreads)."""
-    size = np.abs(residuals)
-    pooled = float(size.mean()) if len(size) else 0.0
+    pooled = float(np.abs(residuals).mean()) if len(residuals) else 0.0
     if pooled == 0.0:
-        return {}, np.ones(len(size))
+        return {}, np.ones(len(residuals))
+    # Each absolute residual over the pooled mean: a series' ratio is the mean of its own.
+    size = np.abs(residuals) / pooled
     names, inverse = np.unique(series, return_inverse=True)
-    cells = pd.DataFrame({"series": inverse, "time": time, "size": size / pooled})
+    cells = pd.DataFrame({"series": inverse, "time": time, "size": size})
     by_cell = cells.groupby(["series", "time"])["size"]
     cell_sum = by_cell.transform("sum").to_numpy(dtype=np.float64)
     cell_rows = by_cell.transform("count").to_numpy(dtype=np.float64)
-    sums = np.bincount(inverse, size / pooled)
+    sums = np.bincount(inverse, size)
     rows = np.bincount(inverse).astype(np.float64)
     periods = np.asarray(cells.groupby("series")["time"].nunique(), dtype=np.float64)
     eligible = periods >= MIN_SPREAD_PERIODS
     if not eligible.any():
         return {}, np.ones(len(size))
     log_ratio = np.log((sums + PRIOR_ROWS) / (rows + PRIOR_ROWS))
-    deviation = size / pooled / np.exp(log_ratio)[inverse] - 1
+    deviation = size / np.exp(log_ratio)[inverse] - 1
     relative = float((deviation**2).sum() / max(len(size) - len(names), 1))
     weights = rows * eligible
     centre = float(np.average(log_ratio, weights=weights))

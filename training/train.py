@@ -57,8 +57,8 @@ from storecast.training.export import (
 )
 from storecast.training.fingerprint import trained_with, training_fingerprint
 from storecast.training.grain import LastPeriod, grain_hint, partial_period_hint
-from storecast.training.intervals import bounds, min_calibration_rows, series_names
 from storecast.training.intervals import fit as fit_intervals
+from storecast.training.intervals import keyed_bounds, min_calibration_rows, series_names
 from storecast.training.registry import champion, register
 from storecast.training.spec import Features, ModelSpec, stored_spec
 from storecast.training.split import SplitError, TimeSplit, split_times
@@ -113,9 +113,7 @@ def _evaluate(
     ranges = (
         None
         if intervals is None
-        else bounds(
-            intervals, predictions, horizon, spec.horizon_buckets, series_names(frame.keys, spec.series_keys)
-        )
+        else keyed_bounds(intervals, predictions, horizon, spec.horizon_buckets, frame.keys, spec.series_keys)
     )
     return m.forecast_metrics(y, predictions, naive, horizon, spec.horizon_buckets, ranges)
 
