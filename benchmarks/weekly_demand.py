@@ -485,14 +485,16 @@ def _storecast(source: Source, count: int) -> tuple[Forecasts, Panel, list[date]
                     [origin],
                 ).fetchall()
                 window = conn.execute(
-                    "select validation_start, validation_end, validation_rows from ml.model_versions "
-                    "where model_name = 'demand' and version = %s",
+                    "select validation_start, validation_end, validation_rows, intervals ->> 'scale_power', "
+                    "jsonb_array_length(coalesce(jsonb_path_query_array(intervals, '$.series_spread.*'), '[]')) "
+                    "from ml.model_versions where model_name = 'demand' and version = %s",
                     [trained.version],
                 ).fetchone()
                 assert window is not None
                 print(
                     f"  origin {origin}: trained v{trained.version} ({trained.estimator}; validated on "
-                    f"{window[0]}..{window[1]}, {window[2]:,} rows), scored"
+                    f"{window[0]}..{window[1]}, {window[2]:,} rows; intervals' scale power {window[3]}, "
+                    f"{window[4]:,} series spreads), scored"
                 )
             timings["train and score per origin"] = (time.perf_counter() - started) / len(origins)
     frame = pd.DataFrame(rows, columns=["store", "product", *COLUMNS[1:]])

@@ -27,7 +27,8 @@ narrow for the large ones, and clips most lower bounds at 0. So:
 * series at the same level can differ in how far they miss (a department with a
   back-to-school peak beside a steady one, a promoted product beside a staple): each
   series' **spread** is the mean absolute scaled residual of its validation rows
-  relative to all rows', its log shrunk toward the mean by how much such ratios vary
+  relative to all rows', each capped at the 90th percentile of all (:data:`SPREAD_CAP`:
+  one holiday's miss does not make a steady series volatile), its log shrunk toward the mean by how much such ratios vary
   from noise alone (empirical Bayes: a panel whose series differ by chance only keeps
   1). The power is chosen, and the quantiles taken, on residuals each divided by its
   series' spread from the series' other validation periods (leave one period out). A
@@ -82,6 +83,10 @@ PRIOR_ROWS = 0.1
 #: then covered 0.77, 0.78, 0.79 and 0.83 by forecast quartile, against 0.81, 0.80, 0.79
 #: and 0.81 without (docs/benchmark-notes.md).
 MIN_SPREAD_PERIODS = 4
+#: A series' spread is taken on absolute residuals capped at this quantile of all of them:
+#: an 80 % interval is set by a series' usual misses, and one holiday missed by half would
+#: otherwise widen a steady series' intervals for every week after it (docs/benchmark-notes.md).
+SPREAD_CAP = 0.9
 #: Fewest later-half rows per choosing band for coverage to choose the power.
 MIN_CHOOSING_ROWS = 30
 
@@ -222,8 +227,8 @@ def _spreads(
     """Each series' spread (see the module), and each row's spread from its series' *other*
     periods (leave one period out), which is what its residual is divided by.
 
-    A series' ratio is its mean absolute residual over all rows', with
-    :data:`PRIOR_ROWS` more at the pooled mean. Its log is shrunk toward the mean log by
+    A series' ratio is its mean absolute residual over all rows' (each capped at the
+    :data:`SPREAD_CAP` quantile of all), with :data:`PRIOR_ROWS` more at the pooled mean. Its log is shrunk toward the mean log by
     ``between / (between + noise)``: ``noise``, the variance of a log ratio from chance
     alone, is the rows' relative variance around their series' mean, pooled over
     series, over the series' number of periods (not rows: a period's horizons miss
@@ -232,11 +237,14 @@ def _spreads(
     residual by a spread that its own period helped estimate would shrink it towards
     the others', and the intervals would under-cover (the sample's weekly shape: 0.75-0.78
     by quartile where they covered 0.79-0.81 without spreads)."""
-    pooled = float(np.abs(residuals).mean()) if len(residuals) else 0.0
+    if not len(residuals):
+        return {}, np.ones(0)
+    capped = np.minimum(np.abs(residuals), np.quantile(np.abs(residuals), SPREAD_CAP))
+    pooled = float(capped.mean())
     if pooled == 0.0:
         return {}, np.ones(len(residuals))
-    # Each absolute residual over the pooled mean: a series' ratio is the mean of its own.
-    size = np.abs(residuals) / pooled
+    # Each capped absolute residual over the pooled mean: a series' ratio is the mean of its own.
+    size = capped / pooled
     names, inverse = np.unique(series, return_inverse=True)
     cells = pd.DataFrame({"series": inverse, "time": time, "size": size})
     by_cell = cells.groupby(["series", "time"])["size"]

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pytest
 
+from storecast.training import intervals as intervals_module
 from storecast.training import metrics as m
 from storecast.training.intervals import BANDS, MIN_BAND_ROWS, bounds, fit, min_calibration_rows
 
@@ -206,3 +208,28 @@ def test_two_validation_weeks_are_too_few_to_tell_series_apart() -> None:
     assert intervals["series_spread"] == {}
     alike = fit(past["y"], past["forecast"], np.ones(400), past["time"], [1], [0.8])
     assert intervals["quantiles"] == alike["quantiles"]
+
+
+def test_one_holiday_does_not_make_a_steady_series_volatile(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Steady series (misses of 5 %) that each missed one holiday by +100 %, beside volatile
+    # ones (20 %): their usual misses, not the holiday, should set their spread.
+    past = _two_kinds_of_series(20, 20, spreads=(0.05, 0.2))
+    steady_series = np.tile(np.arange(200) < 100, 20)
+    holiday = (past["time"] == np.datetime64(5, "D")) & steady_series
+    past["y"][holiday] = 2 * past["forecast"][holiday]
+    fresh = {**_two_kinds_of_series(20, 21, spreads=(0.05, 0.2)), "volatile": ~steady_series}
+
+    def fitted() -> tuple[float, list[float]]:
+        intervals = fit(past["y"], past["forecast"], np.ones(4000), past["time"], [1], [0.8], past["series"])
+        spread = np.array([intervals["series_spread"][str(s)] for s in range(200)])
+        return float(np.median(spread[100:]) / np.median(spread[:100])), _kind_coverage(intervals, fresh)
+
+    ratio, (steady, volatile) = fitted()
+    monkeypatch.setattr(intervals_module, "SPREAD_CAP", 1.0)  # no cap
+    uncapped_ratio, (uncapped_steady, uncapped_volatile) = fitted()
+    # The true ratio is 4; uncapped, the holiday hides most of it.
+    assert ratio >= 2.0 >= uncapped_ratio
+    # Closer to 80 % both ways, though the capped holiday still widens the steady series.
+    assert steady <= 0.96
+    assert uncapped_steady >= 0.98
+    assert volatile >= uncapped_volatile + 0.02
