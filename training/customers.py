@@ -95,6 +95,14 @@ def extrapolating_candidates(
     )
 
 
+#: The highest level held to. BG/NBD cannot follow customers whose buying fades with age,
+#: so a cohort ordering less in the last weeks than BG/NBD expects is taken at its word;
+#: one ordering more is more likely in its season than buying faster for good, and on the
+#: customer benchmark every level above 1 took the mean probability further from the
+#: actual rate (4 runs of 4), every one below 1 but one closer (docs/benchmark-notes.md).
+MAX_RECENT_LEVEL = 1.0
+
+
 def recent_order_level(conn: Conn, spec: ModelSpec, latest: LatestCustomers) -> tuple[float | None, str]:
     """:func:`~storecast.training.btyd.recent_level` of the customers on the latest as-of date
     at least ``recent_days`` before ``latest``'s, from their orders in ``recent_column`` on
@@ -118,11 +126,22 @@ def recent_order_level(conn: Conn, spec: ModelSpec, latest: LatestCustomers) -> 
         .fillna(0.0)
         .to_numpy(dtype=float)
     )
-    level = recent_level(before.features[columns], recent, (latest.on - start).days, window)
+    measured = recent_level(before.features[columns], recent, (latest.on - start).days, window)
+    level, held = held_level(measured)
     return level, (
         f"level {level:.3f}: the {len(recent):,} customers of {start} ordered {recent.sum():,.0f} times in the "
-        f"{window} days to {latest.on} ({spec.recent_column}), {level:.3f} times what BG/NBD fitted on them then "
-        "expected"
+        f"{window} days to {latest.on} ({spec.recent_column}), {measured:.3f} times what BG/NBD fitted on them then "
+        f"expected{held}"
+    )
+
+
+def held_level(measured: float) -> tuple[float, str]:
+    """The level held to, at most :data:`MAX_RECENT_LEVEL`, and what the note adds when it
+    was held there."""
+    if measured <= MAX_RECENT_LEVEL:
+        return measured, ""
+    return MAX_RECENT_LEVEL, (
+        f"; held at {MAX_RECENT_LEVEL:g}: a cohort buying faster than it did is more likely in its season"
     )
 
 

@@ -162,6 +162,10 @@ def test_a_one_cohort_base_trains_and_scores_with_settings_only(cohort: tuple[Sh
     assert "Gamma-Gamma's fit ran to its boundary" in output
     assert "times in the 90 days to" in str(spend_level)
     assert "times what BG/NBD fitted on them then expected" in str(spend_level)
+    # The level is the one measured, held at 1 (MAX_RECENT_LEVEL) where that reads higher.
+    held = re.search(r"level ([0-9.]+): .*?, ([0-9.]+) times what BG/NBD", str(spend_level))
+    assert held is not None
+    assert float(held.group(1)) == min(float(held.group(2)), 1.0)
     # Purchase keeps BG/NBD's own order of the customers (a monotone map of its probability),
     # its level held to the rate of their last 90 days' orders.
     ((chosen, note, level),) = sh.rows(
