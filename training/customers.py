@@ -141,7 +141,8 @@ def held_level(measured: float) -> tuple[float, str]:
     if measured <= MAX_RECENT_LEVEL:
         return measured, ""
     return MAX_RECENT_LEVEL, (
-        f"; held at {MAX_RECENT_LEVEL:g}: a cohort buying faster than it did is more likely in its season"
+        f"; held at {MAX_RECENT_LEVEL:g}: more orders than BG/NBD expects are more likely the season "
+        "than a cohort buying faster"
     )
 
 

@@ -28,9 +28,9 @@ narrow for the large ones, and clips most lower bounds at 0. So:
   back-to-school peak beside a steady one, a promoted product beside a staple): each
   series' **spread** is the mean absolute scaled residual of its validation rows
   relative to all rows', each capped at the 90th percentile of all (:data:`SPREAD_CAP`:
-  one holiday's miss does not make a steady series volatile), its log shrunk toward the mean by how much such ratios vary
-  from noise alone (empirical Bayes: a panel whose series differ by chance only keeps
-  1). The power is chosen, and the quantiles taken, on residuals each divided by its
+  one holiday's miss does not make a steady series volatile), its log shrunk toward the
+  mean by how much such ratios vary from noise alone (empirical Bayes: a panel whose
+  series differ by chance only keeps 1). The power is chosen, and the quantiles taken, on residuals each divided by its
   series' spread from the series' other validation periods (leave one period out). A
   series with fewer than :data:`MIN_SPREAD_PERIODS` validation periods, or none, has
   spread 1.
@@ -228,11 +228,12 @@ def _spreads(
     periods (leave one period out), which is what its residual is divided by.
 
     A series' ratio is its mean absolute residual over all rows' (each capped at the
-    :data:`SPREAD_CAP` quantile of all), with :data:`PRIOR_ROWS` more at the pooled mean. Its log is shrunk toward the mean log by
-    ``between / (between + noise)``: ``noise``, the variance of a log ratio from chance
-    alone, is the rows' relative variance around their series' mean, pooled over
-    series, over the series' number of periods (not rows: a period's horizons miss
-    together); ``between`` is what the log ratios vary beyond their noise. On the log
+    :data:`SPREAD_CAP` quantile of all), with :data:`PRIOR_ROWS` more at the pooled mean.
+    Its log is shrunk toward the mean log by ``between / (between + noise)``: ``noise``,
+    the variance of a log ratio from chance alone, is the rows' relative variance around
+    their series' mean, pooled over series, over the series' number of periods (not
+    rows: a period's horizons miss together); ``between`` is what the log ratios vary
+    beyond their noise. On the log
     scale a volatile series' ratio is as certain as a steady one's. Dividing each
     residual by a spread that its own period helped estimate would shrink it towards
     the others', and the intervals would under-cover (the sample's weekly shape: 0.75-0.78
