@@ -254,6 +254,27 @@ def test_only_candidates_that_extrapolate_in_age_are_kept_when_most_customers_ar
         assert "in BG/NBD's own order" in note
 
 
+def test_the_guard_acts_when_most_customers_are_older_not_only_three_quarters() -> None:
+    spec = spec_for(
+        "binary",
+        ["orders", "recency", "age"],
+        ["hist_gradient_boosting_classifier", "bg_nbd_probability"],
+        btyd_columns=["orders", "recency", "age"],
+    )
+    labelled = [_frame([10, 50, 103])]
+    # 3 of 4 are past 103 days: a model learned on the labels extrapolates for most of them.
+    chosen, note = extrapolating_candidates(
+        spec, list(spec.candidates), np.array([90, 500, 600, 700]), labelled
+    )
+    assert chosen == ["bg_nbd_probability"]
+    assert "75% of the latest customers" in note
+    # Half is not most.
+    assert extrapolating_candidates(spec, list(spec.candidates), np.array([90, 100, 600, 700]), labelled) == (
+        list(spec.candidates),
+        "",
+    )
+
+
 def test_bg_nbd_gamma_gamma_predicts_the_expected_spend_whatever_the_labels() -> None:
     from numpy.testing import assert_allclose
 
