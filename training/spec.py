@@ -203,9 +203,9 @@ class ModelSpec(BaseModel):
         ge=0,
         le=1,
         description="customer models with btyd_columns: when more than this share of the latest customers "
-        "(by default most) are older than every customer with a matured label, only the candidates built on BG/NBD, which "
-        "extrapolate in age, are considered (trees cannot); of those, only the ones that learn nothing from "
-        "the labels when there are any (bg_nbd_gamma_gamma)",
+        "(by default most) are older than every customer with a matured label, only the candidates "
+        "built on BG/NBD, which extrapolate in age, are considered (trees cannot); of those, only the "
+        "ones that learn nothing from the labels when there are any (bg_nbd_gamma_gamma)",
     )
     max_champion_bias: float | None = Field(
         default=None,
