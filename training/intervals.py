@@ -30,10 +30,10 @@ narrow for the large ones, and clips most lower bounds at 0. So:
   relative to all rows', each capped at the 90th percentile of all (:data:`SPREAD_CAP`:
   one holiday's miss does not make a steady series volatile), its log shrunk toward the
   mean by how much such ratios vary from noise alone (empirical Bayes: a panel whose
-  series differ by chance only keeps 1). The power is chosen, and the quantiles taken, on residuals each divided by its
-  series' spread from the series' other validation periods (leave one period out). A
-  series with fewer than :data:`MIN_SPREAD_PERIODS` validation periods, or none, has
-  spread 1.
+  series differ by chance only keeps 1). The power is chosen, and the quantiles taken,
+  on residuals each divided by its series' spread from the series' other validation
+  periods (leave one period out). A series with fewer than :data:`MIN_SPREAD_PERIODS`
+  validation periods, or none, has spread 1.
 
 An interval is ``[max(forecast + lower * s, 0), forecast + upper * s]`` with
 ``s = max(forecast, 1) ** power * spread``, widened where needed to contain the forecast.
@@ -233,11 +233,11 @@ def _spreads(
     the variance of a log ratio from chance alone, is the rows' relative variance around
     their series' mean, pooled over series, over the series' number of periods (not
     rows: a period's horizons miss together); ``between`` is what the log ratios vary
-    beyond their noise. On the log
-    scale a volatile series' ratio is as certain as a steady one's. Dividing each
-    residual by a spread that its own period helped estimate would shrink it towards
-    the others', and the intervals would under-cover (the sample's weekly shape: 0.75-0.78
-    by quartile where they covered 0.79-0.81 without spreads)."""
+    beyond their noise. On the log scale a volatile series' ratio is as certain as a
+    steady one's. Dividing each residual by a spread that its own period helped estimate
+    would shrink it towards the others', and the intervals would under-cover (the
+    sample's weekly shape: 0.75-0.78 by quartile where they covered 0.79-0.81 without
+    spreads)."""
     if not len(residuals):
         return {}, np.ones(0)
     capped = np.minimum(np.abs(residuals), np.quantile(np.abs(residuals), SPREAD_CAP))
