@@ -53,6 +53,18 @@ class Frame:
             time=self.time[mask],
         )
 
+    @classmethod
+    def concat(cls, frames: list[Frame]) -> Frame:
+        """The rows of ``frames`` one after the other (each labelled). An empty read has no
+        label and default dtypes, so empty frames are left out rather than concatenated."""
+        parts = [frame for frame in frames if len(frame)]
+        return cls(
+            keys=pd.concat([p.keys for p in parts], ignore_index=True),
+            features=pd.concat([p.features for p in parts], ignore_index=True),
+            label=np.concatenate([p.label for p in parts if p.label is not None]),
+            time=np.concatenate([p.time for p in parts]),
+        )
+
 
 def relation_columns(conn: Conn, relation: str) -> dict[str, str]:
     """Column name -> data type of ``schema.table``; empty when it does not exist."""

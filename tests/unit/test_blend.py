@@ -67,7 +67,7 @@ def test_the_gradient_boosting_blend_exports_as_its_members_mean() -> None:
 
 def test_training_blends_the_members_it_fitted_as_candidates_without_fitting_them_again() -> None:
     from storecast.training.data import Frame
-    from storecast.training.train import _fit, _fit_blend
+    from storecast.training.fitting import fit_blend, fit_candidate
 
     spec = spec_for(
         "forecast",
@@ -84,11 +84,11 @@ def test_training_blends_the_members_it_fitted_as_candidates_without_fitting_the
         label=y.astype(float),
         time=np.full(len(frame), np.datetime64("2026-01-05")),
     )
-    log1p = _fit(spec, "hist_gradient_boosting_log1p", rows)
-    blend = _fit_blend(spec, "hist_gradient_boosting_blend", {"hist_gradient_boosting_log1p": log1p}, rows)
+    log1p = fit_candidate(spec, "hist_gradient_boosting_log1p", rows)
+    blend = fit_blend(spec, "hist_gradient_boosting_blend", {"hist_gradient_boosting_log1p": log1p}, rows)
     poisson, reused = blend.named_steps["estimator"].estimators_
     assert reused is log1p.named_steps["estimator"]
     assert poisson.loss == "poisson"
     # The same forecast as a blend fitted from scratch on the same rows.
-    fresh = _fit(spec, "hist_gradient_boosting_blend", rows)
+    fresh = fit_candidate(spec, "hist_gradient_boosting_blend", rows)
     assert_allclose(blend.predict(frame), fresh.predict(frame))

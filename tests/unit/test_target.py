@@ -12,9 +12,9 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from storecast.training.estimators import make_pipeline
 from storecast.training.export import export, onnx_inputs, predict_onnx
+from storecast.training.pruning import without
 from storecast.training.spec import ModelSpec
 from storecast.training.target import Log1pRegressor, log1p_level
-from storecast.training.train import _without
 from tests.unit.specs import spec_for
 
 
@@ -112,10 +112,10 @@ def test_a_forecast_relative_to_the_level_exports_with_it_a_missing_or_negative_
 
 
 def test_a_level_left_out_as_constant_is_no_longer_forecast_against() -> None:
-    reduced = _without(_level_spec(), ["level"])
+    reduced = without(_level_spec(), ["level"])
     assert reduced.level_column is None
     assert make_pipeline(reduced, "hist_gradient_boosting_log1p").steps[-1][1].level_index is None
-    kept = _without(_level_spec(), ["horizon"])
+    kept = without(_level_spec(), ["horizon"])
     # The level moves to where the remaining numbers put it.
     assert make_pipeline(kept, "hist_gradient_boosting_log1p").steps[-1][1].level_index == 0
 

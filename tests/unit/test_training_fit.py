@@ -12,7 +12,7 @@ from sklearn.linear_model import PoissonRegressor
 
 from storecast.training import estimators
 from storecast.training.data import Frame
-from storecast.training.train import _fit
+from storecast.training.fitting import fit_candidate
 from tests.unit.specs import spec_for
 
 NUMERIC = ["level", "discount"]
@@ -39,7 +39,7 @@ def test_a_solver_stopped_at_its_iteration_limit_is_said_once(monkeypatch: pytes
     said: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        pipeline = _fit(spec, "poisson_glm", _frame(500), say=said.append)
+        pipeline = fit_candidate(spec, "poisson_glm", _frame(500), say=said.append)
     assert said == ["test_model: poisson_glm stopped at its solver's iteration limit before converging"]
     assert not [w for w in caught if "max_iter" in str(w.message)]
     assert np.isfinite(pipeline.predict(_frame(20).features)).all()
@@ -48,14 +48,14 @@ def test_a_solver_stopped_at_its_iteration_limit_is_said_once(monkeypatch: pytes
 def test_a_converged_solver_says_nothing() -> None:
     spec = spec_for("forecast", NUMERIC, ["poisson_glm"])
     said: list[str] = []
-    _fit(spec, "poisson_glm", _frame(500), say=said.append)
+    fit_candidate(spec, "poisson_glm", _frame(500), say=said.append)
     assert said == []
 
 
 def test_calibrating_on_few_positives_warns_of_nothing_and_leaves_the_filters_alone() -> None:
     from sklearn.linear_model import LogisticRegression
 
-    from storecast.training.train import _calibrator
+    from storecast.training.calibration import calibrator
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 2))
@@ -64,7 +64,7 @@ def test_calibrating_on_few_positives_warns_of_nothing_and_leaves_the_filters_al
     filters = list(warnings.filters)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        calibrated = _calibrator(model, "sigmoid", x, y)
+        calibrated = calibrator(model, "sigmoid", x, y)
     assert not [w for w in caught if "least populated class" in str(w.message)]
     assert warnings.filters == filters
     assert calibrated.predict_proba(x).shape == (200, 2)
