@@ -60,6 +60,31 @@ def test_count_intervals_cover_every_level_band_and_reach_further_up_than_down()
     assert 0.5 < intervals["scale_power"] <= 1.0
 
 
+def test_periods_without_a_sale_do_not_leave_the_lower_tail_empty() -> None:
+    # Intermittent daily sales: Poisson means of 0.5-3 units, a third of the periods sell
+    # nothing. With the scale the forecast itself (power 1) every such period has the
+    # residual -1, so the lower quantile is -1, its bound 0, and nothing misses below.
+    def intermittent(seed: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        mean = np.exp(rng.uniform(np.log(0.5), np.log(3), 4000))
+        return mean, rng.poisson(mean).astype(float)
+
+    forecast, y = intermittent(0)
+    intervals = fit(y, forecast, np.ones(4000), TIME, [1], [0.8])
+    assert intervals["scale_power"] == 1.0
+    forecast, y = intermittent(1)
+    lower = bounds(intervals, forecast, np.ones(4000), [1])["0.8"][0]
+    assert (y < lower).mean() < 0.05  # not the tenth a lower tail would miss
+    # The upper tail takes the misses the lower one cannot: 80 %, not 90 %, in every band
+    # (the upper quantile at the lower tail's place covered 0.87, its bands up to 0.90).
+    assert all(0.76 <= c <= 0.84 for c in _band_coverage(intervals, forecast, y))
+    # Without ties the tails stay even: a tenth of 999 continuous residuals (less one, the
+    # conformal correction) outside each bound.
+    residuals = np.random.default_rng(2).standard_normal(999)
+    low, high = intervals_module._pair(residuals, 0.8)
+    assert {int((residuals < low).sum()), int((residuals > high).sum())} <= {98, 99}
+
+
 def test_constant_noise_keeps_a_constant_width() -> None:
     rng = np.random.default_rng(2)
     forecast = rng.uniform(10, 1000, 4000)
