@@ -16,6 +16,7 @@ from storecast.training.estimators import BLENDS, make_pipeline
 from storecast.training.export import float32_thresholds
 from storecast.training.spec import ModelSpec
 
+#: Where a step says what it is doing (a line at a time): the CLI prints it, tests collect it.
 Progress = Callable[[str], None]
 
 

@@ -11,7 +11,6 @@ metrics, :func:`storecast.training.champion.judge` and the registry record.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from importlib.metadata import version as package_version
@@ -51,7 +50,7 @@ from storecast.training.evaluation import evaluate, evaluation_columns, predict
 from storecast.training.explain import export_explainer
 from storecast.training.export import OPSET, export, onnx_inputs, parity, predict_onnx, sha256
 from storecast.training.fingerprint import trained_with, training_fingerprint
-from storecast.training.fitting import fit_blend, fit_candidate
+from storecast.training.fitting import Progress, fit_blend, fit_candidate
 from storecast.training.grain import LastPeriod, grain_hint, partial_period_hint
 from storecast.training.intervals import fit as fit_intervals
 from storecast.training.intervals import min_calibration_rows, series_names
@@ -59,8 +58,6 @@ from storecast.training.pruning import constant_features, without
 from storecast.training.registry import register
 from storecast.training.spec import ModelSpec
 from storecast.training.split import SplitError, TimeSplit, split_times
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -172,11 +169,16 @@ def _trained_as_of(
     return row[0] if row and row[0] else max(t for t, _ in counts)  # type: ignore[return-value]
 
 
+def _horizon_setting(spec: ModelSpec) -> str:
+    """The setting that sets the label horizon and its value, for advice in an error ('' without one)."""
+    return f"{spec.horizon_var}, now {spec.horizon_days // spec.period_days}" if spec.horizon_var else ""
+
+
 def _split(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[TimeSplit, list[tuple[date, int]]]:
     """The time windows of the matured rows (and their counts), or a :class:`TrainingError`
     saying what to change when there is too little history to hold out and still train."""
     counts = time_counts(conn, spec, matured_by=as_of)
-    horizon = f"{spec.horizon_var}, now {spec.horizon_days // spec.period_days}" if spec.horizon_var else ""
+    horizon = _horizon_setting(spec)
     try:
         calibration_rows = min_calibration_rows(spec.horizon_buckets) if spec.task == "forecast" else 0
         split = split_times(counts, spec.holdout_periods, spec.embargo, spec.max_train_rows, calibration_rows)
@@ -226,9 +228,7 @@ def _trainable(spec: ModelSpec, split: TimeSplit, train: Frame, say: Progress) -
     left out (and said). Says too when the rows look finer than the grain."""
     assert train.label is not None
     if spec.task == "binary" and len(np.unique(train.label)) < 2:
-        horizon = (
-            f"{spec.horizon_var}, now {spec.horizon_days // spec.period_days}" if spec.horizon_var else ""
-        )
+        horizon = _horizon_setting(spec)
         raise TrainingError(
             f"{spec.name}: every training label is {bool(train.label[0])} ({len(train):,} rows, "
             f"{split.train[0]}..{split.train[-1]}); a model needs both outcomes"
