@@ -171,8 +171,8 @@ def _pair(residuals: F64, level: float) -> list[float]:
     fill the lower tail, the lower bound is 0 for every one of them and none misses
     below; the upper tail alone then missed a tenth, and the 80 % interval covered 90 %
     (the demo's daily forecasts above 0.7 units, a third of whose days sell nothing:
-    0.90 on validation and on the test weeks, docs/benchmark-notes.md). Without ties
-    nothing moves."""
+    0.90 on validation, 0.88-0.93 on three origins' test weeks; docs/benchmark-notes.md).
+    Without ties nothing moves."""
     ordered = np.sort(residuals)
     n, tail = len(ordered), (1 - level) / 2
     low = max(math.floor((n + 1) * tail), 1)
