@@ -253,7 +253,8 @@ def _spreads(
     spreads)."""
     if not len(residuals):
         return {}, np.ones(0)
-    capped = np.minimum(np.abs(residuals), np.quantile(np.abs(residuals), SPREAD_CAP))
+    absolute = np.abs(residuals)
+    capped = np.minimum(absolute, np.quantile(absolute, SPREAD_CAP))
     pooled = float(capped.mean())
     if pooled == 0.0:
         return {}, np.ones(len(residuals))
