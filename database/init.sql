@@ -62,7 +62,7 @@ create table if not exists raw.products (
     brand                   text,
     category                text not null,
     platform                text check (platform in ('store', 'online', 'marketplace')),
-    list_price              numeric(12, 2) not null check (list_price > 0),
+    list_price              numeric(12, 2) check (list_price > 0),
     unit_cost               numeric(12, 2) check (unit_cost >= 0),
     is_own_brand            boolean not null default false,
     sustainability_score    numeric(5, 2) check (sustainability_score between 0 and 100),
@@ -76,7 +76,7 @@ comment on column raw.products.title is 'Product title as listed.';
 comment on column raw.products.brand is 'Brand name; NULL when not known.';
 comment on column raw.products.category is 'Merchandise category.';
 comment on column raw.products.platform is 'Where the product is sold: store (all stores and online), online (own web shop only) or marketplace (third-party marketplace, fulfilled by the online store); NULL when not known.';
-comment on column raw.products.list_price is 'Regular shelf price per unit, in the shop currency.';
+comment on column raw.products.list_price is 'Regular shelf price per unit, in the shop currency; NULL when the shop has none (a scanner panel''s shelf prices are in raw.order_items).';
 comment on column raw.products.unit_cost is 'Purchase cost per unit, in the shop currency; NULL when not known.';
 comment on column raw.products.is_own_brand is 'Whether the product is the retailer''s own brand.';
 comment on column raw.products.sustainability_score is 'Supplier sustainability score, 0 (worst) to 100 (best); NULL when not rated.';
@@ -91,6 +91,9 @@ alter table raw.products
     alter column unit_cost drop not null,
     alter column launched_at drop not null,
     alter column initial_stock drop not null;
+-- v15: a product without a list price (a scanner panel has only the shelf prices of its
+-- sales; demand reads the regular price from those) loads as it is.
+alter table raw.products alter column list_price drop not null;
 alter table raw.stores
     alter column region drop not null,
     alter column format drop not null,
@@ -172,7 +175,7 @@ create table if not exists raw.promotions (
     store_id     bigint references raw.stores (store_id),
     start_date   date not null,
     end_date     date not null,
-    discount_pct numeric(5, 4) not null check (discount_pct > 0 and discount_pct < 1),
+    discount_pct numeric(5, 4) not null default 0 check (discount_pct >= 0 and discount_pct < 1),
     feature_ad   boolean not null default false,
     check (end_date >= start_date)
 );
@@ -182,8 +185,25 @@ comment on column raw.promotions.product_id is 'Product on promotion.';
 comment on column raw.promotions.store_id is 'Store running the promotion; NULL for all stores.';
 comment on column raw.promotions.start_date is 'First day of the promotion.';
 comment on column raw.promotions.end_date is 'Last day of the promotion (inclusive).';
-comment on column raw.promotions.discount_pct is 'Price reduction as a fraction of list price, e.g. 0.2 for 20 % off.';
+comment on column raw.promotions.discount_pct is 'Price reduction as a fraction of the regular shelf price, e.g. 0.2 for 20 % off; 0 (the default) for a promotion without a price cut (a feature ad or a display).';
 comment on column raw.promotions.feature_ad is 'Whether the promotion was featured in advertising.';
+-- v15: a promotion without a price cut (a feature ad or a display only, as a scanner panel
+-- records them apart from its deals) loads as it is, rather than with a made-up discount.
+alter table raw.promotions alter column discount_pct set default 0;
+do $$
+begin
+    if exists (
+        select 1 from pg_constraint
+        where conrelid = 'raw.promotions'::regclass
+            and conname = 'promotions_discount_pct_check'
+            and pg_get_constraintdef(oid) ~ 'discount_pct > \(?0'
+    ) then
+        alter table raw.promotions drop constraint promotions_discount_pct_check;
+        alter table raw.promotions add constraint promotions_discount_pct_check
+            check (discount_pct >= 0 and discount_pct < 1);
+    end if;
+end
+$$;
 
 create table if not exists raw.offers (
     offer_id       bigint primary key,
@@ -900,4 +920,7 @@ values (13, 'product brand, platform, unit cost, launch date and initial stock, 
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (14, 'raw.order_items.quantity and raw.inventory_snapshots.on_hand as amounts to 3 decimals (goods sold by weight or length)')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (15, 'raw.promotions.discount_pct may be 0, its default: a promotion without a price cut (a feature ad or a display); raw.products.list_price may be NULL (not known)')
 on conflict (version) do nothing;

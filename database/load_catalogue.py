@@ -29,6 +29,8 @@ class TableColumn:
     type: str
     not_null: bool
     has_default: bool
+    #: The default's SQL expression (none for an identity column).
+    default: str | None = None
 
     @property
     def required(self) -> bool:
@@ -93,12 +95,21 @@ def table_info(conn: psycopg.Connection[tuple[object, ...]], table: str) -> Tabl
     assert oid_row is not None
     oid = oid_row[0]
     columns = tuple(
-        TableColumn(str(name), str(typ), bool(notnull), bool(hasdef) or bool(str(ident)))
-        for name, typ, notnull, hasdef, ident in conn.execute(
+        TableColumn(
+            str(name),
+            str(typ),
+            bool(notnull),
+            bool(hasdef) or bool(str(ident)),
+            None if default is None else str(default),
+        )
+        for name, typ, notnull, hasdef, ident, default in conn.execute(
             """
-            select attname, format_type(atttypid, atttypmod), attnotnull, atthasdef, attidentity
-            from pg_attribute where attrelid = %s and attnum > 0 and not attisdropped
-            order by attnum
+            select a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef, a.attidentity,
+                   pg_get_expr(d.adbin, d.adrelid)
+            from pg_attribute a
+            left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+            where a.attrelid = %s and a.attnum > 0 and not a.attisdropped
+            order by a.attnum
             """,
             [oid],
         ).fetchall()

@@ -355,7 +355,13 @@ def check_rows(
     def typed(name: str) -> sql.Composable:
         if name in coded:
             return key_codes.number_of(name, staged(name))
-        return sql.SQL("{}::{}").format(staged(name), sql.SQL(info.column(name).type))
+        column = info.column(name)
+        value = sql.SQL("{}::{}").format(staged(name), sql.SQL(column.type))
+        if column.not_null and column.default is not None:
+            # An empty field where the column may not be NULL says what leaving the column
+            # out says: the default (a line's promo_flag false, a promotion's discount 0).
+            return sql.SQL("coalesce({}, {})").format(value, sql.SQL(column.default))
+        return value
 
     # 0. Dates in another order than ISO 8601, when the user named it.
     if date_format:

@@ -89,9 +89,9 @@ CASES = [
         "missing required column",
         "nothing loaded; names it",
         "products",
-        "product_id,title,category\n{id},Mug,kitchen\n",
+        "product_id,title,list_price\n{id},Mug,2.50\n",
         1,
-        r"missing required columns: list_price",
+        r"missing required columns: category",
     ),
     Case(
         "column named twice",
@@ -546,13 +546,31 @@ CASES = [
         loaded=1,
     ),
     Case(
-        "a product with only its key, title, category and list price",
+        "a product with only its key, title and category",
         "accepted; what it leaves out is NULL (not known) or its default",
         "products",
-        "product_id,title,category,list_price\n{id},Mug,kitchen,2.50\n",
+        "product_id,title,category\n{id},Mug,kitchen\n",
         0,
         r"loaded: 1 of 1",
         loaded=1,
+    ),
+    Case(
+        "a promotion without a price cut (no discount_pct, or 0)",
+        "accepted; a feature ad or display at the regular price",
+        "promotions",
+        "promotion_id,product_id,store_id,start_date,end_date,discount_pct,feature_ad\n"
+        "{id},1,,2026-01-01,2026-01-07,0,true\n{id2},1,1,2026-01-08,2026-01-14,,false\n",
+        0,
+        r"loaded: 2 of 2",
+        loaded=2,
+    ),
+    Case(
+        "empty field in a column with a default",
+        "accepted; the column's default, as when the file leaves the column out",
+        "order_items",
+        "order_id,line_no,product_id,quantity,unit_price,discount_amount,promo_flag\n1,{id},1,2,3.50,,\n",
+        0,
+        r"loaded: 1 of 1",
     ),
     Case(
         "a customer with only its key",
@@ -659,9 +677,12 @@ def test_bad_input(sh: Shell, case: Case, tmp_path: Path) -> None:
     assert re.search(case.pattern, output) or re.search(case.pattern, reasons), (output, reasons)
     if case.loaded is not None:
         table = case.table
-        first = {"customers": "customer_id", "products": "product_id", "orders": "order_id"}.get(
-            table, "redemption_id"
-        )
+        first = {
+            "customers": "customer_id",
+            "products": "product_id",
+            "orders": "order_id",
+            "promotions": "promotion_id",
+        }.get(table, "redemption_id")
         found = sh.one(f"select count(*) from raw.{table} where {first} in (%s, %s)", [key, key + 1])
         assert found == case.loaded
     if load_id:
@@ -677,6 +698,25 @@ def test_bad_input(sh: Shell, case: Case, tmp_path: Path) -> None:
         )
         assert kept == rejected
         assert loaded + rejected == rows_in or "--all-or-nothing" in case.args
+
+
+def test_an_empty_field_takes_the_columns_default(sh: Shell, tmp_path: Path) -> None:
+    # It used to fail the whole load with Postgres's not-null violation: one empty
+    # promo_flag in a file of a million lines, and nothing loaded.
+    key = 999_004  # beyond the cases' keys: this test loads its own rows
+    path = tmp_path / "empty_defaults.csv"
+    path.write_text(
+        "promotion_id,product_id,store_id,start_date,end_date,discount_pct,feature_ad\n"
+        f"{key},1,1,2026-02-01,2026-02-07,,\n{key + 1},1,1,2026-02-08,2026-02-14,0.25,true\n"
+    )
+    result = sh("load", "promotions", str(path))
+    assert result.exit_code == 0, result.output
+    rows = sh.rows(
+        "select discount_pct::text, feature_ad from raw.promotions where promotion_id in (%s, %s) "
+        "order by promotion_id",
+        [key, key + 1],
+    )
+    assert rows == [("0.0000", False), ("0.2500", True)]
 
 
 def test_day_month_dates_load_as_the_named_order(sh: Shell, tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
 """Real-data shapes end to end, with settings only: a one-cohort customer base with a
 181-day horizon, a weekly store x product panel with missing weeks, forecast 4 weeks
-ahead, and a monthly report forecast 3 calendar months ahead. Each runs load -> build
+ahead (and again from files that write its keys as codes, or that have no list prices
+and promotions without a price cut, as a scanner panel's), and a monthly report forecast
+3 calendar months ahead. Each runs load -> build
 --as-of -> train --as-of -> score --as-of through the CLI in a database of its own on the
 session server, and no project file is edited."""
 
@@ -93,20 +95,58 @@ def coded(
         "  coded_keys: [product_id, store_id]\n"
     )
     sh = Shell(pg_settings, "shapes_coded", settings_file)
-    with psycopg.connect(source.conninfo, autocommit=True) as conn:
-        for table, query in CODED_FILES.items():
-            with (
-                (folder / f"{table}.csv").open("wb") as out,
-                conn.cursor().copy(f"copy ({query}) to stdout with (format csv, header)") as copy,
-            ):
-                for block in copy:
-                    out.write(block)
+    _write_files(source, folder, CODED_FILES)
     loaded = "".join(sh.ok("load", table, str(folder / f"{table}.csv")) for table in CODED_FILES)
     sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
     trained = sh.ok("train", "--as-of", AS_OF)
     sh.ok("score", "--as-of", AS_OF)
     sh.ok("build", "--as-of", AS_OF, "--select", "+inventory_plan")
     return sh, loaded + trained
+
+
+#: The panel as a scanner panel's files: products without a list price, and a third of its
+#: promotions a feature ad or display without a price cut (their discount left empty).
+SCANNER_FILES = {
+    "stores": "select * from raw.stores",
+    "products": "select product_id, title, category from raw.products",
+    "customers": "select * from raw.customers",
+    "orders": "select * from raw.orders",
+    "order_items": "select * from raw.order_items",
+    "promotions": "select promotion_id, product_id, store_id, start_date, end_date, "
+    "case when promotion_id % 3 = 0 then null else discount_pct end as discount_pct, "
+    "promotion_id % 3 = 0 or feature_ad as feature_ad from raw.promotions",
+}
+
+
+def _write_files(source: Shell, folder: Path, queries: dict[str, str]) -> None:
+    """Each query's rows as a CSV file with a header, as a user's export would be."""
+    with psycopg.connect(source.conninfo, autocommit=True) as conn:
+        for table, query in queries.items():
+            with (
+                (folder / f"{table}.csv").open("wb") as out,
+                conn.cursor().copy(f"copy ({query}) to stdout with (format csv, header)") as copy,
+            ):
+                for block in copy:
+                    out.write(block)
+
+
+@pytest.fixture(scope="module")
+def scanner(
+    panel: tuple[Shell, str], pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Shell, str]:
+    """The weekly panel loaded from a scanner panel's files (:data:`SCANNER_FILES`), with the
+    panel's settings, then built, trained and scored for demand. (The panel has no customers:
+    their price tiers without list prices are a dbt unit test of customer_features.)"""
+    source, _ = panel
+    folder = tmp_path_factory.mktemp("scanner")
+    settings_file = folder / "storecast.yml"
+    settings_file.write_text(Path(source.env["STORECAST_CONFIG"]).read_text())
+    sh = Shell(pg_settings, "shapes_scanner", settings_file)
+    _write_files(source, folder, SCANNER_FILES)
+    loaded = "".join(sh.ok("load", table, str(folder / f"{table}.csv")) for table in SCANNER_FILES)
+    sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
+    trained = sh.ok("train", "demand", "--as-of", AS_OF)
+    return sh, loaded + trained + sh.ok("score", "demand", "--as-of", AS_OF)
 
 
 #: The first of the month holding the tiny sample's last orders: a monthly scoring date.
@@ -370,6 +410,37 @@ def _promotion_of(sh: Shell, product_code: str) -> Path:
         f"999999,{product_code},{store},2026-12-01,2026-12-07,0.1,false\n"
     )
     return path
+
+
+def test_a_scanner_panel_without_list_prices_and_with_feature_ads_alone_loads_and_forecasts(
+    panel: tuple[Shell, str], scanner: tuple[Shell, str]
+) -> None:
+    source, _ = panel
+    sh, output = scanner
+    assert output.count(", 0 rejected") == len(SCANNER_FILES)
+    assert "demand: version 1 is champion" in output
+    assert sh.one("select count(*) from raw.products where list_price is not null") == 0
+    # A promotion whose discount was left empty is one without a price cut.
+    without_cut = sh.one("select count(*) from raw.promotions where discount_pct = 0 and feature_ad")
+    assert without_cut == source.one("select count(*) from raw.promotions where promotion_id % 3 = 0")
+    assert int(str(without_cut)) > 0
+    # Its weeks are featured at the regular price; the prices come from the sales alone.
+    featured = sh.rows(
+        "select count(*), count(*) filter (where promo_discount_pct = 0), "
+        "count(*) filter (where target_price is distinct from regular_price), "
+        "count(*) filter (where regular_price_vs_list is not null) "
+        "from features.demand_features f join features.demand_history h using (product_id, store_id, as_of_date) "
+        "where f.promo_feature_ad and f.target_price is not null "
+        "and not exists (select from raw.promotions p where p.product_id = f.product_id "
+        "and coalesce(p.store_id, f.store_id) = f.store_id and p.discount_pct > 0 "
+        "and f.target_date between p.start_date - 6 and p.end_date)"
+    )[0]
+    assert int(str(featured[0])) > 0
+    assert featured[1:] == (featured[0], 0, 0)
+    # Every series the panel forecast is forecast.
+    series = "select distinct product_id, store_id from scores.demand_forecast where as_of_date = %s"
+    as_of = [date.fromisoformat(AS_OF)]
+    assert set(sh.rows(series, as_of)) == set(source.rows(series, as_of))
 
 
 def test_a_monthly_report_forecasts_calendar_months(months: tuple[Shell, str]) -> None:

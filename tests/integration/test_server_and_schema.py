@@ -346,3 +346,60 @@ def test_version_13_counts_become_amounts_after_init(pg_settings: Settings) -> N
         conn.execute(
             "insert into raw.order_items (order_id, line_no, product_id, quantity, unit_price) values (1, 2, 1, 2.35, 2)"
         )
+
+
+def test_version_14_promotions_without_a_price_cut_and_products_without_a_list_price_after_init(
+    pg_settings: Settings,
+) -> None:
+    # Up to version 14 a promotion needed a discount above 0 (a feature ad or a display
+    # alone had to be given a made-up one) and a product a list price (a scanner panel has
+    # none). Rows already loaded keep their values.
+    from tests.integration.shell import fresh_database
+
+    with psycopg.connect(fresh_database(pg_settings, "schema_v14"), autocommit=True) as conn:
+
+        def state() -> tuple[object, ...]:
+            row = conn.execute(
+                "select pg_get_constraintdef(c.oid), "
+                "(select column_default from information_schema.columns where table_schema = 'raw' "
+                "and table_name = 'promotions' and column_name = 'discount_pct'), "
+                "(select is_nullable from information_schema.columns where table_schema = 'raw' "
+                "and table_name = 'products' and column_name = 'list_price') "
+                "from pg_constraint c where c.conrelid = 'raw.promotions'::regclass "
+                "and c.conname = 'promotions_discount_pct_check'"
+            ).fetchone()
+            assert row is not None
+            return tuple(row)
+
+        apply_schema(conn)
+        conn.execute("alter table raw.promotions drop constraint promotions_discount_pct_check")
+        conn.execute(
+            "alter table raw.promotions add constraint promotions_discount_pct_check "
+            "check (discount_pct > 0 and discount_pct < 1)"
+        )
+        conn.execute("alter table raw.promotions alter column discount_pct drop default")
+        conn.execute("alter table raw.products alter column list_price set not null")
+        conn.execute(
+            "insert into raw.products (product_id, title, category, list_price) values (1, 'Tea', 'drinks', 2)"
+        )
+        conn.execute(
+            "insert into raw.promotions (promotion_id, product_id, start_date, end_date, discount_pct) "
+            "values (1, 1, '2026-01-05', '2026-01-11', 0.2)"
+        )
+        assert state()[1:] == (None, "NO")
+        assert apply_schema(conn) == latest_version()
+        after = state()
+        assert after[0] == "CHECK (((discount_pct >= (0)::numeric) AND (discount_pct < (1)::numeric)))"
+        assert after[1:] == ("0", "YES")
+        # Applied again, it stands as it is; the promotion loaded before keeps its discount.
+        assert apply_schema(conn) == latest_version()
+        assert state() == after
+        assert conn.execute("select discount_pct from raw.promotions").fetchone() == (Decimal("0.2000"),)
+        conn.execute("insert into raw.products (product_id, title, category) values (2, 'Coffee', 'drinks')")
+        conn.execute(
+            "insert into raw.promotions (promotion_id, product_id, start_date, end_date, feature_ad) "
+            "values (2, 2, '2026-01-05', '2026-01-11', true)"
+        )
+        assert conn.execute("select discount_pct from raw.promotions where promotion_id = 2").fetchone() == (
+            Decimal("0.0000"),
+        )

@@ -51,12 +51,14 @@ as_of_dates as (
 ),
 
 price_tiers as (
-    -- Thirds of list price within each category: 1 = cheapest, 3 = dearest.
+    -- Thirds of list price within each category: 1 = cheapest, 3 = dearest (none for a
+    -- product without a list price: it would sort as the dearest).
     select
         product_id,
         category,
         ntile(3) over (partition by category order by list_price) as price_tier
     from products
+    where list_price is not null
 ),
 
 customer_lines as (
@@ -64,7 +66,7 @@ customer_lines as (
         order_lines.*,
         price_tiers.price_tier
     from order_lines
-    inner join price_tiers on price_tiers.product_id = order_lines.product_id
+    left join price_tiers on price_tiers.product_id = order_lines.product_id
 ),
 
 customer_orders as (
