@@ -99,12 +99,12 @@ def table_info(conn: psycopg.Connection[tuple[object, ...]], table: str) -> Tabl
             str(name),
             str(typ),
             bool(notnull),
-            bool(hasdef) or bool(str(ident)),
+            default is not None or bool(str(ident)),
             None if default is None else str(default),
         )
-        for name, typ, notnull, hasdef, ident, default in conn.execute(
+        for name, typ, notnull, ident, default in conn.execute(
             """
-            select a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef, a.attidentity,
+            select a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity,
                    pg_get_expr(d.adbin, d.adrelid)
             from pg_attribute a
             left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum

@@ -91,12 +91,10 @@ def coded(
     folder = tmp_path_factory.mktemp("coded")
     settings_file = folder / "storecast.yml"
     settings_file.write_text(
-        "vars:\n  demand_grain: week\n  demand_missing_periods: unobserved\n  demand_history_weeks: 60\n"
-        "  coded_keys: [product_id, store_id]\n"
+        Path(source.env["STORECAST_CONFIG"]).read_text() + "  coded_keys: [product_id, store_id]\n"
     )
     sh = Shell(pg_settings, "shapes_coded", settings_file)
-    _write_files(source, folder, CODED_FILES)
-    loaded = "".join(sh.ok("load", table, str(folder / f"{table}.csv")) for table in CODED_FILES)
+    loaded = _load_as_files(source, sh, folder, CODED_FILES)
     sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
     trained = sh.ok("train", "--as-of", AS_OF)
     sh.ok("score", "--as-of", AS_OF)
@@ -118,8 +116,9 @@ SCANNER_FILES = {
 }
 
 
-def _write_files(source: Shell, folder: Path, queries: dict[str, str]) -> None:
-    """Each query's rows as a CSV file with a header, as a user's export would be."""
+def _load_as_files(source: Shell, sh: Shell, folder: Path, queries: dict[str, str]) -> str:
+    """Each query's rows on ``source`` as a CSV file with a header, as a user's export would
+    be, loaded with ``storecast load`` through ``sh``; returns what the loads printed."""
     with psycopg.connect(source.conninfo, autocommit=True) as conn:
         for table, query in queries.items():
             with (
@@ -128,6 +127,7 @@ def _write_files(source: Shell, folder: Path, queries: dict[str, str]) -> None:
             ):
                 for block in copy:
                     out.write(block)
+    return "".join(sh.ok("load", table, str(folder / f"{table}.csv")) for table in queries)
 
 
 @pytest.fixture(scope="module")
@@ -142,8 +142,7 @@ def scanner(
     settings_file = folder / "storecast.yml"
     settings_file.write_text(Path(source.env["STORECAST_CONFIG"]).read_text())
     sh = Shell(pg_settings, "shapes_scanner", settings_file)
-    _write_files(source, folder, SCANNER_FILES)
-    loaded = "".join(sh.ok("load", table, str(folder / f"{table}.csv")) for table in SCANNER_FILES)
+    loaded = _load_as_files(source, sh, folder, SCANNER_FILES)
     sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
     trained = sh.ok("train", "demand", "--as-of", AS_OF)
     return sh, loaded + trained + sh.ok("score", "demand", "--as-of", AS_OF)
