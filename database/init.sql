@@ -205,6 +205,26 @@ begin
 end
 $$;
 
+-- v16: shelf prices set ahead, so that a forecast reads the price its target period will
+-- have (a price rise, or a price above list, included) rather than only the regular price
+-- less a promotion's discount.
+create table if not exists raw.shelf_prices (
+    price_id    bigint primary key,
+    product_id  bigint not null references raw.products (product_id),
+    store_id    bigint references raw.stores (store_id),
+    start_date  date not null,
+    end_date    date not null,
+    shelf_price numeric(12, 2) not null check (shelf_price > 0),
+    check (end_date >= start_date)
+);
+comment on table raw.shelf_prices is 'Shelf prices set ahead (a price list or a price plan), deals included: what a unit of a product sells at in a store from start_date to end_date; a NULL store means all stores. A demand forecast reads the price set for its target period.';
+comment on column raw.shelf_prices.price_id is 'Price key.';
+comment on column raw.shelf_prices.product_id is 'Product priced.';
+comment on column raw.shelf_prices.store_id is 'Store charging the price; NULL for all stores (a store''s own price wins over it).';
+comment on column raw.shelf_prices.start_date is 'First day of the price.';
+comment on column raw.shelf_prices.end_date is 'Last day of the price (inclusive).';
+comment on column raw.shelf_prices.shelf_price is 'Price per unit customers pay, any deal included; may be above list price.';
+
 create table if not exists raw.offers (
     offer_id       bigint primary key,
     product_id     bigint references raw.products (product_id),
@@ -923,4 +943,7 @@ values (14, 'raw.order_items.quantity and raw.inventory_snapshots.on_hand as amo
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (15, 'raw.promotions.discount_pct may be 0, its default: a promotion without a price cut (a feature ad or a display); raw.products.list_price may be NULL (not known)')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (16, 'raw.shelf_prices: shelf prices set ahead (a price list or plan), read by the demand forecast for its target period')
 on conflict (version) do nothing;

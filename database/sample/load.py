@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql
 
 from storecast.database.bulk import foreign_keys_deferred_to_end, raw_table
+from storecast.database.load_catalogue import loadable_tables
 from storecast.database.pgbinary import copy_columns
 from storecast.database.sample.generate import SampleData
 
@@ -33,14 +34,15 @@ def load_sample(
 
     All tables are truncated and reloaded in one transaction: a failure leaves
     the previous data as it was. Each table gets a ``raw.loads`` row with mode
-    ``replace``. Overrides of the replaced data (``raw.overrides``) and the codes of its
-    keys (``raw.key_codes``: the sample's keys are numbers) go with it.
+    ``replace``. A raw table the sample has no rows for (``raw.shelf_prices``: it sets no
+    prices ahead), overrides of the replaced data (``raw.overrides``) and the codes of its
+    keys (``raw.key_codes``: the sample's keys are numbers) are emptied with it.
     """
     names = list(data.tables)
     done: list[LoadedTable] = []
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('storecast.raw_load'))")
-        replaced = [*names, "overrides", "key_codes"]
+        replaced = sorted({*names, *loadable_tables(conn), "overrides", "key_codes"})
         conn.execute(sql.SQL("truncate {}").format(sql.SQL(", ").join(raw_table(name) for name in replaced)))
         with foreign_keys_deferred_to_end(conn, names):
             for name in names:

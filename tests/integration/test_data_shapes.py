@@ -1,10 +1,10 @@
 """Real-data shapes end to end, with settings only: a one-cohort customer base with a
 181-day horizon, a weekly store x product panel with missing weeks, forecast 4 weeks
-ahead (and again from files that write its keys as codes, or that have no list prices
-and promotions without a price cut, as a scanner panel's), and a monthly report forecast
-3 calendar months ahead. Each runs load -> build
---as-of -> train --as-of -> score --as-of through the CLI in a database of its own on the
-session server, and no project file is edited."""
+ahead (and again from files that write its keys as codes, or that have no list prices,
+promotions without a price cut and shelf prices set ahead, as a scanner panel's), and a
+monthly report forecast 3 calendar months ahead. Each runs load -> build --as-of -> train
+--as-of -> score --as-of through the CLI in a database of its own on the session server,
+and no project file is edited."""
 
 from __future__ import annotations
 
@@ -102,8 +102,23 @@ def coded(
     return sh, loaded + trained
 
 
-#: The panel as a scanner panel's files: products without a list price, and a third of its
-#: promotions a feature ad or display without a price cut (their discount left empty).
+#: A planned price rise: the first product at a quarter above the highest price it sold at,
+#: in every store, over the 4 weeks forecast from AS_OF.
+PLANNED_RISE = (
+    f"select 1 as price_id, product_id, null::bigint as store_id, date '{AS_OF}' as start_date, "
+    f"date '{AS_OF}' + 27 as end_date, round(max(unit_price) * 1.25, 2) as shelf_price from raw.order_items "
+    "where product_id = (select min(product_id) from raw.products) group by product_id"
+)
+#: The price paid per unit in each week with a sale: a scanner panel's weekly price.
+WEEK_PRICES = (
+    "select o.store_id, i.product_id, o.ordered_at::date as week, "
+    "round(coalesce((sum(i.quantity * i.unit_price) - sum(i.discount_amount)) / nullif(sum(i.quantity), 0), "
+    "avg(i.unit_price)), 2) as shelf_price "
+    "from raw.order_items i join raw.orders o using (order_id) group by 1, 2, 3"
+)
+#: The panel as a scanner panel's files: products without a list price, a third of its
+#: promotions a feature ad or display without a price cut (their discount left empty), and
+#: shelf prices: the first store's weekly prices, and a planned rise (:data:`PLANNED_RISE`).
 SCANNER_FILES = {
     "stores": "select * from raw.stores",
     "products": "select product_id, title, category from raw.products",
@@ -113,6 +128,9 @@ SCANNER_FILES = {
     "promotions": "select promotion_id, product_id, store_id, start_date, end_date, "
     "case when promotion_id % 3 = 0 then null else discount_pct end as discount_pct, "
     "promotion_id % 3 = 0 or feature_ad as feature_ad from raw.promotions",
+    "shelf_prices": f"{PLANNED_RISE} union all select 1 + row_number() over (order by product_id, week), "
+    "product_id, store_id, week, week + 6, shelf_price from (" + WEEK_PRICES + ") w "
+    "where store_id = (select min(store_id) from raw.stores)",
 }
 
 
@@ -411,7 +429,7 @@ def _promotion_of(sh: Shell, product_code: str) -> Path:
     return path
 
 
-def test_a_scanner_panel_without_list_prices_and_with_feature_ads_alone_loads_and_forecasts(
+def test_a_scanner_panel_with_shelf_prices_feature_ads_alone_and_no_list_prices_loads_and_forecasts(
     panel: tuple[Shell, str], scanner: tuple[Shell, str]
 ) -> None:
     source, _ = panel
@@ -423,7 +441,8 @@ def test_a_scanner_panel_without_list_prices_and_with_feature_ads_alone_loads_an
     without_cut = sh.one("select count(*) from raw.promotions where discount_pct = 0 and feature_ad")
     assert without_cut == source.one("select count(*) from raw.promotions where promotion_id % 3 = 0")
     assert int(str(without_cut)) > 0
-    # Its weeks are featured at the regular price; the prices come from the sales alone.
+    # Its weeks are featured at the regular price; without shelf prices set, the prices come
+    # from the sales alone.
     featured = sh.rows(
         "select count(*), count(*) filter (where promo_discount_pct = 0), "
         "count(*) filter (where target_price is distinct from regular_price), "
@@ -432,10 +451,47 @@ def test_a_scanner_panel_without_list_prices_and_with_feature_ads_alone_loads_an
         "where f.promo_feature_ad and f.target_price is not null "
         "and not exists (select from raw.promotions p where p.product_id = f.product_id "
         "and coalesce(p.store_id, f.store_id) = f.store_id and p.discount_pct > 0 "
-        "and f.target_date between p.start_date - 6 and p.end_date)"
+        "and f.target_date between p.start_date - 6 and p.end_date) "
+        "and not exists (select from raw.shelf_prices s where s.product_id = f.product_id "
+        "and coalesce(s.store_id, f.store_id) = f.store_id and f.target_date between s.start_date - 6 and s.end_date)"
     )[0]
     assert int(str(featured[0])) > 0
     assert featured[1:] == (featured[0], 0, 0)
+    # A week with a shelf price set is forecast at that price, in training as in scoring.
+    store = sh.one("select min(store_id) from raw.stores")
+    paid = {
+        (p, w): float(str(price))
+        for _, p, w, price in source.rows(WEEK_PRICES + " order by 1, 2, 3")
+        if _ == store
+    }
+    set_prices = {
+        (p, w): float(str(price))
+        for p, w, price in sh.rows(
+            "select product_id, target_date, target_price from features.demand_features f "
+            "where store_id = %s and exists (select from raw.shelf_prices s where s.store_id = f.store_id "
+            "and s.product_id = f.product_id and s.start_date = f.target_date)",
+            [store],
+        )
+    }
+    assert len(set_prices) > 100
+    assert set(set_prices) <= set(paid)
+    np.testing.assert_allclose([set_prices[k] for k in set_prices], [paid[k] for k in set_prices])
+    # A planned rise above every price the product sold at reaches every store and horizon.
+    rise = source.rows(PLANNED_RISE)[0]
+    planned = sh.rows(
+        "select count(*), count(distinct store_id), min(target_price), max(target_price), min(target_price_vs_regular) "
+        "from features.demand_features where product_id = %s and as_of_date = %s",
+        [rise[1], date.fromisoformat(AS_OF)],
+    )[0]
+    forecast = sh.one(
+        "select count(distinct (product_id, store_id)) from scores.demand_forecast where as_of_date = %s "
+        "and product_id = %s",
+        [date.fromisoformat(AS_OF), rise[1]],
+    )
+    assert planned[1] == forecast
+    assert int(str(planned[0])) == 4 * int(str(forecast)) > 0
+    assert float(str(planned[2])) == float(str(planned[3])) == float(str(rise[5]))
+    assert float(str(planned[4])) > 1
     # Every series the panel forecast is forecast.
     series = "select distinct product_id, store_id from scores.demand_forecast where as_of_date = %s"
     as_of = [date.fromisoformat(AS_OF)]

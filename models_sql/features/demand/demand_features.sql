@@ -28,9 +28,15 @@
 {%- set year_fraction -%}
     ((date_part('doy', targets.target_date) - 1) / 365.25)
 {%- endset %}
-{#- The planned shelf price: the regular price (or list price before any sale) less the promotion. -#}
+{#- The regular shelf price: the series' recent one, or the list price before any sale. -#}
+{%- set regular_price -%}
+    coalesce(targets.regular_price, products.list_price)
+{%- endset %}
+{#- The planned shelf price: the price set for the target period where raw.shelf_prices has
+    one (a price rise or a price above list included), else the regular price less the
+    promotion's discount. -#}
 {%- set target_price -%}
-    coalesce(targets.regular_price, products.list_price) * (1 - coalesce(target_promotions.promo_discount_pct, 0))
+    coalesce(target_prices.shelf_price, {{ regular_price }} * (1 - coalesce(target_promotions.promo_discount_pct, 0)))
 {%- endset %}
 
 with
@@ -53,6 +59,10 @@ stores as (
 
 target_promotions as (
     select * from {{ ref('demand_promotions') }}
+),
+
+target_prices as (
+    select * from {{ ref('demand_shelf_prices') }}
 ),
 
 elasticities as (
@@ -142,12 +152,15 @@ final as (
         coalesce(target_promotions.promo_discount_pct, 0) as promo_discount_pct,
         coalesce(target_promotions.promo_feature_ad, false) as promo_feature_ad,
         {{ target_price }} as target_price,
-        coalesce(targets.regular_price, products.list_price) / products.list_price as regular_price_vs_list,
-        -- The planned discount's expected change in log units at the product's price
+        {{ regular_price }} / products.list_price as regular_price_vs_list,
+        {{ target_price }} / nullif({{ regular_price }}, 0) as target_price_vs_regular,
+        -- The planned price's expected change in log units at the product's price
         -- elasticity learnt from the periods before the as-of date: a response smooth in
-        -- the depth, where trees would split on the few depths the history holds.
-        coalesce(elasticities.price_elasticity, 0)
-            * ln(1 - coalesce(target_promotions.promo_discount_pct, 0)) as promo_log_lift,
+        -- the price, where trees would split on the few depths the history holds.
+        coalesce(elasticities.price_elasticity, 0) * ln(coalesce(
+            {{ target_price }} / nullif({{ regular_price }}, 0),
+            1 - coalesce(target_promotions.promo_discount_pct, 0)
+        )) as promo_log_lift,
         -- Against the mean planned price of the category's products in this store and period.
         {{ target_price }} / nullif(avg({{ target_price }}) over category_period, 0) as target_price_vs_category,
         -- The other products of the category in this store and period: share on promotion, mean discount.
@@ -205,6 +218,10 @@ final as (
         on target_promotions.product_id = targets.product_id
         and target_promotions.store_id = targets.store_id
         and target_promotions.period_start = targets.target_date
+    left join target_prices
+        on target_prices.product_id = targets.product_id
+        and target_prices.store_id = targets.store_id
+        and target_prices.period_start = targets.target_date
     left join elasticities
         on elasticities.product_id = targets.product_id
         and elasticities.as_of_date = targets.as_of_date

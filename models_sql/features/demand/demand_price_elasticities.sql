@@ -24,6 +24,10 @@ promotions as (
     select * from {{ ref('demand_promotions') }}
 ),
 
+shelf_prices as (
+    select * from {{ ref('demand_shelf_prices') }}
+),
+
 as_of_dates as (
     -- Only dates that start a period qualify, as in demand_history.
     select as_of_date
@@ -38,19 +42,26 @@ products as (
 ),
 
 observations as (
-    -- Periods with sales: log units and the log of the planned price relative to the
-    -- regular one, ln(1 - discount), 0 off promotion.
+    -- Periods with sales: log units and the log of the planned price: the shelf price set
+    -- for the period where there is one, else ln(1 - discount) (0 off promotion), the
+    -- price relative to the regular one. The two are on different scales, so a period is
+    -- compared only with trailing periods priced the same way.
     select
         sales.product_id,
         sales.store_id,
         sales.period_start,
+        shelf_prices.shelf_price is not null as has_price_set,
         ln(1 + sales.units) as log_units,
-        ln(1 - coalesce(promotions.promo_discount_pct, 0)) as log_price_ratio
+        coalesce(ln(shelf_prices.shelf_price), ln(1 - coalesce(promotions.promo_discount_pct, 0))) as log_price_ratio
     from sales
     left join promotions
         on promotions.product_id = sales.product_id
         and promotions.store_id = sales.store_id
         and promotions.period_start = sales.period_start
+    left join shelf_prices
+        on shelf_prices.product_id = sales.product_id
+        and shelf_prices.store_id = sales.store_id
+        and shelf_prices.period_start = sales.period_start
 ),
 
 deviations as (
@@ -62,7 +73,7 @@ deviations as (
         count(*) over series_trailing as trailing_count
     from observations
     window series_trailing as (
-        partition by product_id, store_id order by period_start
+        partition by product_id, store_id, has_price_set order by period_start
         rows between {{ trailing_periods }} preceding and 1 preceding
     )
 ),
