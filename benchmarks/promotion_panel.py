@@ -7,7 +7,9 @@ to any data: store size x product level x yearly season x (price / regular price
 per-product elasticity x a feature-ad lift x a dip when the category's other products are
 on deal, with negative-binomial noise. Regular shelf prices differ by store (some above
 list) and step once during the history; deals run chain-wide (no store) or in one store.
-With ``growth`` every series also trends: its level changes by a factor ``exp(g)`` a year,
+The files hold each store's shelf price for every week, the weeks forecast included, as
+a scanner panel records them and a retailer plans them (``raw.shelf_prices``). With
+``growth`` every series also trends: its level changes by a factor ``exp(g)`` a year,
 ``g`` drawn per series from a normal with that spread (what a real panel has and this
 stationary process lacks: products and stores that grow or decline). With ``shift`` the
 whole chain's demand steps by that factor :data:`SHIFT_WEEKS` before the end (a relaunch,
@@ -121,7 +123,8 @@ def simulate(seed: int = 7, growth: float = 0.0, shift: float = 1.0) -> Simulate
 
 
 def write_panel(folder: Path, seed: int = 7, growth: float = 0.0, shift: float = 1.0) -> dict[str, Path]:
-    """Write stores, products, orders, order_items and promotions CSVs for ``storecast load``."""
+    """Write stores, products, orders, order_items, promotions and shelf_prices CSVs for
+    ``storecast load``."""
     panel = simulate(seed, growth, shift)
     weeks = panel.weeks
     files = RawFiles(folder)
@@ -149,4 +152,20 @@ def write_panel(folder: Path, seed: int = 7, growth: float = 0.0, shift: float =
     files.write("orders", orders)
     files.write("order_items", items)
     files.write("promotions", [[i + 1, *row] for i, row in enumerate(panel.promotions)])
+    files.write(
+        "shelf_prices",
+        [
+            [
+                (s * WEEKS + w) * PRODUCTS + p + 1,
+                p + 1,
+                s + 1,
+                weeks[w],
+                weeks[w] + timedelta(days=6),
+                f"{panel.price[s, w, p]:.2f}",
+            ]
+            for s in range(STORES)
+            for w in range(WEEKS)
+            for p in range(PRODUCTS)
+        ],
+    )
     return files.paths

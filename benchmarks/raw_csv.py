@@ -22,6 +22,7 @@ HEADERS: dict[str, list[str]] = {
         "discount_pct",
         "feature_ad",
     ],
+    "shelf_prices": ["price_id", "product_id", "store_id", "start_date", "end_date", "shelf_price"],
 }
 
 

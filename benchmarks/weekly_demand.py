@@ -22,7 +22,7 @@ For each of the last ``--origins`` periods storecast trains as of that period (l
 matured by then only), scores it and is compared with what was sold. The baselines see
 the same history at each origin: seasonal naive (52 weeks, or 12 months), a moving
 average of the last 4 weeks (3 months), a plain global gradient-boosting model on lags,
-and the same model given the target period's deal and feature ad. On the simulated panel
+and the same model given the target period's deal, feature ad and shelf price (where set). On the simulated panel
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
@@ -297,11 +297,13 @@ def _series(store: pd.Series, product: pd.Series) -> pd.Series:
 @dataclass
 class Panel:
     """Units per period (rows) and series (columns); NaN where unobserved.
-    ``deal`` and ``feature`` hold the promotions planned per period and series (0 without)."""
+    ``deal`` and ``feature`` hold the promotions planned per period and series (0 without),
+    ``price`` the shelf prices set (NaN without)."""
 
     units: pd.DataFrame
     deal: pd.DataFrame
     feature: pd.DataFrame
+    price: pd.DataFrame
     periods: Periods
 
 
@@ -336,11 +338,28 @@ def _read_panel(
     )
     promotions["series"] = _series(promotions["store"], promotions["product"])
 
-    def planned(column: str) -> pd.DataFrame:
-        table = promotions.pivot(index="week", columns="series", values=column)
-        return table.reindex(index=units.index, columns=units.columns).fillna(0.0)
+    prices = pd.DataFrame(
+        conn.execute(
+            "select store_id, product_id, period_start, shelf_price from features.demand_shelf_prices"
+        ).fetchall(),
+        columns=["store", "product", "week", "price"],
+    )
+    prices["series"] = _series(prices["store"], prices["product"])
 
-    return Panel(units, planned("deal"), planned("feature"), periods)
+    def planned(table: pd.DataFrame, column: str) -> pd.DataFrame:
+        return (
+            table.pivot(index="week", columns="series", values=column)
+            .reindex(index=units.index, columns=units.columns)
+            .astype(float)
+        )
+
+    return Panel(
+        units,
+        planned(promotions, "deal").fillna(0.0),
+        planned(promotions, "feature").fillna(0.0),
+        planned(prices, "price"),
+        periods,
+    )
 
 
 def _histories(panel: Panel, origins: list[date]) -> Iterator[tuple[date, int, pd.Series, pd.Series]]:
@@ -390,13 +409,13 @@ LAG_FEATURES = [
     "last_year",
     "period_of_year",
 ]
-PROMOTION_FEATURES = ["deal", "feature_ad"]
+PROMOTION_FEATURES = ["deal", "feature_ad", "price"]
 
 
 def _gbm_rows(panel: Panel, origin: date) -> pd.DataFrame:
     """Direct multi-horizon rows as of ``origin``: the Periods' lags before it (by week:
     1, 2, 4), the mean of its recent periods, the target period a year back, the period of
-    the year, and the deal and feature ad planned for the target period."""
+    the year, and the deal, feature ad and shelf price planned for the target period."""
     units, periods = panel.units, panel.periods
     before = units[units.index < origin]
     lags = [
@@ -424,6 +443,7 @@ def _gbm_rows(panel: Panel, origin: date) -> pd.DataFrame:
                     "period_of_year": periods.of_year(target),
                     "deal": panel.deal.loc[target].to_numpy() if target in units.index else 0.0,
                     "feature_ad": panel.feature.loc[target].to_numpy() if target in units.index else 0.0,
+                    "price": panel.price.loc[target].to_numpy() if target in units.index else np.nan,
                     "y": units.loc[target].to_numpy() if target in units.index else np.nan,
                 }
             )

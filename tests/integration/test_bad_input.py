@@ -357,6 +357,16 @@ CASES = [
         r"a discount is a fraction of the price: 20 % is 0.2",
     ),
     Case(
+        "a shelf price of 0 (a week without a price)",
+        "row rejected: says to leave such a period out",
+        "shelf_prices",
+        "price_id,product_id,store_id,start_date,end_date,shelf_price\n"
+        "{id},1,,2026-01-05,2026-01-11,0\n{id2},1,1,2026-01-05,2026-01-11,2.49\n",
+        2,
+        r"shelf_price.*a shelf price is above 0: leave out a period without a price",
+        loaded=1,
+    ),
+    Case(
         "empty required field",
         "row rejected: a value is required",
         "products",
@@ -682,6 +692,7 @@ def test_bad_input(sh: Shell, case: Case, tmp_path: Path) -> None:
             "products": "product_id",
             "orders": "order_id",
             "promotions": "promotion_id",
+            "shelf_prices": "price_id",
         }.get(table, "redemption_id")
         found = sh.one(f"select count(*) from raw.{table} where {first} in (%s, %s)", [key, key + 1])
         assert found == case.loaded
