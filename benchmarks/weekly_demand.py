@@ -307,17 +307,21 @@ class Panel:
     periods: Periods
 
 
+def _by_series(conn: psycopg.Connection[tuple[object, ...]], query: str, values: list[str]) -> pd.DataFrame:
+    """Rows of ``query`` (store, product, period start, then ``values``) with their series."""
+    table = pd.DataFrame(conn.execute(query).fetchall(), columns=["store", "product", "week", *values])
+    table["series"] = _series(table["store"], table["product"])
+    return table
+
+
 def _read_panel(
     conn: psycopg.Connection[tuple[object, ...]], missing_is_zero: bool, periods: Periods
 ) -> Panel:
-    """The panel as storecast sees it after the build: units per period from features.demand_sales."""
-    sales = pd.DataFrame(
-        conn.execute(
-            "select store_id, product_id, period_start, units from features.demand_sales"
-        ).fetchall(),
-        columns=["store", "product", "week", "units"],
+    """The panel as storecast sees it after the build: units per period from features.demand_sales,
+    and the promotions and shelf prices planned per store, product and period as the build spread them."""
+    sales = _by_series(
+        conn, "select store_id, product_id, period_start, units from features.demand_sales", ["units"]
     )
-    sales["series"] = _series(sales["store"], sales["product"])
     starts = [min(sales["week"])]
     while starts[-1] < max(sales["week"]):
         starts.append(periods.step(starts[-1], 1))
@@ -328,23 +332,17 @@ def _read_panel(
         # A period without a sales row sold nothing, from the series' first sale on.
         started = units.notna().cummax()
         units = units.fillna(0).where(started)
-    # The promotions planned per store, product and week, as the build spread them.
-    promotions = pd.DataFrame(
-        conn.execute(
-            "select store_id, product_id, period_start, promo_discount_pct::float8, promo_feature_ad::int::float8 "
-            "from features.demand_promotions"
-        ).fetchall(),
-        columns=["store", "product", "week", "deal", "feature"],
+    promotions = _by_series(
+        conn,
+        "select store_id, product_id, period_start, promo_discount_pct::float8, promo_feature_ad::int::float8 "
+        "from features.demand_promotions",
+        ["deal", "feature"],
     )
-    promotions["series"] = _series(promotions["store"], promotions["product"])
-
-    prices = pd.DataFrame(
-        conn.execute(
-            "select store_id, product_id, period_start, shelf_price from features.demand_shelf_prices"
-        ).fetchall(),
-        columns=["store", "product", "week", "price"],
+    prices = _by_series(
+        conn,
+        "select store_id, product_id, period_start, shelf_price from features.demand_shelf_prices",
+        ["price"],
     )
-    prices["series"] = _series(prices["store"], prices["product"])
 
     def planned(table: pd.DataFrame, column: str) -> pd.DataFrame:
         return (

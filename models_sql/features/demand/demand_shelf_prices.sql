@@ -10,26 +10,8 @@ stores as (
     select * from {{ ref('stg_raw__stores') }}
 ),
 
-price_stores as (
-    -- The stores each price applies to: its own, or every store when it names none.
-    select shelf_prices.*, shelf_prices.store_id as applies_to
-    from shelf_prices
-    where shelf_prices.store_id is not null
-    union all
-    select shelf_prices.*, stores.store_id as applies_to
-    from shelf_prices
-    cross join stores
-    where shelf_prices.store_id is null
-),
-
 price_periods as (
-    select
-        price_stores.*,
-        periods.period_start::date as period_start
-    from price_stores
-    cross join lateral generate_series(
-        {{ period_start('price_stores.start_date') }}, price_stores.end_date, {{ period_interval() }}
-    ) as periods (period_start)
+    {{ spread_over_store_periods('shelf_prices', 'stores') }}
 ),
 
 final as (
