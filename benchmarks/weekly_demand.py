@@ -616,9 +616,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"moving average ({panel.periods.recent} {panel.periods.name}s)": _moving_average(panel, origins),
         "gradient boosting on lags": _gradient_boosting(panel, origins, LAG_FEATURES),
     }
-    if (panel.deal.to_numpy() > 0).any():
+    # The planned features the panel has (a column of only NaN cannot be binned).
+    planned = {"deal": panel.deal > 0, "feature_ad": panel.feature > 0, "price": panel.price.notna()}
+    promotion_features = [f for f in PROMOTION_FEATURES if planned[f].to_numpy().any()]
+    if promotion_features:
         methods["gradient boosting + promotions"] = _gradient_boosting(
-            panel, origins, LAG_FEATURES + PROMOTION_FEATURES
+            panel, origins, LAG_FEATURES + promotion_features
         )
     if source.floor is not None:
         methods[FLOOR] = source.floor(origins)
