@@ -496,6 +496,20 @@ def test_a_scanner_panel_with_shelf_prices_feature_ads_alone_and_no_list_prices_
     series = "select distinct product_id, store_id from scores.demand_forecast where as_of_date = %s"
     as_of = [date.fromisoformat(AS_OF)]
     assert set(sh.rows(series, as_of)) == set(source.rows(series, as_of))
+    # A price plan loaded again the same day reaches the forecast's rows on the next build,
+    # with no new sale to close a label window.
+    other = sh.one("select max(product_id) from raw.products")
+    replanned = Path(sh.env["STORECAST_CONFIG"]).with_name("replanned.csv")
+    replanned.write_text(
+        "price_id,product_id,store_id,start_date,end_date,shelf_price\n"
+        f"999999,{other},,{AS_OF},{date.fromisoformat(AS_OF) + timedelta(days=27)},9.99\n"
+    )
+    sh.ok("load", "shelf_prices", str(replanned))
+    sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
+    target_prices = (
+        "select distinct target_price from features.demand_features where product_id = %s and as_of_date = %s"
+    )
+    assert sh.rows(target_prices, [other, as_of[0]]) == [(9.99,)]
 
 
 def test_a_monthly_report_forecasts_calendar_months(months: tuple[Shell, str]) -> None:

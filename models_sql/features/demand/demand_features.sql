@@ -103,6 +103,11 @@ rows_to_build as (
         from overrides
         cross join generate_series(1, {{ var('demand_horizon') }}) as horizon
     )
+    -- An as-of date whose last target period is not yet observed (the scoring date and the
+    -- few before it) is built again on every run: the promotions and prices planned for
+    -- its targets may have changed since, with no new sale to close a label window (a
+    -- price plan loaded again the same day).
+    or {{ period_shift('history.as_of_date', var('demand_horizon')) }} > (select observed_until from observed)
     {%- endif %}
 ),
 
