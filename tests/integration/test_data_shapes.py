@@ -461,8 +461,8 @@ def test_a_scanner_panel_with_shelf_prices_feature_ads_alone_and_no_list_prices_
     store = sh.one("select min(store_id) from raw.stores")
     paid = {
         (p, w): float(str(price))
-        for _, p, w, price in source.rows(WEEK_PRICES + " order by 1, 2, 3")
-        if _ == store
+        for s, p, w, price in source.rows(WEEK_PRICES + " order by 1, 2, 3")
+        if s == store
     }
     set_prices = {
         (p, w): float(str(price))
