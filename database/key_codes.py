@@ -37,6 +37,7 @@ KEY_COLUMNS = (
     "customer_id",
     "order_id",
     "promotion_id",
+    "price_id",
     "offer_id",
     "impression_id",
     "redemption_id",

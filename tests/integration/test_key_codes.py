@@ -182,3 +182,19 @@ def test_an_upload_to_the_service_reads_the_coded_keys_setting(
     assert response.status_code == 200, response.text
     assert response.json()["rows_loaded"] == 1
     assert _codes(db, "product_id") == {"85123A": 1}
+
+
+def test_a_price_list_keyed_by_codes_loads_against_coded_products(db: Conn, tmp_path: Path) -> None:
+    load_csv(db, "products", _file(tmp_path, "p.csv", PRODUCTS + _product("SKU-A")), coded_keys=CODED)
+    prices = (
+        "price_id,product_id,store_id,start_date,end_date,shelf_price\n"
+        "PR-1,SKU-A,,2026-01-05,2026-01-11,2.49\nPR-2,SKU-Z,,2026-01-05,2026-01-11,1.99\n"
+    )
+    # A price list's own keys may be codes too: the setting accepts price_id.
+    coded = load_config(["coded_keys=[product_id, price_id]"], environ={}).values["coded_keys"]
+    result = load_csv(db, "shelf_prices", _file(tmp_path, "s.csv", prices), coded_keys=coded)
+    assert (result.rows_loaded, result.rows_rejected) == (1, 1)
+    assert _codes(db, "price_id") == {"PR-1": 1}
+    assert db.execute("select price_id, product_id, shelf_price::text from raw.shelf_prices").fetchall() == [
+        (1, _codes(db, "product_id")["SKU-A"], "2.49")
+    ]
