@@ -10,8 +10,16 @@ stores as (
     select * from {{ ref('stg_raw__stores') }}
 ),
 
+sales as (
+    select * from {{ ref('demand_sales') }}
+),
+
+spine as (
+    select * from {{ ref('as_of_dates') }}
+),
+
 price_periods as (
-    {{ spread_over_store_periods('shelf_prices', 'stores') }}
+    {{ spread_over_store_periods('shelf_prices', 'stores', 'sales', 'spine') }}
 ),
 
 final as (
