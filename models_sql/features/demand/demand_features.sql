@@ -38,6 +38,10 @@
 {%- set target_price -%}
     coalesce(target_prices.shelf_price, {{ regular_price }} * (1 - coalesce(target_promotions.promo_discount_pct, 0)))
 {%- endset %}
+{#- The planned price over the regular one (1 - the discount without a price set). -#}
+{%- set target_price_vs_regular -%}
+    {{ target_price }} / nullif({{ regular_price }}, 0)
+{%- endset %}
 
 with
 
@@ -158,13 +162,12 @@ final as (
         coalesce(target_promotions.promo_feature_ad, false) as promo_feature_ad,
         {{ target_price }} as target_price,
         {{ regular_price }} / products.list_price as regular_price_vs_list,
-        {{ target_price }} / nullif({{ regular_price }}, 0) as target_price_vs_regular,
+        {{ target_price_vs_regular }} as target_price_vs_regular,
         -- The planned price's expected change in log units at the product's price
         -- elasticity learnt from the periods before the as-of date: a response smooth in
         -- the price, where trees would split on the few depths the history holds.
         coalesce(elasticities.price_elasticity, 0) * ln(coalesce(
-            {{ target_price }} / nullif({{ regular_price }}, 0),
-            1 - coalesce(target_promotions.promo_discount_pct, 0)
+            {{ target_price_vs_regular }}, 1 - coalesce(target_promotions.promo_discount_pct, 0)
         )) as promo_log_lift,
         -- Against the mean planned price of the category's products in this store and period.
         {{ target_price }} / nullif(avg({{ target_price }}) over category_period, 0) as target_price_vs_category,
