@@ -95,24 +95,35 @@ def _truth(conn: psycopg.Connection[tuple[object, ...]], as_of: date) -> dict[st
 
 
 def _history(conn: psycopg.Connection[tuple[object, ...]], as_of: date, ids: F64) -> dict[str, F64]:
-    """Per customer, from the orders before D: BG/NBD's (x, t_x, T), mean repeat spend, last-period spend."""
+    """Per customer, from the orders before D: BG/NBD's (x, t_x, T), mean repeat spend, last-period spend.
+
+    As a user of the textbook models nets returns (lines of negative quantity): the
+    transactions are the days with a sale, and a customer's repeat spend is scaled by the
+    share of their spend they kept (1 without returns); last-period spend is net."""
     rows = _rows(
         conn,
         """
         with days as (
-            select o.customer_id, o.order_date, sum(i.net_amount) as value
+            select o.customer_id, o.order_date,
+                   coalesce(sum(i.net_amount) filter (where not i.is_return), 0) as value,
+                   sum(i.net_amount) as net,
+                   bool_or(not i.is_return) as bought
             from staging.stg_raw__orders o join staging.stg_raw__order_items i using (order_id)
             where o.customer_id is not null and o.order_date < %(d)s
             group by 1, 2
         ),
-        ranked as (select *, min(order_date) over (partition by customer_id) as first_day from days)
+        ranked as (
+            select *, min(order_date) filter (where bought) over (partition by customer_id) as first_day
+            from days
+        )
         select customer_id,
-               count(*) - 1 as x,
-               max(order_date) - min(first_day) as t_x,
+               count(*) filter (where bought) - 1 as x,
+               max(order_date) filter (where bought) - min(first_day) as t_x,
                %(d)s::date - min(first_day) as age,
-               coalesce(avg(value) filter (where order_date > first_day), 0) as repeat_value,
-               coalesce(sum(value) filter (where order_date >= %(d)s::date - %(h)s), 0) as last_period
-        from ranked group by customer_id order by customer_id
+               coalesce(avg(value) filter (where bought and order_date > first_day), 0)
+                   * coalesce(greatest(sum(net), 0) / nullif(sum(value), 0), 1) as repeat_value,
+               greatest(coalesce(sum(net) filter (where order_date >= %(d)s::date - %(h)s), 0), 0) as last_period
+        from ranked group by customer_id having bool_or(bought) order by customer_id
         """,
         {"d": as_of, "h": HORIZON},  # type: ignore[arg-type]
     )

@@ -138,7 +138,7 @@ create table if not exists raw.order_items (
     order_id        bigint not null references raw.orders (order_id),
     line_no         integer not null check (line_no >= 1),
     product_id      bigint not null references raw.products (product_id),
-    quantity        numeric(14, 3) not null check (quantity >= 0.0),
+    quantity        numeric(14, 3) not null,
     unit_price      numeric(12, 2) not null check (unit_price >= 0),
     discount_amount numeric(12, 2) not null default 0 check (discount_amount >= 0),
     promo_flag      boolean not null default false,
@@ -148,7 +148,7 @@ comment on table raw.order_items is 'One row per order line.';
 comment on column raw.order_items.order_id is 'Order the line belongs to.';
 comment on column raw.order_items.line_no is 'Line number within the order, from 1.';
 comment on column raw.order_items.product_id is 'Product sold.';
-comment on column raw.order_items.quantity is 'Units sold: a count, or an amount for goods sold by weight or length (2.350 kg), to 3 decimals (returns are not in this table); 0 records a period the product was on sale and sold none (observed, under demand_missing_periods = unobserved).';
+comment on column raw.order_items.quantity is 'Units sold: a count, or an amount for goods sold by weight or length (2.350 kg), to 3 decimals; 0 records a period the product was on sale and sold none (observed, under demand_missing_periods = unobserved); below 0 a return (units taken back, refunded at unit_price less discount_amount): netted from its customer''s spend, never demand.';
 -- v10: a line of 0 units is an observed zero (a scanner panel''s week on the shelf without
 -- a sale), told apart from a period without a line. Changed once, where the old check stands.
 do $$
@@ -165,7 +165,7 @@ begin
 end
 $$;
 comment on column raw.order_items.unit_price is 'Shelf price per unit at the time of sale, before discounts.';
-comment on column raw.order_items.discount_amount is 'Total discount on the line (promotion and personal offer), in the shop currency.';
+comment on column raw.order_items.discount_amount is 'Total discount on the line (promotion and personal offer), in the shop currency; on a return line, the discount its refund is reduced by (0 or more, as on a sale).';
 comment on column raw.order_items.promo_flag is 'Whether a store promotion applied to the line.';
 
 -- ---------------------------------------------------------------- promotions and offers
@@ -899,6 +899,13 @@ begin
     end if;
 end $$;
 
+-- ---------------------------------------------------------------- v17: returns among the sales
+-- An online shop's export holds its returns as lines of negative quantity. They were
+-- rejected, and a customer's spend was what they bought, not what they kept. Now they load;
+-- the features net them from spend and leave them out of demand (after v14's block, which
+-- adds the old check back on a database from before it).
+alter table raw.order_items drop constraint if exists order_items_quantity_check;
+
 insert into raw.schema_versions (version, description)
 values (1, 'raw schema: stores, customers, products, embeddings, orders, promotions, offers, loads')
 on conflict (version) do nothing;
@@ -946,4 +953,7 @@ values (15, 'raw.promotions.discount_pct may be 0, its default: a promotion with
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (16, 'raw.shelf_prices: shelf prices set ahead (a price list or plan), read by the demand forecast for its target period')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (17, 'raw.order_items.quantity may be negative: a return, netted from its customer''s spend')
 on conflict (version) do nothing;

@@ -33,11 +33,11 @@ ISO_8601 = (
     r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?\s*$"
 )
 #: What to do about a value a column rejects, where its type or CHECK constraint alone
-#: does not say: the mistakes real exports make (returns among sales, percentages for
-#: fractions), by table and column.
+#: does not say: the mistakes real exports make (refunds as negative prices, percentages
+#: for fractions), by table and column.
 VALUE_HINTS = {
-    ("order_items", "quantity"): "a negative quantity is a return: raw.order_items holds what was sold, "
-    "so leave returns out",
+    ("order_items", "unit_price"): "a price is 0 or more: write a return as a negative quantity "
+    "at the price it was sold at",
     ("promotions", "discount_pct"): "a discount is a fraction of the price: 20 % is 0.2",
     ("offers", "discount_depth"): "a discount is a fraction of the price: 20 % is 0.2",
     ("shelf_prices", "shelf_price"): "a shelf price is above 0: leave out a period without a price "

@@ -38,6 +38,13 @@ whole path (load, build, train, score) can be tested on it:
     0-1) at the start of each spell, spells lasting a random 120 days on average.
     BG/NBD takes a customer's rate as steady; here the last months say more about
     the next ones than the whole history does.
+``returns``
+    Customers who send some of what they bought back, as an online shop's customers do:
+    each customer returns each line of their orders whole with a chance of their own
+    (a Beta(1, 5) draw: a sixth of the lines on average, most customers few, some many), a
+    parcel per order some days after it (1 plus an exponential of mean 9), as an order of
+    its own with the lines' quantities negated at their prices and discounts. Returns
+    falling after the history's last order are not yet made and left out.
 ``barcodes``
     Keys as retailers keep them: products by 13-digit numbers like EAN-13 barcodes
     (from 4006381000001), stores, promotions and offers by codes of 10 digits, every
@@ -312,6 +319,68 @@ def drifting(data: SampleData, rng: np.random.Generator) -> SampleData:
     return data
 
 
+#: ``returns``: Beta parameters of each customer's chance of returning a line.
+RETURN_CHANCE = (1.0, 5.0)
+#: ``returns``: mean days from an order to the return of its lines, beyond the first day.
+RETURN_DELAY_DAYS = 9.0
+
+
+def _appended(data: SampleData, table: str, source: npt.NDArray[np.int64], values: dict[str, Any]) -> None:
+    """Append copies of the rows ``source`` of ``table``, the columns in ``values`` (never NULL) replaced."""
+
+    def appended(c: Column) -> Column:
+        added_null = (
+            np.zeros(len(source), dtype=bool) if c.name in values or c.null is None else c.null[source]
+        )
+        return dataclasses.replace(
+            c,
+            values=np.concatenate([c.values, values.get(c.name, c.values[source])]),
+            null=None if c.null is None else np.concatenate([c.null, added_null]),
+        )
+
+    data.tables[table] = [appended(c) for c in data.tables[table]]
+
+
+def returns(data: SampleData, rng: np.random.Generator) -> SampleData:
+    """Return some lines of identified customers' orders, each order's in a parcel of its own."""
+    customer, identified, _, first = _first_orders(data)
+    chance = np.zeros(len(first))
+    ids = _get(data, "customers", "customer_id")
+    chance[ids] = rng.beta(*RETURN_CHANCE, len(ids))
+    order_ids = _get(data, "orders", "order_id").astype(np.int64)
+    ordered_at = _get(data, "orders", "ordered_at")
+    order_row = np.argsort(order_ids)
+    line_order = _get(data, "order_items", "order_id").astype(np.int64)
+    line_row = order_row[np.searchsorted(order_ids, line_order, sorter=order_row)]
+    who = np.where(identified, customer, 0)[line_row]
+    returned = identified[line_row] & (_get(data, "order_items", "quantity") > 0)
+    returned &= rng.random(len(line_row)) < chance[who]
+    delay = (86_400 * (1 + rng.exponential(RETURN_DELAY_DAYS, len(order_ids)))).astype("timedelta64[s]")
+    returned_at = ordered_at + delay.astype(ordered_at.dtype.str.replace("M8", "m8"))
+    returned &= returned_at[line_row] <= ordered_at.max()
+    parcels = np.unique(line_row[returned])
+    parcel_ids = order_ids.max() + 1 + np.arange(len(parcels), dtype=np.int64)
+    _appended(
+        data,
+        "orders",
+        parcels,
+        {"order_id": parcel_ids.astype(order_ids.dtype), "ordered_at": returned_at[parcels]},
+    )
+    lines = np.flatnonzero(returned)
+    _appended(
+        data,
+        "order_items",
+        lines,
+        {
+            "order_id": parcel_ids[np.searchsorted(parcels, line_row[lines])].astype(
+                _get(data, "order_items", "order_id").dtype
+            ),
+            "quantity": -_get(data, "order_items", "quantity")[lines],
+        },
+    )
+    return data
+
+
 #: ``barcodes``: what each key column's values are moved up by.
 KEY_CODES = {
     "product_id": 4_006_381_000_000,
@@ -345,6 +414,7 @@ SHAPES: dict[str, Callable[[SampleData, np.random.Generator], SampleData]] = {
     "above-list": above_list,
     "fading": fading,
     "drifting": drifting,
+    "returns": returns,
     "barcodes": barcodes,
 }
 #: Shapes applied after the others wherever they are named: they renumber keys.

@@ -340,12 +340,12 @@ CASES = [
         loaded=1,
     ),
     Case(
-        "a return (negative quantity) among the sales",
-        "row rejected: says returns are left out",
+        "a refund written as a negative price",
+        "row rejected: says a return is a negative quantity",
         "order_items",
-        "order_id,line_no,product_id,quantity,unit_price\n1,{id},1,-2,2.50\n",
+        "order_id,line_no,product_id,quantity,unit_price\n1,{id},1,2,-2.50\n",
         1,
-        r"quantity=-2.000; a negative quantity is a return: raw.order_items holds what was sold, so leave returns out",
+        r"unit_price=-2.50; a price is 0 or more: write a return as a negative quantity at the price it was sold at",
     ),
     Case(
         "a discount written as a percentage",
@@ -590,6 +590,14 @@ CASES = [
         0,
         r"loaded: 1 of 1",
         loaded=1,
+    ),
+    Case(
+        "a return (negative quantity) among the sales",
+        "accepted; netted from its customer's spend, never demand",
+        "order_items",
+        "order_id,line_no,product_id,quantity,unit_price\n1,{id},1,-2,2.50\n",
+        0,
+        r"loaded: 1 of 1",
     ),
     Case(
         "an order with only its key, customer and time",

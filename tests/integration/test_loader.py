@@ -146,25 +146,27 @@ def test_bad_rows_are_rejected_with_their_reason_and_the_rest_load(
     _assert_nothing_lost(conn, result)
 
 
-def test_negative_quantity_and_unknown_product_are_rejected(
+def test_a_negative_price_and_an_unknown_product_are_rejected_a_return_loads(
     conn: Conn, tmp_path: Path, tiny: SampleData
 ) -> None:
-    # A line of 0 units is an observed period without a sale, and loads.
+    # A line of 0 units is an observed period without a sale, and a negative quantity a
+    # return: both load.
     data = (
         "order_id,line_no,product_id,quantity,unit_price\n"
-        "1,901,1,-3,2.50\n"
+        "1,901,1,1,-2.50\n"
         "1,902,999999,1,2.50\n"
         "1,903,1,2,2.50\n"
         "1,904,1,0,2.50\n"
+        "1,905,1,-3,2.50\n"
     )
     result = load_csv(conn, "order_items", _file(tmp_path, data))
     reasons = {line: reason for line, _, reason in _rejects(conn, result)}
-    assert reasons[2] == (
-        "violates order_items_quantity_check ((quantity >= 0.0)): quantity=-3.000; "
-        "a negative quantity is a return: raw.order_items holds what was sold, so leave returns out"
-    )
-    assert reasons[3] == "product_id=999999 not found in raw.products (product_id)"
-    assert result.rows_loaded == 2
+    assert reasons == {
+        2: "violates order_items_unit_price_check ((unit_price >= (0)::numeric)): unit_price=-2.50; "
+        "a price is 0 or more: write a return as a negative quantity at the price it was sold at",
+        3: "product_id=999999 not found in raw.products (product_id)",
+    }
+    assert result.rows_loaded == 3
     row = conn.execute(
         "select discount_amount, promo_flag from raw.order_items where order_id = 1 and line_no = 903"
     ).fetchone()

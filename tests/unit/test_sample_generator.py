@@ -316,6 +316,88 @@ def test_drifting_customers_keep_their_first_order_and_buy_in_spells(small: Samp
     assert np.isin(table(drifted, "order_items")["order_id"], after["order_id"]).all()
 
 
+def test_returns_send_back_lines_of_customers_orders_later_at_their_prices(small: SampleData) -> None:
+    from storecast.database.sample.shapes import reshape
+
+    returned = reshape(small, ["returns"])
+    before_orders, after_orders = table(small, "orders"), table(returned, "orders")
+    before_lines, after_lines = table(small, "order_items"), table(returned, "order_items")
+    # Nothing that was sold changes: the returns are new orders and new lines.
+    old = len(before_orders["order_id"])
+    np.testing.assert_array_equal(after_orders["order_id"][:old], before_orders["order_id"])
+    np.testing.assert_array_equal(
+        after_lines["quantity"][: len(before_lines["quantity"])], before_lines["quantity"]
+    )
+    parcels = {k: v[old:] for k, v in after_orders.items()}
+    lines = {k: v[len(before_lines["quantity"]) :] for k, v in after_lines.items()}
+    assert len(np.unique(after_orders["order_id"])) == len(after_orders["order_id"])
+    assert (lines["quantity"] < 0).all()
+    assert np.isin(lines["order_id"], parcels["order_id"]).all()
+    # A sixth of the identified customers' lines on average (Beta(1, 5)), less those not yet due.
+    identified_lines = np.isin(
+        before_lines["order_id"], before_orders["order_id"][~before_orders["customer_id_null"]]
+    ).sum()
+    assert 0.08 < len(lines["quantity"]) / identified_lines < 0.2
+    # Each returned line matches a line its customer bought earlier: product, price, discount.
+    assert not parcels["customer_id_null"].any()
+    bought = pd.DataFrame(
+        {
+            "order_id": before_lines["order_id"],
+            "line_no": before_lines["line_no"],
+            "product_id": before_lines["product_id"],
+            "quantity": before_lines["quantity"],
+            "unit_price": before_lines["unit_price"],
+            "discount_amount": before_lines["discount_amount"],
+        }
+    ).merge(
+        pd.DataFrame(
+            {
+                "order_id": before_orders["order_id"],
+                "customer_id": before_orders["customer_id"],
+                "ordered_at": before_orders["ordered_at"],
+            }
+        )
+    )
+    sent = pd.DataFrame(
+        {
+            "parcel": lines["order_id"],
+            "line_no": lines["line_no"],
+            "product_id": lines["product_id"],
+            "quantity": -lines["quantity"],
+            "unit_price": lines["unit_price"],
+            "discount_amount": lines["discount_amount"],
+        }
+    ).merge(
+        pd.DataFrame(
+            {
+                "parcel": parcels["order_id"],
+                "customer_id": parcels["customer_id"],
+                "returned_at": parcels["ordered_at"],
+            }
+        )
+    )
+    matched = sent.merge(
+        bought, on=["customer_id", "line_no", "product_id", "quantity", "unit_price", "discount_amount"]
+    )
+    matched = matched[(matched["returned_at"] - matched["ordered_at"]) >= np.timedelta64(1, "D")]
+    assert sent["parcel"].isin(matched["parcel"]).all()
+    # Customers differ in how much they return: among those with 20 lines or more, some
+    # return none of them, some a third or more.
+    mine = ~before_orders["customer_id_null"]
+    customer_of = pd.Series(before_orders["customer_id"][mine], index=before_orders["order_id"][mine])
+    count = (
+        pd.Series(customer_of.reindex(before_lines["order_id"]).to_numpy())
+        .dropna()
+        .astype(np.int64)
+        .value_counts()
+    )
+    sent_by = sent["customer_id"].value_counts().reindex(count.index, fill_value=0)
+    share = (sent_by / count)[count >= 20]
+    assert (share == 0).mean() > 0.05
+    assert (share >= 1 / 3).mean() > 0.05
+    assert parcels["ordered_at"].max() <= before_orders["ordered_at"].max()
+
+
 def test_barcodes_move_every_key_past_integer_whatever_their_place_among_the_shapes(
     small: SampleData,
 ) -> None:

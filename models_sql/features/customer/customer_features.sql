@@ -70,18 +70,20 @@ customer_lines as (
 ),
 
 customer_orders as (
-    -- One row per order of an identified customer.
+    -- One row per order of an identified customer. An order of returns only is not a
+    -- purchase: it counts for spend (its value is negative), not as an order.
     select
         customer_id,
         order_id,
         order_date,
+        bool_or(not is_return) as is_purchase,
         bool_or(is_online) as is_online,
         sum(net_amount) as order_value,
-        sum(quantity) as order_units,
-        count(*) as order_lines,
-        count(*) filter (where is_promo) as promo_lines,
-        sum(quantity) filter (where price_tier = 1) as low_tier_units,
-        sum(quantity) filter (where price_tier = 3) as high_tier_units
+        sum(quantity) filter (where not is_return) as order_units,
+        count(*) filter (where not is_return) as order_lines,
+        count(*) filter (where is_promo and not is_return) as promo_lines,
+        sum(quantity) filter (where price_tier = 1 and not is_return) as low_tier_units,
+        sum(quantity) filter (where price_tier = 3 and not is_return) as high_tier_units
     from customer_lines
     group by customer_id, order_id, order_date
 ),
@@ -92,12 +94,12 @@ purchase_days as (
         customer_id,
         order_date,
         order_date - lag(order_date) over (partition by customer_id order by order_date) as gap_days
-    from (select distinct customer_id, order_date from customer_orders) as days
+    from (select distinct customer_id, order_date from customer_orders where is_purchase) as days
 ),
 
 orders_before_as_of as (
     -- Orders in the feature look-back before each as-of date. This sets the population:
-    -- rfm, and so the table, has a row for customers with at least one such order only.
+    -- rfm, and so the table, has a row for customers with at least one such purchase only.
     select
         as_of_dates.as_of_date,
         customer_orders.*
@@ -111,24 +113,28 @@ rfm as (
     select
         as_of_date,
         customer_id,
-        max(order_date) as last_order_date,
-        min(order_date) as first_order_date,
-        count(*) filter (where order_date >= as_of_date - 30) as frequency_30d,
-        count(*) filter (where order_date >= as_of_date - 90) as frequency_90d,
-        count(*) filter (where order_date >= as_of_date - 365) as frequency_365d,
-        count(*) as frequency_lookback,
+        max(order_date) filter (where is_purchase) as last_order_date,
+        min(order_date) filter (where is_purchase) as first_order_date,
+        max(order_date) as last_event_date,
+        count(*) filter (where is_purchase and order_date >= as_of_date - 30) as frequency_30d,
+        count(*) filter (where is_purchase and order_date >= as_of_date - 90) as frequency_90d,
+        count(*) filter (where is_purchase and order_date >= as_of_date - 365) as frequency_365d,
+        count(*) filter (where is_purchase) as frequency_lookback,
         coalesce(sum(order_value) filter (where order_date >= as_of_date - 30), 0) as monetary_30d,
         coalesce(sum(order_value) filter (where order_date >= as_of_date - 90), 0) as monetary_90d,
         coalesce(sum(order_value) filter (where order_date >= as_of_date - 180 and order_date < as_of_date - 90), 0) as monetary_prior_90d,
         coalesce(sum(order_value) filter (where order_date >= as_of_date - 365), 0) as monetary_365d,
-        avg(order_value) as avg_basket_value,
-        avg(order_units) as avg_basket_units,
+        -- What a purchase was worth net of the returns in the look-back (at least 0: the
+        -- returns of purchases made before it can outweigh those made within it).
+        greatest(sum(order_value), 0) / count(*) filter (where is_purchase) as avg_basket_value,
+        avg(order_units) filter (where is_purchase) as avg_basket_units,
         sum(promo_lines)::double precision / nullif(sum(order_lines), 0) as promo_line_share,
         sum(low_tier_units)::double precision / nullif(sum(order_units), 0) as low_price_tier_share,
         sum(high_tier_units)::double precision / nullif(sum(order_units), 0) as high_price_tier_share,
-        avg(is_online::int) filter (where order_date >= as_of_date - 365) as online_order_share_365d
+        avg(is_online::int) filter (where is_purchase and order_date >= as_of_date - 365) as online_order_share_365d
     from orders_before_as_of
     group by as_of_date, customer_id
+    having bool_or(is_purchase)
 ),
 
 outcomes as (
@@ -137,8 +143,9 @@ outcomes as (
     select
         as_of_dates.as_of_date,
         customer_orders.customer_id,
-        min(customer_orders.order_date) as next_order_date,
-        sum(customer_orders.order_value) as spend_from_as_of
+        min(customer_orders.order_date) filter (where customer_orders.is_purchase) as next_order_date,
+        -- Net of the window's returns, at least 0 (returns of earlier purchases can outweigh it).
+        greatest(sum(customer_orders.order_value), 0) as spend_from_as_of
     from as_of_dates
     inner join customer_orders
         on customer_orders.order_date >= as_of_dates.as_of_date
@@ -171,6 +178,8 @@ daily_category_spend as (
         order_date,
         sum(net_amount::double precision) as spend
     from customer_lines
+    -- What a customer buys: a return is no less a sign of interest in its category.
+    where not is_return
     group by customer_id, category, order_date
 ),
 
@@ -258,9 +267,12 @@ final as (
         rfm.low_price_tier_share,
         rfm.high_price_tier_share,
         coalesce(rfm.online_order_share_365d, 0)::double precision as online_order_share_365d,
-        -- Spend trend in [-1, 1]: last 90 days against the 90 before them.
+        -- Spend trend in [-1, 1]: last 90 days against the 90 before them (each at least 0:
+        -- net of returns, a window can be below it).
         coalesce(
-            (rfm.monetary_90d - rfm.monetary_prior_90d) / nullif(rfm.monetary_90d + rfm.monetary_prior_90d, 0), 0
+            (greatest(rfm.monetary_90d, 0) - greatest(rfm.monetary_prior_90d, 0))
+                / nullif(greatest(rfm.monetary_90d, 0) + greatest(rfm.monetary_prior_90d, 0), 0),
+            0
         ) as spend_trend_90d,
         coalesce(offer_history.offers_seen_to_date, 0)::integer as offers_seen_to_date,
         coalesce(offer_history.offers_redeemed_to_date, 0)::integer as offers_redeemed_to_date,
@@ -273,7 +285,7 @@ final as (
         {{ window_label('rfm.as_of_date', var('clv_horizon_days'), 'rfm.observed_until', 'coalesce(outcomes.spend_from_as_of, 0)') }} as spend_in_horizon,
         rfm.observed_until,
         greatest(
-            rfm.last_order_date,
+            rfm.last_event_date,
             purchase_intervals.last_event_date,
             category_mix.last_event_date,
             offer_history.last_event_date

@@ -23,6 +23,7 @@ final as (
         products.category,
         orders.is_online,
         order_items.is_promo,
+        order_items.is_return,
         order_items.quantity,
         order_items.gross_amount,
         order_items.discount_amount,

@@ -26,8 +26,10 @@ final as (
         bool_or(order_items.is_promo) as had_promotion
     from orders
     inner join order_items on order_items.order_id = orders.order_id
-    -- An order without a store is a customer's, not a store's demand.
+    -- An order without a store is a customer's, not a store's demand; a return is not demand
+    -- (its units were demanded when they sold).
     where orders.store_id is not null
+        and not order_items.is_return
     group by 1, 2, 3
 )
 

@@ -49,6 +49,7 @@ history as (
 units_after_launch as (
     select
         products.product_id,
+        -- Returns (negative lines) netted: a unit taken back is stock again.
         coalesce(sum(order_items.quantity), 0) as units_in_horizon
     from products
     left join order_items on order_items.product_id = products.product_id
