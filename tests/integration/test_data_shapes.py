@@ -1,5 +1,5 @@
 """Real-data shapes end to end, with settings only: a one-cohort customer base with a
-181-day horizon, a weekly store x product panel with missing weeks, forecast 4 weeks
+181-day horizon (and a base whose customers return some of what they buy), a weekly store x product panel with missing weeks, forecast 4 weeks
 ahead (and again from files that write its keys as codes, or that have no list prices,
 promotions without a price cut and shelf prices set ahead, as a scanner panel's), and a
 monthly report forecast 3 calendar months ahead. Each runs load -> build --as-of -> train
@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import psycopg
 import pytest
 
@@ -252,6 +253,75 @@ def test_a_one_cohort_base_trains_and_scores_with_settings_only(cohort: tuple[Sh
         [date.fromisoformat(AS_OF)],
     )
     assert int(str(scored)) > 0
+
+
+@pytest.fixture(scope="module")
+def returning(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[Shell, str]:
+    """The sample retailer whose customers send back a sixth of their lines on average."""
+    settings_file = tmp_path_factory.mktemp("returns") / "storecast.yml"
+    settings_file.write_text("vars: {}\n")
+    sh = Shell(pg_settings, "shapes_returns", settings_file)
+    sh.ok("sample", "--scale", "tiny", "--shape", "returns")
+    sh.ok("build", "--as-of", AS_OF)
+    trained = sh.ok("train", "purchase_30d", "clv_365d", "--as-of", AS_OF)
+    return sh, trained + sh.ok("score", "--as-of", AS_OF)
+
+
+def test_returns_come_off_spend_and_out_of_orders_and_demand(returning: tuple[Shell, str]) -> None:
+    sh, _ = returning
+    lines = pd.DataFrame(
+        sh.rows(
+            "select o.customer_id, o.store_id, d.order_date, i.order_id, i.product_id, "
+            "i.quantity::float8, i.unit_price::float8, i.discount_amount::float8 "
+            "from raw.order_items i join raw.orders o using (order_id) "
+            "join staging.stg_raw__orders d using (order_id)"
+        ),
+        columns=["customer", "store", "day", "order_id", "product", "quantity", "price", "discount"],
+    )
+    returned = lines["quantity"] < 0
+    assert returned.mean() > 0.03
+    # What a line paid, or (a return) refunded: the units at their price less their discount.
+    lines["net"] = lines["quantity"] * lines["price"] - np.sign(lines["quantity"]) * lines["discount"]
+    mine = lines[lines["customer"].notna()]
+    purchase = mine[mine["quantity"] >= 0].groupby("order_id")["day"].first()
+    # A matured as-of date: a year's label window closed before the history ends.
+    as_of = date.fromisoformat(AS_OF) - timedelta(days=400)
+    as_of = as_of - timedelta(days=as_of.weekday())
+    features = pd.DataFrame(
+        sh.rows(
+            "select customer_id, frequency_90d, monetary_90d, spend_in_horizon, avg_basket_value "
+            "from features.customer_features where as_of_date = %s order by customer_id",
+            [as_of],
+        ),
+        columns=["customer", "frequency_90d", "monetary_90d", "spend", "avg_basket_value"],
+    ).set_index("customer")
+    assert features["spend"].notna().all()
+    window = mine[(mine["day"] >= as_of) & (mine["day"] < as_of + timedelta(days=365))]
+    spend = window.groupby("customer")["net"].sum().clip(lower=0)
+    np.testing.assert_allclose(
+        features["spend"], spend.reindex(features.index, fill_value=0.0).to_numpy(dtype=float), atol=1e-6
+    )
+    recent = mine[(mine["day"] >= as_of - timedelta(days=90)) & (mine["day"] < as_of)]
+    np.testing.assert_allclose(
+        features["monetary_90d"],
+        recent.groupby("customer")["net"].sum().reindex(features.index, fill_value=0.0).to_numpy(dtype=float),
+        atol=1e-6,
+    )
+    # An order of returns only is no purchase.
+    bought = purchase[(purchase >= as_of - timedelta(days=90)) & (purchase < as_of)]
+    orders = mine.drop_duplicates("order_id").set_index("order_id").loc[bought.index, "customer"]
+    np.testing.assert_array_equal(
+        features["frequency_90d"], orders.value_counts().reindex(features.index, fill_value=0).to_numpy()
+    )
+    # Some customers' returns made a difference to what they spent.
+    gross = window[window["quantity"] >= 0].groupby("customer")["net"].sum()
+    assert (gross.reindex(features.index, fill_value=0.0) > features["spend"] + 1).mean() > 0.05
+    # Demand counts only what sold.
+    sold = lines[(lines["quantity"] >= 0) & lines["store"].notna()]["quantity"].sum()
+    assert float(str(sh.one("select sum(units) from features.demand_sales"))) == pytest.approx(sold)
+    # The spend model trains on net labels and serves no negative spend.
+    assert sh.one("select count(*) from ml.model_versions where model_name = 'clv_365d'") == 1
+    assert float(str(sh.one("select min(expected_spend) from scores.customer"))) >= 0
 
 
 def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell, str]) -> None:
