@@ -891,9 +891,9 @@ begin
         end loop;
         alter table raw.order_items alter column quantity type numeric(14, 3);
         alter table raw.inventory_snapshots alter column on_hand type numeric(14, 3);
-        -- The checks as a new table has them, on an amount.
-        alter table raw.order_items drop constraint order_items_quantity_check;
-        alter table raw.order_items add constraint order_items_quantity_check check (quantity >= 0.0);
+        -- The checks as a new table has them, on an amount (a line's quantity has none since
+        -- version 17: a return is a negative one).
+        alter table raw.order_items drop constraint if exists order_items_quantity_check;
         alter table raw.inventory_snapshots drop constraint inventory_snapshots_on_hand_check;
         alter table raw.inventory_snapshots add constraint inventory_snapshots_on_hand_check check (on_hand >= 0.0);
     end if;
@@ -902,8 +902,7 @@ end $$;
 -- ---------------------------------------------------------------- v17: returns among the sales
 -- An online shop's export holds its returns as lines of negative quantity. They were
 -- rejected, and a customer's spend was what they bought, not what they kept. Now they load;
--- the features net them from spend and leave them out of demand (after v14's block, which
--- adds the old check back on a database from before it).
+-- the features net them from spend and leave them out of demand.
 alter table raw.order_items drop constraint if exists order_items_quantity_check;
 
 insert into raw.schema_versions (version, description)
