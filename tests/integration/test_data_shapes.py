@@ -511,10 +511,10 @@ def test_a_scanner_panel_with_shelf_prices_feature_ads_alone_and_no_list_prices_
     without_cut = sh.one("select count(*) from raw.promotions where discount_pct = 0 and feature_ad")
     assert without_cut == source.one("select count(*) from raw.promotions where promotion_id % 3 = 0")
     assert int(str(without_cut)) > 0
-    # Its weeks are featured at the regular price; without shelf prices set, the prices come
-    # from the sales alone.
+    # Its weeks are featured and promoted at the regular price; without shelf prices set,
+    # the prices come from the sales alone.
     featured = sh.rows(
-        "select count(*), count(*) filter (where promo_discount_pct = 0), "
+        "select count(*), count(*) filter (where promo_discount_pct = 0), count(*) filter (where promo_planned), "
         "count(*) filter (where target_price is distinct from regular_price), "
         "count(*) filter (where regular_price_vs_list is not null) "
         "from features.demand_features f join features.demand_history h using (product_id, store_id, as_of_date) "
@@ -526,7 +526,7 @@ def test_a_scanner_panel_with_shelf_prices_feature_ads_alone_and_no_list_prices_
         "and coalesce(s.store_id, f.store_id) = f.store_id and f.target_date between s.start_date - 6 and s.end_date)"
     )[0]
     assert int(str(featured[0])) > 0
-    assert featured[1:] == (featured[0], 0, 0)
+    assert featured[1:] == (featured[0], featured[0], 0, 0)
     # A week with a shelf price set is forecast at that price, in training as in scoring.
     store = sh.one("select min(store_id) from raw.stores")
     paid = {

@@ -256,14 +256,16 @@ def test_weekly_demand_grain(pg_settings: Settings, conn: Conn, built: date) -> 
 
 def test_target_promotions_match_an_independent_query(conn: Conn, built: date) -> None:
     # A promotion applies to its own store, or to every store when it names none; where
-    # several cover a period, the deepest discount counts and any feature ad does.
+    # several cover a period, the deepest discount counts and any feature ad does; any
+    # promotion at all makes the period a promoted one.
     mismatches, chain_wide, store_only = (
         int(str(v))
         for v in conn.execute(
             """
             select
                 count(*) filter (where f.promo_discount_pct <> coalesce(p.discount, 0)
-                                    or f.promo_feature_ad <> coalesce(p.feature_ad, false)),
+                                    or f.promo_feature_ad <> coalesce(p.feature_ad, false)
+                                    or f.promo_planned <> (p.discount is not null)),
                 count(*) filter (where p.chain_wide and f.promo_discount_pct > 0),
                 count(*) filter (where p.store_only and f.promo_discount_pct > 0)
             from features.demand_features f

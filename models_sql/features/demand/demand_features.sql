@@ -160,6 +160,9 @@ final as (
         products.list_price,
         coalesce(target_promotions.promo_discount_pct, 0) as promo_discount_pct,
         coalesce(target_promotions.promo_feature_ad, false) as promo_feature_ad,
+        -- Any promotion planned, whatever it holds: a display, or a deal whose depth only
+        -- the shelf price tells, is otherwise a period like any other.
+        target_promotions.promo_discount_pct is not null as promo_planned,
         {{ target_price }} as target_price,
         {{ regular_price }} / products.list_price as regular_price_vs_list,
         {{ target_price_vs_regular }} as target_price_vs_regular,
