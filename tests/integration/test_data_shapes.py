@@ -567,19 +567,37 @@ def test_a_scanner_panel_with_shelf_prices_feature_ads_alone_and_no_list_prices_
     as_of = [date.fromisoformat(AS_OF)]
     assert set(sh.rows(series, as_of)) == set(source.rows(series, as_of))
     # A price plan loaded again the same day reaches the forecast's rows on the next build,
-    # with no new sale to close a label window.
+    # with no new sale to close a label window. A price changed within a week weighs by its
+    # days, and a price set for some days of a week only leaves the others at the price
+    # they had (the regular one less any deal).
     other = sh.one("select max(product_id) from raw.products")
+    third, store = sh.rows(
+        "select product_id, store_id from features.demand_features where as_of_date = %s and horizon = 2 "
+        "and product_id not in (%s, %s) order by 1, 2 limit 1",
+        [as_of[0], rise[1], other],
+    )[0]
+    unset = "select target_price from features.demand_features where (product_id, store_id, as_of_date, horizon) = (%s, %s, %s, 2)"
+    before = float(str(sh.one(unset, [third, store, as_of[0]])))
+    monday = date.fromisoformat(AS_OF)
     replanned = Path(sh.env["STORECAST_CONFIG"]).with_name("replanned.csv")
     replanned.write_text(
         "price_id,product_id,store_id,start_date,end_date,shelf_price\n"
-        f"999999,{other},,{AS_OF},{date.fromisoformat(AS_OF) + timedelta(days=27)},9.99\n"
+        f"999999,{other},,{AS_OF},{monday + timedelta(days=27)},9.99\n"
+        f"999998,{other},,{monday + timedelta(days=3)},{monday + timedelta(days=6)},4.99\n"
+        f"999997,{third},{store},{monday + timedelta(days=10)},{monday + timedelta(days=13)},1.00\n"
     )
     sh.ok("load", "shelf_prices", str(replanned))
     sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
     target_prices = (
-        "select distinct target_price from features.demand_features where product_id = %s and as_of_date = %s"
+        "select horizon, min(target_price), max(target_price) from features.demand_features "
+        "where product_id = %s and as_of_date = %s group by horizon order by horizon"
     )
-    assert sh.rows(target_prices, [other, as_of[0]]) == [(9.99,)]
+    # Monday to Wednesday at 9.99, Thursday to Sunday at the later 4.99; then 9.99.
+    week = (3 * 9.99 + 4 * 4.99) / 7
+    got = np.array([[float(str(v)) for v in row] for row in sh.rows(target_prices, [other, as_of[0]])])
+    np.testing.assert_allclose(got, [[1, week, week], [2, 9.99, 9.99], [3, 9.99, 9.99], [4, 9.99, 9.99]])
+    after = float(str(sh.one(unset, [third, store, as_of[0]])))
+    assert after == pytest.approx((4 * 1.00 + 3 * before) / 7)
 
 
 def test_a_monthly_report_forecasts_calendar_months(months: tuple[Shell, str]) -> None:

@@ -34,9 +34,18 @@
 {%- endset %}
 {#- The planned shelf price: the price set for the target period where raw.shelf_prices has
     one (a price rise or a price above list included), else the regular price less the
-    promotion's discount. -#}
+    promotion's discount; where a price is set for some of the period's days only, the
+    mean over its days of the two (the set mean alone without a regular price). -#}
+{%- set unset_price -%}
+    {{ regular_price }} * (1 - coalesce(target_promotions.promo_discount_pct, 0))
+{%- endset %}
 {%- set target_price -%}
-    coalesce(target_prices.shelf_price, {{ regular_price }} * (1 - coalesce(target_promotions.promo_discount_pct, 0)))
+    coalesce(
+        target_prices.shelf_price * target_prices.days_set_share
+            + {{ unset_price }} * (1 - target_prices.days_set_share),
+        target_prices.shelf_price,
+        {{ unset_price }}
+    )
 {%- endset %}
 {#- The planned price over the regular one (1 - the discount without a price set). -#}
 {%- set target_price_vs_regular -%}
