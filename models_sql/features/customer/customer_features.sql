@@ -178,7 +178,7 @@ daily_category_spend as (
         order_date,
         sum(net_amount::double precision) as spend
     from customer_lines
-    -- What a customer buys: a return is no less a sign of interest in its category.
+    -- The mix of what a customer buys: returns left out (a category's share would go below 0).
     where not is_return
     group by customer_id, category, order_date
 ),
