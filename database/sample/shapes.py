@@ -347,10 +347,10 @@ def returns(data: SampleData, rng: np.random.Generator) -> SampleData:
     chance = np.zeros(len(first))
     ids = _get(data, "customers", "customer_id")
     chance[ids] = rng.beta(*RETURN_CHANCE, len(ids))
-    order_ids = _get(data, "orders", "order_id").astype(np.int64)
+    order_ids = _get(data, "orders", "order_id")
     ordered_at = _get(data, "orders", "ordered_at")
     order_row = np.argsort(order_ids)
-    line_order = _get(data, "order_items", "order_id").astype(np.int64)
+    line_order = _get(data, "order_items", "order_id")
     line_row = order_row[np.searchsorted(order_ids, line_order, sorter=order_row)]
     who = np.where(identified, customer, 0)[line_row]
     returned = identified[line_row] & (_get(data, "order_items", "quantity") > 0)
@@ -359,22 +359,16 @@ def returns(data: SampleData, rng: np.random.Generator) -> SampleData:
     returned_at = ordered_at + delay.astype(ordered_at.dtype.str.replace("M8", "m8"))
     returned &= returned_at[line_row] <= ordered_at.max()
     parcels = np.unique(line_row[returned])
-    parcel_ids = order_ids.max() + 1 + np.arange(len(parcels), dtype=np.int64)
-    _appended(
-        data,
-        "orders",
-        parcels,
-        {"order_id": parcel_ids.astype(order_ids.dtype), "ordered_at": returned_at[parcels]},
-    )
+    # New keys in the key columns' own type.
+    parcel_ids = (order_ids.max() + 1 + np.arange(len(parcels))).astype(order_ids.dtype)
+    _appended(data, "orders", parcels, {"order_id": parcel_ids, "ordered_at": returned_at[parcels]})
     lines = np.flatnonzero(returned)
     _appended(
         data,
         "order_items",
         lines,
         {
-            "order_id": parcel_ids[np.searchsorted(parcels, line_row[lines])].astype(
-                _get(data, "order_items", "order_id").dtype
-            ),
+            "order_id": parcel_ids[np.searchsorted(parcels, line_row[lines])].astype(line_order.dtype),
             "quantity": -_get(data, "order_items", "quantity")[lines],
         },
     )
