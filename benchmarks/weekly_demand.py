@@ -17,6 +17,9 @@ with settings only (``--var``), never an edited file:
 * ``monthly``: the real set by calendar month (``demand_grain=month``), each week's sales
   spread evenly over its seven days, dated on the month's first day; 32 whole months;
 * ``sample-monthly``: the sample generator's monthly shape (``--shape monthly``).
+* ``stockouts``: the sample generator's weekly shape of a retailer whose shelves run empty
+  now and then (``--shape stockouts --shape weekly``: a stock count every day, a week with
+  a day out of stock selling less than was asked for); such weeks are not scored against.
 
 For each of the last ``--origins`` periods storecast trains as of that period (labels
 matured by then only), scores it and is compared with what was sold. The baselines see
@@ -26,7 +29,7 @@ and the same model given the target period's deal, feature ad and shelf price (w
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|sample|monthly|sample-monthly] [--origins N]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|sample|monthly|sample-monthly|stockouts] [--origins N]
 
 Prints WAPE, MASE (against a seasonal naive on each series' history), bias (sum
 of errors over sum of actuals) and the coverage of the 80 % interval per horizon; against
@@ -231,11 +234,14 @@ def _true_means(origins: list[date], growth: float = 0.0, shift: float = 1.0) ->
     return Forecasts(pd.concat(frames, ignore_index=True)[COLUMNS])
 
 
-def _load_sample(runner: CliRunner, env: dict[str, str], folder: Path, shape: str = "weekly") -> None:
-    result = runner.invoke(app, ["sample", "--scale", "small", "--shape", shape], env=env)
+def _load_sample(
+    runner: CliRunner, env: dict[str, str], folder: Path, shapes: Sequence[str] = ("weekly",)
+) -> None:
+    arguments = [a for shape in shapes for a in ("--shape", shape)]
+    result = runner.invoke(app, ["sample", "--scale", "small", *arguments], env=env)
     if result.exit_code != 0:
         raise SystemExit(f"storecast sample failed:\n{result.output}")
-    print(f"  storecast sample --scale small --shape {shape}")
+    print(f"  storecast sample --scale small {' '.join(arguments)}")
 
 
 WEEKLY = WEEKS.settings()
@@ -269,7 +275,13 @@ SOURCES: dict[str, Source] = {
     ),
     # The sample generator's monthly shape: 658 store x product series by calendar month.
     "sample-monthly": Source(
-        partial(_load_sample, shape="monthly"), MONTHS.settings(), origins=4, periods=MONTHS
+        partial(_load_sample, shapes=("monthly",)), MONTHS.settings(), origins=4, periods=MONTHS
+    ),
+    # The weekly shape of a retailer whose shelves run empty now and then, counted daily.
+    "stockouts": Source(
+        partial(_load_sample, shapes=("stockouts", "weekly")),
+        [*WEEKLY, "demand_missing_periods=unobserved"],
+        origins=4,
     ),
 }
 
@@ -298,12 +310,14 @@ def _series(store: pd.Series, product: pd.Series) -> pd.Series:
 class Panel:
     """Units per period (rows) and series (columns); NaN where unobserved.
     ``deal`` and ``feature`` hold the promotions planned per period and series (0 without),
-    ``price`` the shelf prices set (NaN without)."""
+    ``price`` the shelf prices set (NaN without), ``out_of_stock`` whether a day of the
+    period ended with nothing on hand (its sales fall short of its demand)."""
 
     units: pd.DataFrame
     deal: pd.DataFrame
     feature: pd.DataFrame
     price: pd.DataFrame
+    out_of_stock: pd.DataFrame
     periods: Periods
 
 
@@ -343,6 +357,11 @@ def _read_panel(
         "select store_id, product_id, period_start, shelf_price from features.demand_shelf_prices",
         ["price"],
     )
+    stock_outs = _by_series(
+        conn,
+        "select store_id, product_id, period_start, true from features.demand_stock_outs",
+        ["out"],
+    )
 
     def planned(table: pd.DataFrame, column: str) -> pd.DataFrame:
         return (
@@ -356,6 +375,7 @@ def _read_panel(
         planned(promotions, "deal").fillna(0.0),
         planned(promotions, "feature").fillna(0.0),
         planned(prices, "price"),
+        planned(stock_outs, "out").notna(),
         periods,
     )
 
@@ -521,8 +541,9 @@ def _storecast(source: Source, count: int) -> tuple[Forecasts, Panel, list[date]
 
 
 def _joined(forecasts: Forecasts, panel: Panel) -> pd.DataFrame:
-    # Unobserved periods (NaN) are not scored against (pandas 3 keeps NaN when stacking).
-    actual = panel.units.stack().dropna().reset_index()
+    # Unobserved periods (NaN) are not scored against (pandas 3 keeps NaN when stacking),
+    # nor those out of stock a day or more: their sales are not their demand.
+    actual = panel.units.where(~panel.out_of_stock).stack().dropna().reset_index()
     actual.columns = pd.Index(["target", "series", "y"])
     return forecasts.frame.merge(actual, on=["series", "target"], how="inner")
 
@@ -608,7 +629,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"{panel.units.shape[1]} series x {len(panel.units)} {panel.periods.name}s, "
         f"{int((~observed).sum().sum())} cells unobserved "
-        f"or before a series' first sale; origins {origins[0]}..{origins[-1]}"
+        f"or before a series' first sale, {int((panel.out_of_stock & observed).sum().sum())} out of "
+        f"stock a day or more (not scored against); origins {origins[0]}..{origins[-1]}"
     )
     methods = {
         "storecast": ours,

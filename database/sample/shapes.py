@@ -45,6 +45,13 @@ whole path (load, build, train, score) can be tested on it:
     parcel per order some days after it (1 plus an exponential of mean 9), as an order of
     its own with the lines' quantities negated at their prices and discounts. Returns
     falling after the history's last order are not yet made and left out.
+``stockouts``
+    Shelves that run empty now and then, with a stock count every day: each product x
+    store runs out on a day with a chance of its own (a Beta(1, 60) draw: about one day in
+    60 on average, some pairs far more often), for a spell of 4 days on average (geometric);
+    the store's lines of it on those days are lost sales, removed (and an order left
+    without lines with them). ``inventory_snapshots`` holds the pair's stock at the end of
+    every day from its first sale on: 0 on the days out, else some days of its sales.
 ``barcodes``
     Keys as retailers keep them: products by 13-digit numbers like EAN-13 barcodes
     (from 4006381000001), stores, promotions and offers by codes of 10 digits, every
@@ -375,6 +382,59 @@ def returns(data: SampleData, rng: np.random.Generator) -> SampleData:
     return data
 
 
+#: ``stockouts``: Beta parameters of each product x store's daily chance of running out.
+STOCKOUT_CHANCE = (1.0, 60.0)
+#: ``stockouts``: mean days a stock-out lasts (geometric, at least one).
+STOCKOUT_DAYS = 4.0
+
+
+def stockouts(data: SampleData, rng: np.random.Generator) -> SampleData:
+    """Spells out of stock per product x store: the lines then are lost, the daily count is 0."""
+    order_ids = _get(data, "orders", "order_id")
+    by_id = np.argsort(order_ids)
+    line_order = by_id[np.searchsorted(order_ids, _get(data, "order_items", "order_id"), sorter=by_id)]
+    day = _get(data, "orders", "ordered_at").astype("datetime64[D]").astype(np.int64)
+    first_day, days = day.min(), day.max() - day.min() + 1
+    store_column = next(c for c in data.tables["orders"] if c.name == "store_id")
+    in_store = np.ones(len(order_ids), dtype=bool) if store_column.null is None else ~store_column.null
+    lines = np.flatnonzero(in_store[line_order])
+    store = store_column.values[line_order[lines]].astype(np.int64)
+    product = _get(data, "order_items", "product_id")[lines].astype(np.int64)
+    line_day = day[line_order[lines]] - first_day
+    quantity = _get(data, "order_items", "quantity")[lines].astype(np.float64)
+    pairs, pair_of = np.unique(np.stack([product, store], axis=1), axis=0, return_inverse=True)
+    pair_of = pair_of.ravel()
+    # Spells: a start on each pair x day with the pair's chance, lasting a geometric count of days.
+    chance = rng.beta(*STOCKOUT_CHANCE, len(pairs))
+    start_pair, start_day = np.nonzero(rng.random((len(pairs), days)) < chance[:, None])
+    length = rng.geometric(1 / STOCKOUT_DAYS, len(start_pair))
+    offset = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)
+    out_day = np.repeat(start_day, length) + offset
+    inside = out_day < days
+    out = np.zeros((len(pairs), days), dtype=bool)
+    out[np.repeat(start_pair, length)[inside], out_day[inside]] = True
+    lost = np.zeros(len(line_order), dtype=bool)
+    lost[lines] = out[pair_of, line_day]
+    _keep(data, "order_items", ~lost)
+    _drop_orders_without_lines(data)
+    # A count every day from the pair's first sale: 0 when out, else about a week of its sales.
+    first_sale = np.full(len(pairs), days)
+    np.minimum.at(first_sale, pair_of, line_day)
+    counted = np.arange(days)[None, :] >= first_sale[:, None]
+    pair_index, count_day = np.nonzero(counted)
+    mean_daily = np.bincount(pair_of, weights=np.maximum(quantity, 0), minlength=len(pairs)) / (
+        days - first_sale
+    )
+    on_hand = np.where(out[pair_index, count_day], 0, 1 + rng.poisson(7 * mean_daily[pair_index]))
+    data.tables["inventory_snapshots"] = [
+        Column("snapshot_date", "date", (first_day + count_day).astype("datetime64[D]")),
+        Column("product_id", "int8", pairs[pair_index, 0]),
+        Column("store_id", "int8", pairs[pair_index, 1]),
+        Column("on_hand", "numeric", on_hand, scale=0),
+    ]
+    return data
+
+
 #: ``barcodes``: what each key column's values are moved up by.
 KEY_CODES = {
     "product_id": 4_006_381_000_000,
@@ -409,6 +469,7 @@ SHAPES: dict[str, Callable[[SampleData, np.random.Generator], SampleData]] = {
     "fading": fading,
     "drifting": drifting,
     "returns": returns,
+    "stockouts": stockouts,
     "barcodes": barcodes,
 }
 #: Shapes applied after the others wherever they are named: they renumber keys.

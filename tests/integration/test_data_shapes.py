@@ -1,5 +1,6 @@
 """Real-data shapes end to end, with settings only: a one-cohort customer base with a
-181-day horizon (and a base whose customers return some of what they buy), a weekly store x product panel with missing weeks, forecast 4 weeks
+181-day horizon (and a base whose customers return some of what they buy; a retailer
+whose shelves run empty now and then is built only), a weekly store x product panel with missing weeks, forecast 4 weeks
 ahead (and again from files that write its keys as codes, or that have no list prices,
 promotions without a price cut and shelf prices set ahead, as a scanner panel's), and a
 monthly report forecast 3 calendar months ahead. Each runs load -> build --as-of -> train
@@ -322,6 +323,46 @@ def test_returns_come_off_spend_and_out_of_orders_and_demand(returning: tuple[Sh
     # The spend model trains on net labels and serves no negative spend.
     assert sh.one("select count(*) from ml.model_versions where model_name = 'clv_365d'") == 1
     assert float(str(sh.one("select min(expected_spend) from scores.customer"))) >= 0
+
+
+@pytest.fixture(scope="module")
+def out_of_stock(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Shell:
+    """The sample retailer whose shelves run empty now and then, counted every day, its
+    demand features built (training on them: ``benchmarks.weekly_demand --data stockouts``)."""
+    settings_file = tmp_path_factory.mktemp("stockouts") / "storecast.yml"
+    settings_file.write_text("vars: {}\n")
+    sh = Shell(pg_settings, "shapes_stockouts", settings_file)
+    sh.ok("sample", "--scale", "tiny", "--shape", "stockouts")
+    sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
+    return sh
+
+
+def test_a_day_out_of_stock_is_no_label_and_no_zero_in_the_history(out_of_stock: Shell) -> None:
+    sh = out_of_stock
+    days_out = sh.one("select count(*) from raw.inventory_snapshots where on_hand = 0")
+    assert int(str(days_out)) > 100
+    assert sh.one("select sum(days_out_of_stock) from features.demand_stock_outs") == days_out
+    # A matured target day out of stock has no label; every other matured day has one.
+    labels = sh.rows(
+        "select s.product_id is not null, count(*), count(f.units) "
+        "from features.demand_features f left join raw.inventory_snapshots s "
+        "on s.product_id = f.product_id and s.store_id = f.store_id and s.snapshot_date = f.target_date "
+        "and s.on_hand = 0 where f.target_date < f.observed_until group by 1 order by 1"
+    )
+    (_, in_stock, in_stock_labelled), (_, out, out_labelled) = labels
+    assert int(str(out)) > 100
+    assert out_labelled == 0
+    assert in_stock_labelled == in_stock
+    # The day before an as-of date out of stock is unknown in the history, not the 0 an
+    # unsold day counts as.
+    lags = sh.rows(
+        "select count(*), count(h.units_lag_1) from features.demand_history h "
+        "join raw.inventory_snapshots s on s.product_id = h.product_id and s.store_id = h.store_id "
+        "and s.snapshot_date = h.as_of_date - 1 and s.on_hand = 0"
+    )
+    (days_before_out, lags_known) = lags[0]
+    assert int(str(days_before_out)) > 100
+    assert lags_known == 0
 
 
 def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell, str]) -> None:

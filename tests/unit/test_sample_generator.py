@@ -398,6 +398,54 @@ def test_returns_send_back_lines_of_customers_orders_later_at_their_prices(small
     assert parcels["ordered_at"].max() <= before_orders["ordered_at"].max()
 
 
+def test_stockouts_lose_a_store_s_lines_on_the_days_its_count_is_zero(small: SampleData) -> None:
+    from storecast.database.sample.shapes import reshape
+
+    out = reshape(small, ["stockouts"])
+    counts = pd.DataFrame(table(out, "inventory_snapshots"))
+    assert not counts.duplicated(["snapshot_date", "product_id", "store_id"]).any()
+    empty = counts["on_hand"] == 0
+    # About one day in 15 out of stock (Beta(1, 60) chances, 4-day spells), some pairs far more.
+    assert 0.03 < empty.mean() < 0.12
+    share = empty.groupby([counts["product_id"], counts["store_id"]]).mean()
+    assert (share == 0).mean() > 0.05
+    assert (share > 0.2).mean() > 0.01
+
+    def store_lines(data: SampleData) -> pd.DataFrame:
+        """The store lines (not online ones), with the count at the end of their day."""
+        orders, items = table(data, "orders"), table(data, "order_items")
+        lines = pd.DataFrame({"order_id": items["order_id"], "product_id": items["product_id"]}).merge(
+            pd.DataFrame(
+                {
+                    "order_id": orders["order_id"],
+                    "store_id": orders["store_id"],
+                    "online": orders["store_id_null"],
+                    "snapshot_date": orders["ordered_at"].astype("datetime64[D]"),
+                }
+            )
+        )
+        return (
+            lines[~lines["online"]]
+            .astype({"store_id": np.int64})
+            .merge(counts, on=["snapshot_date", "product_id", "store_id"], how="left")
+        )
+
+    before, after = store_lines(small), store_lines(out)
+    # No store line is left on a day out; the lines lost were all on such days.
+    assert not (after["on_hand"] == 0).any()
+    lost = before["on_hand"] == 0
+    assert lost.sum() == len(before) - len(after)
+    assert 0.02 < lost.mean() < 0.15
+    # Online lines are untouched, and every order left has a line.
+    online = table(small, "orders")["store_id_null"].sum()
+    assert table(out, "orders")["store_id_null"].sum() == online
+    assert (
+        len(table(small, "order_items")["order_id"]) - len(table(out, "order_items")["order_id"])
+        == lost.sum()
+    )
+    assert np.isin(table(out, "orders")["order_id"], table(out, "order_items")["order_id"]).all()
+
+
 def test_barcodes_move_every_key_past_integer_whatever_their_place_among_the_shapes(
     small: SampleData,
 ) -> None:

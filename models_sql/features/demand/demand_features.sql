@@ -15,10 +15,18 @@
 {%- set period = calendar['period_days'] %}
 {%- set season = calendar['season'] %}
 {%- set missing_is_zero = var('demand_missing_periods') == 'zero' %}
+{#- A joined sales row's units (`sales` standing for its alias): 0 without a row, or
+    unknown when missing periods are unobserved. #}
+{%- set sold = 'coalesce(sales.units, 0)' if missing_is_zero else 'sales.units' %}
 {#- The start of the period after the target one (its label window's end), and of the
     target period one year earlier: 364 days (the same weekday), 52 weeks or 12 months. -#}
 {%- set after_target = period_shift('targets.target_date', 1) %}
 {%- set year_before_target = period_shift('targets.target_date', -calendar['year_back']) %}
+{#- The same period one season earlier, stepping back whole seasons until it lies before
+    the as-of date (seasonal naive). -#}
+{%- set seasonal_date = period_shift(
+    'targets.target_date', '-' ~ season ~ ' * ceil(targets.horizon / ' ~ season ~ '.0)::integer'
+) %}
 {#- The time of year as a few sine and cosine pairs rather than month and week numbers: a
     smooth season the trees cannot fit to one year's weeks, while the last-year features
     carry holidays and other sharp annual peaks. -#}
@@ -60,6 +68,10 @@ history as (
 
 sales as (
     select * from {{ ref('demand_sales') }}
+),
+
+stock_outs as (
+    select * from {{ ref('demand_stock_outs') }}
 ),
 
 products as (
@@ -212,19 +224,20 @@ final as (
         case
             when {{ year_before_target }} >= observed.data_starts
                 and {{ year_before_target }} < targets.as_of_date
-            then {% if missing_is_zero %}coalesce(last_year.units, 0){% else %}last_year.units{% endif %}
+            then {{ in_stock_units(sold | replace('sales.', 'last_year.'), 'last_year_stock_outs') }}
         end as units_same_period_last_year,
         -- Seasonal naive: the same period one season earlier, stepping back whole seasons
         -- until that period lies before the as-of date; when that period was not observed,
-        -- the latest observed one.
-        {%- if missing_is_zero %}
-        coalesce(seasonal.units, 0) as units_seasonal_naive,
-        {%- else %}
-        coalesce(seasonal.units, targets.units_last_observed, 0) as units_seasonal_naive,
-        {%- endif %}
+        -- the latest observed one (or when it was out of stock all of it).
+        coalesce(
+            {{ in_stock_units(sold | replace('sales.', 'seasonal.'), 'seasonal_stock_outs') }}, targets.units_last_observed, 0
+        ) as units_seasonal_naive,
         -- A person's override of the period's units wins over the orders (and is marked).
+        -- A period with a day out of stock sold less than was asked for: no label (nor a
+        -- test row) rather than a low one.
         {{ window_label('targets.target_date', '(' ~ after_target ~ ' - targets.target_date)', 'observed.observed_until',
-            'coalesce(overridden.override_value::double precision, ' ~ ('coalesce(sales.units, 0)' if missing_is_zero else 'sales.units') ~ ')') }}
+            'coalesce(overridden.override_value::double precision, case when target_stock_outs.days_out_of_stock is null then '
+            ~ sold ~ ' end)') }}
             as units,
         overridden.override_value is not null
             and {{ after_target }} <= observed.observed_until as label_overridden,
@@ -249,6 +262,10 @@ final as (
         on sales.product_id = targets.product_id
         and sales.store_id = targets.store_id
         and sales.period_start = targets.target_date
+    left join stock_outs as target_stock_outs
+        on target_stock_outs.product_id = targets.product_id
+        and target_stock_outs.store_id = targets.store_id
+        and target_stock_outs.period_start = targets.target_date
     left join overrides as overridden
         on overridden.product_id = targets.product_id
         and overridden.store_id = targets.store_id
@@ -258,12 +275,18 @@ final as (
         on last_year.product_id = targets.product_id
         and last_year.store_id = targets.store_id
         and last_year.period_start = {{ year_before_target }}
+    left join stock_outs as last_year_stock_outs
+        on last_year_stock_outs.product_id = targets.product_id
+        and last_year_stock_outs.store_id = targets.store_id
+        and last_year_stock_outs.period_start = {{ year_before_target }}
     left join sales as seasonal
         on seasonal.product_id = targets.product_id
         and seasonal.store_id = targets.store_id
-        and seasonal.period_start = {{ period_shift(
-            'targets.target_date', '-' ~ season ~ ' * ceil(targets.horizon / ' ~ season ~ '.0)::integer'
-        ) }}
+        and seasonal.period_start = {{ seasonal_date }}
+    left join stock_outs as seasonal_stock_outs
+        on seasonal_stock_outs.product_id = targets.product_id
+        and seasonal_stock_outs.store_id = targets.store_id
+        and seasonal_stock_outs.period_start = {{ seasonal_date }}
     window category_period as (partition by targets.store_id, products.category, targets.as_of_date, targets.horizon)
 )
 

@@ -28,6 +28,10 @@ sales as (
     select * from {{ ref('demand_sales') }}
 ),
 
+stock_outs as (
+    select * from {{ ref('demand_stock_outs') }}
+),
+
 history_weeks as (
     -- Weeks of as-of dates to keep: var demand_history_weeks (two years: a full season
     -- plus the longest lag, or all the data when there is less), fewer when the series
@@ -117,10 +121,13 @@ series_periods as materialized (
 
 recent_periods as (
     -- Dense: a period without a sales row has 0 units, or NULL units when missing periods
-    -- are unobserved.
+    -- are unobserved. A period with days out of stock counts what it would have sold in
+    -- stock (unknown when out all of it): lags and means of what the shelf could sell,
+    -- not of how often it was empty.
     select
         series_periods.*,
-        {% if missing_is_zero %}coalesce(sales.units, 0){% else %}sales.units{% endif %} as units,
+        {{ in_stock_units(('coalesce(sales.units, 0)' if missing_is_zero else 'sales.units'), 'stock_outs') }}
+            as units,
         sales.shelf_price,
         sales.had_promotion
     from series_periods
@@ -128,6 +135,10 @@ recent_periods as (
         on sales.product_id = series_periods.product_id
         and sales.store_id = series_periods.store_id
         and sales.period_start = series_periods.period_start
+    left join stock_outs
+        on stock_outs.product_id = series_periods.product_id
+        and stock_outs.store_id = series_periods.store_id
+        and stock_outs.period_start = series_periods.period_start
 ),
 
 period_statistics as (
