@@ -28,6 +28,10 @@ shelf_prices as (
     select * from {{ ref('demand_shelf_prices') }}
 ),
 
+stock_outs as (
+    select * from {{ ref('demand_stock_outs') }}
+),
+
 as_of_dates as (
     -- Only dates that start a period qualify, as in demand_history.
     select as_of_date
@@ -45,7 +49,8 @@ observations as (
     -- Periods with sales: log units and the log of the planned price: the shelf price set
     -- for the period where there is one, else ln(1 - discount) (0 off promotion), the
     -- price relative to the regular one. The two are on different scales, so a period is
-    -- compared only with trailing periods priced the same way.
+    -- compared only with trailing periods priced the same way. A period with a day out of
+    -- stock is left out: a deal that emptied the shelf sold less than it drew.
     select
         sales.product_id,
         sales.store_id,
@@ -62,6 +67,11 @@ observations as (
         on shelf_prices.product_id = sales.product_id
         and shelf_prices.store_id = sales.store_id
         and shelf_prices.period_start = sales.period_start
+    left join stock_outs
+        on stock_outs.product_id = sales.product_id
+        and stock_outs.store_id = sales.store_id
+        and stock_outs.period_start = sales.period_start
+    where stock_outs.product_id is null
 ),
 
 deviations as (
