@@ -149,21 +149,8 @@ comment on column raw.order_items.order_id is 'Order the line belongs to.';
 comment on column raw.order_items.line_no is 'Line number within the order, from 1.';
 comment on column raw.order_items.product_id is 'Product sold.';
 comment on column raw.order_items.quantity is 'Units sold: a count, or an amount for goods sold by weight or length (2.350 kg), to 3 decimals; 0 records a period the product was on sale and sold none (observed, under demand_missing_periods = unobserved); below 0 a return (units taken back, refunded at unit_price less discount_amount): netted from its customer''s spend, never demand.';
--- v10: a line of 0 units is an observed zero (a scanner panel''s week on the shelf without
--- a sale), told apart from a period without a line. Changed once, where the old check stands.
-do $$
-begin
-    if exists (
-        select 1 from pg_constraint
-        where conrelid = 'raw.order_items'::regclass
-            and conname = 'order_items_quantity_check'
-            and pg_get_constraintdef(oid) ~ 'quantity > \(?0'
-    ) then
-        alter table raw.order_items drop constraint order_items_quantity_check;
-        alter table raw.order_items add constraint order_items_quantity_check check (quantity >= 0.0);
-    end if;
-end
-$$;
+-- v10 made a line of 0 units an observed zero (a scanner panel''s week on the shelf without
+-- a sale), v17 a negative one a return: the check on the quantity goes (v17, below).
 comment on column raw.order_items.unit_price is 'Shelf price per unit at the time of sale, before discounts.';
 comment on column raw.order_items.discount_amount is 'Total discount on the line (promotion and personal offer), in the shop currency; on a return line, the discount its refund is reduced by (0 or more, as on a sale).';
 comment on column raw.order_items.promo_flag is 'Whether a store promotion applied to the line.';
@@ -275,14 +262,14 @@ create table if not exists raw.inventory_snapshots (
     snapshot_date date not null,
     product_id    bigint not null references raw.products (product_id),
     store_id      bigint not null references raw.stores (store_id),
-    on_hand       numeric(14, 3) not null check (on_hand >= 0.0),
+    on_hand       numeric(14, 3) not null,
     primary key (snapshot_date, product_id, store_id)
 );
 comment on table raw.inventory_snapshots is 'Stock on hand per product and store at the end of a day, as counted by the stock system.';
 comment on column raw.inventory_snapshots.snapshot_date is 'Day the stock was counted (end of day).';
 comment on column raw.inventory_snapshots.product_id is 'Product.';
 comment on column raw.inventory_snapshots.store_id is 'Store holding the stock.';
-comment on column raw.inventory_snapshots.on_hand is 'Units on hand, in the unit raw.order_items.quantity sells them in (an amount to 3 decimals for goods sold by weight).';
+comment on column raw.inventory_snapshots.on_hand is 'Units on hand, in the unit raw.order_items.quantity sells them in (an amount to 3 decimals for goods sold by weight); below 0 where the stock system''s count ran below zero (sales booked before the delivery): read as nothing on hand.';
 
 -- ---------------------------------------------------------------- load bookkeeping
 create table if not exists raw.loads (
@@ -891,11 +878,7 @@ begin
         end loop;
         alter table raw.order_items alter column quantity type numeric(14, 3);
         alter table raw.inventory_snapshots alter column on_hand type numeric(14, 3);
-        -- The checks as a new table has them, on an amount (a line's quantity has none since
-        -- version 17: a return is a negative one).
-        alter table raw.order_items drop constraint if exists order_items_quantity_check;
-        alter table raw.inventory_snapshots drop constraint inventory_snapshots_on_hand_check;
-        alter table raw.inventory_snapshots add constraint inventory_snapshots_on_hand_check check (on_hand >= 0.0);
+        -- Neither keeps a check: v17 and v18 below drop them.
     end if;
 end $$;
 
@@ -904,6 +887,12 @@ end $$;
 -- rejected, and a customer's spend was what they bought, not what they kept. Now they load;
 -- the features net them from spend and leave them out of demand.
 alter table raw.order_items drop constraint if exists order_items_quantity_check;
+
+-- ---------------------------------------------------------------- v18: stock counts below zero
+-- A perpetual-inventory system counts below zero when a sale is booked before the delivery
+-- that stocked it. Such counts were rejected, and the day read as not counted (in stock).
+-- Now they load; the stock-outs and the inventory plan read them as nothing on hand.
+alter table raw.inventory_snapshots drop constraint if exists inventory_snapshots_on_hand_check;
 
 insert into raw.schema_versions (version, description)
 values (1, 'raw schema: stores, customers, products, embeddings, orders, promotions, offers, loads')
@@ -955,4 +944,7 @@ values (16, 'raw.shelf_prices: shelf prices set ahead (a price list or plan), re
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (17, 'raw.order_items.quantity may be negative: a return, netted from its customer''s spend')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (18, 'raw.inventory_snapshots.on_hand may be negative: a stock system''s count run below zero, read as nothing on hand')
 on conflict (version) do nothing;

@@ -18,7 +18,9 @@ sales as (
 ),
 
 latest_stock as (
-    select distinct on (product_id, store_id) product_id, store_id, on_hand, snapshot_date
+    -- A count below zero (a sale booked before its delivery) is nothing on hand: ordering to
+    -- make up the shortfall of the books would overstock the shelf.
+    select distinct on (product_id, store_id) product_id, store_id, greatest(on_hand, 0) as on_hand, snapshot_date
     from snapshots
     order by product_id, store_id, snapshot_date desc
 ),

@@ -7,8 +7,9 @@ snapshots as (
 ),
 
 days_out as (
-    -- A day that ended with nothing on hand: the shelf was empty for some or all of it, so
-    -- what sold is less than was asked for. A day not counted is taken to be in stock.
+    -- A day that ended with nothing on hand (or a count run below zero): the shelf was
+    -- empty for some or all of it, so what sold is less than was asked for. A day not
+    -- counted is taken to be in stock.
     select
         product_id,
         store_id,
