@@ -133,49 +133,49 @@ def test_version_3_score_tables_are_moved_into_partitions(conn: Conn) -> None:
         assert conn.execute("select to_regclass('scores.sell_through_v3')").fetchone() == (None,)
 
 
+def _check(conn: Conn, table: str, name: str) -> object:
+    """The definition of a CHECK constraint of a raw table, None when it is not there."""
+    row = conn.execute(
+        "select pg_get_constraintdef(oid) from pg_constraint where conrelid = %s::regclass and conname = %s",
+        [f"raw.{table}", name],
+    ).fetchone()
+    return None if row is None else row[0]
+
+
 def test_version_18_stock_counts_below_zero_load_after_init(conn: Conn) -> None:
     # Up to version 17 a stock count was at least 0; a count run below zero now loads.
-    def definition() -> object:
-        row = conn.execute(
-            "select pg_get_constraintdef(oid) from pg_constraint "
-            "where conrelid = 'raw.inventory_snapshots'::regclass and conname = 'inventory_snapshots_on_hand_check'"
-        ).fetchone()
-        return None if row is None else row[0]
-
     with conn.transaction(force_rollback=True):
         conn.execute(
             # Not validated: other tests on this database may have loaded counts below zero.
             "alter table raw.inventory_snapshots add constraint inventory_snapshots_on_hand_check "
             "check (on_hand >= 0.0) not valid"
         )
-        assert definition() == "CHECK ((on_hand >= 0.0)) NOT VALID"
+        assert _check(conn, "inventory_snapshots", "inventory_snapshots_on_hand_check") == (
+            "CHECK ((on_hand >= 0.0)) NOT VALID"
+        )
         assert apply_schema(conn) == latest_version()
-        assert definition() is None
+        assert _check(conn, "inventory_snapshots", "inventory_snapshots_on_hand_check") is None
 
 
 def test_version_9_order_lines_take_zero_units_and_returns_after_init(conn: Conn) -> None:
     # Up to version 9 a line had to hold at least one unit; a line of 0 units now records
     # a period on sale without a sale (a scanner panel's observed zero), and since version
     # 17 a negative quantity a return: no check on the quantity is left.
-    def definition() -> object:
-        row = conn.execute(
-            "select pg_get_constraintdef(oid) from pg_constraint "
-            "where conrelid = 'raw.order_items'::regclass and conname = 'order_items_quantity_check'"
-        ).fetchone()
-        return None if row is None else row[0]
-
     with conn.transaction(force_rollback=True):
         conn.execute("alter table raw.order_items drop constraint if exists order_items_quantity_check")
         conn.execute(
             # Not validated: other tests on this database may have loaded lines of 0 units.
             "alter table raw.order_items add constraint order_items_quantity_check check (quantity > 0) not valid"
         )
-        assert definition() == "CHECK ((quantity > (0)::numeric)) NOT VALID"
+        assert (
+            _check(conn, "order_items", "order_items_quantity_check")
+            == "CHECK ((quantity > (0)::numeric)) NOT VALID"
+        )
         assert apply_schema(conn) == latest_version()
-        assert definition() is None
+        assert _check(conn, "order_items", "order_items_quantity_check") is None
         # Applied again, nothing comes back.
         assert apply_schema(conn) == latest_version()
-        assert definition() is None
+        assert _check(conn, "order_items", "order_items_quantity_check") is None
 
 
 def test_verbs_run_schema_ddl_only_when_the_database_is_behind(pg_settings: Settings) -> None:
