@@ -19,7 +19,9 @@ with settings only (``--var``), never an edited file:
 * ``sample-monthly``: the sample generator's monthly shape (``--shape monthly``).
 * ``stockouts``: the sample generator's weekly shape of a retailer whose shelves run empty
   now and then (``--shape stockouts --shape weekly``: a stock count every day, a week with
-  a day out of stock selling less than was asked for); such weeks are not scored against.
+  a day out of stock selling less than was asked for); such weeks are not scored against;
+* ``stockouts-hidden``: the same with its zero counts moved aside after loading, so that
+  storecast reads the sales as if it had no counts (what reading them gains).
 
 For each of the last ``--origins`` periods storecast trains as of that period (labels
 matured by then only), scores it and is compared with what was sold. The baselines see
@@ -29,7 +31,7 @@ and the same model given the target period's deal, feature ad and shelf price (w
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|sample|monthly|sample-monthly|stockouts] [--origins N]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|sample|monthly|sample-monthly|stockouts|stockouts-hidden] [--origins N]
 
 Prints WAPE, MASE (against a seasonal naive on each series' history), bias (sum
 of errors over sum of actuals) and the coverage of the 80 % interval per horizon; against
@@ -63,6 +65,7 @@ from storecast.cli import app
 from storecast.config import load_config
 from storecast.database.schema import apply_schema
 from storecast.scoring.score import score
+from storecast.settings import get_settings
 from storecast.training import registry
 from storecast.training.metrics import coverage_by_band, level_bands
 from storecast.training.spec import model_specs
@@ -115,6 +118,8 @@ class Source:
     origins: int
     floor: Callable[[list[date]], Forecasts] | None = None
     periods: Periods = WEEKS
+    #: The store, product and period start of each period out of stock a day or more.
+    stock_outs: str = "select store_id, product_id, period_start, true from features.demand_stock_outs"
 
 
 def _week_start(friday: date) -> date:
@@ -244,6 +249,22 @@ def _load_sample(
     print(f"  storecast sample --scale small {' '.join(arguments)}")
 
 
+#: Where ``stockouts-hidden`` keeps the zero stock counts it takes from storecast.
+HIDDEN_COUNTS = "public.hidden_stock_counts"
+
+
+def _load_hiding_counts(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
+    """The ``stockouts`` panel with its zero stock counts moved aside after loading:
+    storecast reads the sales as if it had no counts, the evaluation still knows the weeks."""
+    _load_sample(runner, env, folder, ("stockouts", "weekly"))
+    with psycopg.connect(get_settings(env).conninfo, autocommit=True) as conn:
+        conn.execute(
+            f"create table {HIDDEN_COUNTS} as select * from raw.inventory_snapshots where on_hand <= 0"
+        )
+        hidden = conn.execute("delete from raw.inventory_snapshots where on_hand <= 0").rowcount
+    print(f"  {hidden:,} zero stock counts hidden from storecast")
+
+
 WEEKLY = WEEKS.settings()
 #: The trend panel's spread of yearly log growth across series.
 TREND = 0.3
@@ -282,6 +303,16 @@ SOURCES: dict[str, Source] = {
         partial(_load_sample, shapes=("stockouts", "weekly")),
         [*WEEKLY, "demand_missing_periods=unobserved"],
         origins=4,
+    ),
+    # The same with the zero counts hidden from storecast: what reading them gains.
+    "stockouts-hidden": Source(
+        _load_hiding_counts,
+        [*WEEKLY, "demand_missing_periods=unobserved"],
+        origins=4,
+        stock_outs=(
+            "select store_id, product_id, date_trunc('week', snapshot_date)::date, true "
+            f"from {HIDDEN_COUNTS} group by 1, 2, 3"
+        ),
     ),
 }
 
@@ -328,9 +359,7 @@ def _by_series(conn: psycopg.Connection[tuple[object, ...]], query: str, values:
     return table
 
 
-def _read_panel(
-    conn: psycopg.Connection[tuple[object, ...]], missing_is_zero: bool, periods: Periods
-) -> Panel:
+def _read_panel(conn: psycopg.Connection[tuple[object, ...]], missing_is_zero: bool, source: Source) -> Panel:
     """The panel as storecast sees it after the build: units per period from features.demand_sales,
     and the promotions and shelf prices planned per store, product and period as the build spread them."""
     sales = _by_series(
@@ -338,7 +367,7 @@ def _read_panel(
     )
     starts = [min(sales["week"])]
     while starts[-1] < max(sales["week"]):
-        starts.append(periods.step(starts[-1], 1))
+        starts.append(source.periods.step(starts[-1], 1))
     units = (
         sales.pivot(index="week", columns="series", values="units").reindex(pd.Index(starts)).astype(float)
     )
@@ -357,11 +386,7 @@ def _read_panel(
         "select store_id, product_id, period_start, shelf_price from features.demand_shelf_prices",
         ["price"],
     )
-    stock_outs = _by_series(
-        conn,
-        "select store_id, product_id, period_start, true from features.demand_stock_outs",
-        ["out"],
-    )
+    stock_outs = _by_series(conn, source.stock_outs, ["out"])
 
     def planned(table: pd.DataFrame, column: str) -> pd.DataFrame:
         return (
@@ -376,7 +401,7 @@ def _read_panel(
         planned(promotions, "feature").fillna(0.0),
         planned(prices, "price"),
         planned(stock_outs, "out").notna(),
-        periods,
+        source.periods,
     )
 
 
@@ -503,7 +528,7 @@ def _storecast(source: Source, count: int) -> tuple[Forecasts, Panel, list[date]
         timings["build"] = time.perf_counter() - started
         rows = []
         with psycopg.connect(settings.conninfo, autocommit=True) as conn:
-            panel = _read_panel(conn, config.values["demand_missing_periods"] == "zero", source.periods)
+            panel = _read_panel(conn, config.values["demand_missing_periods"] == "zero", source)
             apply_schema(conn)
             # The last origins whose forecast periods all lie in the data.
             last = max(panel.units.index)
