@@ -352,6 +352,9 @@ create index if not exists order_items_product_idx on raw.order_items (product_i
 create index if not exists impressions_customer_shown_at_idx on raw.impressions (customer_id, shown_at);
 create index if not exists impressions_offer_idx on raw.impressions (offer_id);
 create index if not exists promotions_product_dates_idx on raw.promotions (product_id, start_date, end_date);
+-- The days out of stock (demand_stock_outs) among what may be years of daily counts.
+create index if not exists inventory_snapshots_out_of_stock_idx
+    on raw.inventory_snapshots (product_id, store_id, snapshot_date) where on_hand <= 0;
 
 -- ---------------------------------------------------------------- model registry (ml)
 create table if not exists ml.model_versions (
