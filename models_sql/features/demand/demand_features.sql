@@ -104,9 +104,7 @@ spine as (
 ),
 
 observed as (
-    select
-        max(data_observed_until) as observed_until,
-        (select min(period_start) from sales) as data_starts
+    select max(data_observed_until) as observed_until
     from spine
 ),
 
@@ -220,17 +218,23 @@ final as (
         {%- else %}
         targets.units_mean_{{ calendar['last_year'] }}_last_year,
         {%- endif %}
-        -- The target period one year earlier (known once the horizon is within a year).
+        -- The target period one year earlier (known once the horizon is within a year, and
+        -- the series was on sale then).
         case
-            when {{ year_before_target }} >= observed.data_starts
+            when {{ year_before_target }} >= targets.first_sale
                 and {{ year_before_target }} < targets.as_of_date
             then {{ in_stock_units(sold | replace('sales.', 'last_year.'), 'last_year_stock_outs') }}
         end as units_same_period_last_year,
         -- Seasonal naive: the same period one season earlier, stepping back whole seasons
         -- until that period lies before the as-of date; when that period was not observed,
-        -- the latest observed one (or when it was out of stock all of it).
+        -- the latest observed one (or when it was out of stock all of it, or before the
+        -- series' first sale).
         coalesce(
-            {{ in_stock_units(sold | replace('sales.', 'seasonal.'), 'seasonal_stock_outs') }}, targets.units_last_observed, 0
+            case when {{ seasonal_date }} >= targets.first_sale then
+                {{ in_stock_units(sold | replace('sales.', 'seasonal.'), 'seasonal_stock_outs') }}
+            end,
+            targets.units_last_observed,
+            0
         ) as units_seasonal_naive,
         -- A person's override of the period's units wins over the orders (and is marked).
         -- A period with a day out of stock sold less than was asked for: no label (nor a

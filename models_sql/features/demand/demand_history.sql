@@ -87,17 +87,22 @@ active_spells as (
         product_id,
         store_id,
         min(period_start) as first_sale,
-        max(period_start) as last_sale
+        max(period_start) as last_sale,
+        -- The series' first sale of all, not the spell's: a seasonal product back after
+        -- months away keeps last season in its history.
+        min(min(period_start)) over (partition by product_id, store_id) as series_first_sale
     from numbered_spells
     group by product_id, store_id, spell
 ),
 
 active_series as (
-    -- Product x store pairs with a sales row within active_days before the as-of date.
+    -- Product x store pairs with a sales row within active_days before the as-of date,
+    -- with the series' first sale.
     select
         as_of_dates.as_of_date,
         active_spells.product_id,
-        active_spells.store_id
+        active_spells.store_id,
+        active_spells.series_first_sale as first_sale
     from as_of_dates
     inner join active_spells
         on as_of_dates.as_of_date > active_spells.first_sale
@@ -113,6 +118,7 @@ series_periods as materialized (
         active_series.as_of_date,
         active_series.product_id,
         active_series.store_id,
+        active_series.first_sale,
         periods_back,
         {{ period_shift('active_series.as_of_date', '-periods_back') }} as period_start
     from active_series
@@ -121,13 +127,16 @@ series_periods as materialized (
 
 recent_periods as (
     -- Dense: a period without a sales row has 0 units, or NULL units when missing periods
-    -- are unobserved. A period with days out of stock counts what it would have sold in
-    -- stock (unknown when out all of it): lags and means of what the shelf could sell,
-    -- not of how often it was empty.
+    -- are unobserved. A period before the series' first sale is unknown, not 0: a product
+    -- launched (or a store opened) two weeks ago has two weeks of history, not a mean
+    -- pulled down by the weeks it was not on sale. A period with days out of stock counts
+    -- what it would have sold in stock (unknown when out all of it): lags and means of
+    -- what the shelf could sell, not of how often it was empty.
     select
         series_periods.*,
-        {{ in_stock_units(('coalesce(sales.units, 0)' if missing_is_zero else 'sales.units'), 'stock_outs') }}
-            as units,
+        case when series_periods.period_start >= series_periods.first_sale then
+            {{ in_stock_units(('coalesce(sales.units, 0)' if missing_is_zero else 'sales.units'), 'stock_outs') }}
+        end as units,
         sales.shelf_price,
         sales.had_promotion
     from series_periods
@@ -147,6 +156,7 @@ period_statistics as (
         as_of_date,
         product_id,
         store_id,
+        first_sale,
         {%- for lag in calendar['lags'] %}
         max(units) filter (where periods_back = {{ lag }}) as units_lag_{{ lag }},
         {%- endfor %}
@@ -176,7 +186,8 @@ period_statistics as (
         ) as regular_price,
         max(period_start) filter (where units > 0) as last_event_date
     from recent_periods
-    group by as_of_date, product_id, store_id
+    -- first_sale is the series' own: one value per group.
+    group by as_of_date, product_id, store_id, first_sale
 ),
 
 final as (
@@ -201,6 +212,7 @@ final as (
         {%- endif %}
         units_last_observed::double precision as units_last_observed,
         regular_price::double precision as regular_price,
+        first_sale,
         last_event_date
     from period_statistics
 )
