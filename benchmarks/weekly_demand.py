@@ -309,6 +309,7 @@ SOURCES: dict[str, Source] = {
         _load_hiding_counts,
         [*WEEKLY, "demand_missing_periods=unobserved"],
         origins=4,
+        # The weeks as storecast starts them here (Mondays, date_trunc's weeks).
         stock_outs=(
             "select store_id, product_id, date_trunc('week', snapshot_date)::date, true "
             f"from {HIDDEN_COUNTS} group by 1, 2, 3"
