@@ -104,6 +104,13 @@ def _keep_orders(data: SampleData, keep: Mask) -> None:
     _keep(data, "redemptions", unknown | np.isin(redemption.values, kept))
 
 
+def _line_orders(data: SampleData) -> npt.NDArray[np.int64]:
+    """Per order line, the row of its order in ``orders`` (whatever order the ids are in)."""
+    order_ids = _get(data, "orders", "order_id")
+    by_id = np.argsort(order_ids)
+    return by_id[np.searchsorted(order_ids, _get(data, "order_items", "order_id"), sorter=by_id)]
+
+
 def _drop_orders_without_lines(data: SampleData) -> None:
     _keep_orders(data, np.isin(_get(data, "orders", "order_id"), _get(data, "order_items", "order_id")))
 
@@ -231,9 +238,7 @@ def _panel(
     ``start`` of the number), a line per product on the shelf, ``unreported`` of them
     dropped; with ``whole_only`` only the periods the history covers whole."""
     no_offers(data, rng)
-    order_ids = _get(data, "orders", "order_id")
-    by_id = np.argsort(order_ids)
-    line_order = by_id[np.searchsorted(order_ids, _get(data, "order_items", "order_id"), sorter=by_id)]
+    line_order = _line_orders(data)
     day = _get(data, "orders", "ordered_at").astype("datetime64[D]").astype(np.int64)[line_order]
     period = number(day)
     store = _get(data, "orders", "store_id").astype(np.int64)[line_order]
@@ -356,9 +361,8 @@ def returns(data: SampleData, rng: np.random.Generator) -> SampleData:
     chance[ids] = rng.beta(*RETURN_CHANCE, len(ids))
     order_ids = _get(data, "orders", "order_id")
     ordered_at = _get(data, "orders", "ordered_at")
-    order_row = np.argsort(order_ids)
     line_order = _get(data, "order_items", "order_id")
-    line_row = order_row[np.searchsorted(order_ids, line_order, sorter=order_row)]
+    line_row = _line_orders(data)
     who = np.where(identified, customer, 0)[line_row]
     returned = identified[line_row] & (_get(data, "order_items", "quantity") > 0)
     returned &= rng.random(len(line_row)) < chance[who]
@@ -390,13 +394,11 @@ STOCKOUT_DAYS = 4.0
 
 def stockouts(data: SampleData, rng: np.random.Generator) -> SampleData:
     """Spells out of stock per product x store: the lines then are lost, the daily count is 0."""
-    order_ids = _get(data, "orders", "order_id")
-    by_id = np.argsort(order_ids)
-    line_order = by_id[np.searchsorted(order_ids, _get(data, "order_items", "order_id"), sorter=by_id)]
+    line_order = _line_orders(data)
     day = _get(data, "orders", "ordered_at").astype("datetime64[D]").astype(np.int64)
     first_day, days = day.min(), day.max() - day.min() + 1
     store_column = next(c for c in data.tables["orders"] if c.name == "store_id")
-    in_store = np.ones(len(order_ids), dtype=bool) if store_column.null is None else ~store_column.null
+    in_store = np.ones(len(day), dtype=bool) if store_column.null is None else ~store_column.null
     lines = np.flatnonzero(in_store[line_order])
     store = store_column.values[line_order[lines]].astype(np.int64)
     product = _get(data, "order_items", "product_id")[lines].astype(np.int64)
