@@ -249,6 +249,8 @@ def _load_sample(
     print(f"  storecast sample --scale small {' '.join(arguments)}")
 
 
+#: The ``stockouts`` panel: the sample's stock-outs, then its weekly shape.
+STOCKOUT_SHAPES = ("stockouts", "weekly")
 #: Where ``stockouts-hidden`` keeps the zero stock counts it takes from storecast.
 HIDDEN_COUNTS = "public.hidden_stock_counts"
 
@@ -256,7 +258,7 @@ HIDDEN_COUNTS = "public.hidden_stock_counts"
 def _load_hiding_counts(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
     """The ``stockouts`` panel with its zero stock counts moved aside after loading:
     storecast reads the sales as if it had no counts, the evaluation still knows the weeks."""
-    _load_sample(runner, env, folder, ("stockouts", "weekly"))
+    _load_sample(runner, env, folder, STOCKOUT_SHAPES)
     with psycopg.connect(get_settings(env).conninfo, autocommit=True) as conn:
         conn.execute(
             f"create table {HIDDEN_COUNTS} as select * from raw.inventory_snapshots where on_hand <= 0"
@@ -300,7 +302,7 @@ SOURCES: dict[str, Source] = {
     ),
     # The weekly shape of a retailer whose shelves run empty now and then, counted daily.
     "stockouts": Source(
-        partial(_load_sample, shapes=("stockouts", "weekly")),
+        partial(_load_sample, shapes=STOCKOUT_SHAPES),
         [*WEEKLY, "demand_missing_periods=unobserved"],
         origins=4,
     ),
