@@ -1,6 +1,6 @@
 """Weekly (and monthly) demand: storecast beside the forecasts a user would try first, measured in the same run.
 
-Five panels, each loaded into a throwaway embedded server the way a user would and run
+Panels, each loaded into a throwaway embedded server the way a user would and run
 with settings only (``--var``), never an edited file:
 
 * ``real``: ``../shared/data/walmart_store1_dept_weekly.csv.gz`` (one Walmart store, 7
@@ -21,7 +21,9 @@ with settings only (``--var``), never an edited file:
   now and then (``--shape stockouts --shape weekly``: a stock count every day, a week with
   a day out of stock selling less than was asked for); such weeks are not scored against;
 * ``stockouts-hidden``: the same with its zero counts moved aside after loading, so that
-  storecast reads the sales as if it had no counts (what reading them gains).
+  storecast reads the sales as if it had no counts (what reading them gains);
+* ``stockouts-log``: the same counted by a stock system's log of changes (a row only where
+  the count changed since the day before), read with ``stock_counts=on_change``.
 
 For each of the last ``--origins`` periods storecast trains as of that period (labels
 matured by then only), scores it and is compared with what was sold. The baselines see
@@ -31,7 +33,7 @@ and the same model given the target period's deal, feature ad and shelf price (w
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|sample|monthly|sample-monthly|stockouts|stockouts-hidden] [--origins N]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N]
 
 Prints WAPE, MASE (against a seasonal naive on each series' history), bias (sum
 of errors over sum of actuals) and the coverage of the 80 % interval per horizon; against
@@ -251,20 +253,50 @@ def _load_sample(
 
 #: The ``stockouts`` panel: the sample's stock-outs, then its weekly shape.
 STOCKOUT_SHAPES = ("stockouts", "weekly")
-#: Where ``stockouts-hidden`` keeps the zero stock counts it takes from storecast.
-HIDDEN_COUNTS = "public.hidden_stock_counts"
+#: Where ``stockouts-hidden`` and ``stockouts-log`` keep the daily zero stock counts, so that
+#: the evaluation knows every week out of stock whatever storecast is shown.
+ZERO_COUNTS = "public.zero_stock_counts"
+#: The weeks out of stock a day or more, from ZERO_COUNTS (weeks as storecast starts them
+#: here: Mondays, date_trunc's weeks).
+KEPT_STOCK_OUTS = (
+    "select store_id, product_id, date_trunc('week', snapshot_date)::date, true "
+    f"from {ZERO_COUNTS} group by 1, 2, 3"
+)
+
+
+def _load_keeping_zero_counts(runner: CliRunner, env: dict[str, str], folder: Path) -> psycopg.Connection:
+    """The ``stockouts`` panel, its zero counts copied to ZERO_COUNTS; a connection to change
+    what storecast is shown."""
+    _load_sample(runner, env, folder, STOCKOUT_SHAPES)
+    conn = psycopg.connect(get_settings(env).conninfo, autocommit=True)
+    conn.execute(f"create table {ZERO_COUNTS} as select * from raw.inventory_snapshots where on_hand <= 0")
+    return conn
 
 
 def _load_hiding_counts(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
     """The ``stockouts`` panel with its zero stock counts moved aside after loading:
     storecast reads the sales as if it had no counts, the evaluation still knows the weeks."""
-    _load_sample(runner, env, folder, STOCKOUT_SHAPES)
-    with psycopg.connect(get_settings(env).conninfo, autocommit=True) as conn:
-        conn.execute(
-            f"create table {HIDDEN_COUNTS} as select * from raw.inventory_snapshots where on_hand <= 0"
-        )
+    with _load_keeping_zero_counts(runner, env, folder) as conn:
         hidden = conn.execute("delete from raw.inventory_snapshots where on_hand <= 0").rowcount
     print(f"  {hidden:,} zero stock counts hidden from storecast")
+
+
+def _load_stock_log(runner: CliRunner, env: dict[str, str], folder: Path) -> None:
+    """The ``stockouts`` panel with its daily counts thinned to a stock system's log of
+    changes: a row only where the count differs from the day before's, so a spell out of
+    stock is one row, its first day's 0."""
+    with _load_keeping_zero_counts(runner, env, folder) as conn:
+        unchanged = conn.execute(
+            "delete from raw.inventory_snapshots as counted using raw.inventory_snapshots as before "
+            "where before.product_id = counted.product_id and before.store_id = counted.store_id "
+            "and before.snapshot_date = counted.snapshot_date - 1 and before.on_hand = counted.on_hand"
+        ).rowcount
+        kept, zeros = conn.execute(
+            "select count(*), count(*) filter (where on_hand <= 0) from raw.inventory_snapshots"
+        ).fetchone() or (0, 0)
+    print(
+        f"  {unchanged:,} unchanged daily counts dropped: {kept:,} rows of changes left, {zeros:,} of them zeros"
+    )
 
 
 WEEKLY = WEEKS.settings()
@@ -311,11 +343,14 @@ SOURCES: dict[str, Source] = {
         _load_hiding_counts,
         [*WEEKLY, "demand_missing_periods=unobserved"],
         origins=4,
-        # The weeks as storecast starts them here (Mondays, date_trunc's weeks).
-        stock_outs=(
-            "select store_id, product_id, date_trunc('week', snapshot_date)::date, true "
-            f"from {HIDDEN_COUNTS} group by 1, 2, 3"
-        ),
+        stock_outs=KEPT_STOCK_OUTS,
+    ),
+    # The same counted by a stock system's log of changes, read as one (stock_counts).
+    "stockouts-log": Source(
+        _load_stock_log,
+        [*WEEKLY, "demand_missing_periods=unobserved", "stock_counts=on_change"],
+        origins=4,
+        stock_outs=KEPT_STOCK_OUTS,
     ),
 }
 

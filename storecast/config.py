@@ -36,6 +36,7 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 CHOICES: dict[str, tuple[str, ...]] = {
     "demand_grain": ("day", "week", "month"),
     "demand_missing_periods": ("zero", "unobserved"),
+    "stock_counts": ("daily", "on_change"),
     "week_start": WEEKDAYS,
 }
 #: Vars that list values from a fixed set.

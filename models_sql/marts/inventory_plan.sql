@@ -78,16 +78,19 @@ policy as (
 ),
 
 stock_status as (
-    -- A reorder is suggested only on evidence: a recent stock count below the reorder point,
-    -- and a forecast that reaches over the whole lead time.
+    -- A reorder is suggested only on evidence: a stock count below the reorder point (recent,
+    -- where counts are daily; a logged count holds until the next), and a forecast that
+    -- reaches over the whole lead time.
     select
         policy.*,
         latest_stock.on_hand::double precision as on_hand,
         latest_stock.snapshot_date as stock_counted_on,
         case
             when latest_stock.on_hand is null then 'no stock count'
+            {%- if var('stock_counts') == 'daily' %}
             when latest_stock.snapshot_date < policy.as_of_date - {{ var('stock_count_max_age_days') }}
                 then 'stock count too old'
+            {%- endif %}
             when policy.forecast_days < {{ lead_time }} then 'forecast shorter than the lead time'
             when latest_stock.on_hand < policy.reorder_point then 'reorder now'
             else 'ok'
