@@ -365,6 +365,42 @@ def test_a_day_out_of_stock_is_no_label_and_no_zero_in_the_history(out_of_stock:
     assert lags_known == 0
 
 
+#: Daily counts that say what the day before said: what a stock system's log leaves out.
+UNCHANGED_COUNTS = """
+    select counted.* from raw.inventory_snapshots as counted
+    join raw.inventory_snapshots as before
+        on before.product_id = counted.product_id and before.store_id = counted.store_id
+        and before.snapshot_date = counted.snapshot_date - 1 and before.on_hand = counted.on_hand
+"""
+DAYS_OUT = "select product_id, store_id, period_start, days_out_of_stock from features.demand_stock_outs order by 1, 2, 3"
+
+
+def test_a_stock_log_read_on_change_finds_the_days_the_daily_counts_find(out_of_stock: Shell) -> None:
+    """The daily counts thinned to a stock system's log (a row only where the count
+    changed), read with stock_counts = on_change, give the same days out of stock; read
+    as daily counts, only each spell's first day."""
+    sh = out_of_stock
+    daily = sh.rows(DAYS_OUT)
+    with psycopg.connect(sh.conninfo, autocommit=True) as conn:
+        conn.execute(f"create table public.unchanged_counts as {UNCHANGED_COUNTS}")
+        conn.execute(
+            "delete from raw.inventory_snapshots as s using public.unchanged_counts as u "
+            "where (s.snapshot_date, s.product_id, s.store_id) = (u.snapshot_date, u.product_id, u.store_id)"
+        )
+    try:
+        spells = int(str(sh.one("select count(*) from raw.inventory_snapshots where on_hand <= 0")))
+        assert 0 < spells < len(daily)
+        sh.ok("build", "--as-of", AS_OF, "--select", "demand_stock_outs", "--var", "stock_counts=on_change")
+        assert sh.rows(DAYS_OUT) == daily
+        sh.ok("build", "--as-of", AS_OF, "--select", "demand_stock_outs")
+        assert len(sh.rows(DAYS_OUT)) == spells
+    finally:
+        with psycopg.connect(sh.conninfo, autocommit=True) as conn:
+            conn.execute("insert into raw.inventory_snapshots select * from public.unchanged_counts")
+            conn.execute("drop table public.unchanged_counts")
+        sh.ok("build", "--as-of", AS_OF, "--select", "demand_stock_outs")
+
+
 def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell, str]) -> None:
     sh, output = panel
     assert "demand: version 1 is champion" in output
