@@ -107,10 +107,10 @@ def _sources() -> tuple[dict[str, str], dict[str, str]]:
     return models, macros
 
 
-def _upstream(model: str) -> tuple[frozenset[str], str]:
-    """The vars ``model`` reads and a digest of its SQL, in its own file, the macros it calls
-    and its upstream models, transitively (one macro per file, named like the file, makes
-    this a lookup)."""
+def _walk(model: str, follow_refs: bool) -> tuple[set[str], list[str]]:
+    """The vars read and the texts read by ``model``'s file and the macros it calls, and
+    (``follow_refs``) its upstream models', transitively (one macro per file, named like
+    the file, makes this a lookup)."""
     models, macros = _sources()
     seen_models: set[str] = {model}
     seen_macros: set[str] = set()
@@ -121,7 +121,7 @@ def _upstream(model: str) -> tuple[frozenset[str], str]:
         text = pending.pop()
         texts.append(text)
         found.update(_VAR.findall(text))
-        for upstream in _REF.findall(text):
+        for upstream in _REF.findall(text) if follow_refs else ():
             if upstream in models and upstream not in seen_models:
                 seen_models.add(upstream)
                 pending.append(models[upstream])
@@ -129,8 +129,21 @@ def _upstream(model: str) -> tuple[frozenset[str], str]:
             if called in macros and called not in seen_macros:
                 seen_macros.add(called)
                 pending.append(macros[called])
+    return found, texts
+
+
+def _upstream(model: str) -> tuple[frozenset[str], str]:
+    """The vars ``model`` reads and a digest of its SQL, in its own file, the macros it calls
+    and its upstream models, transitively."""
+    found, texts = _walk(model, follow_refs=True)
     digest = hashlib.sha256("\0".join(sorted(texts)).encode()).hexdigest()
     return frozenset(found - NOT_REBUILDING), digest
+
+
+def own_vars(model: str) -> frozenset[str]:
+    """The vars ``model``'s own SQL reads, directly or through its macros: what a dbt unit
+    test of it, its inputs given as rows, depends on."""
+    return frozenset(_walk(model, follow_refs=False)[0])
 
 
 def model_vars(model: str) -> frozenset[str]:
