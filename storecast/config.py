@@ -52,6 +52,9 @@ PERIOD_INTERVALS = {"day": "1 day", "week": "7 days", "month": "1 month"}
 DAYS_BY_DEFAULT = frozenset({"demand_horizon"})
 #: Vars that are dates (their default is null: "derived from the data").
 DATE_VARS = frozenset({"as_of_date"})
+#: Whole-number vars for which 0 means "none" (0 reasons kept per score row); every other
+#: number must be above 0.
+ZERO_ALLOWED = frozenset({"explanation_reasons"})
 #: Vars that only add or drop as-of dates of an incremental feature table (the scoring
 #: date, the history lengths): a change of any other var it reads rebuilds the table.
 NOT_REBUILDING = frozenset({"as_of_date", "history_weeks", "demand_history_weeks", "demand_max_rows"})
@@ -227,6 +230,8 @@ def _type_problem(name: str, value: Any, default: Any) -> str | None:
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             return f"expected a whole number, got {value!r}"
+        if name in ZERO_ALLOWED:
+            return None if value >= 0 else f"expected 0 or more, got {value}"
         return None if value > 0 else f"expected a number above 0, got {value}"
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -56,6 +56,7 @@ def test_storecast_yml_in_the_working_directory_is_read(
         (["demand_grain=year"], r"demand_grain \(from --var\): expected one of day, week, month, got 'year'"),
         (["demand_horizon=four"], r"demand_horizon \(from --var\): expected a whole number, got 'four'"),
         (["demand_horizon=0"], r"expected a number above 0, got 0"),
+        (["explanation_reasons=-1"], r"explanation_reasons \(from --var\): expected 0 or more, got -1"),
         (["service_level=high"], r"service_level \(from --var\): expected a number"),
         (["as_of_date=yesterday"], r"as_of_date \(from --var\): expected a date as YYYY-MM-DD"),
         (["demand_missing_periods=skip"], r"expected one of zero, unobserved"),
@@ -85,6 +86,11 @@ def test_a_wrong_setting_in_the_file_names_the_file(tmp_path: Path) -> None:
 def test_a_missing_settings_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a file"):
         load_config(environ={"STORECAST_CONFIG": str(tmp_path / "nope.yml")})
+
+
+def test_a_setting_documented_as_taking_0_takes_it() -> None:
+    # dbt_project.yml: "0 keeps none and skips the cost".
+    assert load_config(["explanation_reasons=0"], environ={}).values["explanation_reasons"] == 0
 
 
 def test_a_weekly_as_of_date_must_start_a_week() -> None:
