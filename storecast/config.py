@@ -55,6 +55,13 @@ DATE_VARS = frozenset({"as_of_date"})
 #: Whole-number vars for which 0 means "none" (0 reasons kept per score row); every other
 #: number must be above 0.
 ZERO_ALLOWED = frozenset({"explanation_reasons"})
+#: Vars that are shares or probabilities: above 0 and at most 1, or below 1 where 1 means
+#: nothing (a service level of 100 % has no safety stock that reaches it).
+FRACTIONS: dict[str, bool] = {
+    "service_level": False,
+    "sell_through_target_share": True,
+    "sell_through_block_below": True,
+}
 #: Vars that only add or drop as-of dates of an incremental feature table (the scoring
 #: date, the history lengths): a change of any other var it reads rebuilds the table.
 NOT_REBUILDING = frozenset({"as_of_date", "history_weeks", "demand_history_weeks", "demand_max_rows"})
@@ -236,6 +243,10 @@ def _type_problem(name: str, value: Any, default: Any) -> str | None:
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"expected a number, got {value!r}"
+        if name in FRACTIONS:
+            within = 0 < value <= 1 if FRACTIONS[name] else 0 < value < 1
+            upper = "at most 1" if FRACTIONS[name] else "below 1"
+            return None if within else f"expected a fraction above 0 and {upper} (0.95 for 95 %), got {value}"
         return None if value > 0 else f"expected a number above 0, got {value}"
     if isinstance(default, str):
         return None if isinstance(value, str) and value else f"expected text, got {value!r}"

@@ -14,7 +14,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from storecast.build import PROJECT_DIR, build, run_dbt
+from storecast.build import PROJECT_DIR, BuildError, build, run_dbt
 from storecast.config import load_config
 from storecast.database.sample import SampleData
 from storecast.database.sample.load import load_sample
@@ -471,6 +471,20 @@ def test_docs_generate(pg_settings: Settings, built: date) -> None:
     catalog = pg_settings.dbt_dir / "target" / "catalog.json"
     assert catalog.exists()
     assert "customer_features" in catalog.read_text()
+
+
+def test_the_normal_quantile_of_any_service_level_is_scipys(pg_settings: Settings) -> None:
+    # Worked out at compile time where p is central, by Postgres in the tails.
+    from scipy.stats import norm
+
+    levels = [0.0001, 0.01, 0.3, 0.5, 0.9, 0.95, 0.97, 0.975, 0.99, 0.999]
+    select = ", ".join(f"{{{{ normal_quantile({p}) }}}} as z{i}" for i, p in enumerate(levels))
+    result = run_dbt(pg_settings, "show", ["--inline", f"select {select}"])
+    row = result.result.results[0].agate_table.rows[0]
+    np.testing.assert_allclose([float(z) for z in row], norm.ppf(levels), rtol=1e-8, atol=1e-8)
+    # storecast config refuses such a service level first; dbt cannot compile one either.
+    with pytest.raises(BuildError):
+        run_dbt(pg_settings, "show", ["--inline", "select {{ normal_quantile(1.0) }}"])
 
 
 def test_every_model_and_column_is_described() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from storecast.build import model_vars, own_vars
-from storecast.config import LIST_CHOICES, PROJECT_DIR, ConfigError, load_config, project_defaults
+from storecast.build import model_vars
+from storecast.config import LIST_CHOICES, ConfigError, load_config, project_defaults
 
 
 def _file(tmp_path: Path, text: str) -> dict[str, str]:
@@ -58,6 +58,9 @@ def test_storecast_yml_in_the_working_directory_is_read(
         (["demand_horizon=0"], r"expected a number above 0, got 0"),
         (["explanation_reasons=-1"], r"explanation_reasons \(from --var\): expected 0 or more, got -1"),
         (["service_level=high"], r"service_level \(from --var\): expected a number"),
+        (["service_level=95"], r"service_level \(from --var\): expected a fraction above 0 and below 1 \(0.95"),
+        (["service_level=1"], r"expected a fraction above 0 and below 1"),
+        (["sell_through_target_share=1.2"], r"expected a fraction above 0 and at most 1"),
         (["as_of_date=yesterday"], r"as_of_date \(from --var\): expected a date as YYYY-MM-DD"),
         (["demand_missing_periods=skip"], r"expected one of zero, unobserved"),
         (["week_start=mon"], r"expected one of monday, .*sunday, got 'mon'"),
@@ -136,22 +139,6 @@ def test_a_model_reads_the_vars_of_its_upstream_models_and_macros() -> None:
     # Vars that only add or drop dates never force a rebuild.
     assert "as_of_date" not in customers
     assert "history_weeks" not in customers
-
-
-def test_every_dbt_unit_test_pins_the_vars_its_model_reads() -> None:
-    # dbt build runs the unit tests with the user's settings: a unit test that leaves a var
-    # its model reads at the default fails the build of a user who sets it.
-    unpinned = []
-    for path in sorted((PROJECT_DIR / "models_sql").rglob("*.yml")):
-        for unit_test in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("unit_tests", []):
-            pinned = set((unit_test.get("overrides") or {}).get("vars") or {})
-            missing = sorted(own_vars(unit_test["model"]) - pinned)
-            if missing:
-                unpinned.append(f"{path.name}: {unit_test['name']} leaves {', '.join(missing)} to the user")
-    assert unpinned == []
-    # An upstream model's vars shaped rows the unit test gives: not its model's own.
-    assert "stock_counts" in own_vars("inventory_plan")
-    assert "demand_missing_periods" in model_vars("inventory_plan") - own_vars("inventory_plan")
 
 
 def test_every_default_has_a_checkable_type() -> None:
