@@ -58,7 +58,10 @@ def test_storecast_yml_in_the_working_directory_is_read(
         (["demand_horizon=0"], r"expected a number above 0, got 0"),
         (["explanation_reasons=-1"], r"explanation_reasons \(from --var\): expected 0 or more, got -1"),
         (["service_level=high"], r"service_level \(from --var\): expected a number"),
-        (["service_level=95"], r"service_level \(from --var\): expected a fraction above 0 and below 1 \(0.95"),
+        (
+            ["service_level=95"],
+            r"service_level \(from --var\): expected a fraction above 0 and below 1 \(0.95",
+        ),
         (["service_level=1"], r"expected a fraction above 0 and below 1"),
         (["sell_through_target_share=1.2"], r"expected a fraction above 0 and at most 1"),
         (["as_of_date=yesterday"], r"as_of_date \(from --var\): expected a date as YYYY-MM-DD"),
