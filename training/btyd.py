@@ -27,6 +27,7 @@ import numpy.typing as npt
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
+from sklearn.preprocessing import StandardScaler
 
 F64 = npt.NDArray[np.float64]
 #: ONNX graph builders the value models take: an operator on named tensors, a float constant.
@@ -506,6 +507,29 @@ class ExpectedSpend(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         )
 
 
+#: The least spread a BG/NBD quantity is scaled by, relative to its largest size. ONNX
+#: hands the quantities on in float32 (a resolution of 6e-8 at 1): where BG/NBD's fit runs
+#: to a bound of its shapes, everyone's probability alive can lie within a millionth of 1,
+#: and divided by that spread a rounding became a hundredth of a standard deviation, the
+#: calibrated probability 0.0007 from scikit-learn's.
+MIN_RELATIVE_SPREAD = 1e-3
+
+
+class BTYDScaler(StandardScaler):
+    """:class:`~sklearn.preprocessing.StandardScaler` for BG/NBD's quantities, its scale at
+    least :data:`MIN_RELATIVE_SPREAD` of each column's largest absolute value: a spread
+    float32 cannot hold carries nothing a model should weigh."""
+
+    def fit(
+        self, X: npt.ArrayLike, y: object = None, sample_weight: npt.ArrayLike | None = None
+    ) -> BTYDScaler:  # noqa: N803
+        """Fit as StandardScaler does, then raise each scale to the floor."""
+        super().fit(X, y, sample_weight)
+        size = np.abs(np.asarray(X, dtype=np.float64)).max(axis=0, initial=0.0)
+        self.scale_ = np.maximum(self.scale_, MIN_RELATIVE_SPREAD * size)
+        return self
+
+
 def recent_level(
     at_start: npt.ArrayLike, recent: npt.ArrayLike, elapsed_days: float, window_days: float
 ) -> float:
@@ -665,12 +689,17 @@ def _const_i(container: Any, scope: Any, values: list[int]) -> str:
 
 
 def register_btyd_converter() -> None:
-    """Teach skl2onnx :class:`BTYDFeatures` and :class:`ExpectedSpend` (idempotent)."""
+    """Teach skl2onnx :class:`BTYDFeatures`, :class:`BTYDScaler` and :class:`ExpectedSpend` (idempotent)."""
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
     from skl2onnx.operator_converters.linear_regressor import convert_sklearn_linear_regressor
+    from skl2onnx.operator_converters.scaler_op import convert_sklearn_scaler
+    from skl2onnx.shape_calculators.scaler import calculate_sklearn_scaler_output_shapes
 
     update_registered_converter(BTYDFeatures, "StorecastBTYDFeatures", _btyd_shape, _btyd_converter)
+    update_registered_converter(
+        BTYDScaler, "StorecastBTYDScaler", calculate_sklearn_scaler_output_shapes, convert_sklearn_scaler
+    )
     update_registered_converter(
         ExpectedSpend,
         "StorecastExpectedSpend",

@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from storecast.training.blend import MeanRegressor
-from storecast.training.btyd import PURCHASE_COLUMN, BTYDFeatures, ExpectedSpend
+from storecast.training.btyd import PURCHASE_COLUMN, BTYDFeatures, BTYDScaler, ExpectedSpend
 from storecast.training.categorical_trees import CategoryCodes
 from storecast.training.spec import ModelSpec
 from storecast.training.target import Log1pRegressor
@@ -188,7 +188,7 @@ def preprocessor(spec: ModelSpec, inputs: Inputs, btyd: BTYDFeatures | None = No
         )
         steps: list[tuple[str, Any]] = [("btyd", features)]
         if inputs not in _AS_IS_INPUTS:
-            steps.append(("scale", StandardScaler()))
+            steps.append(("scale", BTYDScaler()))
         transformers.append((BTYD_STEP, Pipeline(steps), list(columns)))
     if only_btyd:
         return ColumnTransformer(transformers)
