@@ -515,18 +515,22 @@ class ExpectedSpend(RegressorMixin, BaseEstimator):  # type: ignore[misc]
 MIN_RELATIVE_SPREAD = 1e-3
 
 
-class BTYDScaler(StandardScaler):
+class BTYDScaler(StandardScaler):  # type: ignore[misc]
     """:class:`~sklearn.preprocessing.StandardScaler` for BG/NBD's quantities, its scale at
     least :data:`MIN_RELATIVE_SPREAD` of each column's largest absolute value: a spread
     float32 cannot hold carries nothing a model should weigh."""
 
     def fit(
-        self, X: npt.ArrayLike, y: object = None, sample_weight: npt.ArrayLike | None = None
-    ) -> BTYDScaler:  # noqa: N803
+        self,
+        X: npt.ArrayLike,  # noqa: N803 (scikit-learn's name, passed by keyword)
+        y: object = None,
+        sample_weight: npt.ArrayLike | None = None,
+    ) -> BTYDScaler:
         """Fit as StandardScaler does, then raise each scale to the floor."""
         super().fit(X, y, sample_weight)
         size = np.abs(np.asarray(X, dtype=np.float64)).max(axis=0, initial=0.0)
-        self.scale_ = np.maximum(self.scale_, MIN_RELATIVE_SPREAD * size)
+        scale: F64 = self.scale_
+        self.scale_ = np.maximum(scale, MIN_RELATIVE_SPREAD * size)
         return self
 
 
@@ -698,7 +702,11 @@ def register_btyd_converter() -> None:
 
     update_registered_converter(BTYDFeatures, "StorecastBTYDFeatures", _btyd_shape, _btyd_converter)
     update_registered_converter(
-        BTYDScaler, "StorecastBTYDScaler", calculate_sklearn_scaler_output_shapes, convert_sklearn_scaler
+        BTYDScaler,
+        "StorecastBTYDScaler",
+        calculate_sklearn_scaler_output_shapes,
+        convert_sklearn_scaler,
+        options={"div": ["std", "div", "div_cast"]},
     )
     update_registered_converter(
         ExpectedSpend,
