@@ -529,7 +529,7 @@ class BTYDScaler(StandardScaler):  # type: ignore[misc]
         """Fit as StandardScaler does, then raise each scale to the floor."""
         super().fit(X, y, sample_weight)
         size = np.abs(np.asarray(X, dtype=np.float64)).max(axis=0, initial=0.0)
-        scale: F64 = self.scale_
+        scale: F64 = self.scale_  # type: ignore[has-type]
         self.scale_ = np.maximum(scale, MIN_RELATIVE_SPREAD * size)
         return self
 
