@@ -572,10 +572,7 @@ def _btyd_shape(operator: Any) -> None:
 
 
 def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
-    """The transform of :class:`BTYDFeatures` in ONNX operators, worked in float64 and
-    cast to float32 at the end: where BG/NBD's fit runs to a bound of its shapes, the
-    ratio's power in float32 drifts from scikit-learn's by more than a calibration's slope
-    can carry within the parity tolerance."""
+    """The transform of :class:`BTYDFeatures` in ONNX operators (float32)."""
     from onnx import TensorProto
 
     model: BGNBD = operator.raw_operator.model_
@@ -589,7 +586,7 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
 
     def const(value: float) -> str:
         out = name("const")
-        container.add_initializer(out, TensorProto.DOUBLE, [], [value])
+        container.add_initializer(out, TensorProto.FLOAT, [], [value])
         return out
 
     def node(op: str, inputs: list[str], **attrs: Any) -> str:
@@ -598,7 +595,7 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
         return out
 
     data = names[0] if len(names) == 1 else node("Concat", names, axis=1)
-    data = node("Cast", [data], to=TensorProto.DOUBLE)
+    data = node("Cast", [data], to=TensorProto.FLOAT)
     columns = [
         node(
             "Slice",
@@ -645,10 +642,10 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
     if features.outputs is not None:
         outputs = [outputs[i] for i in features.outputs]
     container.add_node(
-        "Cast",
-        [node("Concat", outputs, axis=1)],
+        "Concat",
+        outputs,
         [operator.outputs[0].full_name],
-        to=TensorProto.FLOAT,
+        axis=1,
         name=scope.get_unique_operator_name("BtydOut"),
     )
 
@@ -656,9 +653,9 @@ def _btyd_converter(scope: Any, operator: Any, container: Any) -> None:
 def _expected_purchases(
     model: BGNBD, h: float, x: str, age: str, alive: str, node: Any, container: Any, name: Any
 ) -> str:
-    """:meth:`BGNBD.expected_purchases` as operators on float64 tensors: the transformed
-    series summed term by term (only ``C = a + b + x - 1`` and ``z`` vary per customer, so
-    each term is the last times ``z * const_k / (C + k)``)."""
+    """:meth:`BGNBD.expected_purchases` as operators: the transformed series summed term
+    by term in float64 (only ``C = a + b + x - 1`` and ``z`` vary per customer, so each
+    term is the last times ``z * const_k / (C + k)``)."""
     from onnx import TensorProto
 
     def const(value: float) -> str:
@@ -668,9 +665,11 @@ def _expected_purchases(
 
     r, alpha, a, b = model.r, model.alpha, model.a, model.b
     big_a, big_b = a + b - 1.0 - r, a - 1.0
-    z = node("Div", [const(h), node("Add", [age, const(alpha + h)])])
-    c = node("Add", [x, const(a + b - 1.0)])
-    term = node("Add", [node("Mul", [x, const(0.0)]), const(1.0)])
+    x64 = node("Cast", [x], to=TensorProto.DOUBLE)
+    age64 = node("Cast", [age], to=TensorProto.DOUBLE)
+    z = node("Div", [const(h), node("Add", [age64, const(alpha + h)])])
+    c = node("Add", [x64, const(a + b - 1.0)])
+    term = node("Add", [node("Mul", [x64, const(0.0)]), const(1.0)])
     total = term
     for k in range(model.series_terms(h)):
         factor = (big_a + k) * (big_b + k) / (k + 1.0)
@@ -680,7 +679,7 @@ def _expected_purchases(
         total = node("Add", [total, term])
     tail = node("Mul", [node("Pow", [node("Sub", [const(1.0), z]), const(a - 1.0)]), total])
     given_alive = node("Mul", [node("Div", [c, const(a - 1.0)]), node("Sub", [const(1.0), tail])])
-    return str(node("Mul", [given_alive, alive]))
+    return str(node("Mul", [node("Cast", [given_alive], to=TensorProto.FLOAT), alive]))
 
 
 def _const_i(container: Any, scope: Any, values: list[int]) -> str:
