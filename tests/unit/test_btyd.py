@@ -511,3 +511,36 @@ def test_training_notes_a_bg_nbd_fit_at_its_bounds() -> None:
     usual = np.column_stack([x + 1, age - t_x, age, np.random.default_rng(2).gamma(4.0, 10.0, len(x))])
     btyd = BTYDFeatures(horizon_days=180).fit(usual)
     assert fit_notes(LatestCustomers(_frame(list(age)), btyd, age, date(2026, 1, 5))) == ""
+
+
+def test_a_quantity_float32_cannot_resolve_is_scaled_to_a_spread_it_can() -> None:
+    import onnxruntime as ort
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from storecast.training.btyd import MIN_RELATIVE_SPREAD, BTYDScaler, register_btyd_converter
+
+    register_btyd_converter()
+    rng = np.random.default_rng(0)
+    # Everyone's probability alive within a millionth of 1 (BG/NBD at a bound of its
+    # shapes), beside a quantity of ordinary spread.
+    x = np.column_stack([1 - 1e-6 * rng.random(400), rng.gamma(2.0, 1.5, 400)])
+    y = (rng.random(400) < 1 / (1 + np.exp(-(x[:, 1] - 3)))).astype(int)
+    plain = StandardScaler().fit(x)
+    floored = BTYDScaler().fit(x)
+    assert floored.scale_[0] == pytest.approx(MIN_RELATIVE_SPREAD * x[:, 0].max())
+    assert floored.scale_[1] == plain.scale_[1]
+    np.testing.assert_array_equal(floored.mean_, plain.mean_)
+
+    def onnx_gap(scaler: StandardScaler) -> float:
+        pipeline = Pipeline([("scale", scaler), ("model", LogisticRegression())]).fit(x, y)
+        onnx = to_onnx(pipeline, x[:1].astype(np.float32), options={id(pipeline): {"zipmap": False}})
+        session = ort.InferenceSession(onnx.SerializeToString(), providers=["CPUExecutionProvider"])
+        ours = session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[1][:, 1]
+        return float(np.abs(ours - pipeline.predict_proba(x)[:, 1]).max())
+
+    # Divided by the spread of the float64 values, float32's rounding broke parity.
+    assert onnx_gap(StandardScaler()) > 1e-4
+    assert onnx_gap(BTYDScaler()) < 1e-5
