@@ -23,7 +23,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.text import Text
 
 from storecast.build import BuildError, build
-from storecast.config import ConfigError, ProjectConfig, config_path, load_config
+from storecast.config import ConfigError, ProjectConfig, config_path, load_config, require_known, setting_docs
 from storecast.database import server
 from storecast.database.load_catalogue import LoadError
 from storecast.database.loader import MODES, load_csv
@@ -42,6 +42,7 @@ from storecast.render import (
     print_loaded,
     print_rows,
     print_runs,
+    print_setting_docs,
     print_training,
     print_version,
     print_versions,
@@ -387,15 +388,29 @@ def _config(variables: list[str] | None, as_of: datetime | None = None) -> Proje
 
 @app.command("config")
 @_friendly
-def config_command(variables: Annotated[list[str] | None, _var_option()] = None) -> None:
-    """Print every setting, its effective value and where it came from (default, file, --var)."""
+def config_command(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Settings to explain (what each means, as dbt_project.yml documents it).", show_default=False
+        ),
+    ] = None,
+    variables: Annotated[list[str] | None, _var_option()] = None,
+) -> None:
+    """Print every setting, its effective value and where it came from (default, file, --var);
+    with names, what those settings mean."""
     config = _config(variables)
     path = config_path()
     out.print(
         f"settings file: {path.resolve() if path else 'none (storecast.yml or STORECAST_CONFIG)'}",
         highlight=False,
     )
-    print_config(config)
+    for name in names or []:
+        require_known(name, config.defaults)
+    if names:
+        print_setting_docs(config, names, setting_docs())
+    else:
+        print_config(config)
 
 
 @app.command("build")

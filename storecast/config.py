@@ -112,6 +112,39 @@ def project_defaults(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     return dict(data.get("vars") or {})
 
 
+def setting_docs(project_dir: Path = PROJECT_DIR) -> dict[str, str]:
+    """What each setting means: the comment above it in ``dbt_project.yml``'s ``vars:``
+    (where it is documented once), or, for one that shares the comment of those above it
+    (``lead_time_days`` and ``review_period_days``), that comment; a comment that goes on
+    from the one before (``... unless``) is read after it."""
+    docs: dict[str, str] = {}
+    comment: list[str] = []
+    shared = ""
+    in_vars = False
+    for line in (project_dir / "dbt_project.yml").read_text(encoding="utf-8").splitlines():
+        if not in_vars:
+            in_vars = line.rstrip() == "vars:"
+            continue
+        if line and not line.startswith(" "):
+            break
+        text = line.strip()
+        if text.startswith("#"):
+            comment.append(text.lstrip("#").strip())
+        elif ":" in text:
+            own = " ".join(comment)
+            if own.startswith("...") and shared.endswith("..."):
+                own = f"{shared.removesuffix('...').rstrip()} {own.removeprefix('...').lstrip()}"
+            shared = own or shared
+            docs[text.partition(":")[0]] = shared
+            comment = []
+    return docs
+
+
+def require_known(name: str, defaults: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming the closest settings when ``name`` is none."""
+    _known(name, defaults, name)
+
+
 def config_path(environ: Mapping[str, str] | None = None) -> Path | None:
     """The settings file in use: ``STORECAST_CONFIG``, else ``./storecast.yml`` if it exists."""
     env = os.environ if environ is None else environ

@@ -145,6 +145,19 @@ def print_config(config: ProjectConfig) -> None:
     out.print(table)
 
 
+def print_setting_docs(config: ProjectConfig, names: list[str], docs: dict[str, str]) -> None:
+    """Each named setting: its value, where it came from, its default and what it means."""
+
+    def shown(value: Any) -> str:
+        return "null" if value is None else str(value)
+
+    for name in names:
+        source = config.sources[name]
+        where = "default" if source == "default" else f"from {source}; default {shown(config.defaults[name])}"
+        out.print(Text.assemble((name, "bold"), f" = {shown(config.values[name])} ({where})"))
+        out.print(Text(f"  {docs.get(name, '')}"))
+
+
 def print_versions(rows: list[dict[str, Any]]) -> None:
     """Every model version: status, trained as-of, key metric against its baseline."""
     table = Table(title_justify="left")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from storecast.build import model_vars
-from storecast.config import LIST_CHOICES, ConfigError, load_config, project_defaults
+from storecast.config import LIST_CHOICES, ConfigError, load_config, project_defaults, setting_docs
 
 
 def _file(tmp_path: Path, text: str) -> dict[str, str]:
@@ -147,3 +147,29 @@ def test_a_model_reads_the_vars_of_its_upstream_models_and_macros() -> None:
 def test_every_default_has_a_checkable_type() -> None:
     for name, value in project_defaults().items():
         assert value is None or isinstance(value, bool | int | float | str) or name in LIST_CHOICES, name
+
+
+def test_each_setting_is_explained_as_dbt_project_yml_documents_it() -> None:
+    docs = setting_docs()
+    assert sorted(docs) == sorted(project_defaults())
+    assert [name for name, text in docs.items() if not text] == []
+    # A comment shared by the settings under it, and one that goes on from the one before.
+    assert docs["review_period_days"] == docs["lead_time_days"]
+    assert docs["demand_max_rows"].startswith(docs["demand_history_weeks"].removesuffix("...").rstrip())
+    assert "this many feature rows" in docs["demand_max_rows"]
+
+
+def test_storecast_config_explains_the_settings_it_is_given() -> None:
+    from typer.testing import CliRunner
+
+    from storecast.cli import app
+
+    env = {"STORECAST_CONFIG": ""}
+    shown = CliRunner().invoke(app, ["config", "stock_counts", "--var", "stock_counts=on_change"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "stock_counts = on_change (from --var; default daily)" in shown.output
+    assert "a stock system's log" in shown.output
+    assert "demand_grain" not in shown.output
+    wrong = CliRunner().invoke(app, ["config", "stok_counts"], env=env)
+    assert wrong.exit_code != 0
+    assert "stok_counts: unknown setting; did you mean stock_counts" in wrong.output
