@@ -141,7 +141,7 @@ def setting_docs(project_dir: Path = PROJECT_DIR) -> dict[str, str]:
 
 
 def require_known(name: str, defaults: Mapping[str, Any]) -> None:
-    """Raise :class:`ConfigError` naming the closest settings when ``name`` is none."""
+    """Raise :class:`ConfigError`, naming the closest settings, when ``name`` is not a setting."""
     _known(name, defaults, name)
 
 
