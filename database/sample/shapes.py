@@ -238,18 +238,22 @@ def _panel(
     ``start`` of the number), a line per product on the shelf, ``unreported`` of them
     dropped; with ``whole_only`` only the periods the history covers whole."""
     no_offers(data, rng)
-    line_order = _line_orders(data)
+    # Till totals count what sold: a return (``returns`` named first) is a customer's, and
+    # the panel has no customers.
+    sold = _get(data, "order_items", "quantity") >= 0
+    line_order = _line_orders(data)[sold]
     day = _get(data, "orders", "ordered_at").astype("datetime64[D]").astype(np.int64)[line_order]
     period = number(day)
     store = _get(data, "orders", "store_id").astype(np.int64)[line_order]
-    product = _get(data, "order_items", "product_id").astype(np.int64)
+    product = _get(data, "order_items", "product_id").astype(np.int64)[sold]
     keys = np.stack([store, period, product], axis=1)
     cells, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    quantity = np.bincount(inverse, weights=_get(data, "order_items", "quantity")).astype(np.int64)
-    revenue = np.bincount(
-        inverse, weights=_get(data, "order_items", "quantity") * _get(data, "order_items", "unit_price")
-    ).astype(np.float64)
+    units = _get(data, "order_items", "quantity")[sold]
+    quantity = np.bincount(inverse, weights=units).astype(np.int64)
+    revenue = np.bincount(inverse, weights=units * _get(data, "order_items", "unit_price")[sold]).astype(
+        np.float64
+    )
     if whole_only:
         # A month the history covers in part would read as a drop of up to 97 % (a week cut
         # short at the start of a weekly panel is one of a hundred, and left as it was).

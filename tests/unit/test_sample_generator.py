@@ -468,3 +468,16 @@ def test_barcodes_move_every_key_past_integer_whatever_their_place_among_the_sha
     np.testing.assert_array_equal(
         table(coded, "order_items")["quantity"], table(plain, "order_items")["quantity"]
     )
+
+
+def test_a_panel_of_a_base_with_returns_counts_what_sold(small: SampleData) -> None:
+    from storecast.database.sample.shapes import reshape
+
+    # A weekly panel's till totals are sales: the returns' lines are a customer's, and the
+    # panel has none (they netted a week to nothing sold at a negative price once).
+    lines = table(reshape(small, ["returns", "weekly"]), "order_items")
+    assert (lines["quantity"] >= 0).all()
+    assert (lines["unit_price"] >= 0).all()
+    # Every unit sold, less the tenth of the store x product x weeks left unreported.
+    sold = table(small, "order_items")["quantity"].sum()
+    assert 0.8 * sold < lines["quantity"].sum() <= sold
