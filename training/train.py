@@ -222,6 +222,11 @@ def _read(conn: Conn, spec: ModelSpec, split: TimeSplit, as_of: date | None, say
     return Windows(train, validation, test, gap, overridden)
 
 
+#: Fewer as-of dates than this in the training window, a label of one outcome only is
+#: read as young data (advice: more history) as well as a horizon to reconsider.
+FEW_TRAINING_DATES = 4
+
+
 def _trainable(spec: ModelSpec, split: TimeSplit, train: Frame, say: Progress) -> ModelSpec:
     """``spec`` as the training rows can train it: a binary model needs both outcomes
     (else a :class:`TrainingError`), and the features constant or NULL on every row are
@@ -229,10 +234,14 @@ def _trainable(spec: ModelSpec, split: TimeSplit, train: Frame, say: Progress) -
     assert train.label is not None
     if spec.task == "binary" and len(np.unique(train.label)) < 2:
         horizon = _horizon_setting(spec)
+        dates = len(split.train)
+        # Few as-of dates with matured labels is young data, not a wrong horizon: say both.
+        advice = ["load more history (each period matures more labels)"] if dates < FEW_TRAINING_DATES else []
+        advice += [f"try another horizon (--var {horizon})"] if horizon else []
         raise TrainingError(
-            f"{spec.name}: every training label is {bool(train.label[0])} ({len(train):,} rows, "
-            f"{split.train[0]}..{split.train[-1]}); a model needs both outcomes"
-            + (f": try another horizon (--var {horizon})" if horizon else "")
+            f"{spec.name}: every training label is {bool(train.label[0])} ({len(train):,} rows from "
+            f"{dates} as-of date{'s' if dates != 1 else ''}, {split.train[0]}..{split.train[-1]}); "
+            "a model needs both outcomes" + (f": {', or '.join(advice)}" if advice else "")
         )
     hint = grain_hint(spec, train)
     if hint:

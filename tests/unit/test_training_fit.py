@@ -68,3 +68,32 @@ def test_calibrating_on_few_positives_warns_of_nothing_and_leaves_the_filters_al
     assert not [w for w in caught if "least populated class" in str(w.message)]
     assert warnings.filters == filters
     assert calibrated.predict_proba(x).shape == (200, 2)
+
+
+@pytest.mark.parametrize(
+    ("dates", "advice"),
+    [
+        (
+            1,
+            "load more history (each period matures more labels), or try another horizon (--var churn_days, now 90)",
+        ),
+        (12, ": try another horizon (--var churn_days, now 90)"),
+    ],
+)
+def test_labels_of_one_outcome_say_whether_the_data_is_young(dates: int, advice: str) -> None:
+    from datetime import date, timedelta
+
+    from storecast.training.errors import TrainingError
+    from storecast.training.split import TimeSplit
+    from storecast.training.train import _trainable
+
+    spec = spec_for("binary", NUMERIC, ["logistic_regression"], horizon_days=90, horizon_var="churn_days")
+    times = [date(2026, 1, 5) + timedelta(weeks=k) for k in range(dates)]
+    rows = _frame(9)
+    rows.label = np.zeros(9)
+    with pytest.raises(TrainingError) as raised:
+        _trainable(spec, TimeSplit(train=times, validation=[], test=[]), rows, lambda _: None)
+    message = str(raised.value)
+    assert f"every training label is False (9 rows from {dates} as-of date" in message
+    assert message.endswith(advice)
+    assert ("load more history" in message) == (dates == 1)
