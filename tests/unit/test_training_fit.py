@@ -70,6 +70,25 @@ def test_calibrating_on_few_positives_warns_of_nothing_and_leaves_the_filters_al
     assert calibrated.predict_proba(x).shape == (200, 2)
 
 
+def test_a_calibrator_fits_on_four_rows_and_as_sklearns_five_folds_on_more() -> None:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.linear_model import LogisticRegression
+
+    from storecast.training.calibration import calibrator
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    y = (x[:, 0] + rng.normal(size=200) > 0).astype(int)
+    model = LogisticRegression().fit(x, y)
+    for method in ("sigmoid", "isotonic"):
+        folds = CalibratedClassifierCV(FrozenEstimator(model), method=method, ensemble=False).fit(x, y)
+        np.testing.assert_allclose(calibrator(model, method, x, y).predict_proba(x), folds.predict_proba(x))
+    # sklearn's five folds need five rows: a young base's validation half held four.
+    few = calibrator(model, "sigmoid", x[:4], np.array([0, 1, 0, 1]))
+    assert few.predict_proba(x).shape == (200, 2)
+
+
 @pytest.mark.parametrize(
     ("dates", "advice"),
     [
