@@ -63,7 +63,8 @@ def split_times(
     times = [t for t, _ in counts]
     if len(times) < MIN_HELD_OUT + 1:
         raise SplitError(
-            f"{len(times)} time values have matured labels; need at least {MIN_HELD_OUT + 1} "
+            f"{len(times)} time value{' has' if len(times) == 1 else 's have'} matured labels; "
+            f"need at least {MIN_HELD_OUT + 1} "
             "(one to train, one to validate, one to test)"
         )
     notes: list[str] = []

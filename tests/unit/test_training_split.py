@@ -41,6 +41,8 @@ def test_large_training_windows_are_thinned_and_the_sampling_recorded() -> None:
 def test_too_little_history_is_a_clear_error() -> None:
     with pytest.raises(SplitError, match="2 time values have matured labels; need at least 3"):
         split_times(WEEKS[:2], holdout_periods=8, embargo_days=0, max_train_rows=10)
+    with pytest.raises(SplitError, match="1 time value has matured labels; need at least 3"):
+        split_times(WEEKS[:1], holdout_periods=8, embargo_days=0, max_train_rows=10)
 
 
 def test_a_short_history_holds_out_half_of_it_and_says_so() -> None:
