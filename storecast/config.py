@@ -241,6 +241,11 @@ def _checked(values: dict[str, Any], sources: dict[str, str], defaults: dict[str
         problem = _type_problem(name, value, defaults[name])
         if problem:
             raise ConfigError(f"setting {name} (from {sources[name]}): {problem}")
+    # YAML reads an unquoted 2026-11-08 as a date; dbt's --vars are JSON, which has none.
+    dates = {
+        name: date.fromisoformat(str(values[name])).isoformat() for name in DATE_VARS if values.get(name)
+    }
+    values = {**values, **dates}
     config = ProjectConfig(values=values, sources=sources, defaults=defaults)
     _check_week_alignment(config)
     return config

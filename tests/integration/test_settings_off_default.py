@@ -8,6 +8,7 @@ once. A setting added without a value here fails the first test, so that it is t
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -19,8 +20,9 @@ from tests.integration.shell import Shell
 
 #: A value away from the default for every setting, each one a retailer's data could need.
 OFF_DEFAULT: dict[str, Any] = {
-    # A back-dated run, on a week start (Sunday) within the tiny sample's data.
-    "as_of_date": "2026-11-08",
+    # A back-dated run, on a week start (Sunday) within the tiny sample's data; a date,
+    # so that the file writes it as YAML reads a date (unquoted), as a user would.
+    "as_of_date": date(2026, 11, 8),
     "history_weeks": 60,
     "demand_history_weeks": 40,
     "demand_max_rows": 500_000,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -92,6 +93,18 @@ def test_a_wrong_setting_in_the_file_names_the_file(tmp_path: Path) -> None:
 def test_a_missing_settings_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a file"):
         load_config(environ={"STORECAST_CONFIG": str(tmp_path / "nope.yml")})
+
+
+def test_a_date_written_without_quotes_reaches_dbt_as_text(tmp_path: Path) -> None:
+    # YAML reads both as dates; dbt's --vars are JSON, which json.dumps refused.
+    settings_file = tmp_path / "storecast.yml"
+    settings_file.write_text("vars:\n  as_of_date: 2026-11-09\n")
+    from_file = load_config([], environ={"STORECAST_CONFIG": str(settings_file)})
+    from_var = load_config(["as_of_date=2026-11-09"], environ={})
+    for config in (from_file, from_var):
+        assert config.values["as_of_date"] == "2026-11-09"
+        assert json.loads(json.dumps(config.overrides())) == {"as_of_date": "2026-11-09"}
+        assert config.as_of == date(2026, 11, 9)
 
 
 def test_a_setting_documented_as_taking_0_takes_it() -> None:
