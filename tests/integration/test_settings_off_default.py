@@ -8,7 +8,7 @@ once. A setting added without a value here fails the first test, so that it is t
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -25,7 +25,9 @@ OFF_DEFAULT: dict[str, Any] = {
     "as_of_date": date(2026, 11, 8),
     "history_weeks": 60,
     "demand_history_weeks": 40,
-    "demand_max_rows": 500_000,
+    # A row budget that holds 2 weeks of the tiny sample's series x horizons: the label's
+    # length and a quarter are kept whatever it holds, so demand still trains.
+    "demand_max_rows": 2_000,
     "timezone": "Asia/Kolkata",
     "feature_lookback_days": 30,
     "customer_recent_level": False,
@@ -92,6 +94,9 @@ def test_the_daily_job_runs_with_every_setting_away_from_its_default(off_default
         [as_of],
     )
     assert horizons == [0, 7, 14]
+    # The budget holds 2 weeks of as-of dates; the label's 3 weeks and 91 days are kept.
+    first = sh.one("select min(as_of_date) from features.demand_features")
+    assert first == as_of - timedelta(weeks=3, days=91)
     assert int(str(sh.one("select count(*) from scores.customer where as_of_date = %s", [as_of]))) > 0
     # One offer a customer at most, no reasons kept.
     most = sh.one(

@@ -17,6 +17,12 @@
     unobserved (a series no longer reported is delisted or its store closed, and its last
     level is no forecast of a shelf it is not on). #}
 {%- set active_days = 365 if missing_is_zero else var('demand_dormant_days') %}
+{#- As-of dates kept whatever the row budget (var demand_max_rows): a label's length and a
+    quarter more, the as-of dates a forecast is validated and tested on (training.split:
+    holdout_periods), the embargo before them and a few to train on. Cut to the budget
+    alone, the tiny sample with a budget of 20 000 rows (the share of the default a daily
+    retailer with 24 000 series has) kept 2 weekly as-of dates, and demand could not train. #}
+{%- set recent_days = 91 %}
 
 with
 
@@ -32,14 +38,12 @@ stock_outs as (
     select * from {{ ref('demand_stock_outs') }}
 ),
 
-history_weeks as (
-    -- Weeks of as-of dates to keep: var demand_history_weeks (two years: a full season
-    -- plus the longest lag, or all the data when there is less), fewer when the series
-    -- active in the last year times the horizons would pass var demand_max_rows a week
-    -- (at month grain, with an as-of date a month, the rows stay well within it).
-    select least(
-        {{ var('demand_history_weeks') }},
-        greatest(1, floor({{ var('demand_max_rows') }}::numeric / greatest(1, count(*) * {{ var('demand_horizon') }})))
+budget_weeks as (
+    -- Weeks of as-of dates the row budget holds: var demand_max_rows over the series
+    -- sold in the last year times the horizons (at month grain, with an as-of date a
+    -- month, the rows stay well within it).
+    select floor(
+        {{ var('demand_max_rows') }}::numeric / greatest(1, count(*) * {{ var('demand_horizon') }})
     )::integer as weeks
     from (
         select distinct product_id, store_id
@@ -49,10 +53,17 @@ history_weeks as (
 ),
 
 as_of_dates as (
-    -- Only dates that start a period qualify.
+    -- var demand_history_weeks of as-of dates that start a period (two years: a full season
+    -- plus the longest lag, or all the data when there is less), fewer where the budget
+    -- holds fewer, but never fewer than a label's length and recent_days before the latest.
     select as_of_date
     from spine
-    where as_of_date >= (select max(as_of_date) from spine) - 7 * (select weeks from history_weeks)
+    where as_of_date >= (select max(as_of_date) from spine) - 7 * {{ var('demand_history_weeks') }}
+        and (
+            as_of_date >= (select max(as_of_date) from spine) - 7 * (select weeks from budget_weeks)
+            or as_of_date >= {{ period_shift('(select max(as_of_date) from spine)', '-' ~ var('demand_horizon')) }}
+                - {{ recent_days }}
+        )
         and as_of_date = {{ period_start('as_of_date') }}
     {% if is_incremental() -%}
         and as_of_date not in (select distinct as_of_date from {{ this }})
