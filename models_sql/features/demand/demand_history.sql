@@ -19,9 +19,8 @@
 {%- set active_days = 365 if missing_is_zero else var('demand_dormant_days') %}
 {#- As-of dates kept whatever the row budget (var demand_max_rows): a label's length and a
     quarter more, the as-of dates a forecast is validated and tested on (training.split:
-    holdout_periods), the embargo before them and a few to train on. Cut to the budget
-    alone, the tiny sample with a budget of 20 000 rows (the share of the default a daily
-    retailer with 24 000 series has) kept 2 weekly as-of dates, and demand could not train. #}
+    holdout_periods), the embargo before them and a few to train on; cut to the budget
+    alone, a large daily retailer kept too few to train (docs/benchmark-notes.md). #}
 {%- set recent_days = 91 %}
 
 with
