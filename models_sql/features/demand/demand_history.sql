@@ -37,6 +37,10 @@ stock_outs as (
     select * from {{ ref('demand_stock_outs') }}
 ),
 
+latest_as_of_date as (
+    select max(as_of_date) as as_of_date from spine
+),
+
 budget_weeks as (
     -- Weeks of as-of dates the row budget holds: var demand_max_rows over the series
     -- sold in the last year times the horizons (at month grain, with an as-of date a
@@ -47,22 +51,30 @@ budget_weeks as (
     from (
         select distinct product_id, store_id
         from sales
-        where period_start >= (select max(as_of_date) from spine) - 365
+        where period_start >= (select as_of_date from latest_as_of_date) - 365
     ) as recent_series
 ),
 
+first_as_of_date as (
+    -- var demand_history_weeks before the latest as-of date (two years: a full season plus
+    -- the longest lag, or all the data when there is less), later where the budget holds
+    -- fewer weeks, but never later than a label's length and recent_days before it.
+    select greatest(
+        latest.as_of_date - 7 * {{ var('demand_history_weeks') }},
+        least(
+            latest.as_of_date - 7 * budget_weeks.weeks,
+            {{ period_shift('latest.as_of_date', '-' ~ var('demand_horizon')) }} - {{ recent_days }}
+        )
+    ) as as_of_date
+    from latest_as_of_date as latest
+    cross join budget_weeks
+),
+
 as_of_dates as (
-    -- var demand_history_weeks of as-of dates that start a period (two years: a full season
-    -- plus the longest lag, or all the data when there is less), fewer where the budget
-    -- holds fewer, but never fewer than a label's length and recent_days before the latest.
+    -- The as-of dates from first_as_of_date on that start a period.
     select as_of_date
     from spine
-    where as_of_date >= (select max(as_of_date) from spine) - 7 * {{ var('demand_history_weeks') }}
-        and (
-            as_of_date >= (select max(as_of_date) from spine) - 7 * (select weeks from budget_weeks)
-            or as_of_date >= {{ period_shift('(select max(as_of_date) from spine)', '-' ~ var('demand_horizon')) }}
-                - {{ recent_days }}
-        )
+    where as_of_date >= (select as_of_date from first_as_of_date)
         and as_of_date = {{ period_start('as_of_date') }}
     {% if is_incremental() -%}
         and as_of_date not in (select distinct as_of_date from {{ this }})
