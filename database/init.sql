@@ -735,9 +735,9 @@ create table if not exists ml.build_settings (
     sql_sha256 text,
     built_at   timestamptz not null default now()
 );
-comment on table ml.build_settings is 'For each incremental feature table, the settings (dbt vars) that shape its rows and a digest of its SQL, as of its last successful build: a build with other values or changed SQL rebuilds the table from scratch.';
+comment on table ml.build_settings is 'For each incremental feature table, the settings (dbt vars) that shape its rows and a digest of its SQL, as of its last successful build: a build with changed SQL or other values of the settings that shape a row (all but the history lengths, which only add or drop as-of dates) rebuilds the table from scratch.';
 comment on column ml.build_settings.model is 'dbt model (table in schema features).';
-comment on column ml.build_settings.settings is 'The vars the model reads, directly or through its upstream models and macros, and their values.';
+comment on column ml.build_settings.settings is 'The vars the model reads, directly or through its upstream models and macros, and their values (all but the scoring date, as_of_date).';
 -- (added while version 5 was being written; a no-op on a database made from this file)
 alter table ml.build_settings add column if not exists sql_sha256 text;
 comment on column ml.build_settings.sql_sha256 is 'SHA-256 of the SQL of the model, the macros it calls and its upstream models at that build.';

@@ -137,7 +137,7 @@ def _upstream(model: str) -> tuple[frozenset[str], str]:
     and its upstream models, transitively."""
     found, texts = _walk(model, follow_refs=True)
     digest = hashlib.sha256("\0".join(sorted(texts)).encode()).hexdigest()
-    return frozenset(found - NOT_REBUILDING), digest
+    return frozenset(found), digest
 
 
 def own_vars(model: str) -> frozenset[str]:
@@ -201,7 +201,7 @@ def settings_changes(conn: Conn, config: ProjectConfig) -> list[SettingChange]:
     for model in _incremental_tables(conn):
         built_with, digest = recorded.get(model, ({}, None))
         names, now_digest = _upstream(model)
-        for name in sorted(names):
+        for name in sorted(names - NOT_REBUILDING):
             now = config.values.get(name)
             if name in built_with and built_with[name] != now:
                 changes.append(SettingChange(model, name, built_with[name], now))
@@ -220,7 +220,10 @@ def _record(conn: Conn, config: ProjectConfig, result: Any) -> None:
     }
     for model in sorted(built):
         names, digest = _upstream(model)
-        values = {name: config.values.get(name) for name in names}
+        # The history lengths are kept, for advice when they leave a model too few dates
+        # (storecast.training.history); the scoring date is not: training's fingerprint
+        # reads these, and a build for another day changes nothing of the earlier dates.
+        values = {name: config.values.get(name) for name in sorted(names - {"as_of_date"})}
         conn.execute(
             "insert into ml.build_settings (model, settings, sql_sha256) values (%s, %s, %s) "
             "on conflict (model) do update set settings = excluded.settings, "

@@ -62,9 +62,11 @@ FRACTIONS: dict[str, bool] = {
     "sell_through_target_share": True,
     "sell_through_block_below": True,
 }
+#: Vars that set how many weeks of as-of dates the feature tables keep.
+HISTORY_LENGTHS = ("history_weeks", "demand_history_weeks")
 #: Vars that only add or drop as-of dates of an incremental feature table (the scoring
 #: date, the history lengths): a change of any other var it reads rebuilds the table.
-NOT_REBUILDING = frozenset({"as_of_date", "history_weeks", "demand_history_weeks", "demand_max_rows"})
+NOT_REBUILDING = frozenset({"as_of_date", "demand_max_rows", *HISTORY_LENGTHS})
 
 
 class ConfigError(ValueError):

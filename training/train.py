@@ -11,6 +11,7 @@ metrics, :func:`storecast.training.champion.judge` and the registry record.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from importlib.metadata import version as package_version
@@ -52,6 +53,7 @@ from storecast.training.export import OPSET, export, onnx_inputs, parity, predic
 from storecast.training.fingerprint import trained_with, training_fingerprint
 from storecast.training.fitting import Progress, fit_blend, fit_candidate
 from storecast.training.grain import LastPeriod, grain_hint, partial_period_hint
+from storecast.training.history import setting_advice
 from storecast.training.intervals import fit as fit_intervals
 from storecast.training.intervals import min_calibration_rows, series_names
 from storecast.training.pruning import constant_features, without
@@ -183,7 +185,7 @@ def _split(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[TimeSplit, 
         calibration_rows = min_calibration_rows(spec.horizon_buckets) if spec.task == "forecast" else 0
         split = split_times(counts, spec.holdout_periods, spec.embargo, spec.max_train_rows, calibration_rows)
     except SplitError as exc:
-        advice = ["load more history"]
+        advice = [setting_advice(conn, spec) or "load more history"]
         if horizon:
             advice.append(f"shorten the horizon (--var {horizon})")
         if as_of:
@@ -227,16 +229,26 @@ def _read(conn: Conn, spec: ModelSpec, split: TimeSplit, as_of: date | None, say
 FEW_TRAINING_DATES = 4
 
 
-def _trainable(spec: ModelSpec, split: TimeSplit, train: Frame, say: Progress) -> ModelSpec:
+def _trainable(
+    spec: ModelSpec,
+    split: TimeSplit,
+    train: Frame,
+    say: Progress,
+    history_setting: Callable[[], str | None] = lambda: None,
+) -> ModelSpec:
     """``spec`` as the training rows can train it: a binary model needs both outcomes
     (else a :class:`TrainingError`), and the features constant or NULL on every row are
-    left out (and said). Says too when the rows look finer than the grain."""
+    left out (and said). Says too when the rows look finer than the grain.
+    ``history_setting`` gives the advice when a setting, not the data, keeps the history
+    short (:func:`~storecast.training.history.setting_advice`)."""
     assert train.label is not None
     if spec.task == "binary" and len(np.unique(train.label)) < 2:
         horizon = _horizon_setting(spec)
         dates = len(split.train)
-        # Few as-of dates with matured labels is young data, not a wrong horizon: say both.
-        advice = ["load more history (each period matures more labels)"] if dates < FEW_TRAINING_DATES else []
+        # Few as-of dates with matured labels is young data (or a short history setting),
+        # not a wrong horizon: say both.
+        more = history_setting() or "load more history (each period matures more labels)"
+        advice = [more] if dates < FEW_TRAINING_DATES else []
         advice += [f"try another horizon (--var {horizon})"] if horizon else []
         raise TrainingError(
             f"{spec.name}: every training label is {bool(train.label[0])} ({len(train):,} rows from "
@@ -351,7 +363,8 @@ def train_model(
     fingerprint = fingerprint or training_fingerprint(conn, spec, as_of)
     split, counts = _split(conn, spec, as_of)
     if split.note:
-        say(f"warning: {spec.name}: {split.note}")
+        advice = setting_advice(conn, spec)
+        say(f"warning: {spec.name}: {split.note}" + (f"; for more dates, {advice}" if advice else ""))
     last = _last_period(conn)
     trained_as_of = _trained_as_of(conn, last, as_of, counts)
     partial = partial_period_hint(spec, trained_as_of, last) if last is not None else ""
@@ -364,7 +377,7 @@ def train_model(
     windows = _read(conn, spec, split, as_of, say)
     train, test = windows.train, windows.test
     assert test.label is not None
-    spec = _trainable(spec, split, train, say)
+    spec = _trainable(spec, split, train, say, lambda: setting_advice(conn, spec))
     selection = _select(conn, spec, windows, as_of, say)
     finished = _finish(conn, spec, selection, windows, say)
     pipeline = finished.pipeline
@@ -503,7 +516,13 @@ def train_many(
     report = TrainingReport([], {})
     for spec in specs:
         if skip_empty and not has_labels(conn, spec):
-            report.skipped[spec.name] = f"{spec.relation} has no row with a {spec.label} label to learn from"
+            reason = f"{spec.relation} has no row with a {spec.label} label to learn from"
+            advice = setting_advice(conn, spec)
+            if advice:
+                reason += (
+                    f": the {spec.horizon_days}-day label matures on none of the as-of dates kept; {advice}"
+                )
+            report.skipped[spec.name] = reason
             say(f"{spec.name}: skipped: {report.skipped[spec.name]}")
             continue
         fingerprint = training_fingerprint(conn, spec, as_of)

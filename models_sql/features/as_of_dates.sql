@@ -85,9 +85,15 @@ dates as (
 ),
 
 final as (
-    select dates.*, last_period.last_period_start, last_period.last_order_date, last_period.last_period_order_days
+    select
+        dates.*,
+        last_period.last_period_start,
+        last_period.last_order_date,
+        last_period.last_period_order_days,
+        data_bounds.first_order_date
     from dates
     cross join last_period
+    cross join data_bounds
 )
 
 select * from final

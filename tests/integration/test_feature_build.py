@@ -14,12 +14,14 @@ import pandas as pd
 import psycopg
 import pytest
 
-from storecast.build import PROJECT_DIR, BuildError, build, run_dbt
+from storecast.build import PROJECT_DIR, BuildError, build, run_dbt, settings_changes
 from storecast.config import load_config
 from storecast.database.sample import SampleData
 from storecast.database.sample.load import load_sample
 from storecast.db import Conn
 from storecast.settings import Settings
+from storecast.training.history import setting_advice
+from storecast.training.spec import model_specs
 
 FEATURE_MODELS = [
     "customer_features",
@@ -426,6 +428,42 @@ def test_a_table_whose_sql_changed_is_rebuilt(pg_settings: Settings, conn: Conn,
             "update ml.build_settings set sql_sha256 = %s where model = 'customer_features'",
             [customer_digest],
         )
+
+
+def test_only_settings_that_shape_a_row_rebuild_a_table(conn: Conn, built: date) -> None:
+    recorded = _one(conn, "select settings from ml.build_settings where model = 'demand_features'")
+    # The history lengths are recorded (advice reads them); the scoring date is not.
+    assert isinstance(recorded, dict)
+    assert {"history_weeks", "demand_history_weeks", "demand_max_rows"} <= set(recorded)
+    assert "as_of_date" not in recorded
+    # They only add or drop as-of dates: a change of them rebuilds nothing.
+    dates_only = [
+        "history_weeks=50",
+        "demand_history_weeks=30",
+        "demand_max_rows=1000",
+        "as_of_date=2026-10-05",
+    ]
+    assert settings_changes(conn, load_config(dates_only, environ={})) == []
+    changed = settings_changes(conn, load_config(["churn_horizon_days=60"], environ={}))
+    assert {(c.model, c.name, c.built_with, c.now) for c in changed} == {
+        (model, "churn_horizon_days", 90, 60)
+        for model in ("customer_features", "customer_offer_candidates", "customer_offer_features")
+    }
+
+
+def test_no_history_setting_is_named_where_the_data_starts_the_dates(conn: Conn, built: date) -> None:
+    # The tiny sample holds less than the default two years: its data, not a setting, is short.
+    row = conn.execute(
+        "select (select min(as_of_date) from features.customer_features), (select min(ordered_at)::date from raw.orders)"
+    ).fetchone()
+    assert row is not None
+    first, first_order = row
+    assert isinstance(first, date)
+    assert isinstance(first_order, date)
+    assert timedelta(0) < first - first_order <= timedelta(days=7)
+    assert {name: setting_advice(conn, spec) for name, spec in model_specs().items()} == dict.fromkeys(
+        model_specs()
+    )
 
 
 def test_the_neighbour_join_uses_the_hnsw_index(conn: Conn, built: date) -> None:

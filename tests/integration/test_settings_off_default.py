@@ -11,11 +11,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 
 from storecast.config import project_defaults
 from storecast.settings import Settings
+from storecast.training.history import setting_advice
+from storecast.training.spec import model_specs
 from tests.integration.shell import Shell
 
 #: A value away from the default for every setting, each one a retailer's data could need.
@@ -110,6 +113,21 @@ def test_the_daily_job_runs_with_every_setting_away_from_its_default(off_default
     assert kept == 0
     # A logged count holds, whatever its age: no count is too old.
     assert sh.one("select count(*) from marts.inventory_plan where stock_status = 'stock count too old'") == 0
+
+
+def test_advice_names_the_history_setting_only_where_it_cut_the_dates(off_default: tuple[Shell, str]) -> None:
+    sh, _ = off_default
+    specs = model_specs({**project_defaults(), **OFF_DEFAULT})
+    first_order = sh.one("select min(ordered_at at time zone 'Asia/Kolkata')::date from raw.orders")
+    with psycopg.connect(sh.conninfo, autocommit=True) as conn:
+        customers = setting_advice(conn, specs["purchase_30d"])
+        demand = setting_advice(conn, specs["demand"])
+    # 60 weeks of as-of dates start well after the sample's first order: the setting cut them.
+    assert customers is not None
+    assert customers.startswith("raise --var history_weeks, now 60 (the as-of dates kept start on ")
+    assert customers.endswith(f", the orders on {first_order})")
+    # Demand's dates were cut by the row budget (above), not by either history setting.
+    assert demand is None
 
 
 def test_storecast_config_shows_each_from_the_file(off_default: tuple[Shell, str]) -> None:

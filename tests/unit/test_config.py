@@ -152,9 +152,8 @@ def test_a_model_reads_the_vars_of_its_upstream_models_and_macros() -> None:
     customers = model_vars("customer_features")
     assert {"purchase_horizon_days", "churn_horizon_days", "clv_horizon_days", "timezone"} <= customers
     assert "demand_horizon" not in customers
-    # Vars that only add or drop dates never force a rebuild.
-    assert "as_of_date" not in customers
-    assert "history_weeks" not in customers
+    assert "history_weeks" in customers
+    assert {"history_weeks", "demand_history_weeks", "demand_max_rows"} <= demand
 
 
 def test_every_default_has_a_checkable_type() -> None:

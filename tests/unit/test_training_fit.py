@@ -110,9 +110,15 @@ def test_labels_of_one_outcome_say_whether_the_data_is_young(dates: int, advice:
     times = [date(2026, 1, 5) + timedelta(weeks=k) for k in range(dates)]
     rows = _frame(9)
     rows.label = np.zeros(9)
+    split = TimeSplit(train=times, validation=[], test=[])
     with pytest.raises(TrainingError) as raised:
-        _trainable(spec, TimeSplit(train=times, validation=[], test=[]), rows, lambda _: None)
+        _trainable(spec, split, rows, lambda _: None)
     message = str(raised.value)
     assert f"every training label is False (9 rows from {dates} as-of date" in message
     assert message.endswith(advice)
     assert ("load more history" in message) == (dates == 1)
+    # Where a setting, not the data, keeps the history short, the advice names it instead.
+    with pytest.raises(TrainingError) as raised:
+        _trainable(spec, split, rows, lambda _: None, lambda: "raise --var history_weeks, now 8")
+    assert ("load more history" in str(raised.value)) is False
+    assert ("raise --var history_weeks, now 8, or try another horizon" in str(raised.value)) == (dates == 1)
