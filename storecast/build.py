@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from typing import Any
 
@@ -279,3 +280,27 @@ def build(
             args.append("--quiet")
         result = run_dbt(settings, "build", args, config)
         _record(conn, config, result)
+        beyond = scoring_date_beyond_data(conn)
+        if beyond:
+            tell(f"warning: {beyond}")
+
+
+def scoring_date_beyond_data(conn: Conn) -> str:
+    """A warning when the scoring date (var as_of_date) lies after the data loaded: the days
+    between hold no orders, so the features read them as days without a sale. Empty when
+    it does not (or nothing is built)."""
+    if conn.execute("select to_regclass('features.as_of_dates')").fetchone() in (None, (None,)):
+        return ""
+    row = conn.execute(
+        "select as_of_date, data_observed_until from features.as_of_dates where is_scoring_date"
+    ).fetchone()
+    as_of, observed_until = row if row is not None else (None, None)
+    if not isinstance(as_of, date) or not isinstance(observed_until, date) or as_of <= observed_until:
+        return ""
+    days = (as_of - observed_until).days
+    return (
+        f"the scoring date {as_of} is {days} day{'s' if days != 1 else ''} after the data observed "
+        f"(up to {observed_until}): its features read those days as days without an order or a sale "
+        "(recency grows, the latest demand periods count 0); load them, or leave as_of_date unset "
+        f"to score as of {observed_until}"
+    )

@@ -633,7 +633,13 @@ def test_next_day_build_adds_one_date_and_keeps_history(
     count_by_date = "select as_of_date, count(*) from features.customer_features group by 1"
     before = {str(day): int(str(count)) for day, count in conn.execute(count_by_date).fetchall()}
     # Every model, incrementally: each must know which of its dates to rebuild.
-    build(pg_settings, load_config().with_as_of(built + timedelta(days=1)))
+    messages: list[str] = []
+    build(pg_settings, load_config().with_as_of(built + timedelta(days=1)), say=messages.append)
+    # No day was loaded since: the build says that the new date's features read it as a day without sales.
+    assert (
+        f"warning: the scoring date {built + timedelta(days=1)} is 1 day after the data observed (up to {built})"
+        in "\n".join(messages)
+    )
     after = {str(day): int(str(count)) for day, count in conn.execute(count_by_date).fetchall()}
     assert set(after) - set(before) == {str(built + timedelta(days=1))}
     assert {d: n for d, n in after.items() if d in before} == before
