@@ -44,9 +44,11 @@ latest_as_of_date as (
 budget_weeks as (
     -- Weeks of as-of dates the row budget holds: var demand_max_rows over the series
     -- sold in the last year times the horizons (at month grain, with an as-of date a
-    -- month, the rows stay well within it).
-    select floor(
-        {{ var('demand_max_rows') }}::numeric / greatest(1, count(*) * {{ var('demand_horizon') }})
+    -- month, the rows stay well within it), at most the history's: a few series hold
+    -- thousands of years, a date before any the calendar has.
+    select least(
+        floor({{ var('demand_max_rows') }}::numeric / greatest(1, count(*) * {{ var('demand_horizon') }})),
+        {{ var('demand_history_weeks') }}
     )::integer as weeks
     from (
         select distinct product_id, store_id
