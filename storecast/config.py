@@ -62,6 +62,8 @@ FRACTIONS: dict[str, bool] = {
     "sell_through_target_share": True,
     "sell_through_block_below": True,
 }
+#: The longest span a setting counted in days or weeks (named ``..._days``, ``..._weeks``) may give.
+_LONGEST_SPAN = {"days": 36_525, "weeks": 5_218}
 #: Vars that set how many weeks of as-of dates the feature tables keep.
 HISTORY_LENGTHS = ("history_weeks", "demand_history_weeks")
 #: Vars that only add or drop as-of dates of an incremental feature table (the scoring
@@ -279,6 +281,11 @@ def _type_problem(name: str, value: Any, default: Any) -> str | None:
             return f"expected a whole number, got {value!r}"
         if name in ZERO_ALLOWED:
             return None if value >= 0 else f"expected 0 or more, got {value}"
+        longest = _LONGEST_SPAN.get(name.rsplit("_", 1)[-1])
+        if longest is not None and value > longest:
+            # Dates this far back or ahead pass the calendar's ends (a build would fail on
+            # "date out of range"); no retail history or horizon comes near.
+            return f"expected at most {longest} (a century), got {value}"
         return None if value > 0 else f"expected a number above 0, got {value}"
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float):

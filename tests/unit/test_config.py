@@ -58,6 +58,14 @@ def test_storecast_yml_in_the_working_directory_is_read(
         (["demand_horizon=four"], r"demand_horizon \(from --var\): expected a whole number, got 'four'"),
         (["demand_horizon=0"], r"expected a number above 0, got 0"),
         (["explanation_reasons=-1"], r"explanation_reasons \(from --var\): expected 0 or more, got -1"),
+        (
+            ["demand_history_weeks=1000000"],
+            r"demand_history_weeks \(from --var\): expected at most 5218 \(a century\)",
+        ),
+        (
+            ["clv_horizon_days=40000"],
+            r"clv_horizon_days \(from --var\): expected at most 36525 \(a century\)",
+        ),
         (["service_level=high"], r"service_level \(from --var\): expected a number"),
         (
             ["service_level=95"],
