@@ -126,6 +126,19 @@ rows_to_build as (
         from overrides
         cross join generate_series(1, {{ var('demand_horizon') }}) as horizon
     )
+    -- A count of an empty shelf loaded after the label of its period was built (counts
+    -- loaded a week at a time, or late) leaves that label standing: its as-of dates are
+    -- built again, so that a period out of stock is no label whenever its count comes.
+    or history.as_of_date in (
+        select built.as_of_date
+        from {{ this }} as built
+        inner join stock_outs
+            on stock_outs.product_id = built.product_id
+            and stock_outs.store_id = built.store_id
+            and stock_outs.period_start = built.target_date
+        where built.units is not null
+            and not built.label_overridden
+    )
     -- An as-of date whose last target period is not yet observed (the scoring date and the
     -- few before it) is built again on every run: the promotions and prices planned for
     -- its targets may have changed since, with no new sale to close a label window (a
