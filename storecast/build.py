@@ -280,22 +280,35 @@ def build(
             args.append("--quiet")
         result = run_dbt(settings, "build", args, config)
         _record(conn, config, result)
-        beyond = scoring_date_beyond_data(conn)
-        if beyond:
-            tell(f"warning: {beyond}")
+        outside = scoring_date_outside_data(conn)
+        if outside:
+            tell(f"warning: {outside}")
 
 
-def scoring_date_beyond_data(conn: Conn) -> str:
-    """A warning when the scoring date (var as_of_date) lies after the data loaded: the days
-    between hold no orders, so the features read them as days without a sale. Empty when
-    it does not (or nothing is built)."""
+def scoring_date_outside_data(conn: Conn) -> str:
+    """A warning when the scoring date (var as_of_date) lies outside the data loaded: after
+    it, the days between hold no orders, so the features read them as days without a sale;
+    on or before the first order, nothing precedes it to learn from. Empty when it lies
+    within (or nothing is built)."""
     if conn.execute("select to_regclass('features.as_of_dates')").fetchone() in (None, (None,)):
         return ""
     row = conn.execute(
-        "select as_of_date, data_observed_until from features.as_of_dates where is_scoring_date"
+        "select as_of_date, first_order_date, data_observed_until from features.as_of_dates where is_scoring_date"
     ).fetchone()
-    as_of, observed_until = row if row is not None else (None, None)
-    if not isinstance(as_of, date) or not isinstance(observed_until, date) or as_of <= observed_until:
+    as_of, first_order, observed_until = row if row is not None else (None, None, None)
+    if (
+        not isinstance(as_of, date)
+        or not isinstance(first_order, date)
+        or not isinstance(observed_until, date)
+    ):
+        return ""
+    if as_of <= first_order:
+        return (
+            f"the scoring date {as_of} is not after the first order ({first_order}): no day before it holds "
+            f"data to build features or labels from; set as_of_date after {first_order}, or leave it unset "
+            f"to score as of {observed_until}"
+        )
+    if as_of <= observed_until:
         return ""
     days = (as_of - observed_until).days
     return (

@@ -625,6 +625,25 @@ def test_an_impression_moved_past_the_data_observed_loses_its_row(
     assert conn.execute(rows, [product, impression]).fetchone() == before
 
 
+def test_a_scoring_date_before_the_data_is_warned_about(
+    pg_settings: Settings, conn: Conn, built: date
+) -> None:
+    first_order = _one(conn, "select min(ordered_at)::date from raw.orders")
+    messages: list[str] = []
+    try:
+        build(
+            pg_settings,
+            load_config().with_as_of(date(2000, 1, 3)),
+            select=["as_of_dates"],
+            say=messages.append,
+        )
+    finally:
+        build(pg_settings, select=["as_of_dates"])
+    assert f"warning: the scoring date 2000-01-03 is not after the first order ({first_order})" in "\n".join(
+        messages
+    )
+
+
 def test_next_day_build_adds_one_date_and_keeps_history(
     pg_settings: Settings, conn: Conn, built: date
 ) -> None:
