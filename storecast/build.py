@@ -290,7 +290,13 @@ def scoring_date_outside_data(conn: Conn) -> str:
     it, the days between hold no orders, so the features read them as days without a sale;
     on or before the first order, nothing precedes it to learn from. Empty when it lies
     within (or nothing is built)."""
-    if conn.execute("select to_regclass('features.as_of_dates')").fetchone() in (None, (None,)):
+    built = conn.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = 'features' and table_name = 'as_of_dates'"
+    ).fetchall()
+    # Not built yet, or built by a storecast before first_order_date (a build that left
+    # it out of the selection).
+    if "first_order_date" not in {name for (name,) in built}:
         return ""
     row = conn.execute(
         "select as_of_date, first_order_date, data_observed_until from features.as_of_dates where is_scoring_date"

@@ -60,6 +60,9 @@ def setting_advice(conn: Conn, spec: ModelSpec) -> str | None:
     relation has no as-of dates), where the advice is to load more history."""
     if spec.time_column != "as_of_date" or spec.time_column not in relation_columns(conn, spec.relation):
         return None
+    # as_of_dates built by a storecast before first_order_date: no advice until a build.
+    if "first_order_date" not in relation_columns(conn, "features.as_of_dates"):
+        return None
     bounds = _bounds(conn, spec)
     if bounds is None or bounds.first is None or bounds.latest is None or bounds.first_order is None:
         return None

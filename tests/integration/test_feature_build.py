@@ -14,7 +14,14 @@ import pandas as pd
 import psycopg
 import pytest
 
-from storecast.build import PROJECT_DIR, BuildError, build, run_dbt, settings_changes
+from storecast.build import (
+    PROJECT_DIR,
+    BuildError,
+    build,
+    run_dbt,
+    scoring_date_outside_data,
+    settings_changes,
+)
 from storecast.config import load_config
 from storecast.database.sample import SampleData
 from storecast.database.sample.load import load_sample
@@ -642,6 +649,18 @@ def test_a_scoring_date_before_the_data_is_warned_about(
     assert f"warning: the scoring date 2000-01-03 is not after the first order ({first_order})" in "\n".join(
         messages
     )
+
+
+def test_as_of_dates_built_by_an_older_storecast_stop_neither_build_nor_training(
+    pg_settings: Settings, conn: Conn, built: date
+) -> None:
+    # Before first_order_date: a build that leaves as_of_dates out, or training before a build.
+    conn.execute("alter table features.as_of_dates drop column first_order_date")
+    try:
+        assert scoring_date_outside_data(conn) == ""
+        assert setting_advice(conn, model_specs()["purchase_30d"]) is None
+    finally:
+        build(pg_settings, select=["as_of_dates"])
 
 
 def test_next_day_build_adds_one_date_and_keeps_history(
