@@ -318,8 +318,8 @@ def scoring_date_outside_data(conn: Conn) -> str:
         return ""
     days = (as_of - observed_until).days
     return (
-        f"the scoring date {as_of} is {days} day{'s' if days != 1 else ''} after the data observed "
-        f"(up to {observed_until}): its features read those days as days without an order or a sale "
+        f"the scoring date {as_of} is {days} day{'s' if days != 1 else ''} past the data, which ends "
+        f"before {observed_until}: its features read those days as days without an order or a sale "
         "(recency grows, the latest demand periods count 0); load them, or leave as_of_date unset "
         f"to score as of {observed_until}"
     )

@@ -675,7 +675,7 @@ def test_next_day_build_adds_one_date_and_keeps_history(
     build(pg_settings, load_config().with_as_of(built + timedelta(days=1)), say=messages.append)
     # No day was loaded since: the build says that the new date's features read it as a day without sales.
     assert (
-        f"warning: the scoring date {built + timedelta(days=1)} is 1 day after the data observed (up to {built})"
+        f"warning: the scoring date {built + timedelta(days=1)} is 1 day past the data, which ends before {built}"
         in "\n".join(messages)
     )
     after = {str(day): int(str(count)) for day, count in conn.execute(count_by_date).fetchall()}
