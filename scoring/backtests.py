@@ -23,10 +23,10 @@ import numpy.typing as npt
 from psycopg import sql
 from psycopg.rows import class_row
 
-from storecast.db import Conn
+from storecast.db import Conn, relation_columns
 from storecast.scoring.families import FAMILIES, Family, Output
 from storecast.training import metrics as m
-from storecast.training.data import as_float8, labelled, relation_columns
+from storecast.training.data import as_float8, labelled
 from storecast.training.spec import ModelSpec
 
 #: The offer feature holding an offer's margin (its cost per redemption, as in the marts'

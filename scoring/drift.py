@@ -17,9 +17,9 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import class_row
 
-from storecast.db import Conn
+from storecast.db import Conn, relation_columns
 from storecast.scoring.families import FAMILIES, Family, Output
-from storecast.training.data import as_float8, relation_columns
+from storecast.training.data import as_float8
 from storecast.training.drift import psi
 from storecast.training.spec import ModelSpec
 

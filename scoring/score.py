@@ -24,11 +24,11 @@ import numpy as np
 import numpy.typing as npt
 
 from storecast.database.pgbinary import Column
-from storecast.db import Conn
+from storecast.db import Conn, relation_columns
 from storecast.scoring.families import FAMILIES, Family, Output, ScoringError
 from storecast.scoring.inference import inference_session, predict
 from storecast.scoring.partitions import write_scores
-from storecast.training.data import FeatureReader, Frame, check_columns, relation_columns
+from storecast.training.data import FeatureReader, Frame, check_columns
 from storecast.training.errors import FeatureError
 from storecast.training.explain import TOP_REASONS, Explainer, reasons_json
 from storecast.training.export import onnx_inputs, sha256

@@ -25,7 +25,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from storecast.config import NOT_REBUILDING, PROJECT_DIR, ProjectConfig, load_config
-from storecast.db import Conn
+from storecast.db import Conn, relation_columns
 from storecast.settings import Settings, dbt_environment
 
 __all__ = ["PROJECT_DIR", "BuildError", "SettingChange", "build", "model_vars", "run_dbt", "settings_changes"]
@@ -290,13 +290,9 @@ def scoring_date_outside_data(conn: Conn) -> str:
     it, the days between hold no orders, so the features read them as days without a sale;
     on or before the first order, nothing precedes it to learn from. Empty when it lies
     within (or nothing is built)."""
-    built = conn.execute(
-        "select column_name from information_schema.columns "
-        "where table_schema = 'features' and table_name = 'as_of_dates'"
-    ).fetchall()
     # Not built yet, or built by a storecast before first_order_date (a build that left
     # it out of the selection).
-    if "first_order_date" not in {name for (name,) in built}:
+    if "first_order_date" not in relation_columns(conn, "features.as_of_dates"):
         return ""
     row = conn.execute(
         "select as_of_date, first_order_date, data_observed_until from features.as_of_dates where is_scoring_date"

@@ -44,3 +44,14 @@ def scalar(conn: Conn, query: str | sql.SQL | sql.Composed, params: Params | Non
     """The first column of the query's first row (None without a row), as psycopg decoded
     it: an ``int`` for an integer column, with no round trip through text."""
     return conn.cursor(row_factory=scalar_row).execute(query, params).fetchone()
+
+
+def relation_columns(conn: Conn, relation: str) -> dict[str, str]:
+    """Column name -> data type of ``schema.table``; empty when it does not exist."""
+    schema, table = relation.split(".", 1)
+    rows = conn.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_schema = %s and table_name = %s order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return {str(name): str(kind) for name, kind in rows}

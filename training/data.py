@@ -23,7 +23,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from storecast.database.pgbinary import copy_out_fixed8
-from storecast.db import Conn, scalar
+from storecast.db import Conn, relation_columns, scalar
 from storecast.training.errors import FeatureError
 from storecast.training.spec import ModelSpec
 
@@ -64,17 +64,6 @@ class Frame:
             label=np.concatenate([p.label for p in parts if p.label is not None]),
             time=np.concatenate([p.time for p in parts]),
         )
-
-
-def relation_columns(conn: Conn, relation: str) -> dict[str, str]:
-    """Column name -> data type of ``schema.table``; empty when it does not exist."""
-    schema, table = relation.split(".", 1)
-    rows = conn.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_schema = %s and table_name = %s order by ordinal_position",
-        [schema, table],
-    ).fetchall()
-    return {str(name): str(kind) for name, kind in rows}
 
 
 def check_columns(

@@ -16,8 +16,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from storecast.config import HISTORY_LENGTHS
-from storecast.db import Conn, scalar
-from storecast.training.data import relation_columns
+from storecast.db import Conn, relation_columns, scalar
 from storecast.training.spec import ModelSpec
 
 #: A feature table's first as-of date within this many days of the first order, or of

@@ -23,7 +23,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 from sklearn.pipeline import Pipeline
 
-from storecast.db import Conn
+from storecast.db import Conn, relation_columns
 from storecast.training import drift
 from storecast.training import metrics as m
 from storecast.training.baselines import BASELINES
@@ -42,7 +42,6 @@ from storecast.training.data import (
     FeatureReader,
     Frame,
     overridden_labels,
-    relation_columns,
     time_counts,
 )
 from storecast.training.errors import FeatureError, ParityError, TrainingError
