@@ -33,7 +33,10 @@ and the same model given the target period's deal, feature ad and shelf price (w
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N]
+
+``--department N`` cuts ``real`` or ``monthly`` to one department: one series, a
+one-product retailer's data.
 
 Prints WAPE, MASE (against a seasonal naive on each series' history), bias (sum
 of errors over sum of actuals) and the coverage of the 80 % interval per horizon; against
@@ -48,7 +51,7 @@ import argparse
 import gzip
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
@@ -201,8 +204,21 @@ def _read_real(path: Path) -> pd.DataFrame:
     return sales
 
 
-def _load_real(runner: CliRunner, env: dict[str, str], folder: Path, periods: Periods = WEEKS) -> None:
-    _load_files(runner, env, _write_real_csvs(_read_real(REAL_DATA), folder, periods))
+def _load_real(
+    runner: CliRunner,
+    env: dict[str, str],
+    folder: Path,
+    periods: Periods = WEEKS,
+    department: int | None = None,
+) -> None:
+    sales = _read_real(REAL_DATA)
+    if department is not None:
+        known = sorted(int(d) for d in sales["Dept"].unique())
+        if department not in known:
+            raise SystemExit(f"--department {department}: the real set's departments are {known}")
+        # One series, as a one-product retailer's: its markdowns read against its own sales.
+        sales = sales[sales["Dept"] == department].reset_index(drop=True)
+    _load_files(runner, env, _write_real_csvs(sales, folder, periods))
 
 
 def _load_panel(
@@ -683,10 +699,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--origins", type=int, default=None, help="forecast origins (weeks, or months), the latest first back"
     )
+    parser.add_argument(
+        "--department", type=int, default=None, help="real or monthly: that department alone (one series)"
+    )
     args = parser.parse_args(argv)
     source = SOURCES[args.data]
+    if args.department is not None:
+        if args.data not in ("real", "monthly"):
+            parser.error(
+                "--department cuts the real set to one department: use it with --data real or monthly"
+            )
+        source = replace(source, load=partial(_load_real, periods=source.periods, department=args.department))
     started = time.perf_counter()
-    print(f"{args.data}: settings {' '.join('--var ' + s for s in source.settings)}")
+    label = args.data if args.department is None else f"{args.data}, department {args.department}"
+    print(f"{label}: settings {' '.join('--var ' + s for s in source.settings)}")
     ours, panel, origins, timings = _storecast(source, args.origins or source.origins)
     observed = panel.units.notna()
     print(
