@@ -609,6 +609,40 @@ def test_a_corrected_launch_date_or_impression_time_moves_its_row(
     assert conn.execute(rows, [product, impression]).fetchone() == ([launched], [shown_date_before])
 
 
+def test_a_launch_built_before_the_data_reached_it_is_built_again(
+    pg_settings: Settings, conn: Conn, built: date
+) -> None:
+    # A product listed ahead of its launch is built while the data stops short of its
+    # launch date, reading its neighbours' outcomes up to that build only. Once the data
+    # reaches the launch, an incremental build reads them as a full build would; a row
+    # built with the launch in the data is not built again.
+    ahead, settled = [
+        int(str(p))
+        for (p,) in conn.execute(
+            "select product_id from features.item_features where neighbour_similarity_mean is not null "
+            "and observed_until > as_of_date order by as_of_date desc, product_id limit 2"
+        ).fetchall()
+    ]
+    row = "select neighbour_similarity_mean, observed_until from features.item_features where product_id = %s"
+    before = {p: conn.execute(row, [p]).fetchone() for p in (ahead, settled)}
+    conn.execute(
+        "update features.item_features set neighbour_similarity_mean = -1, "
+        "observed_until = case when product_id = %s then as_of_date - 1 else observed_until end "
+        "where product_id in (%s, %s)",
+        [ahead, ahead, settled],
+    )
+    try:
+        build(pg_settings, select=["item_features"])
+        after = {p: conn.execute(row, [p]).fetchone() for p in (ahead, settled)}
+    finally:
+        conn.execute(
+            "update features.item_features set neighbour_similarity_mean = %s where product_id = %s",
+            [before[settled][0], settled],  # type: ignore[index]
+        )
+    assert after[ahead] == before[ahead]
+    assert after[settled] == (-1, before[settled][1])  # type: ignore[index]
+
+
 def test_an_impression_moved_past_the_data_observed_loses_its_row(
     pg_settings: Settings, conn: Conn, built: date
 ) -> None:

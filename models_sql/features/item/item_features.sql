@@ -50,6 +50,14 @@ items as (
             )
             -- A new product, or one whose launch date was corrected, whatever its date.
             or {{ not_built_as_of('product_id', 'products.product_id', 'products.launched_date') }}
+            -- A product built before the data reached its launch (a launch planned ahead)
+            -- read its neighbours' outcomes up to that build only: it is built again until
+            -- the data reaches its launch date, as a full build reads them up to the launch.
+            or products.product_id in (
+                select built.product_id
+                from {{ this }} as built
+                where built.observed_until < built.as_of_date
+            )
             -- An overridden label (or a withdrawn override) changes a row already built: its
             -- launch date is built again.
             or products.launched_date in (
