@@ -374,16 +374,51 @@ def test_a_count_of_an_empty_shelf_loaded_late_takes_its_label_away(out_of_stock
         "and s.store_id = f.store_id and s.snapshot_date = f.target_date and s.on_hand = 0 "
         "where f.target_date < f.observed_until and not f.label_overridden"
     )
-    # As if the labels had been built before the counts were loaded: each day sold what it sold.
+    # As if the labels had been built before the counts were loaded: each day sold what it
+    # sold, and no day was known to be out of stock.
     with psycopg.connect(sh.conninfo, autocommit=True) as conn:
         conn.execute(
-            "update features.demand_features as d set units = 1 "
+            "update features.demand_features as d set units = 1, target_days_out_of_stock = null "
             f"where (d.product_id, d.store_id, d.as_of_date, d.horizon) in (select f.product_id, f.store_id, "
             f"f.as_of_date, f.horizon {out_of_stock_labels})"
         )
     assert int(str(sh.one(f"select count(f.units) {out_of_stock_labels}"))) > 100
     sh.ok("build", "--as-of", AS_OF, "--select", "demand_features")
     assert sh.one(f"select count(f.units) {out_of_stock_labels}") == 0
+
+
+def test_a_count_corrected_back_to_a_stocked_shelf_gives_its_label_back(out_of_stock: Shell) -> None:
+    """A count of an empty shelf corrected after the label of its day was withheld (a
+    miscount): the next build, incremental, labels that day as a full one would, and the
+    count put back withholds the label again."""
+    sh = out_of_stock
+    product, store, day = sh.rows(
+        "select s.product_id, s.store_id, s.snapshot_date from raw.inventory_snapshots s where s.on_hand = 0 "
+        "and exists (select 1 from features.demand_features f where f.product_id = s.product_id "
+        "and f.store_id = s.store_id and f.target_date = s.snapshot_date and f.target_date < f.observed_until "
+        "and not f.label_overridden) order by s.snapshot_date desc, s.product_id, s.store_id limit 1"
+    )[0]
+    targets = (
+        "select count(*), count(units), count(target_days_out_of_stock) from features.demand_features "
+        "where product_id = %s and store_id = %s and target_date = %s"
+    )
+    count = "update raw.inventory_snapshots set on_hand = %s where (product_id, store_id, snapshot_date) = (%s, %s, %s)"
+    rebuild = ("build", "--as-of", AS_OF, "--select", "demand_stock_outs demand_features")
+    before = sh.rows(targets, [product, store, day])[0]
+    with psycopg.connect(sh.conninfo, autocommit=True) as conn:
+        conn.execute(count, [4, product, store, day])
+    try:
+        sh.ok(*rebuild)
+        corrected = sh.rows(targets, [product, store, day])[0]
+    finally:
+        with psycopg.connect(sh.conninfo, autocommit=True) as conn:
+            conn.execute(count, [0, product, store, day])
+        sh.ok(*rebuild)
+    rows = int(str(before[0]))
+    assert rows > 0
+    assert before == (rows, 0, rows)
+    assert corrected == (rows, rows, 0)
+    assert sh.rows(targets, [product, store, day])[0] == before
 
 
 #: Daily counts that say what the day before said: what a stock system's log leaves out.

@@ -126,18 +126,19 @@ rows_to_build as (
         from overrides
         cross join generate_series(1, {{ var('demand_horizon') }}) as horizon
     )
-    -- A count of an empty shelf loaded after the label of its period was built (counts
-    -- loaded a week at a time, or late) leaves that label standing: its as-of dates are
-    -- built again, so that a period out of stock is no label whenever its count comes.
+    -- Stock counts that changed after a label was built: a count of an empty shelf loaded
+    -- late (counts loaded a week at a time) leaves the label standing, a count corrected
+    -- back to a stocked shelf leaves it withheld. The as-of dates whose targets were built
+    -- with other days out of stock than today's are built again, so that a label follows
+    -- the counts whenever they come.
     or history.as_of_date in (
         select built.as_of_date
         from {{ this }} as built
-        inner join stock_outs
+        left join stock_outs
             on stock_outs.product_id = built.product_id
             and stock_outs.store_id = built.store_id
             and stock_outs.period_start = built.target_date
-        where built.units is not null
-            and not built.label_overridden
+        where built.target_days_out_of_stock is distinct from stock_outs.days_out_of_stock
     )
     -- An as-of date whose last target period is not yet observed (the scoring date and the
     -- few before it) is built again on every run: the promotions and prices planned for
@@ -258,6 +259,9 @@ final as (
             as units,
         overridden.override_value is not null
             and {{ after_target }} <= observed.observed_until as label_overridden,
+        -- The stock counts the label was built with: an incremental build compares them
+        -- with today's (rows_to_build).
+        target_stock_outs.days_out_of_stock as target_days_out_of_stock,
         observed.observed_until,
         targets.last_event_date
     from targets
