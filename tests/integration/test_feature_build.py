@@ -643,6 +643,31 @@ def test_a_launch_built_before_the_data_reached_it_is_built_again(
     assert after[settled] == (-1, before[settled][1])  # type: ignore[index]
 
 
+def test_demand_as_of_dates_that_left_the_history_are_deleted(
+    pg_settings: Settings, conn: Conn, built: date
+) -> None:
+    # A job run every week for years: an incremental build only adds and rebuilds dates, so
+    # the dates that have slid out of demand_history_weeks stayed (and were trained on)
+    # where a full build has none. Emulated by copying the first date's rows to a date
+    # just out of the history (with events before it, as the leakage test asks).
+    weeks = int(load_config().values["demand_history_weeks"])
+    left = _one(conn, "select max(as_of_date) - 7 * %s - 1 from features.as_of_dates", [weeks])
+    dates = "select as_of_date, count(*) from features.{} group by 1 order by 1"
+    tables = ("demand_history", "demand_features")
+    before = {t: conn.execute(dates.format(t)).fetchall() for t in tables}
+    for table in tables:
+        conn.execute(
+            f"insert into features.{table} select (jsonb_populate_record(null::features.{table}, "
+            f"to_jsonb(t) || jsonb_build_object('as_of_date', %s::date, 'last_event_date', %s::date - 1))).* "
+            f"from features.{table} t "
+            f"where as_of_date = (select min(as_of_date) from features.{table})",
+            [left, left],
+        )
+    assert all(_one(conn, f"select count(*) from features.{t} where as_of_date = %s", [left]) for t in tables)
+    build(pg_settings, select=["demand_history", "demand_features"])
+    assert {t: conn.execute(dates.format(t)).fetchall() for t in tables} == before
+
+
 def test_an_impression_moved_past_the_data_observed_loses_its_row(
     pg_settings: Settings, conn: Conn, built: date
 ) -> None:
