@@ -643,17 +643,18 @@ def test_a_launch_built_before_the_data_reached_it_is_built_again(
     assert after[settled] == (-1, before[settled][1])  # type: ignore[index]
 
 
-def test_demand_as_of_dates_that_left_the_history_are_deleted(
+def test_as_of_dates_that_left_the_history_are_deleted(
     pg_settings: Settings, conn: Conn, built: date
 ) -> None:
     # A job run every week for years: an incremental build only adds and rebuilds dates, so
-    # the dates that have slid out of demand_history_weeks stayed (and were trained on)
-    # where a full build has none. Emulated by copying the first date's rows to a date
-    # just out of the history (with events before it, as the leakage test asks).
-    weeks = int(load_config().values["demand_history_weeks"])
+    # the dates that slid out of history_weeks (and demand_history_weeks) stayed, and were
+    # trained on, where a full build has none. Emulated by copying the first date's rows to
+    # a date just out of both (with events before it, as the leakage test asks).
+    values = load_config().values
+    weeks = max(int(values["history_weeks"]), int(values["demand_history_weeks"]))
     left = _one(conn, "select max(as_of_date) - 7 * %s - 1 from features.as_of_dates", [weeks])
     dates = "select as_of_date, count(*) from features.{} group by 1 order by 1"
-    tables = ("demand_history", "demand_features")
+    tables = ("customer_features", "demand_history", "demand_features")
     before = {t: conn.execute(dates.format(t)).fetchall() for t in tables}
     for table in tables:
         conn.execute(
@@ -664,7 +665,7 @@ def test_demand_as_of_dates_that_left_the_history_are_deleted(
             [left, left],
         )
     assert all(_one(conn, f"select count(*) from features.{t} where as_of_date = %s", [left]) for t in tables)
-    build(pg_settings, select=["demand_history", "demand_features"])
+    build(pg_settings, select=list(tables))
     assert {t: conn.execute(dates.format(t)).fetchall() for t in tables} == before
 
 
