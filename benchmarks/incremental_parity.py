@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from benchmarks.throwaway import throwaway_server
 from benchmarks.weekly_demand import _load_panel
 from storecast.cli import app
+from storecast.db import Conn, relation_columns
 
 #: Feature table -> its key columns.
 KEYS: dict[str, list[str]] = {
@@ -58,22 +59,9 @@ def _storecast(runner: CliRunner, env: dict[str, str], *args: str) -> None:
         raise SystemExit(result.output[-3000:])
 
 
-def _exists(conn: psycopg.Connection[tuple[object, ...]], relation: str) -> bool:
-    row = conn.execute("select to_regclass(%s) is not null", [relation]).fetchone()
-    return bool(row and row[0])
-
-
-def _compare(conn: psycopg.Connection[tuple[object, ...]], table: str, keys: list[str]) -> None:
+def _compare(conn: Conn, table: str, keys: list[str]) -> None:
     """Print the keys in one build only and the columns that differ on the keys in both."""
     full, incremental = f"features.{table}", f"public.incremental_{table}"
-    types = {
-        str(column): str(kind)
-        for column, kind in conn.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = 'features' and table_name = %s order by ordinal_position",
-            [table],
-        ).fetchall()
-    }
     on = " and ".join(f"f.{k} = i.{k}" for k in keys)
     only_full, only_incremental, both = conn.execute(
         f"select count(*) filter (where i.{keys[0]} is null), count(*) filter (where f.{keys[0]} is null), "
@@ -89,20 +77,30 @@ def _compare(conn: psycopg.Connection[tuple[object, ...]], table: str, keys: lis
             f"where f.{keys[0]} is null group by 1 order by 1 limit 8"
         ).fetchall()
         print(f"    incremental only, by as-of date: {', '.join(f'{d} ({n:,})' for d, n in dates)}")
-    for column, kind in types.items():
-        if column in keys or column in BUILD_STAMPS:
-            continue
-        differs = (
+    compared = {
+        column: (
             f"(f.{column} is null) <> (i.{column} is null) "
             f"or abs(f.{column} - i.{column}) > 1e-9 * greatest(1, abs(f.{column}))"
             if kind in NUMBERS
             else f"f.{column}::text is distinct from i.{column}::text"
         )
-        row = conn.execute(
-            f"select count(*) from {full} f join {incremental} i on {on} where {differs}"
+        for column, kind in relation_columns(conn, full).items()
+        if column not in keys and column not in BUILD_STAMPS
+    }
+    if not compared:
+        return
+    # Every column's differences counted in one pass over the join.
+    counts = (
+        conn.execute(
+            "select "
+            + ", ".join(f"count(*) filter (where {differs})" for differs in compared.values())
+            + f" from {full} f join {incremental} i on {on}"
         ).fetchone()
-        if row and row[0]:
-            print(f"    {column} differs on {row[0]:,} rows")
+        or ()
+    )
+    for column, differing in zip(compared, counts, strict=True):
+        if differing:
+            print(f"    {column} differs on {differing:,} rows")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -142,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 conn.execute(f"insert into raw.{table} select * from public.later_{table}")
         _storecast(runner, env, "build", *settings_args)
         with psycopg.connect(settings.conninfo, autocommit=True) as conn:
-            built = [t for t in KEYS if _exists(conn, f"features.{t}")]
+            built = [t for t in KEYS if relation_columns(conn, f"features.{t}")]
             for table in built:
                 conn.execute(f"create table public.incremental_{table} as select * from features.{table}")
         _storecast(runner, env, "build", "--full-refresh", *settings_args)
