@@ -5,9 +5,9 @@ moves the last ``--days`` of orders, order lines, impressions, redemptions and s
 counts aside, builds from scratch, puts them back and builds again incrementally (as the
 daily or weekly job would), keeps a copy of every feature table, then builds from
 scratch once more and compares the two: keys found in one only, and for the keys in
-both, every column (numbers to 1e-9 relative). A difference is either a fault of an
-incremental rule or by design (the previous scoring date keeps its rows, which its
-backtests read); the as-of dates of keys in one table only are printed to tell which.
+both, every column (numbers to 1e-9 relative). A difference is a fault of an
+incremental rule (the first build's scoring date is not scored here, so neither build
+keeps it); the as-of dates of keys in one table only are printed to find it.
 
     python -m benchmarks.incremental_parity [--days N] [--shape S ...] [--panel] [--var NAME=VALUE ...]
 """

@@ -6,6 +6,10 @@ orders as (
     select order_date from {{ ref('stg_raw__orders') }}
 ),
 
+pipeline_runs as (
+    select * from {{ ref('stg_ml__pipeline_runs') }}
+),
+
 data_bounds as (
     select
         min(order_date) as first_order_date,
@@ -67,6 +71,19 @@ monthly_history as (
 ),
 {%- endif %}
 
+past_scoring_dates as (
+    -- Dates scored before, inside the history: a backtest reads a scored date's feature
+    -- rows once its labels mature. An incremental build keeps them; a build from scratch
+    -- (after a setting or the SQL changed) left them out and their backtests never came.
+    select distinct runs.as_of_date, s.first_order_date, s.data_observed_until
+    from pipeline_runs as runs
+    cross join scoring_date as s
+    where runs.step like 'score:%'
+        and runs.status = 'succeeded'
+        and runs.as_of_date < s.as_of_date
+        and runs.as_of_date >= (select min(as_of_date) from weekly_history)
+),
+
 dates as (
     select as_of_date, true as is_scoring_date, data_observed_until
     from scoring_date
@@ -82,6 +99,10 @@ dates as (
     where as_of_date > first_order_date
         and as_of_date not in (select as_of_date from scoring_date)
     {%- endif %}
+    union
+    select as_of_date, false as is_scoring_date, data_observed_until
+    from past_scoring_dates
+    where as_of_date > first_order_date
 ),
 
 final as (

@@ -643,30 +643,88 @@ def test_a_launch_built_before_the_data_reached_it_is_built_again(
     assert after[settled] == (-1, before[settled][1])  # type: ignore[index]
 
 
-def test_as_of_dates_that_left_the_history_are_deleted(
+def test_as_of_dates_a_full_build_leaves_out_are_deleted(
     pg_settings: Settings, conn: Conn, built: date
 ) -> None:
     # A job run every week for years: an incremental build only adds and rebuilds dates, so
     # the dates that slid out of history_weeks (and demand_history_weeks) stayed, and were
-    # trained on, where a full build has none. Emulated by copying the first date's rows to
-    # a date just out of both (with events before it, as the leakage test asks).
+    # trained on, where a full build has none; so did an earlier build's scoring date that
+    # was never scored. Emulated by copying the first date's rows to a date just out of
+    # both, and to a date inside the history that is not a week start (with events before
+    # it, as the leakage test asks).
     values = load_config().values
     weeks = max(int(values["history_weeks"]), int(values["demand_history_weeks"]))
-    left = _one(conn, "select max(as_of_date) - 7 * %s - 1 from features.as_of_dates", [weeks])
+    left, first = conn.execute(
+        "select max(as_of_date) - 7 * %s - 1, min(as_of_date) from features.as_of_dates", [weeks]
+    ).fetchone()  # type: ignore[misc]
+    unscored = first + timedelta(days=3)
     dates = "select as_of_date, count(*) from features.{} group by 1 order by 1"
     tables = ("customer_features", "demand_history", "demand_features")
     before = {t: conn.execute(dates.format(t)).fetchall() for t in tables}
     for table in tables:
-        conn.execute(
-            f"insert into features.{table} select (jsonb_populate_record(null::features.{table}, "
-            f"to_jsonb(t) || jsonb_build_object('as_of_date', %s::date, 'last_event_date', %s::date - 1))).* "
-            f"from features.{table} t "
-            f"where as_of_date = (select min(as_of_date) from features.{table})",
-            [left, left],
-        )
-    assert all(_one(conn, f"select count(*) from features.{t} where as_of_date = %s", [left]) for t in tables)
+        for copied in (left, unscored):
+            conn.execute(
+                f"insert into features.{table} select (jsonb_populate_record(null::features.{table}, "
+                f"to_jsonb(t) || jsonb_build_object('as_of_date', %s::date, 'last_event_date', %s::date - 1))).* "
+                f"from features.{table} t "
+                f"where as_of_date = (select min(as_of_date) from features.{table})",
+                [copied, copied],
+            )
+    assert all(
+        _one(conn, f"select count(*) from features.{t} where as_of_date = %s", [d])
+        for t in tables
+        for d in (left, unscored)
+    )
     build(pg_settings, select=list(tables))
     assert {t: conn.execute(dates.format(t)).fetchall() for t in tables} == before
+
+
+def test_a_build_from_scratch_keeps_the_dates_scored_before(
+    pg_settings: Settings, conn: Conn, built: date
+) -> None:
+    # A date scored on a daily run (not a week start) is kept by an incremental build, and
+    # its backtest reads its rows once its labels mature. A build from scratch (after a
+    # setting or the SQL changed) must keep it too; a failed scoring, or one before the
+    # data, is no reason to.
+    first, first_order = conn.execute(
+        "select min(as_of_date), min(first_order_date) from features.as_of_dates"
+    ).fetchone()  # type: ignore[misc]
+    scored, failed, before_data = (
+        first + timedelta(days=3),
+        first + timedelta(days=4),
+        first_order - timedelta(days=2),
+    )
+    runs = [(scored, "succeeded"), (failed, "failed"), (before_data, "succeeded")]
+    for as_of, status in runs:
+        conn.execute(
+            "insert into ml.pipeline_runs (run_id, as_of_date, step, status) "
+            "values (nextval('ml.run_ids'), %s, 'score:customer', %s)",
+            [as_of, status],
+        )
+    customers = "select count(*) from features.customer_features where as_of_date = %s"
+    try:
+        build(pg_settings, select=["as_of_dates", "customer_features"], full_refresh=True)
+        spine = conn.execute(
+            "select as_of_date, is_scoring_date from features.as_of_dates where as_of_date = any(%s)",
+            [[as_of for as_of, _ in runs]],
+        ).fetchall()
+        rows = {as_of: _one(conn, customers, [as_of]) for as_of, _ in runs}
+        labelled = _one(
+            conn,
+            "select count(*) from features.customer_features where as_of_date = %s and purchased_in_horizon is not null",
+            [scored],
+        )
+    finally:
+        conn.execute(
+            "delete from ml.pipeline_runs where step = 'score:customer' and as_of_date = any(%s)",
+            [[as_of for as_of, _ in runs]],
+        )
+        build(pg_settings, select=["as_of_dates"])
+        conn.execute("delete from features.customer_features where as_of_date = %s", [scored])
+    assert spine == [(scored, False)]
+    assert rows[scored] > 0
+    assert rows[failed] == rows[before_data] == 0
+    assert labelled == rows[scored]
 
 
 def test_an_impression_moved_past_the_data_observed_loses_its_row(
