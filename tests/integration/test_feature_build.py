@@ -679,6 +679,29 @@ def test_as_of_dates_a_full_build_leaves_out_are_deleted(
     assert {t: conn.execute(dates.format(t)).fetchall() for t in tables} == before
 
 
+def test_impressions_shown_before_the_history_are_deleted(
+    pg_settings: Settings, conn: Conn, built: date
+) -> None:
+    # A shorter history_weeks (or a history that moved on): the impressions shown before its
+    # first as-of date leave customer_offer_features, as a full build leaves them out (the
+    # customer rows their features came from are deleted), and come back with the history.
+    tables = ["as_of_dates", "customer_features", "customer_offer_features"]
+    rows = "select count(*), min(as_of_date) from features.customer_offer_features"
+    before = conn.execute(rows).fetchone()
+    try:
+        build(pg_settings, load_config(["history_weeks=40"]), select=tables)
+        first = _one(conn, "select min(as_of_date) from features.as_of_dates")
+        shorter = conn.execute(rows).fetchone()
+    finally:
+        build(pg_settings, select=tables)
+    kept = _one(conn, "select count(*) from features.customer_offer_features where as_of_date >= %s", [first])
+    assert before is not None
+    assert shorter is not None
+    assert before[1] < first <= shorter[1]
+    assert shorter[0] == kept < before[0]
+    assert conn.execute(rows).fetchone() == before
+
+
 def test_a_build_from_scratch_keeps_the_dates_scored_before(
     pg_settings: Settings, conn: Conn, built: date
 ) -> None:

@@ -5,7 +5,10 @@
         unique_key='impression_id',
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['impression_id'], 'unique': true}, {'columns': ['as_of_date']}],
-        post_hook="{{ delete_rows_moved_away('impression_id', ref('stg_raw__impressions'), 'shown_date') }}",
+        post_hook=[
+            "{{ delete_rows_moved_away('impression_id', ref('stg_raw__impressions'), 'shown_date') }}",
+            "{{ delete_dates_before_history() }}",
+        ],
     )
 }}
 
@@ -42,6 +45,9 @@ pairs as (
     cross join observed
     left join redemptions on redemptions.impression_id = impressions.impression_id
     where impressions.shown_date < observed.observed_until
+        -- The history the settings keep (var history_weeks), as for the customers' rows,
+        -- whose features an impression reads from the latest as-of date before it.
+        and impressions.shown_date >= (select min(as_of_date) from spine)
     {% if is_incremental() -%}
         and (
             impressions.shown_date in (

@@ -1,0 +1,11 @@
+{% macro delete_dates_off_spine() -%}
+    {#- Post-hook of a table built on the spine's as-of dates: deletes the dates inside the
+        history that the spine no longer holds (an earlier build's scoring date that was
+        never scored), which a full build does not build and an incremental one kept and
+        trained on. The dates scored before stay on the spine: their backtests read them. -#}
+    delete from {{ this }} as built
+    where built.as_of_date < (select max(as_of_date) from {{ ref('as_of_dates') }})
+        and not exists (
+            select 1 from {{ ref('as_of_dates') }} as spine where spine.as_of_date = built.as_of_date
+        )
+{%- endmacro %}
