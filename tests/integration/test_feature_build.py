@@ -46,6 +46,25 @@ def _one(conn: Conn, query: str, params: list[object] | dict[str, object] | None
     return row[0]
 
 
+def _date(conn: Conn, query: str, params: list[object] | None = None) -> date:
+    value = _one(conn, query, params)
+    assert isinstance(value, date)
+    return value
+
+
+def _int(conn: Conn, query: str, params: list[object] | None = None) -> int:
+    value = _one(conn, query, params)
+    assert isinstance(value, int)
+    return value
+
+
+def _dates(conn: Conn, query: str) -> list[date]:
+    """The dates of a query's one array column."""
+    value = _one(conn, query)
+    assert isinstance(value, list)
+    return value
+
+
 @contextmanager
 def _corrected(
     pg_settings: Settings, conn: Conn, product: tuple[object, object], impression: tuple[object, object]
@@ -654,10 +673,8 @@ def test_as_of_dates_a_full_build_leaves_out_are_deleted(
     # it, as the leakage test asks).
     values = load_config().values
     weeks = max(int(values["history_weeks"]), int(values["demand_history_weeks"]))
-    left, first = conn.execute(
-        "select max(as_of_date) - 7 * %s - 1, min(as_of_date) from features.as_of_dates", [weeks]
-    ).fetchone()  # type: ignore[misc]
-    unscored = first + timedelta(days=3)
+    left = _date(conn, "select max(as_of_date) - 7 * %s - 1 from features.as_of_dates", [weeks])
+    unscored = _date(conn, "select min(as_of_date) + 3 from features.as_of_dates")
     dates = "select as_of_date, count(*) from features.{} group by 1 order by 1"
     tables = ("customer_features", "demand_history", "demand_features")
     before = {t: conn.execute(dates.format(t)).fetchall() for t in tables}
@@ -679,6 +696,38 @@ def test_as_of_dates_a_full_build_leaves_out_are_deleted(
     assert {t: conn.execute(dates.format(t)).fetchall() for t in tables} == before
 
 
+def test_as_of_dates_the_row_budget_leaves_out_are_deleted(
+    pg_settings: Settings, conn: Conn, built: date
+) -> None:
+    # demand_max_rows lowered (or more series sold): the as-of dates before the first the
+    # budget keeps leave demand_history and demand_features, as a full build leaves them out
+    # (an incremental build kept them until a full refresh), and come back with the budget.
+    horizon = int(load_config().values["demand_horizon"])
+    series = _int(
+        conn,
+        "select count(*) from (select distinct product_id, store_id from features.demand_sales "
+        "where period_start >= (select max(as_of_date) from features.as_of_dates) - 365) as s",
+    )
+    tables = ("demand_history", "demand_features")
+    dates = "select array_agg(distinct as_of_date order by as_of_date) from features.{}"
+    before = {t: _dates(conn, dates.format(t)) for t in tables}
+    latest, first = max(before["demand_history"]), min(before["demand_history"])
+    # A budget that holds four weeks fewer than the dates built.
+    weeks = (latest - first).days // 7 - 4
+    try:
+        build(pg_settings, load_config([f"demand_max_rows={series * horizon * weeks}"]), select=list(tables))
+        cut = {t: _dates(conn, dates.format(t)) for t in tables}
+    finally:
+        build(pg_settings, select=list(tables))
+    kept = [d for d in before["demand_history"] if d >= latest - timedelta(weeks=weeks)]
+    assert 0 < len(kept) < len(before["demand_history"])
+    assert cut == {
+        "demand_history": kept,
+        "demand_features": [d for d in before["demand_features"] if d in kept],
+    }
+    assert {t: _dates(conn, dates.format(t)) for t in tables} == before
+
+
 def test_impressions_shown_before_the_history_are_deleted(
     pg_settings: Settings, conn: Conn, built: date
 ) -> None:
@@ -686,20 +735,21 @@ def test_impressions_shown_before_the_history_are_deleted(
     # first as-of date leave customer_offer_features, as a full build leaves them out (the
     # customer rows their features came from are deleted), and come back with the history.
     tables = ["as_of_dates", "customer_features", "customer_offer_features"]
-    rows = "select count(*), min(as_of_date) from features.customer_offer_features"
-    before = conn.execute(rows).fetchone()
+    count, since = (
+        "select count(*) from features.customer_offer_features",
+        "select min(as_of_date) from features.{}",
+    )
+    before = _int(conn, count), _date(conn, since.format("customer_offer_features"))
     try:
         build(pg_settings, load_config(["history_weeks=40"]), select=tables)
-        first = _one(conn, "select min(as_of_date) from features.as_of_dates")
-        shorter = conn.execute(rows).fetchone()
+        first = _date(conn, since.format("as_of_dates"))
+        shorter = _int(conn, count), _date(conn, since.format("customer_offer_features"))
     finally:
         build(pg_settings, select=tables)
-    kept = _one(conn, "select count(*) from features.customer_offer_features where as_of_date >= %s", [first])
-    assert before is not None
-    assert shorter is not None
+    kept = _int(conn, count + " where as_of_date >= %s", [first])
     assert before[1] < first <= shorter[1]
     assert shorter[0] == kept < before[0]
-    assert conn.execute(rows).fetchone() == before
+    assert (_int(conn, count), _date(conn, since.format("customer_offer_features"))) == before
 
 
 def test_a_build_from_scratch_keeps_the_dates_scored_before(
@@ -709,9 +759,8 @@ def test_a_build_from_scratch_keeps_the_dates_scored_before(
     # its backtest reads its rows once its labels mature. A build from scratch (after a
     # setting or the SQL changed) must keep it too; a failed scoring, or one before the
     # data, is no reason to.
-    first, first_order = conn.execute(
-        "select min(as_of_date), min(first_order_date) from features.as_of_dates"
-    ).fetchone()  # type: ignore[misc]
+    first = _date(conn, "select min(as_of_date) from features.as_of_dates")
+    first_order = _date(conn, "select min(first_order_date) from features.as_of_dates")
     scored, failed, before_data = (
         first + timedelta(days=3),
         first + timedelta(days=4),
@@ -731,8 +780,8 @@ def test_a_build_from_scratch_keeps_the_dates_scored_before(
             "select as_of_date, is_scoring_date from features.as_of_dates where as_of_date = any(%s)",
             [[as_of for as_of, _ in runs]],
         ).fetchall()
-        rows = {as_of: _one(conn, customers, [as_of]) for as_of, _ in runs}
-        labelled = _one(
+        rows = {as_of: _int(conn, customers, [as_of]) for as_of, _ in runs}
+        labelled = _int(
             conn,
             "select count(*) from features.customer_features where as_of_date = %s and purchased_in_horizon is not null",
             [scored],

@@ -5,7 +5,7 @@
         unique_key='as_of_date',
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['as_of_date']}, {'columns': ['customer_id', 'as_of_date'], 'unique': true}],
-        post_hook=["{{ delete_dates_before_history() }}", "{{ delete_dates_off_spine() }}"],
+        post_hook="{{ delete_dates_off_spine() }}",
     )
 }}
 

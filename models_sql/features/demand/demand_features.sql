@@ -4,7 +4,10 @@
         incremental_strategy='delete+insert',
         unique_key='as_of_date',
         on_schema_change='append_new_columns',
-        post_hook=["{{ delete_dates_before_history('demand_history_weeks') }}", "{{ delete_dates_off_spine() }}"],
+        post_hook=[
+            "{{ delete_dates_off_spine() }}",
+            "{{ delete_dates_before('select min(as_of_date) from ' ~ ref('demand_history')) }}",
+        ],
         indexes=[
             {'columns': ['product_id', 'store_id', 'as_of_date', 'horizon'], 'unique': true},
             {'columns': ['as_of_date']},

@@ -4,7 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key='as_of_date',
         on_schema_change='append_new_columns',
-        post_hook=["{{ delete_dates_before_history('demand_history_weeks') }}", "{{ delete_dates_off_spine() }}"],
+        post_hook=["{{ delete_dates_off_spine() }}", "{{ delete_dates_before(demand_first_as_of_date()) }}"],
         indexes=[{'columns': ['product_id', 'store_id', 'as_of_date'], 'unique': true}],
     )
 }}
@@ -18,11 +18,7 @@
     unobserved (a series no longer reported is delisted or its store closed, and its last
     level is no forecast of a shelf it is not on). #}
 {%- set active_days = 365 if missing_is_zero else var('demand_dormant_days') %}
-{#- As-of dates kept whatever the row budget (var demand_max_rows): a label's length and a
-    quarter more, the as-of dates a forecast is validated and tested on (training.split:
-    holdout_periods), the embargo before them and a few to train on; cut to the budget
-    alone, a large daily retailer kept too few to train (docs/benchmark-notes.md). #}
-{%- set recent_days = 91 %}
+
 
 with
 
@@ -38,39 +34,8 @@ stock_outs as (
     select * from {{ ref('demand_stock_outs') }}
 ),
 
-latest_as_of_date as (
-    select max(as_of_date) as as_of_date from spine
-),
-
-budget_weeks as (
-    -- Weeks of as-of dates the row budget holds: var demand_max_rows over the series
-    -- sold in the last year times the horizons (at month grain, with an as-of date a
-    -- month, the rows stay well within it), at most the history's: a few series hold
-    -- thousands of years, a date before any the calendar has.
-    select least(
-        floor({{ var('demand_max_rows') }}::numeric / greatest(1, count(*) * {{ var('demand_horizon') }})),
-        {{ var('demand_history_weeks') }}
-    )::integer as weeks
-    from (
-        select distinct product_id, store_id
-        from sales
-        where period_start >= (select as_of_date from latest_as_of_date) - 365
-    ) as recent_series
-),
-
 first_as_of_date as (
-    -- var demand_history_weeks before the latest as-of date (two years: a full season plus
-    -- the longest lag, or all the data when there is less), later where the budget holds
-    -- fewer weeks, but never later than a label's length and recent_days before it.
-    select greatest(
-        latest.as_of_date - 7 * {{ var('demand_history_weeks') }},
-        least(
-            latest.as_of_date - 7 * budget_weeks.weeks,
-            {{ period_shift('latest.as_of_date', '-' ~ var('demand_horizon')) }} - {{ recent_days }}
-        )
-    ) as as_of_date
-    from latest_as_of_date as latest
-    cross join budget_weeks
+    {{ demand_first_as_of_date() }}
 ),
 
 as_of_dates as (

@@ -7,7 +7,7 @@
         indexes=[{'columns': ['impression_id'], 'unique': true}, {'columns': ['as_of_date']}],
         post_hook=[
             "{{ delete_rows_moved_away('impression_id', ref('stg_raw__impressions'), 'shown_date') }}",
-            "{{ delete_dates_before_history() }}",
+            "{{ delete_dates_before() }}",
         ],
     )
 }}
