@@ -72,8 +72,9 @@ def setting_advice(conn: Conn, spec: ModelSpec) -> str | None:
     binding = {
         name: weeks
         for name, weeks in _built_with(conn, table).items()
-        # Not one whose bound lies after the first date: an incremental table keeps the
-        # dates of earlier builds, so a setting lowered since did not cut it.
+        # Only one whose bound is the first date: a build deletes the dates a setting
+        # leaves out, so a setting whose bound lies elsewhere (the data, the row budget)
+        # did not cut it.
         if abs(first - (latest - timedelta(weeks=weeks))) <= timedelta(days=SLACK_DAYS)
     }
     if not binding:
