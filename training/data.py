@@ -341,6 +341,23 @@ def labelled(spec: ModelSpec, matured_by: date | None = None) -> tuple[sql.Compo
     return sql.SQL("{} and {}").format(where, condition), params
 
 
+#: The spine's column marking the as-of dates training reads (features.as_of_dates).
+TRAINING_DATE = "is_training_date"
+
+
+def on_training_dates(conn: Conn, spec: ModelSpec) -> sql.Composable:
+    """A condition for rows at the time values training reads: for a relation on the spine
+    (``time_on_spine``), the dates ``features.as_of_dates`` marks :data:`TRAINING_DATE`,
+    not a date scored off the weekly grid (kept for its backtest: a run every day would
+    otherwise make the held-out dates days apart); else every row. Every row too while
+    the spine was built by a storecast before the column."""
+    if not spec.time_on_spine or TRAINING_DATE not in relation_columns(conn, "features.as_of_dates"):
+        return sql.SQL("true")
+    return sql.SQL("{} in (select as_of_date from features.as_of_dates where {})").format(
+        sql.Identifier(spec.time_column), sql.Identifier(TRAINING_DATE)
+    )
+
+
 @dataclass(frozen=True)
 class _TimeCount:
     time: date
@@ -348,13 +365,19 @@ class _TimeCount:
 
 
 def time_counts(conn: Conn, spec: ModelSpec, matured_by: date | None = None) -> list[tuple[date, int]]:
-    """Rows with a matured label per value of the time column, oldest first; with
-    ``matured_by`` only those whose label window had closed by that date."""
+    """Rows with a matured label per value of the time column that training reads
+    (:func:`on_training_dates`), oldest first; with ``matured_by`` only those whose label
+    window had closed by that date."""
     schema, table = spec.relation.split(".", 1)
     where, params = labelled(spec, matured_by)
     counts = conn.cursor(row_factory=class_row(_TimeCount)).execute(
-        sql.SQL("select {t} as time, count(*) as rows from {rel} where {w} group by 1 order by 1").format(
-            t=sql.Identifier(spec.time_column), rel=sql.Identifier(schema, table), w=where
+        sql.SQL(
+            "select {t} as time, count(*) as rows from {rel} where {w} and {d} group by 1 order by 1"
+        ).format(
+            t=sql.Identifier(spec.time_column),
+            rel=sql.Identifier(schema, table),
+            w=where,
+            d=on_training_dates(conn, spec),
         ),
         params,
     )

@@ -15,23 +15,26 @@ from importlib.metadata import version
 from psycopg import sql
 
 from storecast.db import Conn, scalar
-from storecast.training.data import labelled
+from storecast.training.data import labelled, on_training_dates
 from storecast.training.spec import ModelSpec
 
 
 def training_fingerprint(conn: Conn, spec: ModelSpec, as_of: date | None) -> str:
     """SHA-256 of the spec, the feature table's build settings and SQL digest, the
-    storecast version and, per matured time value its row count and a checksum of its labels."""
+    storecast version and, per matured time value training reads, its row count and a
+    checksum of its labels."""
     schema, table = spec.relation.split(".", 1)
     where, params = labelled(spec, as_of)
     window = conn.execute(
         sql.SQL(
-            "select {t}::text, count(*), sum(hashtext({y}::text)::bigint)::text from {rel} where {w} group by 1 order by 1"
+            "select {t}::text, count(*), sum(hashtext({y}::text)::bigint)::text from {rel} "
+            "where {w} and {d} group by 1 order by 1"
         ).format(
             t=sql.Identifier(spec.time_column),
             y=sql.Identifier(spec.label),
             rel=sql.Identifier(schema, table),
             w=where,
+            d=on_training_dates(conn, spec),
         ),
         params,
     ).fetchall()

@@ -123,6 +123,13 @@ class ModelSpec(BaseModel):
     )
     keys: list[str] = Field(min_length=1)
     time_column: str = "as_of_date"
+    time_on_spine: bool = Field(
+        default=False,
+        description=(
+            "the time column holds features.as_of_dates' dates: training reads those marked "
+            "is_training_date only (a date scored off the weekly grid is kept for its backtest)"
+        ),
+    )
     label: str
     horizon_var: str | None = Field(
         default=None, description="the setting (dbt var) that holds the label horizon; read at load"

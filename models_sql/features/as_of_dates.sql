@@ -71,10 +71,24 @@ monthly_history as (
 ),
 {%- endif %}
 
+history_dates as (
+    -- The grid of as-of dates training reads.
+    select as_of_date, first_order_date, data_observed_until
+    from weekly_history
+    {%- if demand_calendar()['months'] %}
+    union
+    select as_of_date, first_order_date, data_observed_until
+    from monthly_history
+    {%- endif %}
+),
+
 past_scoring_dates as (
     -- Dates scored before, inside the history: a backtest reads a scored date's feature
-    -- rows once its labels mature. An incremental build keeps them; a build from scratch
-    -- (after a setting or the SQL changed) left them out and their backtests never came.
+    -- rows once its labels mature, so a build from scratch (after a setting or the SQL
+    -- changed) keeps them as an incremental one does. Off the grid (a Wednesday of a
+    -- daily run) they are not trained on: a run every day would otherwise make the
+    -- latest matured dates, which training holds out to validate and test on, days
+    -- rather than weeks apart.
     select distinct runs.as_of_date, s.first_order_date, s.data_observed_until
     from pipeline_runs as runs
     cross join scoring_date as s
@@ -85,24 +99,18 @@ past_scoring_dates as (
 ),
 
 dates as (
-    select as_of_date, true as is_scoring_date, data_observed_until
+    select as_of_date, true as is_scoring_date, false as is_training_date, data_observed_until
     from scoring_date
     union
-    select as_of_date, false as is_scoring_date, data_observed_until
-    from weekly_history
+    select as_of_date, false as is_scoring_date, true as is_training_date, data_observed_until
+    from history_dates
     where as_of_date > first_order_date
         and as_of_date not in (select as_of_date from scoring_date)
-    {%- if demand_calendar()['months'] %}
     union
-    select as_of_date, false as is_scoring_date, data_observed_until
-    from monthly_history
-    where as_of_date > first_order_date
-        and as_of_date not in (select as_of_date from scoring_date)
-    {%- endif %}
-    union
-    select as_of_date, false as is_scoring_date, data_observed_until
+    select as_of_date, false as is_scoring_date, false as is_training_date, data_observed_until
     from past_scoring_dates
     where as_of_date > first_order_date
+        and as_of_date not in (select as_of_date from history_dates)
 ),
 
 final as (

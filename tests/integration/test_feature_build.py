@@ -27,6 +27,7 @@ from storecast.database.sample import SampleData
 from storecast.database.sample.load import load_sample
 from storecast.db import Conn
 from storecast.settings import Settings
+from storecast.training.data import time_counts
 from storecast.training.history import setting_advice
 from storecast.training.spec import model_specs
 
@@ -777,9 +778,11 @@ def test_a_build_from_scratch_keeps_the_dates_scored_before(
     try:
         build(pg_settings, select=["as_of_dates", "customer_features"], full_refresh=True)
         spine = conn.execute(
-            "select as_of_date, is_scoring_date from features.as_of_dates where as_of_date = any(%s)",
+            "select as_of_date, is_scoring_date, is_training_date from features.as_of_dates "
+            "where as_of_date = any(%s)",
             [[as_of for as_of, _ in runs]],
         ).fetchall()
+        trained_on = [time for time, _ in time_counts(conn, model_specs()["purchase_30d"])]
         rows = {as_of: _int(conn, customers, [as_of]) for as_of, _ in runs}
         labelled = _int(
             conn,
@@ -793,7 +796,11 @@ def test_a_build_from_scratch_keeps_the_dates_scored_before(
         )
         build(pg_settings, select=["as_of_dates"])
         conn.execute("delete from features.customer_features where as_of_date = %s", [scored])
-    assert spine == [(scored, False)]
+    # Kept for its backtest, not trained on: a run every day would make the dates that
+    # training holds out days apart.
+    assert spine == [(scored, False, False)]
+    assert first in trained_on
+    assert scored not in trained_on
     assert rows[scored] > 0
     assert rows[failed] == rows[before_data] == 0
     assert labelled == rows[scored]
