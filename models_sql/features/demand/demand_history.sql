@@ -19,7 +19,6 @@
     level is no forecast of a shelf it is not on). #}
 {%- set active_days = 365 if missing_is_zero else var('demand_dormant_days') %}
 
-
 with
 
 spine as (
