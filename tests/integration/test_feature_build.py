@@ -745,11 +745,15 @@ def test_impressions_shown_before_the_history_are_deleted(
         build(pg_settings, load_config(["history_weeks=40"]), select=tables)
         first = _date(conn, since.format("as_of_dates"))
         shorter = _int(conn, count), _date(conn, since.format("customer_offer_features"))
+        # The dates the lower setting cut are gone, so the advice names it.
+        advice = setting_advice(conn, model_specs()["purchase_30d"])
     finally:
         build(pg_settings, select=tables)
     kept = _int(conn, count + " where as_of_date >= %s", [first])
     assert before[1] < first <= shorter[1]
     assert shorter[0] == kept < before[0]
+    assert advice is not None
+    assert advice.startswith(f"raise --var history_weeks, now 40 (the as-of dates kept start on {first}")
     assert (_int(conn, count), _date(conn, since.format("customer_offer_features"))) == before
 
 
