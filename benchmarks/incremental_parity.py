@@ -6,10 +6,13 @@ counts aside, builds from scratch, puts them back and builds again incrementally
 daily or weekly job would), keeps a copy of every feature table, then builds from
 scratch once more and compares the two: keys found in one only, and for the keys in
 both, every column (numbers to 1e-9 relative). A difference is a fault of an
-incremental rule (the first build's scoring date is not scored here, so neither build
-keeps it); the as-of dates of keys in one table only are printed to find it.
+incremental rule; the as-of dates of keys in one table only are printed to find it.
+With ``--scored`` the first build is followed by ``storecast run`` (train and score), so
+that its scoring date is a date scored before, which both builds keep for its backtests
+(its offer candidates only the incremental build: a build from scratch builds the
+scoring date's).
 
-    python -m benchmarks.incremental_parity [--days N] [--shape S ...] [--panel] [--var NAME=VALUE ...]
+    python -m benchmarks.incremental_parity [--days N] [--shape S ...] [--panel] [--scored] [--var NAME=VALUE ...]
 """
 
 from __future__ import annotations
@@ -111,6 +114,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--shape", action="append", default=[], help="a sample shape (storecast sample --shape)"
     )
     parser.add_argument("--panel", action="store_true", help="the promotion panel instead of the sample")
+    parser.add_argument(
+        "--scored",
+        action="store_true",
+        help="score the first build's date (storecast run) before adding the data",
+    )
     parser.add_argument("--var", action="append", default=[], help="a setting, NAME=VALUE")
     args = parser.parse_args(argv)
     settings_args = [a for v in args.var for a in ("--var", v)]
@@ -135,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
                 conn.execute(f"delete from raw.{table} where {later}", {"cut": cut})
         _storecast(runner, env, "build", "--full-refresh", *settings_args)
+        if args.scored:
+            _storecast(runner, env, "run", *settings_args)
         with psycopg.connect(settings.conninfo, autocommit=True) as conn:
             for table in reversed(LATER):
                 conn.execute(f"insert into raw.{table} select * from public.later_{table}")
