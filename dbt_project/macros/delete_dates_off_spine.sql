@@ -3,9 +3,10 @@
         latest that the spine no longer holds, which a full build does not build and an
         incremental one only adds to. Those are the dates that left the history (before
         the first that var history_weeks keeps: without this, a table run every week kept
-        a week more each week, and training read more history than the settings say) and
-        an earlier build's scoring date that was never scored. The dates scored before
-        stay on the spine: their backtests read them. -#}
+        a week more each week, and training read more history than the settings say), an
+        earlier build's scoring date that was never scored, and a date scored off the
+        grid once its backtests are written. The dates scored before stay on the spine
+        until then: their backtests read them. -#}
     delete from {{ this }} as built
     where built.as_of_date < (select max(as_of_date) from {{ ref('as_of_dates') }})
         and not exists (

@@ -10,6 +10,10 @@ pipeline_runs as (
     select * from {{ ref('stg_ml__pipeline_runs') }}
 ),
 
+backtests as (
+    select * from {{ ref('stg_ml__backtests') }}
+),
+
 data_bounds as (
     select
         min(order_date) as first_order_date,
@@ -83,19 +87,33 @@ history_dates as (
 ),
 
 past_scoring_dates as (
-    -- Dates scored before, inside the history: a backtest reads a scored date's feature
-    -- rows once its labels mature, so a build from scratch (after a setting or the SQL
-    -- changed) keeps them as an incremental one does. Off the grid (a Wednesday of a
-    -- daily run) they are not trained on: a run every day would otherwise make the
-    -- latest matured dates, which training holds out to validate and test on, days
-    -- rather than weeks apart.
+    -- Dates scored before, inside the history, until every model scored on them has its
+    -- backtest: a backtest reads a scored date's feature rows once its labels mature, so
+    -- a build from scratch (after a setting or the SQL changed) keeps them as an
+    -- incremental one does, and both let them go once read (a job run every day would
+    -- otherwise keep every day's rows for the whole history). Off the grid (a Wednesday
+    -- of a daily run) they are not trained on: the latest matured dates, which training
+    -- holds out to validate and test on, would be days rather than weeks apart.
     select distinct runs.as_of_date, s.first_order_date, s.data_observed_until
     from pipeline_runs as runs
     cross join scoring_date as s
+    -- A step without the models it scored (none recorded) keeps its date.
+    left join lateral jsonb_object_keys(
+        coalesce(runs.counters -> 'model_versions', '{}'::jsonb)
+    ) as scored (model_name) on true
     where runs.step like 'score:%'
         and runs.status = 'succeeded'
         and runs.as_of_date < s.as_of_date
         and runs.as_of_date >= (select min(as_of_date) from weekly_history)
+        and (
+            scored.model_name is null
+            or not exists (
+                select 1
+                from backtests
+                where backtests.model_name = scored.model_name
+                    and backtests.as_of_date = runs.as_of_date
+            )
+        )
 ),
 
 dates as (

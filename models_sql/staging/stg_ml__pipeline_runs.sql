@@ -12,7 +12,8 @@ final as (
         status,
         started_at,
         finished_at,
-        rows as rows_written
+        rows as rows_written,
+        counters
     from source
 )
 

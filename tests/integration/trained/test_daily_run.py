@@ -13,8 +13,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from storecast.build import build
 from storecast.cli import app
-from storecast.config import WEEKDAYS
+from storecast.config import WEEKDAYS, load_config
 from storecast.db import Conn, scalar
 from storecast.scoring.backtests import Backtest, backtest
 from storecast.scoring.families import FAMILIES
@@ -528,3 +529,43 @@ def test_a_first_version_worse_than_its_baseline_says_so(
         reason = str(row[0])
         if reason.startswith("first version"):
             assert ("does NOT beat" in reason) == (not s.beats_baseline), (s, reason)
+
+
+def test_a_date_scored_off_the_grid_stays_until_every_model_scored_on_it_has_its_backtest(
+    pg_settings: Settings, conn: Conn, two_days: tuple[RunSummary, RunSummary]
+) -> None:
+    # The second run scored a Tuesday. Once the next day is scored, the Tuesday is a date
+    # scored before, off the weekly grid: kept (not trained on) for its backtests, and let
+    # go once each model scored on it has one, so a job run every day does not keep every
+    # day's rows for the whole history.
+    _, second = two_days
+    assert second.as_of.isoweekday() != 1
+    scored = [
+        (model, int(version))
+        for (versions,) in conn.execute(
+            "select counters -> 'model_versions' from ml.pipeline_runs "
+            "where run_id = %s and step like 'score:%%' and status = 'succeeded'",
+            [second.run_id],
+        ).fetchall()
+        if isinstance(versions, dict)
+        for model, version in versions.items()
+    ]
+    spine = "select is_scoring_date, is_training_date from features.as_of_dates where as_of_date = %s"
+    next_day = load_config().with_as_of(second.as_of + timedelta(days=1))
+    states = []
+    try:
+        for done in (scored[:-1], scored):
+            for model, version in done:
+                conn.execute(
+                    "insert into ml.backtests (model_name, model_version, as_of_date, metric, value, n_rows) "
+                    "values (%s, %s, %s, 'test', 0, 1) on conflict do nothing",
+                    [model, version, second.as_of],
+                )
+            build(pg_settings, next_day, select=["as_of_dates"])
+            states.append(conn.execute(spine, [second.as_of]).fetchall())
+    finally:
+        conn.execute("delete from ml.backtests where metric = 'test' and as_of_date = %s", [second.as_of])
+        build(pg_settings, load_config().with_as_of(second.as_of), select=["as_of_dates"])
+    assert len(scored) >= 4
+    assert states == [[(False, False)], []]
+    assert conn.execute(spine, [second.as_of]).fetchall() == [(True, False)]
