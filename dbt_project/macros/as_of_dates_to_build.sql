@@ -4,13 +4,14 @@
         since (a label is NULL until its window is complete, then never changes), so a
         daily run adds about one date instead of rebuilding the history.
         `horizons` are the model's label horizons in days; `candidate_dates` is a query
-        of the model's own as-of dates (column as_of_date) when they are not the spine's;
+        of the model's own as-of dates (column as_of_date) when they are not the spine's
+        dates this table keeps (spine_dates);
         `window_end` is the SQL of the day a label window ends, given `built.as_of_date` and
         a horizon `horizon.days` (default: that many days on; demand counts periods). -#}
     {%- set window_end = window_end or 'built.as_of_date + horizon.days' %}
     with spine as (
         {% if candidate_dates is none -%}
-        select as_of_date from {{ ref('as_of_dates') }}
+        select as_of_date from ({{ spine_dates() }}) as kept
         {%- else -%}
         {{ candidate_dates }}
         {%- endif %}

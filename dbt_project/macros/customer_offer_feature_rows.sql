@@ -4,7 +4,7 @@
         serves the training rows (impressions) and the scoring rows (candidates), so the
         two cannot drift apart. Interactions use the customer's purchases strictly
         before as_of_date; customer features come from the latest customer_features
-        snapshot on or before as_of_date. -#}
+        snapshot on or before as_of_date on the grid, or the scoring date's. -#}
     select
         pairs.*,
         snapshot.snapshot_date as customer_snapshot_date,
@@ -34,7 +34,10 @@
     left join lateral (
         select max(as_of_date) as snapshot_date
         from {{ ref('as_of_dates') }}
-        where as_of_date <= pairs.as_of_date
+        -- Not a date scored before: kept or not by the backtests, it would make an
+        -- impression's customer columns depend on when it was built.
+        where (is_training_date or is_scoring_date)
+            and as_of_date <= pairs.as_of_date
     ) as snapshot on true
     left join {{ ref('customer_features') }} as customer_features
         on customer_features.customer_id = pairs.customer_id

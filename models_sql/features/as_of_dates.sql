@@ -86,46 +86,77 @@ history_dates as (
     {%- endif %}
 ),
 
-past_scoring_dates as (
-    -- Dates scored before, inside the history, until every model scored on them has its
-    -- backtest: a backtest reads a scored date's feature rows once its labels mature, so
-    -- a build from scratch (after a setting or the SQL changed) keeps them as an
-    -- incremental one does, and both let them go once read (a job run every day would
-    -- otherwise keep every day's rows for the whole history). Off the grid (a Wednesday
-    -- of a daily run) they are not trained on: the latest matured dates, which training
-    -- holds out to validate and test on, would be days rather than weeks apart.
-    select distinct runs.as_of_date, s.first_order_date, s.data_observed_until
+model_versions as (
+    select * from {{ ref('stg_ml__model_versions') }}
+),
+
+awaited_backtests as (
+    -- The dates scored before, inside the history, and each model scored on them whose
+    -- backtest is not written yet, with the feature table that backtest reads. A step
+    -- that recorded no models (model_name NULL) keeps its date in every table.
+    select
+        runs.as_of_date,
+        scored.model_name,
+        -- The table's name without its schema, as a dbt model names it.
+        substring(model_versions.feature_relation from '[^.]+$') as feature_table
     from pipeline_runs as runs
     cross join scoring_date as s
-    -- A step without the models it scored (none recorded) keeps its date.
-    left join lateral jsonb_object_keys(
+    left join lateral jsonb_each_text(
         coalesce(runs.counters -> 'model_versions', '{}'::jsonb)
-    ) as scored (model_name) on true
+    ) as scored (model_name, model_version) on true
+    left join model_versions
+        on model_versions.model_name = scored.model_name
+        and model_versions.model_version::text = scored.model_version
     where runs.step like 'score:%'
         and runs.status = 'succeeded'
         and runs.as_of_date < s.as_of_date
         and runs.as_of_date >= (select min(as_of_date) from weekly_history)
-        and (
-            scored.model_name is null
-            or not exists (
-                select 1
-                from backtests
-                where backtests.model_name = scored.model_name
-                    and backtests.as_of_date = runs.as_of_date
-            )
+        and not exists (
+            select 1
+            from backtests
+            where backtests.model_name = scored.model_name
+                and backtests.as_of_date = runs.as_of_date
         )
 ),
 
+past_scoring_dates as (
+    -- Dates scored before, kept until every model scored on them has its backtest, and
+    -- only in the tables those backtests read: a backtest reads a scored date's feature
+    -- rows once its labels mature, so a build from scratch (after a setting or the SQL
+    -- changed) keeps them as an incremental one does, and both let them go once read (a
+    -- job run every day would otherwise keep every day's rows for the whole history, and
+    -- each day's demand rows for as long as the customer value's year). Off the grid (a
+    -- Wednesday of a daily run) they are not trained on: the latest matured dates, which
+    -- training holds out to validate and test on, would be days rather than weeks apart.
+    select
+        awaited_backtests.as_of_date,
+        s.first_order_date,
+        s.data_observed_until,
+        -- NULL (every table) when a model's table is unknown.
+        case
+            when bool_and(awaited_backtests.feature_table is not null)
+                then jsonb_agg(distinct awaited_backtests.feature_table order by awaited_backtests.feature_table)
+        end as kept_for_tables
+    from awaited_backtests
+    cross join scoring_date as s
+    group by awaited_backtests.as_of_date, s.first_order_date, s.data_observed_until
+),
+
 dates as (
-    select as_of_date, true as is_scoring_date, false as is_training_date, data_observed_until
+    select
+        as_of_date,
+        true as is_scoring_date,
+        false as is_training_date,
+        null::jsonb as kept_for_tables,
+        data_observed_until
     from scoring_date
     union
-    select as_of_date, false as is_scoring_date, true as is_training_date, data_observed_until
+    select as_of_date, false, true, null, data_observed_until
     from history_dates
     where as_of_date > first_order_date
         and as_of_date not in (select as_of_date from scoring_date)
     union
-    select as_of_date, false as is_scoring_date, false as is_training_date, data_observed_until
+    select as_of_date, false, false, kept_for_tables, data_observed_until
     from past_scoring_dates
     where as_of_date > first_order_date
         and as_of_date not in (select as_of_date from history_dates)

@@ -11,6 +11,8 @@ final as (
         status,
         trained_as_of,
         estimator,
+        -- The table its features are read from (schema.table), which its backtests read too.
+        spec ->> 'relation' as feature_relation,
         selection_metric,
         metrics as test_metrics
     from source

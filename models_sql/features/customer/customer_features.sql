@@ -14,7 +14,7 @@
 with
 
 spine as (
-    select * from {{ ref('as_of_dates') }}
+    {{ spine_dates() }}
 ),
 
 customers as (

@@ -4,7 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key='as_of_date',
         on_schema_change='append_new_columns',
-        post_hook=["{{ delete_dates_off_spine() }}", "{{ delete_dates_before(demand_first_as_of_date()) }}"],
+        post_hook=["{{ delete_dates_off_spine('demand_features') }}", "{{ delete_dates_before(demand_first_as_of_date()) }}"],
         indexes=[{'columns': ['product_id', 'store_id', 'as_of_date'], 'unique': true}],
     )
 }}
@@ -22,7 +22,8 @@
 with
 
 spine as (
-    select * from {{ ref('as_of_dates') }}
+    -- The dates demand_features keeps: it is built on this table's.
+    {{ spine_dates('demand_features') }}
 ),
 
 sales as (

@@ -13,7 +13,7 @@
 with
 
 spine as (
-    select * from {{ ref('as_of_dates') }}
+    {{ spine_dates('demand_features') }}
 ),
 
 sales as (

@@ -531,13 +531,15 @@ def test_a_first_version_worse_than_its_baseline_says_so(
             assert ("does NOT beat" in reason) == (not s.beats_baseline), (s, reason)
 
 
-def test_a_date_scored_off_the_grid_stays_until_every_model_scored_on_it_has_its_backtest(
+def test_a_date_scored_off_the_grid_stays_in_each_table_until_its_backtests_read_it(
     pg_settings: Settings, conn: Conn, two_days: tuple[RunSummary, RunSummary]
 ) -> None:
     # The second run scored a Tuesday. Once the next day is scored, the Tuesday is a date
     # scored before, off the weekly grid: kept (not trained on) for its backtests, and let
-    # go once each model scored on it has one, so a job run every day does not keep every
-    # day's rows for the whole history.
+    # go once each model scored on it has one, table by table: with every model but
+    # demand backtested it leaves the customers' and the offer candidates' tables and
+    # stays in demand's, so a job run every day keeps a day's demand rows for demand's
+    # horizon, not for the customer value's year.
     _, second = two_days
     assert second.as_of.isoweekday() != 1
     scored = [
@@ -550,22 +552,46 @@ def test_a_date_scored_off_the_grid_stays_until_every_model_scored_on_it_has_its
         if isinstance(versions, dict)
         for model, version in versions.items()
     ]
-    spine = "select is_scoring_date, is_training_date from features.as_of_dates where as_of_date = %s"
-    next_day = load_config().with_as_of(second.as_of + timedelta(days=1))
+    spine = (
+        "select is_scoring_date, is_training_date, kept_for_tables from features.as_of_dates "
+        "where as_of_date = %s"
+    )
+    tables = ("customer_features", "customer_offer_candidates", "demand_history", "demand_features")
+    next_day = second.as_of + timedelta(days=1)
     states = []
+    rows: dict[str, int] = {}
     try:
-        for done in (scored[:-1], scored):
+        for done, select in (
+            ([s for s in scored if s[0] != "demand"], ["as_of_dates", *tables]),
+            (scored, ["as_of_dates"]),
+        ):
             for model, version in done:
                 conn.execute(
                     "insert into ml.backtests (model_name, model_version, as_of_date, metric, value, n_rows) "
                     "values (%s, %s, %s, 'test', 0, 1) on conflict do nothing",
                     [model, version, second.as_of],
                 )
-            build(pg_settings, next_day, select=["as_of_dates"])
+            build(pg_settings, load_config().with_as_of(next_day), select=select)
             states.append(conn.execute(spine, [second.as_of]).fetchall())
+            if select != ["as_of_dates"]:
+                rows = {
+                    table: scalar(
+                        conn, f"select count(*) from features.{table} where as_of_date = %s", [second.as_of]
+                    )
+                    for table in tables
+                }
     finally:
         conn.execute("delete from ml.backtests where metric = 'test' and as_of_date = %s", [second.as_of])
-        build(pg_settings, load_config().with_as_of(second.as_of), select=["as_of_dates"])
-    assert len(scored) >= 4
-    assert states == [[(False, False)], []]
-    assert conn.execute(spine, [second.as_of]).fetchall() == [(True, False)]
+        for table in tables:
+            conn.execute(f"delete from features.{table} where as_of_date = %s", [next_day])
+        build(pg_settings, load_config().with_as_of(second.as_of), select=["as_of_dates", *tables])
+    assert {"demand", "purchase_30d", "churn_90d", "clv_365d"} <= {model for model, _ in scored}
+    assert states == [[(False, False, ["demand_features"])], []]
+    assert rows["demand_history"] > 0
+    assert rows["demand_features"] > 0
+    assert rows["customer_features"] == rows["customer_offer_candidates"] == 0
+    assert conn.execute(spine, [second.as_of]).fetchall() == [(True, False, None)]
+    for table in ("customer_features", "customer_offer_candidates"):
+        assert (
+            scalar(conn, f"select count(*) from features.{table} where as_of_date = %s", [second.as_of]) > 0
+        )
