@@ -8,9 +8,8 @@ scratch once more and compares the two: keys found in one only, and for the keys
 both, every column (numbers to 1e-9 relative). A difference is a fault of an
 incremental rule; the as-of dates of keys in one table only are printed to find it.
 With ``--scored`` the first build is followed by ``storecast run`` (train and score), so
-that its scoring date is a date scored before, which both builds keep for its backtests
-(its offer candidates only the incremental build: a build from scratch builds the
-scoring date's).
+that its scoring date is a date scored before, which both builds keep in the tables its
+backtests read (not in the offer candidates: scoring reads the scoring date's only).
 
     python -m benchmarks.incremental_parity [--days N] [--shape S ...] [--panel] [--scored] [--var NAME=VALUE ...]
 """
