@@ -33,9 +33,9 @@ F64 = npt.NDArray[np.float64]
 #: ONNX graph builders the value models take: an operator on named tensors, a float constant.
 Node = Callable[..., str]
 Const = Callable[[float], str]
-# Bounds the ONNX graph of the expectation (one handful of operators per term): a purchase
-# rate scale ``alpha`` under about 1 % of the horizon, or a dropout shape ``a`` in the
-# hundreds, would need more (:meth:`BGNBD.series_terms`).
+# Bounds the terms the ONNX loop sums for the expectation, and so its work per customer
+# at scoring: a purchase rate scale ``alpha`` under about 1 % of the horizon, or a dropout
+# shape ``a`` in the hundreds, would need more (:meth:`BGNBD.series_terms`).
 MAX_SERIES_TERMS = 1500
 #: Terms summed past the point where the rest is bounded below the tolerance.
 SPARE_SERIES_TERMS = 20
@@ -199,7 +199,7 @@ class BGNBD:
         if self.held:
             notes.append(
                 f"BG/NBD's dropout shape held at a = {self.a:.3g} so that its expected purchases fit the "
-                f"ONNX graph ({MAX_SERIES_TERMS:,} terms)"
+                f"ONNX series ({MAX_SERIES_TERMS:,} terms)"
             )
         return "; ".join(notes)
 
@@ -655,8 +655,14 @@ def _expected_purchases(
 ) -> str:
     """:meth:`BGNBD.expected_purchases` as operators: the transformed series summed term
     by term in float64 (only ``C = a + b + x - 1`` and ``z`` vary per customer, so each
-    term is the last times ``z * const_k / (C + k)``)."""
-    from onnx import TensorProto
+    term is the last times ``z (A + k) (B + k) / ((k + 1) (C + k))``).
+
+    The terms are one ``Loop`` whose body computes a term, not a handful of operators
+    per term: unrolled, a fit whose series needs a thousand terms made a graph of
+    thousands of nodes, which skl2onnx took ten seconds to assemble (its node checks grow
+    with the graph) and ONNX Runtime a second to load.
+    """
+    from onnx import TensorProto, helper
 
     def const(value: float) -> str:
         out = str(name("const64"))
@@ -664,20 +670,60 @@ def _expected_purchases(
         return out
 
     r, alpha, a, b = model.r, model.alpha, model.a, model.b
-    big_a, big_b = a + b - 1.0 - r, a - 1.0
     x64 = node("Cast", [x], to=TensorProto.DOUBLE)
     age64 = node("Cast", [age], to=TensorProto.DOUBLE)
     z = node("Div", [const(h), node("Add", [age64, const(alpha + h)])])
     c = node("Add", [x64, const(a + b - 1.0)])
-    term = node("Add", [node("Mul", [x64, const(0.0)]), const(1.0)])
-    total = term
-    for k in range(model.series_terms(h)):
-        factor = (big_a + k) * (big_b + k) / (k + 1.0)
-        term = node(
-            "Div", [node("Mul", [node("Mul", [term, z]), const(factor)]), node("Add", [c, const(float(k))])]
-        )
-        total = node("Add", [total, term])
-    tail = node("Mul", [node("Pow", [node("Sub", [const(1.0), z]), const(a - 1.0)]), total])
+    first = node("Add", [node("Mul", [x64, const(0.0)]), const(1.0)])
+    # z and C are carried through the loop unchanged, so that the graph's order sees the
+    # loop read them; the body reads only constants from the graph around it.
+    big_a, big_b, one = const(a + b - 1.0 - r), const(a - 1.0), const(1.0)
+    stem = str(name("series"))
+
+    def body_name(part: str) -> str:
+        return f"{stem}_{part}"
+
+    k, term, total, z_in, c_in = (body_name(part) for part in ("k", "term", "total", "z", "c"))
+    body = helper.make_graph(
+        [
+            helper.make_node("Cast", [body_name("iteration")], [k], to=TensorProto.DOUBLE),
+            helper.make_node("Add", [k, big_a], [body_name("a_k")]),
+            helper.make_node("Add", [k, big_b], [body_name("b_k")]),
+            helper.make_node("Add", [k, one], [body_name("k_1")]),
+            helper.make_node("Mul", [body_name("a_k"), body_name("b_k")], [body_name("ab_k")]),
+            helper.make_node("Div", [body_name("ab_k"), body_name("k_1")], [body_name("factor")]),
+            helper.make_node("Mul", [term, z_in], [body_name("term_z")]),
+            helper.make_node("Mul", [body_name("term_z"), body_name("factor")], [body_name("scaled")]),
+            helper.make_node("Add", [c_in, k], [body_name("c_k")]),
+            helper.make_node("Div", [body_name("scaled"), body_name("c_k")], [body_name("next_term")]),
+            helper.make_node("Add", [total, body_name("next_term")], [body_name("next_total")]),
+            helper.make_node("Identity", [body_name("cond")], [body_name("cond_out")]),
+            helper.make_node("Identity", [z_in], [body_name("z_out")]),
+            helper.make_node("Identity", [c_in], [body_name("c_out")]),
+        ],
+        stem,
+        [
+            helper.make_tensor_value_info(body_name("iteration"), TensorProto.INT64, []),
+            helper.make_tensor_value_info(body_name("cond"), TensorProto.BOOL, []),
+            helper.make_tensor_value_info(term, TensorProto.DOUBLE, None),
+            helper.make_tensor_value_info(total, TensorProto.DOUBLE, None),
+            helper.make_tensor_value_info(z_in, TensorProto.DOUBLE, None),
+            helper.make_tensor_value_info(c_in, TensorProto.DOUBLE, None),
+        ],
+        [
+            helper.make_tensor_value_info(body_name("cond_out"), TensorProto.BOOL, []),
+            helper.make_tensor_value_info(body_name("next_term"), TensorProto.DOUBLE, None),
+            helper.make_tensor_value_info(body_name("next_total"), TensorProto.DOUBLE, None),
+            helper.make_tensor_value_info(body_name("z_out"), TensorProto.DOUBLE, None),
+            helper.make_tensor_value_info(body_name("c_out"), TensorProto.DOUBLE, None),
+        ],
+    )
+    terms, keep_going = str(name("terms")), str(name("keep_going"))
+    container.add_initializer(terms, TensorProto.INT64, [], [model.series_terms(h)])
+    container.add_initializer(keep_going, TensorProto.BOOL, [], [True])
+    series = [str(name(part)) for part in ("last_term", "total", "z", "c")]
+    container.add_node("Loop", [terms, keep_going, first, first, z, c], series, name=stem, body=body)
+    tail = node("Mul", [node("Pow", [node("Sub", [const(1.0), z]), const(a - 1.0)]), series[1]])
     given_alive = node("Mul", [node("Div", [c, const(a - 1.0)]), node("Sub", [const(1.0), tail])])
     return str(node("Mul", [node("Cast", [given_alive], to=TensorProto.FLOAT), alive]))
 
