@@ -14,6 +14,10 @@ backtests as (
     select * from {{ ref('stg_ml__backtests') }}
 ),
 
+model_versions as (
+    select * from {{ ref('stg_ml__model_versions') }}
+),
+
 data_bounds as (
     select
         min(order_date) as first_order_date,
@@ -84,10 +88,6 @@ history_dates as (
     select as_of_date, first_order_date, data_observed_until
     from monthly_history
     {%- endif %}
-),
-
-model_versions as (
-    select * from {{ ref('stg_ml__model_versions') }}
 ),
 
 awaited_backtests as (
