@@ -558,40 +558,36 @@ def test_a_date_scored_off_the_grid_stays_in_each_table_until_its_backtests_read
     )
     tables = ("customer_features", "customer_offer_candidates", "demand_history", "demand_features")
     next_day = second.as_of + timedelta(days=1)
-    states = []
-    rows: dict[str, int] = {}
+    rows_on = "select count(*) from features.{} where as_of_date = %s"
+
+    def backtested(models: list[tuple[str, int]]) -> None:
+        for model, version in models:
+            conn.execute(
+                "insert into ml.backtests (model_name, model_version, as_of_date, metric, value, n_rows) "
+                "values (%s, %s, %s, 'test', 0, 1) on conflict do nothing",
+                [model, version, second.as_of],
+            )
+
+    next_config = load_config().with_as_of(next_day)
     try:
-        for done, select in (
-            ([s for s in scored if s[0] != "demand"], ["as_of_dates", *tables]),
-            (scored, ["as_of_dates"]),
-        ):
-            for model, version in done:
-                conn.execute(
-                    "insert into ml.backtests (model_name, model_version, as_of_date, metric, value, n_rows) "
-                    "values (%s, %s, %s, 'test', 0, 1) on conflict do nothing",
-                    [model, version, second.as_of],
-                )
-            build(pg_settings, load_config().with_as_of(next_day), select=select)
-            states.append(conn.execute(spine, [second.as_of]).fetchall())
-            if select != ["as_of_dates"]:
-                rows = {
-                    table: scalar(
-                        conn, f"select count(*) from features.{table} where as_of_date = %s", [second.as_of]
-                    )
-                    for table in tables
-                }
+        backtested([s for s in scored if s[0] != "demand"])
+        build(pg_settings, next_config, select=["as_of_dates", *tables])
+        partly = conn.execute(spine, [second.as_of]).fetchall()
+        rows = {table: scalar(conn, rows_on.format(table), [second.as_of]) for table in tables}
+        backtested(scored)
+        build(pg_settings, next_config, select=["as_of_dates"])
+        fully = conn.execute(spine, [second.as_of]).fetchall()
     finally:
         conn.execute("delete from ml.backtests where metric = 'test' and as_of_date = %s", [second.as_of])
         for table in tables:
             conn.execute(f"delete from features.{table} where as_of_date = %s", [next_day])
         build(pg_settings, load_config().with_as_of(second.as_of), select=["as_of_dates", *tables])
     assert {"demand", "purchase_30d", "churn_90d", "clv_365d"} <= {model for model, _ in scored}
-    assert states == [[(False, False, ["demand_features"])], []]
+    assert partly == [(False, False, ["demand_features"])]
+    assert fully == []
     assert rows["demand_history"] > 0
     assert rows["demand_features"] > 0
     assert rows["customer_features"] == rows["customer_offer_candidates"] == 0
     assert conn.execute(spine, [second.as_of]).fetchall() == [(True, False, None)]
     for table in ("customer_features", "customer_offer_candidates"):
-        assert (
-            scalar(conn, f"select count(*) from features.{table} where as_of_date = %s", [second.as_of]) > 0
-        )
+        assert scalar(conn, rows_on.format(table), [second.as_of]) > 0
