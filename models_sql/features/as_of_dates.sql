@@ -96,6 +96,8 @@ awaited_backtests as (
     -- that recorded no models (model_name NULL) keeps its date in every table.
     select
         runs.as_of_date,
+        s.first_order_date,
+        s.data_observed_until,
         scored.model_name,
         -- The table's name without its schema, as a dbt model names it.
         substring(model_versions.feature_relation from '[^.]+$') as feature_table
@@ -129,17 +131,16 @@ past_scoring_dates as (
     -- Wednesday of a daily run) they are not trained on: the latest matured dates, which
     -- training holds out to validate and test on, would be days rather than weeks apart.
     select
-        awaited_backtests.as_of_date,
-        s.first_order_date,
-        s.data_observed_until,
+        as_of_date,
+        first_order_date,
+        data_observed_until,
         -- NULL (every table) when a model's table is unknown.
         case
-            when bool_and(awaited_backtests.feature_table is not null)
-                then jsonb_agg(distinct awaited_backtests.feature_table order by awaited_backtests.feature_table)
+            when bool_and(feature_table is not null)
+                then jsonb_agg(distinct feature_table order by feature_table)
         end as kept_for_tables
     from awaited_backtests
-    cross join scoring_date as s
-    group by awaited_backtests.as_of_date, s.first_order_date, s.data_observed_until
+    group by as_of_date, first_order_date, data_observed_until
 ),
 
 dates as (
