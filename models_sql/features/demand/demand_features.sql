@@ -44,6 +44,12 @@
 {%- set regular_price -%}
     coalesce(targets.regular_price, products.list_price)
 {%- endset %}
+{#- Whether a row's labels are given: on the grid and the scoring date, each as its period is
+    observed; on a date scored before, all of them once its whole horizon is. -#}
+{%- set labelled -%}
+    (spine.is_training_date or spine.is_scoring_date
+        or {{ period_shift('targets.as_of_date', var('demand_horizon')) }} <= observed.observed_until)
+{%- endset %}
 {#- The planned shelf price: the price set for the target period where raw.shelf_prices has
     one (a price rise or a price above list included), else the regular price less the
     promotion's discount; where a price is set for some of the period's days only, the
@@ -147,8 +153,15 @@ rows_to_build as (
     -- An as-of date whose last target period is not yet observed (the scoring date and the
     -- few before it) is built again on every run: the promotions and prices planned for
     -- its targets may have changed since, with no new sale to close a label window (a
-    -- price plan loaded again the same day).
-    or {{ period_shift('history.as_of_date', var('demand_horizon')) }} > (select observed_until from observed)
+    -- price plan loaded again the same day). Not a date scored before: its forecasts are
+    -- written and its backtest reads only its labels, which it gets all at once when its
+    -- horizon has been observed (`units` below), the one run that builds it again. A
+    -- daily job at day grain keeps a horizon's worth of such dates, and rebuilt them all
+    -- on every run.
+    or (
+        {{ period_shift('history.as_of_date', var('demand_horizon')) }} > (select observed_until from observed)
+        and history.as_of_date in (select as_of_date from spine where is_training_date or is_scoring_date)
+    )
     {%- endif %}
 ),
 
@@ -256,13 +269,17 @@ final as (
         ) as units_seasonal_naive,
         -- A person's override of the period's units wins over the orders (and is marked).
         -- A period with a day out of stock sold less than was asked for: no label (nor a
-        -- test row) rather than a low one.
-        {{ window_label('targets.target_date', '(' ~ after_target ~ ' - targets.target_date)', 'observed.observed_until',
-            'coalesce(overridden.override_value::double precision, case when target_stock_outs.days_out_of_stock is null then '
-            ~ sold ~ ' end)') }}
-            as units,
+        -- test row) rather than a low one. A date scored before has its labels all at once,
+        -- when its whole horizon has been observed (rows_to_build builds it then), so that
+        -- a build from scratch agrees with one that did not rebuild it in between.
+        case when {{ labelled }} then
+            {{ window_label('targets.target_date', '(' ~ after_target ~ ' - targets.target_date)', 'observed.observed_until',
+                'coalesce(overridden.override_value::double precision, case when target_stock_outs.days_out_of_stock is null then '
+                ~ sold ~ ' end)') }}
+        end as units,
         overridden.override_value is not null
-            and {{ after_target }} <= observed.observed_until as label_overridden,
+            and {{ after_target }} <= observed.observed_until
+            and {{ labelled }} as label_overridden,
         -- The stock counts the label was built with: an incremental build compares them
         -- with today's (rows_to_build).
         target_stock_outs.days_out_of_stock as target_days_out_of_stock,
@@ -270,6 +287,7 @@ final as (
         targets.last_event_date
     from targets
     cross join observed
+    left join spine on spine.as_of_date = targets.as_of_date
     inner join products on products.product_id = targets.product_id
     inner join stores on stores.store_id = targets.store_id
     left join target_promotions

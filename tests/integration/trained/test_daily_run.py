@@ -591,3 +591,50 @@ def test_a_date_scored_off_the_grid_stays_in_each_table_until_its_backtests_read
     assert conn.execute(spine, [second.as_of]).fetchall() == [(True, False, None)]
     for table in ("customer_features", "customer_offer_candidates"):
         assert scalar(conn, rows_on.format(table), [second.as_of]) > 0
+
+
+def test_a_date_scored_before_is_built_again_only_when_its_labels_have_all_matured(
+    pg_settings: Settings, conn: Conn, two_days: tuple[RunSummary, RunSummary]
+) -> None:
+    # Two Wednesdays scored with demand before and not backtested yet: one whose 28-day
+    # horizon the data has observed, one whose first days only. The open one is not rebuilt
+    # on every run while its horizon is (its forecasts are written; a daily job keeps a
+    # horizon's worth of such dates) and has no label until its backtest can read them
+    # all, so that a build from scratch, which builds it whole, agrees.
+    first, second = two_days
+    observed = first.as_of
+    open_date = observed - timedelta(days=10 + (observed - timedelta(days=10)).isoweekday() - 3)
+    matured = open_date - timedelta(weeks=6)
+    version = scalar(conn, "select max(version) from ml.model_versions where model_name = 'demand'")
+    config = load_config().with_as_of(second.as_of)
+    labels = (
+        "select count(*) filter (where target_date < %s and units is not null), "
+        "count(*) filter (where target_date < %s and units is null and target_days_out_of_stock is null) "
+        "from features.demand_features where as_of_date = %s"
+    )
+    built_in = "select array_agg(distinct xmin::text) from features.demand_features where as_of_date = %s"
+    runs = []
+    try:
+        for scored_on in (matured, open_date):
+            runs.append(new_run_id(conn))
+            with step(conn, runs[-1], scored_on, "score:demand") as counters:
+                counters["model_versions"] = {"demand": str(version)}
+        build(pg_settings, config, select=["as_of_dates", "demand_history", "demand_features"])
+        first_labels = {d: conn.execute(labels, [observed, observed, d]).fetchone() for d in (matured, open_date)}
+        first_build = {d: scalar(conn, built_in, [d]) for d in (open_date, second.as_of)}
+        build(pg_settings, config, select=["as_of_dates", "demand_history", "demand_features"])
+        second_build = {d: scalar(conn, built_in, [d]) for d in (open_date, second.as_of)}
+    finally:
+        conn.execute("delete from ml.pipeline_runs where run_id = any(%s)", [runs])
+        build(pg_settings, config, select=["as_of_dates", "demand_history", "demand_features"])
+    assert open_date.isoweekday() == matured.isoweekday() == 3
+    assert matured + timedelta(days=28) <= observed < open_date + timedelta(days=28)
+    # Every observed target of the matured date is labelled; none of the open date's.
+    assert first_labels[matured][0] > 0
+    assert first_labels[matured][1] == 0
+    assert first_labels[open_date][0] == 0
+    assert first_labels[open_date][1] > 0
+    # The scoring date, whose horizon is open too, is built again; the open date is not.
+    assert second_build[second.as_of] != first_build[second.as_of]
+    assert second_build[open_date] == first_build[open_date]
+    assert scalar(conn, "select count(*) from features.demand_features where as_of_date = %s", [open_date]) == 0
