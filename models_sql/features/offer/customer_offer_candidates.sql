@@ -1,3 +1,7 @@
+{#- Only the scoring date's rows are kept: scoring reads no other, and an offer's backtest
+    reads its later impressions, not these. Deleting the dates off the spine instead kept a
+    date scored before that lies on the grid (a Monday of a daily job), which a build from
+    scratch leaves out. -#}
 {{
     config(
         materialized='incremental',
@@ -5,7 +9,7 @@
         unique_key='as_of_date',
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['as_of_date', 'customer_id', 'offer_id'], 'unique': true}],
-        post_hook="{{ delete_dates_off_spine() }}",
+        post_hook="delete from {{ this }} where as_of_date not in (select as_of_date from {{ ref('as_of_dates') }} where is_scoring_date)",
     )
 }}
 

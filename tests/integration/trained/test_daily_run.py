@@ -74,6 +74,21 @@ def test_both_days_are_scored_once(conn: Conn, two_days: tuple[RunSummary, RunSu
     assert scored == customers
 
 
+def test_the_offer_candidates_are_the_latest_scoring_dates_only(
+    conn: Conn, two_days: tuple[RunSummary, RunSummary]
+) -> None:
+    # The first run's date is a week start, on the grid the other feature tables keep; its
+    # candidates are no longer read once the next day is scored, and a build from scratch
+    # would not build them.
+    first, second = two_days
+    assert first.as_of.isoweekday() == 1
+    assert scalar(
+        conn, "select count(*) from features.customer_features where as_of_date = %s", [first.as_of]
+    )
+    dates = conn.execute("select distinct as_of_date from features.customer_offer_candidates").fetchall()
+    assert dates == [(second.as_of,)]
+
+
 def test_models_are_trained_when_missing_and_not_again_the_next_day(
     two_days: tuple[RunSummary, RunSummary],
 ) -> None:
@@ -607,11 +622,11 @@ def test_a_date_scored_before_is_built_again_only_when_its_labels_have_all_matur
     matured = open_date - timedelta(weeks=6)
     version = scalar(conn, "select max(version) from ml.model_versions where model_name = 'demand'")
     config = load_config().with_as_of(second.as_of)
-    labels = (
-        "select count(*) filter (where target_date < %s and units is not null), "
-        "count(*) filter (where target_date < %s and units is null and target_days_out_of_stock is null) "
-        "from features.demand_features where as_of_date = %s"
+    # Rows of a date whose target period has been observed: labelled, or not though in stock.
+    observed_targets = (
+        "select count(*) from features.demand_features where as_of_date = %s and target_date < %s and "
     )
+    labelled, unlabelled = "units is not null", "units is null and target_days_out_of_stock is null"
     built_in = "select array_agg(distinct xmin::text) from features.demand_features where as_of_date = %s"
     runs = []
     try:
@@ -620,7 +635,10 @@ def test_a_date_scored_before_is_built_again_only_when_its_labels_have_all_matur
             with step(conn, runs[-1], scored_on, "score:demand") as counters:
                 counters["model_versions"] = {"demand": str(version)}
         build(pg_settings, config, select=["as_of_dates", "demand_history", "demand_features"])
-        first_labels = {d: conn.execute(labels, [observed, observed, d]).fetchone() for d in (matured, open_date)}
+        first_labels = {
+            d: [scalar(conn, observed_targets + rows, [d, observed]) for rows in (labelled, unlabelled)]
+            for d in (matured, open_date)
+        }
         first_build = {d: scalar(conn, built_in, [d]) for d in (open_date, second.as_of)}
         build(pg_settings, config, select=["as_of_dates", "demand_history", "demand_features"])
         second_build = {d: scalar(conn, built_in, [d]) for d in (open_date, second.as_of)}
@@ -637,4 +655,6 @@ def test_a_date_scored_before_is_built_again_only_when_its_labels_have_all_matur
     # The scoring date, whose horizon is open too, is built again; the open date is not.
     assert second_build[second.as_of] != first_build[second.as_of]
     assert second_build[open_date] == first_build[open_date]
-    assert scalar(conn, "select count(*) from features.demand_features where as_of_date = %s", [open_date]) == 0
+    assert not scalar(
+        conn, "select exists (select from features.demand_features where as_of_date = %s)", [open_date]
+    )
