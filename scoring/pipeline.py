@@ -44,10 +44,11 @@ class Evidence:
     backtest_margin: float
 
 
-def _drift_reason(conn: Conn, model: str, as_of: date, limit: float) -> tuple[str | None, str]:
+def _drift_reason(conn: Conn, spec: ModelSpec, as_of: date, limit: float) -> tuple[str | None, str]:
     """The feature that moved most since the champion's first measured date (a date is never
     distributed like a training window of many, so drift counts from where the champion
-    started, and a retrained version starts afresh)."""
+    started, and a retrained version starts afresh); not a calendar feature, which moves
+    with the date by design (``Features.calendar``)."""
     worst = conn.execute(
         """
         with measured as (
@@ -57,11 +58,12 @@ def _drift_reason(conn: Conn, model: str, as_of: date, limit: float) -> tuple[st
             from ml.feature_drift d
             join ml.model_versions v on v.model_name = d.model_name and v.version = d.model_version
             where d.model_name = %s and v.status = 'champion' and d.feature <> 'prediction' and d.as_of_date <= %s
+                and d.feature <> all(%s)
         )
         select feature, psi, first_psi, first_date from measured
         where as_of_date = %s order by psi - first_psi desc limit 1
         """,
-        [model, as_of, as_of],
+        [spec.name, as_of, spec.features.calendar, as_of],
     ).fetchone()
     if worst is None:
         return None, "no drift measured"
@@ -105,7 +107,7 @@ def due_for_training(
     said = [f"not scheduled on {WEEKDAYS[as_of.weekday()]}s"]
     if evidence is not None:
         for reason, otherwise in (
-            _drift_reason(conn, spec.name, as_of, evidence.drift_psi),
+            _drift_reason(conn, spec, as_of, evidence.drift_psi),
             _backtest_reason(conn, spec, evidence.backtest_margin),
         ):
             if reason:

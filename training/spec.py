@@ -67,12 +67,21 @@ class Features(BaseModel):
     #: Categorical columns with too many values for a one-hot column each (keys such as
     #: product and store): only candidates that split on categories natively use them.
     native_only: list[str] = Field(default_factory=list)
+    #: Features that are a function of the scoring date (and horizon) alone: the target's
+    #: time of year or weekday, an offer's days to expiry. One date's values differ from the
+    #: training window's by design, and from the next date's: their drift is recorded, but
+    #: retrains nothing (a job run every day retrained demand on six days of seven for the
+    #: target's time of year moving on by a day).
+    calendar: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _native_only_are_categorical(self) -> Features:
         stray = [c for c in self.native_only if c not in self.categorical]
         if stray:
             raise ValueError(f"native_only columns must be categorical features too: {stray}")
+        unknown = [c for c in self.calendar if c not in self.columns]
+        if unknown:
+            raise ValueError(f"calendar columns must be features too: {unknown}")
         return self
 
     @property
@@ -363,6 +372,9 @@ def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> 
             *features.get("numeric", []),
             *by_grain.get(str(variables["demand_grain"]), []),
         ]
+        # A calendar feature of another grain (the weekday by week) is no feature here.
+        other_grains = {c for grain in by_grain.values() for c in grain or []} - set(features["numeric"])
+        features["calendar"] = [c for c in features.get("calendar", []) if c not in other_grains]
         data["features"] = features
     if "level_column_by_grain" in data:
         if "level_column" in data:

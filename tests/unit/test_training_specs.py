@@ -93,6 +93,12 @@ def test_the_label_cannot_be_a_feature(tmp_path: Path) -> None:
         load_spec(path)
 
 
+def test_a_calendar_feature_must_be_a_feature(tmp_path: Path) -> None:
+    path = _write(tmp_path, "m", features={"numeric": ["recency_days"], "calendar": ["recency_dayz"]})
+    with pytest.raises(SpecError, match=r"calendar columns must be features too: \['recency_dayz'\]"):
+        load_spec(path)
+
+
 def test_the_file_name_must_match_the_model_name(tmp_path: Path) -> None:
     path = _write(tmp_path, "m", name="other")
     with pytest.raises(SpecError, match=r"name is 'other' but the file is named 'm'"):
@@ -146,6 +152,12 @@ def test_weekly_grain_gives_the_demand_spec_periods_and_weekly_features() -> Non
     assert "target_day_of_week" not in weekly.feature_columns
     assert "units_lag_7" in daily.feature_columns
     assert "units_lag_52" not in daily.feature_columns
+    # The weekday is a calendar feature by day, and no feature by week.
+    assert {"target_day_of_week", "target_year_sin_1"} <= set(daily.features.calendar)
+    assert set(weekly.features.calendar) == set(daily.features.calendar) - {
+        "target_day_of_week",
+        "target_days_to_month_end",
+    }
     # Each grain forecasts relative to its own recent level, one of its features.
     assert (daily.level_column, weekly.level_column) == ("units_mean_28", "units_mean_4")
     assert weekly.level_column in weekly.features.numeric

@@ -442,6 +442,26 @@ def test_drift_past_the_setting_retrains_and_none_keeps_the_champion(
     assert due is True
     assert reason.startswith("drift: recency_days PSI")
     assert reason.endswith("> 0.25")
+    # Demand's target time of year moved far (every row's first sine at 0.9): its drift is
+    # recorded, but a calendar feature moves with the date by design and retrains nothing.
+    unscheduled_demand = specs["demand"].model_copy(update={"retrain": Schedule(weekdays=[])})
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            "update features.demand_features set target_year_sin_1 = 0.9 where as_of_date = %s",
+            [second.as_of],
+        )
+        drift(conn, specs, second.as_of)
+        moved = scalar(
+            conn,
+            "select psi from ml.feature_drift where model_name = 'demand' and as_of_date = %s "
+            "and feature = 'target_year_sin_1'",
+            [second.as_of],
+        )
+        _, demand_reason = due_for_training(conn, unscheduled_demand, second.as_of, False, evidence)
+    assert "target_year_sin_1" in unscheduled_demand.features.calendar
+    assert moved > 5
+    assert "target_year_sin_1" not in demand_reason
+    assert "drift: " in demand_reason
 
 
 def test_a_failed_step_stops_the_run_visibly(
