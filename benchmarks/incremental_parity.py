@@ -10,13 +10,18 @@ incremental rule; the as-of dates of keys in one table only are printed to find 
 With ``--scored`` the first build is followed by ``storecast run`` (train and score), so
 that its scoring date is a date scored before, which both builds keep in the tables its
 backtests read (not in the offer candidates: scoring reads the scoring date's only).
+With ``--daily`` the days held back come back one at a time, each followed by
+``storecast run`` as a job run every day would (the first build is scored too), and each
+run prints the rows it inserted into the feature tables, its time and the models it
+trained: what a day costs once a horizon's worth of dates scored before is kept.
 
-    python -m benchmarks.incremental_parity [--days N] [--shape S ...] [--panel] [--scored] [--var NAME=VALUE ...]
+    python -m benchmarks.incremental_parity [--days N] [--shape S ...] [--panel] [--scored | --daily] [--var NAME=VALUE ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Sequence
 from datetime import date, timedelta
 
@@ -49,6 +54,19 @@ LATER: dict[str, str] = {
     "orders": "ordered_at >= %(cut)s",
     "inventory_snapshots": "snapshot_date >= %(cut)s",
 }
+#: The same rows, a day at a time: those of the held-back rows dated before ``%(day)s``
+#: (lines, redemptions and stock counts once their order, impression or day is back), in the
+#: order their foreign keys can be inserted in (reversed :data:`LATER`).
+BEFORE: dict[str, str] = {
+    "redemptions": "redeemed_at < %(day)s and impression_id in (select impression_id from raw.impressions)"
+    " and (order_id is null or order_id in (select order_id from raw.orders))",
+    "impressions": "shown_at < %(day)s",
+    "order_items": "order_id in (select order_id from raw.orders)",
+    "orders": "ordered_at < %(day)s",
+    "inventory_snapshots": "snapshot_date < %(day)s",
+}
+#: Feature tables whose inserted rows a daily run prints.
+COUNTED = ["demand_features", "demand_history", "customer_features", "customer_offer_candidates"]
 #: Columns that say when a row was built, not what it holds.
 BUILD_STAMPS = {"observed_until"}
 NUMBERS = {"double precision", "numeric", "real"}
@@ -59,6 +77,51 @@ def _storecast(runner: CliRunner, env: dict[str, str], *args: str) -> None:
     print(f"  storecast {' '.join(args)}: exit {result.exit_code}")
     if result.exit_code:
         raise SystemExit(result.output[-3000:])
+
+
+def _inserted(conn: Conn) -> dict[str, int]:
+    """Rows inserted into each of :data:`COUNTED` since the server started (its statistics)."""
+    conn.execute("select pg_stat_force_next_flush()")
+    rows = conn.execute(
+        "select relname, n_tup_ins from pg_stat_user_tables where schemaname = 'features' and relname = any(%s)",
+        [COUNTED],
+    ).fetchall()
+    return {str(table): int(str(count)) for table, count in rows}
+
+
+def _daily(
+    runner: CliRunner, env: dict[str, str], conninfo: str, cut: date, days: int, settings_args: list[str]
+) -> None:
+    """Put the held-back rows back a day at a time, each day followed by ``storecast run``,
+    and print what each run inserted, how long it took and which models it trained."""
+    totals = dict.fromkeys(COUNTED, 0)
+    for offset in range(1, days + 1):
+        day = cut + timedelta(days=offset)
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            for table in reversed(LATER):
+                back = BEFORE[table]
+                conn.execute(
+                    f"insert into raw.{table} select * from public.later_{table} where {back}", {"day": day}
+                )
+                conn.execute(f"delete from public.later_{table} where {back}", {"day": day})
+            before = _inserted(conn)
+        started = time.perf_counter()
+        _storecast(runner, env, "run", *settings_args)
+        took = time.perf_counter() - started
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            time.sleep(1)  # the server's statistics of the run's own sessions
+            inserted = {t: n - before.get(t, 0) for t, n in _inserted(conn).items()}
+            trained, train_took = conn.execute(
+                "select counters -> 'trained', extract(epoch from finished_at - started_at) "
+                "from ml.pipeline_runs where step = 'train' order by run_id desc limit 1"
+            ).fetchone() or ({}, 0.0)
+        totals = {t: totals[t] + inserted.get(t, 0) for t in COUNTED}
+        print(
+            f"    {day - timedelta(days=1)} run {took:5.1f} s (train {float(train_took):5.1f} s: "
+            f"{', '.join(sorted(trained or {})) or 'none'}); rows inserted: "
+            + ", ".join(f"{t} {inserted.get(t, 0):,}" for t in COUNTED)
+        )
+    print("  rows inserted over the runs: " + ", ".join(f"{t} {n:,}" for t, n in totals.items()))
 
 
 def _compare(conn: Conn, table: str, keys: list[str]) -> None:
@@ -118,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="score the first build's date (storecast run) before adding the data",
     )
+    parser.add_argument(
+        "--daily",
+        action="store_true",
+        help="add the held-back data a day at a time, storecast run after each (the first build scored too)",
+    )
     parser.add_argument("--var", action="append", default=[], help="a setting, NAME=VALUE")
     args = parser.parse_args(argv)
     settings_args = [a for v in args.var for a in ("--var", v)]
@@ -142,12 +210,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
                 conn.execute(f"delete from raw.{table} where {later}", {"cut": cut})
         _storecast(runner, env, "build", "--full-refresh", *settings_args)
-        if args.scored:
+        if args.scored or args.daily:
             _storecast(runner, env, "run", *settings_args)
-        with psycopg.connect(settings.conninfo, autocommit=True) as conn:
-            for table in reversed(LATER):
-                conn.execute(f"insert into raw.{table} select * from public.later_{table}")
-        _storecast(runner, env, "build", *settings_args)
+        if args.daily:
+            _daily(runner, env, settings.conninfo, cut, args.days, settings_args)
+        else:
+            with psycopg.connect(settings.conninfo, autocommit=True) as conn:
+                for table in reversed(LATER):
+                    conn.execute(f"insert into raw.{table} select * from public.later_{table}")
+            _storecast(runner, env, "build", *settings_args)
         with psycopg.connect(settings.conninfo, autocommit=True) as conn:
             built = [t for t in KEYS if relation_columns(conn, f"features.{t}")]
             for table in built:
