@@ -117,7 +117,7 @@ def _daily(
             ).fetchone() or ({}, 0.0)
         totals = {t: totals[t] + inserted.get(t, 0) for t in COUNTED}
         print(
-            f"    {day - timedelta(days=1)} run {took:5.1f} s (train {float(train_took):5.1f} s: "
+            f"    run for {day}: {took:5.1f} s (train {float(train_took):5.1f} s: "
             f"{', '.join(sorted(trained or {})) or 'none'}); rows inserted: "
             + ", ".join(f"{t} {inserted.get(t, 0):,}" for t in COUNTED)
         )
