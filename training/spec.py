@@ -70,12 +70,12 @@ class Features(BaseModel):
     #: Features that are a function of the scoring date (and horizon) alone: the target's
     #: time of year or weekday, an offer's days to expiry. One date's values differ from the
     #: training window's by design, and from the next date's: their drift is recorded, but
-    #: retrains nothing (a job run every day retrained demand on six days of seven for the
-    #: target's time of year moving on by a day).
+    #: retrains nothing (a job run every day retrained demand on 9 of 11 days off its
+    #: schedule for the target's time of year moving on by a day).
     calendar: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _native_only_are_categorical(self) -> Features:
+    def _subsets_are_features(self) -> Features:
         stray = [c for c in self.native_only if c not in self.categorical]
         if stray:
             raise ValueError(f"native_only columns must be categorical features too: {stray}")
