@@ -74,7 +74,7 @@ def test_both_days_are_scored_once(conn: Conn, two_days: tuple[RunSummary, RunSu
     assert scored == customers
 
 
-def test_the_offer_candidates_are_the_latest_scoring_dates_only(
+def test_the_offer_candidates_hold_the_latest_scoring_date_only(
     conn: Conn, two_days: tuple[RunSummary, RunSummary]
 ) -> None:
     # The first run's date is a week start, on the grid the other feature tables keep; its
