@@ -45,25 +45,34 @@ class Evidence:
 
 
 def _drift_reason(conn: Conn, spec: ModelSpec, as_of: date, limit: float) -> tuple[str | None, str]:
-    """The feature that moved most since the champion's first measured date (a date is never
-    distributed like a training window of many, so drift counts from where the champion
-    started, and a retrained version starts afresh); not a calendar feature, which moves
-    with the date by design (``Features.calendar``)."""
+    """The feature that moved most since the champion's first measured date, or since a
+    later version was trained (a date is never distributed like a training window of many,
+    so drift counts from where the champion started; and once a version has been trained
+    on a drift, a candidate that did not beat the champion, the same drift is no reason to
+    train another every day); not a calendar feature, which moves with the date by design
+    (``Features.calendar``)."""
     worst = conn.execute(
         """
-        with measured as (
+        with latest_training as (
+            select max(trained_as_of) as trained_as_of
+            from ml.model_versions
+            where model_name = %(model)s and trained_as_of <= %(as_of)s
+        ),
+        measured as (
             select d.feature, d.as_of_date, d.psi,
                    first_value(d.psi) over (partition by d.feature order by d.as_of_date) as first_psi,
                    min(d.as_of_date) over (partition by d.feature) as first_date
             from ml.feature_drift d
             join ml.model_versions v on v.model_name = d.model_name and v.version = d.model_version
-            where d.model_name = %s and v.status = 'champion' and d.feature <> 'prediction' and d.as_of_date <= %s
-                and d.feature <> all(%s)
+            cross join latest_training
+            where d.model_name = %(model)s and v.status = 'champion' and d.feature <> 'prediction'
+                and d.as_of_date <= %(as_of)s and d.feature <> all(%(calendar)s)
+                and d.as_of_date >= coalesce(latest_training.trained_as_of, '-infinity')
         )
         select feature, psi, first_psi, first_date from measured
-        where as_of_date = %s order by psi - first_psi desc limit 1
+        where as_of_date = %(as_of)s order by psi - first_psi desc limit 1
         """,
-        [spec.name, as_of, spec.features.calendar, as_of],
+        {"model": spec.name, "as_of": as_of, "calendar": spec.features.calendar},
     ).fetchone()
     if worst is None:
         return None, "no drift measured"

@@ -442,6 +442,23 @@ def test_drift_past_the_setting_retrains_and_none_keeps_the_champion(
     assert due is True
     assert reason.startswith("drift: recency_days PSI")
     assert reason.endswith("> 0.25")
+    # Once a version has been trained on that drift (a candidate that did not beat the
+    # champion), drift counts from there: the same drift trains no other, day after day.
+    with conn.transaction(force_rollback=True):
+        conn.execute(
+            "update features.customer_features set recency_days = recency_days + 1095 where as_of_date = %s",
+            [second.as_of],
+        )
+        drift(conn, specs, second.as_of)
+        conn.execute(
+            "insert into ml.model_versions select (jsonb_populate_record(null::ml.model_versions, to_jsonb(v) "
+            "|| jsonb_build_object('version', v.version + 1000, 'status', 'candidate', 'trained_as_of', %s))).* "
+            "from ml.model_versions as v where v.model_name = 'purchase_30d' and v.status = 'champion'",
+            [second.as_of],
+        )
+        again, reason_again = due_for_training(conn, unscheduled, second.as_of, False, evidence)
+    assert again is False
+    assert f"+0.000 since {second.as_of} <= 0.25" in reason_again
     # Demand's target time of year moved far (every row's first sine at 0.9): its drift is
     # recorded, but a calendar feature moves with the date by design and retrains nothing.
     unscheduled_demand = specs["demand"].model_copy(update={"retrain": Schedule(weekdays=[])})
