@@ -655,7 +655,9 @@ def test_a_date_scored_before_is_built_again_only_when_its_labels_have_all_matur
     # all, so that a build from scratch, which builds it whole, agrees.
     first, second = two_days
     observed = first.as_of
-    open_date = observed - timedelta(days=10 + (observed - timedelta(days=10)).isoweekday() - 3)
+    # The Wednesday of the week ten days before the data ends: 8-14 days before it.
+    ten_back = observed - timedelta(days=10)
+    open_date = ten_back - timedelta(days=ten_back.isoweekday() - 3)
     matured = open_date - timedelta(weeks=6)
     version = scalar(conn, "select max(version) from ml.model_versions where model_name = 'demand'")
     config = load_config().with_as_of(second.as_of)
