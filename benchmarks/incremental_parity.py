@@ -121,6 +121,8 @@ def _daily(
             f"{', '.join(sorted(trained or {})) or 'none'}); rows inserted: "
             + ", ".join(f"{t} {inserted.get(t, 0):,}" for t in COUNTED)
         )
+        for model, why in sorted((trained or {}).items()):
+            print(f"      {model}: {why}")
     print("  rows inserted over the runs: " + ", ".join(f"{t} {n:,}" for t, n in totals.items()))
 
 

@@ -130,6 +130,10 @@ class ModelSpec(BaseModel):
         pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$",
         description="rows to score, if not relation",
     )
+    needs: str | None = Field(
+        default=None,
+        description="the raw rows the relation is built from, named when it holds none at all",
+    )
     keys: list[str] = Field(min_length=1)
     time_column: str = "as_of_date"
     time_on_spine: bool = Field(

@@ -493,6 +493,21 @@ def has_labels(conn: Conn, spec: ModelSpec) -> bool:
     return conn.execute(query).fetchone() == (True,)
 
 
+def _unlabelled_reason(conn: Conn, spec: ModelSpec) -> str:
+    """Why ``spec`` has nothing to learn from: a relation with no rows at all is missing its
+    raw rows (``spec.needs``); one whose labels matured on no as-of date kept, a setting."""
+    if spec.needs and relation_columns(conn, spec.relation):
+        schema, table = spec.relation.split(".", 1)
+        empty = sql.SQL("select not exists (select from {})").format(sql.Identifier(schema, table))
+        if conn.execute(empty).fetchone() == (True,):
+            return f"{spec.relation} has no rows: it is built from {spec.needs}"
+    reason = f"{spec.relation} has no row with a {spec.label} label to learn from"
+    advice = setting_advice(conn, spec)
+    if advice:
+        reason += f": the {spec.horizon_days}-day label matures on none of the as-of dates kept; {advice}"
+    return reason
+
+
 def train_many(
     conn: Conn,
     specs: list[ModelSpec],
@@ -515,13 +530,7 @@ def train_many(
     report = TrainingReport([], {})
     for spec in specs:
         if skip_empty and not has_labels(conn, spec):
-            reason = f"{spec.relation} has no row with a {spec.label} label to learn from"
-            advice = setting_advice(conn, spec)
-            if advice:
-                reason += (
-                    f": the {spec.horizon_days}-day label matures on none of the as-of dates kept; {advice}"
-                )
-            report.skipped[spec.name] = reason
+            report.skipped[spec.name] = _unlabelled_reason(conn, spec)
             say(f"{spec.name}: skipped: {report.skipped[spec.name]}")
             continue
         fingerprint = training_fingerprint(conn, spec, as_of)

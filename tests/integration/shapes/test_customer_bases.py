@@ -58,7 +58,11 @@ def test_a_one_cohort_base_trains_and_scores_with_settings_only(cohort: tuple[Sh
         dropped
     )
     assert "warning: purchase_30d: left out" in output
-    assert "offer_redemption_7d: skipped" in output
+    # No offers: the skip names the raw rows the offer model is built from.
+    assert (
+        "offer_redemption_7d: skipped: features.customer_offer_features has no rows: "
+        "it is built from the offers shown to customers (raw.impressions)"
+    ) in output
     # Every customer is older than those with a matured label: spend is BG/NBD + Gamma-Gamma, not
     # a level learned from the younger matured customers but the rate of their last 90 days' orders.
     ((chosen, note, spend_level),) = sh.rows(
