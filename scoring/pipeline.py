@@ -49,8 +49,8 @@ def _drift_reason(conn: Conn, spec: ModelSpec, as_of: date, limit: float) -> tup
     later version was trained (a date is never distributed like a training window of many,
     so drift counts from where the champion started; and once a version has been trained
     on a drift, a candidate that did not beat the champion, the same drift is no reason to
-    train another every day); not a calendar feature, which moves with the date by design
-    (``Features.calendar``)."""
+    train another every day); not a calendar feature, which moves with the date by design,
+    nor a planned one, which each date sets anew (``Features.not_drift_evidence``)."""
     worst = conn.execute(
         """
         with latest_training as (
@@ -66,13 +66,13 @@ def _drift_reason(conn: Conn, spec: ModelSpec, as_of: date, limit: float) -> tup
             join ml.model_versions v on v.model_name = d.model_name and v.version = d.model_version
             cross join latest_training
             where d.model_name = %(model)s and v.status = 'champion' and d.feature <> 'prediction'
-                and d.as_of_date <= %(as_of)s and d.feature <> all(%(calendar)s)
+                and d.as_of_date <= %(as_of)s and d.feature <> all(%(exempt)s)
                 and d.as_of_date >= coalesce(latest_training.trained_as_of, '-infinity')
         )
         select feature, psi, first_psi, first_date from measured
         where as_of_date = %(as_of)s order by psi - first_psi desc limit 1
         """,
-        {"model": spec.name, "as_of": as_of, "calendar": spec.features.calendar},
+        {"model": spec.name, "as_of": as_of, "exempt": spec.features.not_drift_evidence},
     ).fetchone()
     if worst is None:
         return None, "no drift measured"

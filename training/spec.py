@@ -73,16 +73,29 @@ class Features(BaseModel):
     #: retrains nothing (a job run every day retrained demand on 9 of 11 days off its
     #: schedule for the target's time of year moving on by a day).
     calendar: list[str] = Field(default_factory=list)
+    #: Features of what the retailer has set ahead for the scored date: the promotions and
+    #: prices of the target period, the offers live on the date and each customer's relation
+    #: to them. Each date brings a new plan, which no training window holds (in twelve daily
+    #: runs demand was retrained twice for the share of its category on promotion over the
+    #: next four weeks, offers four times for which offers were live): their drift is
+    #: recorded, but retrains nothing.
+    planned: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _subsets_are_features(self) -> Features:
         stray = [c for c in self.native_only if c not in self.categorical]
         if stray:
             raise ValueError(f"native_only columns must be categorical features too: {stray}")
-        unknown = [c for c in self.calendar if c not in self.columns]
-        if unknown:
-            raise ValueError(f"calendar columns must be features too: {unknown}")
+        for subset in ("calendar", "planned"):
+            unknown = [c for c in getattr(self, subset) if c not in self.columns]
+            if unknown:
+                raise ValueError(f"{subset} columns must be features too: {unknown}")
         return self
+
+    @property
+    def not_drift_evidence(self) -> list[str]:
+        """The features whose drift retrains nothing: calendar and planned."""
+        return [*self.calendar, *self.planned]
 
     @property
     def one_hot(self) -> list[str]:
@@ -376,9 +389,10 @@ def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> 
             *features.get("numeric", []),
             *by_grain.get(str(variables["demand_grain"]), []),
         ]
-        # A calendar feature of another grain (the weekday by week) is no feature here.
+        # A calendar or planned feature of another grain (the weekday by week) is no feature here.
         other_grains = {c for grain in by_grain.values() for c in grain or []} - set(features["numeric"])
-        features["calendar"] = [c for c in features.get("calendar", []) if c not in other_grains]
+        for subset in ("calendar", "planned"):
+            features[subset] = [c for c in features.get(subset, []) if c not in other_grains]
         data["features"] = features
     if "level_column_by_grain" in data:
         if "level_column" in data:

@@ -93,9 +93,10 @@ def test_the_label_cannot_be_a_feature(tmp_path: Path) -> None:
         load_spec(path)
 
 
-def test_a_calendar_feature_must_be_a_feature(tmp_path: Path) -> None:
-    path = _write(tmp_path, "m", features={"numeric": ["recency_days"], "calendar": ["recency_dayz"]})
-    with pytest.raises(SpecError, match=r"calendar columns must be features too: \['recency_dayz'\]"):
+@pytest.mark.parametrize("subset", ["calendar", "planned"])
+def test_a_feature_exempt_from_drift_must_be_a_feature(tmp_path: Path, subset: str) -> None:
+    path = _write(tmp_path, "m", features={"numeric": ["recency_days"], subset: ["recency_dayz"]})
+    with pytest.raises(SpecError, match=rf"{subset} columns must be features too: \['recency_dayz'\]"):
         load_spec(path)
 
 
@@ -158,6 +159,9 @@ def test_weekly_grain_gives_the_demand_spec_periods_and_weekly_features() -> Non
         "target_day_of_week",
         "target_days_to_month_end",
     }
+    # The planned discount's expected lift is a planned feature by week, and no feature by day.
+    assert "promo_log_lift" in weekly.features.planned
+    assert set(daily.features.planned) == set(weekly.features.planned) - {"promo_log_lift"}
     # Each grain forecasts relative to its own recent level, one of its features.
     assert (daily.level_column, weekly.level_column) == ("units_mean_28", "units_mean_4")
     assert weekly.level_column in weekly.features.numeric

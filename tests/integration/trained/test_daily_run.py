@@ -459,25 +459,30 @@ def test_drift_past_the_setting_retrains_and_none_keeps_the_champion(
         again, reason_again = due_for_training(conn, unscheduled, second.as_of, False, evidence)
     assert again is False
     assert f"+0.000 since {second.as_of} <= 0.25" in reason_again
-    # Demand's target time of year moved far (every row's first sine at 0.9): its drift is
-    # recorded, but a calendar feature moves with the date by design and retrains nothing.
+    # Demand's target time of year moved far (every row's first sine at 0.9), and every
+    # category's target period on promotion: their drift is recorded, but a calendar feature
+    # moves with the date by design and a planned one is set anew each date: neither retrains.
     unscheduled_demand = specs["demand"].model_copy(update={"retrain": Schedule(weekdays=[])})
+    moved_far = ["target_year_sin_1", "category_promo_share"]
     with conn.transaction(force_rollback=True):
         conn.execute(
-            "update features.demand_features set target_year_sin_1 = 0.9 where as_of_date = %s",
+            "update features.demand_features set target_year_sin_1 = 0.9, category_promo_share = 0.9 "
+            "where as_of_date = %s",
             [second.as_of],
         )
         drift(conn, specs, second.as_of)
-        moved = scalar(
-            conn,
-            "select psi from ml.feature_drift where model_name = 'demand' and as_of_date = %s "
-            "and feature = 'target_year_sin_1'",
-            [second.as_of],
+        moved = dict(
+            conn.execute(
+                "select feature, psi from ml.feature_drift where model_name = 'demand' and as_of_date = %s "
+                "and feature = any(%s)",
+                [second.as_of, moved_far],
+            ).fetchall()
         )
         _, demand_reason = due_for_training(conn, unscheduled_demand, second.as_of, False, evidence)
     assert "target_year_sin_1" in unscheduled_demand.features.calendar
-    assert moved > 5
-    assert "target_year_sin_1" not in demand_reason
+    assert "category_promo_share" in unscheduled_demand.features.planned
+    assert all(moved[f] > 1 for f in moved_far), moved
+    assert not any(f in demand_reason for f in moved_far), demand_reason
     assert "drift: " in demand_reason
 
 
