@@ -76,9 +76,9 @@ class Features(BaseModel):
     #: Features of what the retailer has set ahead for the scored date: the promotions and
     #: prices of the target period, the offers live on the date and each customer's relation
     #: to them. Each date brings a new plan, which no training window holds (in twelve daily
-    #: runs demand was retrained twice for the share of its category on promotion over the
-    #: next four weeks, offers four times for which offers were live): their drift is
-    #: recorded, but retrains nothing.
+    #: runs demand was retrained twice for its categories' promotions over the next four
+    #: weeks, offers five times for which offers were live): their drift is recorded, but
+    #: retrains nothing.
     planned: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
