@@ -493,14 +493,24 @@ def has_labels(conn: Conn, spec: ModelSpec) -> bool:
     return conn.execute(query).fetchone() == (True,)
 
 
+def _empty_reason(conn: Conn, spec: ModelSpec) -> str | None:
+    """The raw rows ``spec``'s relation is built from (``spec.needs``), when it is built
+    and holds no rows at all: then no setting gives it labels, only those rows do."""
+    if not spec.needs or not relation_columns(conn, spec.relation):
+        return None
+    schema, table = spec.relation.split(".", 1)
+    empty = sql.SQL("select not exists (select from {})").format(sql.Identifier(schema, table))
+    if conn.execute(empty).fetchone() != (True,):
+        return None
+    return f"{spec.relation} has no rows: it is built from {spec.needs}"
+
+
 def _unlabelled_reason(conn: Conn, spec: ModelSpec) -> str:
-    """Why ``spec`` has nothing to learn from: a relation with no rows at all is missing its
-    raw rows (``spec.needs``); one whose labels matured on no as-of date kept, a setting."""
-    if spec.needs and relation_columns(conn, spec.relation):
-        schema, table = spec.relation.split(".", 1)
-        empty = sql.SQL("select not exists (select from {})").format(sql.Identifier(schema, table))
-        if conn.execute(empty).fetchone() == (True,):
-            return f"{spec.relation} has no rows: it is built from {spec.needs}"
+    """Why ``spec`` has nothing to learn from: its relation's missing raw rows, or labels
+    that mature on no as-of date kept (with the setting that cut them, if one did)."""
+    empty = _empty_reason(conn, spec)
+    if empty:
+        return empty
     reason = f"{spec.relation} has no row with a {spec.label} label to learn from"
     advice = setting_advice(conn, spec)
     if advice:
@@ -532,6 +542,13 @@ def train_many(
         if skip_empty and not has_labels(conn, spec):
             report.skipped[spec.name] = _unlabelled_reason(conn, spec)
             say(f"{spec.name}: skipped: {report.skipped[spec.name]}")
+            continue
+        # A model asked for by name fails instead, and an empty relation says so rather
+        # than that too few dates have matured labels.
+        empty = _empty_reason(conn, spec)
+        if empty:
+            report.failures[spec.name] = f"{spec.name}: {empty}"
+            say(f"error: {report.failures[spec.name]}")
             continue
         fingerprint = training_fingerprint(conn, spec, as_of)
         same = None if retrain else trained_with(conn, spec.name, fingerprint)

@@ -169,11 +169,16 @@ def test_a_model_that_cannot_be_trained_is_named_and_the_others_still_train(
 ) -> None:
     sh, _ = cohort
     # As of December a 181-day label has matured for too few weeks to train and hold out.
-    result = sh("train", "purchase_30d", "demand", "--as-of", "2025-12-01")
+    result = sh("train", "purchase_30d", "offer_redemption_7d", "demand", "--as-of", "2025-12-01")
     assert result.exit_code == 1
     assert "error: purchase_30d: " in result.output
     assert "time values have matured labels; need at least 3" in result.output
     assert "shorten the horizon (--var purchase_horizon_days, now 181)" in result.output
+    # Asked for by name without offers: the error names the raw rows it needs, not a setting.
+    assert (
+        "error: offer_redemption_7d: features.customer_offer_features has no rows: "
+        "it is built from the offers shown to customers (raw.impressions)"
+    ) in result.output
     assert "demand: version" in result.output
 
 
