@@ -471,13 +471,15 @@ def test_drift_past_the_setting_retrains_and_none_keeps_the_champion(
             [second.as_of],
         )
         drift(conn, specs, second.as_of)
-        moved = dict(
-            conn.execute(
-                "select feature, psi from ml.feature_drift where model_name = 'demand' and as_of_date = %s "
-                "and feature = any(%s)",
-                [second.as_of, moved_far],
-            ).fetchall()
-        )
+        moved = {
+            feature: scalar(
+                conn,
+                "select psi from ml.feature_drift where model_name = 'demand' and as_of_date = %s "
+                "and feature = %s",
+                [second.as_of, feature],
+            )
+            for feature in moved_far
+        }
         _, demand_reason = due_for_training(conn, unscheduled_demand, second.as_of, False, evidence)
     assert "target_year_sin_1" in unscheduled_demand.features.calendar
     assert "category_promo_share" in unscheduled_demand.features.planned
