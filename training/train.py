@@ -539,17 +539,18 @@ def train_many(
     say = progress or (lambda _: None)
     report = TrainingReport([], {})
     for spec in specs:
-        if skip_empty and not has_labels(conn, spec):
-            report.skipped[spec.name] = _unlabelled_reason(conn, spec)
-            say(f"{spec.name}: skipped: {report.skipped[spec.name]}")
-            continue
-        # A model asked for by name fails instead, and an empty relation says so rather
-        # than that too few dates have matured labels.
-        empty = _empty_reason(conn, spec)
-        if empty:
-            report.failures[spec.name] = f"{spec.name}: {empty}"
-            say(f"error: {report.failures[spec.name]}")
-            continue
+        if not has_labels(conn, spec):
+            if skip_empty:
+                report.skipped[spec.name] = _unlabelled_reason(conn, spec)
+                say(f"{spec.name}: skipped: {report.skipped[spec.name]}")
+                continue
+            # A model asked for by name fails instead; an empty relation says which raw
+            # rows it needs, where training would say that too few dates have matured labels.
+            empty = _empty_reason(conn, spec)
+            if empty:
+                report.failures[spec.name] = f"{spec.name}: {empty}"
+                say(f"error: {report.failures[spec.name]}")
+                continue
         fingerprint = training_fingerprint(conn, spec, as_of)
         same = None if retrain else trained_with(conn, spec.name, fingerprint)
         if same is not None:
