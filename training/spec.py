@@ -57,6 +57,11 @@ class SpecError(ValueError):
     """A spec file is missing, unreadable or invalid."""
 
 
+#: The subsets of a spec's features whose drift retrains nothing (``Features.calendar``,
+#: ``Features.planned``).
+DRIFT_EXEMPT: tuple[str, ...] = ("calendar", "planned")
+
+
 class Features(BaseModel):
     """Feature columns of the relation, by kind; their order is the ONNX input order."""
 
@@ -86,7 +91,7 @@ class Features(BaseModel):
         stray = [c for c in self.native_only if c not in self.categorical]
         if stray:
             raise ValueError(f"native_only columns must be categorical features too: {stray}")
-        for subset in ("calendar", "planned"):
+        for subset in DRIFT_EXEMPT:
             unknown = [c for c in getattr(self, subset) if c not in self.columns]
             if unknown:
                 raise ValueError(f"{subset} columns must be features too: {unknown}")
@@ -95,7 +100,7 @@ class Features(BaseModel):
     @property
     def not_drift_evidence(self) -> list[str]:
         """The features whose drift retrains nothing: calendar and planned."""
-        return [*self.calendar, *self.planned]
+        return [c for subset in DRIFT_EXEMPT for c in getattr(self, subset)]
 
     @property
     def one_hot(self) -> list[str]:
@@ -391,7 +396,7 @@ def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> 
         ]
         # A calendar or planned feature of another grain (the weekday by week) is no feature here.
         other_grains = {c for grain in by_grain.values() for c in grain or []} - set(features["numeric"])
-        for subset in ("calendar", "planned"):
+        for subset in DRIFT_EXEMPT:
             features[subset] = [c for c in features.get(subset, []) if c not in other_grains]
         data["features"] = features
     if "level_column_by_grain" in data:
