@@ -17,7 +17,7 @@ from storecast.training.blend import MeanRegressor
 from storecast.training.btyd import PURCHASE_COLUMN, BTYDFeatures, BTYDScaler, ExpectedSpend
 from storecast.training.categorical_trees import CategoryCodes
 from storecast.training.spec import ModelSpec
-from storecast.training.target import Log1pRegressor
+from storecast.training.target import LevelRateRegressor, Log1pRegressor
 
 SEED = 0
 
@@ -108,6 +108,15 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
         ),
         "native",
     ),
+    # The same relative to the series' recent level when the spec names one: the rate over
+    # 1 + the level, weighted by it (a Poisson fit with the level as offset, training.target).
+    "hist_gradient_boosting_poisson_level": (
+        lambda spec: LevelRateRegressor(
+            HistGradientBoostingRegressor(loss="poisson", **_TREES, categorical_features=_category_codes(spec)),
+            level_index=_level_index(spec),
+        ),
+        "native",
+    ),
     # Squared error on log1p(units), relative to the series' recent level when the spec names
     # one, back-transformed with a bias correction: the large promotion weeks weigh far less
     # than on raw units, and a level that moved is followed (training.target).
@@ -127,7 +136,7 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
 #: Blends: candidates that forecast the mean of other candidates' predictions. The members
 #: take the blend's input kind, so one preprocessing serves them all.
 BLENDS: dict[str, tuple[str, ...]] = {
-    "hist_gradient_boosting_blend": ("hist_gradient_boosting_poisson", "hist_gradient_boosting_log1p"),
+    "hist_gradient_boosting_blend": ("hist_gradient_boosting_poisson_level", "hist_gradient_boosting_log1p"),
 }
 
 

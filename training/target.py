@@ -1,5 +1,5 @@
-"""A regressor fitted on ``log1p`` of the target, optionally relative to a recent level,
-back-transformed with a bias correction.
+"""Regressors that forecast relative to a series' recent level: on ``log1p`` of the target
+with a bias correction, or with a log link on the rate over the level.
 
 On raw units, squared error lets a few very large periods (promotion weeks) pull the whole
 fit; on ``log(1 + y)`` they weigh far less. With ``level_index`` the wrapped estimator fits
@@ -14,6 +14,14 @@ multiplied by a correction: summed actuals over summed back-transformed fits on 
 training rows (Duan's smearing estimate in its ratio form). It exports to ONNX as the
 wrapped model's graph followed by the level's log1p added, Exp, Sub 1 and Mul
 (:func:`storecast.training.export.export`).
+
+A log link (Poisson loss) needs no such correction, but fitted on units it learns each
+series' level from its store and product and pulls a series that has moved back to it.
+:class:`LevelRateRegressor` fits it on units over ``1 + level``, each row weighted by
+``1 + level``: the same Poisson deviance as units with ``log(1 + level)`` as an offset, so
+the trees learn what lifts a period against where the series stands, as the log1p model
+does, while the loss stays the one of counts. It exports as the wrapped graph's raw score
+plus the level's log1p, then Exp.
 """
 
 from __future__ import annotations
@@ -33,10 +41,8 @@ def log1p_level(level: npt.ArrayLike) -> F64:
     return np.log1p(np.maximum(np.nan_to_num(values, nan=0.0), 0.0))
 
 
-class Log1pRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
-    """``correction_ * expm1(estimator(X) + log1p(X[:, level_index]))``, the estimator
-    fitted on ``log1p(y) - log1p(X[:, level_index])`` (without the level when ``level_index``
-    is None)."""
+class _LevelRelative(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+    """A wrapped estimator and where the level sits among its input columns."""
 
     def __init__(self, estimator: Any = None, level_index: int | None = None) -> None:
         self.estimator = estimator
@@ -46,6 +52,12 @@ class Log1pRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         if self.level_index is None:
             return 0.0
         return log1p_level(np.asarray(features)[:, self.level_index])
+
+
+class Log1pRegressor(_LevelRelative):
+    """``correction_ * expm1(estimator(X) + log1p(X[:, level_index]))``, the estimator
+    fitted on ``log1p(y) - log1p(X[:, level_index])`` (without the level when ``level_index``
+    is None)."""
 
     def _back_transformed(self, features: Any) -> F64:
         raw = np.asarray(self.estimator_.predict(features), dtype=np.float64)
@@ -64,3 +76,21 @@ class Log1pRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     def predict(self, features: Any) -> F64:
         """The prediction on the original scale."""
         return self.correction_ * self._back_transformed(features)
+
+
+class LevelRateRegressor(_LevelRelative):
+    """``(1 + level) * estimator(X)``, the estimator (with a log link) fitted on
+    ``y / (1 + level)`` with weights ``1 + level``: a Poisson fit with ``log1p(level)`` as
+    its offset (``level`` is ``X[:, level_index]``, a missing or negative one counting as 0)."""
+
+    def fit(self, features: Any, y: npt.ArrayLike) -> LevelRateRegressor:
+        """Fit the wrapped estimator on the rate over ``1 + level``, weighted by ``1 + level``."""
+        target = np.asarray(y, dtype=np.float64)
+        scale = np.exp(self._offset(features)) * np.ones_like(target)
+        self.estimator_ = clone(self.estimator).fit(features, target / scale, sample_weight=scale)
+        return self
+
+    def predict(self, features: Any) -> F64:
+        """The prediction in units."""
+        rate = np.asarray(self.estimator_.predict(features), dtype=np.float64)
+        return np.asarray(np.exp(self._offset(features)) * rate, dtype=np.float64)

@@ -51,11 +51,11 @@ def test_the_gradient_boosting_blend_exports_as_its_members_mean() -> None:
     blend = pipeline.named_steps["estimator"]
     transformed = pipeline.named_steps["preprocess"].transform(frame)
     members = [m.predict(transformed) for m in blend.estimators_]
-    # Poisson loss and log1p relative to the level: two different forecasts, averaged.
+    # Poisson loss and log1p, both relative to the level: two different forecasts, averaged.
     assert np.abs(members[0] - members[1]).mean() > 0.01 * np.mean(y)
     assert_allclose(pipeline.predict(frame), np.mean(members, axis=0))
     # The thresholds of both members were snapped to float32 (what makes ONNX agree).
-    for member in (blend.estimators_[0], blend.estimators_[1].estimator_):
+    for member in (blend.estimators_[0].estimator_, blend.estimators_[1].estimator_):
         for (predictor,) in member._predictors:
             thresholds = predictor.nodes["num_threshold"]
             assert_allclose(thresholds.astype(np.float32).astype(np.float64), thresholds, rtol=0, atol=0)
@@ -88,7 +88,7 @@ def test_training_blends_the_members_it_fitted_as_candidates_without_fitting_the
     blend = fit_blend(spec, "hist_gradient_boosting_blend", {"hist_gradient_boosting_log1p": log1p}, rows)
     poisson, reused = blend.named_steps["estimator"].estimators_
     assert reused is log1p.named_steps["estimator"]
-    assert poisson.loss == "poisson"
+    assert poisson.estimator_.loss == "poisson"
     # The same forecast as a blend fitted from scratch on the same rows.
     fresh = fit_candidate(spec, "hist_gradient_boosting_blend", rows)
     assert_allclose(blend.predict(frame), fresh.predict(frame))
