@@ -112,7 +112,9 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
     # 1 + the level, weighted by it (a Poisson fit with the level as offset, training.target).
     "hist_gradient_boosting_poisson_level": (
         lambda spec: LevelRateRegressor(
-            HistGradientBoostingRegressor(loss="poisson", **_TREES, categorical_features=_category_codes(spec)),
+            HistGradientBoostingRegressor(
+                loss="poisson", **_TREES, categorical_features=_category_codes(spec)
+            ),
             level_index=_level_index(spec),
         ),
         "native",

@@ -34,6 +34,7 @@ Estimator = Literal[
     "tweedie_glm",
     "hist_gradient_boosting_regressor",
     "hist_gradient_boosting_poisson",
+    "hist_gradient_boosting_poisson_level",
     "hist_gradient_boosting_log1p",
     "hist_gradient_boosting_blend",
     "bg_nbd_spend",
@@ -253,7 +254,7 @@ class ModelSpec(BaseModel):
     level_column: str | None = Field(
         default=None,
         description="forecasts: a numeric feature holding each series' recent level (its mean over the "
-        "latest periods); log1p candidates forecast relative to it",
+        "latest periods); the log1p and rate (poisson_level) candidates forecast relative to it",
     )
     horizon_buckets: list[int] = Field(
         default=[7, 14, 28],

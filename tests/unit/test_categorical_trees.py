@@ -60,7 +60,12 @@ def test_codes_go_to_the_most_frequent_values_and_nan_to_the_rest() -> None:
 
 @pytest.mark.parametrize(
     "candidate",
-    ["hist_gradient_boosting_poisson", "hist_gradient_boosting_log1p", "hist_gradient_boosting_regressor"],
+    [
+        "hist_gradient_boosting_poisson",
+        "hist_gradient_boosting_poisson_level",
+        "hist_gradient_boosting_log1p",
+        "hist_gradient_boosting_regressor",
+    ],
 )
 def test_categorical_gradient_boosting_exports_with_parity(candidate: str) -> None:
     spec = _spec(candidate)

@@ -71,6 +71,7 @@ def _target(frame: pd.DataFrame, task: str, seed: int) -> np.ndarray:
 CASES = [
     ("forecast", "hist_gradient_boosting_regressor", False),
     ("forecast", "hist_gradient_boosting_poisson", False),
+    ("forecast", "hist_gradient_boosting_poisson_level", False),
     ("forecast", "hist_gradient_boosting_log1p", False),
     ("forecast", "hist_gradient_boosting_blend", False),
     ("forecast", "ridge", False),

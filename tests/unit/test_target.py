@@ -1,5 +1,6 @@
-"""The log1p-target regressor: its bias correction, forecasting relative to a level, and ONNX
-parity with the back-transform."""
+"""The regressors relative to a level: the log1p target's bias correction, forecasting
+relative to a level (log1p, and Poisson on the rate over the level), and ONNX parity with
+the back-transforms."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from storecast.training.estimators import make_pipeline
 from storecast.training.export import export, onnx_inputs, predict_onnx
 from storecast.training.pruning import without
 from storecast.training.spec import ModelSpec
-from storecast.training.target import Log1pRegressor, log1p_level
+from storecast.training.target import LevelRateRegressor, Log1pRegressor, log1p_level
 from tests.unit.specs import spec_for
 
 
@@ -85,24 +86,48 @@ def _series_at(levels: np.ndarray, n: int, seed: int) -> tuple[pd.DataFrame, np.
     return frame, rng.poisson(level * np.exp(2 * frame["discount"]))
 
 
-def test_a_forecast_relative_to_the_level_follows_a_level_never_seen_in_training() -> None:
+#: The candidates that forecast relative to the spec's level.
+RELATIVE = ["hist_gradient_boosting_log1p", "hist_gradient_boosting_poisson_level"]
+
+
+@pytest.mark.parametrize("candidate", RELATIVE)
+def test_a_forecast_relative_to_the_level_follows_a_level_never_seen_in_training(candidate: str) -> None:
     frame, y = _series_at(np.array([5.0, 10.0, 20.0]), 2000, seed=1)
     test, actual = _series_at(np.array([60.0]), 500, seed=2)
     spec = _level_spec()
-    relative = make_pipeline(spec, "hist_gradient_boosting_log1p").fit(frame, y)
-    plain = make_pipeline(spec.model_copy(update={"level_column": None}), "hist_gradient_boosting_log1p")
+    relative = make_pipeline(spec, candidate).fit(frame, y)
+    plain = make_pipeline(spec.model_copy(update={"level_column": None}), candidate)
     plain.fit(frame, y)
-    # Trees on log1p(units) stop at the largest level they saw; relative to the level they scale.
+    # Trees stop at the largest level they saw; relative to the level they scale.
     assert plain.predict(test).sum() < 0.5 * actual.sum()
     assert abs(relative.predict(test).sum() / actual.sum() - 1) < 0.1
 
 
-def test_a_forecast_relative_to_the_level_exports_with_it_a_missing_or_negative_level_as_zero() -> None:
+def test_poisson_on_the_rate_over_the_level_is_poisson_with_the_level_as_offset() -> None:
+    frame, y = _series_at(np.array([2.0, 10.0, 50.0]), 3000, seed=4)
+    x = frame[["discount"]].to_numpy()
+    level = frame["level"].to_numpy(dtype=np.float64)
+    rate = LevelRateRegressor(HistGradientBoostingRegressor(loss="poisson", max_iter=50, random_state=0))
+    # The level as the last column, where the wrapper reads it; the trees see it too.
+    with_level = np.column_stack([x, level])
+    fitted = rate.set_params(level_index=1).fit(with_level, y)
+    # The Poisson fit's totals hold: summed forecasts match summed actuals, and a series
+    # five times another's level is forecast five times higher for the same discount.
+    assert abs(fitted.predict(with_level).sum() / y.sum() - 1) < 0.01
+    same_discount = np.array([[0.0, 9.0], [0.0, 49.0]])
+    low, high = fitted.predict(same_discount)
+    assert high / low == pytest.approx(5.0, rel=0.15)
+
+
+@pytest.mark.parametrize("candidate", RELATIVE)
+def test_a_forecast_relative_to_the_level_exports_with_it_a_missing_or_negative_level_as_zero(
+    candidate: str,
+) -> None:
     frame, y = _series_at(np.array([0.0, 3.0, 8.0, 40.0]), 2000, seed=3)
     frame.loc[frame.index[:300], "level"] = np.nan
     frame.loc[frame.index[300:400], "level"] = -2.0
     spec = _level_spec()
-    pipeline = make_pipeline(spec, "hist_gradient_boosting_log1p").fit(frame, y)
+    pipeline = make_pipeline(spec, candidate).fit(frame, y)
     assert pipeline.steps[-1][1].level_index == 1
     feed = onnx_inputs(frame, ["horizon", "level", "discount"], ["kind"])
     onnx_pred = predict_onnx(export(pipeline, spec), "forecast", feed)
