@@ -189,6 +189,11 @@ class ModelSpec(BaseModel):
     features: Features
     candidates: list[Estimator] = Field(min_length=1)
     selection_metric: Metric
+    default_candidate: Estimator | None = Field(
+        default=None,
+        description="a candidate kept unless another beats it on validation beyond chance (paired by "
+        "validation date, training.selection); default: the best on validation wins",
+    )
     baseline: Baseline
     holdout_periods: int = Field(
         default=8, ge=2, description="latest matured time periods held out: half validate, half test"
@@ -306,6 +311,8 @@ class ModelSpec(BaseModel):
             raise ValueError(f"features must not include the label, keys or time column: {sorted(overlap)}")
         if len(set(self.features.columns)) != len(self.features.columns):
             raise ValueError("a feature column is listed twice")
+        if self.default_candidate is not None and self.default_candidate not in self.candidates:
+            raise ValueError(f"default_candidate {self.default_candidate!r} must be one of the candidates")
         if self.level_column is not None and self.level_column not in self.features.numeric:
             raise ValueError(f"level_column {self.level_column!r} must be one of the numeric features")
         if self.task == "forecast" and "horizon" not in self.keys:

@@ -46,7 +46,7 @@ from storecast.training.data import (
 )
 from storecast.training.errors import FeatureError, ParityError, TrainingError
 from storecast.training.estimators import BLENDS, BTYD_AS_IS, BTYD_ONLY
-from storecast.training.evaluation import evaluate, evaluation_columns, predict
+from storecast.training.evaluation import F64, evaluate, evaluation_columns, predict
 from storecast.training.explain import export_explainer
 from storecast.training.export import OPSET, export, onnx_inputs, parity, predict_onnx, sha256
 from storecast.training.fingerprint import trained_with, training_fingerprint
@@ -57,6 +57,7 @@ from storecast.training.intervals import fit as fit_intervals
 from storecast.training.intervals import min_calibration_rows, series_names
 from storecast.training.pruning import constant_features, without
 from storecast.training.registry import register
+from storecast.training.selection import paired_gain
 from storecast.training.spec import ModelSpec
 from storecast.training.split import SplitError, TimeSplit, split_times
 
@@ -287,6 +288,7 @@ def _select(conn: Conn, spec: ModelSpec, windows: Windows, as_of: date | None, s
             say(f"{spec.name}: {note}")
     fitted: dict[str, Pipeline] = {}
     scores: dict[str, float] = {}
+    predictions: dict[str, F64] = {}
     # Members first: a blend reuses the candidates it averages, fitted on the same rows.
     for name in sorted(usable, key=lambda candidate: candidate in BLENDS):
         pipeline = (
@@ -295,13 +297,41 @@ def _select(conn: Conn, spec: ModelSpec, windows: Windows, as_of: date | None, s
             else fit_candidate(spec, name, windows.train, btyd, say)
         )
         fitted[name] = pipeline
-        value = evaluate(spec, windows.validation, predict(pipeline, spec, windows.validation))[
-            spec.selection_metric
-        ]
+        predictions[name] = predict(pipeline, spec, windows.validation)
+        value = evaluate(spec, windows.validation, predictions[name])[spec.selection_metric]
         scores[name] = float(value)
         say(f"{spec.name}: {name} {spec.selection_metric} on validation = {value:.4f}")
     best = max(scores, key=lambda k: scores[k] if m.HIGHER_IS_BETTER[spec.selection_metric] else -scores[k])
+    default = spec.default_candidate
+    if default is not None and default in scores and best != default:
+        gain = paired_gain(
+            _by_date(spec, windows.validation, predictions[default]),
+            _by_date(spec, windows.validation, predictions[best]),
+            m.HIGHER_IS_BETTER[spec.selection_metric],
+        )
+        if not gain.beyond_chance:
+            kept = (
+                f"kept the default {default}: {best}'s gain in {spec.selection_metric} on validation, "
+                f"{gain}, is within chance"
+            )
+            say(f"{spec.name}: {kept}")
+            note = "; ".join(filter(None, [note, kept]))
+            best = default
     return Selection(best, fitted[best], scores, note, latest)
+
+
+def _by_date(spec: ModelSpec, validation: Frame, predictions: F64) -> F64:
+    """The selection metric of ``predictions`` on each validation as-of date, in date order."""
+    dates = np.unique(validation.time)
+    return np.array(
+        [
+            evaluate(spec, validation.subset(validation.time == day), predictions[validation.time == day])[
+                spec.selection_metric
+            ]
+            for day in dates
+        ],
+        dtype=np.float64,
+    )
 
 
 def _finish(conn: Conn, spec: ModelSpec, selection: Selection, windows: Windows, say: Progress) -> Finished:
