@@ -269,10 +269,11 @@ def _trainable(
 
 
 def _select(conn: Conn, spec: ModelSpec, windows: Windows, as_of: date | None, say: Progress) -> Selection:
-    """Fit each usable candidate on the training rows and keep the best on validation. A
-    model of customers reads today's customers first: BG/NBD's candidates need their fit,
-    and where today's customers are older than every labelled one only the candidates that
-    extrapolate in age compete (the age guard)."""
+    """Fit each usable candidate on the training rows and keep the best on validation, or
+    the spec's default candidate where the best one's gain over it is within chance
+    (:mod:`storecast.training.selection`). A model of customers reads today's customers
+    first: BG/NBD's candidates need their fit, and where today's customers are older than
+    every labelled one only the candidates that extrapolate in age compete (the age guard)."""
     latest = latest_customers(conn, spec, as_of)
     btyd = None if latest is None else latest.btyd
     usable = [c for c in spec.candidates if c not in BTYD_ONLY or btyd is not None]
@@ -309,13 +310,13 @@ def _select(conn: Conn, spec: ModelSpec, windows: Windows, as_of: date | None, s
             _by_date(spec, windows.validation, predictions[best]),
             m.HIGHER_IS_BETTER[spec.selection_metric],
         )
+        judged = (
+            f"{best}'s gain over the default {default} in {spec.selection_metric} on validation, {gain}, is "
+            + ("beyond chance" if gain.beyond_chance else f"within chance: kept {default}")
+        )
+        say(f"{spec.name}: {judged}")
+        note = "; ".join(filter(None, [note, judged]))
         if not gain.beyond_chance:
-            kept = (
-                f"kept the default {default}: {best}'s gain in {spec.selection_metric} on validation, "
-                f"{gain}, is within chance"
-            )
-            say(f"{spec.name}: {kept}")
-            note = "; ".join(filter(None, [note, kept]))
             best = default
     return Selection(best, fitted[best], scores, note, latest)
 

@@ -72,6 +72,24 @@ def test_demand_beats_seasonal_naive_and_its_intervals_cover(trained: dict[str, 
     assert abs(demand.metrics["coverage_0.95"] - 0.95) < 0.05
 
 
+def test_demand_keeps_its_default_candidate_unless_beaten_beyond_chance(
+    trained: dict[str, TrainResult],
+) -> None:
+    demand = trained["demand"]
+    default = demand.spec.default_candidate
+    assert default is not None
+    scores = demand.metrics["selection"]
+    best = min(scores, key=scores.get)
+    note = demand.metrics["selection_note"]
+    # The sample's two weekly validation dates are too few to show any gain beyond chance.
+    assert demand.estimator == default
+    if best != default:
+        assert f"{best}'s gain over the default {default} in wape_bias on validation" in note
+        assert f"over 2 dates, is within chance: kept {default}" in note
+    else:
+        assert "gain over the default" not in note
+
+
 def test_customer_models_beat_the_recency_rule(trained: dict[str, TrainResult]) -> None:
     for name in ("purchase_30d", "churn_90d"):
         result = trained[name]
