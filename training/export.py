@@ -21,7 +21,7 @@ from storecast.training.btyd import register_btyd_converter
 from storecast.training.categorical_trees import finalize_tree_ensembles, register_categorical_tree_converters
 from storecast.training.errors import ParityError
 from storecast.training.spec import ModelSpec
-from storecast.training.target import LevelRateRegressor, Log1pRegressor
+from storecast.training.target import LevelRateRegressor, LevelRelativeRegressor, Log1pRegressor
 
 #: ONNX opset storecast exports with.
 OPSET = 17
@@ -60,10 +60,7 @@ def fitted_models(pipeline: Pipeline) -> list[Any]:
     if isinstance(final, CalibratedClassifierCV):
         final = getattr(final.estimator, "estimator", final.estimator)
     members = final.estimators_ if isinstance(final, MeanRegressor) else [final]
-    return [
-        member.estimator_ if isinstance(member, (Log1pRegressor, LevelRateRegressor)) else member
-        for member in members
-    ]
+    return [member.estimator_ if isinstance(member, LevelRelativeRegressor) else member for member in members]
 
 
 def unwrap_frozen(pipeline: Pipeline) -> Pipeline:
@@ -211,7 +208,7 @@ def _to_onnx(pipeline: Pipeline, spec: ModelSpec) -> onnx.ModelProto:
             [_to_onnx(Pipeline([*preprocess, ("member", m)]), spec) for m in final.estimators_]
         )
     convertible = pipeline
-    if isinstance(final, (Log1pRegressor, LevelRateRegressor)):
+    if isinstance(final, LevelRelativeRegressor):
         # skl2onnx converts the wrapped model; the back-transform and scale follow as operators.
         convertible = Pipeline([*pipeline.steps[:-1], (pipeline.steps[-1][0], final.estimator_)])
     model: onnx.ModelProto = to_onnx(
@@ -219,7 +216,7 @@ def _to_onnx(pipeline: Pipeline, spec: ModelSpec) -> onnx.ModelProto:
     )
     finalize_tree_ensembles(model)
     level = None
-    if isinstance(final, (Log1pRegressor, LevelRateRegressor)) and final.level_index is not None:
+    if isinstance(final, LevelRelativeRegressor) and final.level_index is not None:
         level = _log1p_level(model, spec.features.numeric[final.level_index])
     ops = _output_ops(final, level)
     if ops:

@@ -41,8 +41,9 @@ def log1p_level(level: npt.ArrayLike) -> F64:
     return np.log1p(np.maximum(np.nan_to_num(values, nan=0.0), 0.0))
 
 
-class _LevelRelative(RegressorMixin, BaseEstimator):  # type: ignore[misc]
-    """A wrapped estimator and where the level sits among its input columns."""
+class LevelRelativeRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+    """A wrapped estimator (``estimator_`` once fitted) and where the level sits among its
+    input columns; ONNX export converts the wrapped one and appends the back-transform."""
 
     def __init__(self, estimator: Any = None, level_index: int | None = None) -> None:
         self.estimator = estimator
@@ -54,7 +55,7 @@ class _LevelRelative(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         return log1p_level(np.asarray(features)[:, self.level_index])
 
 
-class Log1pRegressor(_LevelRelative):
+class Log1pRegressor(LevelRelativeRegressor):
     """``correction_ * expm1(estimator(X) + log1p(X[:, level_index]))``, the estimator
     fitted on ``log1p(y) - log1p(X[:, level_index])`` (without the level when ``level_index``
     is None)."""
@@ -78,7 +79,7 @@ class Log1pRegressor(_LevelRelative):
         return self.correction_ * self._back_transformed(features)
 
 
-class LevelRateRegressor(_LevelRelative):
+class LevelRateRegressor(LevelRelativeRegressor):
     """``(1 + level) * estimator(X)``, the estimator (with a log link) fitted on
     ``y / (1 + level)`` with weights ``1 + level``: a Poisson fit with ``log1p(level)`` as
     its offset (``level`` is ``X[:, level_index]``, a missing or negative one counting as 0)."""
