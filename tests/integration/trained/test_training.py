@@ -73,14 +73,21 @@ def test_demand_beats_seasonal_naive_and_its_intervals_cover(trained: dict[str, 
 
 
 def test_demand_keeps_its_default_candidate_unless_beaten_beyond_chance(
-    trained: dict[str, TrainResult],
+    conn: Conn, trained: dict[str, TrainResult]
 ) -> None:
     demand = trained["demand"]
     default = demand.spec.default_candidate
     assert default is not None
-    scores = demand.metrics["selection"]
-    best = min(scores, key=scores.get)
-    note = demand.metrics["selection_note"]
+    row = conn.execute(
+        "select metrics -> 'selection', metrics ->> 'selection_note' from ml.model_versions "
+        "where model_name = 'demand' and version = %s",
+        [demand.version],
+    ).fetchone()
+    assert row is not None
+    scores = {str(name): float(str(value)) for name, value in dict(row[0]).items()}  # type: ignore[call-overload]
+    note = str(row[1])
+    assert default in scores
+    best = min(scores, key=lambda name: scores[name])
     # The sample's two weekly validation dates are too few to show any gain beyond chance.
     assert demand.estimator == default
     if best != default:
