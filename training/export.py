@@ -148,7 +148,8 @@ def _log1p_level(model: onnx.ModelProto, column: str) -> str:
 
 def _output_ops(estimator: Any, level: str | None = None) -> list[tuple[str, Operand]]:
     """The operators that turn the converted model's output into the prediction; ``level``
-    names the tensor of a :class:`Log1pRegressor`'s level term, if it has one."""
+    names the tensor of a :class:`LevelRelativeRegressor`'s level term, if it has one (a
+    :class:`LevelRateRegressor` wraps a log-link model: its raw score plus the level, then Exp)."""
     if isinstance(estimator, Log1pRegressor):
         return [
             *_output_ops(estimator.estimator_),
