@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator
@@ -110,6 +111,26 @@ def test_every_feature_model_has_rows(conn: Conn, built: date) -> None:
 def test_scoring_date_is_the_day_after_the_latest_order(conn: Conn, built: date) -> None:
     latest = _one(conn, "select max(ordered_at)::date from raw.orders")
     assert built == latest + timedelta(days=1)  # type: ignore[operator]
+
+
+def _last_build_nodes(pg_settings: Settings) -> dict[str, set[str]]:
+    """The nodes dbt's last invocation ran, by resource type (``model``, ``test``, ``unit_test``)."""
+    results = json.loads((pg_settings.dbt_dir / "target" / "run_results.json").read_text(encoding="utf-8"))
+    nodes: dict[str, set[str]] = {}
+    for result in results["results"]:
+        nodes.setdefault(result["unique_id"].split(".")[0], set()).add(result["unique_id"])
+    return nodes
+
+
+def test_a_build_runs_dbt_unit_tests_unless_told_not_to(pg_settings: Settings, built: date) -> None:
+    build(pg_settings, select=["staging"])
+    everything = _last_build_nodes(pg_settings)
+    build(pg_settings, select=["staging"], unit_tests=False)
+    without = _last_build_nodes(pg_settings)
+    assert everything.get("unit_test"), everything.keys()
+    assert "unit_test" not in without
+    assert without["model"] == everything["model"]
+    assert without["test"] == everything["test"]
 
 
 def test_customer_features_match_an_independent_point_in_time_query(conn: Conn, built: date) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -37,8 +38,16 @@ pytestmark = pytest.mark.changes_trained_state
 MISSING = ("sell_through", "offer_redemption_7d")
 
 
+@dataclass(frozen=True)
+class DailyRuns:
+    first: RunSummary
+    second: RunSummary
+    #: The ids of the nodes the second run's last dbt build ran (its marts).
+    last_build_nodes: list[str]
+
+
 @pytest.fixture(scope="module")
-def two_days(pg_settings: Settings, trained: dict[str, TrainResult]) -> tuple[RunSummary, RunSummary]:
+def daily_runs(pg_settings: Settings, trained: dict[str, TrainResult]) -> DailyRuns:
     """The shared trained sample through the daily job on two consecutive dates, the first
     with no score rows and no version of the models in :data:`MISSING`."""
     with psycopg.connect(pg_settings.conninfo, autocommit=True) as conn:
@@ -47,7 +56,20 @@ def two_days(pg_settings: Settings, trained: dict[str, TrainResult]) -> tuple[Ru
         conn.execute("truncate " + ", ".join(family.table for family in FAMILIES.values()))
         first = run_daily(conn, pg_settings)
         second = run_daily(conn, pg_settings, as_of=first.as_of + timedelta(days=1))
-    return first, second
+    results = json.loads((pg_settings.dbt_dir / "target" / "run_results.json").read_text(encoding="utf-8"))
+    return DailyRuns(first, second, [r["unique_id"] for r in results["results"]])
+
+
+@pytest.fixture(scope="module")
+def two_days(daily_runs: DailyRuns) -> tuple[RunSummary, RunSummary]:
+    return daily_runs.first, daily_runs.second
+
+
+def test_the_daily_build_leaves_dbt_unit_tests_to_ci(daily_runs: DailyRuns) -> None:
+    # The marts have unit tests of their own (a plain build runs them: test_feature_build).
+    kinds = {node.split(".")[0] for node in daily_runs.last_build_nodes}
+    assert {"model", "test"} <= kinds
+    assert "unit_test" not in kinds
 
 
 def test_both_days_are_scored_once(conn: Conn, two_days: tuple[RunSummary, RunSummary]) -> None:
