@@ -23,6 +23,7 @@ HEADERS: dict[str, list[str]] = {
         "feature_ad",
     ],
     "shelf_prices": ["price_id", "product_id", "store_id", "start_date", "end_date", "shelf_price"],
+    "calendar_events": ["event_date", "event"],
 }
 
 

@@ -192,6 +192,12 @@ def _write_real_csvs(sales: pd.DataFrame, folder: Path, periods: Periods = WEEKS
                 [len(promotions) + 1, d, 1, _week_start(friday), friday, f"{depth:.4f}", bool(holiday)]
             )
     files.write("promotions", promotions)
+    # The holidays the set comes with (IsHoliday: the weeks of the Super Bowl, Labor Day,
+    # Thanksgiving and Christmas), named by their month, as the retailer's calendar.
+    files.write(
+        "calendar_events",
+        [[friday, HOLIDAYS[friday.month]] for friday in weekly.index[weekly["holiday"].to_numpy()]],
+    )
     return files.paths
 
 
@@ -507,6 +513,8 @@ LAG_FEATURES = [
     "period_of_year",
 ]
 PROMOTION_FEATURES = ["deal", "feature_ad", "price"]
+#: The real set's holiday weeks by month (its documentation names these four).
+HOLIDAYS = {2: "super bowl", 9: "labor day", 11: "thanksgiving", 12: "christmas"}
 
 
 def _gbm_rows(panel: Panel, origin: date) -> pd.DataFrame:

@@ -212,6 +212,17 @@ comment on column raw.shelf_prices.start_date is 'First day of the price.';
 comment on column raw.shelf_prices.end_date is 'Last day of the price (inclusive).';
 comment on column raw.shelf_prices.shelf_price is 'Price per unit customers pay, any deal included; may be above list price.';
 
+-- v19: the retailer's calendar of events, so that a demand forecast knows a holiday that
+-- moves in the year (Easter, Thanksgiving's week, a festival) from the season.
+create table if not exists raw.calendar_events (
+    event_date date not null,
+    event      text not null check (btrim(event) <> ''),
+    primary key (event_date, event)
+);
+comment on table raw.calendar_events is 'Days of events that move demand and that the retailer knows ahead (holidays, festivals, paydays), past and planned, in every store: a demand forecast reads the events of its target period.';
+comment on column raw.calendar_events.event_date is 'Day of the event (one row per day of an event that lasts several).';
+comment on column raw.calendar_events.event is 'Name of the event, the same every year it recurs (e.g. easter): the forecast learns each name''s effect from its earlier days.';
+
 create table if not exists raw.offers (
     offer_id       bigint primary key,
     product_id     bigint references raw.products (product_id),
@@ -950,4 +961,7 @@ values (17, 'raw.order_items.quantity may be negative: a return, netted from its
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (18, 'raw.inventory_snapshots.on_hand may be negative: a stock system''s count run below zero, read as nothing on hand')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (19, 'raw.calendar_events: the retailer''s calendar of events, read by the demand forecast for its target period')
 on conflict (version) do nothing;

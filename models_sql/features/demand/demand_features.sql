@@ -104,6 +104,10 @@ elasticities as (
     select * from {{ ref('demand_price_elasticities') }}
 ),
 
+events as (
+    select * from {{ ref('demand_events') }}
+),
+
 overrides as (
     select * from {{ ref('stg_raw__overrides') }}
     where override_kind = 'demand'
@@ -213,6 +217,10 @@ final as (
         -- Any promotion planned, whatever it holds: a display, or a deal whose depth only
         -- the shelf price tells, is otherwise a period like any other.
         target_promotions.promo_discount_pct is not null as promo_planned,
+        -- The retailer's events of the target period and of the one after (the shopping
+        -- before a holiday): a holiday that moves in the year is known by its name.
+        target_events.period_event as target_event,
+        next_events.period_event as next_period_event,
         {{ target_price }} as target_price,
         {{ regular_price }} / products.list_price as regular_price_vs_list,
         {{ target_price_vs_regular }} as target_price_vs_regular,
@@ -301,6 +309,10 @@ final as (
     left join elasticities
         on elasticities.product_id = targets.product_id
         and elasticities.as_of_date = targets.as_of_date
+    left join events as target_events
+        on target_events.period_start = targets.target_date
+    left join events as next_events
+        on next_events.period_start = {{ after_target }}
     left join sales
         on sales.product_id = targets.product_id
         and sales.store_id = targets.store_id
