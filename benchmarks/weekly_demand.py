@@ -33,10 +33,11 @@ and the same model given the target period's deal, feature ad and shelf price (w
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar]
 
 ``--department N`` cuts ``real`` or ``monthly`` to one department: one series, a
-one-product retailer's data.
+one-product retailer's data. ``--calendar`` loads the real set's holidays (its
+``IsHoliday`` weeks) as ``raw.calendar_events``, which storecast reads and the baselines do not.
 
 Prints WAPE, MASE (against a seasonal naive on each series' history), bias (sum
 of errors over sum of actuals) and the coverage of the 80 % interval per horizon; against
@@ -156,9 +157,12 @@ def _by_month(sales: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _write_real_csvs(sales: pd.DataFrame, folder: Path, periods: Periods = WEEKS) -> dict[str, Path]:
+def _write_real_csvs(
+    sales: pd.DataFrame, folder: Path, periods: Periods = WEEKS, calendar: bool = False
+) -> dict[str, Path]:
     """The raw tables storecast loads, as CSV files a user would write: one order per
-    week, or per month (dated on its first day) with ``periods`` MONTHS."""
+    week, or per month (dated on its first day) with ``periods`` MONTHS; with ``calendar``
+    the set's holidays as a calendar of events."""
     files = RawFiles(folder)
     files.write("stores", [[1, "Store 1", "US"]])
     depts = sorted(sales["Dept"].unique())
@@ -192,12 +196,13 @@ def _write_real_csvs(sales: pd.DataFrame, folder: Path, periods: Periods = WEEKS
                 [len(promotions) + 1, d, 1, _week_start(friday), friday, f"{depth:.4f}", bool(holiday)]
             )
     files.write("promotions", promotions)
-    # The holidays the set comes with (IsHoliday: the weeks of the Super Bowl, Labor Day,
-    # Thanksgiving and Christmas), named by their month, as the retailer's calendar.
-    files.write(
-        "calendar_events",
-        [[friday, HOLIDAYS[friday.month]] for friday in weekly.index[weekly["holiday"].to_numpy()]],
-    )
+    if calendar:
+        # The holidays the set comes with (IsHoliday: the weeks of the Super Bowl, Labor
+        # Day, Thanksgiving and Christmas), named by their month, as the retailer's calendar.
+        files.write(
+            "calendar_events",
+            [[friday, HOLIDAYS[friday.month]] for friday in weekly.index[weekly["holiday"].to_numpy()]],
+        )
     return files.paths
 
 
@@ -216,6 +221,7 @@ def _load_real(
     folder: Path,
     periods: Periods = WEEKS,
     department: int | None = None,
+    calendar: bool = False,
 ) -> None:
     sales = _read_real(REAL_DATA)
     if department is not None:
@@ -224,7 +230,7 @@ def _load_real(
             raise SystemExit(f"--department {department}: the real set's departments are {known}")
         # One series, as a one-product retailer's: its markdowns read against its own sales.
         sales = sales[sales["Dept"] == department].reset_index(drop=True)
-    _load_files(runner, env, _write_real_csvs(sales, folder, periods))
+    _load_files(runner, env, _write_real_csvs(sales, folder, periods, calendar))
 
 
 def _load_panel(
@@ -710,16 +716,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--department", type=int, default=None, help="real or monthly: that department alone (one series)"
     )
+    parser.add_argument(
+        "--calendar",
+        action="store_true",
+        help="real or monthly: load the set's holidays as raw.calendar_events (storecast's alone)",
+    )
     args = parser.parse_args(argv)
     source = SOURCES[args.data]
-    if args.department is not None:
+    if args.department is not None or args.calendar:
         if args.data not in ("real", "monthly"):
             parser.error(
-                "--department cuts the real set to one department: use it with --data real or monthly"
+                "--department and --calendar read the real set: use them with --data real or monthly"
             )
-        source = replace(source, load=partial(_load_real, periods=source.periods, department=args.department))
+        source = replace(
+            source,
+            load=partial(
+                _load_real, periods=source.periods, department=args.department, calendar=args.calendar
+            ),
+        )
     started = time.perf_counter()
     label = args.data if args.department is None else f"{args.data}, department {args.department}"
+    if args.calendar:
+        label += ", with its holidays as a calendar of events"
     print(f"{label}: settings {' '.join('--var ' + s for s in source.settings)}")
     ours, panel, origins, timings = _storecast(source, args.origins or source.origins)
     observed = panel.units.notna()

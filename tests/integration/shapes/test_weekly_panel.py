@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import psycopg
@@ -105,6 +106,11 @@ SCANNER_FILES = {
     "shelf_prices": f"{PLANNED_RISE} union all select 1 + row_number() over (order by product_id, week), "
     "product_id, store_id, week, week + 6, shelf_price from (" + WEEK_PRICES + ") w "
     "where store_id = (select min(store_id) from raw.stores)",
+    # A retailer's calendar: paydays on the 25th, and Christmas, which shares its day with
+    # December's payday; written in any case, as people write names.
+    "calendar_events": "select d::date as event_date, 'Payday ' as event "
+    "from generate_series(date '2024-01-25', date '2027-12-25', interval '1 month') as d "
+    "union all select make_date(y, 12, 25), 'christmas' from generate_series(2024, 2027) as y",
 }
 
 
@@ -126,8 +132,8 @@ def _load_as_files(source: Shell, sh: Shell, folder: Path, queries: dict[str, st
 def scanner(
     panel: tuple[Shell, str], pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Shell, str]:
-    """The weekly panel loaded from a scanner panel's files (:data:`SCANNER_FILES`), with the
-    panel's settings, then built, trained and scored for demand. (The panel has no customers:
+    """The weekly panel loaded from a scanner panel's files (:data:`SCANNER_FILES`, a calendar
+    of events among them), with the panel's settings, then built, trained and scored for demand. (The panel has no customers:
     their price tiers without list prices are a dbt unit test of customer_features.)"""
     source, _ = panel
     folder = tmp_path_factory.mktemp("scanner")
@@ -414,6 +420,43 @@ def test_a_scanner_panel_with_shelf_prices_feature_ads_alone_and_no_list_prices_
     np.testing.assert_allclose(got, [[1, week, week], [2, 9.99, 9.99], [3, 9.99, 9.99], [4, 9.99, 9.99]])
     after = float(str(sh.one(unset, [third, store, as_of[0]])))
     assert after == pytest.approx((4 * 1.00 + 3 * before) / 7)
+
+
+def test_a_calendar_of_events_names_the_target_weeks_and_reaches_the_model(
+    panel: tuple[Shell, str], scanner: tuple[Shell, str]
+) -> None:
+    source, _ = panel
+    sh, output = scanner
+    # Each target week (and the week after it) is named for the events of its days, by an
+    # independent query: lower-cased and trimmed, two on a day joined in alphabetical order.
+    named = (
+        "select string_agg(distinct lower(btrim(e.event)), ' & ' order by lower(btrim(e.event))) "
+        "from raw.calendar_events e where e.event_date >= f.target_date + {0} and e.event_date < f.target_date + {1}"
+    )
+    counts = sh.rows(
+        "select count(*), count(target_event), count(next_period_event), "
+        "count(*) filter (where target_event = 'christmas & payday'), "
+        f"count(*) filter (where target_event is distinct from ({named.format(0, 7)}) "
+        f"or next_period_event is distinct from ({named.format(7, 14)})) "
+        "from features.demand_features f"
+    )[0]
+    total, with_event, with_next, christmas, wrong = (int(str(c)) for c in counts)
+    assert wrong == 0
+    assert 0 < with_event < total
+    assert 0 < with_next < total
+    assert christmas > 0
+    # The model reads them; the panel without a calendar leaves them out as NULL throughout.
+    used = (
+        "select feature_columns, dropped_features from ml.model_versions "
+        "where model_name = 'demand' order by version desc limit 1"
+    )
+    events = {"target_event", "next_period_event"}
+    columns, dropped = (set(cast(list[str], c)) for c in sh.rows(used)[0])
+    assert events <= columns
+    assert not events & dropped
+    dropped = set(cast(list[str], source.rows(used)[0][1]))
+    assert events <= dropped
+    assert "demand: version 1 is champion" in output
 
 
 def test_a_back_dated_run_passes_its_date_to_every_step(panel: tuple[Shell, str]) -> None:
