@@ -154,6 +154,19 @@ rows_to_build as (
             and stock_outs.period_start = built.target_date
         where built.target_days_out_of_stock is distinct from stock_outs.days_out_of_stock
     )
+    -- A calendar loaded or corrected after a date was built (events are known ahead and
+    -- loaded whenever): the dates whose target periods were named otherwise are built
+    -- again, history included, so that the model learns each event from its past days.
+    or history.as_of_date in (
+        select built.as_of_date
+        from {{ this }} as built
+        left join events as target_events
+            on target_events.period_start = built.target_date
+        left join events as next_events
+            on next_events.period_start = {{ period_shift('built.target_date', 1) }}
+        where built.target_event is distinct from target_events.period_event
+            or built.next_period_event is distinct from next_events.period_event
+    )
     -- An as-of date whose last target period is not yet observed (the scoring date and the
     -- few before it) is built again on every run: the promotions and prices planned for
     -- its targets may have changed since, with no new sale to close a label window (a

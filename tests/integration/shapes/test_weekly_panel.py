@@ -433,18 +433,29 @@ def test_a_calendar_of_events_names_the_target_weeks_and_reaches_the_model(
         "select string_agg(distinct lower(btrim(e.event)), ' & ' order by lower(btrim(e.event))) "
         "from raw.calendar_events e where e.event_date >= f.target_date + {0} and e.event_date < f.target_date + {1}"
     )
-    counts = sh.rows(
+    check = (
         "select count(*), count(target_event), count(next_period_event), "
         "count(*) filter (where target_event = 'christmas & payday'), "
+        "count(*) filter (where target_event like '%%stocktake%%'), "
         f"count(*) filter (where target_event is distinct from ({named.format(0, 7)}) "
         f"or next_period_event is distinct from ({named.format(7, 14)})) "
         "from features.demand_features f"
-    )[0]
-    total, with_event, with_next, christmas, wrong = (int(str(c)) for c in counts)
+    )
+    total, with_event, with_next, christmas, stocktake, wrong = (int(str(c)) for c in sh.rows(check)[0])
     assert wrong == 0
     assert 0 < with_event < total
     assert 0 < with_next < total
     assert christmas > 0
+    assert stocktake == 0
+    # An event loaded after the build names the weeks already built, history included,
+    # on the next build (not only after a full refresh).
+    added = Path(sh.env["STORECAST_CONFIG"]).with_name("stocktake.csv")
+    added.write_text(f"event_date,event\n{date.fromisoformat(AS_OF) - timedelta(days=60)},stocktake\n")
+    sh.ok("load", "calendar_events", str(added))
+    sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
+    _, _, _, _, stocktake, wrong = (int(str(c)) for c in sh.rows(check)[0])
+    assert wrong == 0
+    assert stocktake > 0
     # The model reads them; the panel without a calendar leaves them out as NULL throughout.
     used = (
         "select feature_columns, dropped_features from ml.model_versions "
