@@ -51,6 +51,12 @@ _TREES: dict[str, Any] = {
     "random_state": SEED,
 }
 
+
+def _trees(spec: ModelSpec, loss: str = "squared_error") -> HistGradientBoostingRegressor:
+    """Gradient boosting with the shared settings, splitting on the spec's category codes."""
+    return HistGradientBoostingRegressor(loss=loss, **_TREES, categorical_features=_category_codes(spec))
+
+
 #: name -> (estimator factory taking the spec, how it takes its inputs)
 ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
     "logistic_regression": (
@@ -97,36 +103,23 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
         "scaled",
     ),
     "hist_gradient_boosting_regressor": (
-        lambda spec: HistGradientBoostingRegressor(**_TREES, categorical_features=_category_codes(spec)),
+        lambda spec: _trees(spec),
         "native",
     ),
     # Poisson loss (log link) for counts: a few very large weeks (promotions) pull it less
     # than squared error. skl2onnx exports its raw score; training.export adds the exp.
-    "hist_gradient_boosting_poisson": (
-        lambda spec: HistGradientBoostingRegressor(
-            loss="poisson", **_TREES, categorical_features=_category_codes(spec)
-        ),
-        "native",
-    ),
+    "hist_gradient_boosting_poisson": (lambda spec: _trees(spec, "poisson"), "native"),
     # The same relative to the series' recent level when the spec names one: the rate over
     # 1 + the level, weighted by it (a Poisson fit with the level as offset, training.target).
     "hist_gradient_boosting_poisson_level": (
-        lambda spec: LevelRateRegressor(
-            HistGradientBoostingRegressor(
-                loss="poisson", **_TREES, categorical_features=_category_codes(spec)
-            ),
-            level_index=_level_index(spec),
-        ),
+        lambda spec: LevelRateRegressor(_trees(spec, "poisson"), level_index=_level_index(spec)),
         "native",
     ),
     # Squared error on log1p(units), relative to the series' recent level when the spec names
     # one, back-transformed with a bias correction: the large promotion weeks weigh far less
     # than on raw units, and a level that moved is followed (training.target).
     "hist_gradient_boosting_log1p": (
-        lambda spec: Log1pRegressor(
-            HistGradientBoostingRegressor(**_TREES, categorical_features=_category_codes(spec)),
-            level_index=_level_index(spec),
-        ),
+        lambda spec: Log1pRegressor(_trees(spec), level_index=_level_index(spec)),
         "native",
     ),
     # The mean of the two forecasts above (BLENDS): they err in different places, and on the
