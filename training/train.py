@@ -323,16 +323,11 @@ def _select(conn: Conn, spec: ModelSpec, windows: Windows, as_of: date | None, s
 
 def _by_date(spec: ModelSpec, validation: Frame, predictions: F64) -> F64:
     """The selection metric of ``predictions`` on each validation as-of date, in date order."""
-    dates = np.unique(validation.time)
-    return np.array(
-        [
-            evaluate(spec, validation.subset(validation.time == day), predictions[validation.time == day])[
-                spec.selection_metric
-            ]
-            for day in dates
-        ],
-        dtype=np.float64,
-    )
+    values = []
+    for day in np.unique(validation.time):
+        on_day = validation.time == day
+        values.append(evaluate(spec, validation.subset(on_day), predictions[on_day])[spec.selection_metric])
+    return np.array(values, dtype=np.float64)
 
 
 def _finish(conn: Conn, spec: ModelSpec, selection: Selection, windows: Windows, say: Progress) -> Finished:
