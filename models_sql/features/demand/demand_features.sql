@@ -140,11 +140,14 @@ rows_to_build as (
         from overrides
         cross join generate_series(1, {{ var('demand_horizon') }}) as horizon
     )
-    -- Stock counts that changed after a label was built: a count of an empty shelf loaded
-    -- late (counts loaded a week at a time) leaves the label standing, a count corrected
-    -- back to a stocked shelf leaves it withheld. The as-of dates whose targets were built
-    -- with other days out of stock than today's are built again, so that a label follows
-    -- the counts whenever they come.
+    -- What the rows were built with and has changed since, read in one pass over the
+    -- table: the as-of dates whose targets differ are built again.
+    -- Stock counts: a count of an empty shelf loaded late (counts loaded a week at a time)
+    -- leaves the label standing, a count corrected back to a stocked shelf leaves it
+    -- withheld, so a label follows the counts whenever they come.
+    -- The calendar: events are known ahead and loaded whenever, and a period named
+    -- otherwise is built again, history included, so that the model learns each event
+    -- from its past days.
     or history.as_of_date in (
         select built.as_of_date
         from {{ this }} as built
@@ -152,19 +155,12 @@ rows_to_build as (
             on stock_outs.product_id = built.product_id
             and stock_outs.store_id = built.store_id
             and stock_outs.period_start = built.target_date
-        where built.target_days_out_of_stock is distinct from stock_outs.days_out_of_stock
-    )
-    -- A calendar loaded or corrected after a date was built (events are known ahead and
-    -- loaded whenever): the dates whose target periods were named otherwise are built
-    -- again, history included, so that the model learns each event from its past days.
-    or history.as_of_date in (
-        select built.as_of_date
-        from {{ this }} as built
         left join events as target_events
             on target_events.period_start = built.target_date
         left join events as next_events
             on next_events.period_start = {{ period_shift('built.target_date', 1) }}
-        where built.target_event is distinct from target_events.period_event
+        where built.target_days_out_of_stock is distinct from stock_outs.days_out_of_stock
+            or built.target_event is distinct from target_events.period_event
             or built.next_period_event is distinct from next_events.period_event
     )
     -- An as-of date whose last target period is not yet observed (the scoring date and the
