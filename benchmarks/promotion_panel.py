@@ -14,7 +14,12 @@ a scanner panel records them and a retailer plans them (``raw.shelf_prices``). W
 stationary process lacks: products and stores that grow or decline). With ``shift`` the
 whole chain's demand steps by that factor :data:`SHIFT_WEEKS` before the end (a relaunch,
 a competitor closing, a price level that moved): a model that learnt the levels of the
-history and not of the last weeks under-forecasts every series after it.
+history and not of the last weeks under-forecasts every series after it. With
+``festival`` a holiday that moves in the year (Eid al-Fitr, about 11 days earlier each
+year) lifts the week it falls in, and by half as much in log the week before it, each
+category by its own factor (:data:`FESTIVAL_LIFT`): a week a year earlier misses it, and
+only a calendar of events (``raw.calendar_events``, written with ``calendar``) says when
+it comes.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ WEEKS = 117  # two years and a quarter
 FIRST_WEEK = date(2024, 1, 1)  # a Monday
 #: With ``shift``: the weeks before the end from which the chain's demand has stepped.
 SHIFT_WEEKS = 24
+#: With ``festival``: the holiday's name and days (Eid al-Fitr, as announced, in the panel's years).
+FESTIVAL = "eid al-fitr"
+FESTIVAL_DAYS = (date(2024, 4, 10), date(2025, 3, 30), date(2026, 3, 20))
+#: The festival's lift on its week by category; the week before takes the square root.
+FESTIVAL_LIFT = (1.6, 1.3, 1.0)
 
 
 @dataclass(frozen=True)
@@ -51,8 +61,8 @@ class Simulated:
     promotions: list[list[object]]  # product, store (None: every store), first day, last day, depth, ad
 
 
-def simulate(seed: int = 7, growth: float = 0.0, shift: float = 1.0) -> Simulated:
-    """Draw the panel (the same for the same seed, growth and shift)."""
+def simulate(seed: int = 7, growth: float = 0.0, shift: float = 1.0, festival: bool = False) -> Simulated:
+    """Draw the panel (the same for the same seed, growth, shift and festival)."""
     rng = np.random.default_rng(seed)
     weeks = [FIRST_WEEK + timedelta(weeks=w) for w in range(WEEKS)]
     category = np.arange(PRODUCTS) % CATEGORIES
@@ -117,15 +127,39 @@ def simulate(seed: int = 7, growth: float = 0.0, shift: float = 1.0) -> Simulate
         rate = np.random.default_rng(seed + 1000).normal(0.0, growth, (STORES, 1, PRODUCTS))
         mean = mean * np.exp(rate * (week_index[None, :, None] - WEEKS) / 52.18)
     mean = mean * np.where(week_index[None, :, None] >= WEEKS - SHIFT_WEEKS, shift, 1.0)
+    if festival:
+        mean = mean * festival_lift(category)[None, :, :]
     dispersion = 4.0
     units = rng.negative_binomial(dispersion, dispersion / (dispersion + mean))
     return Simulated(weeks, category, list_price, price, mean, units, promotions)
 
 
-def write_panel(folder: Path, seed: int = 7, growth: float = 0.0, shift: float = 1.0) -> dict[str, Path]:
+def festival_lift(category: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """The festival's factor on the mean, weeks x products: its category's lift in the week
+    holding a festival day, the square root of it in the week before, 1 elsewhere."""
+    lift = np.ones((WEEKS, len(category)))
+    by_product = np.array(FESTIVAL_LIFT)[category]
+    for day in FESTIVAL_DAYS:
+        week = (day - FIRST_WEEK).days // 7
+        if 0 <= week < WEEKS:
+            lift[week] = by_product
+        if 0 <= week - 1 < WEEKS:
+            lift[week - 1] = np.sqrt(by_product)
+    return lift
+
+
+def write_panel(
+    folder: Path,
+    seed: int = 7,
+    growth: float = 0.0,
+    shift: float = 1.0,
+    festival: bool = False,
+    calendar: bool = False,
+) -> dict[str, Path]:
     """Write stores, products, orders, order_items, promotions and shelf_prices CSVs for
-    ``storecast load``."""
-    panel = simulate(seed, growth, shift)
+    ``storecast load``; with ``calendar`` the festival's days too (calendar_events), past
+    and planned, as a retailer knows them."""
+    panel = simulate(seed, growth, shift, festival)
     weeks = panel.weeks
     files = RawFiles(folder)
     files.write(
@@ -168,4 +202,6 @@ def write_panel(folder: Path, seed: int = 7, growth: float = 0.0, shift: float =
             for p in range(PRODUCTS)
         ],
     )
+    if calendar:
+        files.write("calendar_events", [[day, FESTIVAL] for day in FESTIVAL_DAYS])
     return files.paths

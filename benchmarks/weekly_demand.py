@@ -12,6 +12,9 @@ with settings only (``--var``), never an edited file:
 * ``trend``: the same panel with every series trending, its level changing by a factor
   ``exp(g)`` a year, ``g`` drawn per series with a spread of 0.3 (what the stationary
   panel lacks: products and stores that grow or decline);
+* ``festival``: the same panel with a holiday that moves in the year (Eid al-Fitr, 11
+  days earlier each year) lifting its week and the week before, by category; the last
+  origins forecast its third year;
 * ``sample``: the sample generator's weekly shape (``storecast sample --shape weekly``:
   one till total per store, product and week, a tenth of the cells unreported);
 * ``monthly``: the real set by calendar month (``demand_grain=month``), each week's sales
@@ -33,17 +36,19 @@ and the same model given the target period's deal, feature ad and shelf price (w
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar]
 
 ``--department N`` cuts ``real`` or ``monthly`` to one department: one series, a
-one-product retailer's data. ``--calendar`` loads the real set's holidays (its
-``IsHoliday`` weeks) as ``raw.calendar_events``, which storecast reads and the baselines do not.
+one-product retailer's data. ``--calendar`` loads the set's own events as
+``raw.calendar_events``, which storecast reads and the baselines do not: the real set's
+holidays (its ``IsHoliday`` weeks), or the ``festival`` panel's days.
 
 Prints WAPE, MASE (against a seasonal naive on each series' history), bias (sum
 of errors over sum of actuals) and the coverage of the 80 % interval per horizon; against
 each baseline, on how many origins storecast's WAPE is lower and the mean difference with
-two standard errors; the coverage by quartile of the forecast, and the build and training
-times.
+two standard errors; the coverage by quartile of the forecast; where the panel has a
+moving holiday (``festival``), each method's WAPE and bias in its weeks and the weeks
+before them; and the build and training times.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ import psycopg
 from sklearn.ensemble import HistGradientBoostingRegressor
 from typer.testing import CliRunner
 
-from benchmarks.promotion_panel import FIRST_WEEK, simulate, write_panel
+from benchmarks.promotion_panel import FESTIVAL_DAYS, FIRST_WEEK, simulate, write_panel
 from benchmarks.raw_csv import RawFiles
 from benchmarks.throwaway import throwaway_server
 from storecast.build import build
@@ -124,6 +129,10 @@ class Source:
     origins: int
     floor: Callable[[list[date]], Forecasts] | None = None
     periods: Periods = WEEKS
+    #: How to load it with its own events as a calendar (``--calendar``), where it has them.
+    with_calendar: Loader | None = None
+    #: The period starts of a moving holiday the data holds: each method's error there is printed.
+    event_periods: tuple[date, ...] = ()
     #: The store, product and period start of each period out of stock a day or more.
     stock_outs: str = "select store_id, product_id, period_start, true from features.demand_stock_outs"
 
@@ -234,15 +243,25 @@ def _load_real(
 
 
 def _load_panel(
-    runner: CliRunner, env: dict[str, str], folder: Path, growth: float = 0.0, shift: float = 1.0
+    runner: CliRunner,
+    env: dict[str, str],
+    folder: Path,
+    growth: float = 0.0,
+    shift: float = 1.0,
+    festival: bool = False,
+    calendar: bool = False,
 ) -> None:
-    _load_files(runner, env, write_panel(folder, growth=growth, shift=shift))
+    _load_files(
+        runner, env, write_panel(folder, growth=growth, shift=shift, festival=festival, calendar=calendar)
+    )
 
 
-def _true_means(origins: list[date], growth: float = 0.0, shift: float = 1.0) -> Forecasts:
+def _true_means(
+    origins: list[date], growth: float = 0.0, shift: float = 1.0, festival: bool = False
+) -> Forecasts:
     """The promotion panel's expected units, before its noise: what no forecast of the mean
     can beat on average, so the gap to it is what is left to gain."""
-    panel = simulate(growth=growth, shift=shift)
+    panel = simulate(growth=growth, shift=shift, festival=festival)
     stores, weeks, products = panel.mean.shape
     store, product = np.meshgrid(np.arange(1, stores + 1), np.arange(1, products + 1), indexing="ij")
     series = _series(pd.Series(store.ravel()), pd.Series(product.ravel()))
@@ -338,6 +357,7 @@ SOURCES: dict[str, Source] = {
         _load_real,
         [*WEEKLY, "week_start=saturday", "demand_missing_periods=unobserved"],
         origins=12,
+        with_calendar=partial(_load_real, calendar=True),
     ),
     "panel": Source(_load_panel, WEEKLY, origins=4, floor=_true_means),
     # The same panel with every series trending (a year's change exp(g), g ~ N(0, TREND)).
@@ -348,6 +368,15 @@ SOURCES: dict[str, Source] = {
     "shift": Source(
         partial(_load_panel, shift=SHIFT), WEEKLY, origins=4, floor=partial(_true_means, shift=SHIFT)
     ),
+    # The same panel with a moving holiday; its third year falls in the last origins' weeks.
+    "festival": Source(
+        partial(_load_panel, festival=True),
+        WEEKLY,
+        origins=4,
+        floor=partial(_true_means, festival=True),
+        with_calendar=partial(_load_panel, festival=True, calendar=True),
+        event_periods=tuple(day - timedelta(days=day.weekday()) for day in FESTIVAL_DAYS),
+    ),
     "sample": Source(_load_sample, [*WEEKLY, "demand_missing_periods=unobserved"], origins=4),
     # The real set by calendar month: a user's monthly extract.
     "monthly": Source(
@@ -355,6 +384,7 @@ SOURCES: dict[str, Source] = {
         [*MONTHS.settings(), "demand_missing_periods=unobserved"],
         origins=6,
         periods=MONTHS,
+        with_calendar=partial(_load_real, periods=MONTHS, calendar=True),
     ),
     # The sample generator's monthly shape: 658 store x product series by calendar month.
     "sample-monthly": Source(
@@ -706,6 +736,39 @@ def _coverage_by_level(forecasts: Forecasts, panel: Panel) -> str:
     return ", ".join(f"{c:.2f} ± {spread.get(b, np.nan):.2f}" for b, c in enumerate(pooled))
 
 
+def _errors_in(forecasts: Forecasts, panel: Panel, targets: set[date]) -> tuple[float, float, int]:
+    """WAPE, bias and rows of the forecasts whose target period is one of ``targets``."""
+    joined = _joined(forecasts, panel)
+    joined = joined[joined["target"].isin(targets)]
+    error = joined["forecast"] - joined["y"]
+    total = joined["y"].sum()
+    return float(error.abs().sum() / total), float(error.sum() / total), len(joined)
+
+
+def _print_event_errors(methods: dict[str, Forecasts], panel: Panel, event_periods: tuple[date, ...]) -> None:
+    """Each method's WAPE and bias in the periods holding the panel's moving holiday and in
+    the periods before them, over every origin and horizon that forecast one."""
+    tested = set(_joined(methods["storecast"], panel)["target"])
+    held = set(event_periods) & tested
+    before = {panel.periods.step(p, -1) for p in event_periods} & tested
+    if not held and not before:
+        print("no forecast period holds the moving holiday or precedes it: use more --origins")
+        return
+    print()
+    print(
+        f"in the {panel.periods.name}s of the moving holiday {sorted(held)} and the {panel.periods.name}s before {sorted(before)}:"
+    )
+    for method, forecasts in methods.items():
+        cells = []
+        for targets in (held, before):
+            if targets:
+                wape, bias, n = _errors_in(forecasts, panel, targets)
+                cells.append(f"WAPE {wape:.3f} bias {bias:+.3f} ({n:,} rows)")
+            else:
+                cells.append("(none forecast)")
+        print(f"  {method:<30} {cells[0]}  |  before: {cells[1]}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -719,25 +782,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--calendar",
         action="store_true",
-        help="real or monthly: load the set's holidays as raw.calendar_events (storecast's alone)",
+        help="real, monthly or festival: load the set's own events as raw.calendar_events (storecast's alone)",
     )
     args = parser.parse_args(argv)
     source = SOURCES[args.data]
-    if args.department is not None or args.calendar:
+    if args.department is not None:
         if args.data not in ("real", "monthly"):
-            parser.error(
-                "--department and --calendar read the real set: use them with --data real or monthly"
-            )
+            parser.error("--department reads the real set: use it with --data real or monthly")
         source = replace(
             source,
             load=partial(
                 _load_real, periods=source.periods, department=args.department, calendar=args.calendar
             ),
         )
+    elif args.calendar:
+        if source.with_calendar is None:
+            with_events = ", ".join(name for name, s in SOURCES.items() if s.with_calendar is not None)
+            parser.error(
+                f"--calendar: --data {args.data} has no events of its own; those with them: {with_events}"
+            )
+        source = replace(source, load=source.with_calendar)
     started = time.perf_counter()
     label = args.data if args.department is None else f"{args.data}, department {args.department}"
     if args.calendar:
-        label += ", with its holidays as a calendar of events"
+        label += ", with its events as a calendar"
     print(f"{label}: settings {' '.join('--var ' + s for s in source.settings)}")
     ours, panel, origins, timings = _storecast(source, args.origins or source.origins)
     observed = panel.units.notna()
@@ -795,6 +863,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "storecast 80 % coverage by forecast quartile (lowest first, ± two standard errors over origins): "
         + _coverage_by_level(ours, panel)
     )
+    if source.event_periods:
+        _print_event_errors(methods, panel, source.event_periods)
     print()
     print(
         "storecast seconds: "

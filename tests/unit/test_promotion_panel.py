@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.promotion_panel import SHIFT_WEEKS, simulate, write_panel
+from benchmarks.promotion_panel import (
+    FESTIVAL,
+    FESTIVAL_DAYS,
+    FESTIVAL_LIFT,
+    FIRST_WEEK,
+    SHIFT_WEEKS,
+    simulate,
+    write_panel,
+)
 from benchmarks.weekly_demand import SERIES_STORE, WEEKS, _true_means
 
 
@@ -68,3 +76,26 @@ def test_the_shifted_panel_steps_the_whole_chain_in_its_last_weeks_only() -> Non
     by_store = shifted.units[:, after, :].sum(axis=(1, 2)) / flat.units[:, after, :].sum(axis=(1, 2))
     assert 1.2 < np.median(by_store) < 1.4
     assert (by_store > 1.0).mean() > 0.9
+
+
+def test_the_festival_lifts_its_week_and_the_week_before_and_moves_with_its_days(tmp_path: Path) -> None:
+    flat, festive = simulate(), simulate(festival=True)
+    ratio = festive.mean / flat.mean
+    weeks = [(day - FIRST_WEEK).days // 7 for day in FESTIVAL_DAYS]
+    # 11 days earlier each year: a week a year back is not the festival's week.
+    assert [b - a for a, b in zip(weeks, weeks[1:], strict=False)] == [50, 51]
+    lifted = sorted({w for week in weeks for w in (week - 1, week)})
+    others = np.setdiff1d(np.arange(len(flat.weeks)), lifted)
+    np.testing.assert_array_equal(ratio[:, others, :], 1.0)
+    by_product = np.array(FESTIVAL_LIFT)[festive.category]
+    for week in weeks:
+        np.testing.assert_allclose(ratio[:, week, :], np.broadcast_to(by_product, ratio[:, week, :].shape))
+        np.testing.assert_allclose(ratio[:, week - 1, :] ** 2, ratio[:, week, :])
+    # The retailer's calendar names every festival day; without ``calendar`` there is none.
+    with write_panel(tmp_path, festival=True, calendar=True)["calendar_events"].open() as handle:
+        assert [(row["event_date"], row["event"]) for row in csv.DictReader(handle)] == [
+            (str(day), FESTIVAL) for day in FESTIVAL_DAYS
+        ]
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert "calendar_events" not in write_panel(plain, festival=True)
