@@ -42,6 +42,8 @@ VALUE_HINTS = {
     ("offers", "discount_depth"): "a discount is a fraction of the price: 20 % is 0.2",
     ("shelf_prices", "shelf_price"): "a shelf price is above 0: leave out a period without a price "
     "(it is forecast at the regular price)",
+    ("calendar_events", "event"): "an event is named, the same every year it recurs (e.g. easter): "
+    "leave out a day without one",
 }
 #: A number written with a decimal comma: points group thousands (1.234,56) or are absent (1234,56).
 DECIMAL_COMMA = r"^\s*[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?\s*$"

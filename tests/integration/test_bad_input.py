@@ -367,6 +367,15 @@ CASES = [
         loaded=1,
     ),
     Case(
+        "a calendar day whose event is blank",
+        "row rejected: says to name the event or leave the day out",
+        "calendar_events",
+        "event_date,event\n2026-04-05,   \n2026-04-06,event {id}\n",
+        2,
+        r"violates .*btrim\(event\).*: event=   ; an event is named, the same every year it recurs "
+        r"\(e\.g\. easter\): leave out a day without one",
+    ),
+    Case(
         "empty required field",
         "row rejected: a value is required",
         "products",
