@@ -756,7 +756,8 @@ def _print_event_errors(methods: dict[str, Forecasts], panel: Panel, event_perio
         return
     print()
     print(
-        f"in the {panel.periods.name}s of the moving holiday {sorted(held)} and the {panel.periods.name}s before {sorted(before)}:"
+        f"in the {panel.periods.name}s of the moving holiday ({', '.join(map(str, sorted(held)))}) "
+        f"and the {panel.periods.name}s before them ({', '.join(map(str, sorted(before)))}):"
     )
     for method, forecasts in methods.items():
         cells = []

@@ -1,0 +1,44 @@
+"""The weekly benchmark's own arithmetic and options, on panels small enough to check by hand."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.weekly_demand import COLUMNS, SOURCES, WEEKS, Forecasts, Panel, _errors_in, main
+
+
+def _panel(units: dict[int, list[float]], first: date) -> Panel:
+    weeks = [first + timedelta(weeks=k) for k in range(len(next(iter(units.values()))))]
+    frame = pd.DataFrame(units, index=pd.Index(weeks))
+    empty = frame * 0.0
+    return Panel(frame, empty, empty, empty * np.nan, empty.astype(bool), WEEKS)
+
+
+def test_errors_in_the_named_periods_only() -> None:
+    first = date(2026, 3, 2)
+    panel = _panel({1: [10.0, 20.0, 30.0], 2: [0.0, 10.0, 5.0]}, first)
+    festival = first + timedelta(weeks=1)
+    rows = [
+        [series, first, h, first + timedelta(weeks=h - 1), forecast, np.nan, np.nan]
+        for series, forecasts in ((1, [99.0, 26.0, 0.0]), (2, [99.0, 4.0, 0.0]))
+        for h, forecast in enumerate(forecasts, start=1)
+    ]
+    forecasts = Forecasts(pd.DataFrame(rows, columns=COLUMNS))
+    wape, bias, n = _errors_in(forecasts, panel, {festival})
+    # Series 1 over by 6, series 2 under by 6, of 30 units sold that week.
+    assert (wape, bias, n) == pytest.approx((12 / 30, 0.0, 2))
+
+
+def test_a_calendar_is_refused_for_data_without_events(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--data", "panel", "--calendar"])
+    assert stopped.value.code == 2
+    with_events = [name for name, source in SOURCES.items() if source.with_calendar is not None]
+    assert {"real", "monthly", "festival"} <= set(with_events)
+    assert f"--data panel has no events of its own; those with them: {', '.join(with_events)}" in (
+        capsys.readouterr().err
+    )
