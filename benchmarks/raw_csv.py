@@ -24,6 +24,7 @@ HEADERS: dict[str, list[str]] = {
     ],
     "shelf_prices": ["price_id", "product_id", "store_id", "start_date", "end_date", "shelf_price"],
     "calendar_events": ["event_date", "event"],
+    "store_calendar_events": ["store_id", "event_date", "event"],
 }
 
 

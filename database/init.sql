@@ -223,6 +223,21 @@ comment on table raw.calendar_events is 'Days of events that move demand and tha
 comment on column raw.calendar_events.event_date is 'Day of the event (one row per day of an event that lasts several).';
 comment on column raw.calendar_events.event is 'Name of the event, the same every year it recurs (e.g. easter): the forecast learns each name''s effect from its earlier days.';
 
+-- v20: events of one store (a local fair, the store's own anniversary sale, roadworks at
+-- its door) beside the chain's calendar. A table of their own, not a NULL store in the
+-- chain's: a key with a NULL in it is no primary key, and the loader rejects a repeated
+-- row by its key.
+create table if not exists raw.store_calendar_events (
+    store_id   bigint not null references raw.stores (store_id),
+    event_date date not null,
+    event      text not null check (btrim(event) <> ''),
+    primary key (store_id, event_date, event)
+);
+comment on table raw.store_calendar_events is 'Days of events in one store only that move its demand and that the retailer knows ahead (a local fair, a school holiday of its region, roadworks at its door), past and planned: its demand forecasts read them beside raw.calendar_events. An event of every store belongs in raw.calendar_events; one of a region is a row per store of it.';
+comment on column raw.store_calendar_events.store_id is 'Store the event is in.';
+comment on column raw.store_calendar_events.event_date is 'Day of the event (one row per day of an event that lasts several).';
+comment on column raw.store_calendar_events.event is 'Name of the event, the same every year it recurs (e.g. town fair): the forecast learns each name''s effect from its earlier days, in this store and any other that has it.';
+
 create table if not exists raw.offers (
     offer_id       bigint primary key,
     product_id     bigint references raw.products (product_id),
@@ -964,4 +979,7 @@ values (18, 'raw.inventory_snapshots.on_hand may be negative: a stock system''s 
 on conflict (version) do nothing;
 insert into raw.schema_versions (version, description)
 values (19, 'raw.calendar_events: the retailer''s calendar of events, read by the demand forecast for its target period')
+on conflict (version) do nothing;
+insert into raw.schema_versions (version, description)
+values (20, 'raw.store_calendar_events: events of one store, read by its demand forecasts beside the chain''s calendar')
 on conflict (version) do nothing;

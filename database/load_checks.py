@@ -32,6 +32,8 @@ ISO_8601 = (
     r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}"
     r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?\s*$"
 )
+#: What to do about a blank event name, in the chain's calendar or a store's.
+EVENT_HINT = "an event is named, the same every year it recurs (e.g. easter): leave out a day without one"
 #: What to do about a value a column rejects, where its type or CHECK constraint alone
 #: does not say: the mistakes real exports make (refunds as negative prices, percentages
 #: for fractions), by table and column.
@@ -42,8 +44,8 @@ VALUE_HINTS = {
     ("offers", "discount_depth"): "a discount is a fraction of the price: 20 % is 0.2",
     ("shelf_prices", "shelf_price"): "a shelf price is above 0: leave out a period without a price "
     "(it is forecast at the regular price)",
-    ("calendar_events", "event"): "an event is named, the same every year it recurs (e.g. easter): "
-    "leave out a day without one",
+    ("calendar_events", "event"): EVENT_HINT,
+    ("store_calendar_events", "event"): EVENT_HINT,
 }
 #: A number written with a decimal comma: points group thousands (1.234,56) or are absent (1234,56).
 DECIMAL_COMMA = r"^\s*[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?\s*$"

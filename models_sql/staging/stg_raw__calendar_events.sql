@@ -7,8 +7,7 @@ source as (
 final as (
     select
         event_date,
-        -- The name is the category the forecast learns from: 'Easter' and 'easter ' are one.
-        lower(btrim(event)) as event
+        {{ event_name('event') }} as event
     from source
 )
 

@@ -156,9 +156,11 @@ rows_to_build as (
             and stock_outs.store_id = built.store_id
             and stock_outs.period_start = built.target_date
         left join events as target_events
-            on target_events.period_start = built.target_date
+            on target_events.store_id = built.store_id
+            and target_events.period_start = built.target_date
         left join events as next_events
-            on next_events.period_start = {{ period_shift('built.target_date', 1) }}
+            on next_events.store_id = built.store_id
+            and next_events.period_start = {{ period_shift('built.target_date', 1) }}
         where built.target_days_out_of_stock is distinct from stock_outs.days_out_of_stock
             or built.target_event is distinct from target_events.period_event
             or built.next_period_event is distinct from next_events.period_event
@@ -319,9 +321,11 @@ final as (
         on elasticities.product_id = targets.product_id
         and elasticities.as_of_date = targets.as_of_date
     left join events as target_events
-        on target_events.period_start = targets.target_date
+        on target_events.store_id = targets.store_id
+        and target_events.period_start = targets.target_date
     left join events as next_events
-        on next_events.period_start = {{ after_target }}
+        on next_events.store_id = targets.store_id
+        and next_events.period_start = {{ after_target }}
     left join sales
         on sales.product_id = targets.product_id
         and sales.store_id = targets.store_id

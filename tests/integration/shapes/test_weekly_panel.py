@@ -111,6 +111,11 @@ SCANNER_FILES = {
     "calendar_events": "select d::date as event_date, 'Payday ' as event "
     "from generate_series(date '2024-01-25', date '2027-12-25', interval '1 month') as d "
     "union all select make_date(y, 12, 25), 'christmas' from generate_series(2024, 2027) as y",
+    # and the first store's own: a town fair each June, and Christmas written again there.
+    "store_calendar_events": "select (select min(store_id) from raw.stores) as store_id, d::date as event_date, "
+    "'Town Fair' as event from generate_series(date '2024-06-10', date '2027-06-10', interval '1 year') as d "
+    "union all select (select min(store_id) from raw.stores), make_date(y, 12, 25), 'Christmas' "
+    "from generate_series(2024, 2027) as y",
 }
 
 
@@ -427,35 +432,48 @@ def test_a_calendar_of_events_names_the_target_weeks_and_reaches_the_model(
 ) -> None:
     source, _ = panel
     sh, output = scanner
-    # Each target week (and the week after it) is named for the events of its days, by an
-    # independent query: lower-cased and trimmed, two on a day joined in alphabetical order.
+    # Each target week (and the week after it) is named for the events of its days, the
+    # chain's and its store's, by an independent query: lower-cased and trimmed, two on a
+    # day joined in alphabetical order.
     named = (
         "select string_agg(distinct lower(btrim(e.event)), ' & ' order by lower(btrim(e.event))) "
-        "from raw.calendar_events e where e.event_date >= f.target_date + {0} and e.event_date < f.target_date + {1}"
+        "from (select event_date, event from raw.calendar_events union all "
+        "select event_date, event from raw.store_calendar_events s where s.store_id = f.store_id) e "
+        "where e.event_date >= f.target_date + {0} and e.event_date < f.target_date + {1}"
     )
     check = (
         "select count(*), count(target_event), count(next_period_event), "
         "count(*) filter (where target_event = 'christmas & payday'), "
+        "count(distinct store_id) filter (where target_event like '%%town fair%%'), "
         "count(*) filter (where target_event like '%%stocktake%%'), "
+        "count(distinct store_id) filter (where target_event like '%%roadworks%%'), "
         f"count(*) filter (where target_event is distinct from ({named.format(0, 7)}) "
         f"or next_period_event is distinct from ({named.format(7, 14)})) "
         "from features.demand_features f"
     )
-    total, with_event, with_next, christmas, stocktake, wrong = (int(str(c)) for c in sh.rows(check)[0])
+    total, with_event, with_next, christmas, fair_stores, stocktake, roadworks, wrong = (
+        int(str(c)) for c in sh.rows(check)[0]
+    )
     assert wrong == 0
     assert 0 < with_event < total
     assert 0 < with_next < total
     assert christmas > 0
-    assert stocktake == 0
+    assert fair_stores == 1  # the first store's fair names its weeks alone
+    assert stocktake == roadworks == 0
     # An event loaded after the build names the weeks already built, history included,
-    # on the next build (not only after a full refresh).
-    added = Path(sh.env["STORECAST_CONFIG"]).with_name("stocktake.csv")
-    added.write_text(f"event_date,event\n{date.fromisoformat(AS_OF) - timedelta(days=60)},stocktake\n")
-    sh.ok("load", "calendar_events", str(added))
+    # on the next build (not only after a full refresh): the chain's and a store's.
+    folder = Path(sh.env["STORECAST_CONFIG"]).parent
+    day = date.fromisoformat(AS_OF) - timedelta(days=60)
+    (folder / "stocktake.csv").write_text(f"event_date,event\n{day},stocktake\n")
+    sh.ok("load", "calendar_events", str(folder / "stocktake.csv"))
+    last_store = sh.one("select max(store_id) from raw.stores")
+    (folder / "roadworks.csv").write_text(f"store_id,event_date,event\n{last_store},{day},roadworks\n")
+    sh.ok("load", "store_calendar_events", str(folder / "roadworks.csv"))
     sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
-    _, _, _, _, stocktake, wrong = (int(str(c)) for c in sh.rows(check)[0])
+    *_, stocktake, roadworks, wrong = (int(str(c)) for c in sh.rows(check)[0])
     assert wrong == 0
     assert stocktake > 0
+    assert roadworks == 1
     # The model reads them; the panel without a calendar leaves them out as NULL throughout.
     used = (
         "select feature_columns, dropped_features from ml.model_versions "
