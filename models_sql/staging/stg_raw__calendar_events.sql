@@ -5,7 +5,9 @@ source as (
 ),
 
 final as (
-    select
+    -- 'Easter' and 'easter ' on one day load as two rows (the table's key is the name as
+    -- written) and are one event here.
+    select distinct
         event_date,
         {{ event_name('event') }} as event
     from source

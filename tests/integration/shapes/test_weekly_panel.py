@@ -107,10 +107,11 @@ SCANNER_FILES = {
     "product_id, store_id, week, week + 6, shelf_price from (" + WEEK_PRICES + ") w "
     "where store_id = (select min(store_id) from raw.stores)",
     # A retailer's calendar: paydays on the 25th, and Christmas, which shares its day with
-    # December's payday; written in any case, as people write names.
+    # December's payday; written in any case, as people write names, one Christmas twice.
     "calendar_events": "select d::date as event_date, 'Payday ' as event "
     "from generate_series(date '2024-01-25', date '2027-12-25', interval '1 month') as d "
-    "union all select make_date(y, 12, 25), 'christmas' from generate_series(2024, 2027) as y",
+    "union all select make_date(y, 12, 25), 'christmas' from generate_series(2024, 2027) as y "
+    "union all select date '2025-12-25', 'Christmas '",
     # and the first store's own: a town fair each June, and Christmas written again there.
     "store_calendar_events": "select (select min(store_id) from raw.stores) as store_id, d::date as event_date, "
     "'Town Fair' as event from generate_series(date '2024-06-10', date '2027-06-10', interval '1 year') as d "
