@@ -57,7 +57,7 @@ import argparse
 import gzip
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
@@ -438,7 +438,9 @@ class Panel:
     """Units per period (rows) and series (columns); NaN where unobserved.
     ``deal`` and ``feature`` hold the promotions planned per period and series (0 without),
     ``price`` the shelf prices set (NaN without), ``out_of_stock`` whether a day of the
-    period ended with nothing on hand (its sales fall short of its demand)."""
+    period ended with nothing on hand (its sales fall short of its demand), ``events`` the
+    calendar's events of each period that has one (the chain's: the benchmark's panels have
+    no store's own)."""
 
     units: pd.DataFrame
     deal: pd.DataFrame
@@ -446,6 +448,7 @@ class Panel:
     price: pd.DataFrame
     out_of_stock: pd.DataFrame
     periods: Periods
+    events: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
 
 
 def _by_series(conn: psycopg.Connection[tuple[object, ...]], query: str, values: list[str]) -> pd.DataFrame:
@@ -483,6 +486,12 @@ def _read_panel(conn: psycopg.Connection[tuple[object, ...]], missing_is_zero: b
         ["price"],
     )
     stock_outs = _by_series(conn, source.stock_outs, ["out"])
+    events = pd.DataFrame(
+        conn.execute(
+            "select period_start, min(period_event) from features.demand_events group by 1 order by 1"
+        ).fetchall(),
+        columns=["period_start", "event"],
+    ).set_index("period_start")["event"]
 
     def planned(table: pd.DataFrame, column: str) -> pd.DataFrame:
         return (
@@ -498,6 +507,7 @@ def _read_panel(conn: psycopg.Connection[tuple[object, ...]], missing_is_zero: b
         planned(prices, "price"),
         planned(stock_outs, "out").notna(),
         source.periods,
+        events,
     )
 
 
@@ -549,6 +559,8 @@ LAG_FEATURES = [
     "period_of_year",
 ]
 PROMOTION_FEATURES = ["deal", "feature_ad", "price"]
+#: With a calendar, the GB baseline's codes of the events of the target period and the one after.
+EVENT_FEATURES = ["event", "next_event"]
 #: The real set's holiday weeks by month (its documentation names these four).
 HOLIDAYS = {2: "super bowl", 9: "labor day", 11: "thanksgiving", 12: "christmas"}
 
@@ -563,6 +575,8 @@ def _gbm_rows(panel: Panel, origin: date) -> pd.DataFrame:
         before.iloc[-k] if len(before) >= k else pd.Series(np.nan, index=units.columns) for k in periods.lags
     ]
     mean_recent = before.iloc[-periods.recent :].mean()
+    # Each event name a code, as a user would encode a category (NaN: none).
+    codes = {name: float(k) for k, name in enumerate(sorted(set(panel.events)))}
     frames = []
     for h in range(1, periods.horizons + 1):
         target = periods.step(origin, h - 1)
@@ -585,6 +599,8 @@ def _gbm_rows(panel: Panel, origin: date) -> pd.DataFrame:
                     "deal": panel.deal.loc[target].to_numpy() if target in units.index else 0.0,
                     "feature_ad": panel.feature.loc[target].to_numpy() if target in units.index else 0.0,
                     "price": panel.price.loc[target].to_numpy() if target in units.index else np.nan,
+                    "event": codes.get(panel.events.get(target), np.nan),
+                    "next_event": codes.get(panel.events.get(periods.step(target, 1)), np.nan),
                     "y": units.loc[target].to_numpy() if target in units.index else np.nan,
                 }
             )
@@ -602,8 +618,9 @@ def _gradient_boosting(panel: Panel, origins: list[date], features: list[str]) -
         train = pd.concat([r for w, r in all_rows.items() if w < origin])
         matured = np.array([panel.periods.step(t, 1) <= origin for t in train["target"]])
         train = train[matured & train["y"].notna().to_numpy()]
-        # Store and product as categories where scikit-learn allows (up to 255 values).
+        # Store and product as categories where scikit-learn allows (up to 255 values), and events.
         categorical = [i for i, f in enumerate(features[:2]) if train[f].nunique() <= 255]
+        categorical += [i for i, f in enumerate(features) if f in EVENT_FEATURES]
         model = HistGradientBoostingRegressor(random_state=0, categorical_features=categorical or None)
         model.fit(train[features], train["y"])
         test = all_rows[origin]
@@ -828,6 +845,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if promotion_features:
         methods["gradient boosting + promotions"] = _gradient_boosting(
             panel, origins, LAG_FEATURES + promotion_features
+        )
+    if not panel.events.empty:
+        # What a user with the same calendar would try: the events as two more categories.
+        methods["GB + promotions + events"] = _gradient_boosting(
+            panel, origins, LAG_FEATURES + promotion_features + EVENT_FEATURES
         )
     if source.floor is not None:
         methods[FLOOR] = source.floor(origins)

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.weekly_demand import COLUMNS, SOURCES, WEEKS, Forecasts, Panel, _errors_in, main
+from benchmarks.weekly_demand import COLUMNS, SOURCES, WEEKS, Forecasts, Panel, _errors_in, _gbm_rows, main
 
 
-def _panel(units: dict[int, list[float]], first: date) -> Panel:
+def _panel(units: dict[int, list[float]], first: date, events: dict[date, str] | None = None) -> Panel:
     weeks = [first + timedelta(weeks=k) for k in range(len(next(iter(units.values()))))]
     frame = pd.DataFrame(units, index=pd.Index(weeks))
     empty = frame * 0.0
-    return Panel(frame, empty, empty, empty * np.nan, empty.astype(bool), WEEKS)
+    return Panel(frame, empty, empty, empty * np.nan, empty.astype(bool), WEEKS, pd.Series(events or {}))
 
 
 def test_errors_in_the_named_periods_only() -> None:
@@ -42,3 +42,16 @@ def test_a_calendar_is_refused_for_data_without_events(capsys: pytest.CaptureFix
     assert f"--data panel has no events of its own; those with them: {', '.join(with_events)}" in (
         capsys.readouterr().err
     )
+
+
+def test_the_gb_baseline_reads_the_events_of_the_target_week_and_the_week_after() -> None:
+    first = date(2026, 1, 5)
+    week = [first + timedelta(weeks=k) for k in range(8)]
+    panel = _panel({1: [float(k) for k in range(8)]}, first, {week[5]: "festival", week[6]: "christmas"})
+    rows = _gbm_rows(panel, week[4])
+    codes = {
+        target: tuple(None if np.isnan(c) else int(c) for c in pair)
+        for target, *pair in zip(rows["target"], rows["event"], rows["next_event"], strict=True)
+    }
+    # Codes by name in alphabetical order (christmas 0, festival 1), None without an event.
+    assert codes == {week[4]: (None, 1), week[5]: (1, 0), week[6]: (0, None), week[7]: (None, None)}
