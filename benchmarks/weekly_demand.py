@@ -32,7 +32,9 @@ For each of the last ``--origins`` periods storecast trains as of that period (l
 matured by then only), scores it and is compared with what was sold. The baselines see
 the same history at each origin: seasonal naive (52 weeks, or 12 months), a moving
 average of the last 4 weeks (3 months), a plain global gradient-boosting model on lags,
-and the same model given the target period's deal, feature ad and shelf price (where set). On the simulated panel
+and the same model given the target period's deal, feature ad and shelf price (where set),
+and with ``--calendar`` that model given the events of the target period and the one after
+as categories too. On the simulated panel
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
@@ -40,7 +42,7 @@ the floor, so the gap to it is what is left to gain.
 
 ``--department N`` cuts ``real`` or ``monthly`` to one department: one series, a
 one-product retailer's data. ``--calendar`` loads the set's own events as
-``raw.calendar_events``, which storecast reads and the baselines do not: the real set's
+``raw.calendar_events``, which storecast reads and one more baseline is given: the real set's
 holidays (its ``IsHoliday`` weeks), or the ``festival`` panel's days.
 
 Prints WAPE, MASE (against a seasonal naive on each series' history), bias (sum
@@ -800,7 +802,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--calendar",
         action="store_true",
-        help="real, monthly or festival: load the set's own events as raw.calendar_events (storecast's alone)",
+        help="real, monthly or festival: load the set's own events as raw.calendar_events (and give them to a GB baseline)",
     )
     args = parser.parse_args(argv)
     source = SOURCES[args.data]
