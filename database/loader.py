@@ -275,6 +275,13 @@ def _insert(
                 ),
             )
         else:
-            statement = sql.SQL("{} on conflict ({}) do nothing").format(statement, conflict)
+            # Every column is the key (a calendar): a row already there is the row as the
+            # file writes it, so it counts as loaded, though "do nothing" writes 0 rows for it.
+            conn.execute(sql.SQL("{} on conflict ({}) do nothing").format(statement, conflict))
+            accepted = conn.execute(
+                "select count(*) from _load_typed t"
+                " where not exists (select 1 from _load_rejects r where r._storecast_line_no = t._storecast_line_no)"
+            ).fetchone()
+            return int(str(accepted[0])) if accepted else 0
     cur = conn.execute(statement)
     return cur.rowcount

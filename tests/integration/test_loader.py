@@ -262,6 +262,30 @@ def test_append_rejects_existing_keys_and_upsert_updates_them(
     )
 
 
+def test_upsert_of_a_table_that_is_all_key_counts_the_rows_already_there_as_loaded(
+    conn: Conn, tmp_path: Path
+) -> None:
+    # A calendar reloaded whole each month: its rows are already there as written, and the
+    # load says so rather than "0 of 2 loaded, 0 rejected".
+    data = "event_date,event\n1990-04-15,loader test easter\n1990-12-25,loader test christmas\n"
+    try:
+        first = load_csv(conn, "calendar_events", _file(tmp_path, data, "a.csv"), mode="upsert")
+        again = load_csv(
+            conn,
+            "calendar_events",
+            _file(tmp_path, data + "1991-03-31,loader test easter\n", "b.csv"),
+            mode="upsert",
+        )
+        assert (first.status, first.rows_loaded) == ("loaded", 2)
+        assert (again.status, again.rows_loaded, again.rows_rejected) == ("loaded", 3, 0)
+        held = conn.execute(
+            "select count(*) from raw.calendar_events where event like 'loader test %'"
+        ).fetchone()
+        assert held == (3,)
+    finally:
+        conn.execute("delete from raw.calendar_events where event like 'loader test %'")
+
+
 def test_all_or_nothing_loads_nothing_but_keeps_the_rejects(conn: Conn, tmp_path: Path, base_id: int) -> None:
     data = f"{HEADER}{base_id},2024-01-01,north,household\n{base_id + 1},not-a-date,north,household\n"
     result = load_csv(conn, "customers", _file(tmp_path, data), all_or_nothing=True)
