@@ -50,7 +50,8 @@ class Family:
     )
     #: Forecast tables also hold the target date and an interval per level (e.g. 80 -> lower_80, upper_80).
     interval_levels: tuple[int, ...] = ()
-    #: What scoring should tell about the rows it did not score ('' when nothing).
+    #: What scoring should tell about the date: rows it did not score, inputs they lack
+    #: ('' when nothing).
     note: Callable[[Conn, date], str] = field(default=lambda conn, as_of: "", repr=False)
 
     def columns(self) -> list[str]:
@@ -123,6 +124,84 @@ def _series_off_sale(conn: Conn, as_of: date) -> str:
     )
 
 
+#: Days of a demand period, by demand_grain (a month at its longest).
+PERIOD_DAYS = {"day": 1, "week": 7, "month": 31}
+#: How far an event's day a year back may stand from the periods forecast and still be
+#: theirs (52 weeks are 364 days; a week's start moves a day or two a year).
+YEAR_SLACK_DAYS = 7
+#: How far from the periods forecast a recurring event may move from one year to the next:
+#: Easter by up to five weeks, a lunar festival by 11 days.
+EVENT_DRIFT_DAYS = 60
+#: Events named in the note on events not planned.
+EVENTS_SHOWN = 5
+
+
+def _events_not_planned(conn: Conn, as_of: date) -> str:
+    """The events (the chain's calendar and the stores' own) that fell in the periods
+    forecast a year earlier and have no day loaded near those periods now: a calendar not
+    kept up to date. Their forecasts read no event where the model learnt one. Nothing
+    before the first build that makes the calendars' staging views (an upgraded database)."""
+    views = conn.execute(
+        "select to_regclass('staging.stg_raw__calendar_events') is not null "
+        "and to_regclass('staging.stg_raw__store_calendar_events') is not null"
+    ).fetchone()
+    if not views or not views[0]:
+        return ""
+    built = conn.execute(
+        "select settings ->> 'demand_grain' from ml.build_settings where model = 'demand_features'"
+    ).fetchone()
+    period = PERIOD_DAYS.get(str(built[0]) if built else "", PERIOD_DAYS["week"])
+    rows = conn.execute(
+        """
+        with forecast as (
+            select min(target_date) as first_day, max(target_date) + %(period)s - 1 as last_day
+            from scores.demand_forecast
+            where as_of_date = %(as_of)s
+        ),
+        events as (
+            select event_date, event from staging.stg_raw__calendar_events
+            union all
+            select event_date, event from staging.stg_raw__store_calendar_events
+        ),
+        a_year_before as (
+            select events.event, max(events.event_date) as event_date
+            from events
+            cross join forecast
+            where events.event_date between forecast.first_day - 365 - %(slack)s
+                and forecast.last_day - 365 + %(slack)s
+            group by events.event
+        )
+        select a_year_before.event, a_year_before.event_date
+        from a_year_before
+        cross join forecast
+        where not exists (
+            select 1 from events
+            where events.event = a_year_before.event
+                and events.event_date between forecast.first_day - %(drift)s and forecast.last_day + %(drift)s
+        )
+        order by a_year_before.event_date, a_year_before.event
+        """,
+        {"as_of": as_of, "period": period, "slack": YEAR_SLACK_DAYS, "drift": EVENT_DRIFT_DAYS},
+    ).fetchall()
+    if not rows:
+        return ""
+    shown = ", ".join(f"{event} ({day})" for event, day in rows[:EVENTS_SHOWN])
+    more = f" and {len(rows) - EVENTS_SHOWN:,} more" if len(rows) > EVENTS_SHOWN else ""
+    return (
+        f"{len(rows):,} event{'s' if len(rows) > 1 else ''} of the periods forecast a year ago "
+        f"with no day loaded within {EVENT_DRIFT_DAYS} days of them now, so these forecasts read none: "
+        f"{shown}{more}; if they recur, load their coming days (raw.calendar_events, "
+        "raw.store_calendar_events)"
+    )
+
+
+def _demand_notes(conn: Conn, as_of: date) -> str:
+    """What a demand forecast should tell: the series it left out, the events it lacks."""
+    return "; ".join(
+        note for note in (_series_off_sale(conn, as_of), _events_not_planned(conn, as_of)) if note
+    )
+
+
 #: The score tables, by family (explicit registry, one entry per table).
 FAMILIES: dict[str, Family] = {
     "customer": Family(
@@ -154,6 +233,6 @@ FAMILIES: dict[str, Family] = {
         ["product_id", "store_id", "horizon"],
         [Output("demand", "units")],
         interval_levels=(80, 95),
-        note=_series_off_sale,
+        note=_demand_notes,
     ),
 }

@@ -489,6 +489,36 @@ def test_a_calendar_of_events_names_the_target_weeks_and_reaches_the_model(
     assert "demand: version 1 is champion" in output
 
 
+def test_scoring_names_the_events_of_a_year_ago_with_no_coming_day_loaded(
+    scanner: tuple[Shell, str],
+) -> None:
+    sh, output = scanner
+    # The scanner's calendar runs to 2027: every event of a year ago has its coming day.
+    assert "no day loaded" not in output
+    # A store's anniversary sale in the weeks forecast a year ago, and none planned since.
+    folder = Path(sh.env["STORECAST_CONFIG"]).parent
+    last_year = date.fromisoformat(AS_OF) + timedelta(days=2 - 364)
+    store = sh.one("select min(store_id) from raw.stores")
+    (folder / "anniversary.csv").write_text(
+        f"store_id,event_date,event\n{store},{last_year},Anniversary Sale\n"
+    )
+    sh.ok("load", "store_calendar_events", str(folder / "anniversary.csv"))
+    sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
+    said = " ".join(sh.ok("score", "demand", "--as-of", AS_OF).split())
+    assert re.search(
+        rf"1 event of the periods forecast a year ago with no day loaded within 60 days of them now, so these "
+        rf"forecasts read none: anniversary sale \({last_year}\); if they recur, load their coming days",
+        said,
+    ), said
+    # Its coming day loaded, scoring has nothing to say of it.
+    (folder / "anniversary.csv").write_text(
+        f"store_id,event_date,event\n{store},{last_year + timedelta(days=364)},anniversary sale\n"
+    )
+    sh.ok("load", "store_calendar_events", str(folder / "anniversary.csv"))
+    sh.ok("build", "--as-of", AS_OF, "--select", "+demand_features")
+    assert "no day loaded" not in sh.ok("score", "demand", "--as-of", AS_OF)
+
+
 def test_a_back_dated_run_passes_its_date_to_every_step(panel: tuple[Shell, str]) -> None:
     sh, _ = panel
     as_of = date.fromisoformat(AS_OF) - timedelta(weeks=8)
