@@ -48,9 +48,9 @@ holidays (its ``IsHoliday`` weeks), or the ``festival`` panel's days.
 Prints WAPE, MASE (against a seasonal naive on each series' history), bias (sum
 of errors over sum of actuals) and the coverage of the 80 % interval per horizon; against
 each baseline, on how many origins storecast's WAPE is lower and the mean difference with
-two standard errors; the coverage by quartile of the forecast; where the panel has a
-moving holiday (``festival``), each method's WAPE and bias in its weeks and the weeks
-before them; and the build and training times.
+two standard errors; the coverage by quartile of the forecast; where the panel has
+holidays of its own (``real`` by week, ``festival``), each method's WAPE and bias in their
+weeks and the weeks before them, calendar loaded or not; and the build and training times.
 """
 
 from __future__ import annotations
@@ -133,8 +133,9 @@ class Source:
     periods: Periods = WEEKS
     #: How to load it with its own events as a calendar (``--calendar``), where it has them.
     with_calendar: Loader | None = None
-    #: The period starts of a moving holiday the data holds: each method's error there is printed.
-    event_periods: tuple[date, ...] = ()
+    #: The period starts of the data's own events (holidays), known whether or not they are
+    #: loaded as a calendar: each method's error in them, and in the periods before, is printed.
+    event_periods: Callable[[], tuple[date, ...]] | None = None
     #: The store, product and period start of each period out of stock a day or more.
     stock_outs: str = "select store_id, product_id, period_start, true from features.demand_stock_outs"
 
@@ -224,6 +225,12 @@ def _read_real(path: Path) -> pd.DataFrame:
     sales["markdown"] = sales[[f"MarkDown{i}" for i in range(1, 6)]].fillna(0).sum(axis=1)
     sales["IsHoliday"] = sales["IsHoliday"].astype(str) == "True"
     return sales
+
+
+def _real_holiday_weeks() -> tuple[date, ...]:
+    """The starts (Saturdays) of the real set's holiday weeks (``IsHoliday``)."""
+    sales = _read_real(REAL_DATA)
+    return tuple(_week_start(friday) for friday in sorted(set(sales.loc[sales["IsHoliday"], "Date"])))
 
 
 def _load_real(
@@ -360,6 +367,7 @@ SOURCES: dict[str, Source] = {
         [*WEEKLY, "week_start=saturday", "demand_missing_periods=unobserved"],
         origins=12,
         with_calendar=partial(_load_real, calendar=True),
+        event_periods=_real_holiday_weeks,
     ),
     "panel": Source(_load_panel, WEEKLY, origins=4, floor=_true_means),
     # The same panel with every series trending (a year's change exp(g), g ~ N(0, TREND)).
@@ -377,7 +385,7 @@ SOURCES: dict[str, Source] = {
         origins=4,
         floor=partial(_true_means, festival=True),
         with_calendar=partial(_load_panel, festival=True, calendar=True),
-        event_periods=tuple(day - timedelta(days=day.weekday()) for day in FESTIVAL_DAYS),
+        event_periods=lambda: tuple(day - timedelta(days=day.weekday()) for day in FESTIVAL_DAYS),
     ),
     "sample": Source(_load_sample, [*WEEKLY, "demand_missing_periods=unobserved"], origins=4),
     # The real set by calendar month: a user's monthly extract.
@@ -765,17 +773,17 @@ def _errors_in(forecasts: Forecasts, panel: Panel, targets: set[date]) -> tuple[
 
 
 def _print_event_errors(methods: dict[str, Forecasts], panel: Panel, event_periods: tuple[date, ...]) -> None:
-    """Each method's WAPE and bias in the periods holding the panel's moving holiday and in
-    the periods before them, over every origin and horizon that forecast one."""
+    """Each method's WAPE and bias in the periods holding the data's events (holidays) and
+    in the periods before them, over every origin and horizon that forecast one."""
     tested = set(_joined(methods["storecast"], panel)["target"])
     held = set(event_periods) & tested
     before = {panel.periods.step(p, -1) for p in event_periods} & tested
     if not held and not before:
-        print("no forecast period holds the moving holiday or precedes it: use more --origins")
+        print("no forecast period holds one of the data's holidays or precedes it: use more --origins")
         return
     print()
     print(
-        f"in the {panel.periods.name}s of the moving holiday ({', '.join(map(str, sorted(held)))}) "
+        f"in the {panel.periods.name}s of the data's holidays ({', '.join(map(str, sorted(held)))}) "
         f"and the {panel.periods.name}s before them ({', '.join(map(str, sorted(before)))}):"
     )
     for method, forecasts in methods.items():
@@ -888,8 +896,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "storecast 80 % coverage by forecast quartile (lowest first, ± two standard errors over origins): "
         + _coverage_by_level(ours, panel)
     )
-    if source.event_periods:
-        _print_event_errors(methods, panel, source.event_periods)
+    if source.event_periods is not None:
+        _print_event_errors(methods, panel, source.event_periods())
     print()
     print(
         "storecast seconds: "
