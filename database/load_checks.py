@@ -450,8 +450,9 @@ def check_rows(
         )
 
 
-#: Rows of ``_load_typed`` not rejected so far: a rejected row never wins a key.
-_ACCEPTED = sql.SQL(
+#: Rows of ``_load_typed`` not rejected so far: a rejected row never wins a key, and after
+#: the checks they are what a load writes to its table.
+ACCEPTED_ROWS = sql.SQL(
     "(select * from _load_typed a where not exists "
     "(select 1 from _load_rejects r where r._storecast_line_no = a._storecast_line_no))"
 )
@@ -496,7 +497,7 @@ def _check_keys(
                 fmt=sql.Literal(f"duplicate {label}=(%s) within the file ({what}): first seen on line %s"),
                 kt=text,
                 k=ids,
-                rows=_ACCEPTED,
+                rows=ACCEPTED_ROWS,
                 complete=complete,
             )
         )
@@ -525,7 +526,7 @@ def _check_keys(
             ).format(
                 fmt=sql.Literal(fmt),
                 kt=text,
-                rows=_ACCEPTED,
+                rows=ACCEPTED_ROWS,
                 complete=complete,
                 tbl=raw_table(info.name),
                 match=match,
@@ -559,7 +560,7 @@ def _check_exclusions(
                 " group by t._storecast_line_no"
             ).format(
                 fmt=sql.Literal(f"conflicts with line %s under exclusion constraint {name}"),
-                rows=_ACCEPTED,
+                rows=ACCEPTED_ROWS,
                 c=_conflict(parts, "e", "t"),
             )
         )
@@ -571,7 +572,7 @@ def _check_exclusions(
                 msg=sql.Literal(
                     f"conflicts with a row already in {RAW_SCHEMA}.{info.name} under exclusion constraint {name}"
                 ),
-                rows=_ACCEPTED,
+                rows=ACCEPTED_ROWS,
                 tbl=raw_table(info.name),
                 c=_conflict(parts, "x", "t"),
             )

@@ -33,7 +33,7 @@ from storecast.database import key_codes
 from storecast.database.bulk import RAW_SCHEMA, raw_table
 from storecast.database.csv_records import DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_RECORD_BYTES, CsvFormat
 from storecast.database.load_catalogue import LoadError, TableInfo, check_header, table_info
-from storecast.database.load_checks import NUMBER_STYLES, Mode, check_rows, input_error_sql
+from storecast.database.load_checks import ACCEPTED_ROWS, NUMBER_STYLES, Mode, check_rows, input_error_sql
 from storecast.database.load_ledger import (
     SUMMARY_REASONS,
     LoadResult,
@@ -259,10 +259,8 @@ def _insert(
     """Move the accepted typed rows into the target table; returns rows written."""
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     statement = sql.SQL(
-        "insert into {tbl} ({cols}) select {cols} from _load_typed t"
-        " where not exists (select 1 from _load_rejects r where r._storecast_line_no = t._storecast_line_no)"
-        " order by t._storecast_line_no"
-    ).format(tbl=raw_table(info.name), cols=cols)
+        "insert into {tbl} ({cols}) select {cols} from {rows} t order by t._storecast_line_no"
+    ).format(tbl=raw_table(info.name), cols=cols, rows=ACCEPTED_ROWS)
     if mode == "upsert":
         updates = [c for c in columns if c not in info.primary_key]
         conflict = sql.SQL(", ").join(sql.Identifier(k) for k in info.primary_key)
@@ -278,10 +276,7 @@ def _insert(
             # Every column is the key (a calendar): a row already there is the row as the
             # file writes it, so it counts as loaded, though "do nothing" writes 0 rows for it.
             conn.execute(sql.SQL("{} on conflict ({}) do nothing").format(statement, conflict))
-            accepted = conn.execute(
-                "select count(*) from _load_typed t"
-                " where not exists (select 1 from _load_rejects r where r._storecast_line_no = t._storecast_line_no)"
-            ).fetchone()
+            accepted = conn.execute(sql.SQL("select count(*) from {}").format(ACCEPTED_ROWS)).fetchone()
             return int(str(accepted[0])) if accepted else 0
     cur = conn.execute(statement)
     return cur.rowcount
