@@ -212,8 +212,7 @@ def _write_real_csvs(
         # The holidays the set comes with (IsHoliday: the weeks of the Super Bowl, Labor
         # Day, Thanksgiving and Christmas), named by their month, as the retailer's calendar.
         files.write(
-            "calendar_events",
-            [[friday, HOLIDAYS[friday.month]] for friday in weekly.index[weekly["holiday"].to_numpy()]],
+            "calendar_events", [[friday, HOLIDAYS[friday.month]] for friday in _holiday_fridays(sales)]
         )
     return files.paths
 
@@ -227,10 +226,14 @@ def _read_real(path: Path) -> pd.DataFrame:
     return sales
 
 
+def _holiday_fridays(sales: pd.DataFrame) -> list[date]:
+    """The Fridays ending the real set's holiday weeks (``IsHoliday``), oldest first."""
+    return sorted(set(sales.loc[sales["IsHoliday"], "Date"]))
+
+
 def _real_holiday_weeks() -> tuple[date, ...]:
-    """The starts (Saturdays) of the real set's holiday weeks (``IsHoliday``)."""
-    sales = _read_real(REAL_DATA)
-    return tuple(_week_start(friday) for friday in sorted(set(sales.loc[sales["IsHoliday"], "Date"])))
+    """The starts (Saturdays) of the real set's holiday weeks."""
+    return tuple(_week_start(friday) for friday in _holiday_fridays(_read_real(REAL_DATA)))
 
 
 def _load_real(
@@ -763,9 +766,9 @@ def _coverage_by_level(forecasts: Forecasts, panel: Panel) -> str:
     return ", ".join(f"{c:.2f} ± {spread.get(b, np.nan):.2f}" for b, c in enumerate(pooled))
 
 
-def _errors_in(forecasts: Forecasts, panel: Panel, targets: set[date]) -> tuple[float, float, int]:
-    """WAPE, bias and rows of the forecasts whose target period is one of ``targets``."""
-    joined = _joined(forecasts, panel)
+def _errors_in(joined: pd.DataFrame, targets: set[date]) -> tuple[float, float, int]:
+    """WAPE, bias and rows of the forecasts joined with their actuals (:func:`_joined`)
+    whose target period is one of ``targets``."""
     joined = joined[joined["target"].isin(targets)]
     error = joined["forecast"] - joined["y"]
     total = joined["y"].sum()
@@ -787,10 +790,11 @@ def _print_event_errors(methods: dict[str, Forecasts], panel: Panel, event_perio
         f"and the {panel.periods.name}s before them ({', '.join(map(str, sorted(before)))}):"
     )
     for method, forecasts in methods.items():
+        joined = _joined(forecasts, panel)
         cells = []
         for targets in (held, before):
             if targets:
-                wape, bias, n = _errors_in(forecasts, panel, targets)
+                wape, bias, n = _errors_in(joined, targets)
                 cells.append(f"WAPE {wape:.3f} bias {bias:+.3f} ({n:,} rows)")
             else:
                 cells.append("(none forecast)")

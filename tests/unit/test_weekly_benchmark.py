@@ -8,7 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.weekly_demand import COLUMNS, SOURCES, WEEKS, Forecasts, Panel, _errors_in, _gbm_rows, main
+from benchmarks.weekly_demand import (
+    COLUMNS,
+    SOURCES,
+    WEEKS,
+    Forecasts,
+    Panel,
+    _errors_in,
+    _gbm_rows,
+    _joined,
+    main,
+)
 
 
 def _panel(units: dict[int, list[float]], first: date, events: dict[date, str] | None = None) -> Panel:
@@ -28,7 +38,7 @@ def test_errors_in_the_named_periods_only() -> None:
         for h, forecast in enumerate(forecasts, start=1)
     ]
     forecasts = Forecasts(pd.DataFrame(rows, columns=COLUMNS))
-    wape, bias, n = _errors_in(forecasts, panel, {festival})
+    wape, bias, n = _errors_in(_joined(forecasts, panel), {festival})
     # Series 1 over by 6, series 2 under by 6, of 30 units sold that week.
     assert (wape, bias, n) == pytest.approx((12 / 30, 0.0, 2))
 
