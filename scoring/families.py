@@ -9,8 +9,9 @@ from datetime import date, timedelta
 
 from psycopg import sql
 
+from storecast.config import PERIOD_DAYS
 from storecast.database.key_codes import as_written
-from storecast.db import Conn
+from storecast.db import Conn, scalar
 from storecast.training.spec import ModelSpec
 
 
@@ -80,6 +81,15 @@ def _launch_dates(conn: Conn, spec: ModelSpec, as_of: date) -> list[date]:
     return [r[0] for r in rows]  # type: ignore[misc]
 
 
+def _built_setting(conn: Conn, table: str, name: str) -> str | None:
+    """The value of setting ``name`` a feature table was last built with, as text (None
+    when the table or the setting is not recorded)."""
+    value: str | None = scalar(
+        conn, "select settings ->> %s from ml.build_settings where model = %s", [name, table]
+    )
+    return value
+
+
 #: Series named in the note on series off sale.
 OFF_SALE_SHOWN = 3
 
@@ -112,10 +122,8 @@ def _series_off_sale(conn: Conn, as_of: date) -> str:
     if not rows:
         return ""
     # The value demand_history was built with, which may not be today's setting.
-    built = conn.execute(
-        "select settings ->> 'demand_dormant_days' from ml.build_settings where model = 'demand_history'"
-    ).fetchone()
-    days = f"{built[0]} days" if built and built[0] else "days"
+    dormant = _built_setting(conn, "demand_history", "demand_dormant_days")
+    days = f"{dormant} days" if dormant else "days"
     shown = ", ".join(f"product {p} at store {s} (last reported {d})" for p, s, d in rows[:OFF_SALE_SHOWN])
     more = f" and {len(rows) - OFF_SALE_SHOWN:,} more" if len(rows) > OFF_SALE_SHOWN else ""
     return (
@@ -124,8 +132,6 @@ def _series_off_sale(conn: Conn, as_of: date) -> str:
     )
 
 
-#: Days of a demand period, by demand_grain (a month at its longest).
-PERIOD_DAYS = {"day": 1, "week": 7, "month": 31}
 #: How far an event's day a year back may stand from the periods forecast and still be
 #: theirs (52 weeks are 364 days; a week's start moves a day or two a year).
 YEAR_SLACK_DAYS = 7
@@ -147,10 +153,9 @@ def _events_not_planned(conn: Conn, as_of: date) -> str:
     ).fetchone()
     if not views or not views[0]:
         return ""
-    built = conn.execute(
-        "select settings ->> 'demand_grain' from ml.build_settings where model = 'demand_features'"
-    ).fetchone()
-    period = PERIOD_DAYS.get(str(built[0]) if built else "", PERIOD_DAYS["week"])
+    period = PERIOD_DAYS.get(
+        _built_setting(conn, "demand_features", "demand_grain") or "", PERIOD_DAYS["week"]
+    )
     rows = conn.execute(
         """
         with forecast as (
