@@ -778,7 +778,8 @@ def _errors_in(joined: pd.DataFrame, targets: set[date]) -> tuple[float, float, 
 def _print_event_errors(methods: dict[str, Forecasts], panel: Panel, event_periods: tuple[date, ...]) -> None:
     """Each method's WAPE and bias in the periods holding the data's events (holidays) and
     in the periods before them, over every origin and horizon that forecast one."""
-    tested = set(_joined(methods["storecast"], panel)["target"])
+    joined = {method: _joined(forecasts, panel) for method, forecasts in methods.items()}
+    tested = set(joined["storecast"]["target"])
     held = set(event_periods) & tested
     before = {panel.periods.step(p, -1) for p in event_periods} & tested
     if not held and not before:
@@ -789,12 +790,11 @@ def _print_event_errors(methods: dict[str, Forecasts], panel: Panel, event_perio
         f"in the {panel.periods.name}s of the data's holidays ({', '.join(map(str, sorted(held)))}) "
         f"and the {panel.periods.name}s before them ({', '.join(map(str, sorted(before)))}):"
     )
-    for method, forecasts in methods.items():
-        joined = _joined(forecasts, panel)
+    for method, rows in joined.items():
         cells = []
         for targets in (held, before):
             if targets:
-                wape, bias, n = _errors_in(joined, targets)
+                wape, bias, n = _errors_in(rows, targets)
                 cells.append(f"WAPE {wape:.3f} bias {bias:+.3f} ({n:,} rows)")
             else:
                 cells.append("(none forecast)")
