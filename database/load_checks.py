@@ -51,6 +51,12 @@ VALUE_HINTS = {
 DECIMAL_COMMA = r"^\s*[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?\s*$"
 #: A number whose commas group thousands (1,234.56, 12,345).
 THOUSANDS_COMMA = r"^\s*[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?\s*$"
+#: A whole number written with one or two zero decimals (1.0, as pandas writes an integer
+#: column that has a blank in it; 1.00). Three zeros are not read: 1.000 groups thousands
+#: in much of Europe.
+WHOLE_WITH_ZERO_DECIMALS = r"^\s*([+-]?[0-9]+)\.0{1,2}\s*$"
+#: A number with decimals, as a key column rejects it.
+DECIMAL_NUMBER = r"^\s*[+-]?[0-9]*\.[0-9]+\s*$"
 
 
 @dataclass(frozen=True)
@@ -214,6 +220,32 @@ def _apply_number_style(
         )
 
 
+def _apply_whole_numbers(
+    conn: psycopg.Connection[tuple[object, ...]],
+    info: TableInfo,
+    columns: list[str],
+    staged: Callable[[str], sql.Composable],
+) -> None:
+    """Rewrite whole numbers written with zero decimals (``1.0``) in the integer columns as
+    integers, in one pass over the staged rows: a key column with a blank in it comes out
+    of pandas as floats, and ``1.0`` can mean nothing but 1."""
+    integers = [staged(n) for n in columns if info.column(n).type in ("smallint", "integer", "bigint")]
+    if not integers:
+        return
+    pattern = sql.Literal(WHOLE_WITH_ZERO_DECIMALS)
+    conn.execute(
+        sql.SQL("update _load_stage set {sets} where {any}").format(
+            sets=sql.SQL(", ").join(
+                sql.SQL("{v} = case when {v} ~ {p} then regexp_replace({v}, {p}, '\\1') else {v} end").format(
+                    v=v, p=pattern
+                )
+                for v in integers
+            ),
+            any=sql.SQL(" or ").join(sql.SQL("{v} ~ {p}").format(v=v, p=pattern) for v in integers),
+        )
+    )
+
+
 def _when(value: sql.Composable, condition: sql.Composable, message: str) -> sql.Composable:
     """A CASE branch giving ``message`` (``%L`` is the value, cut to 80 characters) when ``condition`` holds."""
     return sql.SQL("when {c} then format({fmt}, left({v}, 80))").format(
@@ -282,8 +314,17 @@ def _type_reasons(
                 "thousands; load the file with " + " or ".join(f"{st.flag} ({st.example})" for st in styles),
             )
         )
-    # A key written with letters is a code: say how to load it as one.
     if name in key_codes.KEY_COLUMNS:
+        # A key written as a decimal (1.5, 1.000) is no code: setting coded_keys would load
+        # it as one.
+        whens.append(
+            _when(
+                value,
+                sql.SQL("{v} ~ {p}").format(v=value, p=sql.Literal(DECIMAL_NUMBER)),
+                f"{name}: expected a whole number ({type_name}), got %L",
+            )
+        )
+        # A key written with letters is a code: say how to load it as one.
         hint += f"; for keys written as codes set coded_keys: [{name}]"
     whens.append(
         sql.SQL("when {err} is not null then format({fmt}, {err}, left({v}, 80))").format(
@@ -375,7 +416,9 @@ def check_rows(
     # 0b. Numbers with a decimal comma or commas grouping thousands, when the user said so.
     if number_style is not None:
         _apply_number_style(conn, info, columns, staged, number_style)
-    # 0c. Keys written as codes: their numbers, the table's own new codes numbered.
+    # 0c. Whole numbers written with zero decimals, in integer columns not read as codes.
+    _apply_whole_numbers(conn, info, [c for c in columns if c not in coded], staged)
+    # 0d. Keys written as codes: their numbers, the table's own new codes numbered.
     key_codes.stage_codes(conn, info, coded, staged)
 
     # 1. Required values and type parsing, reported for every failing column.

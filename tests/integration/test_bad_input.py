@@ -214,7 +214,7 @@ CASES = [
         "customers",
         CUSTOMERS + GOOD + _customer("{id2}.5"),
         2,
-        r"customer_id: expected bigint, got '\d+\.5'",
+        r"customer_id: expected a whole number \(bigint\), got '\d+\.5'$",
         loaded=1,
     ),
     Case(
@@ -626,6 +626,15 @@ CASES = [
         r"loaded: 1 of 1",
     ),
     Case(
+        "whole number with zero decimals in an integer column (1.0, as pandas writes)",
+        "accepted as that whole number; 1.000 rejected (it may group thousands)",
+        "customers",
+        CUSTOMERS + _customer("{id}.0") + _customer("{id2}.00"),
+        0,
+        r"loaded: 2 of 2",
+        loaded=2,
+    ),
+    Case(
         "thousands commas with --thousands-comma",
         "accepted as those numbers",
         "products",
@@ -782,6 +791,36 @@ def test_thousands_commas_load_as_the_numbers_they_write(sh: Shell, tmp_path: Pa
         [key],
     )
     assert row == [("1234.50", "0.95", 12000)]
+
+
+def test_whole_numbers_written_with_zero_decimals_load_as_integers(sh: Shell, tmp_path: Path) -> None:
+    # pandas writes an integer column with a blank in it as floats: a promotion's store
+    # 1.0 beside one for every store. 1.000 may group thousands, and stays rejected.
+    key = 999_010  # beyond the cases' keys: this test loads its own rows
+    path = tmp_path / "whole_floats.csv"
+    path.write_text(
+        "promotion_id,product_id,store_id,start_date,end_date,discount_pct,feature_ad\n"
+        f"{key}.0,1.0,1.0,2026-03-01,2026-03-07,0.1,false\n"
+        f"{key + 1}.00,1.0,,2026-03-08,2026-03-14,0.2,false\n"
+        f"{key + 2}, 1.0 ,1.000,2026-03-15,2026-03-21,0.3,false\n"
+        f"{key + 3},1,1.5,2026-03-22,2026-03-28,0.3,false\n"
+    )
+    result = sh("load", "promotions", str(path))
+    assert result.exit_code == 2, result.output
+    assert "partial: 2 of 4 rows" in result.output
+    rows = sh.rows(
+        "select promotion_id, product_id, store_id from raw.promotions where promotion_id between %s and %s "
+        "order by promotion_id",
+        [key, key + 3],
+    )
+    assert rows == [(key, 1, 1), (key + 1, 1, None)]
+    reasons = sh.rows(
+        "select reason from raw.load_rejects where load_id = (select max(load_id) from raw.loads) order by line_no"
+    )
+    assert [r[0] for r in reasons] == [
+        "store_id: expected a whole number (bigint), got '1.000'",
+        "store_id: expected a whole number (bigint), got '1.5'",
+    ]
 
 
 def test_the_readme_table_lists_every_kind_with_what_storecast_does() -> None:
