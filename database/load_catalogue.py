@@ -166,6 +166,11 @@ def table_info(conn: psycopg.Connection[tuple[object, ...]], table: str) -> Tabl
     )
 
 
+#: The first column's header when pandas writes a frame's unnamed index (``to_csv`` without
+#: ``index=False``), and how pandas reads such a header back (``Unnamed: 0``).
+PANDAS_INDEX_HEADERS = ("", "Unnamed: 0")
+
+
 def check_header(header: list[str], info: TableInfo, path: Path, delimiter: str) -> list[str]:
     names = [h.strip() for h in header]
     known = {c.name for c in info.columns}
@@ -190,6 +195,13 @@ def check_header(header: list[str], info: TableInfo, path: Path, delimiter: str)
             + ", ".join(f"{n!r} should be {by_lower[n.lower()]!r}" for n in case_only)
         )
     other_unknown = [n for n in unknown if n not in case_only]
+    if names and names[0] in PANDAS_INDEX_HEADERS:
+        # pandas' to_csv writes the frame's row index first, under no name, unless told not to.
+        problems.append(
+            f"the first column is named {names[0]!r}, as pandas names a frame's index: "
+            "write the file with to_csv(..., index=False)"
+        )
+        other_unknown = [n for n in other_unknown if n != names[0]]
     if other_unknown:
         problems.append(f"unknown columns: {', '.join(repr(n) for n in other_unknown)}")
     lowered = {n.lower() for n in names}

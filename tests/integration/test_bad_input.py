@@ -86,6 +86,15 @@ CASES = [
         r"unknown columns: 'colour'.*Expected columns",
     ),
     Case(
+        "a pandas index written as the first column",
+        "nothing loaded; says to write the file with index=False",
+        "customers",
+        "," + CUSTOMERS + "0," + GOOD,
+        1,
+        r"the first column is named '', as pandas names a frame's index: write the file with "
+        r"to_csv\(\.\.\., index=False\)\. Expected columns",
+    ),
+    Case(
         "missing required column",
         "nothing loaded; names it",
         "products",
