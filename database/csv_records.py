@@ -4,6 +4,7 @@ sizes), in memory bounded by the longest record allowed."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,25 @@ DEFAULT_MAX_RECORD_BYTES = 16 * 2**20
 #: Characters of an over-long record kept in ``raw.load_rejects`` (the rest is counted).
 KEPT_OVERSIZED_CHARS = 1_000
 _READ_CHUNK = 2**20
+#: The characters that delimit, quote and end CSV fields: an encoding is read only where it
+#: writes these as ASCII does, since lines are split as bytes before they are decoded.
+_CSV_SYNTAX = "\n\r,;\t|\"' 0123456789.-+:"
+#: What a reason for bytes that are not UTF-8 suggests.
+ENCODING_HINT = "if the file is written in another encoding, name it with --encoding (e.g. cp1252, as Excel on Windows saves CSV)"
+
+
+def check_encoding(encoding: str) -> str:
+    """The codec's name for ``encoding``, or ``ValueError`` saying why the loader cannot read it."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}; e.g. utf-8, cp1252, latin-1") from None
+    if _CSV_SYNTAX.encode(name, errors="replace") != _CSV_SYNTAX.encode("ascii"):
+        raise ValueError(
+            f"encoding {encoding!r} does not write ASCII as ASCII (UTF-16 and UTF-32 do not): "
+            "save the file as UTF-8 (Excel: CSV UTF-8) and load it without --encoding"
+        )
+    return name
 
 
 @dataclass
@@ -37,9 +57,10 @@ class _PhysicalLines:
     line is skipped in chunks, its length counted, and the parser given an empty line.
     """
 
-    def __init__(self, fh: BinaryIO, max_record_bytes: int) -> None:
+    def __init__(self, fh: BinaryIO, max_record_bytes: int, encoding: str = "utf-8") -> None:
         self._fh = fh
         self._max = max_record_bytes
+        self._encoding = encoding
         self.line_no = 0  # physical lines read so far
         self.bytes_read = 0
         self.record_start = 1
@@ -57,19 +78,21 @@ class _PhysicalLines:
             raise StopIteration
         self.line_no += 1
         self.bytes_read += len(raw)
-        if self.line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        if self.line_no == 1 and self._encoding == "utf-8" and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         self.buffered += len(raw)
         if self.buffered > self._max or self.oversized is not None:
             return self._skip(raw)
         try:
-            text = raw.decode("utf-8")
+            text = raw.decode(self._encoding)
         except UnicodeDecodeError as exc:
-            text = raw.decode("utf-8", errors="backslashreplace")
+            text = raw.decode(self._encoding, errors="backslashreplace")
             if self.bad_encoding is None:
+                utf8 = self._encoding == "utf-8"
                 self.bad_encoding = (
-                    f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at position {exc.start + 1} "
-                    f"of line {self.line_no}"
+                    f"not valid {'UTF-8' if utf8 else self._encoding}: byte 0x{raw[exc.start]:02x} at "
+                    f"position {exc.start + 1} of line {self.line_no}"
+                    + (f"; {ENCODING_HINT}" if utf8 else "")
                 )
         self.buffer.append(text)
         return text
@@ -78,7 +101,9 @@ class _PhysicalLines:
         """Count the rest of an over-long line without keeping it; keep its first characters."""
         kept = sum(len(t) for t in self.buffer)
         if kept < KEPT_OVERSIZED_CHARS:
-            self.buffer.append(raw[: KEPT_OVERSIZED_CHARS - kept].decode("utf-8", errors="backslashreplace"))
+            self.buffer.append(
+                raw[: KEPT_OVERSIZED_CHARS - kept].decode(self._encoding, errors="backslashreplace")
+            )
         while not raw.endswith(b"\n"):
             raw = self._fh.readline(_READ_CHUNK)
             if not raw:
@@ -108,13 +133,15 @@ def records(
     n_fields: int | None,
     max_field_chars: int,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    encoding: str = "utf-8",
 ) -> Generator[Record, None, None]:
-    """Yield the header (line 1) and then every data record, with any problem found in Python."""
+    """Yield the header (line 1) and then every data record, with any problem found in Python;
+    ``encoding`` is a codec's name as :func:`check_encoding` gives it."""
     # The parser's own limit stops a quoted field that runs over many short lines from
     # growing without bound; a field over max_field_chars is reported more precisely below.
     csv.field_size_limit(max(max_record_bytes, max_field_chars) + 1)
     with path.open("rb") as fh:
-        lines = _PhysicalLines(fh, max_record_bytes)
+        lines = _PhysicalLines(fh, max_record_bytes, encoding)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         expected = n_fields
         while True:
@@ -156,7 +183,11 @@ class CsvFormat:
     #: (``1.234,56``) or ``thousands_comma`` (``1,234.56``), a name of
     #: :data:`storecast.database.load_checks.NUMBER_STYLES`; ``None``: ``1234.56`` only.
     number_style: str | None = None
+    #: The file's text encoding, a codec's name as :func:`check_encoding` gives it.
+    encoding: str = "utf-8"
 
     def records(self, path: Path, n_fields: int | None) -> Generator[Record, None, None]:
         """The file's records, parsed with this format."""
-        return records(path, self.delimiter, n_fields, self.max_field_chars, self.max_record_bytes)
+        return records(
+            path, self.delimiter, n_fields, self.max_field_chars, self.max_record_bytes, self.encoding
+        )

@@ -31,7 +31,12 @@ from psycopg.rows import args_row
 
 from storecast.database import key_codes
 from storecast.database.bulk import RAW_SCHEMA, raw_table
-from storecast.database.csv_records import DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_RECORD_BYTES, CsvFormat
+from storecast.database.csv_records import (
+    DEFAULT_MAX_FIELD_CHARS,
+    DEFAULT_MAX_RECORD_BYTES,
+    CsvFormat,
+    check_encoding,
+)
 from storecast.database.load_catalogue import LoadError, TableInfo, check_header, table_info
 from storecast.database.load_checks import ACCEPTED_ROWS, NUMBER_STYLES, Mode, check_rows, input_error_sql
 from storecast.database.load_ledger import (
@@ -61,6 +66,7 @@ def load_csv(
     decimal_comma: bool = False,
     thousands_comma: bool = False,
     coded_keys: Sequence[str] = (),
+    encoding: str = "utf-8",
 ) -> LoadResult:
     """Load ``path`` into ``raw.<table>``.
 
@@ -96,6 +102,9 @@ def load_csv(
     coded_keys:
         Keys written as codes (the setting ``coded_keys``): their values are read through
         ``raw.key_codes`` (:mod:`storecast.database.key_codes`).
+    encoding:
+        The file's text encoding (``cp1252``, ``latin-1``): one that writes ASCII as ASCII.
+        A line with bytes the encoding does not read is rejected with the byte's position.
 
     Returns
     -------
@@ -119,8 +128,12 @@ def load_csv(
             "--decimal-comma (1.234,56) and --thousands-comma (1,234.56) exclude each other: "
             "name the one the file is written in"
         )
+    try:
+        codec = check_encoding(encoding)
+    except ValueError as exc:
+        raise LoadError(f"--encoding: {exc}") from None
     style = "decimal_comma" if decimal_comma else "thousands_comma" if thousands_comma else None
-    fmt = CsvFormat(delimiter, max_field_chars, max_record_bytes, date_format, style)
+    fmt = CsvFormat(delimiter, max_field_chars, max_record_bytes, date_format, style, codec)
     result = LoadResult(load_id=0, table=f"{RAW_SCHEMA}.{table}", source_file=str(path), mode=mode)
     abandon_dead_loads(conn)
     start(conn, result, all_or_nothing)

@@ -304,6 +304,10 @@ def load(
             help="Commas group the thousands of numbers, a point marks the decimals (1,234.56).",
         ),
     ] = False,
+    encoding: Annotated[
+        str,
+        typer.Option(help="The file's text encoding, e.g. cp1252 (Excel on Windows) or latin-1."),
+    ] = "utf-8",
     variables: Annotated[list[str] | None, _var_option()] = None,
 ) -> None:
     """Load a CSV file into a raw table; rejected rows go to raw.load_rejects with a reason.
@@ -338,6 +342,7 @@ def load(
                 decimal_comma=decimal_comma,
                 thousands_comma=thousands_comma,
                 coded_keys=config.values["coded_keys"],
+                encoding=encoding,
             )
     print_load_result(result)
     if result.status in ("rejected", "failed"):

@@ -281,6 +281,7 @@ def create_app(
         date_format: str | None = None,
         decimal_comma: bool = False,
         thousands_comma: bool = False,
+        encoding: str = "utf-8",
     ) -> JSONResponse:
         def check_table() -> None:
             with pool.connection() as conn:
@@ -313,6 +314,7 @@ def create_app(
                         decimal_comma=decimal_comma,
                         thousands_comma=thousands_comma,
                         coded_keys=settings["coded_keys"],
+                        encoding=encoding,
                     )
 
             try:

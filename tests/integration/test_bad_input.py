@@ -143,6 +143,24 @@ CASES = [
         r"unknown mode 'merge'",
         args=("--mode", "merge"),
     ),
+    Case(
+        "unknown --encoding",
+        "nothing loaded; names it",
+        "customers",
+        CUSTOMERS + GOOD,
+        1,
+        r"--encoding: unknown encoding 'klingon'",
+        args=("--encoding", "klingon"),
+    ),
+    Case(
+        "--encoding that does not write ASCII as ASCII (UTF-16)",
+        "nothing loaded; says to save the file as UTF-8",
+        "customers",
+        (CUSTOMERS + GOOD).encode("utf-16"),
+        1,
+        r"--encoding: encoding 'utf-16' does not write ASCII as ASCII .*save the file as UTF-8",
+        args=("--encoding", "utf-16"),
+    ),
     # Rows: the good row loads, the bad one is kept in raw.load_rejects with its reason (exit 2)
     Case(
         "too few fields",
@@ -173,12 +191,23 @@ CASES = [
     ),
     Case(
         "invalid UTF-8",
-        "row rejected with the byte and its position; kept with the byte escaped",
+        "row rejected with the byte and its position, --encoding named; kept with the byte escaped",
         "customers",
         CUSTOMERS.encode() + GOOD.encode() + b"{id2},2024-01-01,M\xfcnchen,household\n",
         2,
-        r"not valid UTF-8: byte 0xfc",
+        r"not valid UTF-8: byte 0xfc at position \d+ of line 3; if the file is written in another "
+        r"encoding, name it with --encoding",
         loaded=1,
+    ),
+    Case(
+        "text in another encoding with --encoding cp1252",
+        "accepted as that encoding",
+        "customers",
+        CUSTOMERS.encode() + GOOD.encode() + b"{id2},2024-01-01,M\xfcnchen,household\n",
+        0,
+        r"loaded: 2 of 2",
+        args=("--encoding", "cp1252"),
+        loaded=2,
     ),
     Case(
         "NUL byte",

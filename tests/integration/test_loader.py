@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from storecast.database.csv_records import ENCODING_HINT
 from storecast.database.load_catalogue import LoadError
 from storecast.database.load_ledger import LoadResult, abandon_dead_loads
 from storecast.database.loader import load_csv
@@ -223,8 +224,14 @@ def test_non_utf8_bytes_are_rejected_verbatim(conn: Conn, tmp_path: Path, base_i
     [(line, raw, reason)] = _rejects(conn, result)
     assert (line, raw) == (2, f"{base_id},2024-01-01,M\\xfcnchen,household")
     position = len(f"{base_id},2024-01-01,M") + 1
-    assert reason == f"not valid UTF-8: byte 0xfc at position {position} of line 2"
+    assert reason == f"not valid UTF-8: byte 0xfc at position {position} of line 2; {ENCODING_HINT}"
     assert result.rows_loaded == 0
+    # Named as what it is, the same bytes load, and the file's text is stored as UTF-8.
+    named = load_csv(conn, "customers", _file(tmp_path, data), encoding="latin-1")
+    assert (named.rows_loaded, named.rows_rejected) == (1, 0)
+    assert conn.execute("select region from raw.customers where customer_id = %s", [base_id]).fetchone() == (
+        "M\u00fcnchen",
+    )
 
 
 def test_a_huge_field_is_rejected_and_kept(conn: Conn, tmp_path: Path, base_id: int) -> None:

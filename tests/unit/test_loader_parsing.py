@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from storecast.database.csv_records import ENCODING_HINT, check_encoding
 from storecast.database.csv_records import records as _records
 from storecast.database.load_catalogue import LoadError, TableColumn, TableInfo
 from storecast.database.load_catalogue import check_header as _check_header
@@ -78,9 +79,28 @@ def test_records_report_line_numbers_across_quoted_newlines(tmp_path: Path) -> N
 def test_records_flag_bad_utf8_and_keep_the_bytes_visible(tmp_path: Path) -> None:
     path = _write(tmp_path, b"a,b\n1,caf\xe9\n2,ok\n")
     recs = list(_records(path, ",", 2, 100))
-    assert recs[1].problem == "not valid UTF-8: byte 0xe9 at position 6 of line 2"
+    assert recs[1].problem == f"not valid UTF-8: byte 0xe9 at position 6 of line 2; {ENCODING_HINT}"
     assert recs[1].raw == "1,caf\\xe9\n"
     assert recs[2].problem is None
+    # Read in the encoding it was written in, the line is what it says; a byte that
+    # encoding leaves undefined (0x81 in cp1252) is rejected naming the encoding.
+    path = _write(tmp_path, b"a,b\n1,caf\xe9\n2,\x81\n")
+    recs = list(_records(path, ",", 2, 100, encoding="cp1252"))
+    assert (recs[1].fields, recs[1].problem) == (["1", "caf\u00e9"], None)
+    assert recs[2].problem == "not valid cp1252: byte 0x81 at position 3 of line 3"
+
+
+def test_only_encodings_that_write_ascii_as_ascii_are_read() -> None:
+    assert [check_encoding(e) for e in ("UTF8", "latin-1", "Windows-1252")] == [
+        "utf-8",
+        "iso8859-1",
+        "cp1252",
+    ]
+    with pytest.raises(ValueError, match="unknown encoding 'klingon'"):
+        check_encoding("klingon")
+    for wide in ("utf-16", "utf-32-le"):
+        with pytest.raises(ValueError, match="does not write ASCII as ASCII"):
+            check_encoding(wide)
 
 
 def test_records_flag_wrong_field_counts_nul_bytes_and_huge_fields(tmp_path: Path) -> None:

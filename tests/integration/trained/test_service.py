@@ -190,6 +190,13 @@ def test_an_upload_with_decimal_commas_loads_the_numbers_it_writes(service: str,
         "select list_price::text, unit_cost::text from raw.products where product_id = %s", [key]
     ).fetchone()
     assert row == ("1234.50", "0.95")
+    # A file Excel saved on Windows, named as what it is.
+    windows = f"product_id,title,category,list_price\n{key + 1},Caf\u00e9 mug,kitchen,4.50\n".encode("cp1252")
+    response = httpx.post(
+        f"{service}/uploads/products?encoding=cp1252", content=windows, headers={"Content-Type": "text/csv"}
+    )
+    assert response.status_code == 200, response.text
+    assert scalar(conn, "select title from raw.products where product_id = %s", [key + 1]) == "Caf\u00e9 mug"
 
 
 def test_bad_uploads_get_a_clear_4xx_and_load_nothing(service: str, conn: Conn, tmp_path: Path) -> None:
