@@ -38,12 +38,15 @@ as categories too. On the simulated panel
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N]
 
 ``--department N`` cuts ``real`` or ``monthly`` to one department: one series, a
 one-product retailer's data. ``--calendar`` loads the set's own events as
 ``raw.calendar_events``, which storecast reads and one more baseline is given: the real set's
 holidays (its ``IsHoliday`` weeks), or the ``festival`` panel's days.
+``--history N`` deletes the sales before the latest N periods (and the promotions, shelf
+prices and stock counts that ended before them) once loaded: a retailer with a short
+history, seen by storecast and the baselines alike.
 
 Prints WAPE, MASE (against a seasonal naive on each series' history), bias (sum
 of errors over sum of actuals) and the coverage of the 80 % interval per horizon; against
@@ -641,13 +644,45 @@ def _gradient_boosting(panel: Panel, origins: list[date], features: list[str]) -
     return Forecasts(pd.concat(out)[COLUMNS])
 
 
-def _storecast(source: Source, count: int) -> tuple[Forecasts, Panel, list[date], dict[str, float]]:
-    """Load the source as a user would, build once, then train as of and score each origin."""
+def _keep_latest(conn: psycopg.Connection[tuple[object, ...]], periods: Periods, count: int) -> date:
+    """Delete the sales before the latest ``count`` periods that have orders, and the
+    promotions, shelf prices and stock counts that ended before them: the data of a retailer
+    whose history is that short. Returns the first period kept."""
+    row = conn.execute(
+        "select min(p) from (select distinct date_trunc(%s, ordered_at)::date as p from raw.orders "
+        "order by p desc limit %s) latest",
+        [periods.name, count],
+    ).fetchone()
+    if row is None or not isinstance(row[0], date):
+        raise SystemExit("--history: no orders were loaded")
+    cut = row[0]
+    before = "select order_id from raw.orders where ordered_at < %(cut)s"
+    conn.execute(f"delete from raw.order_items where order_id in ({before})", {"cut": cut})
+    conn.execute(f"update raw.redemptions set order_id = null where order_id in ({before})", {"cut": cut})
+    conn.execute("delete from raw.orders where ordered_at < %(cut)s", {"cut": cut})
+    for table, column in (
+        ("promotions", "end_date"),
+        ("shelf_prices", "end_date"),
+        ("inventory_snapshots", "snapshot_date"),
+    ):
+        conn.execute(f"delete from raw.{table} where {column} < %(cut)s", {"cut": cut})
+    return cut
+
+
+def _storecast(
+    source: Source, count: int, history: int | None = None
+) -> tuple[Forecasts, Panel, list[date], dict[str, float]]:
+    """Load the source as a user would (with ``history``, only its latest that many periods
+    of sales), build once, then train as of and score each origin."""
     timings: dict[str, float] = {}
     with throwaway_server() as (settings, env, folder):
         runner = CliRunner()
         started = time.perf_counter()
         source.load(runner, env, folder)
+        if history is not None:
+            with psycopg.connect(settings.conninfo, autocommit=True) as conn:
+                cut = _keep_latest(conn, source.periods, history)
+            print(f"  sales before {cut} deleted: {history} {source.periods.name}s of history kept")
         timings["load"] = time.perf_counter() - started
         config = load_config(source.settings, environ={})
         specs = model_specs(config.values)
@@ -816,6 +851,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="real, monthly or festival: load the set's own events as raw.calendar_events (and give them to a GB baseline)",
     )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=None,
+        help="keep only the latest N periods of sales (a retailer with a short history)",
+    )
     args = parser.parse_args(argv)
     source = SOURCES[args.data]
     if args.department is not None:
@@ -838,8 +879,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     label = args.data if args.department is None else f"{args.data}, department {args.department}"
     if args.calendar:
         label += ", with its events as a calendar"
+    if args.history is not None:
+        label += f", its latest {args.history} {source.periods.name}s"
     print(f"{label}: settings {' '.join('--var ' + s for s in source.settings)}")
-    ours, panel, origins, timings = _storecast(source, args.origins or source.origins)
+    ours, panel, origins, timings = _storecast(source, args.origins or source.origins, args.history)
     observed = panel.units.notna()
     print(
         f"{panel.units.shape[1]} series x {len(panel.units)} {panel.periods.name}s, "
