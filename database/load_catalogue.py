@@ -183,7 +183,7 @@ def check_header(header: list[str], info: TableInfo, path: Path, delimiter: str)
                     f"{shown!r}-delimited, not {delimiter!r}-delimited (pass --delimiter '{shown}')"
                 )
     problems = []
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = sorted({n for n in names if n and names.count(n) > 1})
     if duplicates:
         problems.append(f"columns named more than once: {', '.join(duplicates)}")
     by_lower = {c.name.lower(): c.name for c in info.columns}
@@ -194,14 +194,23 @@ def check_header(header: list[str], info: TableInfo, path: Path, delimiter: str)
             "column names differ from the table's only in case (names are case-sensitive): "
             + ", ".join(f"{n!r} should be {by_lower[n.lower()]!r}" for n in case_only)
         )
-    other_unknown = [n for n in unknown if n not in case_only]
-    if names and names[0] in PANDAS_INDEX_HEADERS:
+    pandas_index = bool(names) and names[0] in PANDAS_INDEX_HEADERS
+    if pandas_index:
         # pandas' to_csv writes the frame's row index first, under no name, unless told not to.
         problems.append(
             f"the first column is named {names[0]!r}, as pandas names a frame's index: "
             "write the file with to_csv(..., index=False)"
         )
-        other_unknown = [n for n in other_unknown if n != names[0]]
+    unnamed = [i + 1 for i, n in enumerate(names) if n == "" and (i > 0 or not pandas_index)]
+    if unnamed:
+        # A delimiter at the end of every line, or a column a spreadsheet kept after its last.
+        problems.append(
+            f"column {', '.join(map(str, unnamed))} of {len(names)} has no name (a delimiter at the "
+            "end of the lines, or an empty column a spreadsheet kept): remove it from the file"
+        )
+    other_unknown = [
+        n for n in unknown if n not in case_only and n != "" and not (pandas_index and n == names[0])
+    ]
     if other_unknown:
         problems.append(f"unknown columns: {', '.join(repr(n) for n in other_unknown)}")
     lowered = {n.lower() for n in names}

@@ -95,6 +95,15 @@ CASES = [
         r"to_csv\(\.\.\., index=False\)\. Expected columns",
     ),
     Case(
+        "a column without a name (a delimiter ending every line)",
+        "nothing loaded; names its position and says to remove it",
+        "customers",
+        CUSTOMERS.replace("\n", ",\n") + GOOD.replace("\n", ",\n"),
+        1,
+        r"column 5 of 5 has no name \(a delimiter at the end of the lines, or an empty column a "
+        r"spreadsheet kept\): remove it from the file\. Expected columns",
+    ),
+    Case(
         "missing required column",
         "nothing loaded; names it",
         "products",

@@ -43,6 +43,29 @@ def test_unknown_column_is_named_with_the_expected_list() -> None:
         _check_header(["customer_id", "signup_date", "region", "shoe_size"], CUSTOMERS, Path("f.csv"), ",")
 
 
+@pytest.mark.parametrize(
+    ("header", "says"),
+    [
+        (["", "customer_id", "signup_date", "region"], ["the first column is named '', as pandas names"]),
+        (["Unnamed: 0", "customer_id", "signup_date", "region"], ["named 'Unnamed: 0', as pandas"]),
+        (["customer_id", "signup_date", "region", "", ""], ["column 4, 5 of 5 has no name"]),
+        (
+            ["", "customer_id", "signup_date", "region", ""],
+            ["the first column is named ''", "column 5 of 5 has no name"],
+        ),
+    ],
+    ids=["pandas-index", "pandas-index-read-back", "trailing-delimiters", "both"],
+)
+def test_a_column_without_a_name_says_where_it_came_from(header: list[str], says: list[str]) -> None:
+    with pytest.raises(LoadError) as info:
+        _check_header(header, CUSTOMERS, Path("f.csv"), ",")
+    message = str(info.value)
+    assert all(s in message for s in says), message
+    # Each unnamed column is explained once: not also an unknown or repeated column.
+    assert "unknown columns" not in message
+    assert "more than once" not in message
+
+
 def test_case_mismatch_says_which_name_to_use() -> None:
     with pytest.raises(LoadError, match=r"'Customer_ID' should be 'customer_id'") as info:
         _check_header(["Customer_ID", "signup_date", "region"], CUSTOMERS, Path("f.csv"), ",")
