@@ -146,6 +146,20 @@ def _log1p_level(model: onnx.ModelProto, column: str) -> str:
     return f"{column}_level_log"
 
 
+def _plus_lift(model: onnx.ModelProto, level: str | None, column: str) -> str:
+    """Add nodes computing :func:`storecast.training.target.log_lift` of the graph input
+    ``column`` (missing counts as 0) plus the tensor ``level`` if there is one; return the
+    result's name."""
+    zero = _constant(model, f"{column}_lift_zero", 0.0)
+    steps = [("IsNaN", [column]), ("Where", [f"{column}_lift_isnan", zero, column])]
+    if level is not None:
+        steps.append(("Add", [f"{column}_lift_where", level]))
+    for op, inputs in steps:
+        name = f"{column}_lift_{op.lower()}"
+        model.graph.node.append(onnx.helper.make_node(op, inputs, [name], name=name))
+    return f"{column}_lift_{steps[-1][0].lower()}"
+
+
 def _output_ops(estimator: Any, level: str | None = None) -> list[tuple[str, Operand]]:
     """The operators that turn the converted model's output into the prediction; ``level``
     names the tensor of a :class:`LevelRelativeRegressor`'s level term, if it has one (a
@@ -219,6 +233,8 @@ def _to_onnx(pipeline: Pipeline, spec: ModelSpec) -> onnx.ModelProto:
     level = None
     if isinstance(final, LevelRelativeRegressor) and final.level_index is not None:
         level = _log1p_level(model, spec.features.numeric[final.level_index])
+    if isinstance(final, LevelRelativeRegressor) and final.lift_index is not None:
+        level = _plus_lift(model, level, spec.features.numeric[final.lift_index])
     ops = _output_ops(final, level)
     if ops:
         _append_to_output(model, ops)

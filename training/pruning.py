@@ -39,4 +39,7 @@ def without(spec: ModelSpec, dropped: list[str]) -> ModelSpec:
     )
     # A level that carries nothing is no level to forecast against.
     level = None if spec.level_column in dropped else spec.level_column
-    return spec.model_copy(update={"features": features, "dropped_features": dropped, "level_column": level})
+    lift = None if spec.lift_column in dropped else spec.lift_column
+    return spec.model_copy(
+        update={"features": features, "dropped_features": dropped, "level_column": level, "lift_column": lift}
+    )

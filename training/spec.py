@@ -261,6 +261,12 @@ class ModelSpec(BaseModel):
         description="forecasts: a numeric feature holding each series' recent level (its mean over the "
         "latest periods); the log1p and rate (poisson_level) candidates forecast relative to it",
     )
+    lift_column: str | None = Field(
+        default=None,
+        description="forecasts: a numeric feature holding the target period's expected change in log "
+        "units (a planned price at the product's elasticity); the log1p and rate candidates take it "
+        "into their offset with the level, so that the trees learn what is left",
+    )
     horizon_buckets: list[int] = Field(
         default=[7, 14, 28],
         description="upper bounds of forecast horizon buckets, in periods; default: a quarter, half and all of the horizons",
@@ -315,6 +321,8 @@ class ModelSpec(BaseModel):
             raise ValueError(f"default_candidate {self.default_candidate!r} must be one of the candidates")
         if self.level_column is not None and self.level_column not in self.features.numeric:
             raise ValueError(f"level_column {self.level_column!r} must be one of the numeric features")
+        if self.lift_column is not None and self.lift_column not in self.features.numeric:
+            raise ValueError(f"lift_column {self.lift_column!r} must be one of the numeric features")
         if self.task == "forecast" and "horizon" not in self.keys:
             raise ValueError("forecast models need 'horizon' among their keys")
         return self
@@ -407,13 +415,14 @@ def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> 
         for subset in DRIFT_EXEMPT:
             features[subset] = [c for c in features.get(subset, []) if c not in other_grains]
         data["features"] = features
-    if "level_column_by_grain" in data:
-        if "level_column" in data:
-            raise SpecError(f"{path}: give level_column_by_grain or level_column, not both")
-        by_grain = data.pop("level_column_by_grain")
-        if not isinstance(by_grain, dict):
-            raise SpecError(f"{path}: level_column_by_grain maps a grain (day, week, month) to a column")
-        data["level_column"] = by_grain.get(str(variables["demand_grain"]))
+    for field in ("level_column", "lift_column"):
+        if f"{field}_by_grain" in data:
+            if field in data:
+                raise SpecError(f"{path}: give {field}_by_grain or {field}, not both")
+            by_grain = data.pop(f"{field}_by_grain")
+            if not isinstance(by_grain, dict):
+                raise SpecError(f"{path}: {field}_by_grain maps a grain (day, week, month) to a column")
+            data[field] = by_grain.get(str(variables["demand_grain"]))
     return data
 
 

@@ -41,18 +41,29 @@ def log1p_level(level: npt.ArrayLike) -> F64:
     return np.log1p(np.maximum(np.nan_to_num(values, nan=0.0), 0.0))
 
 
+def log_lift(lift: npt.ArrayLike) -> F64:
+    """A planned period's expected change in log units, a missing one counting as 0."""
+    return np.nan_to_num(np.asarray(lift, dtype=np.float64), nan=0.0)
+
+
 class LevelRelativeRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """A wrapped estimator (``estimator_`` once fitted) and where the level sits among its
     input columns; ONNX export converts the wrapped one and appends the back-transform."""
 
-    def __init__(self, estimator: Any = None, level_index: int | None = None) -> None:
+    def __init__(
+        self, estimator: Any = None, level_index: int | None = None, lift_index: int | None = None
+    ) -> None:
         self.estimator = estimator
         self.level_index = level_index
+        self.lift_index = lift_index
 
     def _offset(self, features: Any) -> F64 | float:
-        if self.level_index is None:
-            return 0.0
-        return log1p_level(np.asarray(features)[:, self.level_index])
+        offset: F64 | float = 0.0
+        if self.level_index is not None:
+            offset = log1p_level(np.asarray(features)[:, self.level_index])
+        if self.lift_index is not None:
+            offset = offset + log_lift(np.asarray(features)[:, self.lift_index])
+        return offset
 
 
 class Log1pRegressor(LevelRelativeRegressor):
