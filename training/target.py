@@ -7,7 +7,12 @@ fit; on ``log(1 + y)`` they weigh far less. With ``level_index`` the wrapped est
 mean): trees cannot forecast beyond the values they were fitted on, so a series whose level
 has moved since the training weeks is forecast from where it stands, and the trees learn
 what lifts or lowers a period against it (a promotion, the season). A missing or negative
-level counts as 0, which leaves the target as it is.
+level counts as 0, which leaves the target as it is. With ``lift_index`` the offset also
+holds a column of the period's expected change in log units (a planned price at the
+product's elasticity, missing counting as 0): trees stop at the deepest deal they saw, and
+a deal deeper than the product's history holds, or one never run with a feature ad, would
+be forecast at the lift of the nearest one seen; in the offset it is forecast at that
+elasticity, and the trees learn what is left.
 
 The back-transform ``expm1`` of a mean log under-forecasts the mean, so the prediction is
 multiplied by a correction: summed actuals over summed back-transformed fits on the
