@@ -18,6 +18,7 @@ from tests.integration.shell import Shell
 CUSTOMERS = "customer_id,signup_date,region,segment\n"
 PRODUCTS = "product_id,title,brand,category,platform,list_price,unit_cost,launched_at,initial_stock\n"
 REDEMPTIONS = "redemption_id,impression_id,redeemed_at\n"
+PROMOTIONS = "promotion_id,product_id,store_id,start_date,end_date,discount_pct,feature_ad\n"
 
 
 @dataclass(frozen=True)
@@ -624,8 +625,7 @@ CASES = [
         "a promotion without a price cut (no discount_pct, or 0)",
         "accepted; a feature ad or display at the regular price",
         "promotions",
-        "promotion_id,product_id,store_id,start_date,end_date,discount_pct,feature_ad\n"
-        "{id},1,,2026-01-01,2026-01-07,0,true\n{id2},1,1,2026-01-08,2026-01-14,,false\n",
+        PROMOTIONS + "{id},1,,2026-01-01,2026-01-07,0,true\n{id2},1,1,2026-01-08,2026-01-14,,false\n",
         0,
         r"loaded: 2 of 2",
         loaded=2,
@@ -790,8 +790,7 @@ def test_an_empty_field_takes_the_columns_default(sh: Shell, tmp_path: Path) -> 
     key = 999_004  # beyond the cases' keys: this test loads its own rows
     path = tmp_path / "empty_defaults.csv"
     path.write_text(
-        "promotion_id,product_id,store_id,start_date,end_date,discount_pct,feature_ad\n"
-        f"{key},1,1,2026-02-01,2026-02-07,,\n{key + 1},1,1,2026-02-08,2026-02-14,0.25,true\n"
+        PROMOTIONS + f"{key},1,1,2026-02-01,2026-02-07,,\n{key + 1},1,1,2026-02-08,2026-02-14,0.25,true\n"
     )
     result = sh("load", "promotions", str(path))
     assert result.exit_code == 0, result.output
@@ -846,8 +845,7 @@ def test_whole_numbers_written_with_zero_decimals_load_as_integers(sh: Shell, tm
     key = 999_010  # beyond the cases' keys: this test loads its own rows
     path = tmp_path / "whole_floats.csv"
     path.write_text(
-        "promotion_id,product_id,store_id,start_date,end_date,discount_pct,feature_ad\n"
-        f"{key}.0,1.0,1.0,2026-03-01,2026-03-07,0.1,false\n"
+        PROMOTIONS + f"{key}.0,1.0,1.0,2026-03-01,2026-03-07,0.1,false\n"
         f"{key + 1}.00,1.0,,2026-03-08,2026-03-14,0.2,false\n"
         f"{key + 2}, 1.0 ,1.000,2026-03-15,2026-03-21,0.3,false\n"
         f"{key + 3},1,1.5,2026-03-22,2026-03-28,0.3,false\n"
