@@ -38,12 +38,14 @@ as categories too. On the simulated panel
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N] [--seed N]
 
 ``--department N`` cuts ``real`` or ``monthly`` to one department: one series, a
 one-product retailer's data. ``--calendar`` loads the set's own events as
 ``raw.calendar_events``, which storecast reads and one more baseline is given: the real set's
 holidays (its ``IsHoliday`` weeks), or the ``festival`` panel's days.
+``--seed N`` draws a simulated panel (``panel``, ``trend``, ``shift``, ``festival``) anew:
+its deals, prices and noise, the same process.
 ``--history N`` deletes the sales before the latest N periods (and the promotions, shelf
 prices and stock counts that ended before them) once loaded: a retailer with a short
 history, seen by storecast and the baselines alike.
@@ -257,6 +259,10 @@ def _load_real(
     _load_files(runner, env, _write_real_csvs(sales, folder, periods, calendar))
 
 
+#: The promotion panel's draw unless ``--seed`` names another (``promotion_panel.simulate``'s).
+PANEL_SEED = 7
+
+
 def _load_panel(
     runner: CliRunner,
     env: dict[str, str],
@@ -265,18 +271,25 @@ def _load_panel(
     shift: float = 1.0,
     festival: bool = False,
     calendar: bool = False,
+    seed: int = PANEL_SEED,
 ) -> None:
     _load_files(
-        runner, env, write_panel(folder, growth=growth, shift=shift, festival=festival, calendar=calendar)
+        runner,
+        env,
+        write_panel(folder, seed=seed, growth=growth, shift=shift, festival=festival, calendar=calendar),
     )
 
 
 def _true_means(
-    origins: list[date], growth: float = 0.0, shift: float = 1.0, festival: bool = False
+    origins: list[date],
+    growth: float = 0.0,
+    shift: float = 1.0,
+    festival: bool = False,
+    seed: int = PANEL_SEED,
 ) -> Forecasts:
     """The promotion panel's expected units, before its noise: what no forecast of the mean
     can beat on average, so the gap to it is what is left to gain."""
-    panel = simulate(growth=growth, shift=shift, festival=festival)
+    panel = simulate(seed, growth=growth, shift=shift, festival=festival)
     stores, weeks, products = panel.mean.shape
     store, product = np.meshgrid(np.arange(1, stores + 1), np.arange(1, products + 1), indexing="ij")
     series = _series(pd.Series(store.ravel()), pd.Series(product.ravel()))
@@ -366,6 +379,48 @@ WEEKLY = WEEKS.settings()
 TREND = 0.3
 #: The shifted panel's step in the whole chain's demand, SHIFT_WEEKS before its end.
 SHIFT = 1.3
+
+
+@dataclass(frozen=True)
+class PanelShape:
+    """How a simulated panel departs from the promotion panel (``promotion_panel.simulate``)."""
+
+    growth: float = 0.0
+    shift: float = 1.0
+    festival: bool = False
+
+
+#: The simulated panels by name.
+PANELS: dict[str, PanelShape] = {
+    "panel": PanelShape(),
+    # Every series trending (a year's change exp(g), g ~ N(0, TREND)).
+    "trend": PanelShape(growth=TREND),
+    # The whole chain's demand up by SHIFT over its last SHIFT_WEEKS weeks.
+    "shift": PanelShape(shift=SHIFT),
+    # A moving holiday; its third year falls in the last origins' weeks.
+    "festival": PanelShape(festival=True),
+}
+
+
+def _panel(shape: PanelShape, seed: int = PANEL_SEED) -> Source:
+    """The promotion panel drawn with ``seed``, shaped by ``shape``."""
+    load = partial(_load_panel, growth=shape.growth, shift=shape.shift, festival=shape.festival, seed=seed)
+    return Source(
+        load,
+        WEEKLY,
+        origins=4,
+        floor=partial(
+            _true_means, growth=shape.growth, shift=shape.shift, festival=shape.festival, seed=seed
+        ),
+        with_calendar=partial(load, calendar=True) if shape.festival else None,
+        event_periods=(
+            (lambda: tuple(day - timedelta(days=day.weekday()) for day in FESTIVAL_DAYS))
+            if shape.festival
+            else None
+        ),
+    )
+
+
 SOURCES: dict[str, Source] = {
     # The data dates each week by the Friday that ends it; weeks without sales were not reported.
     "real": Source(
@@ -375,24 +430,7 @@ SOURCES: dict[str, Source] = {
         with_calendar=partial(_load_real, calendar=True),
         event_periods=_real_holiday_weeks,
     ),
-    "panel": Source(_load_panel, WEEKLY, origins=4, floor=_true_means),
-    # The same panel with every series trending (a year's change exp(g), g ~ N(0, TREND)).
-    "trend": Source(
-        partial(_load_panel, growth=TREND), WEEKLY, origins=4, floor=partial(_true_means, growth=TREND)
-    ),
-    # The same panel with the whole chain's demand up by SHIFT over its last SHIFT_WEEKS weeks.
-    "shift": Source(
-        partial(_load_panel, shift=SHIFT), WEEKLY, origins=4, floor=partial(_true_means, shift=SHIFT)
-    ),
-    # The same panel with a moving holiday; its third year falls in the last origins' weeks.
-    "festival": Source(
-        partial(_load_panel, festival=True),
-        WEEKLY,
-        origins=4,
-        floor=partial(_true_means, festival=True),
-        with_calendar=partial(_load_panel, festival=True, calendar=True),
-        event_periods=lambda: tuple(day - timedelta(days=day.weekday()) for day in FESTIVAL_DAYS),
-    ),
+    **{name: _panel(shape) for name, shape in PANELS.items()},
     "sample": Source(_load_sample, [*WEEKLY, "demand_missing_periods=unobserved"], origins=4),
     # The real set by calendar month: a user's monthly extract.
     "monthly": Source(
@@ -852,6 +890,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="real, monthly or festival: load the set's own events as raw.calendar_events (and give them to a GB baseline)",
     )
     parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help=f"panel, trend, shift or festival: draw the panel with this seed (default {PANEL_SEED})",
+    )
+    parser.add_argument(
         "--history",
         type=int,
         default=None,
@@ -859,6 +903,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     source = SOURCES[args.data]
+    if args.seed is not None:
+        if args.data not in PANELS:
+            parser.error(f"--seed draws a simulated panel: use it with --data {', '.join(PANELS)}")
+        source = _panel(PANELS[args.data], args.seed)
     if args.department is not None:
         if args.data not in ("real", "monthly"):
             parser.error("--department reads the real set: use it with --data real or monthly")
@@ -879,6 +927,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     label = args.data if args.department is None else f"{args.data}, department {args.department}"
     if args.calendar:
         label += ", with its events as a calendar"
+    if args.seed is not None:
+        label += f", drawn with seed {args.seed}"
     if args.history is not None:
         label += f", its latest {args.history} {source.periods.name}s"
     print(f"{label}: settings {' '.join('--var ' + s for s in source.settings)}")
