@@ -33,7 +33,10 @@ def check_encoding(encoding: str) -> str:
         name = codecs.lookup(encoding).name
     except LookupError:
         raise ValueError(f"unknown encoding {encoding!r}; e.g. utf-8, cp1252, latin-1") from None
-    if _CSV_SYNTAX.encode(name, errors="replace") != _CSV_SYNTAX.encode("ascii"):
+    # A byte-order mark may lead (utf-8-sig); every character after it must be its ASCII byte.
+    ascii_bytes = _CSV_SYNTAX.encode("ascii")
+    encoded = _CSV_SYNTAX.encode(name, errors="replace")
+    if not encoded.endswith(ascii_bytes) or len(encoded) - len(ascii_bytes) > 4:
         raise ValueError(
             f"encoding {encoding!r} does not write ASCII as ASCII (UTF-16 and UTF-32 do not): "
             "save the file as UTF-8 (Excel: CSV UTF-8) and load it without --encoding"

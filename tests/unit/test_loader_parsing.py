@@ -114,11 +114,8 @@ def test_records_flag_bad_utf8_and_keep_the_bytes_visible(tmp_path: Path) -> Non
 
 
 def test_only_encodings_that_write_ascii_as_ascii_are_read() -> None:
-    assert [check_encoding(e) for e in ("UTF8", "latin-1", "Windows-1252")] == [
-        "utf-8",
-        "iso8859-1",
-        "cp1252",
-    ]
+    named = [check_encoding(e) for e in ("UTF8", "latin-1", "Windows-1252", "utf-8-sig")]
+    assert named == ["utf-8", "iso8859-1", "cp1252", "utf-8-sig"]
     with pytest.raises(ValueError, match="unknown encoding 'klingon'"):
         check_encoding("klingon")
     for wide in ("utf-16", "utf-32-le"):
