@@ -129,9 +129,13 @@ def _is_floating(type_name: str) -> bool:
     return type_name.startswith(("numeric", "real", "double precision", "decimal"))
 
 
+def _is_integer(type_name: str) -> bool:
+    return type_name in ("smallint", "integer", "bigint")
+
+
 def _is_number(type_name: str) -> bool:
     """Whether the type holds numbers, written with digits, a point and perhaps a comma."""
-    return _is_floating(type_name) or type_name in ("smallint", "integer", "bigint")
+    return _is_floating(type_name) or _is_integer(type_name)
 
 
 def _reject_then_rewrite(
@@ -229,7 +233,7 @@ def _apply_whole_numbers(
     """Rewrite whole numbers written with zero decimals (``1.0``) in the integer columns as
     integers, in one pass over the staged rows: a key column with a blank in it comes out
     of pandas as floats, and ``1.0`` can mean nothing but 1."""
-    integers = [staged(n) for n in columns if info.column(n).type in ("smallint", "integer", "bigint")]
+    integers = [staged(n) for n in columns if _is_integer(info.column(n).type)]
     if not integers:
         return
     pattern = sql.Literal(WHOLE_WITH_ZERO_DECIMALS)
