@@ -37,14 +37,14 @@ def _category_codes(spec: ModelSpec) -> list[int] | None:
     return list(range(n_numeric, n_numeric + n_categorical)) or None
 
 
-def _lift_index(spec: ModelSpec) -> int | None:
-    """Where the spec's lift column sits among the numbers, if it has one."""
-    return None if spec.lift_column is None else spec.features.numeric.index(spec.lift_column)
-
-
-def _level_index(spec: ModelSpec) -> int | None:
-    """Where the spec's level column sits in a "native" candidate's input: among the numbers."""
-    return None if spec.level_column is None else spec.features.numeric.index(spec.level_column)
+def _offsets(spec: ModelSpec) -> dict[str, int | None]:
+    """Where the spec's level and lift columns sit in a "native" candidate's input (among
+    the numbers), as a level-relative regressor's ``level_index`` and ``lift_index``."""
+    numeric = spec.features.numeric
+    return {
+        "level_index": None if spec.level_column is None else numeric.index(spec.level_column),
+        "lift_index": None if spec.lift_column is None else numeric.index(spec.lift_column),
+    }
 
 
 #: The gradient-boosting regressors' shared settings.
@@ -117,18 +117,14 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
     # The same relative to the series' recent level when the spec names one: the rate over
     # 1 + the level, weighted by it (a Poisson fit with the level as offset, training.target).
     "hist_gradient_boosting_poisson_level": (
-        lambda spec: LevelRateRegressor(
-            _trees(spec, "poisson"), level_index=_level_index(spec), lift_index=_lift_index(spec)
-        ),
+        lambda spec: LevelRateRegressor(_trees(spec, "poisson"), **_offsets(spec)),
         "native",
     ),
     # Squared error on log1p(units), relative to the series' recent level when the spec names
     # one, back-transformed with a bias correction: the large promotion weeks weigh far less
     # than on raw units, and a level that moved is followed (training.target).
     "hist_gradient_boosting_log1p": (
-        lambda spec: Log1pRegressor(
-            _trees(spec), level_index=_level_index(spec), lift_index=_lift_index(spec)
-        ),
+        lambda spec: Log1pRegressor(_trees(spec), **_offsets(spec)),
         "native",
     ),
     # The mean of the two forecasts above (BLENDS): they err in different places, and on the

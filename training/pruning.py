@@ -7,7 +7,7 @@ import numpy as np
 
 from storecast.training.data import Frame
 from storecast.training.errors import TrainingError
-from storecast.training.spec import Features, ModelSpec
+from storecast.training.spec import OFFSET_COLUMNS, Features, ModelSpec
 
 
 def constant_features(spec: ModelSpec, train: Frame) -> list[str]:
@@ -37,9 +37,6 @@ def without(spec: ModelSpec, dropped: list[str]) -> ModelSpec:
         categorical=[c for c in spec.features.categorical if c not in dropped],
         native_only=[c for c in spec.features.native_only if c not in dropped],
     )
-    # A level that carries nothing is no level to forecast against.
-    level = None if spec.level_column in dropped else spec.level_column
-    lift = None if spec.lift_column in dropped else spec.lift_column
-    return spec.model_copy(
-        update={"features": features, "dropped_features": dropped, "level_column": level, "lift_column": lift}
-    )
+    # A level (or lift) that carries nothing is no offset to forecast against.
+    offsets = {field: None for field in OFFSET_COLUMNS if getattr(spec, field) in dropped}
+    return spec.model_copy(update={"features": features, "dropped_features": dropped, **offsets})

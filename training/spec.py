@@ -61,6 +61,9 @@ class SpecError(ValueError):
 #: The subsets of a spec's features whose drift retrains nothing (``Features.calendar``,
 #: ``Features.planned``).
 DRIFT_EXEMPT: tuple[str, ...] = ("calendar", "planned")
+#: The spec fields naming a numeric feature that a level-relative candidate takes into its
+#: offset (training.target); each may be given per grain as ``<field>_by_grain``.
+OFFSET_COLUMNS: tuple[str, ...] = ("level_column", "lift_column")
 
 
 class Features(BaseModel):
@@ -319,10 +322,10 @@ class ModelSpec(BaseModel):
             raise ValueError("a feature column is listed twice")
         if self.default_candidate is not None and self.default_candidate not in self.candidates:
             raise ValueError(f"default_candidate {self.default_candidate!r} must be one of the candidates")
-        if self.level_column is not None and self.level_column not in self.features.numeric:
-            raise ValueError(f"level_column {self.level_column!r} must be one of the numeric features")
-        if self.lift_column is not None and self.lift_column not in self.features.numeric:
-            raise ValueError(f"lift_column {self.lift_column!r} must be one of the numeric features")
+        for field in OFFSET_COLUMNS:
+            column = getattr(self, field)
+            if column is not None and column not in self.features.numeric:
+                raise ValueError(f"{field} {column!r} must be one of the numeric features")
         if self.task == "forecast" and "horizon" not in self.keys:
             raise ValueError("forecast models need 'horizon' among their keys")
         return self
@@ -415,7 +418,7 @@ def _resolve(path: Path, data: dict[str, Any], variables: Mapping[str, Any]) -> 
         for subset in DRIFT_EXEMPT:
             features[subset] = [c for c in features.get(subset, []) if c not in other_grains]
         data["features"] = features
-    for field in ("level_column", "lift_column"):
+    for field in OFFSET_COLUMNS:
         if f"{field}_by_grain" in data:
             if field in data:
                 raise SpecError(f"{path}: give {field}_by_grain or {field}, not both")
