@@ -128,6 +128,15 @@ def _append_to_output(model: onnx.ModelProto, ops: list[tuple[str, Operand]]) ->
         current = result
 
 
+def _nodes(model: onnx.ModelProto, prefix: str, steps: list[tuple[str, list[str]]]) -> str:
+    """Append ``steps`` (operator, inputs), each node's output named ``<prefix>_<operator>``
+    in lower case; return the last one's."""
+    for op, inputs in steps:
+        name = f"{prefix}_{op.lower()}"
+        model.graph.node.append(onnx.helper.make_node(op, inputs, [name], name=name))
+    return f"{prefix}_{steps[-1][0].lower()}"
+
+
 def _log1p_level(model: onnx.ModelProto, column: str) -> str:
     """Add nodes computing :func:`storecast.training.target.log1p_level` of the graph input
     ``column`` (missing or negative counts as 0); return the result's name."""
@@ -140,10 +149,7 @@ def _log1p_level(model: onnx.ModelProto, column: str) -> str:
         ("Add", [f"{column}_level_max", one]),
         ("Log", [f"{column}_level_add"]),
     ]
-    for op, inputs in steps:
-        name = f"{column}_level_{op.lower()}"
-        model.graph.node.append(onnx.helper.make_node(op, inputs, [name], name=name))
-    return f"{column}_level_log"
+    return _nodes(model, f"{column}_level", steps)
 
 
 def _plus_lift(model: onnx.ModelProto, level: str | None, column: str) -> str:
@@ -154,10 +160,7 @@ def _plus_lift(model: onnx.ModelProto, level: str | None, column: str) -> str:
     steps = [("IsNaN", [column]), ("Where", [f"{column}_lift_isnan", zero, column])]
     if level is not None:
         steps.append(("Add", [f"{column}_lift_where", level]))
-    for op, inputs in steps:
-        name = f"{column}_lift_{op.lower()}"
-        model.graph.node.append(onnx.helper.make_node(op, inputs, [name], name=name))
-    return f"{column}_lift_{steps[-1][0].lower()}"
+    return _nodes(model, f"{column}_lift", steps)
 
 
 def _output_ops(estimator: Any, level: str | None = None) -> list[tuple[str, Operand]]:
