@@ -19,7 +19,9 @@ history and not of the last weeks under-forecasts every series after it. With
 year) lifts the week it falls in, and by half as much in log the week before it, each
 category by its own factor (:data:`FESTIVAL_LIFT`): a week a year earlier misses it, and
 only a calendar of events (``raw.calendar_events``, written with ``calendar``) says when
-it comes.
+it comes. With ``dip`` the week after a deal sells less, as shoppers who stocked up on it
+buy less (what keeps, bought on a deal, is bought forward): it gives back that share of
+the deal's price lift, in log.
 """
 
 from __future__ import annotations
@@ -49,6 +51,17 @@ FESTIVAL_LIFT = (1.6, 1.3, 1.0)
 
 
 @dataclass(frozen=True)
+class PanelShape:
+    """How a draw departs from the stationary promotion panel (module docstring): each
+    a process real panels have and the plain one lacks."""
+
+    growth: float = 0.0
+    shift: float = 1.0
+    festival: bool = False
+    dip: float = 0.0
+
+
+@dataclass(frozen=True)
 class Simulated:
     """One draw of the panel: arrays are stores x weeks x products."""
 
@@ -61,8 +74,8 @@ class Simulated:
     promotions: list[list[object]]  # product, store (None: every store), first day, last day, depth, ad
 
 
-def simulate(seed: int = 7, growth: float = 0.0, shift: float = 1.0, festival: bool = False) -> Simulated:
-    """Draw the panel (the same for the same seed, growth, shift and festival)."""
+def simulate(seed: int = 7, shape: PanelShape = PanelShape()) -> Simulated:
+    """Draw the panel (the same for the same seed and shape)."""
     rng = np.random.default_rng(seed)
     weeks = [FIRST_WEEK + timedelta(weeks=w) for w in range(WEEKS)]
     category = np.arange(PRODUCTS) % CATEGORIES
@@ -122,13 +135,18 @@ def simulate(seed: int = 7, growth: float = 0.0, shift: float = 1.0, festival: b
         * np.where(feature, 1.6, 1.0)
         * (1 - 0.25 * others_on_deal)
     )
-    if growth:
+    if shape.growth:
         # Its own draw, so that the stationary panel stays what it was.
-        rate = np.random.default_rng(seed + 1000).normal(0.0, growth, (STORES, 1, PRODUCTS))
+        rate = np.random.default_rng(seed + 1000).normal(0.0, shape.growth, (STORES, 1, PRODUCTS))
         mean = mean * np.exp(rate * (week_index[None, :, None] - WEEKS) / 52.18)
-    mean = mean * np.where(week_index[None, :, None] >= WEEKS - SHIFT_WEEKS, shift, 1.0)
-    if festival:
+    mean = mean * np.where(week_index[None, :, None] >= WEEKS - SHIFT_WEEKS, shape.shift, 1.0)
+    if shape.festival:
         mean = mean * festival_lift(category)[None, :, :]
+    if shape.dip:
+        # Shoppers who stocked up on a deal buy less the week after: that week gives back
+        # the share `dip` of the deal's price lift, in log.
+        price_lift = (price / regular) ** elasticity[None, None, :]
+        mean[:, 1:, :] = mean[:, 1:, :] * price_lift[:, :-1, :] ** -shape.dip
     dispersion = 4.0
     units = rng.negative_binomial(dispersion, dispersion / (dispersion + mean))
     return Simulated(weeks, category, list_price, price, mean, units, promotions)
@@ -149,17 +167,12 @@ def festival_lift(category: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
 
 
 def write_panel(
-    folder: Path,
-    seed: int = 7,
-    growth: float = 0.0,
-    shift: float = 1.0,
-    festival: bool = False,
-    calendar: bool = False,
+    folder: Path, seed: int = 7, shape: PanelShape = PanelShape(), calendar: bool = False
 ) -> dict[str, Path]:
     """Write stores, products, orders, order_items, promotions and shelf_prices CSVs for
     ``storecast load``; with ``calendar`` the festival's days too (calendar_events), past
     and planned, as a retailer knows them."""
-    panel = simulate(seed, growth, shift, festival)
+    panel = simulate(seed, shape)
     weeks = panel.weeks
     files = RawFiles(folder)
     files.write(

@@ -12,9 +12,13 @@ with settings only (``--var``), never an edited file:
 * ``trend``: the same panel with every series trending, its level changing by a factor
   ``exp(g)`` a year, ``g`` drawn per series with a spread of 0.3 (what the stationary
   panel lacks: products and stores that grow or decline);
+* ``shift``: the same panel with the whole chain's demand stepping up by 30 % 24 weeks
+  before its end;
 * ``festival``: the same panel with a holiday that moves in the year (Eid al-Fitr, 11
   days earlier each year) lifting its week and the week before, by category; the last
   origins forecast its third year;
+* ``dip``: the same panel with the week after a deal selling less, as shoppers who stocked
+  up on it buy less: it gives back 30 % of the deal's price lift, in log;
 * ``sample``: the sample generator's weekly shape (``storecast sample --shape weekly``:
   one till total per store, product and week, a tenth of the cells unreported);
 * ``monthly``: the real set by calendar month (``demand_grain=month``), each week's sales
@@ -38,13 +42,13 @@ as categories too. On the simulated panel
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N] [--seed N]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|dip|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N] [--seed N]
 
 ``--department N`` cuts ``real`` or ``monthly`` to one department: one series, a
 one-product retailer's data. ``--calendar`` loads the set's own events as
 ``raw.calendar_events``, which storecast reads and one more baseline is given: the real set's
 holidays (its ``IsHoliday`` weeks), or the ``festival`` panel's days.
-``--seed N`` draws a simulated panel (``panel``, ``trend``, ``shift``, ``festival``) anew:
+``--seed N`` draws a simulated panel (``panel``, ``trend``, ``shift``, ``festival``, ``dip``) anew:
 its deals, prices and noise, the same process.
 ``--history N`` deletes the sales before the latest N periods (and the promotions, shelf
 prices and stock counts that ended before them) once loaded: a retailer with a short
@@ -75,7 +79,7 @@ import psycopg
 from sklearn.ensemble import HistGradientBoostingRegressor
 from typer.testing import CliRunner
 
-from benchmarks.promotion_panel import FESTIVAL_DAYS, FIRST_WEEK, simulate, write_panel
+from benchmarks.promotion_panel import FESTIVAL_DAYS, FIRST_WEEK, PanelShape, simulate, write_panel
 from benchmarks.raw_csv import RawFiles
 from benchmarks.throwaway import throwaway_server
 from storecast.build import build
@@ -267,29 +271,17 @@ def _load_panel(
     runner: CliRunner,
     env: dict[str, str],
     folder: Path,
-    growth: float = 0.0,
-    shift: float = 1.0,
-    festival: bool = False,
+    shape: PanelShape = PanelShape(),
     calendar: bool = False,
     seed: int = PANEL_SEED,
 ) -> None:
-    _load_files(
-        runner,
-        env,
-        write_panel(folder, seed=seed, growth=growth, shift=shift, festival=festival, calendar=calendar),
-    )
+    _load_files(runner, env, write_panel(folder, seed=seed, shape=shape, calendar=calendar))
 
 
-def _true_means(
-    origins: list[date],
-    growth: float = 0.0,
-    shift: float = 1.0,
-    festival: bool = False,
-    seed: int = PANEL_SEED,
-) -> Forecasts:
+def _true_means(origins: list[date], shape: PanelShape = PanelShape(), seed: int = PANEL_SEED) -> Forecasts:
     """The promotion panel's expected units, before its noise: what no forecast of the mean
     can beat on average, so the gap to it is what is left to gain."""
-    panel = simulate(seed, growth=growth, shift=shift, festival=festival)
+    panel = simulate(seed, shape)
     stores, weeks, products = panel.mean.shape
     store, product = np.meshgrid(np.arange(1, stores + 1), np.arange(1, products + 1), indexing="ij")
     series = _series(pd.Series(store.ravel()), pd.Series(product.ravel()))
@@ -379,15 +371,8 @@ WEEKLY = WEEKS.settings()
 TREND = 0.3
 #: The shifted panel's step in the whole chain's demand, SHIFT_WEEKS before its end.
 SHIFT = 1.3
-
-
-@dataclass(frozen=True)
-class PanelShape:
-    """How a simulated panel departs from the promotion panel (``promotion_panel.simulate``)."""
-
-    growth: float = 0.0
-    shift: float = 1.0
-    festival: bool = False
+#: The dip panel's share of a deal's price lift (in log) that the week after gives back.
+DIP = 0.3
 
 
 #: The simulated panels by name.
@@ -399,19 +384,19 @@ PANELS: dict[str, PanelShape] = {
     "shift": PanelShape(shift=SHIFT),
     # A moving holiday; its third year falls in the last origins' weeks.
     "festival": PanelShape(festival=True),
+    # The week after a deal gives back DIP of the deal's price lift (shoppers stocked up).
+    "dip": PanelShape(dip=DIP),
 }
 
 
 def _panel(shape: PanelShape, seed: int = PANEL_SEED) -> Source:
     """The promotion panel drawn with ``seed``, shaped by ``shape``."""
-    load = partial(_load_panel, growth=shape.growth, shift=shape.shift, festival=shape.festival, seed=seed)
+    load = partial(_load_panel, shape=shape, seed=seed)
     return Source(
         load,
         WEEKLY,
         origins=4,
-        floor=partial(
-            _true_means, growth=shape.growth, shift=shape.shift, festival=shape.festival, seed=seed
-        ),
+        floor=partial(_true_means, shape=shape, seed=seed),
         with_calendar=partial(load, calendar=True) if shape.festival else None,
         event_periods=(
             (lambda: tuple(day - timedelta(days=day.weekday()) for day in FESTIVAL_DAYS))
@@ -893,7 +878,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--seed",
         type=int,
         default=None,
-        help=f"panel, trend, shift or festival: draw the panel with this seed (default {PANEL_SEED})",
+        help=f"{', '.join(PANELS)}: draw the panel with this seed (default {PANEL_SEED})",
     )
     parser.add_argument(
         "--history",

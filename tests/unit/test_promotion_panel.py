@@ -16,6 +16,7 @@ from benchmarks.promotion_panel import (
     FESTIVAL_LIFT,
     FIRST_WEEK,
     SHIFT_WEEKS,
+    PanelShape,
     simulate,
     write_panel,
 )
@@ -54,7 +55,7 @@ def test_the_true_mean_row_forecasts_each_series_and_horizon_with_its_mean() -> 
 
 
 def test_the_trend_panel_grows_and_declines_series_and_leaves_the_stationary_one_alone() -> None:
-    flat, trending = simulate(), simulate(growth=0.3)
+    flat, trending = simulate(), simulate(shape=PanelShape(growth=0.3))
     np.testing.assert_array_equal(simulate().units, flat.units)
     # The last week is where the trends meet: the same means there, and a year earlier each
     # series stood at its last level divided by its yearly factor.
@@ -68,7 +69,7 @@ def test_the_trend_panel_grows_and_declines_series_and_leaves_the_stationary_one
 
 
 def test_the_shifted_panel_steps_the_whole_chain_in_its_last_weeks_only() -> None:
-    flat, shifted = simulate(), simulate(shift=1.3)
+    flat, shifted = simulate(), simulate(shape=PanelShape(shift=1.3))
     before, after = slice(None, -SHIFT_WEEKS), slice(-SHIFT_WEEKS, None)
     np.testing.assert_array_equal(shifted.mean[:, before, :], flat.mean[:, before, :])
     np.testing.assert_allclose(shifted.mean[:, after, :], 1.3 * flat.mean[:, after, :])
@@ -79,7 +80,7 @@ def test_the_shifted_panel_steps_the_whole_chain_in_its_last_weeks_only() -> Non
 
 
 def test_the_festival_lifts_its_week_and_the_week_before_and_moves_with_its_days(tmp_path: Path) -> None:
-    flat, festive = simulate(), simulate(festival=True)
+    flat, festive = simulate(), simulate(shape=PanelShape(festival=True))
     ratio = festive.mean / flat.mean
     weeks = [(day - FIRST_WEEK).days // 7 for day in FESTIVAL_DAYS]
     # 11 days earlier each year: a week a year back is not the festival's week.
@@ -92,10 +93,33 @@ def test_the_festival_lifts_its_week_and_the_week_before_and_moves_with_its_days
         np.testing.assert_allclose(ratio[:, week, :], np.broadcast_to(by_product, ratio[:, week, :].shape))
         np.testing.assert_allclose(ratio[:, week - 1, :] ** 2, ratio[:, week, :])
     # The retailer's calendar names every festival day; without ``calendar`` there is none.
-    with write_panel(tmp_path, festival=True, calendar=True)["calendar_events"].open() as handle:
+    with write_panel(tmp_path, shape=PanelShape(festival=True), calendar=True)["calendar_events"].open() as handle:
         assert [(row["event_date"], row["event"]) for row in csv.DictReader(handle)] == [
             (str(day), FESTIVAL) for day in FESTIVAL_DAYS
         ]
     plain = tmp_path / "plain"
     plain.mkdir()
-    assert "calendar_events" not in write_panel(plain, festival=True)
+    assert "calendar_events" not in write_panel(plain, shape=PanelShape(festival=True))
+
+
+def test_the_dip_panel_gives_back_a_share_of_the_deal_s_lift_the_week_after() -> None:
+    flat, dipped = simulate(), simulate(shape=PanelShape(dip=0.3))
+    np.testing.assert_array_equal(dipped.units.shape, flat.units.shape)
+    stores, weeks, products = flat.mean.shape
+    # The discount of every store, week and product, from the promotions written.
+    discount = np.zeros((stores, weeks, products))
+    for product, store, first, last, depth, _ in flat.promotions:
+        covered = [w for w, week in enumerate(flat.weeks) if first <= week <= last]
+        discount[slice(None) if store is None else store - 1, covered, product - 1] = depth
+    log_ratio = np.log(dipped.mean / flat.mean)
+    after_deal = discount[:, :-1, :] > 0
+    # No dip in the first week, nor after a week at the regular price.
+    np.testing.assert_array_equal(log_ratio[:, 0, :], 0.0)
+    np.testing.assert_allclose(log_ratio[:, 1:, :][~after_deal], 0.0, atol=1e-12)
+    # After a deal, 30 % of its price lift (1 - depth) ** elasticity, in log: per product
+    # the dip over ln(1 - depth) is -0.3 x its elasticity (drawn in [-3.5, -1.2]).
+    for p in range(products):
+        mask = after_deal[:, :, p]
+        share = log_ratio[:, 1:, p][mask] / np.log(1 - discount[:, :-1, p][mask])
+        np.testing.assert_allclose(share, share[0])
+        assert 0.3 * 1.2 <= share[0] <= 0.3 * 3.5
