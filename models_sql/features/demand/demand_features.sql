@@ -69,6 +69,13 @@
 {%- set target_price_vs_regular -%}
     {{ target_price }} / nullif({{ regular_price }}, 0)
 {%- endset %}
+{#- The target period's planned price lift in log units at the product's price elasticity
+    (below); with the aliases replaced, the same for another period's prices and promotions. -#}
+{%- set promo_log_lift -%}
+    coalesce(elasticities.price_elasticity, 0) * ln(coalesce(
+        {{ target_price_vs_regular }}, 1 - coalesce(target_promotions.promo_discount_pct, 0)
+    ))
+{%- endset %}
 
 with
 
@@ -238,9 +245,11 @@ final as (
         -- The planned price's expected change in log units at the product's price
         -- elasticity learnt from the periods before the as-of date: a response smooth in
         -- the price, where trees would split on the few depths the history holds.
-        coalesce(elasticities.price_elasticity, 0) * ln(coalesce(
-            {{ target_price_vs_regular }}, 1 - coalesce(target_promotions.promo_discount_pct, 0)
-        )) as promo_log_lift,
+        {{ promo_log_lift }} as promo_log_lift,
+        -- The same for the period before the target one: a deal there brought purchases
+        -- forward (shoppers stock up on what keeps), and the target period sells less.
+        {{ promo_log_lift | replace('target_prices.', 'previous_prices.') | replace('target_promotions.', 'previous_promotions.') }}
+            as previous_period_log_lift,
         -- Against the mean planned price of the category's products in this store and period.
         {{ target_price }} / nullif(avg({{ target_price }}) over category_period, 0) as target_price_vs_category,
         -- The other products of the category in this store and period: share on promotion, mean discount.
@@ -317,6 +326,14 @@ final as (
         on target_prices.product_id = targets.product_id
         and target_prices.store_id = targets.store_id
         and target_prices.period_start = targets.target_date
+    left join target_promotions as previous_promotions
+        on previous_promotions.product_id = targets.product_id
+        and previous_promotions.store_id = targets.store_id
+        and previous_promotions.period_start = {{ period_shift('targets.target_date', -1) }}
+    left join target_prices as previous_prices
+        on previous_prices.product_id = targets.product_id
+        and previous_prices.store_id = targets.store_id
+        and previous_prices.period_start = {{ period_shift('targets.target_date', -1) }}
     left join elasticities
         on elasticities.product_id = targets.product_id
         and elasticities.as_of_date = targets.as_of_date
