@@ -77,6 +77,7 @@ observations as (
 deviations as (
     select
         product_id,
+        store_id,
         period_start,
         log_price_ratio - avg(log_price_ratio) over series_trailing as price_deviation,
         log_units - avg(log_units) over series_trailing as units_deviation,
@@ -88,6 +89,22 @@ deviations as (
     )
 ),
 
+within_store_periods as (
+    -- Where the store sold other products that period, each deviation is taken relative
+    -- to the mean of the store's that period: what moved the whole store (the season, a
+    -- holiday, a markdown of everything at once) is no product's response to its price.
+    select
+        product_id,
+        period_start,
+        price_deviation - case when count(*) over store_period > 1 then avg(price_deviation) over store_period else 0 end
+            as price_deviation,
+        units_deviation - case when count(*) over store_period > 1 then avg(units_deviation) over store_period else 0 end
+            as units_deviation
+    from deviations
+    where trailing_count >= {{ min_trailing_periods }}
+    window store_period as (partition by store_id, period_start)
+),
+
 product_periods as (
     -- Per product and period, the sums a least-squares slope through the origin needs.
     select
@@ -95,8 +112,7 @@ product_periods as (
         period_start,
         sum(price_deviation * units_deviation) as cross_products,
         sum(price_deviation * price_deviation) as squares
-    from deviations
-    where trailing_count >= {{ min_trailing_periods }}
+    from within_store_periods
     group by product_id, period_start
 ),
 
