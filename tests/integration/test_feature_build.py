@@ -362,9 +362,10 @@ def test_category_promotion_context_matches_an_independent_count(conn: Conn, bui
 def _independent_elasticities(conn: Conn, as_of_dates: list[date]) -> pd.DataFrame:
     """demand_price_elasticities' definition, restated in pandas from the raw promotions:
     per product, the slope of log(1 + units) on ln(1 - planned discount) through the
-    origin, each period with sales against its series' 13 sales periods before it (at
-    least 4), summed over stores and the periods before the as-of date, drawn towards the
-    slope pooled over products with a weight of 50."""
+    origin, each period with sales and no day out of stock against its series' 13 such
+    periods before it (at least 4) and, where its store sold other products that period, less the mean of their
+    deviations, summed over stores and the periods before the as-of date, drawn towards
+    the slope pooled over products with a weight of 50."""
     sales = pd.DataFrame(
         conn.execute(
             "select product_id, store_id, period_start, units from features.demand_sales"
@@ -387,6 +388,13 @@ def _independent_elasticities(conn: Conn, as_of_dates: list[date]) -> pd.DataFra
     sales = sales.join(discount, on=["product_id", "store_id", "period_start"]).sort_values(
         ["product_id", "store_id", "period_start"]
     )
+    # A period with a day out of stock is left out (it sold less than the deal drew).
+    stock_outs = pd.DataFrame(
+        conn.execute("select product_id, store_id, period_start from features.demand_stock_outs").fetchall(),
+        columns=["product_id", "store_id", "period_start"],
+    ).assign(out_of_stock=True)
+    sales = sales.merge(stock_outs, on=["product_id", "store_id", "period_start"], how="left")
+    sales = sales[sales.out_of_stock.isna()].drop(columns="out_of_stock")
     sales["price"] = np.log(1 - sales.discount.fillna(0.0))
     sales["log_units"] = np.log1p(sales.units.astype(float))
     trailing = sales.groupby(["product_id", "store_id"])[["price", "log_units"]].transform(
@@ -395,10 +403,17 @@ def _independent_elasticities(conn: Conn, as_of_dates: list[date]) -> pd.DataFra
     count = sales.groupby(["product_id", "store_id"]).price.transform(
         lambda column: column.shift(1).rolling(13, min_periods=1).count()
     )
-    sales["cross"] = (sales.price - trailing.price) * (sales.log_units - trailing.log_units)
-    sales["square"] = (sales.price - trailing.price) ** 2
+    sales["price_deviation"] = sales.price - trailing.price
+    sales["units_deviation"] = sales.log_units - trailing.log_units
     products = sorted(sales.product_id.unique())
-    sales = sales[count >= 4]
+    sales = sales[count >= 4].copy()
+    # Less the store's mean deviation that period, where it sold more than one product.
+    store_period = sales.groupby(["store_id", "period_start"])
+    shared = store_period.price_deviation.transform("size") > 1
+    for column in ("price_deviation", "units_deviation"):
+        sales[column] -= store_period[column].transform("mean").where(shared, 0.0)
+    sales["cross"] = sales.price_deviation * sales.units_deviation
+    sales["square"] = sales.price_deviation**2
     rows = []
     for as_of in as_of_dates:
         before = sales[sales.period_start < as_of].groupby("product_id")[["cross", "square"]].sum()
@@ -432,6 +447,17 @@ def test_price_elasticities_match_an_independent_computation(conn: Conn, built: 
         "select count(*) from features.demand_features where promo_discount_pct > 0 and promo_log_lift <> 0",
     )
     assert int(str(lift)) > 0
+    # The period before the target's lift is that period's own, as the previous horizon saw it.
+    before = conn.execute(
+        "select count(*), count(*) filter (where later.previous_period_log_lift <> 0), "
+        "max(abs(later.previous_period_log_lift - earlier.promo_log_lift)) "
+        "from features.demand_features later join features.demand_features earlier "
+        "using (product_id, store_id, as_of_date) where later.horizon = earlier.horizon + 1"
+    ).fetchone()
+    assert before is not None
+    pairs, lifted, largest_gap = before
+    assert pairs > 0 and lifted > 0
+    assert largest_gap < 1e-12
 
 
 def test_the_time_index_counts_calendar_quarters_from_2000(conn: Conn, built: date) -> None:

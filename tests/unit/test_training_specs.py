@@ -159,9 +159,12 @@ def test_weekly_grain_gives_the_demand_spec_periods_and_weekly_features() -> Non
         "target_day_of_week",
         "target_days_to_month_end",
     }
-    # The planned discount's expected lift is a planned feature by week, and no feature by day.
-    assert "promo_log_lift" in weekly.features.planned
-    assert set(daily.features.planned) == set(weekly.features.planned) - {"promo_log_lift"}
+    # The planned discount's expected lift, and the period before's, are planned features by
+    # week, and no features by day.
+    lifts = {"promo_log_lift", "previous_period_log_lift"}
+    assert lifts <= set(weekly.features.planned)
+    assert lifts <= set(weekly.feature_columns)
+    assert set(daily.features.planned) == set(weekly.features.planned) - lifts
     # Each grain forecasts relative to its own recent level, one of its features.
     assert (daily.level_column, weekly.level_column) == ("units_mean_28", "units_mean_4")
     assert weekly.level_column in weekly.features.numeric
