@@ -412,6 +412,8 @@ def _independent_elasticities(conn: Conn, as_of_dates: list[date]) -> pd.DataFra
     shared = store_period.price_deviation.transform("size") > 1
     for column in ("price_deviation", "units_deviation"):
         sales[column] -= store_period[column].transform("mean").where(shared, 0.0)
+    # What is left of equal prices less their mean is floating-point residue, not a price.
+    sales = sales[sales.price_deviation.abs() > 1e-9]
     sales["cross"] = sales.price_deviation * sales.units_deviation
     sales["square"] = sales.price_deviation**2
     rows = []

@@ -9,6 +9,10 @@
     off. A product seldom on deal borrows the pooled response rather than the noise of
     its few deal periods. -#}
 {%- set prior_weight = 50 %}
+{#- A log-price deviation smaller than this is the floating-point residue of a mean of
+    equal prices (every product of a store marked down alike), not a price that differed:
+    left out, so that no elasticity is a ratio of such residues. -#}
+{%- set negligible_deviation = 1e-9 %}
 
 with
 
@@ -113,6 +117,7 @@ product_periods as (
         sum(price_deviation * units_deviation) as cross_products,
         sum(price_deviation * price_deviation) as squares
     from within_store_periods
+    where abs(price_deviation) > {{ negligible_deviation }}
     group by product_id, period_start
 ),
 
