@@ -61,6 +61,10 @@ class PanelShape:
     dip: float = 0.0
 
 
+#: The stationary panel: no shape.
+PLAIN = PanelShape()
+
+
 @dataclass(frozen=True)
 class Simulated:
     """One draw of the panel: arrays are stores x weeks x products."""
@@ -74,7 +78,7 @@ class Simulated:
     promotions: list[list[object]]  # product, store (None: every store), first day, last day, depth, ad
 
 
-def simulate(seed: int = 7, shape: PanelShape = PanelShape()) -> Simulated:
+def simulate(seed: int = 7, shape: PanelShape = PLAIN) -> Simulated:
     """Draw the panel (the same for the same seed and shape)."""
     rng = np.random.default_rng(seed)
     weeks = [FIRST_WEEK + timedelta(weeks=w) for w in range(WEEKS)]
@@ -167,7 +171,7 @@ def festival_lift(category: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
 
 
 def write_panel(
-    folder: Path, seed: int = 7, shape: PanelShape = PanelShape(), calendar: bool = False
+    folder: Path, seed: int = 7, shape: PanelShape = PLAIN, calendar: bool = False
 ) -> dict[str, Path]:
     """Write stores, products, orders, order_items, promotions and shelf_prices CSVs for
     ``storecast load``; with ``calendar`` the festival's days too (calendar_events), past

@@ -79,7 +79,7 @@ import psycopg
 from sklearn.ensemble import HistGradientBoostingRegressor
 from typer.testing import CliRunner
 
-from benchmarks.promotion_panel import FESTIVAL_DAYS, FIRST_WEEK, PanelShape, simulate, write_panel
+from benchmarks.promotion_panel import FESTIVAL_DAYS, FIRST_WEEK, PLAIN, PanelShape, simulate, write_panel
 from benchmarks.raw_csv import RawFiles
 from benchmarks.throwaway import throwaway_server
 from storecast.build import build
@@ -271,14 +271,14 @@ def _load_panel(
     runner: CliRunner,
     env: dict[str, str],
     folder: Path,
-    shape: PanelShape = PanelShape(),
+    shape: PanelShape = PLAIN,
     calendar: bool = False,
     seed: int = PANEL_SEED,
 ) -> None:
     _load_files(runner, env, write_panel(folder, seed=seed, shape=shape, calendar=calendar))
 
 
-def _true_means(origins: list[date], shape: PanelShape = PanelShape(), seed: int = PANEL_SEED) -> Forecasts:
+def _true_means(origins: list[date], shape: PanelShape = PLAIN, seed: int = PANEL_SEED) -> Forecasts:
     """The promotion panel's expected units, before its noise: what no forecast of the mean
     can beat on average, so the gap to it is what is left to gain."""
     panel = simulate(seed, shape)
@@ -377,7 +377,7 @@ DIP = 0.3
 
 #: The simulated panels by name.
 PANELS: dict[str, PanelShape] = {
-    "panel": PanelShape(),
+    "panel": PLAIN,
     # Every series trending (a year's change exp(g), g ~ N(0, TREND)).
     "trend": PanelShape(growth=TREND),
     # The whole chain's demand up by SHIFT over its last SHIFT_WEEKS weeks.

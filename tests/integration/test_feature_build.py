@@ -457,8 +457,9 @@ def test_price_elasticities_match_an_independent_computation(conn: Conn, built: 
         "using (product_id, store_id, as_of_date) where later.horizon = earlier.horizon + 1"
     ).fetchone()
     assert before is not None
-    pairs, lifted, largest_gap = before
-    assert pairs > 0 and lifted > 0
+    pairs, lifted, largest_gap = int(str(before[0])), int(str(before[1])), float(str(before[2]))
+    assert pairs > 0
+    assert lifted > 0
     assert largest_gap < 1e-12
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +93,9 @@ def test_the_festival_lifts_its_week_and_the_week_before_and_moves_with_its_days
         np.testing.assert_allclose(ratio[:, week, :], np.broadcast_to(by_product, ratio[:, week, :].shape))
         np.testing.assert_allclose(ratio[:, week - 1, :] ** 2, ratio[:, week, :])
     # The retailer's calendar names every festival day; without ``calendar`` there is none.
-    with write_panel(tmp_path, shape=PanelShape(festival=True), calendar=True)["calendar_events"].open() as handle:
+    with write_panel(tmp_path, shape=PanelShape(festival=True), calendar=True)[
+        "calendar_events"
+    ].open() as handle:
         assert [(row["event_date"], row["event"]) for row in csv.DictReader(handle)] == [
             (str(day), FESTIVAL) for day in FESTIVAL_DAYS
         ]
@@ -109,8 +111,11 @@ def test_the_dip_panel_gives_back_a_share_of_the_deal_s_lift_the_week_after() ->
     # The discount of every store, week and product, from the promotions written.
     discount = np.zeros((stores, weeks, products))
     for product, store, first, last, depth, _ in flat.promotions:
+        assert isinstance(first, date)
+        assert isinstance(last, date)
         covered = [w for w, week in enumerate(flat.weeks) if first <= week <= last]
-        discount[slice(None) if store is None else store - 1, covered, product - 1] = depth
+        stores_covered = slice(None) if store is None else int(str(store)) - 1
+        discount[stores_covered, covered, int(str(product)) - 1] = float(str(depth))
     log_ratio = np.log(dipped.mean / flat.mean)
     after_deal = discount[:, :-1, :] > 0
     # No dip in the first week, nor after a week at the regular price.
