@@ -42,7 +42,7 @@ as categories too. On the simulated panel
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|dip|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N] [--seed N]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|dip|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N] [--seed N] [--save FILE] [--against FILE]
 
 ``--department N`` cuts ``real`` or ``monthly`` to one department: one series, a
 one-product retailer's data. ``--calendar`` loads the set's own events as
@@ -53,6 +53,9 @@ its deals, prices and noise, the same process.
 ``--history N`` deletes the sales before the latest N periods (and the promotions, shelf
 prices and stock counts that ended before them) once loaded: a retailer with a short
 history, seen by storecast and the baselines alike.
+``--save FILE`` writes storecast's forecasts to a CSV file; ``--against FILE`` reads one
+back as one more method, so that a change (another commit, another setting) is compared
+with the run before it origin by origin, as the baselines are.
 
 Prints WAPE, MASE (against a seasonal naive on each series' history), bias (sum
 of errors over sum of actuals) and the coverage of the 80 % interval per horizon; against
@@ -667,6 +670,34 @@ def _gradient_boosting(panel: Panel, origins: list[date], features: list[str]) -
     return Forecasts(pd.concat(out)[COLUMNS])
 
 
+def _save(forecasts: Forecasts, path: Path) -> None:
+    """Write storecast's forecasts as CSV, one row per series, origin and horizon, so that a
+    later run (another commit, another setting) is compared with them origin by origin."""
+    forecasts.frame.to_csv(path, index=False)
+
+
+def _saved(path: Path, origins: list[date]) -> Forecasts:
+    """A run's forecasts written by ``--save``, as a method to compare with; the run must
+    have forecast every one of ``origins`` (the same data, the same --origins)."""
+    if not path.is_file():
+        raise SystemExit(f"--against {path}: no such file (write one with --save)")
+    frame = pd.read_csv(path)
+    missing_columns = [c for c in COLUMNS if c not in frame.columns]
+    if missing_columns:
+        raise SystemExit(
+            f"--against {path}: not a file --save wrote (no column {', '.join(missing_columns)})"
+        )
+    for column in ("origin", "target"):
+        frame[column] = pd.to_datetime(frame[column]).dt.date
+    missing = sorted(set(origins) - set(frame["origin"]))
+    if missing:
+        raise SystemExit(
+            f"--against {path}: no forecasts from origin {', '.join(map(str, missing))}: "
+            "save it from a run of the same --data, --origins and --history"
+        )
+    return Forecasts(frame[frame["origin"].isin(origins)][COLUMNS].reset_index(drop=True))
+
+
 def _keep_latest(conn: psycopg.Connection[tuple[object, ...]], periods: Periods, count: int) -> date:
     """Delete the sales before the latest ``count`` periods that have orders, and the
     promotions, shelf prices and stock counts that ended before them: the data of a retailer
@@ -886,6 +917,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=None,
         help="keep only the latest N periods of sales (a retailer with a short history)",
     )
+    parser.add_argument(
+        "--save", type=Path, default=None, help="write storecast's forecasts to this CSV file"
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="a CSV file --save wrote: that run's forecasts printed and compared as one more method",
+    )
     args = parser.parse_args(argv)
     source = SOURCES[args.data]
     if args.seed is not None:
@@ -943,6 +983,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         methods["GB + promotions + events"] = _gradient_boosting(
             panel, origins, LAG_FEATURES + promotion_features + EVENT_FEATURES
         )
+    if args.against is not None:
+        methods[f"saved run ({args.against.name})"] = _saved(args.against, origins)
+    if args.save is not None:
+        _save(ours, args.save)
     if source.floor is not None:
         methods[FLOOR] = source.floor(origins)
     rows = []

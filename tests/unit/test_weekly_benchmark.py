@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,8 @@ from benchmarks.weekly_demand import (
     _errors_in,
     _gbm_rows,
     _joined,
+    _save,
+    _saved,
     main,
 )
 
@@ -65,3 +68,32 @@ def test_the_gb_baseline_reads_the_events_of_the_target_week_and_the_week_after(
     }
     # Codes by name in alphabetical order (christmas 0, festival 1), None without an event.
     assert codes == {week[4]: (None, 1), week[5]: (1, 0), week[6]: (0, None), week[7]: (None, None)}
+
+
+def test_a_saved_run_reads_back_as_the_forecasts_it_was(tmp_path: Path) -> None:
+    first = date(2026, 3, 2)
+    origins = [first, first + timedelta(weeks=1)]
+    rows = [
+        [series, origin, h, origin + timedelta(weeks=h - 1), 10.0 * series + h, 1.5, 30.25]
+        for series in (1, 2)
+        for origin in origins
+        for h in (1, 2)
+    ]
+    forecasts = Forecasts(pd.DataFrame(rows, columns=COLUMNS))
+    path = tmp_path / "run.csv"
+    _save(forecasts, path)
+    pd.testing.assert_frame_equal(_saved(path, origins).frame, forecasts.frame)
+    # Read for fewer origins, it keeps theirs only.
+    assert set(_saved(path, origins[1:]).frame["origin"]) == {origins[1]}
+    # A run that did not forecast an origin asked for is named with what to do.
+    later = first + timedelta(weeks=2)
+    with pytest.raises(
+        SystemExit, match=r"run\.csv: no forecasts from origin 2026-03-16: save it from a run"
+    ):
+        _saved(path, [*origins, later])
+    with pytest.raises(SystemExit, match=r"no such file \(write one with --save\)"):
+        _saved(tmp_path / "none.csv", origins)
+    other = tmp_path / "other.csv"
+    other.write_text("series,origin\n1,2026-03-02\n")
+    with pytest.raises(SystemExit, match=r"not a file --save wrote \(no column horizon, target"):
+        _saved(other, origins)
