@@ -191,11 +191,13 @@ targets as materialized (
     -- Horizon h forecasts the period starting (h - 1) periods after the as-of date.
     -- Materialised, so that target_date is a column the joins below can merge or hash
     -- on; inlined, the planner joined on product and store only and filtered on the
-    -- computed date, comparing every target of a series with every promotion period.
+    -- computed date, comparing every target of a series with every promotion period. The
+    -- period before the target one likewise, for its planned prices and promotions.
     select
         rows_to_build.*,
         horizon,
-        {{ period_shift('rows_to_build.as_of_date', 'horizon - 1') }} as target_date
+        {{ period_shift('rows_to_build.as_of_date', 'horizon - 1') }} as target_date,
+        {{ period_shift('rows_to_build.as_of_date', 'horizon - 2') }} as previous_target_date
     from rows_to_build
     cross join generate_series(1, {{ var('demand_horizon') }}) as horizon
 ),
@@ -329,11 +331,11 @@ final as (
     left join target_promotions as previous_promotions
         on previous_promotions.product_id = targets.product_id
         and previous_promotions.store_id = targets.store_id
-        and previous_promotions.period_start = {{ period_shift('targets.target_date', -1) }}
+        and previous_promotions.period_start = targets.previous_target_date
     left join target_prices as previous_prices
         on previous_prices.product_id = targets.product_id
         and previous_prices.store_id = targets.store_id
-        and previous_prices.period_start = {{ period_shift('targets.target_date', -1) }}
+        and previous_prices.period_start = targets.previous_target_date
     left join elasticities
         on elasticities.product_id = targets.product_id
         and elasticities.as_of_date = targets.as_of_date
