@@ -42,7 +42,7 @@ as categories too. On the simulated panel
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|dip|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N] [--seed N] [--save FILE] [--against FILE]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|dip|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N] [--gaps N] [--seed N] [--save FILE] [--against FILE]
 
 ``--department N`` cuts ``real`` or ``monthly`` to one department: one series, a
 one-product retailer's data. ``--calendar`` loads the set's own events as
@@ -53,6 +53,10 @@ its deals, prices and noise, the same process.
 ``--history N`` deletes the sales before the latest N periods (and the promotions, shelf
 prices and stock counts that ended before them) once loaded: a retailer with a short
 history, seen by storecast and the baselines alike.
+``--gaps N`` deletes two runs of N periods from every series' sales before the first
+origin's (each from a day with orders, drawn at random with a fixed seed) once loaded:
+weeks a store did not report, a till system down or a department closed for a refit, which
+under ``demand_missing_periods: unobserved`` are unknown to storecast and the baselines alike.
 ``--save FILE`` writes storecast's forecasts to a CSV file; ``--against FILE`` reads one
 back as one more method, so that a change (another commit, another setting) is compared
 with the run before it origin by origin, as the baselines are.
@@ -723,11 +727,48 @@ def _keep_latest(conn: psycopg.Connection[tuple[object, ...]], periods: Periods,
     return cut
 
 
+#: ``--gaps``: runs of unreported periods per series, and the seed that places them.
+GAP_RUNS = 2
+GAP_SEED = 5
+
+
+def _drop_runs(
+    conn: psycopg.Connection[tuple[object, ...]], periods: Periods, length: int, before: date
+) -> int:
+    """Delete :data:`GAP_RUNS` runs of ``length`` periods from each series' order lines,
+    each starting on a day the series' store has orders, all ending before ``before``.
+    Returns the order lines deleted."""
+    rng = np.random.default_rng(GAP_SEED)
+    days: dict[int, list[date]] = {}
+    for store, day in conn.execute(
+        "select distinct store_id, ordered_at::date from raw.orders order by 1, 2"
+    ).fetchall():
+        assert isinstance(store, int)
+        assert isinstance(day, date)
+        days.setdefault(store, []).append(day)
+    deleted = 0
+    series = conn.execute(
+        "select distinct o.store_id, i.product_id from raw.order_items i join raw.orders o using (order_id) order by 1, 2"
+    ).fetchall()
+    for store, product in series:
+        assert isinstance(store, int)
+        starts = [d for d in days[store] if periods.step(d, length) <= before]
+        for start in rng.choice(np.array(starts, dtype=object), min(GAP_RUNS, len(starts)), replace=False):
+            cursor = conn.execute(
+                "delete from raw.order_items i using raw.orders o where i.order_id = o.order_id "
+                "and o.store_id = %s and i.product_id = %s and o.ordered_at >= %s and o.ordered_at < %s",
+                [store, product, start, periods.step(start, length)],
+            )
+            deleted += cursor.rowcount
+    return deleted
+
+
 def _storecast(
-    source: Source, count: int, history: int | None = None
+    source: Source, count: int, history: int | None = None, gaps: int | None = None
 ) -> tuple[Forecasts, Panel, list[date], dict[str, float]]:
     """Load the source as a user would (with ``history``, only its latest that many periods
-    of sales), build once, then train as of and score each origin."""
+    of sales; with ``gaps``, runs of that many periods unreported), build once, then train
+    as of and score each origin."""
     timings: dict[str, float] = {}
     with throwaway_server() as (settings, env, folder):
         runner = CliRunner()
@@ -737,6 +778,17 @@ def _storecast(
             with psycopg.connect(settings.conninfo, autocommit=True) as conn:
                 cut = _keep_latest(conn, source.periods, history)
             print(f"  sales before {cut} deleted: {history} {source.periods.name}s of history kept")
+        if gaps is not None:
+            with psycopg.connect(settings.conninfo, autocommit=True) as conn:
+                row = conn.execute("select max(ordered_at)::date from raw.orders").fetchone()
+                assert row is not None
+                assert isinstance(row[0], date)
+                first_origin = source.periods.step(row[0], -(source.periods.horizons - 1 + count))
+                lines = _drop_runs(conn, source.periods, gaps, first_origin)
+            print(
+                f"  {lines:,} order lines deleted: {GAP_RUNS} runs of {gaps} {source.periods.name}s "
+                f"per series unreported before {first_origin}"
+            )
         timings["load"] = time.perf_counter() - started
         config = load_config(source.settings, environ={})
         specs = model_specs(config.values)
@@ -918,6 +970,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="keep only the latest N periods of sales (a retailer with a short history)",
     )
     parser.add_argument(
+        "--gaps",
+        type=int,
+        default=None,
+        help=f"delete {GAP_RUNS} runs of N periods from each series' sales (weeks not reported)",
+    )
+    parser.add_argument(
         "--save", type=Path, default=None, help="write storecast's forecasts to this CSV file"
     )
     parser.add_argument(
@@ -956,8 +1014,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         label += f", drawn with seed {args.seed}"
     if args.history is not None:
         label += f", its latest {args.history} {source.periods.name}s"
+    if args.gaps is not None:
+        if args.gaps < 1:
+            parser.error(f"--gaps {args.gaps}: a run is one period or more")
+        label += f", {GAP_RUNS} runs of {args.gaps} {source.periods.name}s unreported per series"
     print(f"{label}: settings {' '.join('--var ' + s for s in source.settings)}")
-    ours, panel, origins, timings = _storecast(source, args.origins or source.origins, args.history)
+    ours, panel, origins, timings = _storecast(
+        source, args.origins or source.origins, args.history, args.gaps
+    )
     observed = panel.units.notna()
     print(
         f"{panel.units.shape[1]} series x {len(panel.units)} {panel.periods.name}s, "

@@ -27,6 +27,16 @@ series' level from its store and product and pulls a series that has moved back 
 the trees learn what lifts a period against where the series stands, as the log1p model
 does, while the loss stays the one of counts. It exports as the wrapped graph's raw score
 plus the level's log1p, then Exp.
+
+Gradient boosting with Poisson loss moves a leaf's log prediction by a Newton step,
+``learning_rate * (rate / prediction - 1)``, with nothing to bound it (LightGBM's
+``max_delta_step``). From the first prediction (about 1: the rate over the level) a
+row selling a hundred times its level steps past its own log in one tree, and a leaf of
+such rows diverges: a seasonal product's first weeks, its level 0 and its sales in the
+thousands, forecast 1e8 units and more, and rows sharing leaves with them too. So the
+rate is fitted at most :data:`MAX_RATE`: such a row counts as one selling 50 times its
+level. What it sold beyond that is rarely what history could tell; the log1p member
+forecasts it on its own scale.
 """
 
 from __future__ import annotations
@@ -38,6 +48,10 @@ import numpy.typing as npt
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
 F64 = npt.NDArray[np.float64]
+#: The most a row's rate over ``1 + level`` counts for in :class:`LevelRateRegressor`'s
+#: fit: at the trees' learning rate of 0.05 a Newton step from 1 stays below the rate's
+#: log up to about 90 times (module docstring).
+MAX_RATE = 50.0
 
 
 def log1p_level(level: npt.ArrayLike) -> F64:
@@ -98,13 +112,16 @@ class Log1pRegressor(LevelRelativeRegressor):
 class LevelRateRegressor(LevelRelativeRegressor):
     """``(1 + level) * estimator(X)``, the estimator (with a log link) fitted on
     ``y / (1 + level)`` with weights ``1 + level``: a Poisson fit with ``log1p(level)`` as
-    its offset (``level`` is ``X[:, level_index]``, a missing or negative one counting as 0)."""
+    its offset (``level`` is ``X[:, level_index]``, a missing or negative one counting as 0).
+    The rate is fitted at most :data:`MAX_RATE` (module docstring)."""
 
     def fit(self, features: Any, y: npt.ArrayLike) -> LevelRateRegressor:
-        """Fit the wrapped estimator on the rate over ``1 + level``, weighted by ``1 + level``."""
+        """Fit the wrapped estimator on the rate over ``1 + level`` (at most :data:`MAX_RATE`),
+        weighted by ``1 + level``."""
         target = np.asarray(y, dtype=np.float64)
         scale = np.exp(self._offset(features)) * np.ones_like(target)
-        self.estimator_ = clone(self.estimator).fit(features, target / scale, sample_weight=scale)
+        rate = np.minimum(target / scale, MAX_RATE)
+        self.estimator_ = clone(self.estimator).fit(features, rate, sample_weight=scale)
         return self
 
     def predict(self, features: Any) -> F64:

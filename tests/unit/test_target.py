@@ -119,6 +119,30 @@ def test_poisson_on_the_rate_over_the_level_is_poisson_with_the_level_as_offset(
     assert high / low == pytest.approx(5.0, rel=0.15)
 
 
+def test_rows_selling_thousands_without_a_level_do_not_make_the_rate_diverge() -> None:
+    # A seasonal product: weeks before its season at a level of 0 selling nothing, its
+    # first weeks at a level of 0 selling about a thousand, beside series at their level.
+    rng = np.random.default_rng(0)
+    n, before, first = 5000, 400, 80
+    level = rng.uniform(50.0, 150.0, n)
+    y = rng.poisson(level).astype(np.float64)
+    season = rng.normal(size=n)
+    level[: before + first] = 0.0
+    y[:before] = 0.0
+    y[before : before + first] = rng.poisson(1000.0, first)
+    season[before : before + first] += 3.0
+    x = np.column_stack([level, season])
+    trees = HistGradientBoostingRegressor(
+        loss="poisson", max_iter=300, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=40, random_state=0
+    )
+    predicted = LevelRateRegressor(trees, level_index=0).fit(x, y).predict(x)
+    # Uncapped, the weeks before the season forecast 3e8 units on average, its first weeks
+    # 1.5e7 times what they sold.
+    assert predicted.max() < 2 * y.max()
+    assert predicted[:before].mean() < 10.0
+    assert predicted[before + first :].sum() / y[before + first :].sum() == pytest.approx(1.0, abs=0.01)
+
+
 @pytest.mark.parametrize("candidate", RELATIVE)
 def test_a_forecast_relative_to_the_level_exports_with_it_a_missing_or_negative_level_as_zero(
     candidate: str,

@@ -189,7 +189,11 @@ final as (
         units_lag_{{ lag }}::double precision as units_lag_{{ lag }},
         {%- endfor %}
         {%- for window in calendar['windows'] %}
-        units_mean_{{ window }}::double precision as units_mean_{{ window }},
+        -- A window without a reported period (unobserved, or out of stock all of it) holds
+        -- the latest reported one: where the series stood. NULL, the log1p and rate
+        -- candidates would read it as a level of 0 and, the series selling thousands, the
+        -- rate's Poisson trees diverged (the real set with gaps of six weeks: WAPE 0.060 -> 0.075).
+        coalesce(units_mean_{{ window }}, units_last_observed)::double precision as units_mean_{{ window }},
         units_std_{{ window }}::double precision as units_std_{{ window }},
         {%- endfor %}
         zero_share_{{ calendar['intermittency'] }}::double precision as zero_share_{{ calendar['intermittency'] }},
