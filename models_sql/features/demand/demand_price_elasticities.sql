@@ -13,6 +13,7 @@
     equal prices (every product of a store marked down alike), not a price that differed:
     left out, so that no elasticity is a ratio of such residues. -#}
 {%- set negligible_deviation = 1e-9 %}
+{%- set calendar = demand_calendar() %}
 
 with
 
@@ -49,28 +50,71 @@ products as (
     from sales
 ),
 
+series_periods as (
+    -- Every period of each series from its first with sales to its last: a price is
+    -- planned for a period that was not reported too. Read only on the periods with sales,
+    -- a series with weeks unreported would average other weeks' prices than the store's
+    -- other products, and a markdown of everything would differ by product (the real set
+    -- with two gaps of six weeks a department: an elasticity of -4 for every one).
+    select
+        spans.product_id,
+        spans.store_id,
+        {{ period_shift('spans.first_period', 'periods_on') }} as period_start
+    from (
+        select product_id, store_id, min(period_start) as first_period, max(period_start) as last_period
+        from sales
+        group by product_id, store_id
+    ) as spans
+    cross join lateral generate_series(
+        0, (spans.last_period - spans.first_period) / {{ 28 if calendar['months'] else calendar['period_days'] }}
+    ) as periods_on
+    where {{ period_shift('spans.first_period', 'periods_on') }} <= spans.last_period
+),
+
+prices as (
+    -- The log of each period's planned price: the shelf price set for the period where
+    -- there is one, else ln(1 - discount) (0 off promotion), the price relative to the
+    -- regular one. The two are on different scales, so a period is compared only with
+    -- trailing periods priced the same way.
+    select
+        series_periods.product_id,
+        series_periods.store_id,
+        series_periods.period_start,
+        shelf_prices.shelf_price is not null as has_price_set,
+        coalesce(ln(shelf_prices.shelf_price), ln(1 - coalesce(promotions.promo_discount_pct, 0))) as log_price_ratio
+    from series_periods
+    left join promotions
+        on promotions.product_id = series_periods.product_id
+        and promotions.store_id = series_periods.store_id
+        and promotions.period_start = series_periods.period_start
+    left join shelf_prices
+        on shelf_prices.product_id = series_periods.product_id
+        and shelf_prices.store_id = series_periods.store_id
+        and shelf_prices.period_start = series_periods.period_start
+),
+
+price_deviations as (
+    select
+        product_id,
+        store_id,
+        period_start,
+        log_price_ratio - avg(log_price_ratio) over series_trailing as price_deviation
+    from prices
+    window series_trailing as (
+        partition by product_id, store_id, has_price_set order by period_start
+        rows between {{ trailing_periods }} preceding and 1 preceding
+    )
+),
+
 observations as (
-    -- Periods with sales: log units and the log of the planned price: the shelf price set
-    -- for the period where there is one, else ln(1 - discount) (0 off promotion), the
-    -- price relative to the regular one. The two are on different scales, so a period is
-    -- compared only with trailing periods priced the same way. A period with a day out of
-    -- stock is left out: a deal that emptied the shelf sold less than it drew.
+    -- Periods with sales: log units. A period with a day out of stock is left out: a deal
+    -- that emptied the shelf sold less than it drew.
     select
         sales.product_id,
         sales.store_id,
         sales.period_start,
-        shelf_prices.shelf_price is not null as has_price_set,
-        ln(1 + sales.units) as log_units,
-        coalesce(ln(shelf_prices.shelf_price), ln(1 - coalesce(promotions.promo_discount_pct, 0))) as log_price_ratio
+        ln(1 + sales.units) as log_units
     from sales
-    left join promotions
-        on promotions.product_id = sales.product_id
-        and promotions.store_id = sales.store_id
-        and promotions.period_start = sales.period_start
-    left join shelf_prices
-        on shelf_prices.product_id = sales.product_id
-        and shelf_prices.store_id = sales.store_id
-        and shelf_prices.period_start = sales.period_start
     left join stock_outs
         on stock_outs.product_id = sales.product_id
         and stock_outs.store_id = sales.store_id
@@ -78,19 +122,29 @@ observations as (
     where stock_outs.product_id is null
 ),
 
-deviations as (
+units_deviations as (
     select
         product_id,
         store_id,
         period_start,
-        log_price_ratio - avg(log_price_ratio) over series_trailing as price_deviation,
         log_units - avg(log_units) over series_trailing as units_deviation,
         count(*) over series_trailing as trailing_count
     from observations
     window series_trailing as (
-        partition by product_id, store_id, has_price_set order by period_start
+        partition by product_id, store_id order by period_start
         rows between {{ trailing_periods }} preceding and 1 preceding
     )
+),
+
+deviations as (
+    select
+        units_deviations.*,
+        price_deviations.price_deviation
+    from units_deviations
+    inner join price_deviations
+        on price_deviations.product_id = units_deviations.product_id
+        and price_deviations.store_id = units_deviations.store_id
+        and price_deviations.period_start = units_deviations.period_start
 ),
 
 within_store_periods as (
