@@ -133,7 +133,12 @@ def test_rows_selling_thousands_without_a_level_do_not_make_the_rate_diverge() -
     season[before : before + first] += 3.0
     x = np.column_stack([level, season])
     trees = HistGradientBoostingRegressor(
-        loss="poisson", max_iter=300, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=40, random_state=0
+        loss="poisson",
+        max_iter=300,
+        learning_rate=0.05,
+        max_leaf_nodes=31,
+        min_samples_leaf=40,
+        random_state=0,
     )
     predicted = LevelRateRegressor(trees, level_index=0).fit(x, y).predict(x)
     # Uncapped, the weeks before the season forecast 3e8 units on average, its first weeks

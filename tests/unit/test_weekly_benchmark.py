@@ -57,6 +57,13 @@ def test_a_calendar_is_refused_for_data_without_events(capsys: pytest.CaptureFix
     )
 
 
+def test_a_gap_of_no_period_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--data", "real", "--gaps", "0"])
+    assert stopped.value.code == 2
+    assert "--gaps 0: a run is one period or more" in capsys.readouterr().err
+
+
 def test_the_gb_baseline_reads_the_events_of_the_target_week_and_the_week_after() -> None:
     first = date(2026, 1, 5)
     week = [first + timedelta(weeks=k) for k in range(8)]
