@@ -14,6 +14,7 @@
     left out, so that no elasticity is a ratio of such residues. -#}
 {%- set negligible_deviation = 1e-9 %}
 {%- set calendar = demand_calendar() %}
+{%- set missing_is_zero = var('demand_missing_periods') == 'zero' %}
 
 with
 
@@ -107,19 +108,27 @@ price_deviations as (
 ),
 
 observations as (
-    -- Periods with sales: log units. A period with a day out of stock is left out: a deal
-    -- that emptied the shelf sold less than it drew.
+    -- Periods with sales (and, where a period without a sales row sold nothing, every
+    -- period): log units. A period with a day out of stock is left out: a deal that
+    -- emptied the shelf sold less than it drew.
     select
-        sales.product_id,
-        sales.store_id,
-        sales.period_start,
-        ln(1 + sales.units) as log_units
-    from sales
+        series_periods.product_id,
+        series_periods.store_id,
+        series_periods.period_start,
+        ln(1 + {{ 'coalesce(sales.units, 0)' if missing_is_zero else 'sales.units' }}) as log_units
+    from series_periods
+    left join sales
+        on sales.product_id = series_periods.product_id
+        and sales.store_id = series_periods.store_id
+        and sales.period_start = series_periods.period_start
     left join stock_outs
-        on stock_outs.product_id = sales.product_id
-        and stock_outs.store_id = sales.store_id
-        and stock_outs.period_start = sales.period_start
+        on stock_outs.product_id = series_periods.product_id
+        and stock_outs.store_id = series_periods.store_id
+        and stock_outs.period_start = series_periods.period_start
     where stock_outs.product_id is null
+    {%- if not missing_is_zero %}
+        and sales.product_id is not null
+    {%- endif %}
 ),
 
 units_deviations as (
