@@ -51,6 +51,16 @@ products as (
     from sales
 ),
 
+series_spans as (
+    select
+        product_id,
+        store_id,
+        min(period_start) as first_period,
+        max(period_start) as last_period
+    from sales
+    group by product_id, store_id
+),
+
 series_periods as (
     -- Every period of each series from its first with sales to its last: a price is
     -- planned for a period that was not reported too. Read only on the periods with sales,
@@ -58,18 +68,15 @@ series_periods as (
     -- other products, and a markdown of everything would differ by product (the real set
     -- with two gaps of six weeks a department: an elasticity of -4 for every one).
     select
-        spans.product_id,
-        spans.store_id,
-        {{ period_shift('spans.first_period', 'periods_on') }} as period_start
-    from (
-        select product_id, store_id, min(period_start) as first_period, max(period_start) as last_period
-        from sales
-        group by product_id, store_id
-    ) as spans
+        series_spans.product_id,
+        series_spans.store_id,
+        {{ period_shift('series_spans.first_period', 'periods_on') }} as period_start
+    from series_spans
+    -- A month is at least 28 days: enough periods, the ones past the last cut below.
     cross join lateral generate_series(
-        0, (spans.last_period - spans.first_period) / {{ 28 if calendar['months'] else calendar['period_days'] }}
+        0, (series_spans.last_period - series_spans.first_period) / {{ 28 if calendar['months'] else calendar['period_days'] }}
     ) as periods_on
-    where {{ period_shift('spans.first_period', 'periods_on') }} <= spans.last_period
+    where {{ period_shift('series_spans.first_period', 'periods_on') }} <= series_spans.last_period
 ),
 
 prices as (
