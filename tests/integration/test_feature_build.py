@@ -360,65 +360,77 @@ def test_category_promotion_context_matches_an_independent_count(conn: Conn, bui
 
 
 def _independent_elasticities(conn: Conn, as_of_dates: list[date]) -> pd.DataFrame:
-    """demand_price_elasticities' definition, restated in pandas from the raw promotions:
-    per product, the slope of log(1 + units) on ln(1 - planned discount) through the
-    origin, each period with sales and no day out of stock against its series' 13 such
-    periods before it (at least 4) and, where its store sold other products that period, less the mean of their
-    deviations, summed over stores and the periods before the as-of date, drawn towards
-    the slope pooled over products with a weight of 50."""
+    """demand_price_elasticities' definition, restated in pandas from the raw promotions
+    (the sample's grain, a day; its missing periods, zero): per product, the slope of
+    log(1 + units) on ln(1 - planned discount) through the origin. Each series runs from
+    its first day with sales to its last, a day without a sales row selling 0; each day's
+    price is compared with the series' 13 days before it, and each day not out of stock's
+    units with the series' 13 such days before it (at least 4); where its store sold other
+    products that day, less the mean of their deviations; summed over stores and the days
+    before the as-of date, drawn towards the slope pooled over products with a weight of 50."""
     sales = pd.DataFrame(
         conn.execute(
             "select product_id, store_id, period_start, units from features.demand_sales"
         ).fetchall(),
         columns=["product_id", "store_id", "period_start", "units"],
     )
+    spans = sales.groupby(["product_id", "store_id"]).period_start.agg(["min", "max"])
+    days = pd.concat(
+        pd.DataFrame(
+            {"product_id": product, "store_id": store, "period_start": pd.date_range(first, last).date}
+        )
+        for (product, store), first, last in zip(spans.index, spans["min"], spans["max"], strict=True)
+    )
+    days = days.merge(sales, on=["product_id", "store_id", "period_start"], how="left")
+    days["units"] = days.units.fillna(0.0)
     promotions = pd.DataFrame(
         conn.execute(
             "select product_id, store_id, start_date, end_date, discount_pct::float8 from raw.promotions"
         ).fetchall(),
         columns=["product_id", "promo_store", "start_date", "end_date", "discount"],
     )
-    matched = sales.merge(promotions, on="product_id")
+    matched = days.merge(promotions, on="product_id")
     matched = matched[
         (matched.promo_store.isna() | (matched.promo_store == matched.store_id))
         & (matched.start_date <= matched.period_start)
         & (matched.period_start <= matched.end_date)
     ]
     discount = matched.groupby(["product_id", "store_id", "period_start"]).discount.max()
-    sales = sales.join(discount, on=["product_id", "store_id", "period_start"]).sort_values(
+    days = days.join(discount, on=["product_id", "store_id", "period_start"]).sort_values(
         ["product_id", "store_id", "period_start"]
     )
-    # A period with a day out of stock is left out (it sold less than the deal drew).
+    days["price"] = np.log(1 - days.discount.fillna(0.0))
+    days["price_deviation"] = days.price - days.groupby(["product_id", "store_id"]).price.transform(
+        lambda column: column.shift(1).rolling(13, min_periods=1).mean()
+    )
+    # A day with a sale or none, out of stock, is left out of the units (it sold less than
+    # the deal drew), not of the prices.
     stock_outs = pd.DataFrame(
         conn.execute("select product_id, store_id, period_start from features.demand_stock_outs").fetchall(),
         columns=["product_id", "store_id", "period_start"],
     ).assign(out_of_stock=True)
-    sales = sales.merge(stock_outs, on=["product_id", "store_id", "period_start"], how="left")
-    sales = sales[sales.out_of_stock.isna()].drop(columns="out_of_stock")
-    sales["price"] = np.log(1 - sales.discount.fillna(0.0))
-    sales["log_units"] = np.log1p(sales.units.astype(float))
-    trailing = sales.groupby(["product_id", "store_id"])[["price", "log_units"]].transform(
+    days = days.merge(stock_outs, on=["product_id", "store_id", "period_start"], how="left")
+    days = days[days.out_of_stock.isna()].drop(columns="out_of_stock")
+    days["log_units"] = np.log1p(days.units.astype(float))
+    by_series = days.groupby(["product_id", "store_id"]).log_units
+    days["units_deviation"] = days.log_units - by_series.transform(
         lambda column: column.shift(1).rolling(13, min_periods=1).mean()
     )
-    count = sales.groupby(["product_id", "store_id"]).price.transform(
-        lambda column: column.shift(1).rolling(13, min_periods=1).count()
-    )
-    sales["price_deviation"] = sales.price - trailing.price
-    sales["units_deviation"] = sales.log_units - trailing.log_units
-    products = sorted(sales.product_id.unique())
-    sales = sales[count >= 4].copy()
-    # Less the store's mean deviation that period, where it sold more than one product.
-    store_period = sales.groupby(["store_id", "period_start"])
+    count = by_series.transform(lambda column: column.shift(1).rolling(13, min_periods=1).count())
+    products = sorted(days.product_id.unique())
+    days = days[count >= 4].copy()
+    # Less the store's mean deviation that day, where it sold more than one product.
+    store_period = days.groupby(["store_id", "period_start"])
     shared = store_period.price_deviation.transform("size") > 1
     for column in ("price_deviation", "units_deviation"):
-        sales[column] -= store_period[column].transform("mean").where(shared, 0.0)
+        days[column] -= store_period[column].transform("mean").where(shared, 0.0)
     # What is left of equal prices less their mean is floating-point residue, not a price.
-    sales = sales[sales.price_deviation.abs() > 1e-9]
-    sales["cross"] = sales.price_deviation * sales.units_deviation
-    sales["square"] = sales.price_deviation**2
+    days = days[days.price_deviation.abs() > 1e-9]
+    days["cross"] = days.price_deviation * days.units_deviation
+    days["square"] = days.price_deviation**2
     rows = []
     for as_of in as_of_dates:
-        before = sales[sales.period_start < as_of].groupby("product_id")[["cross", "square"]].sum()
+        before = days[days.period_start < as_of].groupby("product_id")[["cross", "square"]].sum()
         before = before.reindex(products, fill_value=0.0)
         pooled = before["cross"].sum() / before["square"].sum()
         for product, sums in before.iterrows():
