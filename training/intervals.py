@@ -53,6 +53,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from storecast.training.errors import TrainingError
 from storecast.training.metrics import bucket_label, coverage_by_band, horizon_bucket
 
 F64 = npt.NDArray[np.float64]
@@ -335,7 +336,16 @@ def fit(
     series: Series | None = None,
 ) -> dict[str, Any]:
     """Choose the scale power on the validation rows, estimate each series' spread (when
-    ``series`` names them) and fit the quantiles (see the module)."""
+    ``series`` names them) and fit the quantiles (see the module). A forecast that is not
+    finite is a :class:`TrainingError`: no width can be fitted to its misses."""
+    diverged = ~np.isfinite(forecast)
+    if diverged.any():
+        raise TrainingError(
+            f"{int(diverged.sum()):,} of {len(forecast):,} validation forecasts are not finite (inf or NaN): "
+            "the chosen candidate diverged on this data, and no interval can be fitted to its misses; "
+            "leave it out of the spec's candidates, or look for rows whose units are far out of line "
+            "with their level"
+        )
     bucket = horizon_bucket(horizon, buckets)
     edges = _edges(forecast)
     band = _band(forecast, edges)

@@ -10,6 +10,7 @@ import pytest
 
 from storecast.training import intervals as intervals_module
 from storecast.training import metrics as m
+from storecast.training.errors import TrainingError
 from storecast.training.intervals import BANDS, MIN_BAND_ROWS, bounds, fit, min_calibration_rows
 
 TIME = np.repeat(np.arange(4), 1000).astype("datetime64[D]")
@@ -258,3 +259,12 @@ def test_one_holiday_does_not_make_a_steady_series_volatile(monkeypatch: pytest.
     assert steady <= 0.96
     assert uncapped_steady >= 0.98
     assert volatile >= uncapped_volatile + 0.02
+
+
+def test_a_forecast_that_diverged_is_a_training_error_naming_the_rows() -> None:
+    forecast, y = _heteroscedastic(4000, 0)
+    forecast[:3] = np.inf
+    forecast[3] = np.nan
+    # Not numpy's bare LinAlgError from the slope's least squares, which it was.
+    with pytest.raises(TrainingError, match=r"4 of 4,000 validation forecasts are not finite"):
+        fit(y, forecast, np.ones(4000), TIME, [1], [0.8])
