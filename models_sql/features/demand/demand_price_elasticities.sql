@@ -13,7 +13,6 @@
     equal prices (every product of a store marked down alike), not a price that differed:
     left out, so that no elasticity is a ratio of such residues. -#}
 {%- set negligible_deviation = 1e-9 %}
-{%- set calendar = demand_calendar() %}
 {%- set missing_is_zero = var('demand_missing_periods') == 'zero' %}
 
 with
@@ -70,13 +69,11 @@ series_periods as (
     select
         series_spans.product_id,
         series_spans.store_id,
-        {{ period_shift('series_spans.first_period', 'periods_on') }} as period_start
+        period_start::date as period_start
     from series_spans
-    -- A month is at least 28 days: enough periods, the ones past the last cut below.
     cross join lateral generate_series(
-        0, (series_spans.last_period - series_spans.first_period) / {{ 28 if calendar['months'] else calendar['period_days'] }}
-    ) as periods_on
-    where {{ period_shift('series_spans.first_period', 'periods_on') }} <= series_spans.last_period
+        series_spans.first_period, series_spans.last_period, {{ period_interval() }}
+    ) as period_start
 ),
 
 prices as (
