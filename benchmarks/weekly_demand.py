@@ -783,11 +783,12 @@ def _storecast(
                 row = conn.execute("select max(ordered_at)::date from raw.orders").fetchone()
                 assert row is not None
                 assert isinstance(row[0], date)
-                first_origin = source.periods.step(row[0], -(source.periods.horizons - 1 + count))
-                lines = _drop_runs(conn, source.periods, gaps, first_origin)
+                # A period before the first origin: the origins come from the built panel.
+                cut = source.periods.step(row[0], -(source.periods.horizons - 1 + count))
+                lines = _drop_runs(conn, source.periods, gaps, cut)
             print(
                 f"  {lines:,} order lines deleted: {GAP_RUNS} runs of {gaps} {source.periods.name}s "
-                f"per series unreported before {first_origin}"
+                f"per series unreported before {cut}"
             )
         timings["load"] = time.perf_counter() - started
         config = load_config(source.settings, environ={})
