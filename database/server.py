@@ -9,8 +9,10 @@ with ``pg_ctl``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
@@ -124,6 +126,40 @@ def _system_user() -> str | None:
     return "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
 
 
+#: The system user is the machine's, whichever storecast home or virtualenv starts a
+#: server, so the lock that guards its creation is too.
+SYSTEM_USER_LOCK = Path(tempfile.gettempdir()) / "storecast-system-user.lock"
+
+
+def ensure_system_user(name: str) -> int:
+    """Create the system user ``name`` unless it exists, one process at a time; its uid.
+
+    embedded-postgres creates the user it runs as on first use, unguarded. On a fresh
+    machine two processes starting a server at once (pytest's two workers, two
+    benchmarks) both ran ``useradd``, both succeeded, with different uids: one chowned
+    its data folder to the uid that did not last, and initdb, run as the user, could not
+    change that folder's permissions ("Operation not permitted"; 3 of 4 tries). Created
+    here under a lock first, the package finds the user and creates none.
+    """
+    import fcntl
+    import pwd
+
+    with SYSTEM_USER_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name).pw_uid
+        try:
+            subprocess.run(["useradd", "-s", "/bin/bash", name], check=True, capture_output=True, text=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            said = exc.stderr.strip() if isinstance(exc, subprocess.CalledProcessError) else str(exc)
+            raise ServerError(
+                f"could not create the system user {name!r} the embedded Postgres runs as when "
+                f"storecast runs as root: useradd said {said!r}; create it (useradd {name}) or "
+                "run storecast as another user"
+            ) from exc
+        return pwd.getpwnam(name).pw_uid
+
+
 def _pg_ctl(settings: Settings, args: list[str], timeout: float = 120) -> None:
     pg_ctl = _embedded_postgres(settings).pg_ctl
     kwargs: dict[str, Any] = {"pgdata": settings.pgdata, "timeout": timeout}
@@ -157,6 +193,9 @@ def start(settings: Settings) -> EmbeddedStatus:
     settings.home.mkdir(parents=True, exist_ok=True)
     first_start = not status.initialised
     embedded = _embedded_postgres(settings)
+    user = _system_user()
+    if user is not None:
+        ensure_system_user(user)
 
     # get_server() caches one handle per data directory and would hand back a
     # stale one after a stop in this process; forget it so the server starts.

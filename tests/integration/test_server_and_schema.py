@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -101,6 +102,34 @@ def test_stop_then_start_again_keeps_the_data(server_home: Callable[[str], Path]
 def test_starting_an_external_configuration_is_refused() -> None:
     with pytest.raises(server.ServerError, match="external server"):
         server.start(get_settings({"STORECAST_DATABASE_URL": "postgresql://u@h/db"}))
+
+
+#: Creates a system user at an agreed moment, so that two processes do it at once.
+CREATE_USER_AT = """
+import sys, time
+from storecast.database import server
+time.sleep(max(float(sys.argv[2]) - time.time(), 0))
+print(server.ensure_system_user(sys.argv[1]), flush=True)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only as root does the embedded server run as its own user")
+def test_two_first_starts_at_once_create_one_system_user() -> None:
+    # Unguarded, both processes' useradd succeeded with different uids (4 of 4 tries), and
+    # a server's folder went to the uid that did not last.
+    name = f"storecast_probe_{os.getpid()}"
+    at = str(time.time() + 3)
+    try:
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-c", CREATE_USER_AT, name, at], stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
+        uids = [int(run.communicate(timeout=60)[0]) for run in runs]
+        assert uids == [pwd.getpwnam(name).pw_uid] * 2
+    finally:
+        subprocess.run(["userdel", name], check=False, capture_output=True)
 
 
 def test_version_3_score_tables_are_moved_into_partitions(conn: Conn) -> None:
