@@ -285,16 +285,19 @@ def _load_panel(
     _load_files(runner, env, write_panel(folder, seed=seed, shape=shape, calendar=calendar))
 
 
-def _true_means(origins: list[date], shape: PanelShape = PLAIN, seed: int = PANEL_SEED) -> Forecasts:
-    """The promotion panel's expected units, before its noise: what no forecast of the mean
-    can beat on average, so the gap to it is what is left to gain."""
+def _true_means(
+    origins: list[date], shape: PanelShape = PLAIN, seed: int = PANEL_SEED, horizons: int = WEEKS.horizons
+) -> Forecasts:
+    """The promotion panel's expected units, before its noise, ``horizons`` weeks from each
+    origin: what no forecast of the mean can beat on average, so the gap to it is what is
+    left to gain."""
     panel = simulate(seed, shape)
     stores, weeks, products = panel.mean.shape
     store, product = np.meshgrid(np.arange(1, stores + 1), np.arange(1, products + 1), indexing="ij")
     series = _series(pd.Series(store.ravel()), pd.Series(product.ravel()))
     frames = []
     for origin in origins:
-        for h in range(1, WEEKS.horizons + 1):
+        for h in range(1, horizons + 1):
             target = WEEKS.step(origin, h - 1)
             week = (target - FIRST_WEEK).days // 7
             if 0 <= week < weeks:
@@ -977,6 +980,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help=f"delete {GAP_RUNS} runs of N periods from each series' sales (weeks not reported)",
     )
     parser.add_argument(
+        "--horizon",
+        type=int,
+        default=None,
+        help="forecast this many periods ahead (demand_horizon; by default 4 weeks, or 3 months)",
+    )
+    parser.add_argument(
         "--save", type=Path, default=None, help="write storecast's forecasts to this CSV file"
     )
     parser.add_argument(
@@ -1007,6 +1016,18 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"--calendar: --data {args.data} has no events of its own; those with them: {with_events}"
             )
         source = replace(source, load=source.with_calendar)
+    if args.horizon is not None:
+        if args.horizon < 1:
+            parser.error(f"--horizon {args.horizon}: a forecast looks one period ahead or more")
+        source = replace(
+            source,
+            periods=replace(source.periods, horizons=args.horizon),
+            settings=[
+                f"demand_horizon={args.horizon}" if s.startswith("demand_horizon=") else s
+                for s in source.settings
+            ],
+            floor=None if source.floor is None else partial(source.floor, horizons=args.horizon),
+        )
     started = time.perf_counter()
     label = args.data if args.department is None else f"{args.data}, department {args.department}"
     if args.calendar:
@@ -1015,6 +1036,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         label += f", drawn with seed {args.seed}"
     if args.history is not None:
         label += f", its latest {args.history} {source.periods.name}s"
+    if args.horizon is not None:
+        label += f", {args.horizon} {source.periods.name}s ahead"
     if args.gaps is not None:
         if args.gaps < 1:
             parser.error(f"--gaps {args.gaps}: a run is one period or more")
