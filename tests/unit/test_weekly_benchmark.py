@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.promotion_panel import FIRST_WEEK
 from benchmarks.weekly_demand import (
     COLUMNS,
     SOURCES,
@@ -20,6 +21,7 @@ from benchmarks.weekly_demand import (
     _joined,
     _save,
     _saved,
+    _true_means,
     main,
 )
 
@@ -62,6 +64,20 @@ def test_a_gap_of_no_period_is_refused(capsys: pytest.CaptureFixture[str]) -> No
         main(["--data", "real", "--gaps", "0"])
     assert stopped.value.code == 2
     assert "--gaps 0: a run is one period or more" in capsys.readouterr().err
+
+
+def test_a_horizon_of_no_period_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--data", "real", "--horizon", "0"])
+    assert stopped.value.code == 2
+    assert "--horizon 0: a forecast looks one period ahead or more" in capsys.readouterr().err
+
+
+def test_the_panels_true_means_look_as_far_ahead_as_the_horizon() -> None:
+    origin = FIRST_WEEK + timedelta(weeks=60)
+    frame = _true_means([origin], horizons=6).frame
+    assert sorted(frame["horizon"].unique()) == [1, 2, 3, 4, 5, 6]
+    assert frame.loc[frame["horizon"] == 6, "target"].unique().tolist() == [origin + timedelta(weeks=5)]
 
 
 def test_the_gb_baseline_reads_the_events_of_the_target_week_and_the_week_after() -> None:
