@@ -140,12 +140,13 @@ MONTHS = Periods("month", horizons=3, season=12, recent=3, lags=(1, 2, 3))
 @dataclass(frozen=True)
 class Source:
     """A panel: how to load it, and the settings a user of such data would set. ``floor``,
-    where the expected units are known (a simulated panel), forecasts each origin with them."""
+    where the expected units are known (a simulated panel), forecasts each origin with them,
+    as many periods ahead as it is asked."""
 
     load: Loader
     settings: list[str]
     origins: int
-    floor: Callable[[list[date]], Forecasts] | None = None
+    floor: Callable[[list[date], int], Forecasts] | None = None
     periods: Periods = WEEKS
     #: How to load it with its own events as a calendar (``--calendar``), where it has them.
     with_calendar: Loader | None = None
@@ -286,7 +287,7 @@ def _load_panel(
 
 
 def _true_means(
-    origins: list[date], shape: PanelShape = PLAIN, seed: int = PANEL_SEED, horizons: int = WEEKS.horizons
+    origins: list[date], horizons: int = WEEKS.horizons, shape: PanelShape = PLAIN, seed: int = PANEL_SEED
 ) -> Forecasts:
     """The promotion panel's expected units, before its noise, ``horizons`` weeks from each
     origin: what no forecast of the mean can beat on average, so the gap to it is what is
@@ -1026,7 +1027,6 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"demand_horizon={args.horizon}" if s.startswith("demand_horizon=") else s
                 for s in source.settings
             ],
-            floor=None if source.floor is None else partial(source.floor, horizons=args.horizon),
         )
     started = time.perf_counter()
     label = args.data if args.department is None else f"{args.data}, department {args.department}"
@@ -1076,7 +1076,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.save is not None:
         _save(ours, args.save)
     if source.floor is not None:
-        methods[FLOOR] = source.floor(origins)
+        methods[FLOOR] = source.floor(origins, source.periods.horizons)
     rows = []
     for name, forecasts in methods.items():
         table = _metrics(forecasts, panel, origins[0])
