@@ -30,6 +30,7 @@ from storecast.scoring.inference import inference_session, predict
 from storecast.scoring.partitions import write_scores
 from storecast.training.data import FeatureReader, Frame, check_columns
 from storecast.training.errors import FeatureError
+from storecast.training.evaluation import interval_width
 from storecast.training.explain import TOP_REASONS, Explainer, reasons_json
 from storecast.training.export import onnx_inputs, sha256
 from storecast.training.intervals import keyed_bounds
@@ -113,7 +114,13 @@ def score_family(
     first = trained[outputs[0].model]
     relation = first.scoring_relation or first.relation
     for spec in trained.values():
-        check_columns(conn, relation, spec.features.numeric, spec.features.categorical, family.keys)
+        check_columns(
+            conn,
+            relation,
+            [*spec.features.numeric, *forecast_columns(spec)],
+            spec.features.categorical,
+            family.keys,
+        )
     sessions = {name: inference_session(c.onnx) for name, c in models.items()}
     explainers = {
         name: Explainer.load(c.explainer) for name, c in models.items() if reasons > 0 and c.explainer
@@ -129,7 +136,7 @@ def score_family(
             relation,
             with_label=False,
             numeric=list(dict.fromkeys(c for t in trained.values() for c in t.features.numeric)),
-            extra_numeric=["horizon", "target_offset_days"] if first.task == "forecast" else [],
+            extra_numeric=forecast_columns(first),
             categorical=list(dict.fromkeys(c for t in trained.values() for c in t.features.categorical)),
         ).frames(chunk_rows)
 
@@ -179,6 +186,15 @@ def reasons_column(
     return Column(output.reasons_column, "jsonb", np.asarray(found, dtype=object))
 
 
+def forecast_columns(spec: ModelSpec) -> list[str]:
+    """Columns a forecast's rows are read with besides its features: the horizon, the target
+    period's offset from the as-of date, and the column its intervals widen with."""
+    if spec.task != "forecast":
+        return []
+    width = [] if spec.interval_width_column is None else [spec.interval_width_column]
+    return ["horizon", "target_offset_days", *width]
+
+
 def _prediction_columns(
     output: Output,
     spec: ModelSpec,
@@ -209,7 +225,13 @@ def _prediction_columns(
         Column(output.column, "float8", units),
     ]
     ranges = keyed_bounds(
-        model.intervals, units, horizon.astype(float), spec.horizon_buckets, frame.keys, spec.series_keys
+        model.intervals,
+        units,
+        horizon.astype(float),
+        spec.horizon_buckets,
+        frame.keys,
+        spec.series_keys,
+        interval_width(spec, frame),
     )
     for level in interval_levels:
         if f"{level / 100:g}" not in ranges:

@@ -44,12 +44,30 @@ def evaluate(
     ranges = (
         None
         if intervals is None
-        else keyed_bounds(intervals, predictions, horizon, spec.horizon_buckets, frame.keys, spec.series_keys)
+        else keyed_bounds(
+            intervals,
+            predictions,
+            horizon,
+            spec.horizon_buckets,
+            frame.keys,
+            spec.series_keys,
+            interval_width(spec, frame),
+        )
     )
     return m.forecast_metrics(y, predictions, naive, horizon, spec.horizon_buckets, ranges)
 
 
 def evaluation_columns(spec: ModelSpec) -> list[str]:
     """Columns read besides a version's features: a forecast's metrics and baseline read the
-    horizon and the seasonal naive forecast (MASE's scale), whatever the version uses."""
-    return ["horizon", "units_seasonal_naive"] if spec.task == "forecast" else []
+    horizon and the seasonal naive forecast (MASE's scale), whatever the version uses, and
+    its intervals the width column."""
+    if spec.task != "forecast":
+        return []
+    width = [] if spec.interval_width_column is None else [spec.interval_width_column]
+    return ["horizon", "units_seasonal_naive", *width]
+
+
+def interval_width(spec: ModelSpec, frame: Frame) -> F64 | None:
+    """Each row's value of the spec's interval width column, where it names one."""
+    column = spec.interval_width_column
+    return None if column is None else frame.features[column].to_numpy(dtype=np.float64)

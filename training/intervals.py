@@ -35,11 +35,22 @@ narrow for the large ones, and clips most lower bounds at 0. So:
   periods (leave one period out). A series with fewer than :data:`MIN_SPREAD_PERIODS`
   validation periods, or none, has spread 1.
 
+* some weeks of the year miss by more than others (a back-to-school peak, a holiday), and
+  a validation window of a few months holds only some of them: where the spec names a
+  **width column** (``interval_width_column``: last year's move into the target period, in
+  log units), each residual is also divided by ``1 + slope * |width|``. The slope is the
+  least-squares slope of the absolute residuals (scaled as above) on ``|width|`` over their
+  intercept, clipped to [0, :data:`MAX_WIDTH_SLOPE`]: 0 where the column says nothing of
+  the misses, and then the intervals are as without it. A row without the column's value
+  takes the validation rows' median.
+
 An interval is ``[max(forecast + lower * s, 0), forecast + upper * s]`` with
-``s = max(forecast, 1) ** power * spread``, widened where needed to contain the forecast.
+``s = max(forecast, 1) ** power * spread * (1 + slope * |width|)``, widened where needed
+to contain the forecast.
 The stored form (``ml.model_versions.intervals``) is
 ``{"scale_power": p, "band_edges": [...], "quantiles": {bucket: {band: {level: [lower, upper]}}},
-"series_spread": {series: spread}}`` (a series named by its keys joined with ``|``).
+"series_spread": {series: spread}, "width_slope": slope, "width_fill": median}`` (a series
+named by its keys joined with ``|``; no width keys without a width column).
 Versions from before stored symmetric half-widths, ``{"scale_power": p, "half_widths":
 {bucket: {level: q}}}`` or just ``{bucket: {level: q}}``; they read as ``[-q, q]`` in one band.
 """
@@ -90,6 +101,10 @@ MIN_SPREAD_PERIODS = 4
 SPREAD_CAP = 0.9
 #: Fewest later-half rows per choosing band for coverage to choose the power.
 MIN_CHOOSING_ROWS = 30
+#: The most the width column's slope can be: a row whose target period moved by 1 in log
+#: units last year (2.7 times its level) is at most this many times wider than one that
+#: did not move, whatever a few validation rows say.
+MAX_WIDTH_SLOPE = 10.0
 
 
 def min_calibration_rows(buckets: list[int]) -> int:
@@ -135,15 +150,33 @@ def _spread_of(spreads: dict[str, float], series: Series | None, n: int) -> F64:
     return np.asarray(pd.Series(series).map(spreads).fillna(1.0), dtype=np.float64)
 
 
+def _width_factor(intervals: dict[str, Any], width: F64 | None, n: int) -> F64:
+    """Each row's ``1 + slope * |width|``, a missing width counting as the stored median (1
+    for a version fitted without a width column)."""
+    slope = float(intervals.get("width_slope", 0.0))
+    if slope == 0.0:
+        return np.ones(n)
+    fill = float(intervals["width_fill"])
+    size = np.full(n, fill) if width is None else np.abs(np.asarray(width, dtype=np.float64))
+    return 1.0 + slope * np.where(np.isfinite(size), size, fill)
+
+
 def bounds(
-    intervals: dict[str, Any], forecast: F64, horizon: F64, buckets: list[int], series: Series | None = None
+    intervals: dict[str, Any],
+    forecast: F64,
+    horizon: F64,
+    buckets: list[int],
+    series: Series | None = None,
+    width: F64 | None = None,
 ) -> Bounds:
     """Lower and upper bound of each row's interval, by level (the lower clipped at 0).
     ``series`` names each row's series as :func:`series_names` does; without it (or for a
-    version stored before spreads) every series has spread 1."""
+    version stored before spreads) every series has spread 1. ``width`` is each row's value
+    of the width column, where the version was fitted with one."""
     stored = _normalised(intervals)
     scale = np.maximum(forecast, 1.0) ** float(stored["scale_power"])
     scale = scale * _spread_of(stored.get("series_spread", {}), series, len(forecast))
+    scale = scale * _width_factor(stored, width, len(forecast))
     bucket = horizon_bucket(horizon, buckets)
     band = _band(forecast, stored["band_edges"])
     out: Bounds = {}
@@ -218,12 +251,13 @@ def keyed_bounds(
     buckets: list[int],
     keys: pd.DataFrame,
     columns: list[str],
+    width: F64 | None = None,
 ) -> Bounds:
     """:func:`bounds` for rows given by their keys: the series (``columns`` of ``keys``) are
     named only when the version has spreads to look them up in (a large panel has none,
     and naming a million rows takes a while)."""
     named = series_names(keys, columns) if intervals.get("series_spread") else None
-    return bounds(intervals, forecast, horizon, buckets, named)
+    return bounds(intervals, forecast, horizon, buckets, named, width)
 
 
 def series_names(keys: pd.DataFrame, columns: list[str]) -> Series:
@@ -326,6 +360,21 @@ def _slope_power(y: F64, forecast: F64) -> float:
     return float(np.clip(slope, 0.0, 1.0))
 
 
+def _width_slope(residuals: F64, width: F64) -> tuple[float, float]:
+    """The width column's slope (see the module) and the median ``|width|`` a row without one
+    takes; a slope of 0 where no row has one or they are all alike."""
+    size = np.abs(width)
+    known = np.isfinite(size)
+    if known.sum() < 3 or np.ptp(size[known]) == 0:
+        return 0.0, 0.0
+    fill = float(np.median(size[known]))
+    slope, intercept = np.polyfit(size[known], np.abs(residuals[known]), 1)
+    if slope <= 0:
+        return 0.0, fill
+    ratio = slope / intercept if intercept > 0 else MAX_WIDTH_SLOPE
+    return float(min(ratio, MAX_WIDTH_SLOPE)), fill
+
+
 def fit(
     y: F64,
     forecast: F64,
@@ -334,10 +383,12 @@ def fit(
     buckets: list[int],
     interval_levels: list[float],
     series: Series | None = None,
+    width: F64 | None = None,
 ) -> dict[str, Any]:
     """Choose the scale power on the validation rows, estimate each series' spread (when
-    ``series`` names them) and fit the quantiles (see the module). A forecast that is not
-    finite is a :class:`TrainingError`: no width can be fitted to its misses."""
+    ``series`` names them) and the width column's slope (when ``width`` holds its values),
+    and fit the quantiles (see the module). A forecast that is not finite is a
+    :class:`TrainingError`: no width can be fitted to its misses."""
     diverged = ~np.isfinite(forecast)
     if diverged.any():
         raise TrainingError(
@@ -372,10 +423,17 @@ def fit(
         unevenness[power] = max(abs(c - CHOOSING_LEVEL) for c in bands if not math.isnan(c))
     power = min(powers, key=lambda p: (round(unevenness[p], 3), abs(p - slope)))
     residuals, spreads = _scaled(y, forecast, power, time, series)
+    widths: dict[str, float] = {}
+    if width is not None:
+        width_slope, fill = _width_slope(residuals, width)
+        if width_slope > 0:
+            widths = {"width_slope": round(width_slope, 4), "width_fill": round(fill, 6)}
+            residuals = residuals / _width_factor(widths, width, len(residuals))
     return {
         "scale_power": power,
         "band_edges": edges,
         "quantiles": _quantiles(residuals, bucket, band, buckets, interval_levels),
         "series_spread": spreads,
+        **widths,
         "chosen_by": {"slope": slope, **{str(p): round(v, 4) for p, v in unevenness.items()}},
     }

@@ -270,6 +270,11 @@ class ModelSpec(BaseModel):
         "units (a planned price at the product's elasticity); the log1p and rate candidates take it "
         "into their offset with the level, so that the trees learn what is left",
     )
+    interval_width_column: str | None = Field(
+        default=None,
+        description="forecasts: a column read beside the features (not one of them) whose size widens "
+        "the prediction intervals where validation shows larger misses with it (training.intervals)",
+    )
     horizon_buckets: list[int] = Field(
         default=[7, 14, 28],
         description="upper bounds of forecast horizon buckets, in periods; default: a quarter, half and all of the horizons",

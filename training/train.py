@@ -46,7 +46,7 @@ from storecast.training.data import (
 )
 from storecast.training.errors import FeatureError, ParityError, TrainingError
 from storecast.training.estimators import BLENDS, BTYD_AS_IS, BTYD_ONLY
-from storecast.training.evaluation import F64, evaluate, evaluation_columns, predict
+from storecast.training.evaluation import F64, evaluate, evaluation_columns, interval_width, predict
 from storecast.training.explain import export_explainer
 from storecast.training.export import OPSET, export, onnx_inputs, parity, predict_onnx, sha256
 from storecast.training.fingerprint import trained_with, training_fingerprint
@@ -134,6 +134,7 @@ def _conformal(spec: ModelSpec, pipeline: Pipeline, validation: Frame) -> dict[s
         spec.horizon_buckets,
         spec.interval_levels,
         series_names(validation.keys, spec.series_keys),
+        interval_width(spec, validation),
     )
 
 

@@ -268,3 +268,61 @@ def test_a_forecast_that_diverged_is_a_training_error_naming_the_rows() -> None:
     # Not numpy's bare LinAlgError from the slope's least squares, which it was.
     with pytest.raises(TrainingError, match=r"4 of 4,000 validation forecasts are not finite"):
         fit(y, forecast, np.ones(4000), TIME, [1], [0.8])
+
+
+def _weeks_that_move(n: int, seed: int, slope: float) -> dict[str, np.ndarray]:
+    """Forecasts at levels 50-500 whose misses grow with ``|width|`` (last year's move into
+    the target week, half the weeks calm at 0, half moving by up to 0.5): noise of 10 % of
+    the level times ``1 + slope * |width|``."""
+    rng = np.random.default_rng(seed)
+    forecast = np.exp(rng.uniform(np.log(50), np.log(500), n))
+    width = np.where(rng.uniform(size=n) < 0.5, 0.0, rng.uniform(-0.5, 0.5, n))
+    y = forecast * (1 + 0.1 * (1 + slope * np.abs(width)) * rng.standard_normal(n))
+    return {"forecast": forecast, "y": y, "width": width}
+
+
+def _moving_coverage(intervals: Mapping[str, Any], data: Mapping[str, np.ndarray]) -> list[float]:
+    """80 % coverage of the calm weeks and of the weeks that moved by more than 0.3."""
+    forecast, y, width = data["forecast"], data["y"], data["width"]
+    lower, upper = bounds(dict(intervals), forecast, np.ones(len(y)), [1], None, width)["0.8"]
+    inside = (y >= lower) & (y <= upper)
+    return [float(inside[width == 0].mean()), float(inside[np.abs(width) > 0.3].mean())]
+
+
+def test_weeks_that_moved_last_year_get_wider_intervals_where_their_misses_are_larger() -> None:
+    past = _weeks_that_move(4000, 20, slope=6.0)
+    intervals = fit(past["y"], past["forecast"], np.ones(4000), TIME, [1], [0.8], None, past["width"])
+    # The misses' slope on |width| over their intercept: about the 6 drawn.
+    assert 4.0 < intervals["width_slope"] < 8.0
+    # On fresh weeks, the calm and the moving are each covered about 80 %...
+    fresh = _weeks_that_move(4000, 21, slope=6.0)
+    assert all(0.75 <= c <= 0.85 for c in _moving_coverage(intervals, fresh))
+    # ...where without the column the calm over-cover and the moving under-cover.
+    plain = fit(past["y"], past["forecast"], np.ones(4000), TIME, [1], [0.8])
+    calm, moving = _moving_coverage(plain, fresh)
+    assert calm > 0.88
+    assert moving < 0.7
+
+
+def test_a_width_column_that_says_nothing_of_the_misses_changes_little() -> None:
+    past = _weeks_that_move(4000, 22, slope=0.0)
+    intervals = fit(past["y"], past["forecast"], np.ones(4000), TIME, [1], [0.8], None, past["width"])
+    assert intervals.get("width_slope", 0.0) < 0.5
+    fresh = _weeks_that_move(4000, 23, slope=0.0)
+    assert all(0.76 <= c <= 0.84 for c in _moving_coverage(intervals, fresh))
+
+
+def test_a_row_without_a_width_takes_the_validation_median() -> None:
+    past = _weeks_that_move(4000, 24, slope=6.0)
+    intervals = fit(past["y"], past["forecast"], np.ones(4000), TIME, [1], [0.8], None, past["width"])
+    forecast = np.array([100.0, 100.0])
+    median = np.array([intervals["width_fill"], intervals["width_fill"]])
+    unknown = bounds(intervals, forecast, np.ones(2), [1], None, np.array([np.nan, np.nan]))["0.8"]
+    known = bounds(intervals, forecast, np.ones(2), [1], None, median)["0.8"]
+    np.testing.assert_allclose(unknown, known)
+    # A version fitted without the column ignores one given at scoring.
+    plain = fit(past["y"], past["forecast"], np.ones(4000), TIME, [1], [0.8])
+    np.testing.assert_allclose(
+        bounds(plain, forecast, np.ones(2), [1], None, np.array([0.0, 0.5]))["0.8"],
+        bounds(plain, forecast, np.ones(2), [1])["0.8"],
+    )

@@ -26,6 +26,15 @@
     target period one year earlier: 364 days (the same weekday), 52 weeks or 12 months. -#}
 {%- set after_target = period_shift('targets.target_date', 1) %}
 {%- set year_before_target = period_shift('targets.target_date', -calendar['year_back']) %}
+{#- The target period one year earlier (known once the horizon is within a year, and the
+    series was on sale then), scaled to its days in stock. -#}
+{%- set same_period_last_year -%}
+    case
+        when {{ year_before_target }} >= targets.first_sale
+            and {{ year_before_target }} < targets.as_of_date
+        then {{ in_stock_units(sold | replace('sales.', 'last_year.'), 'last_year_stock_outs') }}
+    end
+{%- endset %}
 {#- The same period one season earlier, stepping back whole seasons until it lies before
     the as-of date (seasonal naive). -#}
 {%- set seasonal_date = period_shift(
@@ -279,13 +288,16 @@ final as (
         {%- else %}
         targets.units_mean_{{ calendar['last_year'] }}_last_year,
         {%- endif %}
-        -- The target period one year earlier (known once the horizon is within a year, and
-        -- the series was on sale then).
-        case
-            when {{ year_before_target }} >= targets.first_sale
-                and {{ year_before_target }} < targets.as_of_date
-            then {{ in_stock_units(sold | replace('sales.', 'last_year.'), 'last_year_stock_outs') }}
-        end as units_same_period_last_year,
+        {{ same_period_last_year }} as units_same_period_last_year,
+        -- How far the target period a year back moved from the level before it, in log
+        -- units: the prediction intervals widen in the weeks of the year that move (a
+        -- back-to-school peak, a holiday), not a model feature.
+        {%- if period == 1 %}
+        null::double precision as last_year_log_change,
+        {%- else %}
+        ln(1 + greatest({{ same_period_last_year }}, 0))
+            - ln(1 + greatest(targets.level_before_target_last_year[targets.horizon], 0)) as last_year_log_change,
+        {%- endif %}
         -- Seasonal naive: the same period one season earlier, stepping back whole seasons
         -- until that period lies before the as-of date; when that period was not observed,
         -- the latest observed one (or when it was out of stock all of it, or before the

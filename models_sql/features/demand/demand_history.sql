@@ -165,6 +165,17 @@ period_statistics as (
         avg(units) filter (
             where periods_back between {{ calendar['year_back'] + 1 }} and {{ calendar['year_back'] + calendar['last_year'] }}
         ) as units_mean_{{ calendar['last_year'] }}_last_year,
+        -- By horizon h, the level (the first window's mean) of the periods before the target
+        -- period a year back, which is year_back - h + 1 periods back: how far last year's
+        -- target period moved from where the series stood, a season's own volatility.
+        array[
+            {%- for horizon in range(1, var('demand_horizon') + 1) %}
+            avg(units) filter (
+                where periods_back between {{ calendar['year_back'] - horizon + 2 }}
+                    and {{ calendar['year_back'] - horizon + 1 + calendar['windows'][0] }}
+            ){{ ',' if not loop.last }}
+            {%- endfor %}
+        ] as level_before_target_last_year,
         {%- endif %}
         (array_agg(units order by periods_back) filter (where units is not null))[1] as units_last_observed,
         -- The regular shelf price: the median over the longest window's periods without a
@@ -203,6 +214,7 @@ final as (
         {%- endfor %}
         {%- else %}
         units_mean_{{ calendar['last_year'] }}_last_year::double precision as units_mean_{{ calendar['last_year'] }}_last_year,
+        level_before_target_last_year::double precision[] as level_before_target_last_year,
         {%- endif %}
         units_last_observed::double precision as units_last_observed,
         regular_price::double precision as regular_price,
