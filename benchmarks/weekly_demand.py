@@ -823,6 +823,7 @@ def _storecast(
                 ).fetchall()
                 window = conn.execute(
                     "select validation_start, validation_end, validation_rows, intervals ->> 'scale_power', "
+                    "coalesce(intervals ->> 'width_slope', '0'), "
                     "jsonb_array_length(coalesce(jsonb_path_query_array(intervals, '$.series_spread.*'), '[]')) "
                     "from ml.model_versions where model_name = 'demand' and version = %s",
                     [trained.version],
@@ -831,7 +832,7 @@ def _storecast(
                 print(
                     f"  origin {origin}: trained v{trained.version} ({trained.estimator}; validated on "
                     f"{window[0]}..{window[1]}, {window[2]:,} rows; intervals' scale power {window[3]}, "
-                    f"{window[4]:,} series spreads), scored"
+                    f"width slope {window[4]}, {window[5]:,} series spreads), scored"
                 )
             timings["train and score per origin"] = (time.perf_counter() - started) / len(origins)
     frame = pd.DataFrame(rows, columns=["store", "product", *COLUMNS[1:]])
@@ -910,6 +911,16 @@ def _coverage_by_level(forecasts: Forecasts, panel: Panel) -> str:
     ).pivot_table(index="origin", columns="band", values="inside", aggfunc="mean")
     spread = 2 * by_origin.std(ddof=1) / np.sqrt(by_origin.notna().sum())
     return ", ".join(f"{c:.2f} ± {spread.get(b, np.nan):.2f}" for b, c in enumerate(pooled))
+
+
+def _interval_score(forecasts: Forecasts, panel: Panel) -> float:
+    """The 80 % intervals' interval score (Gneiting and Raftery): each one's width plus 10
+    times how far the actual fell outside it, summed over the units sold. A proper score:
+    lower is better, and narrower intervals gain only where they still cover."""
+    joined = _joined(forecasts, panel)
+    y, lower, upper = joined["y"], joined["lower_80"], joined["upper_80"]
+    miss = (lower - y).clip(lower=0) + (y - upper).clip(lower=0)
+    return float(((upper - lower) + miss / ((1 - 0.8) / 2)).sum() / y.sum())
 
 
 def _errors_in(joined: pd.DataFrame, targets: set[date]) -> tuple[float, float, int]:
@@ -1109,6 +1120,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         "storecast 80 % coverage by forecast quartile (lowest first, ± two standard errors over origins): "
         + _coverage_by_level(ours, panel)
+    )
+    scores = [
+        f"{name} {_interval_score(forecasts, panel):.4f}"
+        for name, forecasts in methods.items()
+        if forecasts.frame["lower_80"].notna().any()
+    ]
+    print(
+        "80 % interval score (width + 10 x each miss beyond a bound, over units sold; lower is better): "
+        + ", ".join(scores)
     )
     if source.event_periods is not None:
         _print_event_errors(methods, panel, source.event_periods())

@@ -18,6 +18,7 @@ from benchmarks.weekly_demand import (
     Panel,
     _errors_in,
     _gbm_rows,
+    _interval_score,
     _joined,
     _save,
     _saved,
@@ -46,6 +47,15 @@ def test_errors_in_the_named_periods_only() -> None:
     wape, bias, n = _errors_in(_joined(forecasts, panel), {festival})
     # Series 1 over by 6, series 2 under by 6, of 30 units sold that week.
     assert (wape, bias, n) == pytest.approx((12 / 30, 0.0, 2))
+
+
+def test_the_interval_score_adds_ten_times_each_miss_to_the_width() -> None:
+    first = date(2026, 3, 2)
+    panel = _panel({1: [10.0], 2: [30.0]}, first)
+    # Series 1 inside [8, 12]: its width, 4. Series 2 above [25, 28] by 2: 3 + 10 x 2.
+    rows = [[1, first, 1, first, 10.0, 8.0, 12.0], [2, first, 1, first, 26.0, 25.0, 28.0]]
+    score = _interval_score(Forecasts(pd.DataFrame(rows, columns=COLUMNS)), panel)
+    assert score == pytest.approx((4 + 3 + 10 * 2) / 40)
 
 
 def test_a_calendar_is_refused_for_data_without_events(capsys: pytest.CaptureFixture[str]) -> None:
