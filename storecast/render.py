@@ -264,6 +264,11 @@ def interval_lines(intervals: dict[str, Any] | None) -> list[str]:
             f"series spread (width relative to the level's): {len(values):,} series, "
             f"from {values.min():.2f} to {values.max():.2f}, median {np.median(values):.2f}"
         )
+    if intervals.get("width_slope"):
+        lines.append(
+            f"width grows with the spec's interval_width_column: times 1 + {intervals['width_slope']} x |value| "
+            f"(a row without a value counts as {intervals['width_fill']})"
+        )
     return lines
 
 

@@ -46,3 +46,7 @@ def test_series_spreads_are_summarised_not_listed() -> None:
         "series spread (width relative to the level's): 5,002 series, from 0.50 to 2.25, median 1.00"
     )
     assert interval_lines({"scale_power": 0.0, "quantiles": {}, "series_spread": {}})[1:] == []
+    widening = interval_lines({"scale_power": 0.0, "quantiles": {}, "width_slope": 2.5, "width_fill": 0.04})
+    assert widening[1] == (
+        "width grows with the spec's interval_width_column: times 1 + 2.5 x |value| (a row without a value counts as 0.04)"
+    )
