@@ -30,7 +30,7 @@ from storecast.scoring.inference import inference_session, predict
 from storecast.scoring.partitions import write_scores
 from storecast.training.data import FeatureReader, Frame, check_columns
 from storecast.training.errors import FeatureError
-from storecast.training.evaluation import interval_width
+from storecast.training.evaluation import interval_width, width_columns
 from storecast.training.explain import TOP_REASONS, Explainer, reasons_json
 from storecast.training.export import onnx_inputs, sha256
 from storecast.training.intervals import keyed_bounds
@@ -189,10 +189,7 @@ def reasons_column(
 def forecast_columns(spec: ModelSpec) -> list[str]:
     """Columns a forecast's rows are read with besides its features: the horizon, the target
     period's offset from the as-of date, and the column its intervals widen with."""
-    if spec.task != "forecast":
-        return []
-    width = [] if spec.interval_width_column is None else [spec.interval_width_column]
-    return ["horizon", "target_offset_days", *width]
+    return ["horizon", "target_offset_days", *width_columns(spec)] if spec.task == "forecast" else []
 
 
 def _prediction_columns(

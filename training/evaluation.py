@@ -61,10 +61,12 @@ def evaluation_columns(spec: ModelSpec) -> list[str]:
     """Columns read besides a version's features: a forecast's metrics and baseline read the
     horizon and the seasonal naive forecast (MASE's scale), whatever the version uses, and
     its intervals the width column."""
-    if spec.task != "forecast":
-        return []
-    width = [] if spec.interval_width_column is None else [spec.interval_width_column]
-    return ["horizon", "units_seasonal_naive", *width]
+    return ["horizon", "units_seasonal_naive", *width_columns(spec)] if spec.task == "forecast" else []
+
+
+def width_columns(spec: ModelSpec) -> list[str]:
+    """The spec's interval width column as a list of columns to read (none without one)."""
+    return [] if spec.interval_width_column is None else [spec.interval_width_column]
 
 
 def interval_width(spec: ModelSpec, frame: Frame) -> F64 | None:
