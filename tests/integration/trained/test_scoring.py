@@ -110,6 +110,35 @@ def test_forecast_intervals_take_each_series_spread(conn: Conn, scored: date) ->
         )
 
 
+def test_forecast_intervals_widen_with_the_width_column(conn: Conn, scored: date) -> None:
+    before = _upper_reach(conn, scored)
+    # The daily sample has no width column's values (a year back is not read by day) and so
+    # no slope: the champion is given one, and the largest series a value of -0.5, committed
+    # (scoring reads the features on a connection of its own) and set back to NULL after.
+    widened = max(
+        {n for n, _ in before}, key=lambda name: sum(v for (n, _), v in before.items() if n == name)
+    )
+    product, store = (int(k) for k in widened.split("|"))
+    value = "update features.demand_features set last_year_log_change = %s where as_of_date = %s"
+    try:
+        conn.execute(value + " and product_id = %s and store_id = %s", [-0.5, scored, product, store])
+        with conn.transaction(force_rollback=True):
+            conn.execute(
+                'update ml.model_versions set intervals = intervals || \'{"width_slope": 2, "width_fill": 0.1}\' '
+                "where model_name = 'demand' and status = 'champion'"
+            )
+            score_family(conn, FAMILIES["demand"], scored, run_id=0)
+            after = _upper_reach(conn, scored)
+    finally:
+        conn.execute(value, [None, scored])
+    assert after.keys() == before.keys()
+    # 1 + 2 x |-0.5| for the series with a value, 1 + 2 x 0.1 (the median) for the others.
+    for key, reach in before.items():
+        np.testing.assert_allclose(
+            after[key], (2.0 if key[0] == widened else 1.2) * reach, rtol=1e-6, atol=1e-9
+        )
+
+
 def test_rescoring_a_date_replaces_its_rows(conn: Conn, scored: date) -> None:
     before = {t: _count(conn, t, scored) for t in SCORE_TABLES.values()}
     first = conn.execute(
