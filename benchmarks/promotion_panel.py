@@ -21,7 +21,10 @@ category by its own factor (:data:`FESTIVAL_LIFT`): a week a year earlier misses
 only a calendar of events (``raw.calendar_events``, written with ``calendar``) says when
 it comes. With ``dip`` the week after a deal sells less, as shoppers who stocked up on it
 buy less (what keeps, bought on a deal, is bought forward): it gives back that share of
-the deal's price lift, in log.
+the deal's price lift, in log. With ``shock`` every week moves the whole chain's demand by
+a factor of its own, and each store's by another (weather, a pay day, a local event:
+what every product in a store shares in a week and no feature foretells), each
+lognormal with that spread in log and mean 1; they are noise, not part of ``mean``.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class PanelShape:
     shift: float = 1.0
     festival: bool = False
     dip: float = 0.0
+    shock: float = 0.0
 
 
 #: The stationary panel: no shape.
@@ -152,7 +156,13 @@ def simulate(seed: int = 7, shape: PanelShape = PLAIN) -> Simulated:
         price_lift = (price / regular) ** elasticity[None, None, :]
         mean[:, 1:, :] = mean[:, 1:, :] * price_lift[:, :-1, :] ** -shape.dip
     dispersion = 4.0
-    units = rng.negative_binomial(dispersion, dispersion / (dispersion + mean))
+    drawn = mean
+    if shape.shock:
+        # Its own draw, so that the other shapes stay what they were.
+        shocks = np.random.default_rng(seed + 2000).normal(0.0, shape.shock, (STORES + 1, WEEKS))
+        factor = np.exp(shocks[1:] + shocks[:1] - shape.shock**2)  # store-week x chain-week, mean 1
+        drawn = mean * factor[:, :, None]
+    units = rng.negative_binomial(dispersion, dispersion / (dispersion + drawn))
     return Simulated(weeks, category, list_price, price, mean, units, promotions)
 
 

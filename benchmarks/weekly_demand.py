@@ -384,6 +384,8 @@ TREND = 0.3
 SHIFT = 1.3
 #: The dip panel's share of a deal's price lift (in log) that the week after gives back.
 DIP = 0.3
+#: The shocks panel's spread (in log) of each week's chain-wide and each store's weekly factor.
+SHOCK = 0.15
 
 
 #: The simulated panels by name.
@@ -397,6 +399,8 @@ PANELS: dict[str, PanelShape] = {
     "festival": PanelShape(festival=True),
     # The week after a deal gives back DIP of the deal's price lift (shoppers stocked up).
     "dip": PanelShape(dip=DIP),
+    # Every week a chain-wide and a per-store factor (SHOCK in log) on every product.
+    "shocks": PanelShape(shock=SHOCK),
 }
 
 
