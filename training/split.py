@@ -40,6 +40,7 @@ def split_times(
     embargo_days: int,
     max_train_rows: int,
     min_validation_rows: int = 0,
+    min_validation_values: int = 0,
 ) -> TimeSplit:
     """Split time values (oldest first, with their row counts).
 
@@ -58,7 +59,9 @@ def split_times(
     When the validation values hold fewer than ``min_validation_rows`` rows (a small
     panel: 7 series x 2 weeks), earlier values join the validation window until they
     do, up to :data:`MAX_VALIDATION_SHARE` of the values before the test window; the
-    test window keeps its length.
+    test window keeps its length. It also holds at least ``min_validation_values`` time
+    values, within the same share (a large panel's two validation weeks hold rows enough,
+    but only two draws of what every series shares in a week).
     """
     times = [t for t, _ in counts]
     if len(times) < MIN_HELD_OUT + 1:
@@ -79,7 +82,9 @@ def split_times(
         )
     rows = dict(counts)
     tested = held - held // 2
-    validating = _validation_length([rows[t] for t in times[:-tested]], held // 2, min_validation_rows)
+    validating = _validation_length(
+        [rows[t] for t in times[:-tested]], held // 2, min_validation_values, min_validation_rows
+    )
     held_out = times[-(validating + tested) :]
     validation, test = held_out[:validating], held_out[validating:]
     cutoff = held_out[0] - timedelta(days=embargo_days)
@@ -112,11 +117,12 @@ def split_times(
     return TimeSplit(train=train, validation=validation, test=test, sampling=sampling, gap=gap, note=note)
 
 
-def _validation_length(rows_before_test: list[int], least: int, min_rows: int) -> int:
+def _validation_length(rows_before_test: list[int], least: int, min_values: int, min_rows: int) -> int:
     """How many of the latest values before the test window validate: ``least``, or more
-    until they hold ``min_rows`` rows or reach :data:`MAX_VALIDATION_SHARE` of them."""
+    until they are ``min_values`` and hold ``min_rows`` rows, or reach
+    :data:`MAX_VALIDATION_SHARE` of them."""
     most = max(int(len(rows_before_test) * MAX_VALIDATION_SHARE), least)
-    length = least
+    length = max(least, min(min_values, most))
     while length < most and sum(rows_before_test[-length:]) < min_rows:
         length += 1
     return length

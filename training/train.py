@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from importlib.metadata import version as package_version
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ from storecast.training.fitting import Progress, fit_blend, fit_candidate
 from storecast.training.grain import LastPeriod, grain_hint, partial_period_hint
 from storecast.training.history import setting_advice
 from storecast.training.intervals import fit as fit_intervals
-from storecast.training.intervals import min_calibration_rows, series_names
+from storecast.training.intervals import min_calibration_origins, min_calibration_rows, series_names
 from storecast.training.pruning import constant_features, without
 from storecast.training.registry import register
 from storecast.training.selection import paired_gain
@@ -177,14 +178,31 @@ def _horizon_setting(spec: ModelSpec) -> str:
     return f"{spec.horizon_var}, now {spec.horizon_days // spec.period_days}" if spec.horizon_var else ""
 
 
+def _spacing_days(counts: list[tuple[date, int]]) -> int:
+    """The usual days between consecutive time values (a week on a weekly grid, whatever
+    the grain: daily forecasts are trained on weekly as-of dates)."""
+    gaps = [(b - a).days for (a, _), (b, _) in pairwise(counts)]
+    return int(np.median(gaps)) if gaps else 1
+
+
 def _split(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[TimeSplit, list[tuple[date, int]]]:
     """The time windows of the matured rows (and their counts), or a :class:`TrainingError`
     saying what to change when there is too little history to hold out and still train."""
     counts = time_counts(conn, spec, matured_by=as_of)
     horizon = _horizon_setting(spec)
     try:
-        calibration_rows = min_calibration_rows(spec.horizon_buckets) if spec.task == "forecast" else 0
-        split = split_times(counts, spec.holdout_periods, spec.embargo, spec.max_train_rows, calibration_rows)
+        calibration_rows, calibration_origins = 0, 0
+        if spec.task == "forecast":
+            calibration_rows = min_calibration_rows(spec.horizon_buckets)
+            calibration_origins = min_calibration_origins(spec.horizon_days, _spacing_days(counts))
+        split = split_times(
+            counts,
+            spec.holdout_periods,
+            spec.embargo,
+            spec.max_train_rows,
+            calibration_rows,
+            calibration_origins,
+        )
     except SplitError as exc:
         advice = [setting_advice(conn, spec) or "load more history"]
         if horizon:
