@@ -11,7 +11,15 @@ import pytest
 from storecast.training import intervals as intervals_module
 from storecast.training import metrics as m
 from storecast.training.errors import TrainingError
-from storecast.training.intervals import BANDS, MIN_BAND_ROWS, bounds, fit, min_calibration_rows
+from storecast.training.intervals import (
+    BANDS,
+    MIN_BAND_ROWS,
+    MIN_CALIBRATION_ORIGINS,
+    bounds,
+    fit,
+    min_calibration_origins,
+    min_calibration_rows,
+)
 
 TIME = np.repeat(np.arange(4), 1000).astype("datetime64[D]")
 
@@ -145,6 +153,41 @@ def test_the_calibration_minimum_fills_the_first_bucket_s_bands() -> None:
         rows = min_calibration_rows(buckets)
         # Rows spread evenly over the horizons: the first bucket's share holds every band's minimum.
         assert rows * buckets[0] / buckets[-1] >= BANDS * MIN_BAND_ROWS
+
+
+def test_the_longest_horizon_is_calibrated_on_enough_origins() -> None:
+    # Weekly (or daily on a weekly grid) 4 weeks ahead: the latest 3 validation dates lack it.
+    assert min_calibration_origins(28, 7) == MIN_CALIBRATION_ORIGINS + 3
+    assert min_calibration_origins(84, 7) == MIN_CALIBRATION_ORIGINS + 11
+    assert min_calibration_origins(1, 7) == MIN_CALIBRATION_ORIGINS
+
+
+def _weeks_with_a_shared_factor(periods: int, rng: np.random.Generator) -> tuple[Any, Any, Any]:
+    """200 series at levels 50-500 whose weeks each move them all by one lognormal factor
+    (spread 0.2 in log, mean 1), each also missing by 15 % of its own."""
+    level = np.exp(np.random.default_rng(0).uniform(np.log(50), np.log(500), 200))
+    forecast = np.tile(level, periods)
+    week = np.repeat(rng.normal(0.0, 0.2, periods), 200)
+    y = forecast * np.exp(week - 0.02) * (1 + 0.15 * rng.standard_normal(200 * periods))
+    return y, forecast, np.repeat(np.arange(periods), 200).astype("datetime64[D]")
+
+
+def test_what_a_week_shares_needs_many_validation_weeks() -> None:
+    # Two validation weeks hold 400 rows but two draws of the week's factor: on the weeks
+    # after them their intervals cover far less than 80 % on average.
+    def coverage(weeks: int) -> float:
+        covered = []
+        for seed in range(40):
+            rng = np.random.default_rng(seed)
+            y, forecast, time = _weeks_with_a_shared_factor(weeks, rng)
+            intervals = fit(y, forecast, np.ones(len(y)), time, [1], [0.8])
+            y, forecast, _ = _weeks_with_a_shared_factor(30, rng)
+            lower, upper = bounds(intervals, forecast, np.ones(len(y)), [1])["0.8"]
+            covered.append(float(((y >= lower) & (y <= upper)).mean()))
+        return float(np.mean(covered))
+
+    assert coverage(2) < 0.7
+    assert coverage(MIN_CALIBRATION_ORIGINS) > 0.75
 
 
 def _two_kinds_of_series(

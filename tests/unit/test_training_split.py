@@ -96,3 +96,15 @@ def test_a_small_panels_validation_window_grows_to_hold_enough_rows() -> None:
     assert capped.test == split.test
     # Enough rows already: the window is holdout_periods' half, as without the minimum.
     assert split_times(WEEKS, 8, 0, 10**9, min_validation_rows=400).validation == [t for t, _ in WEEKS[52:56]]
+
+
+def test_the_validation_window_holds_the_origins_asked_for_within_its_share() -> None:
+    # Rows enough in two weeks, but eleven origins asked for: eleven validate, the test keeps its 4.
+    split = split_times(WEEKS, 8, 0, 10**9, min_validation_rows=200, min_validation_values=11)
+    assert split.validation == [t for t, _ in WEEKS[45:56]]
+    assert split.test == [t for t, _ in WEEKS[56:]]
+    assert split.train == [t for t, _ in WEEKS[:45]]
+    # Never more than a quarter of the 56 weeks before the test window.
+    assert len(split_times(WEEKS, 8, 0, 10**9, min_validation_values=40).validation) == 14
+    # Fewer asked for than holdout_periods' half: the half.
+    assert len(split_times(WEEKS, 8, 0, 10**9, min_validation_values=2).validation) == 4
