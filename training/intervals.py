@@ -13,7 +13,7 @@ narrow for the large ones, and clips most lower bounds at 0. So:
   half, the power whose 80 % intervals cover most evenly across the deciles of the
   forecast on its later half wins, ties going to the one nearest the slope. When the
   later half is too small for coverage by decile to mean anything (fewer than
-  :data:`MIN_CHOOSING_ROWS` rows a decile: a small panel's two validation weeks), the
+  :data:`MIN_CHOOSING_ROWS` rows a decile: a few series' validation weeks), the
   slope is the power;
 * the **signed** scaled residuals give a lower and an upper quantile, ``(1 - level) / 2``
   and ``(1 + level) / 2``, so an interval can reach further up than down;
@@ -90,7 +90,8 @@ MIN_BAND_ROWS = 50
 #: 0.75-0.79 against 0.84-0.85 with a whole row, 0.77-0.81 against 0.82-0.83 with this.
 PRIOR_ROWS = 0.1
 #: Fewest validation periods (as-of dates) a series' spread is estimated from; a series
-#: with fewer has none (1). From two validation weeks (a large panel's) each residual's
+#: with fewer has none (1). From two validation weeks (a large panel's, before its window
+#: held :data:`MIN_CALIBRATION_ORIGINS`) each residual's
 #: spread would come from one other week: on the sample's weekly shape the 80 % intervals
 #: then covered 0.77, 0.78, 0.79 and 0.83 by forecast quartile, against 0.81, 0.80, 0.79
 #: and 0.81 without (docs/benchmark-notes.md).

@@ -6,8 +6,7 @@ validation, or better, on every set (docs/benchmark-notes.md). A spec may name a
 ``default_candidate``; the best other candidate replaces it only when its gain on the
 selection metric, paired by validation as-of date (each date's metric of the default less
 the other's, for a metric where lower is better), has a one-sided :data:`LEVEL` t interval
-above 0 over at least :data:`MIN_DATES` dates. With fewer dates (a large panel's two
-validation weeks) the default is kept.
+above 0 over at least :data:`MIN_DATES` dates; with fewer dates the default is kept.
 """
 
 from __future__ import annotations
