@@ -128,3 +128,21 @@ def test_the_dip_panel_gives_back_a_share_of_the_deal_s_lift_the_week_after() ->
         share = log_ratio[:, 1:, p][mask] / np.log(1 - discount[:, :-1, p][mask])
         np.testing.assert_allclose(share, share[0])
         assert 0.3 * 1.2 <= share[0] <= 0.3 * 3.5
+
+
+def test_the_shocks_panel_moves_every_product_of_a_week_together_around_the_same_mean() -> None:
+    flat, shocked = simulate(), simulate(shape=PanelShape(shock=0.15))
+    # Noise, not part of the mean the `true mean` row forecasts.
+    np.testing.assert_array_equal(shocked.mean, flat.mean)
+    # The whole chain's week: near its mean in the plain draw (tens of thousands of units),
+    # off by the chain's factor and the average of 83 stores' (spread about 0.15) here.
+    chain = np.log(shocked.units.sum(axis=(0, 2)) / shocked.mean.sum(axis=(0, 2)))
+    assert np.log(flat.units.sum(axis=(0, 2)) / flat.mean.sum(axis=(0, 2))).std() < 0.05
+    assert 0.1 < chain.std() < 0.2
+    # A store's week beyond the chain's: its products move together, by about 0.15 in log
+    # on top of the noise a store's week has in the plain draw.
+    store = np.log(shocked.units.sum(axis=2) / shocked.mean.sum(axis=2)) - chain[None, :]
+    plain = np.log(flat.units.sum(axis=2) / flat.mean.sum(axis=2))
+    assert 0.1 < np.sqrt(store.var() - plain.var()) < 0.2
+    # Mean 1: the draw's total is the mean's within a few per cent.
+    assert abs(shocked.units.sum() / shocked.mean.sum() - 1) < 0.05
