@@ -19,6 +19,9 @@ with settings only (``--var``), never an edited file:
   origins forecast its third year;
 * ``dip``: the same panel with the week after a deal selling less, as shoppers who stocked
   up on it buy less: it gives back 30 % of the deal's price lift, in log;
+* ``shocks``: the same panel with every week moving the whole chain's demand by a factor
+  and each store's by another (lognormal, 0.15 in log each, mean 1): what a week's series
+  share and nothing foretells;
 * ``sample``: the sample generator's weekly shape (``storecast sample --shape weekly``:
   one till total per store, product and week, a tenth of the cells unreported);
 * ``monthly``: the real set by calendar month (``demand_grain=month``), each week's sales
@@ -48,7 +51,8 @@ the floor, so the gap to it is what is left to gain.
 one-product retailer's data. ``--calendar`` loads the set's own events as
 ``raw.calendar_events``, which storecast reads and one more baseline is given: the real set's
 holidays (its ``IsHoliday`` weeks), or the ``festival`` panel's days.
-``--seed N`` draws a simulated panel (``panel``, ``trend``, ``shift``, ``festival``, ``dip``) anew:
+``--seed N`` draws a simulated panel (``panel``, ``trend``, ``shift``, ``festival``, ``dip``,
+``shocks``) anew:
 its deals, prices and noise, the same process.
 ``--history N`` deletes the sales before the latest N periods (and the promotions, shelf
 prices and stock counts that ended before them) once loaded: a retailer with a short
