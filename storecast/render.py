@@ -234,6 +234,9 @@ def print_version(r: dict[str, Any], calibration: list[tuple[object, ...]]) -> N
     out.print(table)
     if "by_horizon" in r["metrics"]:
         out.print("by horizon: " + json.dumps(r["metrics"]["by_horizon"], indent=1))
+    note = untested_horizons(r["metrics"], r["spec"])
+    if note:
+        out.print(note)
     for line in interval_lines(r["intervals"]):
         out.print(line)
     if calibration:
@@ -244,6 +247,20 @@ def print_version(r: dict[str, Any], calibration: list[tuple[object, ...]]) -> N
             cal.add_row(str(bin_), f"{float(str(mean)):.3f}", f"{float(str(rate)):.3f}", str(n))
         out.print(cal)
     out.print("spec: " + json.dumps(r["spec"]))
+
+
+def untested_horizons(metrics: dict[str, Any], spec: dict[str, Any]) -> str:
+    """What a forecast's test window leaves out: its as-of dates are the latest matured ones,
+    whose longer horizons have not happened yet ('' when it holds every horizon, or for a
+    version that did not record its range)."""
+    tested, periods = metrics.get("horizon_range"), spec.get("horizon_periods")
+    if not tested or not isinstance(periods, int) or tested[1] >= periods:
+        return ""
+    return (
+        f"the test window holds horizons {tested[0]}-{tested[1]} of {periods}: its as-of dates are the "
+        "latest whose labels have matured, so the longer horizons are judged by the backtests as their "
+        "targets pass (storecast report; marts.model_performance)"
+    )
 
 
 def interval_lines(intervals: dict[str, Any] | None) -> list[str]:

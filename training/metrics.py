@@ -166,7 +166,8 @@ def forecast_metrics(
 ) -> dict[str, object]:
     """Regression metrics plus MASE against the seasonal naive forecast, and with
     ``intervals`` (lower and upper bound per row, by level) their coverage and width,
-    overall, per quartile of the forecast and per horizon bucket."""
+    overall, per quartile of the forecast and per horizon bucket; ``horizon_range`` is
+    the shortest and longest horizon the rows hold."""
 
     def block(mask: npt.NDArray[np.bool_]) -> dict[str, object]:
         error = p[mask] - y[mask]
@@ -191,6 +192,9 @@ def forecast_metrics(
     result: dict[str, object] = dict(block(everything))
     index = horizon_bucket(horizon, buckets)
     result["by_horizon"] = {bucket_label(int(b), buckets): block(index == b) for b in np.unique(index)}
+    # Which horizons the rows hold: a test window's latest as-of dates have only their
+    # short horizons matured, which ``models show`` says.
+    result["horizon_range"] = [int(horizon.min()), int(horizon.max())] if len(horizon) else []
     return result
 
 

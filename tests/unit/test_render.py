@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from storecast.database.load_ledger import LoadResult
-from storecast.render import interval_lines, print_error, print_load_result
+from storecast.render import interval_lines, print_error, print_load_result, untested_horizons
 
 #: Values a file may hold that a console reading markup or emoji codes would eat or fail on.
 AS_WRITTEN = ("[/b]", "[bold]SKU[/bold]", "[product_id, store_id]", ":thumbs_up:")
@@ -50,3 +50,14 @@ def test_series_spreads_are_summarised_not_listed() -> None:
     assert widening[1] == (
         "width grows with the spec's interval_width_column: times 1 + 2.5 x |value| (a row without a value counts as 0.04)"
     )
+
+
+def test_a_test_window_without_the_longer_horizons_says_so() -> None:
+    spec = {"horizon_periods": 12}
+    note = untested_horizons({"horizon_range": [1, 2]}, spec)
+    assert note.startswith("the test window holds horizons 1-2 of 12:")
+    assert "backtests" in note
+    assert untested_horizons({"horizon_range": [1, 12]}, spec) == ""
+    # A version from before the range was recorded, and a model that is no forecast.
+    assert untested_horizons({}, spec) == ""
+    assert untested_horizons({"horizon_range": [1, 2]}, {"horizon_days": 30}) == ""

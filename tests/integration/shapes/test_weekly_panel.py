@@ -253,8 +253,11 @@ def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell,
     # Prices above list reach the features through the regular shelf price.
     above = sh.one("select count(*) from features.demand_features where regular_price_vs_list > 1.04")
     assert int(str(above)) > 0
-    assert "trained as of  2026-11-23" in sh.ok("models", "show", "demand")
-    assert "4 periods of 7 days (setting demand_horizon)" in sh.ok("models", "show", "demand")
+    shown = sh.ok("models", "show", "demand")
+    assert "trained as of  2026-11-23" in shown
+    assert "4 periods of 7 days (setting demand_horizon)" in shown
+    # The test window's latest weeks have their first horizons matured only, and it says so.
+    assert "the test window holds horizons 1-2 of 4:" in shown
 
 
 def test_keys_written_as_codes_load_forecast_and_read_back_as_codes(
