@@ -739,6 +739,10 @@ def _keep_latest(conn: psycopg.Connection[tuple[object, ...]], periods: Periods,
     return cut
 
 
+#: The name ``--against``'s forecasts print under (with the file's name).
+SAVED = "saved run"
+
+
 #: ``--gaps``: runs of unreported periods per series, and the seed that places them.
 GAP_RUNS = 2
 GAP_SEED = 5
@@ -921,14 +925,35 @@ def _coverage_by_level(forecasts: Forecasts, panel: Panel) -> str:
     return ", ".join(f"{c:.2f} ± {spread.get(b, np.nan):.2f}" for b, c in enumerate(pooled))
 
 
-def _interval_score(forecasts: Forecasts, panel: Panel) -> float:
-    """The 80 % intervals' interval score (Gneiting and Raftery): each one's width plus 10
-    times how far the actual fell outside it, summed over the units sold. A proper score:
-    lower is better, and narrower intervals gain only where they still cover."""
+def _interval_scores(forecasts: Forecasts, panel: Panel) -> pd.DataFrame:
+    """Each row's 80 % interval score (Gneiting and Raftery: its width plus 10 times how far
+    the actual fell outside it) beside its origin and units sold."""
     joined = _joined(forecasts, panel)
     y, lower, upper = joined["y"], joined["lower_80"], joined["upper_80"]
     miss = (lower - y).clip(lower=0) + (y - upper).clip(lower=0)
-    return float(((upper - lower) + miss / ((1 - 0.8) / 2)).sum() / y.sum())
+    return pd.DataFrame(
+        {"origin": joined["origin"], "score": (upper - lower) + miss / ((1 - 0.8) / 2), "y": y}
+    )
+
+
+def _interval_score(forecasts: Forecasts, panel: Panel) -> float:
+    """The 80 % intervals' interval score summed over the units sold. A proper score: lower
+    is better, and narrower intervals gain only where they still cover."""
+    scores = _interval_scores(forecasts, panel)
+    return float(scores["score"].sum() / scores["y"].sum())
+
+
+def _paired_interval_scores(ours: Forecasts, theirs: Forecasts, panel: Panel) -> str:
+    """storecast's interval score against another run's, origin by origin, as :func:`_paired`
+    does for WAPE."""
+    by_origin = [_interval_scores(f, panel).groupby("origin")[["score", "y"]].sum() for f in (ours, theirs)]
+    difference = (
+        by_origin[1]["score"] / by_origin[1]["y"] - by_origin[0]["score"] / by_origin[0]["y"]
+    ).dropna()
+    return (
+        f"lower interval score on {int((difference > 0).sum())} of {len(difference)} origins, "
+        f"theirs minus storecast {_mean_and_spread(difference)}"
+    )
 
 
 def _errors_in(joined: pd.DataFrame, targets: set[date]) -> tuple[float, float, int]:
@@ -1091,7 +1116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             panel, origins, LAG_FEATURES + promotion_features + EVENT_FEATURES
         )
     if args.against is not None:
-        methods[f"saved run ({args.against.name})"] = _saved(args.against, origins)
+        methods[f"{SAVED} ({args.against.name})"] = _saved(args.against, origins)
     if args.save is not None:
         _save(ours, args.save)
     if source.floor is not None:
@@ -1138,6 +1163,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "80 % interval score (width + 10 x each miss beyond a bound, over units sold; lower is better): "
         + ", ".join(scores)
     )
+    for name, forecasts in methods.items():
+        if name.startswith(SAVED) and forecasts.frame["lower_80"].notna().any():
+            print(f"storecast against the {name}: {_paired_interval_scores(ours, forecasts, panel)}")
     if source.event_periods is not None:
         _print_event_errors(methods, panel, source.event_periods())
     print()

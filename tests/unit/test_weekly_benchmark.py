@@ -20,6 +20,7 @@ from benchmarks.weekly_demand import (
     _gbm_rows,
     _interval_score,
     _joined,
+    _paired_interval_scores,
     _save,
     _saved,
     _true_means,
@@ -56,6 +57,22 @@ def test_the_interval_score_adds_ten_times_each_miss_to_the_width() -> None:
     rows = [[1, first, 1, first, 10.0, 8.0, 12.0], [2, first, 1, first, 26.0, 25.0, 28.0]]
     score = _interval_score(Forecasts(pd.DataFrame(rows, columns=COLUMNS)), panel)
     assert score == pytest.approx((4 + 3 + 10 * 2) / 40)
+
+
+def test_interval_scores_are_compared_origin_by_origin() -> None:
+    first = date(2026, 3, 2)
+    second = first + timedelta(weeks=1)
+    panel = _panel({1: [10.0, 10.0]}, first)
+    # Both cover each week; storecast's intervals are 2 narrower the first week, 1 wider the second.
+    ours = [[1, first, 1, first, 10.0, 9.0, 11.0], [1, second, 1, second, 10.0, 7.0, 13.0]]
+    theirs = [[1, first, 1, first, 10.0, 8.0, 12.0], [1, second, 1, second, 10.0, 7.5, 12.5]]
+    line = _paired_interval_scores(
+        Forecasts(pd.DataFrame(ours, columns=COLUMNS)),
+        Forecasts(pd.DataFrame(theirs, columns=COLUMNS)),
+        panel,
+    )
+    # Per origin, over 10 units: (4 - 2) / 10 = +0.2 and (5 - 6) / 10 = -0.1.
+    assert line.startswith("lower interval score on 1 of 2 origins, theirs minus storecast +0.0500 ± ")
 
 
 def test_a_calendar_is_refused_for_data_without_events(capsys: pytest.CaptureFixture[str]) -> None:
