@@ -687,6 +687,10 @@ def _gradient_boosting(panel: Panel, origins: list[date], features: list[str]) -
     return Forecasts(pd.concat(out)[COLUMNS])
 
 
+#: The name ``--against``'s forecasts print under (with the file's name).
+SAVED = "saved run"
+
+
 def _save(forecasts: Forecasts, path: Path) -> None:
     """Write storecast's forecasts as CSV, one row per series, origin and horizon, so that a
     later run (another commit, another setting) is compared with them origin by origin."""
@@ -738,10 +742,6 @@ def _keep_latest(conn: psycopg.Connection[tuple[object, ...]], periods: Periods,
     ):
         conn.execute(f"delete from raw.{table} where {column} < %(cut)s", {"cut": cut})
     return cut
-
-
-#: The name ``--against``'s forecasts print under (with the file's name).
-SAVED = "saved run"
 
 
 #: ``--gaps``: runs of unreported periods per series, and the seed that places them.
