@@ -21,7 +21,12 @@ class TimeSplit:
     """Time values of each window; ``sampling`` records what was left out to bound memory.
 
     ``gap`` holds the values between training and the held-out window, left out of
-    training by the embargo only: a refit before the test window uses them. ``note``
+    training by the embargo only: a refit before the test window uses them. ``choosing``
+    holds the latest validation values, those candidates are compared on: the window
+    as long as it would be without ``min_validation_values`` (a forecast's intervals want
+    more origins than the choice of a candidate does, and the earlier ones are forecast
+    by a model further from its last training week than the one that will forecast).
+    ``note``
     says when the held-out period or the embargo had to be shortened (and why), else
     it is empty.
     """
@@ -32,6 +37,7 @@ class TimeSplit:
     sampling: dict[str, object] = field(default_factory=dict)
     gap: list[date] = field(default_factory=list)
     note: str = ""
+    choosing: list[date] = field(default_factory=list)
 
 
 def split_times(
@@ -85,6 +91,7 @@ def split_times(
     validating = _validation_length(
         [rows[t] for t in times[:-tested]], held // 2, min_validation_values, min_validation_rows
     )
+    choosing = _validation_length([rows[t] for t in times[:-tested]], held // 2, 0, min_validation_rows)
     held_out = times[-(validating + tested) :]
     validation, test = held_out[:validating], held_out[validating:]
     cutoff = held_out[0] - timedelta(days=embargo_days)
@@ -114,7 +121,15 @@ def split_times(
             "rows_kept": sum(rows[t] for t in kept),
         }
         train = kept
-    return TimeSplit(train=train, validation=validation, test=test, sampling=sampling, gap=gap, note=note)
+    return TimeSplit(
+        train=train,
+        validation=validation,
+        test=test,
+        sampling=sampling,
+        gap=gap,
+        note=note,
+        choosing=validation[-choosing:],
+    )
 
 
 def _validation_length(rows_before_test: list[int], least: int, min_values: int, min_rows: int) -> int:

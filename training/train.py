@@ -98,6 +98,8 @@ class Windows:
     test: Frame
     gap: Frame | None
     overridden: int | None
+    #: The validation rows candidates are compared on (``TimeSplit.choosing``).
+    choosing: Frame
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,8 @@ def _read(conn: Conn, spec: ModelSpec, split: TimeSplit, as_of: date | None, say
     assert train.label is not None
     assert validation.label is not None
     assert test.label is not None
-    return Windows(train, validation, test, gap, overridden)
+    choosing = np.isin(validation.time, np.array(split.choosing, dtype="datetime64[D]"))
+    return Windows(train, validation, test, gap, overridden, validation.subset(choosing))
 
 
 #: Fewer as-of dates than this in the training window, a label of one outcome only is
@@ -288,9 +291,9 @@ def _trainable(
 
 
 def _select(conn: Conn, spec: ModelSpec, windows: Windows, as_of: date | None, say: Progress) -> Selection:
-    """Fit each usable candidate on the training rows and keep the best on validation, or
-    the spec's default candidate where the best one's gain over it is within chance
-    (:mod:`storecast.training.selection`). A model of customers reads today's customers
+    """Fit each usable candidate on the training rows and keep the best on the validation
+    window's latest dates (``Windows.choosing``), or the spec's default candidate where
+    the best one's gain over it is within chance (:mod:`storecast.training.selection`). A model of customers reads today's customers
     first: BG/NBD's candidates need their fit, and where today's customers are older than
     every labelled one only the candidates that extrapolate in age compete (the age guard)."""
     latest = latest_customers(conn, spec, as_of)
@@ -317,16 +320,16 @@ def _select(conn: Conn, spec: ModelSpec, windows: Windows, as_of: date | None, s
             else fit_candidate(spec, name, windows.train, btyd, say)
         )
         fitted[name] = pipeline
-        predictions[name] = predict(pipeline, spec, windows.validation)
-        value = evaluate(spec, windows.validation, predictions[name])[spec.selection_metric]
+        predictions[name] = predict(pipeline, spec, windows.choosing)
+        value = evaluate(spec, windows.choosing, predictions[name])[spec.selection_metric]
         scores[name] = float(value)
         say(f"{spec.name}: {name} {spec.selection_metric} on validation = {value:.4f}")
     best = max(scores, key=lambda k: scores[k] if m.HIGHER_IS_BETTER[spec.selection_metric] else -scores[k])
     default = spec.default_candidate
     if default is not None and default in scores and best != default:
         gain = paired_gain(
-            _by_date(spec, windows.validation, predictions[default]),
-            _by_date(spec, windows.validation, predictions[best]),
+            _by_date(spec, windows.choosing, predictions[default]),
+            _by_date(spec, windows.choosing, predictions[best]),
             m.HIGHER_IS_BETTER[spec.selection_metric],
         )
         judged = (

@@ -108,3 +108,8 @@ def test_the_validation_window_holds_the_origins_asked_for_within_its_share() ->
     assert len(split_times(WEEKS, 8, 0, 10**9, min_validation_values=40).validation) == 14
     # Fewer asked for than holdout_periods' half: the half.
     assert len(split_times(WEEKS, 8, 0, 10**9, min_validation_values=2).validation) == 4
+    # Candidates are compared on the window as long as it would be without the origins asked
+    # for: its latest 4 weeks here, the whole window where nothing was asked.
+    assert split.choosing == [t for t, _ in WEEKS[52:56]]
+    grown = split_times(WEEKS, 8, 0, 10**9, min_validation_rows=700)
+    assert grown.choosing == grown.validation
