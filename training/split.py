@@ -88,10 +88,9 @@ def split_times(
         )
     rows = dict(counts)
     tested = held - held // 2
-    validating = _validation_length(
-        [rows[t] for t in times[:-tested]], held // 2, min_validation_values, min_validation_rows
-    )
-    choosing = _validation_length([rows[t] for t in times[:-tested]], held // 2, 0, min_validation_rows)
+    before_test = [rows[t] for t in times[:-tested]]
+    validating = _validation_length(before_test, held // 2, min_validation_values, min_validation_rows)
+    choosing = _validation_length(before_test, held // 2, 0, min_validation_rows)
     held_out = times[-(validating + tested) :]
     validation, test = held_out[:validating], held_out[validating:]
     cutoff = held_out[0] - timedelta(days=embargo_days)

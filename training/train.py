@@ -242,8 +242,14 @@ def _read(conn: Conn, spec: ModelSpec, split: TimeSplit, as_of: date | None, say
     assert train.label is not None
     assert validation.label is not None
     assert test.label is not None
-    choosing = np.isin(validation.time, np.array(split.choosing, dtype="datetime64[D]"))
-    return Windows(train, validation, test, gap, overridden, validation.subset(choosing))
+    # Candidates are compared on all of validation unless a forecast's window grew for its
+    # intervals: no copy of the rows then.
+    choosing = (
+        validation
+        if len(split.choosing) == len(split.validation)
+        else validation.subset(np.isin(validation.time, np.array(split.choosing, dtype="datetime64[D]")))
+    )
+    return Windows(train, validation, test, gap, overridden, choosing)
 
 
 #: Fewer as-of dates than this in the training window, a label of one outcome only is
@@ -293,9 +299,10 @@ def _trainable(
 def _select(conn: Conn, spec: ModelSpec, windows: Windows, as_of: date | None, say: Progress) -> Selection:
     """Fit each usable candidate on the training rows and keep the best on the validation
     window's latest dates (``Windows.choosing``), or the spec's default candidate where
-    the best one's gain over it is within chance (:mod:`storecast.training.selection`). A model of customers reads today's customers
-    first: BG/NBD's candidates need their fit, and where today's customers are older than
-    every labelled one only the candidates that extrapolate in age compete (the age guard)."""
+    the best one's gain over it is within chance (:mod:`storecast.training.selection`). A
+    model of customers reads today's customers first: BG/NBD's candidates need their fit,
+    and where today's customers are older than every labelled one only the candidates that
+    extrapolate in age compete (the age guard)."""
     latest = latest_customers(conn, spec, as_of)
     btyd = None if latest is None else latest.btyd
     usable = [c for c in spec.candidates if c not in BTYD_ONLY or btyd is not None]
