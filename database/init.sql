@@ -443,7 +443,7 @@ comment on column ml.model_versions.metrics is 'Metrics of the version on the te
 comment on column ml.model_versions.baseline_metrics is 'Metrics of the spec''s baseline on the same test rows.';
 comment on column ml.model_versions.selection_metric is 'Metric used to choose the estimator and to compare with the champion.';
 comment on column ml.model_versions.parity_max_abs_diff is 'Largest difference between ONNX Runtime and scikit-learn predictions on the test rows.';
-comment on column ml.model_versions.intervals is 'Split-conformal interval half-widths per horizon bucket and coverage level (forecasts only).';
+comment on column ml.model_versions.intervals is 'Split-conformal intervals (forecasts only): scaled residual quantiles per horizon bucket, level band and coverage level, series spreads, and the first as-of date of each validation fold.';
 comment on column ml.model_versions.sampling is 'What was sampled to bound memory, if anything.';
 comment on column ml.model_versions.library_versions is 'Versions of scikit-learn, skl2onnx, onnx, onnxruntime and numpy used.';
 comment on column ml.model_versions.training_seconds is 'Wall time of training, selection, calibration and export.';

@@ -10,6 +10,9 @@ MIN_HELD_OUT = 2
 #: A validation window grown to hold ``min_validation_rows`` stops at this share of the
 #: time values before the test window, so that training keeps most of the history.
 MAX_VALIDATION_SHARE = 0.25
+#: A forecast's validation window is forecast in at most this many consecutive folds, each
+#: by a model fitted up to the fold's start (less the embargo): see :func:`validation_folds`.
+MAX_VALIDATION_FOLDS = 2
 
 
 class SplitError(ValueError):
@@ -140,3 +143,24 @@ def _validation_length(rows_before_test: list[int], least: int, min_values: int,
     while length < most and sum(rows_before_test[-length:]) < min_rows:
         length += 1
     return length
+
+
+def validation_folds(validation: list[date], horizon_periods: int) -> list[list[date]]:
+    """The validation time values in consecutive folds (oldest first), each to be forecast
+    by a model fitted on the values up to its start less the embargo.
+
+    One model fitted before the whole window forecasts its latest values from further
+    back than the refit model will forecast from: on a long window (a forecast's, grown for
+    its intervals) its misses there come out larger, and so do the intervals. Each fold
+    holds one horizon's values at least (a model is a horizon older than its fold's first
+    value whatever the fold's length, so shorter folds buy little), up to
+    :data:`MAX_VALIDATION_FOLDS` of them, the earlier folds the longer.
+    """
+    count = max(1, min(MAX_VALIDATION_FOLDS, len(validation) // max(horizon_periods, 1)))
+    size, longer = divmod(len(validation), count)
+    folds, start = [], 0
+    for fold in range(count):
+        end = start + size + (fold < longer)
+        folds.append(validation[start:end])
+        start = end
+    return folds

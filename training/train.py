@@ -10,10 +10,11 @@ metrics, :func:`storecast.training.champion.judge` and the registry record.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from importlib.metadata import version as package_version
 from itertools import pairwise
 from pathlib import Path
@@ -60,7 +61,7 @@ from storecast.training.pruning import constant_features, without
 from storecast.training.registry import register
 from storecast.training.selection import paired_gain
 from storecast.training.spec import ModelSpec
-from storecast.training.split import SplitError, TimeSplit, split_times
+from storecast.training.split import SplitError, TimeSplit, split_times, validation_folds
 
 
 @dataclass
@@ -126,12 +127,19 @@ class Finished:
     intervals: dict[str, Any] | None
 
 
-def _conformal(spec: ModelSpec, pipeline: Pipeline, validation: Frame) -> dict[str, Any]:
-    """Split-conformal intervals from the validation residuals, their width following the level."""
+def _conformal(spec: ModelSpec, selection: Selection, windows: Windows, say: Progress) -> dict[str, Any]:
+    """Split-conformal intervals from the validation residuals, their width following the
+    level; for a model refit before the test window, the validation forecasts come fold by
+    fold, and the folds' first dates are stored with the intervals."""
+    validation = windows.validation
     assert validation.label is not None
-    return fit_intervals(
+    folds = [np.unique(validation.time).tolist()]
+    forecasts = predict(selection.pipeline, spec, validation)
+    if spec.refit_before_test:
+        folds, forecasts = _fold_forecasts(spec, selection, windows, forecasts, say)
+    intervals = fit_intervals(
         validation.label,
-        predict(pipeline, spec, validation),
+        forecasts,
         validation.features["horizon"].to_numpy(dtype=float),
         validation.time,
         spec.horizon_buckets,
@@ -139,6 +147,34 @@ def _conformal(spec: ModelSpec, pipeline: Pipeline, validation: Frame) -> dict[s
         series_names(validation.keys, spec.series_keys),
         interval_width(spec, validation),
     )
+    return {**intervals, "validation_folds": [str(fold[0]) for fold in folds]}
+
+
+def _fold_forecasts(
+    spec: ModelSpec, selection: Selection, windows: Windows, forecasts: F64, say: Progress
+) -> tuple[list[list[date]], F64]:
+    """The validation window's folds (:func:`~storecast.training.split.validation_folds`)
+    and its forecasts: the first fold's as selection's fit made them (``forecasts``), each
+    later fold's by the chosen candidate fitted again on every row up to the fold's start
+    less the embargo. The refit model forecasts from just before the test window; a model
+    fitted before a long validation window forecasts its latest dates from further back,
+    and its misses there would widen the intervals."""
+    validation = windows.validation
+    dates = np.unique(validation.time).tolist()
+    folds = validation_folds(dates, math.ceil(spec.horizon_days / _spacing_days(dates)))
+    before = [windows.train, *([] if windows.gap is None else [windows.gap]), validation]
+    btyd = None if selection.latest is None else selection.latest.btyd
+    forecasts = forecasts.copy()
+    for fold in folds[1:]:
+        cutoff = np.datetime64(fold[0] - timedelta(days=spec.embargo), "D")
+        rows = Frame.concat([frame.subset(frame.time <= cutoff) for frame in before])
+        say(
+            f"{spec.name}: {selection.best} fitted on {len(rows):,} rows to forecast validation from {fold[0]}"
+        )
+        pipeline = fit_candidate(spec, selection.best, rows, btyd, say)
+        in_fold = np.isin(validation.time, np.array(fold, dtype="datetime64[D]"))
+        forecasts[in_fold] = predict(pipeline, spec, validation.subset(in_fold))
+    return folds, forecasts
 
 
 def _library_versions() -> dict[str, str]:
@@ -180,10 +216,10 @@ def _horizon_setting(spec: ModelSpec) -> str:
     return f"{spec.horizon_var}, now {spec.horizon_days // spec.period_days}" if spec.horizon_var else ""
 
 
-def _spacing_days(counts: list[tuple[date, int]]) -> int:
+def _spacing_days(times: list[date]) -> int:
     """The usual days between consecutive time values (a week on a weekly grid, whatever
     the grain: daily forecasts are trained on weekly as-of dates)."""
-    gaps = [(b - a).days for (a, _), (b, _) in pairwise(counts)]
+    gaps = [(b - a).days for a, b in pairwise(times)]
     return int(np.median(gaps)) if gaps else 1
 
 
@@ -196,7 +232,9 @@ def _split(conn: Conn, spec: ModelSpec, as_of: date | None) -> tuple[TimeSplit, 
         calibration_rows, calibration_origins = 0, 0
         if spec.task == "forecast":
             calibration_rows = min_calibration_rows(spec.horizon_buckets)
-            calibration_origins = min_calibration_origins(spec.horizon_days, _spacing_days(counts))
+            calibration_origins = min_calibration_origins(
+                spec.horizon_days, _spacing_days([t for t, _ in counts])
+            )
         split = split_times(
             counts,
             spec.holdout_periods,
@@ -370,8 +408,8 @@ def _finish(conn: Conn, spec: ModelSpec, selection: Selection, windows: Windows,
     calibration_note = ""
     intervals: dict[str, Any] | None = None
     if spec.task == "forecast":
-        # From the model that has not seen the validation window, so the residuals are out of sample.
-        intervals = _conformal(spec, pipeline, windows.validation)
+        # From models that have not seen the dates they forecast, so the residuals are out of sample.
+        intervals = _conformal(spec, selection, windows, say)
     # BG/NBD taken as it is: its level held to the rate of today's customers' recent orders.
     held = latest if latest is not None and spec.recent_column is not None and best in BTYD_AS_IS else None
     if spec.task == "binary":

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from storecast.training.split import SplitError, split_times
+from storecast.training.split import MAX_VALIDATION_FOLDS, SplitError, split_times, validation_folds
 
 WEEKS = [(date(2025, 1, 6) + timedelta(weeks=i), 100) for i in range(60)]
 
@@ -113,3 +113,16 @@ def test_the_validation_window_holds_the_origins_asked_for_within_its_share() ->
     assert split.choosing == [t for t, _ in WEEKS[52:56]]
     grown = split_times(WEEKS, 8, 0, 10**9, min_validation_rows=700)
     assert grown.choosing == grown.validation
+
+
+def test_validation_folds_are_consecutive_and_each_at_least_a_horizon_long() -> None:
+    eleven = [t for t, _ in WEEKS[:11]]
+    folds = validation_folds(eleven, horizon_periods=4)
+    assert [len(fold) for fold in folds] == [6, 5]
+    assert [t for fold in folds for t in fold] == eleven
+    # A window shorter than two horizons is one fold: a model fitted a horizon before
+    # a short second fold would be hardly fresher than the first one's.
+    assert validation_folds(eleven[:7], horizon_periods=4) == [eleven[:7]]
+    assert validation_folds(eleven[:1], horizon_periods=0) == [eleven[:1]]
+    long = [t for t, _ in WEEKS[:40]]
+    assert len(validation_folds(long, horizon_periods=4)) == MAX_VALIDATION_FOLDS

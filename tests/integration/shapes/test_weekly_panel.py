@@ -155,6 +155,14 @@ def scanner(
 def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell, str]) -> None:
     sh, output = panel
     assert "demand: version 1 is champion" in output
+    # Its validation window is forecast in two folds, the later one by a model fitted up to
+    # it, as the refit model forecasts the test window from just before it.
+    start, folds = sh.rows(
+        "select validation_start, intervals->'validation_folds' from ml.model_versions "
+        "where model_name = 'demand' and version = 1"
+    )[0]
+    assert len(folds) == 2 and folds[0] == str(start) < folds[1]
+    assert f"rows to forecast validation from {folds[1]}" in output
     # Piped output (no terminal) prints tables whole, not cut to 80 columns.
     assert "hist_gradient_boosting_log1p" in output
     assert "…" not in output
