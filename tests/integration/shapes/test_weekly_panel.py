@@ -161,7 +161,9 @@ def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell,
         "select validation_start, intervals->'validation_folds' from ml.model_versions "
         "where model_name = 'demand' and version = 1"
     )[0]
-    assert len(folds) == 2 and folds[0] == str(start) < folds[1]
+    assert isinstance(folds, list)
+    assert len(folds) == 2
+    assert folds[0] == str(start) < folds[1]
     assert f"rows to forecast validation from {folds[1]}" in output
     # Piped output (no terminal) prints tables whole, not cut to 80 columns.
     assert "hist_gradient_boosting_log1p" in output
