@@ -270,7 +270,8 @@ def interval_lines(intervals: dict[str, Any] | None) -> list[str]:
     if not intervals:
         return []
     spreads = intervals.get("series_spread") or {}
-    shown = {k: v for k, v in intervals.items() if k != "series_spread"}
+    folds = intervals.get("validation_folds") or []
+    shown = {k: v for k, v in intervals.items() if k not in ("series_spread", "validation_folds")}
     lines = [
         "prediction intervals (scaled residual quantiles by horizon bucket and level band): "
         + json.dumps(shown)
@@ -280,6 +281,11 @@ def interval_lines(intervals: dict[str, Any] | None) -> list[str]:
         lines.append(
             f"series spread (width relative to the level's): {len(values):,} series, "
             f"from {values.min():.2f} to {values.max():.2f}, median {np.median(values):.2f}"
+        )
+    if len(folds) > 1:
+        lines.append(
+            f"residuals from {len(folds)} validation folds, from {', '.join(folds)}: each later one forecast by "
+            "the model fitted up to its start less the embargo, as the refit one forecasts from just before the test window"
         )
     if intervals.get("width_slope"):
         lines.append(

@@ -36,7 +36,7 @@ def test_an_error_prints_its_message_as_it_is(value: str, capsys: pytest.Capture
     assert f"error: setting coded_keys: expected a list of names, e.g. {value}" in capsys.readouterr().err
 
 
-def test_series_spreads_are_summarised_not_listed() -> None:
+def test_series_spreads_are_summarised_not_listed_and_the_folds_said() -> None:
     spreads = {f"{p}|1": 1.0 for p in range(5000)} | {"1|2": 0.5, "2|2": 2.25}
     lines = interval_lines({"scale_power": 0.5, "quantiles": {}, "series_spread": spreads})
     assert len(lines) == 2
@@ -46,6 +46,13 @@ def test_series_spreads_are_summarised_not_listed() -> None:
         "series spread (width relative to the level's): 5,002 series, from 0.50 to 2.25, median 1.00"
     )
     assert interval_lines({"scale_power": 0.0, "quantiles": {}, "series_spread": {}})[1:] == []
+    one_fold = interval_lines({"scale_power": 0.0, "quantiles": {}, "validation_folds": ["2026-08-24"]})
+    assert one_fold[1:] == []
+    assert "validation_folds" not in one_fold[0]
+    folds = interval_lines(
+        {"scale_power": 0.0, "quantiles": {}, "validation_folds": ["2026-08-24", "2026-10-05"]}
+    )
+    assert folds[1].startswith("residuals from 2 validation folds, from 2026-08-24, 2026-10-05: ")
     widening = interval_lines({"scale_power": 0.0, "quantiles": {}, "width_slope": 2.5, "width_fill": 0.04})
     assert widening[1] == (
         "width grows with the spec's interval_width_column: times 1 + 2.5 x |value| (a row without a value counts as 0.04)"
