@@ -268,6 +268,7 @@ def test_a_weekly_panel_trains_and_scores_with_settings_only(panel: tuple[Shell,
     assert "4 periods of 7 days (setting demand_horizon)" in shown
     # The test window's latest weeks have their first horizons matured only, and it says so.
     assert "the test window holds horizons 1-2 of 4:" in shown
+    assert "residuals from 2 validation folds, from " in shown
 
 
 def test_keys_written_as_codes_load_forecast_and_read_back_as_codes(
