@@ -53,6 +53,10 @@ class Frame:
             time=self.time[mask],
         )
 
+    def at(self, times: Sequence[date]) -> npt.NDArray[np.bool_]:
+        """Whether each row's time value is one of ``times`` (a mask for :meth:`subset`)."""
+        return np.isin(self.time, np.array(times, dtype="datetime64[D]"))
+
     @classmethod
     def concat(cls, frames: list[Frame]) -> Frame:
         """The rows of ``frames`` one after the other (each labelled). An empty read has no

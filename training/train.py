@@ -129,14 +129,11 @@ class Finished:
 
 def _conformal(spec: ModelSpec, selection: Selection, windows: Windows, say: Progress) -> dict[str, Any]:
     """Split-conformal intervals from the validation residuals, their width following the
-    level; for a model refit before the test window, the validation forecasts come fold by
-    fold, and the folds' first dates are stored with the intervals."""
+    level, with the first date of each validation fold the residuals came from
+    (:func:`_validation_forecasts`)."""
     validation = windows.validation
     assert validation.label is not None
-    folds = [np.unique(validation.time).tolist()]
-    forecasts = predict(selection.pipeline, spec, validation)
-    if spec.refit_before_test:
-        folds, forecasts = _fold_forecasts(spec, selection, windows, forecasts, say)
+    folds, forecasts = _validation_forecasts(spec, selection, windows, say)
     intervals = fit_intervals(
         validation.label,
         forecasts,
@@ -150,29 +147,38 @@ def _conformal(spec: ModelSpec, selection: Selection, windows: Windows, say: Pro
     return {**intervals, "validation_folds": [str(fold[0]) for fold in folds]}
 
 
-def _fold_forecasts(
-    spec: ModelSpec, selection: Selection, windows: Windows, forecasts: F64, say: Progress
+def _validation_forecasts(
+    spec: ModelSpec, selection: Selection, windows: Windows, say: Progress
 ) -> tuple[list[list[date]], F64]:
-    """The validation window's folds (:func:`~storecast.training.split.validation_folds`)
-    and its forecasts: the first fold's as selection's fit made them (``forecasts``), each
-    later fold's by the chosen candidate fitted again on every row up to the fold's start
-    less the embargo. The refit model forecasts from just before the test window; a model
+    """The validation window's folds and its forecasts, each fold's by a model that has not
+    seen it: the first by the chosen candidate as selection fitted it, each later one by
+    the same candidate fitted again on every row up to the fold's start less the embargo.
+    A model refit before the test window forecasts from just before it, while a model
     fitted before a long validation window forecasts its latest dates from further back,
-    and its misses there would widen the intervals."""
+    and its misses there would widen the intervals; so such a model's window is split
+    (:func:`~storecast.training.split.validation_folds`), any other's is one fold."""
     validation = windows.validation
-    dates = np.unique(validation.time).tolist()
-    folds = validation_folds(dates, math.ceil(spec.horizon_days / _spacing_days(dates)))
+    dates: list[date] = np.unique(validation.time).tolist()
+    folds = (
+        validation_folds(dates, math.ceil(spec.horizon_days / _spacing_days(dates)))
+        if spec.refit_before_test
+        else [dates]
+    )
+    if len(folds) == 1:
+        return folds, predict(selection.pipeline, spec, validation)
     before = [windows.train, *([] if windows.gap is None else [windows.gap]), validation]
     btyd = None if selection.latest is None else selection.latest.btyd
-    forecasts = forecasts.copy()
-    for fold in folds[1:]:
-        cutoff = np.datetime64(fold[0] - timedelta(days=spec.embargo), "D")
-        rows = Frame.concat([frame.subset(frame.time <= cutoff) for frame in before])
-        say(
-            f"{spec.name}: {selection.best} fitted on {len(rows):,} rows to forecast validation from {fold[0]}"
-        )
-        pipeline = fit_candidate(spec, selection.best, rows, btyd, say)
-        in_fold = np.isin(validation.time, np.array(fold, dtype="datetime64[D]"))
+    forecasts = np.empty(len(validation))
+    for index, fold in enumerate(folds):
+        pipeline = selection.pipeline
+        if index:
+            cutoff = np.datetime64(fold[0] - timedelta(days=spec.embargo), "D")
+            rows = Frame.concat([frame.subset(frame.time <= cutoff) for frame in before])
+            say(
+                f"{spec.name}: {selection.best} fitted on {len(rows):,} rows to forecast validation from {fold[0]}"
+            )
+            pipeline = fit_candidate(spec, selection.best, rows, btyd, say)
+        in_fold = validation.at(fold)
         forecasts[in_fold] = predict(pipeline, spec, validation.subset(in_fold))
     return folds, forecasts
 
@@ -285,7 +291,7 @@ def _read(conn: Conn, spec: ModelSpec, split: TimeSplit, as_of: date | None, say
     choosing = (
         validation
         if len(split.choosing) == len(split.validation)
-        else validation.subset(np.isin(validation.time, np.array(split.choosing, dtype="datetime64[D]")))
+        else validation.subset(validation.at(split.choosing))
     )
     return Windows(train, validation, test, gap, overridden, choosing)
 

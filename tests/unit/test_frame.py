@@ -3,6 +3,8 @@ order and leaves out an empty read (no label, default dtypes)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 
@@ -35,3 +37,10 @@ def test_windows_concatenate_in_order_and_an_empty_read_is_left_out() -> None:
     assert joined.label is not None
     assert joined.label.tolist() == [0.0, 10.0, 20.0, 30.0, 40.0]
     assert joined.time.tolist() == list((np.datetime64("2026-01-05") + np.arange(5)).astype("datetime64[D]"))
+
+
+def test_rows_at_some_dates_are_picked_by_date() -> None:
+    frame = _frame(0, 5)
+    picked = frame.subset(frame.at([date(2026, 1, 6), date(2026, 1, 8), date(2027, 1, 1)]))
+    assert picked.keys["product_id"].tolist() == [1, 3]
+    assert frame.at([]).tolist() == [False] * 5
