@@ -145,10 +145,8 @@ def test_the_power_follows_a_series_own_level_where_spreads_take_the_series_apar
     assert len(within["series_spread"]) == 7
     # With three periods a series has no spread, and nothing takes the series apart but the power.
     forecast, y, series, time = _departments(3, 8)
-    assert (
-        fit(y, forecast, np.ones(len(y)), time, [1], [0.8], series)["scale_power"]
-        == (fit(y, forecast, np.ones(len(y)), time, [1], [0.8])["scale_power"])
-    )
+    named = fit(y, forecast, np.ones(len(y)), time, [1], [0.8], series)
+    assert named["scale_power"] == fit(y, forecast, np.ones(len(y)), time, [1], [0.8])["scale_power"]
 
 
 def test_a_within_series_slope_within_its_noise_of_the_pooled_one_is_the_pooled_one() -> None:
