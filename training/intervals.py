@@ -371,12 +371,10 @@ def _scaled(
     return residuals / others, spreads
 
 
-def _slope_power(
-    y: F64, forecast: F64, series: Series | None = None, time: npt.NDArray[np.datetime64] | None = None
-) -> float:
+def _slope_power(y: F64, forecast: F64, time: npt.NDArray[np.datetime64], series: Series | None) -> float:
     """The least-squares slope of ``log |y - forecast|`` on ``log max(forecast, 1)``, in [0, 1]
     (0 when it cannot be estimated: fewer than 3 non-zero residuals or one level only);
-    with ``series`` and ``time``, the slope within series (:func:`_within_series_slope`)."""
+    with ``series``, the slope within series (:func:`_within_series_slope`)."""
     residual = np.abs(y - forecast)
     keep = residual > 0
     level = np.log(np.maximum(forecast[keep], 1.0))
@@ -384,7 +382,7 @@ def _slope_power(
         return 0.0
     response = np.log(residual[keep])
     slope = float(np.polyfit(level, response, 1)[0])
-    if series is not None and time is not None:
+    if series is not None:
         group = _spread_groups(series, time)[keep]
         slope = _within_series_slope(slope, level, response, group, time[keep])
     return float(np.clip(slope, 0.0, 1.0))
@@ -495,7 +493,7 @@ def fit(
     if not early.any():
         early = late = np.ones(len(y), dtype=bool)
     series_early, series_late = (None, None) if series is None else (series[early], series[late])
-    slope = round(_slope_power(y, forecast, series, time) * SLOPE_STEPS) / SLOPE_STEPS
+    slope = round(_slope_power(y, forecast, time, series) * SLOPE_STEPS) / SLOPE_STEPS
     powers = sorted({*SCALE_POWERS, slope}) if late.sum() >= MIN_CHOOSING_ROWS * CHOOSING_BANDS else [slope]
     unevenness: dict[float, float] = {}
     for power in powers:

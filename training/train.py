@@ -29,7 +29,7 @@ from storecast.db import Conn, relation_columns
 from storecast.training import drift
 from storecast.training import metrics as m
 from storecast.training.baselines import BASELINES
-from storecast.training.btyd import ExpectedSpend
+from storecast.training.btyd import BTYDFeatures, ExpectedSpend
 from storecast.training.calibration import calibrate
 from storecast.training.champion import judge
 from storecast.training.customers import (
@@ -115,6 +115,22 @@ class Selection:
     note: str
     latest: LatestCustomers | None
 
+    @property
+    def btyd(self) -> BTYDFeatures | None:
+        """BG/NBD as fitted on today's customers, which refits of the chosen candidate reuse."""
+        return None if self.latest is None else self.latest.btyd
+
+
+def _rows_before_test(windows: Windows, cutoff: np.datetime64 | None = None) -> Frame:
+    """Every labelled row before the test window (train, the embargo's gap, validation), or
+    those up to ``cutoff``: what a model refit before the test window, or before a
+    validation fold, is fitted on."""
+    assert windows.gap is not None  # read for every spec that refits
+    frames = [windows.train, windows.gap, windows.validation]
+    return Frame.concat(
+        frames if cutoff is None else [frame.subset(frame.time <= cutoff) for frame in frames]
+    )
+
 
 @dataclass(frozen=True)
 class Finished:
@@ -166,18 +182,15 @@ def _validation_forecasts(
     )
     if len(folds) == 1:
         return folds, predict(selection.pipeline, spec, validation)
-    before = [windows.train, *([] if windows.gap is None else [windows.gap]), validation]
-    btyd = None if selection.latest is None else selection.latest.btyd
     forecasts = np.empty(len(validation))
     for index, fold in enumerate(folds):
         pipeline = selection.pipeline
         if index:
-            cutoff = np.datetime64(fold[0] - timedelta(days=spec.embargo), "D")
-            rows = Frame.concat([frame.subset(frame.time <= cutoff) for frame in before])
+            rows = _rows_before_test(windows, np.datetime64(fold[0] - timedelta(days=spec.embargo), "D"))
             say(
                 f"{spec.name}: {selection.best} fitted on {len(rows):,} rows to forecast validation from {fold[0]}"
             )
-            pipeline = fit_candidate(spec, selection.best, rows, btyd, say)
+            pipeline = fit_candidate(spec, selection.best, rows, selection.btyd, say)
         in_fold = validation.at(fold)
         forecasts[in_fold] = predict(pipeline, spec, validation.subset(in_fold))
     return folds, forecasts
@@ -409,7 +422,6 @@ def _finish(conn: Conn, spec: ModelSpec, selection: Selection, windows: Windows,
     the test window refit on every row before it; BG/NBD taken as it is held to the level
     of today's customers' recent orders."""
     pipeline, best, latest = selection.pipeline, selection.best, selection.latest
-    btyd = None if latest is None else latest.btyd
     calibration: str | None = None
     calibration_note = ""
     intervals: dict[str, Any] | None = None
@@ -428,10 +440,9 @@ def _finish(conn: Conn, spec: ModelSpec, selection: Selection, windows: Windows,
             calibration_note += "; " + hold_to_recent_rate(conn, spec, held, pipeline)
             say(f"{spec.name}: {calibration_note}")
     elif spec.refit_before_test:
-        assert windows.gap is not None
-        before_test = Frame.concat([windows.train, windows.gap, windows.validation])
+        before_test = _rows_before_test(windows)
         say(f"{spec.name}: {best} refit on {len(before_test):,} rows before the test window")
-        pipeline = fit_candidate(spec, best, before_test, btyd, say)
+        pipeline = fit_candidate(spec, best, before_test, selection.btyd, say)
 
     estimator = pipeline.named_steps.get("estimator")
     if held is not None and isinstance(estimator, ExpectedSpend):
