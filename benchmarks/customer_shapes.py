@@ -260,8 +260,8 @@ def _as_of(conn: psycopg.Connection[tuple[object, ...]], before: date | None, hi
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark and print its tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="medium")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--scale", default="medium", help="the sample retailer's scale (default medium)")
+    parser.add_argument("--seed", type=int, default=42, help="the sample retailer's seed (default 42)")
     parser.add_argument(
         "--as-of",
         type=date.fromisoformat,

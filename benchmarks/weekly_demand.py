@@ -45,7 +45,7 @@ as categories too. On the simulated panel
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|dip|shocks|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N] [--gaps N] [--seed N] [--save FILE] [--against FILE]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|dip|shocks|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N] [--gaps N] [--horizon N] [--seed N] [--save FILE] [--against FILE]
 
 ``--department N`` cuts ``real`` or ``monthly`` to one department: one series, a
 one-product retailer's data. ``--calendar`` loads the set's own events as
@@ -995,7 +995,12 @@ def _print_event_errors(methods: dict[str, Forecasts], panel: Panel, event_perio
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", choices=list(SOURCES), default="real")
+    parser.add_argument(
+        "--data",
+        choices=list(SOURCES),
+        default="real",
+        help="the panel to forecast (default: the real weekly set)",
+    )
     parser.add_argument(
         "--origins", type=int, default=None, help="forecast origins (weeks, or months), the latest first back"
     )
