@@ -365,8 +365,9 @@ def _independent_elasticities(conn: Conn, as_of_dates: list[date]) -> pd.DataFra
     log(1 + units) on ln(1 - planned discount) through the origin. Each series runs from
     its first day with sales to its last, a day without a sales row selling 0; each day's
     price is compared with the series' 13 days before it, and each day not out of stock's
-    units with the series' 13 such days before it (at least 4); where its store sold other
-    products that day, less the mean of their deviations; summed over stores and the days
+    units with the series' 13 such days before it (at least 4); less the mean of the
+    deviations of its store's products that day where there are others, else of every
+    series', a day no other series sold left out; summed over stores and the days
     before the as-of date, drawn towards the slope pooled over products with a weight of 50."""
     sales = pd.DataFrame(
         conn.execute(
@@ -418,12 +419,18 @@ def _independent_elasticities(conn: Conn, as_of_dates: list[date]) -> pd.DataFra
     )
     count = by_series.transform(lambda column: column.shift(1).rolling(13, min_periods=1).count())
     products = sorted(days.product_id.unique())
-    days = days[count >= 4].copy()
-    # Less the store's mean deviation that day, where it sold more than one product.
+    days = days[(count >= 4) & days.price_deviation.notna()].copy()
+    # Less the store's mean deviation that day, where it sold more than one product, else
+    # the chain's, where more than one series sold; a day no other series sold is left out.
     store_period = days.groupby(["store_id", "period_start"])
-    shared = store_period.price_deviation.transform("size") > 1
+    chain_period = days.groupby("period_start")
+    in_store = store_period.price_deviation.transform("size") > 1
+    in_chain = chain_period.price_deviation.transform("size") > 1
     for column in ("price_deviation", "units_deviation"):
-        days[column] -= store_period[column].transform("mean").where(shared, 0.0)
+        days[column] -= (
+            store_period[column].transform("mean").where(in_store, chain_period[column].transform("mean"))
+        )
+    days = days[in_chain]
     # What is left of equal prices less their mean is floating-point residue, not a price.
     days = days[days.price_deviation.abs() > 1e-9]
     days["cross"] = days.price_deviation * days.units_deviation

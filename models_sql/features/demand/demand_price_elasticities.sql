@@ -160,20 +160,48 @@ deviations as (
         and price_deviations.period_start = units_deviations.period_start
 ),
 
-within_store_periods as (
-    -- Where the store sold other products that period, each deviation is taken relative
-    -- to the mean of the store's that period: what moved the whole store (the season, a
-    -- holiday, a markdown of everything at once) is no product's response to its price.
+comparable_deviations as (
+    -- Each deviation beside the mean of the other series' that period: the store's, where
+    -- it sold other products then, else the chain's, where other series sold. Only periods
+    -- whose price has trailing periods priced the same way take part.
     select
         product_id,
         period_start,
-        price_deviation - case when count(*) over store_period > 1 then avg(price_deviation) over store_period else 0 end
-            as price_deviation,
-        units_deviation - case when count(*) over store_period > 1 then avg(units_deviation) over store_period else 0 end
-            as units_deviation
+        price_deviation,
+        units_deviation,
+        count(*) over store_period as store_series,
+        avg(price_deviation) over store_period as store_price_deviation,
+        avg(units_deviation) over store_period as store_units_deviation,
+        count(*) over chain_period as chain_series,
+        avg(price_deviation) over chain_period as chain_price_deviation,
+        avg(units_deviation) over chain_period as chain_units_deviation
     from deviations
     where trailing_count >= {{ min_trailing_periods }}
-    window store_period as (partition by store_id, period_start)
+        and price_deviation is not null
+    window
+        store_period as (partition by store_id, period_start),
+        chain_period as (partition by period_start)
+),
+
+within_period_deviations as (
+    -- What moved the whole store (the season, a holiday, a markdown of everything at
+    -- once), or for a product sold alone in its store what moved every store, is no
+    -- product's response to its price: it is taken out. A period no other series sold in
+    -- cannot tell a price's response from the season's and is left out: one series
+    -- against its own trailing periods read a department's holiday markdowns, which come
+    -- with the season's peak, as a price response (the real set cut to one department
+    -- forecast worse with its elasticity than without it).
+    select
+        product_id,
+        period_start,
+        price_deviation
+            - case when store_series > 1 then store_price_deviation else chain_price_deviation end
+            as price_deviation,
+        units_deviation
+            - case when store_series > 1 then store_units_deviation else chain_units_deviation end
+            as units_deviation
+    from comparable_deviations
+    where chain_series > 1
 ),
 
 product_periods as (
@@ -183,7 +211,7 @@ product_periods as (
         period_start,
         sum(price_deviation * units_deviation) as cross_products,
         sum(price_deviation * price_deviation) as squares
-    from within_store_periods
+    from within_period_deviations
     where abs(price_deviation) > {{ negligible_deviation }}
     group by product_id, period_start
 ),
