@@ -24,7 +24,10 @@ buy less (what keeps, bought on a deal, is bought forward): it gives back that s
 the deal's price lift, in log. With ``shock`` every week moves the whole chain's demand by
 a factor of its own, and each store's by another (weather, a pay day, a local event:
 what every product in a store shares in a week and no feature foretells), each
-lognormal with that spread in log and mean 1; they are noise, not part of ``mean``.
+lognormal with that spread in log and mean 1; they are noise, not part of ``mean``. With
+``products`` the chain sells that many products instead of :data:`PRODUCTS`: with one,
+each store sells it alone, and no store's week holds another product to read a price's
+response against.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ class PanelShape:
     festival: bool = False
     dip: float = 0.0
     shock: float = 0.0
+    #: How many products the chain sells (one: a one-product chain, whose stores sell that
+    #: product alone; the draw is another from the first product on).
+    products: int = PRODUCTS
 
 
 #: The stationary panel: no shape.
@@ -85,17 +91,18 @@ class Simulated:
 def simulate(seed: int = 7, shape: PanelShape = PLAIN) -> Simulated:
     """Draw the panel (the same for the same seed and shape)."""
     rng = np.random.default_rng(seed)
+    products = shape.products
     weeks = [FIRST_WEEK + timedelta(weeks=w) for w in range(WEEKS)]
-    category = np.arange(PRODUCTS) % CATEGORIES
-    list_price = np.round(rng.uniform(1.5, 6.0, PRODUCTS), 2)
-    level = rng.lognormal(2.3, 0.6, PRODUCTS)
-    elasticity = rng.uniform(-3.5, -1.2, PRODUCTS)
+    category = np.arange(products) % CATEGORIES
+    list_price = np.round(rng.uniform(1.5, 6.0, products), 2)
+    level = rng.lognormal(2.3, 0.6, products)
+    elasticity = rng.uniform(-3.5, -1.2, products)
     store_size = rng.lognormal(0.0, 0.5, STORES)
     # Regular shelf price per store and product: a store price index (up to 15 % above list),
     # with one step change per product part-way through the history.
-    price_index = rng.uniform(0.9, 1.15, (STORES, 1)) * rng.uniform(0.97, 1.03, (STORES, PRODUCTS))
-    step_week = rng.integers(20, WEEKS - 20, PRODUCTS)
-    step = rng.uniform(0.92, 1.12, PRODUCTS)
+    price_index = rng.uniform(0.9, 1.15, (STORES, 1)) * rng.uniform(0.97, 1.03, (STORES, products))
+    step_week = rng.integers(20, WEEKS - 20, products)
+    step = rng.uniform(0.92, 1.12, products)
     week_index = np.arange(WEEKS)
     regular = (
         list_price[None, None, :]
@@ -107,10 +114,10 @@ def simulate(seed: int = 7, shape: PanelShape = PLAIN) -> Simulated:
 
     # Deals: chain-wide events about every 9 weeks per product (a third featured in the ad),
     # and occasional single-store deals.
-    discount = np.zeros((STORES, WEEKS, PRODUCTS))
-    feature = np.zeros((STORES, WEEKS, PRODUCTS), dtype=bool)
+    discount = np.zeros((STORES, WEEKS, products))
+    feature = np.zeros((STORES, WEEKS, products), dtype=bool)
     promotions: list[list[object]] = []
-    for p in range(PRODUCTS):
+    for p in range(products):
         w = int(rng.integers(0, 9))
         while w < WEEKS:
             length = int(rng.integers(1, 3))
@@ -121,7 +128,7 @@ def simulate(seed: int = 7, shape: PanelShape = PLAIN) -> Simulated:
                 [p + 1, None, weeks[w], weeks[min(w + length, WEEKS) - 1] + timedelta(days=6), depth, ad]
             )
             w += length + int(rng.integers(5, 14))
-    for s, w, p in zip(*np.nonzero(rng.random((STORES, WEEKS, PRODUCTS)) < 0.02), strict=True):
+    for s, w, p in zip(*np.nonzero(rng.random((STORES, WEEKS, products)) < 0.02), strict=True):
         if discount[s, w, p] == 0:
             depth = float(rng.choice([0.1, 0.2, 0.3]))
             discount[s, w, p] = depth
@@ -145,7 +152,7 @@ def simulate(seed: int = 7, shape: PanelShape = PLAIN) -> Simulated:
     )
     if shape.growth:
         # Its own draw, so that the stationary panel stays what it was.
-        rate = np.random.default_rng(seed + 1000).normal(0.0, shape.growth, (STORES, 1, PRODUCTS))
+        rate = np.random.default_rng(seed + 1000).normal(0.0, shape.growth, (STORES, 1, products))
         mean = mean * np.exp(rate * (week_index[None, :, None] - WEEKS) / 52.18)
     mean = mean * np.where(week_index[None, :, None] >= WEEKS - SHIFT_WEEKS, shape.shift, 1.0)
     if shape.festival:
@@ -188,6 +195,7 @@ def write_panel(
     and planned, as a retailer knows them."""
     panel = simulate(seed, shape)
     weeks = panel.weeks
+    products = shape.products
     files = RawFiles(folder)
     files.write(
         "stores",
@@ -197,7 +205,7 @@ def write_panel(
         "products",
         [
             [p + 1, f"Product {p + 1}", f"category {panel.category[p]}", panel.list_price[p]]
-            for p in range(PRODUCTS)
+            for p in range(products)
         ],
     )
     orders, items = [], []
@@ -207,7 +215,7 @@ def write_panel(
             orders.append([order_id, s + 1, f"{weeks[w]}T12:00:00Z", "store"])
             items += [
                 [order_id, p + 1, p + 1, int(panel.units[s, w, p]), f"{panel.price[s, w, p]:.2f}"]
-                for p in range(PRODUCTS)
+                for p in range(products)
                 if panel.units[s, w, p] > 0
             ]
     files.write("orders", orders)
@@ -217,7 +225,7 @@ def write_panel(
         "shelf_prices",
         [
             [
-                (s * WEEKS + w) * PRODUCTS + p + 1,
+                (s * WEEKS + w) * products + p + 1,
                 p + 1,
                 s + 1,
                 weeks[w],
@@ -226,7 +234,7 @@ def write_panel(
             ]
             for s in range(STORES)
             for w in range(WEEKS)
-            for p in range(PRODUCTS)
+            for p in range(products)
         ],
     )
     if calendar:

@@ -45,7 +45,7 @@ as categories too. On the simulated panel
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|dip|shocks|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N] [--gaps N] [--horizon N] [--seed N] [--save FILE] [--against FILE]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|dip|shocks|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N] [--gaps N] [--horizon N] [--seed N] [--products N] [--save FILE] [--against FILE]
 
 ``--department N`` cuts ``real`` or ``monthly`` to one department: one series, a
 one-product retailer's data. ``--calendar`` loads the set's own events as
@@ -53,7 +53,9 @@ one-product retailer's data. ``--calendar`` loads the set's own events as
 holidays (its ``IsHoliday`` weeks), or the ``festival`` panel's days.
 ``--seed N`` draws a simulated panel (``panel``, ``trend``, ``shift``, ``festival``, ``dip``,
 ``shocks``) anew:
-its deals, prices and noise, the same process.
+its deals, prices and noise, the same process. ``--products N`` has a simulated panel's
+chain sell N products instead of 11: with 1, each store sells one product, a one-product
+chain (the draw differs from the first product on).
 ``--history N`` deletes the sales before the latest N periods (and the promotions, shelf
 prices and stock counts that ended before them) once loaded: a retailer with a short
 history, seen by storecast and the baselines alike.
@@ -91,7 +93,15 @@ import psycopg
 from sklearn.ensemble import HistGradientBoostingRegressor
 from typer.testing import CliRunner
 
-from benchmarks.promotion_panel import FESTIVAL_DAYS, FIRST_WEEK, PLAIN, PanelShape, simulate, write_panel
+from benchmarks.promotion_panel import (
+    FESTIVAL_DAYS,
+    FIRST_WEEK,
+    PLAIN,
+    PRODUCTS,
+    PanelShape,
+    simulate,
+    write_panel,
+)
 from benchmarks.raw_csv import RawFiles
 from benchmarks.throwaway import throwaway_server
 from storecast.build import build
@@ -1019,6 +1029,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help=f"{', '.join(PANELS)}: draw the panel with this seed (default {PANEL_SEED})",
     )
     parser.add_argument(
+        "--products",
+        type=int,
+        default=None,
+        help=f"{', '.join(PANELS)}: the chain sells this many products (default {PRODUCTS}; 1: a one-product chain)",
+    )
+    parser.add_argument(
         "--history",
         type=int,
         default=None,
@@ -1047,10 +1063,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     source = SOURCES[args.data]
-    if args.seed is not None:
+    if args.seed is not None and args.data not in PANELS:
+        parser.error(f"--seed draws a simulated panel: use it with --data {', '.join(PANELS)}")
+    if args.products is not None:
         if args.data not in PANELS:
-            parser.error(f"--seed draws a simulated panel: use it with --data {', '.join(PANELS)}")
-        source = _panel(PANELS[args.data], args.seed)
+            parser.error(f"--products sizes a simulated panel: use it with --data {', '.join(PANELS)}")
+        if args.products < 1:
+            parser.error(f"--products {args.products}: a chain sells one product or more")
+    if args.seed is not None or args.products is not None:
+        shape = PANELS[args.data]
+        if args.products is not None:
+            shape = replace(shape, products=args.products)
+        source = _panel(shape, PANEL_SEED if args.seed is None else args.seed)
     if args.department is not None:
         if args.data not in ("real", "monthly"):
             parser.error("--department reads the real set: use it with --data real or monthly")

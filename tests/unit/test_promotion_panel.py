@@ -146,3 +146,18 @@ def test_the_shocks_panel_moves_every_product_of_a_week_together_around_the_same
     assert 0.1 < np.sqrt(store.var() - plain.var()) < 0.2
     # Mean 1: the draw's total is the mean's within a few per cent.
     assert abs(shocked.units.sum() / shocked.mean.sum() - 1) < 0.05
+
+
+def test_a_one_product_chain_sells_that_product_alone_in_every_store(tmp_path: Path) -> None:
+    panel = simulate(shape=PanelShape(products=1))
+    stores, weeks, products = panel.units.shape
+    assert products == 1
+    assert panel.mean.shape == (stores, weeks, 1)
+    assert {row[0] for row in panel.promotions} == {1}
+    paths = write_panel(tmp_path, shape=PanelShape(products=1))
+    with paths["products"].open() as handle:
+        assert [row["product_id"] for row in csv.DictReader(handle)] == ["1"]
+    with paths["shelf_prices"].open() as handle:
+        prices = list(csv.DictReader(handle))
+    assert len(prices) == stores * weeks
+    assert len({row["price_id"] for row in prices}) == len(prices)

@@ -147,3 +147,14 @@ def test_a_saved_run_reads_back_as_the_forecasts_it_was(tmp_path: Path) -> None:
     other.write_text("series,origin\n1,2026-03-02\n")
     with pytest.raises(SystemExit, match=r"not a file --save wrote \(no column horizon, target"):
         _saved(other, origins)
+
+
+def test_products_size_a_simulated_panel_only(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--data", "real", "--products", "1"])
+    assert stopped.value.code == 2
+    assert "--products sizes a simulated panel: use it with --data panel" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main(["--data", "panel", "--products", "0"])
+    assert stopped.value.code == 2
+    assert "--products 0: a chain sells one product or more" in capsys.readouterr().err
