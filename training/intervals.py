@@ -407,16 +407,17 @@ def _within_series_slope(
     its difference from the pooled one (none when that is negative; empirical Bayes, as
     the spreads are shrunk), ``noise`` its least-squares variance with a series' rows of
     one period counted once (its horizons miss together)."""
-    within_level = level - _group_means(level, group)
+    numbered = np.unique(group, return_inverse=True)[1]
+    within_level = level - _group_means(level, numbered)
     variation = float((within_level**2).sum())
     # A series whose forecast does not move says nothing within it (rounding leaves a
     # constant forecast's logs a little off its mean).
     if np.ptp(within_level) <= 1e-9:
         return pooled
-    within_response = response - _group_means(response, group)
+    within_response = response - _group_means(response, numbered)
     within = float((within_level * within_response).sum()) / variation
     misfit = within_response - within * within_level
-    groups = len(np.unique(group))
+    groups = int(numbered.max()) + 1
     cells = len(pd.DataFrame({"group": group, "time": time}).drop_duplicates())
     noise = float((misfit**2).sum()) / max(len(level) - groups - 1, 1) / variation * len(level) / cells
     difference = (within - pooled) ** 2
@@ -441,11 +442,11 @@ def _periods(inverse: npt.NDArray[np.intp], time: npt.NDArray[np.datetime64]) ->
     )
 
 
-def _group_means(values: F64, group: npt.NDArray[np.int64]) -> F64:
-    """Each row's mean of ``values`` over its group."""
-    inverse = np.unique(group, return_inverse=True)[1]
-    means = np.bincount(inverse, values) / np.bincount(inverse)
-    return np.asarray(means[inverse], dtype=np.float64)
+def _group_means(values: F64, numbered: npt.NDArray[np.intp]) -> F64:
+    """Each row's mean of ``values`` over its group, the groups numbered 0, 1, ... as
+    :func:`numpy.unique` numbers them."""
+    means = np.bincount(numbered, values) / np.bincount(numbered)
+    return np.asarray(means[numbered], dtype=np.float64)
 
 
 def _width_slope(residuals: F64, width: F64) -> tuple[float, float]:
