@@ -45,7 +45,7 @@ as categories too. On the simulated panel
 the expected units it was drawn from are printed too (``true mean``): not a baseline but
 the floor, so the gap to it is what is left to gain.
 
-    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|dip|shocks|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N] [--gaps N] [--horizon N] [--seed N] [--products N] [--save FILE] [--against FILE]
+    python -m benchmarks.weekly_demand [--data real|panel|trend|shift|festival|dip|shocks|sample|monthly|sample-monthly|stockouts|stockouts-hidden|stockouts-log] [--origins N] [--department N] [--calendar] [--history N] [--gaps N] [--horizon N] [--seed N] [--products N] [--save FILE] [--against FILE] [--json FILE]
 
 ``--department N`` cuts ``real`` or ``monthly`` to one department: one series, a
 one-product retailer's data. ``--calendar`` loads the set's own events as
@@ -67,6 +67,8 @@ under ``demand_missing_periods: unobserved`` are unknown to storecast and the ba
 back as one more method, so that a change (another commit, another setting) is compared
 with the run before it origin by origin, as the baselines are, on WAPE and, where the file
 holds intervals, on the 80 % interval score.
+``--json FILE`` also writes the run's figures as JSON: what ``benchmarks.demand_suite``,
+which runs every shape the README reports, reads to write its tables.
 
 Prints WAPE, MASE (against a seasonal naive on each series' history), bias (sum
 of errors over sum of actuals) and the coverage of the 80 % interval per horizon; against
@@ -80,6 +82,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -906,14 +909,30 @@ def _differences(ours: Forecasts, theirs: Forecasts, panel: Panel) -> pd.Series:
 
 def _mean_and_spread(difference: pd.Series) -> str:
     """The mean with two standard errors over the origins."""
-    spread = 2 * difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else np.nan
-    return f"{difference.mean():+.4f} ± {spread:.4f}"
+    return f"{difference.mean():+.4f} ± {_spread(difference):.4f}"
+
+
+def _spread(difference: pd.Series) -> float:
+    """Two standard errors of the mean over the origins (NaN from one origin)."""
+    return float(2 * difference.std(ddof=1) / np.sqrt(len(difference))) if len(difference) > 1 else np.nan
+
+
+def _paired_values(ours: Forecasts, theirs: Forecasts, panel: Panel) -> dict[str, float | int]:
+    """storecast against one baseline origin by origin: on how many origins its WAPE is
+    lower (``lower_on`` of ``origins``), and the baseline's WAPE minus storecast's, its mean
+    (``difference``) and two standard errors (``spread``)."""
+    difference = _differences(ours, theirs, panel)
+    return {
+        "lower_on": int((difference > 0).sum()),
+        "origins": len(difference),
+        "difference": float(difference.mean()),
+        "spread": _spread(difference),
+    }
 
 
 def _paired(ours: Forecasts, theirs: Forecasts, panel: Panel) -> str:
-    """storecast against one baseline origin by origin: on how many origins its WAPE is
-    lower, and the mean difference with two standard errors (origins as the sample), so
-    a gap within the noise of a few origins reads as such."""
+    """:func:`_paired_values` in words, so that a gap within the noise of a few origins
+    reads as such."""
     difference = _differences(ours, theirs, panel)
     return (
         f"lower WAPE on {int((difference > 0).sum())} of {len(difference)} origins, "
@@ -922,9 +941,16 @@ def _paired(ours: Forecasts, theirs: Forecasts, panel: Panel) -> str:
 
 
 def _coverage_by_level(forecasts: Forecasts, panel: Panel) -> str:
-    """80 % coverage per quartile of the point forecast, as the registry reports it, each
-    with two standard errors over origins (the quartiles of a few series are a few series,
-    and their periods move together)."""
+    """80 % coverage per quartile of the point forecast, each with two standard errors over
+    origins (:func:`_coverage_by_level_values`)."""
+    coverage, spread = _coverage_by_level_values(forecasts, panel)
+    return ", ".join(f"{c:.2f} ± {s:.2f}" for c, s in zip(coverage, spread, strict=True))
+
+
+def _coverage_by_level_values(forecasts: Forecasts, panel: Panel) -> tuple[list[float], list[float]]:
+    """80 % coverage per quartile of the point forecast, as the registry reports it, and
+    two standard errors of each over origins (the quartiles of a few series are a few
+    series, and their periods move together)."""
     joined = _joined(forecasts, panel)
     inside = ((joined["y"] >= joined["lower_80"]) & (joined["y"] <= joined["upper_80"])).to_numpy()
     forecast = joined["forecast"].to_numpy(dtype=float)
@@ -933,7 +959,7 @@ def _coverage_by_level(forecasts: Forecasts, panel: Panel) -> str:
         {"origin": joined["origin"], "band": level_bands(forecast), "inside": inside}
     ).pivot_table(index="origin", columns="band", values="inside", aggfunc="mean")
     spread = 2 * by_origin.std(ddof=1) / np.sqrt(by_origin.notna().sum())
-    return ", ".join(f"{c:.2f} ± {spread.get(b, np.nan):.2f}" for b, c in enumerate(pooled))
+    return [float(c) for c in pooled], [float(spread.get(b, np.nan)) for b in range(len(pooled))]
 
 
 def _interval_scores(forecasts: Forecasts, panel: Panel) -> pd.DataFrame:
@@ -1002,6 +1028,55 @@ def _print_event_errors(methods: dict[str, Forecasts], panel: Panel, event_perio
         print(f"  {method:<30} {cells[0]}  |  before: {cells[1]}")
 
 
+def _finite(value: float) -> float | None:
+    """A figure for JSON: NaN (nothing to measure) as null."""
+    return None if np.isnan(value) else round(float(value), 6)
+
+
+def _summary(
+    label: str, methods: dict[str, tuple[str, Forecasts]], panel: Panel, origins: list[date]
+) -> dict[str, object]:
+    """The run's figures as ``--json`` writes them (what benchmarks.demand_suite tabulates):
+    per method, keyed by its role (``storecast``, ``seasonal_naive``, ``moving_average``,
+    ``gb_lags``, ``gb_promotions``, ``gb_events``, ``saved``, ``floor``), its name, WAPE, MASE
+    and bias averaged over the horizons, its interval score where it has intervals, and
+    against storecast origin by origin (:func:`_paired_values`); storecast's 80 % coverage
+    by horizon and by forecast quartile."""
+    ours = methods["storecast"][1]
+    figures: dict[str, dict[str, object]] = {}
+    for role, (name, forecasts) in methods.items():
+        by_horizon = _metrics(forecasts, panel, origins[0])
+        entry: dict[str, object] = {
+            "name": name,
+            **{key.lower(): _finite(by_horizon[key].mean()) for key in ("WAPE", "MASE", "bias")},
+            "interval_score": (
+                _finite(_interval_score(forecasts, panel))
+                if forecasts.frame["lower_80"].notna().any()
+                else None
+            ),
+        }
+        if role != "storecast":
+            entry["against_storecast"] = {
+                key: _finite(value) if isinstance(value, float) else value
+                for key, value in _paired_values(ours, forecasts, panel).items()
+            }
+        figures[role] = entry
+    coverage, spread = _coverage_by_level_values(ours, panel)
+    by_horizon = _metrics(ours, panel, origins[0])
+    return {
+        "label": label,
+        "period": panel.periods.name,
+        "horizons": panel.periods.horizons,
+        "origins": len(origins),
+        "first_origin": origins[0].isoformat(),
+        "last_origin": origins[-1].isoformat(),
+        "methods": figures,
+        "coverage_by_horizon": [_finite(c) for c in by_horizon["cov80"]],
+        "coverage_by_quartile": [_finite(c) for c in coverage],
+        "coverage_by_quartile_spread": [_finite(c) for c in spread],
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1060,6 +1135,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=Path,
         default=None,
         help="a CSV file --save wrote: that run's forecasts printed and compared as one more method",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="also write the run's figures to this JSON file (what benchmarks.demand_suite reads)",
     )
     args = parser.parse_args(argv)
     source = SOURCES[args.data]
@@ -1133,6 +1214,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"moving average ({panel.periods.recent} {panel.periods.name}s)": _moving_average(panel, origins),
         "gradient boosting on lags": _gradient_boosting(panel, origins, LAG_FEATURES),
     }
+    roles = dict(zip(methods, ("storecast", "seasonal_naive", "moving_average", "gb_lags"), strict=True))
     # The planned features the panel has (a column of only NaN cannot be binned).
     planned = {"deal": panel.deal > 0, "feature_ad": panel.feature > 0, "price": panel.price.notna()}
     promotion_features = [f for f in PROMOTION_FEATURES if planned[f].to_numpy().any()]
@@ -1140,17 +1222,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         methods["gradient boosting + promotions"] = _gradient_boosting(
             panel, origins, LAG_FEATURES + promotion_features
         )
+        roles["gradient boosting + promotions"] = "gb_promotions"
     if not panel.events.empty:
         # What a user with the same calendar would try: the events as two more categories.
         methods["GB + promotions + events"] = _gradient_boosting(
             panel, origins, LAG_FEATURES + promotion_features + EVENT_FEATURES
         )
+        roles["GB + promotions + events"] = "gb_events"
     if args.against is not None:
         methods[f"{SAVED} ({args.against.name})"] = _saved(args.against, origins)
+        roles[f"{SAVED} ({args.against.name})"] = "saved"
     if args.save is not None:
         _save(ours, args.save)
     if source.floor is not None:
         methods[FLOOR] = source.floor(origins, source.periods.horizons)
+        roles[FLOOR] = "floor"
     rows = []
     for name, forecasts in methods.items():
         table = _metrics(forecasts, panel, origins[0])
@@ -1204,6 +1290,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
         + f"; whole run {time.perf_counter() - started:.0f}"
     )
+    if args.json is not None:
+        summary = _summary(label, {roles[name]: (name, f) for name, f in methods.items()}, panel, origins)
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":
