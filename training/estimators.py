@@ -57,6 +57,26 @@ _TREES: dict[str, Any] = {
 }
 
 
+#: On few training rows a leaf holds at least a :data:`LEAF_SHARE` th of them (never fewer
+#: than :data:`MIN_LEAF_ROWS`) instead of the shared setting: with 40 rows a leaf, trees on
+#: fewer than 80 rows cannot split at all (one series by month: a level times a constant).
+LEAF_SHARE = 20
+MIN_LEAF_ROWS = 5
+
+
+def leaf_rows(rows: int) -> int:
+    """The fewest rows a tree's leaf holds when fitted on ``rows`` training rows."""
+    return int(max(MIN_LEAF_ROWS, min(_TREES["min_samples_leaf"], rows // LEAF_SHARE)))
+
+
+def fit_leaves_to(pipeline: Pipeline, rows: int) -> Pipeline:
+    """``pipeline`` with every tree ensemble in it (wrapped ones included) set to
+    :func:`leaf_rows` of ``rows``."""
+    size = leaf_rows(rows)
+    leaves = {key: size for key in pipeline.get_params(deep=True) if key.endswith("min_samples_leaf")}
+    return pipeline.set_params(**leaves)
+
+
 def _trees(spec: ModelSpec, loss: str = "squared_error") -> HistGradientBoostingRegressor:
     """Gradient boosting with the shared settings, splitting on the spec's category codes."""
     return HistGradientBoostingRegressor(loss=loss, **_TREES, categorical_features=_category_codes(spec))

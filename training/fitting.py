@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from storecast.training.blend import MeanRegressor
 from storecast.training.btyd import BTYDFeatures
 from storecast.training.data import Frame
-from storecast.training.estimators import BLENDS, make_pipeline
+from storecast.training.estimators import BLENDS, fit_leaves_to, make_pipeline
 from storecast.training.export import float32_thresholds
 from storecast.training.spec import ModelSpec
 
@@ -25,7 +25,11 @@ def fit_candidate(
 ) -> Pipeline:
     """Fit candidate ``name`` on ``train``. A solver that stops at its iteration limit is
     said in one line (sklearn's advice to raise ``max_iter`` is not a setting a user has):
-    the candidate is still judged on validation like the rest."""
+    the candidate is still judged on validation like the rest. Trees' leaves are sized to
+    the rows (:func:`storecast.training.estimators.fit_leaves_to`); a blend's members are
+    each fitted as a candidate (:func:`fit_blend`)."""
+    if name in BLENDS:
+        return fit_blend(spec, name, {}, train, btyd, say)
     assert train.label is not None
     data = train
     if spec.task == "binary" and spec.class_balance.policy == "downsample_negatives":
@@ -34,7 +38,7 @@ def fit_candidate(
         rng = np.random.default_rng(0)
         keep = (train.label == 1) | (rng.random(len(train)) < spec.class_balance.negative_rate)
         data = train.subset(keep)
-    pipeline = make_pipeline(spec, name, btyd)
+    pipeline = fit_leaves_to(make_pipeline(spec, name, btyd), len(data))
     assert data.label is not None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)

@@ -122,3 +122,27 @@ def test_labels_of_one_outcome_say_whether_the_data_is_young(dates: int, advice:
         _trainable(spec, split, rows, lambda _: None, lambda: "raise --var history_weeks, now 8")
     assert ("load more history" in str(raised.value)) is False
     assert ("raise --var history_weeks, now 8, or try another horizon" in str(raised.value)) == (dates == 1)
+
+
+def test_trees_on_few_rows_split_with_leaves_sized_to_them() -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    few, many = _frame(60), _frame(2000)
+    # At the shared 40 rows a leaf, 60 rows cannot be split: every tree is one leaf.
+    stump = HistGradientBoostingRegressor(min_samples_leaf=40, max_iter=5).fit(few.features, few.label)
+    assert all(predictor.nodes.shape[0] == 1 for (predictor,) in stump._predictors)
+    spec = spec_for("forecast", NUMERIC, ["hist_gradient_boosting_regressor"])
+    trees = fit_candidate(spec, "hist_gradient_boosting_regressor", few).named_steps["estimator"]
+    assert trees.min_samples_leaf == estimators.MIN_LEAF_ROWS
+    assert max(predictor.nodes.shape[0] for (predictor,) in trees._predictors) > 1
+    assert estimators.leaf_rows(400) == 20
+    assert (
+        fit_candidate(spec, "hist_gradient_boosting_regressor", many)
+        .named_steps["estimator"]
+        .min_samples_leaf
+        == 40
+    )
+    # A blend fitted as a candidate (the refit before the test window) sizes each member's.
+    blend_spec = spec_for("forecast", NUMERIC, ["hist_gradient_boosting_blend"], level_column="level")
+    blend = fit_candidate(blend_spec, "hist_gradient_boosting_blend", few).named_steps["estimator"]
+    assert [member.estimator_.min_samples_leaf for member in blend.estimators_] == [5, 5]
