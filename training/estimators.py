@@ -60,7 +60,9 @@ _TREES: dict[str, Any] = {
 #: On few training rows a leaf holds at least a :data:`LEAF_SHARE` th of them (never fewer
 #: than :data:`MIN_LEAF_ROWS`) instead of the shared setting: with 40 rows a leaf, trees on
 #: fewer than 80 rows cannot split at all (one series by month: a level times a constant).
-LEAF_SHARE = 20
+#: A 10th, not a 20th: a 20th changed data of 400-800 rows too, for better and worse
+#: (docs/benchmark-notes.md).
+LEAF_SHARE = 10
 MIN_LEAF_ROWS = 5
 
 

@@ -133,9 +133,10 @@ def test_trees_on_few_rows_split_with_leaves_sized_to_them() -> None:
     assert all(predictor.nodes.shape[0] == 1 for (predictor,) in stump._predictors)
     spec = spec_for("forecast", NUMERIC, ["hist_gradient_boosting_regressor"])
     trees = fit_candidate(spec, "hist_gradient_boosting_regressor", few).named_steps["estimator"]
-    assert trees.min_samples_leaf == estimators.MIN_LEAF_ROWS
+    assert trees.min_samples_leaf == 6  # a 10th of 60
+    assert estimators.leaf_rows(30) == estimators.MIN_LEAF_ROWS
     assert max(predictor.nodes.shape[0] for (predictor,) in trees._predictors) > 1
-    assert estimators.leaf_rows(400) == 20
+    assert (estimators.leaf_rows(200), estimators.leaf_rows(400)) == (20, 40)
     assert (
         fit_candidate(spec, "hist_gradient_boosting_regressor", many)
         .named_steps["estimator"]
@@ -145,4 +146,4 @@ def test_trees_on_few_rows_split_with_leaves_sized_to_them() -> None:
     # A blend fitted as a candidate (the refit before the test window) sizes each member's.
     blend_spec = spec_for("forecast", NUMERIC, ["hist_gradient_boosting_blend"], level_column="level")
     blend = fit_candidate(blend_spec, "hist_gradient_boosting_blend", few).named_steps["estimator"]
-    assert [member.estimator_.min_samples_leaf for member in blend.estimators_] == [5, 5]
+    assert [member.estimator_.min_samples_leaf for member in blend.estimators_] == [6, 6]
