@@ -57,25 +57,29 @@ _TREES: dict[str, Any] = {
 }
 
 
-#: On few training rows a leaf holds at least a :data:`LEAF_SHARE` th of them (never fewer
-#: than :data:`MIN_LEAF_ROWS`) instead of the shared setting: with 40 rows a leaf, trees on
-#: fewer than 80 rows cannot split at all (one series by month: a level times a constant).
-#: A 10th, not a 20th: a 20th changed data of 400-800 rows too, for better and worse
+#: On few training rows a leaf need hold no more than a :data:`LEAF_SHARE` th of them (and
+#: never fewer than :data:`MIN_LEAF_ROWS`): with the shared 40 rows a leaf, trees on fewer
+#: than 80 rows cannot split at all (one series by month: a level times a constant). A
+#: 10th, not a 20th: a 20th changed data of 400-800 rows too, for better and worse
 #: (docs/benchmark-notes.md).
 LEAF_SHARE = 10
 MIN_LEAF_ROWS = 5
 
 
-def leaf_rows(rows: int) -> int:
-    """The fewest rows a tree's leaf holds when fitted on ``rows`` training rows."""
-    return int(max(MIN_LEAF_ROWS, min(_TREES["min_samples_leaf"], rows // LEAF_SHARE)))
+def leaf_cap(rows: int) -> int:
+    """The most rows a tree's leaf is asked to hold when fitted on ``rows`` training rows."""
+    return max(MIN_LEAF_ROWS, rows // LEAF_SHARE)
 
 
 def fit_leaves_to(pipeline: Pipeline, rows: int) -> Pipeline:
-    """``pipeline`` with every tree ensemble in it (wrapped ones included) set to
-    :func:`leaf_rows` of ``rows``."""
-    size = leaf_rows(rows)
-    leaves = {key: size for key in pipeline.get_params(deep=True) if key.endswith("min_samples_leaf")}
+    """``pipeline`` with every tree ensemble in it (wrapped ones included) asking at most
+    :func:`leaf_cap` of ``rows`` rows a leaf: its own setting where that is fewer."""
+    cap = leaf_cap(rows)
+    leaves = {
+        key: min(value, cap)
+        for key, value in pipeline.get_params(deep=True).items()
+        if key.endswith("min_samples_leaf")
+    }
     return pipeline.set_params(**leaves)
 
 

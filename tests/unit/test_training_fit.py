@@ -126,6 +126,7 @@ def test_labels_of_one_outcome_say_whether_the_data_is_young(dates: int, advice:
 
 def test_trees_on_few_rows_split_with_leaves_sized_to_them() -> None:
     from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import Pipeline
 
     few, many = _frame(60), _frame(2000)
     # At the shared 40 rows a leaf, 60 rows cannot be split: every tree is one leaf.
@@ -134,9 +135,8 @@ def test_trees_on_few_rows_split_with_leaves_sized_to_them() -> None:
     spec = spec_for("forecast", NUMERIC, ["hist_gradient_boosting_regressor"])
     trees = fit_candidate(spec, "hist_gradient_boosting_regressor", few).named_steps["estimator"]
     assert trees.min_samples_leaf == 6  # a 10th of 60
-    assert estimators.leaf_rows(30) == estimators.MIN_LEAF_ROWS
+    assert (estimators.leaf_cap(30), estimators.leaf_cap(200)) == (estimators.MIN_LEAF_ROWS, 20)
     assert max(predictor.nodes.shape[0] for (predictor,) in trees._predictors) > 1
-    assert (estimators.leaf_rows(200), estimators.leaf_rows(400)) == (20, 40)
     assert (
         fit_candidate(spec, "hist_gradient_boosting_regressor", many)
         .named_steps["estimator"]
@@ -147,3 +147,8 @@ def test_trees_on_few_rows_split_with_leaves_sized_to_them() -> None:
     blend_spec = spec_for("forecast", NUMERIC, ["hist_gradient_boosting_blend"], level_column="level")
     blend = fit_candidate(blend_spec, "hist_gradient_boosting_blend", few).named_steps["estimator"]
     assert [member.estimator_.min_samples_leaf for member in blend.estimators_] == [6, 6]
+    # An estimator's own smaller setting is kept.
+    own = estimators.fit_leaves_to(
+        Pipeline([("trees", HistGradientBoostingRegressor(min_samples_leaf=3))]), 60
+    )
+    assert own.named_steps["trees"].min_samples_leaf == 3
