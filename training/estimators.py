@@ -47,7 +47,7 @@ def _offsets(spec: ModelSpec) -> dict[str, int | None]:
     }
 
 
-#: The gradient-boosting regressors' shared settings.
+#: The gradient-boosting models' shared settings (the classifier's too).
 _TREES: dict[str, Any] = {
     "max_iter": 300,
     "learning_rate": 0.05,
@@ -100,13 +100,9 @@ ESTIMATORS: dict[str, tuple[Callable[[ModelSpec], BaseEstimator], Inputs]] = {
     ),
     "hist_gradient_boosting_classifier": (
         lambda spec: HistGradientBoostingClassifier(
-            max_iter=300,
-            learning_rate=0.05,
-            max_leaf_nodes=31,
-            min_samples_leaf=40,
+            **_TREES,
             l2_regularization=1.0,
             class_weight="balanced" if spec.class_balance.policy == "class_weight" else None,
-            random_state=SEED,
         ),
         "raw",
     ),
