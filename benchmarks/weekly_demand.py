@@ -933,10 +933,10 @@ def _paired_values(ours: Forecasts, theirs: Forecasts, panel: Panel) -> dict[str
 def _paired(ours: Forecasts, theirs: Forecasts, panel: Panel) -> str:
     """:func:`_paired_values` in words, so that a gap within the noise of a few origins
     reads as such."""
-    difference = _differences(ours, theirs, panel)
+    paired = _paired_values(ours, theirs, panel)
     return (
-        f"lower WAPE on {int((difference > 0).sum())} of {len(difference)} origins, "
-        f"baseline minus storecast {_mean_and_spread(difference)}"
+        f"lower WAPE on {paired['lower_on']} of {paired['origins']} origins, "
+        f"baseline minus storecast {paired['difference']:+.4f} ± {paired['spread']:.4f}"
     )
 
 
@@ -1044,11 +1044,11 @@ def _summary(
     by horizon and by forecast quartile."""
     ours = methods["storecast"][1]
     figures: dict[str, dict[str, object]] = {}
+    by_horizon = {role: _metrics(forecasts, panel, origins[0]) for role, (_, forecasts) in methods.items()}
     for role, (name, forecasts) in methods.items():
-        by_horizon = _metrics(forecasts, panel, origins[0])
         entry: dict[str, object] = {
             "name": name,
-            **{key.lower(): _finite(by_horizon[key].mean()) for key in ("WAPE", "MASE", "bias")},
+            **{key.lower(): _finite(by_horizon[role][key].mean()) for key in ("WAPE", "MASE", "bias")},
             "interval_score": (
                 _finite(_interval_score(forecasts, panel))
                 if forecasts.frame["lower_80"].notna().any()
@@ -1062,7 +1062,6 @@ def _summary(
             }
         figures[role] = entry
     coverage, spread = _coverage_by_level_values(ours, panel)
-    by_horizon = _metrics(ours, panel, origins[0])
     return {
         "label": label,
         "period": panel.periods.name,
@@ -1071,7 +1070,7 @@ def _summary(
         "first_origin": origins[0].isoformat(),
         "last_origin": origins[-1].isoformat(),
         "methods": figures,
-        "coverage_by_horizon": [_finite(c) for c in by_horizon["cov80"]],
+        "coverage_by_horizon": [_finite(c) for c in by_horizon["storecast"]["cov80"]],
         "coverage_by_quartile": [_finite(c) for c in coverage],
         "coverage_by_quartile_spread": [_finite(c) for c in spread],
     }
